@@ -1,0 +1,146 @@
+import { hash } from 'node:crypto'
+
+/** Options of {@link computeETag}. */
+export interface ETagOptions {
+  /**
+   * Produce a weak validator (`W/"..."`): use it when equal bodies may differ byte-wise (e.g. compressed variants)
+   * or when the body is semantically equivalent rather than byte-identical.
+   * @default false
+   */
+  weak?: boolean
+}
+
+/**
+ * Computes an entity tag from a response body: a strong validator by default (`"<22 base64url chars>"`, the first
+ * 132 bits of SHA-256, computed in one native call), or a weak one with `{ weak: true }`.
+ *
+ * @param body - the exact bytes (or UTF-8 string) that will be sent
+ * @param options - {@link ETagOptions}
+ * @returns the quoted entity tag, ready for the `ETag` header
+ * @throws TypeError `body must be a string, Buffer or Uint8Array` for any other body
+ * @example
+ * ```ts
+ * computeETag('hello') // '"LPJNul-wow4m6DsqxbninhsWHlw"'.length === 24
+ * computeETag('hello', { weak: true }) // 'W/"..."'
+ * ```
+ */
+export function computeETag(body: string | Uint8Array, options?: ETagOptions): string {
+  if (typeof body !== 'string' && !(body instanceof Uint8Array)) {
+    throw new TypeError('body must be a string, Buffer or Uint8Array')
+  }
+  const digest = hash('sha256', body, 'base64url').slice(0, 22)
+  return options?.weak === true ? `W/"${digest}"` : `"${digest}"`
+}
+
+/** One parsed member of an entity-tag list. */
+export interface EntityTag {
+  /** Whether the tag carries the `W/` weakness indicator. */
+  weak: boolean
+  /** The opaque tag without quotes. */
+  opaque: string
+}
+
+const isEtagc = (c: number): boolean => c === 0x21 || (c >= 0x23 && c <= 0x7e) || c >= 0x80
+
+/**
+ * Parses one entity tag (`"abc"` or `W/"abc"`, RFC 9110 §8.8.3).
+ *
+ * @param value - a header value holding exactly one entity tag (surrounding spaces allowed)
+ * @returns the parsed tag, or `undefined` when the value is not a valid entity tag
+ */
+export function parseETag(value: string): EntityTag | undefined {
+  const list = parseETagList(value)
+  return list !== '*' && list.length === 1 && list.invalid === 0 ? list[0] : undefined
+}
+
+/** Result of {@link parseETagList}: the valid members, and how many invalid members were skipped. */
+export type EntityTagList = EntityTag[] & { invalid: number }
+
+/**
+ * Parses an `If-Match` / `If-None-Match` field value: `*` or a comma-separated list of entity tags. Commas inside
+ * a quoted tag are part of the tag (they are valid `etagc`); invalid members are skipped and counted.
+ *
+ * @param value - field value (several field lines may be joined with `, `)
+ * @returns `'*'` or the list of valid members (with an `invalid` count)
+ */
+export function parseETagList(value: string): '*' | EntityTagList {
+  const out = [] as unknown as EntityTagList
+  out.invalid = 0
+  const s = value
+  const n = s.length
+  let i = 0
+  const skipOws = (): void => {
+    while (i < n && (s.charCodeAt(i) === 0x20 || s.charCodeAt(i) === 0x09)) i++
+  }
+  skipOws()
+  if (s.charCodeAt(i) === 0x2a /* * */) {
+    let j = i + 1
+    while (j < n && (s.charCodeAt(j) === 0x20 || s.charCodeAt(j) === 0x09)) j++
+    if (j === n) return '*'
+  }
+  while (i < n) {
+    skipOws()
+    if (i >= n) break
+    if (s.charCodeAt(i) === 0x2c) {
+      i++
+      continue
+    }
+    const start = i
+    let weak = false
+    if (s.charCodeAt(i) === 0x57 /* W */ && s.charCodeAt(i + 1) === 0x2f /* / */) {
+      weak = true
+      i += 2
+    }
+    let ok = false
+    let opaque = ''
+    if (s.charCodeAt(i) === 0x22) {
+      const open = ++i
+      while (i < n && isEtagc(s.charCodeAt(i))) i++
+      if (s.charCodeAt(i) === 0x22) {
+        opaque = s.slice(open, i)
+        i++
+        const after = i
+        skipOws()
+        ok = i >= n || s.charCodeAt(i) === 0x2c
+        if (!ok) i = after
+      }
+    }
+    if (ok) {
+      out.push({ weak, opaque })
+    } else {
+      out.invalid++
+      // skip to the next comma that is outside quotes
+      i = start
+      let inQuote = false
+      while (i < n) {
+        const c = s.charCodeAt(i)
+        if (c === 0x22) inQuote = !inQuote
+        else if (c === 0x2c && !inQuote) break
+        i++
+      }
+    }
+  }
+  return out
+}
+
+/**
+ * Strong comparison (RFC 9110 §8.8.3.2): both tags strong and their opaque parts identical.
+ *
+ * @param a - first tag
+ * @param b - second tag
+ * @returns whether they match strongly
+ */
+export function strongMatch(a: EntityTag, b: EntityTag): boolean {
+  return !a.weak && !b.weak && a.opaque === b.opaque
+}
+
+/**
+ * Weak comparison (RFC 9110 §8.8.3.2): opaque parts identical, weakness ignored.
+ *
+ * @param a - first tag
+ * @param b - second tag
+ * @returns whether they match weakly
+ */
+export function weakMatch(a: EntityTag, b: EntityTag): boolean {
+  return a.opaque === b.opaque
+}

@@ -1,0 +1,103 @@
+/**
+ * Fastify 5 plugin of `@tierkit/cdn-headers`.
+ *
+ * @module
+ */
+import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify'
+import { evaluatePreconditions, type ResourceState } from './conditional.js'
+import type { CachePolicyTable } from './policy.js'
+import { prepareResponse } from './respond.js'
+
+/** Options of {@link fastifyCdnHeaders}. */
+export interface FastifyCdnHeadersOptions {
+  /** The route table from `definePolicy`. */
+  policy: CachePolicyTable
+}
+
+declare module 'fastify' {
+  interface FastifyReply {
+    /**
+     * Evaluates the request's preconditions against the current state of the resource before an unsafe method
+     * changes it. When they fail, answers 412 (or 304) and returns `false`: return `reply` from the handler.
+     * Added by `@tierkit/cdn-headers/fastify`.
+     */
+    checkPreconditions(state: ResourceState): boolean
+  }
+}
+
+function headerToString(v: number | string | string[] | undefined): string | undefined {
+  if (v === undefined) return undefined
+  return Array.isArray(v) ? v.join(', ') : String(v)
+}
+
+function pathOf(url: string): string {
+  const q = url.indexOf('?')
+  return q === -1 ? url : url.slice(0, q)
+}
+
+function checkPreconditions(this: FastifyReply, state: ResourceState): boolean {
+  const outcome = evaluatePreconditions(this.request.raw, state)
+  if (outcome === 'proceed') return true
+  this.code(outcome === 'not-modified' ? 304 : 412)
+  this.header('Cache-Control', 'no-store')
+  if (outcome === 'not-modified' && state.etag !== undefined) this.header('ETag', state.etag)
+  this.send()
+  return false
+}
+
+const plugin: FastifyPluginCallback<FastifyCdnHeadersOptions> = (fastify, opts, done) => {
+  const policy = opts?.policy
+  if (policy === null || typeof policy !== 'object' || typeof policy.compile !== 'function') {
+    done(new TypeError('policy must be a CachePolicyTable'))
+    return
+  }
+  fastify.decorateReply('checkPreconditions', checkPreconditions)
+  fastify.addHook('onSend', (request: FastifyRequest, reply: FastifyReply, payload: unknown, next) => {
+    const raw = request.raw
+    const body = typeof payload === 'string' || Buffer.isBuffer(payload) ? payload : undefined
+    const streamed = payload !== null && payload !== undefined && body === undefined
+    const prepared = prepareResponse(
+      policy,
+      { method: raw.method ?? 'GET', path: pathOf(raw.url ?? '/'), headers: raw.headers },
+      {
+        status: reply.statusCode,
+        getHeader: (n) => headerToString(reply.getHeader(n)),
+        setsCookie: reply.hasHeader('set-cookie'),
+        body: streamed ? undefined : (body ?? ''),
+      },
+    )
+    for (const n of prepared.remove) reply.removeHeader(n)
+    for (const [k, v] of Object.entries(prepared.set)) reply.header(k, v)
+    if (!prepared.sendBody) {
+      reply.code(prepared.status)
+      if (streamed && typeof (payload as { resume?: unknown }).resume === 'function') {
+        ;(payload as { resume(): void; on(e: string, f: () => void): void }).on('error', () => {})
+        ;(payload as { resume(): void }).resume()
+      }
+      next(null, null)
+      return
+    }
+    next(null, payload)
+  })
+  done()
+}
+
+Object.defineProperty(plugin, Symbol.for('skip-override'), { value: true })
+Object.defineProperty(plugin, Symbol.for('fastify.display-name'), { value: '@tierkit/cdn-headers' })
+Object.defineProperty(plugin, Symbol.for('plugin-meta'), {
+  value: { fastify: '5.x', name: '@tierkit/cdn-headers' },
+})
+
+/**
+ * The Fastify plugin: an `onSend` hook that applies the route table (Cache-Control, CDN-Cache-Control, Vary, cache
+ * tags, safety rule), adds an ETag computed from string/Buffer payloads, and answers GET/HEAD preconditions with
+ * 304 or 412; plus `reply.checkPreconditions(state)` for unsafe methods. Registered without encapsulation, so it
+ * covers every route of the instance.
+ *
+ * @throws TypeError `policy must be a CachePolicyTable` (through `register`) when `policy` is missing
+ * @example
+ * ```ts
+ * await app.register(fastifyCdnHeaders, { policy })
+ * ```
+ */
+export const fastifyCdnHeaders: FastifyPluginCallback<FastifyCdnHeadersOptions> = plugin

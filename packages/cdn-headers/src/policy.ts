@@ -1,0 +1,557 @@
+import { InvalidPolicyError } from './errors.js'
+
+/** HTTP methods a rule may name. */
+export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'OPTIONS'
+
+const METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'])
+
+/** Which credential-bearing situations a rule explicitly allows to stay shared-cacheable (see {@link RouteRule.sharedDespite}). */
+export type CredentialKind = 'authorization' | 'session-cookie' | 'set-cookie'
+
+/** What a tag function receives. */
+export interface TagContext {
+  /** Request method, upper case. */
+  method: string
+  /** Request path, without the query string. */
+  path: string
+  /** Response status. */
+  status: number
+}
+
+/**
+ * One row of the route table: which requests it covers and how their responses may be cached.
+ * All durations are whole seconds.
+ *
+ * @example
+ * ```ts
+ * const rule: RouteRule = { path: '/api/public/*', browserTtl: 600, edgeTtl: 600, tags: ['public'] }
+ * ```
+ */
+export interface RouteRule {
+  /** A name for logs and the Cloudflare rule description. @default the path pattern */
+  name?: string
+  /**
+   * Methods the rule covers. `GET` implies `HEAD`. Only GET/HEAD responses are ever made shared-cacheable; other
+   * methods only get the safety treatment and conditional-request handling.
+   * @default ['GET', 'HEAD']
+   */
+  methods?: readonly HttpMethod[]
+  /**
+   * Path pattern, matched against the path without the query string. `*` matches any run of characters, `/`
+   * included (Cloudflare's `strict wildcard`); everything else is literal and case-sensitive.
+   * Must start with `/`; may not contain `"`, `\`, `?`, `#` or whitespace.
+   */
+  path: string
+  /** Freshness for browsers and generic shared caches: `Cache-Control: max-age`. `0` emits `no-cache`. @default 0 */
+  browserTtl?: number
+  /** Freshness at the CDN: `CDN-Cache-Control: max-age`. `0` emits `no-store` there. @default browserTtl */
+  edgeTtl?: number
+  /** `stale-while-revalidate` window (RFC 5861), emitted in both Cache-Control and CDN-Cache-Control. @default 0 */
+  staleWhileRevalidate?: number
+  /** `stale-if-error` window (RFC 5861), emitted in both Cache-Control and CDN-Cache-Control. @default 0 */
+  staleIfError?: number
+  /** Request header names the response varies on (merged with any `Vary` the handler sets). @default [] */
+  vary?: readonly string[]
+  /** Cache tags (`Cache-Tag` / `Surrogate-Key`), static or computed per response. Invalid computed tags are dropped. @default [] */
+  tags?: readonly string[] | ((ctx: TagContext) => readonly string[])
+  /**
+   * The route serves per-user data: never shared-cacheable, and bypassed in the Cloudflare ruleset.
+   * @default false
+   */
+  authenticated?: boolean
+  /** Add `immutable` to Cache-Control (fingerprinted assets). @default false */
+  immutable?: boolean
+  /** Freshness of 404/410 answers (negative caching). `0`: 404/410 are `no-store`. @default 0 */
+  negativeTtl?: number
+  /** Browser freshness when the response is private (credentials, authenticated route). `0`: `private, no-store`. @default 0 */
+  privateTtl?: number
+  /** Entity tag to compute when the handler did not set one. @default the table's `etag` option */
+  etag?: 'strong' | 'weak' | false
+  /**
+   * DANGER, explicit opt-out of the safety rule: the listed credential kinds do NOT prevent shared caching on this
+   * route. Only for responses that are provably identical for every client (e.g. a static asset that a logged-in
+   * browser requests with its session cookie). Never list `'authorization'` for per-user data.
+   * @default []
+   */
+  sharedDespite?: readonly CredentialKind[]
+}
+
+/** Header names the CDN directives may be written to. */
+export type CdnHeaderName = 'CDN-Cache-Control' | 'Cloudflare-CDN-Cache-Control'
+/** Header names cache tags may be written to. */
+export type TagHeaderName = 'Cache-Tag' | 'Surrogate-Key'
+
+/** Options of {@link definePolicy}. */
+export interface PolicyOptions {
+  /**
+   * Which request cookies count as a session: a RegExp tested on cookie names, a list of names, a predicate, or
+   * `'any'` (any cookie at all).
+   * @default /sess|sid|auth|token|jwt/i
+   */
+  sessionCookie?: RegExp | readonly string[] | ((name: string) => boolean) | 'any'
+  /** Targeted fields to write the edge TTL and stale directives to (RFC 9213). @default ['CDN-Cache-Control'] */
+  cdnHeaders?: readonly CdnHeaderName[]
+  /** Headers to write cache tags to: `Cache-Tag` (comma-separated, Cloudflare) and/or `Surrogate-Key` (space-separated, Fastly). @default ['Cache-Tag'] */
+  tagHeaders?: readonly TagHeaderName[]
+  /** Entity tag for responses of routes without a rule (and rules without `etag`). @default 'strong' */
+  etag?: 'strong' | 'weak' | false
+}
+
+/** A rule after validation and defaulting. */
+export interface ResolvedRule {
+  /** Index in the table. */
+  readonly index: number
+  /** Rule name. */
+  readonly name: string
+  /** Path pattern. */
+  readonly path: string
+  /** Covered methods (HEAD added when GET is listed). */
+  readonly methods: readonly HttpMethod[]
+  /** Browser TTL in seconds. */
+  readonly browserTtl: number
+  /** Edge TTL in seconds. */
+  readonly edgeTtl: number
+  /** stale-while-revalidate in seconds. */
+  readonly staleWhileRevalidate: number
+  /** stale-if-error in seconds. */
+  readonly staleIfError: number
+  /** Vary field names. */
+  readonly vary: readonly string[]
+  /** Static tags, or the tag function. */
+  readonly tags: readonly string[] | ((ctx: TagContext) => readonly string[])
+  /** Whether the route serves per-user data. */
+  readonly authenticated: boolean
+  /** Whether `immutable` is emitted. */
+  readonly immutable: boolean
+  /** Negative TTL for 404/410. */
+  readonly negativeTtl: number
+  /** Private TTL. */
+  readonly privateTtl: number
+  /** Entity tag strength to compute. */
+  readonly etag: 'strong' | 'weak' | false
+  /** Credential kinds that do not block shared caching. */
+  readonly sharedDespite: readonly CredentialKind[]
+}
+
+/** The request facts compilation needs. */
+export interface RequestFacts {
+  /** Method, upper case. */
+  method: string
+  /** Path without the query string. */
+  path: string
+  /** Request headers, lower-case names. */
+  headers: Readonly<Record<string, string | string[] | undefined>>
+}
+
+/** The response facts compilation needs. */
+export interface ResponseFacts {
+  /** Status code. */
+  status: number
+  /** Whether the response sets a cookie. */
+  setsCookie: boolean
+  /** `Vary` the handler already set, if any. */
+  vary?: string | undefined
+  /** `Cache-Control` the handler already set, if any (kept on routes without a rule unless unsafe). */
+  cacheControl?: string | undefined
+  /** `Cache-Tag` the handler already set, if any (merged with the rule's tags). */
+  cacheTag?: string | undefined
+}
+
+/** Why a response is or is not shared-cacheable. */
+export type Verdict =
+  | 'shared'
+  | 'authorization'
+  | 'session-cookie'
+  | 'set-cookie'
+  | 'authenticated-route'
+  | 'method'
+  | 'status'
+  | 'no-rule'
+
+/** Result of {@link CachePolicyTable.compile}: headers to set and remove, and the verdict. */
+export interface CompiledHeaders {
+  /** Header values to set (canonical names). */
+  set: Record<string, string>
+  /** Header names to remove (lower case). */
+  remove: string[]
+  /** Whether any shared cache may store the response. */
+  shared: boolean
+  /** Reason for the verdict. */
+  verdict: Verdict
+  /** The matched rule, if any. */
+  rule: ResolvedRule | undefined
+  /** Which entity tag to compute if the handler set none. */
+  etag: 'strong' | 'weak' | false
+}
+
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
+const TAG = /^[\x21-\x2b\x2d-\x7e]{1,1024}$/ // printable ASCII, no space, no comma
+const BAD_PATH = /["\\?#\s]/
+const MAX_TTL = 2_147_483_647
+
+const DEFAULT_SESSION = /sess|sid|auth|token|jwt/i
+
+function checkTtl(i: number, field: string, v: unknown): number | undefined {
+  if (v === undefined) return undefined
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > MAX_TTL) {
+    throw new InvalidPolicyError(
+      i,
+      field,
+      `must be an integer number of seconds in [0, ${MAX_TTL}], got ${String(v)}`,
+    )
+  }
+  return v
+}
+
+/** Returns whether `tag` can be sent in `Cache-Tag` and `Surrogate-Key`. */
+export function isValidTag(tag: string): boolean {
+  return typeof tag === 'string' && TAG.test(tag)
+}
+
+function globToRegExp(pattern: string): RegExp {
+  const src = pattern
+    .split('*')
+    .map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+    .join('.*')
+  return new RegExp(`^${src}$`)
+}
+
+function resolveRule(r: RouteRule, i: number, options: PolicyOptions): ResolvedRule {
+  if (r === null || typeof r !== 'object') throw new InvalidPolicyError(i, 'rule', 'must be an object')
+  if (typeof r.path !== 'string' || !r.path.startsWith('/') || BAD_PATH.test(r.path)) {
+    throw new InvalidPolicyError(
+      i,
+      'path',
+      `must start with "/" and contain no quote, backslash, "?", "#" or whitespace, got ${JSON.stringify(r.path)}`,
+    )
+  }
+  let methods: HttpMethod[] = ['GET', 'HEAD']
+  if (r.methods !== undefined) {
+    if (!Array.isArray(r.methods) || r.methods.length === 0) {
+      throw new InvalidPolicyError(i, 'methods', 'must be a non-empty array of HTTP methods')
+    }
+    for (const m of r.methods) {
+      if (!METHODS.has(m)) throw new InvalidPolicyError(i, 'methods', `unknown method ${JSON.stringify(m)}`)
+    }
+    methods = [...new Set(r.methods)]
+    if (methods.includes('GET') && !methods.includes('HEAD')) methods.push('HEAD')
+  }
+  const browserTtl = checkTtl(i, 'browserTtl', r.browserTtl) ?? 0
+  const edgeTtl = checkTtl(i, 'edgeTtl', r.edgeTtl) ?? browserTtl
+  const vary = r.vary ?? []
+  if (!Array.isArray(vary)) throw new InvalidPolicyError(i, 'vary', 'must be an array of header names')
+  for (const v of vary) {
+    if (typeof v !== 'string' || !TOKEN.test(v)) {
+      throw new InvalidPolicyError(i, 'vary', `invalid header name ${JSON.stringify(v)}`)
+    }
+  }
+  const tags = r.tags ?? []
+  if (typeof tags !== 'function') {
+    if (!Array.isArray(tags))
+      throw new InvalidPolicyError(i, 'tags', 'must be an array of tags or a function')
+    for (const t of tags) {
+      if (!isValidTag(t)) {
+        throw new InvalidPolicyError(
+          i,
+          'tags',
+          `invalid tag ${JSON.stringify(t)} (1-1024 printable ASCII, no space or comma)`,
+        )
+      }
+    }
+  }
+  const sharedDespite = r.sharedDespite ?? []
+  for (const k of sharedDespite) {
+    if (k !== 'authorization' && k !== 'session-cookie' && k !== 'set-cookie') {
+      throw new InvalidPolicyError(i, 'sharedDespite', `unknown credential kind ${JSON.stringify(k)}`)
+    }
+  }
+  const etag = r.etag ?? options.etag ?? 'strong'
+  if (etag !== 'strong' && etag !== 'weak' && etag !== false) {
+    throw new InvalidPolicyError(i, 'etag', `must be 'strong', 'weak' or false`)
+  }
+  if (r.name !== undefined && (typeof r.name !== 'string' || r.name.includes('"'))) {
+    throw new InvalidPolicyError(i, 'name', 'must be a string without quotes')
+  }
+  return Object.freeze({
+    index: i,
+    name: r.name ?? r.path,
+    path: r.path,
+    methods: Object.freeze(methods),
+    browserTtl,
+    edgeTtl,
+    staleWhileRevalidate: checkTtl(i, 'staleWhileRevalidate', r.staleWhileRevalidate) ?? 0,
+    staleIfError: checkTtl(i, 'staleIfError', r.staleIfError) ?? 0,
+    vary: Object.freeze([...vary]),
+    tags: typeof tags === 'function' ? tags : Object.freeze([...tags]),
+    authenticated: r.authenticated === true,
+    immutable: r.immutable === true,
+    negativeTtl: checkTtl(i, 'negativeTtl', r.negativeTtl) ?? 0,
+    privateTtl: checkTtl(i, 'privateTtl', r.privateTtl) ?? 0,
+    etag,
+    sharedDespite: Object.freeze([...sharedDespite]),
+  })
+}
+
+function headerString(v: string | string[] | undefined): string | undefined {
+  if (v === undefined) return undefined
+  return Array.isArray(v) ? v.join(', ') : v
+}
+
+/** Splits a comma-separated field value into trimmed, non-empty members. */
+function members(v: string | undefined): string[] {
+  if (v === undefined) return []
+  return v
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0)
+}
+
+const OK_STATUSES: ReadonlySet<number> = new Set([200, 203, 204, 300, 301, 308])
+const NEGATIVE_STATUSES: ReadonlySet<number> = new Set([404, 410])
+
+/**
+ * A validated, immutable route table. Create it with {@link definePolicy}.
+ */
+export class CachePolicyTable {
+  /** The resolved rules, in matching order (first match wins). */
+  readonly rules: readonly ResolvedRule[]
+  /** The resolved options. */
+  readonly options: Readonly<Required<Omit<PolicyOptions, 'sessionCookie'>>>
+  readonly #matchers: readonly RegExp[]
+  readonly #isSession: (name: string) => boolean
+
+  /**
+   * Prefer {@link definePolicy}.
+   * @param rules - the route table
+   * @param options - {@link PolicyOptions}
+   * @throws InvalidPolicyError for an invalid rule or option
+   */
+  constructor(rules: readonly RouteRule[], options: PolicyOptions = {}) {
+    if (!Array.isArray(rules)) throw new TypeError('rules must be an array')
+    if (options === null || typeof options !== 'object') throw new TypeError('options must be an object')
+    const cdnHeaders = options.cdnHeaders ?? ['CDN-Cache-Control']
+    for (const h of cdnHeaders) {
+      if (h !== 'CDN-Cache-Control' && h !== 'Cloudflare-CDN-Cache-Control') {
+        throw new InvalidPolicyError(-1, 'cdnHeaders', `unknown header ${JSON.stringify(h)}`)
+      }
+    }
+    const tagHeaders = options.tagHeaders ?? ['Cache-Tag']
+    for (const h of tagHeaders) {
+      if (h !== 'Cache-Tag' && h !== 'Surrogate-Key') {
+        throw new InvalidPolicyError(-1, 'tagHeaders', `unknown header ${JSON.stringify(h)}`)
+      }
+    }
+    const etag = options.etag ?? 'strong'
+    if (etag !== 'strong' && etag !== 'weak' && etag !== false) {
+      throw new InvalidPolicyError(-1, 'etag', `must be 'strong', 'weak' or false`)
+    }
+    const sc = options.sessionCookie ?? DEFAULT_SESSION
+    if (sc === 'any') this.#isSession = () => true
+    else if (sc instanceof RegExp) {
+      const re = new RegExp(sc.source, sc.flags.replace(/[gy]/g, ''))
+      this.#isSession = (n) => re.test(n)
+    } else if (typeof sc === 'function') this.#isSession = sc
+    else if (Array.isArray(sc)) {
+      const set = new Set(sc)
+      this.#isSession = (n) => set.has(n)
+    } else
+      throw new InvalidPolicyError(
+        -1,
+        'sessionCookie',
+        'must be a RegExp, an array of names, a function or "any"',
+      )
+    this.options = Object.freeze({ cdnHeaders: [...cdnHeaders], tagHeaders: [...tagHeaders], etag })
+    this.rules = Object.freeze(rules.map((r, i) => resolveRule(r, i, options)))
+    this.#matchers = this.rules.map((r) => globToRegExp(r.path))
+  }
+
+  /**
+   * Finds the first rule covering a request.
+   *
+   * @param method - request method
+   * @param path - request path; a query string, if present, is ignored
+   * @returns the rule, or `undefined`
+   */
+  match(method: string, path: string): ResolvedRule | undefined {
+    const q = path.indexOf('?')
+    const p = q === -1 ? path : path.slice(0, q)
+    const m = method.toUpperCase() as HttpMethod
+    for (let i = 0; i < this.rules.length; i++) {
+      const r = this.rules[i]!
+      if (r.methods.includes(m) && this.#matchers[i]!.test(p)) return r
+    }
+    return undefined
+  }
+
+  /**
+   * Which credentials a request carries: `'authorization'` and/or `'session-cookie'`.
+   *
+   * @param headers - request headers, lower-case names
+   * @returns the credential kinds present
+   */
+  credentials(headers: Readonly<Record<string, string | string[] | undefined>>): CredentialKind[] {
+    const out: CredentialKind[] = []
+    const auth = headerString(headers.authorization)
+    if (auth !== undefined && auth.length > 0) out.push('authorization')
+    const cookie = headerString(headers.cookie)
+    if (cookie !== undefined) {
+      for (const part of cookie.split(';')) {
+        const eq = part.indexOf('=')
+        const name = (eq === -1 ? part : part.slice(0, eq)).trim()
+        if (name.length > 0 && this.#isSession(name)) {
+          out.push('session-cookie')
+          break
+        }
+      }
+    }
+    return out
+  }
+
+  /**
+   * Compiles the caching headers of one response: `Cache-Control`, the CDN targeted fields, `Vary` and cache tags,
+   * applying the safety rule (credentials in the request or a `Set-Cookie` in the response make it private unless
+   * the rule lists them in `sharedDespite`).
+   *
+   * @param req - {@link RequestFacts}
+   * @param res - {@link ResponseFacts}
+   * @returns the {@link CompiledHeaders}
+   * @example
+   * ```ts
+   * const c = policy.compile({ method: 'GET', path: '/api/public/users', headers: {} }, { status: 200, setsCookie: false })
+   * c.set['Cache-Control'] // 'public, max-age=600'
+   * ```
+   */
+  compile(req: RequestFacts, res: ResponseFacts): CompiledHeaders {
+    const rule = this.match(req.method, req.path)
+    const method = req.method.toUpperCase()
+    const creds = this.credentials(req.headers)
+    if (res.setsCookie) creds.push('set-cookie')
+    const blocking = rule === undefined ? creds : creds.filter((c) => !rule.sharedDespite.includes(c))
+    const set: Record<string, string> = {}
+    const remove: string[] = []
+    const etag = rule?.etag ?? this.options.etag
+
+    const vary = members(res.vary)
+    if (rule !== undefined) {
+      for (const v of rule.vary) if (!vary.some((x) => x.toLowerCase() === v.toLowerCase())) vary.push(v)
+      if (vary.length > 0) set.Vary = vary.join(', ')
+    }
+
+    const cdnNoStore = (): void => {
+      for (const h of this.options.cdnHeaders) set[h] = 'no-store'
+    }
+    const dropTags = (): void => {
+      for (const h of this.options.tagHeaders) remove.push(h.toLowerCase())
+    }
+
+    let verdict: Verdict
+    if (rule === undefined) {
+      if (blocking.length === 0) return { set, remove, shared: false, verdict: 'no-rule', rule, etag }
+      verdict = blocking[0]!
+      const cc = members(res.cacheControl).map((d) => d.toLowerCase())
+      if (
+        !cc.includes('no-store') &&
+        !(cc.includes('private') && !cc.some((d) => d.startsWith('s-maxage')))
+      ) {
+        set['Cache-Control'] = 'private, no-store'
+      }
+      cdnNoStore()
+      dropTags()
+      return { set, remove, shared: false, verdict, rule, etag }
+    }
+
+    const okStatus = OK_STATUSES.has(res.status)
+    if (rule.authenticated || blocking.length > 0) {
+      verdict = rule.authenticated ? 'authenticated-route' : blocking[0]!
+      set['Cache-Control'] =
+        rule.privateTtl > 0 && okStatus && (method === 'GET' || method === 'HEAD')
+          ? `private, max-age=${rule.privateTtl}`
+          : 'private, no-store'
+      cdnNoStore()
+      dropTags()
+      return { set, remove, shared: false, verdict, rule, etag }
+    }
+    if (method !== 'GET' && method !== 'HEAD') {
+      // rules may cover unsafe methods for conditional requests; their responses are never cacheable
+      set['Cache-Control'] = 'no-store'
+      cdnNoStore()
+      dropTags()
+      return { set, remove, shared: false, verdict: 'method', rule, etag }
+    }
+    let browser: number
+    let edge: number
+    let stale = false
+    if (okStatus) {
+      browser = rule.browserTtl
+      edge = rule.edgeTtl
+      stale = true
+    } else if (NEGATIVE_STATUSES.has(res.status) && rule.negativeTtl > 0) {
+      browser = rule.negativeTtl
+      edge = rule.negativeTtl
+    } else {
+      set['Cache-Control'] = 'no-store'
+      cdnNoStore()
+      dropTags()
+      return { set, remove, shared: false, verdict: 'status', rule, etag }
+    }
+    const staleParts: string[] = []
+    if (stale && rule.staleWhileRevalidate > 0)
+      staleParts.push(`stale-while-revalidate=${rule.staleWhileRevalidate}`)
+    if (stale && rule.staleIfError > 0) staleParts.push(`stale-if-error=${rule.staleIfError}`)
+    const cc = ['public']
+    if (browser > 0) {
+      cc.push(`max-age=${browser}`, ...staleParts)
+      if (rule.immutable && stale) cc.push('immutable')
+    } else cc.push('no-cache')
+    set['Cache-Control'] = cc.join(', ')
+    const cdn = edge > 0 ? [`max-age=${edge}`, ...staleParts].join(', ') : 'no-store'
+    for (const h of this.options.cdnHeaders) set[h] = cdn
+    if (edge > 0) {
+      const tags = new Set<string>(members(res.cacheTag).filter(isValidTag))
+      const ruleTags =
+        typeof rule.tags === 'function'
+          ? safeTags(rule.tags, { method, path: stripQuery(req.path), status: res.status })
+          : rule.tags
+      for (const t of ruleTags) if (isValidTag(t)) tags.add(t)
+      if (tags.size > 0) {
+        for (const h of this.options.tagHeaders) set[h] = [...tags].join(h === 'Cache-Tag' ? ',' : ' ')
+      }
+    }
+    return { set, remove, shared: edge > 0 || browser > 0, verdict: 'shared', rule, etag }
+  }
+}
+
+function stripQuery(p: string): string {
+  const q = p.indexOf('?')
+  return q === -1 ? p : p.slice(0, q)
+}
+
+function safeTags(fn: (ctx: TagContext) => readonly string[], ctx: TagContext): readonly string[] {
+  try {
+    const t = fn(ctx)
+    return Array.isArray(t) ? t : []
+  } catch {
+    return []
+  }
+}
+
+/**
+ * Validates a route table and returns the compiled {@link CachePolicyTable}. Rules are tried in order; the first
+ * whose methods and path pattern match wins.
+ *
+ * @param rules - the route table
+ * @param options - {@link PolicyOptions}
+ * @returns the policy table
+ * @throws InvalidPolicyError (`E_INVALID_POLICY`) for an invalid rule or option
+ * @throws TypeError `rules must be an array` / `options must be an object`
+ * @example
+ * ```ts
+ * const policy = definePolicy([
+ *   { path: '/api/me*', authenticated: true },
+ *   { path: '/api/public/*', browserTtl: 600, edgeTtl: 600, tags: ['public'] },
+ * ])
+ * ```
+ */
+export function definePolicy(rules: readonly RouteRule[], options?: PolicyOptions): CachePolicyTable {
+  return new CachePolicyTable(rules, options)
+}

@@ -1,0 +1,13 @@
+import { defineConfig } from 'tsdown'
+
+export default defineConfig({
+  entry: ['src/index.ts', 'src/node.ts', 'src/fastify.ts', 'src/cloudflare.ts'],
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  dts: true,
+  fixedExtension: false,
+  clean: true,
+  sourcemap: false,
+  external: ['fastify'],
+})
