@@ -1,0 +1,130 @@
+import { spawnSync } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { describe, expect, test } from 'vitest'
+import { CACHE_OUTCOMES, type CacheOutcome, createCacheMetrics } from '../src/index.js'
+
+const layers = ['cdn', 'l1', 'l2', 'db'] as const
+
+describe('observer.record', () => {
+  test('counts each outcome per layer and times only the calls with a duration', () => {
+    const metrics = createCacheMetrics({ layers })
+    const { record } = metrics.observer // detached use works
+    record('l1', 'hit', 0.2)
+    record('l1', 'hit')
+    record('l1', 'miss', 0.3)
+    record('l2', 'stale', 1)
+    record('l2', 'error', 2)
+    record('l2', 'set', 3)
+    record('l2', 'evict')
+    record('db', 'hit', 15)
+    const snap = metrics.snapshot()
+    const l1 = snap.byLayer.l1!
+    expect([l1.hits, l1.misses, l1.stale, l1.errors, l1.sets, l1.evictions]).toEqual([2, 1, 0, 0, 0, 0])
+    expect(l1.latency.count).toBe(2)
+    expect(l1.latency.sum).toBeCloseTo(0.5, 12)
+    const l2 = snap.byLayer.l2!
+    expect([l2.hits, l2.misses, l2.stale, l2.errors, l2.sets, l2.evictions]).toEqual([0, 0, 1, 1, 1, 1])
+    expect(l2.latency.count).toBe(3)
+    expect(snap.byLayer.cdn!.latency).toEqual({
+      count: 0,
+      sum: 0,
+      avg: null,
+      min: null,
+      p50: null,
+      p95: null,
+      p99: null,
+      max: null,
+    })
+    expect(snap.invalid).toBe(0)
+  })
+
+  test('never throws on garbage; drops it, counts it in invalid, and leaves the counters intact', () => {
+    const metrics = createCacheMetrics({ layers })
+    const { record } = metrics.observer
+    record('l1', 'hit', 1)
+    const before = metrics.snapshot()
+    const hostile = {
+      toString() {
+        throw new Error('boom')
+      },
+      valueOf() {
+        throw new Error('boom')
+      },
+    }
+    const garbage: [unknown, unknown, unknown][] = [
+      ['nope', 'hit', 1], // unknown layer
+      ['L1', 'hit', 1], // case matters
+      ['l1', 'hits', 1], // unknown outcome
+      ['l1', 'hit', -1], // negative
+      ['l1', 'hit', -0.000001],
+      ['l1', 'hit', Number.NaN],
+      ['l1', 'hit', Number.POSITIVE_INFINITY],
+      ['l1', 'hit', Number.NEGATIVE_INFINITY],
+      ['l1', 'hit', '5'], // numeric string
+      ['l1', 'hit', null],
+      ['l1', 'hit', 5n],
+      ['l1', 'hit', hostile],
+      [hostile, 'hit', 1],
+      ['l1', hostile, 1],
+      [Symbol('l1'), 'hit', 1],
+      [undefined, undefined, undefined],
+      [null, null, null],
+      [['l1'], 'hit', 1],
+      [{ layer: 'l1' }, 'hit', 1],
+      ['__proto__', 'hit', 1],
+      ['toString', 'constructor', 1],
+    ]
+    for (const [layer, outcome, ms] of garbage) {
+      expect(() => (record as (...args: unknown[]) => void)(layer, outcome, ms)).not.toThrow()
+    }
+    const after = metrics.snapshot()
+    expect(after.invalid).toBe(garbage.length)
+    expect({ ...after, invalid: 0 }).toEqual({ ...before, invalid: 0 })
+    // still works afterwards
+    record('l1', 'hit', 3)
+    expect(metrics.snapshot().byLayer.l1!.hits).toBe(2)
+    expect(metrics.toPrometheus()).toContain(`tierkit_cache_invalid_records_total ${garbage.length}\n`)
+  })
+
+  test('zero and sub-nanosecond durations are valid', () => {
+    const metrics = createCacheMetrics({ layers })
+    metrics.observer.record('l1', 'hit', 0)
+    metrics.observer.record('l1', 'hit', 1e-12)
+    metrics.observer.record('l1', 'hit', Number.MIN_VALUE)
+    const l1 = metrics.snapshot().byLayer.l1!
+    expect(l1.latency.count).toBe(3)
+    expect(l1.latency.min).toBe(0)
+    expect(metrics.snapshot().invalid).toBe(0)
+  })
+
+  test('the outcome set is exactly the documented one', () => {
+    expect(CACHE_OUTCOMES).toEqual(['hit', 'miss', 'stale', 'error', 'set', 'evict'])
+    const metrics = createCacheMetrics({ layers: ['x'] })
+    for (const outcome of CACHE_OUTCOMES) metrics.observer.record('x', outcome as CacheOutcome)
+    const x = metrics.snapshot().layers[0]!
+    expect([x.hits, x.misses, x.stale, x.errors, x.sets, x.evictions]).toEqual([1, 1, 1, 1, 1, 1])
+  })
+})
+
+test('record allocates nothing in steady state (heap delta over 10^6 calls), while a 1-object control does', () => {
+  const probe = fileURLToPath(new URL('../bench/alloc-probe.ts', import.meta.url))
+  const run = spawnSync(
+    process.execPath,
+    [
+      '--expose-gc',
+      '--min-semi-space-size=64',
+      '--max-semi-space-size=64',
+      '--import',
+      'tsx',
+      probe,
+      'record',
+      'control',
+    ],
+    { encoding: 'utf8', timeout: 120_000 },
+  )
+  expect(run.status, run.stderr).toBe(0)
+  const result = JSON.parse(run.stdout) as Record<string, { min: number; rounds: number[] }>
+  // A single 16-byte allocation per call would show as >= 16 bytes/call; the control proves the probe sees it.
+  expect(result.control!.min).toBeGreaterThan(16)
+  expect(result.record!.min).toBeLessThan(0.05)
+})
