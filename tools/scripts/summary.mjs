@@ -1,0 +1,64 @@
+// Sums every test result of the run into one closing line: "N passed, N failed".
+// Reads vitest's JSON report of each workspace package (.test-results/vitest.json, restored by turbo on a
+// cache hit), the publish-and-consume check and the root gates. A package that has a test script but no
+// report counts as one failure, so a crash before the reporter ran never passes silently.
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+
+const root = resolve(import.meta.dirname, '../..')
+const rows = []
+let passed = 0
+let failed = 0
+let skipped = 0
+
+for (const group of ['packages', 'apps', 'tools']) {
+  const dir = join(root, group)
+  if (!existsSync(dir)) continue
+  for (const name of readdirSync(dir).sort()) {
+    const pkgFile = join(dir, name, 'package.json')
+    if (!existsSync(pkgFile)) continue
+    const pkg = JSON.parse(readFileSync(pkgFile, 'utf8'))
+    if (!pkg.scripts?.test) continue
+    const report = join(dir, name, '.test-results', 'vitest.json')
+    if (!existsSync(report)) {
+      rows.push([pkg.name, 0, 1, 0, 'no test report (the test script failed before reporting)'])
+      failed += 1
+      continue
+    }
+    const r = JSON.parse(readFileSync(report, 'utf8'))
+    const p = r.numPassedTests ?? 0
+    const f = (r.numFailedTests ?? 0) + (r.numFailedTestSuites ?? 0)
+    const s = (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0)
+    rows.push([pkg.name, p, f, s, `${r.numTotalTestSuites ?? '?'} files`])
+    passed += p
+    failed += f
+    skipped += s
+  }
+}
+
+const consumers = join(root, '.test-results', 'consumers.json')
+if (existsSync(consumers)) {
+  const c = JSON.parse(readFileSync(consumers, 'utf8'))
+  rows.push(['publish-and-consume', c.passed, c.failed, 0, `${c.checks.length} checks`])
+  passed += c.passed
+  failed += c.failed
+}
+const gatesDir = join(root, '.test-results')
+for (const file of existsSync(gatesDir) ? readdirSync(gatesDir).sort() : []) {
+  if (!file.startsWith('gate-')) continue
+  const g = JSON.parse(readFileSync(join(gatesDir, file), 'utf8'))
+  rows.push([`gate: ${g.name}`, g.ok ? 1 : 0, g.ok ? 0 : 1, 0, g.ok ? 'ok' : 'FAILED'])
+  if (g.ok) passed += 1
+  else failed += 1
+}
+
+const w = Math.max(...rows.map((r) => r[0].length), 8)
+console.log('\nsummary')
+for (const [name, p, f, s, note] of rows) {
+  console.log(`  ${name.padEnd(w)}  ${String(p).padStart(5)} passed  ${String(f).padStart(3)} failed  ${String(s).padStart(3)} skipped  ${note}`)
+}
+// Skipped tests count as failures: a test skipped because a server is missing must not pass CI.
+if (skipped > 0) console.log(`  ${skipped} skipped tests count as failed`)
+failed += skipped
+console.log(`\n${passed} passed, ${failed} failed`)
+process.exit(failed > 0 ? 1 : 0)

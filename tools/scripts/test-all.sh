@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The whole test suite: lint, build, typecheck, every package's tests and quality gates, the
+# publish-and-consume check, then one closing line "N passed, N failed" summing all of it.
+set -u
+cd "$(dirname "$0")/../.."
+export TURBO_TELEMETRY_DISABLED=1 DO_NOT_TRACK=1
+rm -rf .test-results packages/*/.test-results apps/*/.test-results tools/*/.test-results
+mkdir -p .test-results
+
+gate() { # name, command...
+  local name=$1; shift
+  echo "::: $name"
+  if "$@"; then echo "{\"name\":\"$name\",\"ok\":true}" >".test-results/gate-$name.json"; return 0; fi
+  echo "{\"name\":\"$name\",\"ok\":false}" >".test-results/gate-$name.json"
+  return 1
+}
+
+status=0
+gate lint pnpm exec biome ci . || status=1
+gate packages pnpm exec turbo run build typecheck test --continue --output-logs=errors-only || status=1
+gate consumers node tools/scripts/check-consumers.mjs || status=1
+node tools/scripts/summary.mjs || status=1
+exit $status
