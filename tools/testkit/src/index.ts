@@ -5,14 +5,14 @@
  * synchronously when the process exits or gets SIGINT/SIGTERM/SIGHUP; a watchdog kills leftovers when the
  * test process dies without running its hooks.
  */
-export { type DelayProxy, type DelayProxyOptions, delayProxy, type ProxyMode } from './proxy.ts'
-export { type RedisServer, redisServerBin, type StartRedisOptions, startRedis, waitForPing } from './redis.ts'
+export { type DelayProxy, type DelayProxyOptions, delayProxy, type ProxyMode } from './proxy.js'
+export { type RedisServer, redisServerBin, type StartRedisOptions, startRedis, waitForPing } from './redis.js'
 export {
   type RedisCluster,
   type RedisClusterNode,
   type StartRedisClusterOptions,
   startRedisCluster,
-} from './redis-cluster.ts'
+} from './redis-cluster.js'
 export {
   encodeCommand,
   parseResp,
@@ -20,7 +20,7 @@ export {
   RespError,
   type RespValue,
   redisCommand,
-} from './redis-resp.ts'
+} from './redis-resp.js'
 export {
   type Closable,
   exited,
@@ -34,4 +34,4 @@ export {
   trackClosable,
   trackDir,
   trackedCount,
-} from './redis-runtime.ts'
+} from './redis-runtime.js'

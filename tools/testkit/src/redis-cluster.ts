@@ -3,9 +3,9 @@ import { type ChildProcess, execFile } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { portTaken, spawnRedis } from './redis.ts'
-import { redisCommand } from './redis-resp.ts'
-import { exited, freePort, isRunning, sleep, terminate, trackDir } from './redis-runtime.ts'
+import { portTaken, spawnRedis } from './redis.js'
+import { redisCommand } from './redis-resp.js'
+import { exited, freePort, isRunning, sleep, terminate, trackDir } from './redis-runtime.js'
 
 /** Options of {@link startRedisCluster}. */
 export interface StartRedisClusterOptions {

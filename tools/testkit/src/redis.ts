@@ -3,8 +3,8 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { RespError, redisCommand } from './redis-resp.ts'
-import { exited, freePort, isRunning, sleep, terminate, trackChild, trackDir } from './redis-runtime.ts'
+import { RespError, redisCommand } from './redis-resp.js'
+import { exited, freePort, isRunning, sleep, terminate, trackChild, trackDir } from './redis-runtime.js'
 
 /** Path of the redis-server binary: `$REDIS_SERVER_BIN`, else /usr/bin/redis-server, else `redis-server` on the PATH. */
 export function redisServerBin(): string {

@@ -3,8 +3,8 @@ import { existsSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
-import { delayProxy, reapAll, redisCommand, startRedis, trackedCount } from '../src/index.ts'
-import { tryConnect, waitDead } from './helpers.ts'
+import { delayProxy, reapAll, redisCommand, startRedis, trackedCount } from '../src/index.js'
+import { tryConnect, waitDead } from './helpers.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const fixture = join(here, 'fixtures', 'start-and-die.ts')

@@ -5,8 +5,8 @@ import {
   type RespValue,
   redisCommand,
   startRedisCluster,
-} from '../src/index.ts'
-import { pidDead } from './helpers.ts'
+} from '../src/index.js'
+import { pidDead } from './helpers.js'
 
 describe('startRedisCluster', () => {
   let cluster: RedisCluster

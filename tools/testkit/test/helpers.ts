@@ -1,6 +1,6 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import * as net from 'node:net'
-import { sleep } from '../src/index.ts'
+import { sleep } from '../src/index.js'
 
 /**
  * True when every thread of the pid is gone or a zombie (exited, not yet reaped: PID 1 of a container may

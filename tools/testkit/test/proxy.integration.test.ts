@@ -8,8 +8,8 @@ import {
   type RedisServer,
   redisCommand,
   startRedis,
-} from '../src/index.ts'
-import { tryConnect } from './helpers.ts'
+} from '../src/index.js'
+import { tryConnect } from './helpers.js'
 
 /** A raw connection that sends commands and collects raw reply bytes. */
 function rawClient(

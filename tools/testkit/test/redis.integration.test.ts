@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs'
 import { afterAll, describe, expect, it } from 'vitest'
-import { type RedisServer, RespError, redisCommand, startRedis, trackedCount } from '../src/index.ts'
-import { pidDead, tryConnect, waitDead } from './helpers.ts'
+import { type RedisServer, RespError, redisCommand, startRedis, trackedCount } from '../src/index.js'
+import { pidDead, tryConnect, waitDead } from './helpers.js'
 
 describe('startRedis', () => {
   const started: RedisServer[] = []
