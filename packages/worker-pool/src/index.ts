@@ -1,0 +1,40 @@
+/**
+ * `@tierkit/worker-pool`: CPU-bound work on worker threads (built on tinypool) and bounded async concurrency,
+ * typed end to end. The worker side (`defineTasks`) lives on the `@tierkit/worker-pool/worker` subpath.
+ *
+ * @packageDocumentation
+ */
+export {
+  CloseTimeoutError,
+  PoolClosedError,
+  PoolDestroyedError,
+  QueueFullError,
+  TaskAbortedError,
+  TasksLoadError,
+  TaskTimeoutError,
+  UnknownTaskError,
+  WorkerCrashedError,
+  type WorkerCrashedErrorOptions,
+  WorkerPoolError,
+  type WorkerPoolErrorCode,
+  type WorkerPoolErrorOptions,
+} from './errors.js'
+export { type MapLimitFn, type MapLimitOptions, mapLimit, type SettleMode } from './map-limit.js'
+export {
+  type CloseOptions,
+  createPool,
+  type PoolEvents,
+  type PoolMapOptions,
+  type PoolOptions,
+  type PoolStats,
+  type RunOptions,
+  type TaskArg,
+  type TaskArgs,
+  type TaskHandle,
+  type TaskName,
+  type TaskResult,
+  type TasksLoader,
+  WorkerPool,
+} from './pool.js'
+export type { Percentiles } from './samples.js'
+export type { Task, TaskMap } from './worker.js'
