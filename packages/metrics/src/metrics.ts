@@ -263,6 +263,8 @@ export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8
 export const OPENMETRICS_CONTENT_TYPE = 'application/openmetrics-text; version=1.0.0; charset=utf-8'
 
 const OUTCOMES = CACHE_OUTCOMES.length
+/** Layers looked up by a linear scan of === before the Map. */
+const SCAN_LAYERS = 8
 const STAT_FIELDS = ['hits', 'misses', 'stale', 'errors', 'sets', 'evictions'] as const
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
 const SNAPSHOT_QUANTILES: readonly number[] = [0.5, 0.95, 0.99]
@@ -412,50 +414,65 @@ class Metrics<L extends string> implements CacheMetrics<L> {
     this.#errors = errors
     this.#retired = new Float64Array(n * OUTCOMES)
 
+    // Layers are found by === against the first SCAN_LAYERS names (pointer compares for the usual literal
+    // strings), then through a Map for the rest; outcomes by === too. Neither coerces its argument or calls
+    // user code, so no argument can make record throw; every store goes to a preallocated typed array.
+    const layerList = [...layers] as unknown[]
+    const scanCount = Math.min(layerList.length, SCAN_LAYERS)
     const layerIndex = new Map<unknown, number>()
     layers.forEach((layer, i) => {
-      layerIndex.set(layer, i)
+      if (i >= SCAN_LAYERS) layerIndex.set(layer, i)
     })
-    const outcomeIndex = new Map<unknown, number>()
-    CACHE_OUTCOMES.forEach((outcome, i) => {
-      outcomeIndex.set(outcome, i)
-    })
+    const useMap = layerList.length > SCAN_LAYERS
     const map = expositionMap(bounds)
     const boundsArray = Float64Array.from(bounds)
     const nBounds = bounds.length
+    const bits = f64
+    const words = u32
     const hi = HI
+    const shift = INDEX_SHIFT
+    const base = INDEX_BASE
+    const last = LAST_BUCKET
+    const perLayer = HISTOGRAM_BUCKETS
 
-    // The hot path. Map#get never coerces or calls user code, so no argument can make it throw; every store
-    // goes to a preallocated typed array.
+    const outcomeList: readonly unknown[] = [...CACHE_OUTCOMES]
+
+    // Adds one valid duration to layer li; false (nothing changed) when the duration is not a finite number >= 0.
+    const time = (li: number, durationMs: unknown): boolean => {
+      if (typeof durationMs !== 'number' || !(durationMs >= 0) || durationMs === Number.POSITIVE_INFINITY) {
+        return false
+      }
+      bits[0] = durationMs
+      let k = (words[hi]! >>> shift) - base
+      k = k < 0 ? 0 : Math.min(k, last)
+      hist[li * perLayer + k]!++
+      let b = map[k]!
+      if (b < 0) {
+        b = ~b
+        const seconds = durationMs / 1000
+        while (b < nBounds && seconds > boundsArray[b]!) b++
+      }
+      expo[li * expoWidth + b]!++
+      latCount[li]!++
+      latSum[li]! += durationMs
+      if (durationMs > latMax[li]!) latMax[li] = durationMs
+      if (durationMs < latMin[li]!) latMin[li] = durationMs
+      return true
+    }
+
+    // Kept small (under V8's 460-byte inlining limit) so that callers can inline it: a call that is not inlined
+    // makes V8 box a fractional duration into a heap number at the call site, as for any function.
     const record = (layer: L, outcome: CacheOutcome, durationMs?: number): void => {
-      const li = layerIndex.get(layer)
-      const oi = outcomeIndex.get(outcome)
-      if (li === undefined || oi === undefined) {
+      let li = 0
+      while (li < scanCount && layerList[li] !== layer) li++
+      if (li === scanCount) li = useMap ? (layerIndex.get(layer) ?? -1) : -1
+      let oi = 0
+      while (oi < OUTCOMES && outcomeList[oi] !== outcome) oi++
+      if (li >= 0 && oi < OUTCOMES && (durationMs === undefined || time(li, durationMs))) {
+        counts[li * OUTCOMES + oi]!++
+      } else {
         errors[0]!++
-        return
       }
-      if (durationMs !== undefined) {
-        if (typeof durationMs !== 'number' || !(durationMs >= 0) || durationMs === Number.POSITIVE_INFINITY) {
-          errors[0]!++
-          return
-        }
-        f64[0] = durationMs
-        let k = (u32[hi]! >>> INDEX_SHIFT) - INDEX_BASE
-        k = k < 0 ? 0 : Math.min(k, LAST_BUCKET)
-        hist[li * HISTOGRAM_BUCKETS + k]!++
-        let b = map[k]!
-        if (b < 0) {
-          b = ~b
-          const seconds = durationMs / 1000
-          while (b < nBounds && seconds > boundsArray[b]!) b++
-        }
-        expo[li * expoWidth + b]!++
-        latCount[li]!++
-        latSum[li]! += durationMs
-        if (durationMs > latMax[li]!) latMax[li] = durationMs
-        if (durationMs < latMin[li]!) latMin[li] = durationMs
-      }
-      counts[li * OUTCOMES + oi]!++
     }
     this.observer = Object.freeze({ record })
   }

@@ -112,7 +112,7 @@ describe('Prometheus text', () => {
       }),
       { numRuns: 25, seed: 20261127 },
     )
-  })
+  }, 60_000)
 
   test('escapeLabelValue escapes backslash, quote and line feed only', () => {
     expect(escapeLabelValue('a"b\\c\nd\te')).toBe('a\\"b\\\\c\\nd\te')

@@ -127,4 +127,4 @@ test('record allocates nothing in steady state (heap delta over 10^6 calls), whi
   // A single 16-byte allocation per call would show as >= 16 bytes/call; the control proves the probe sees it.
   expect(result.control!.min).toBeGreaterThan(16)
   expect(result.record!.min).toBeLessThan(0.05)
-})
+}, 120_000)
