@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { Readable } from 'node:stream'
 import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify'
 import { evaluatePreconditions, type ResourceState } from './conditional.js'
 import type { CachePolicyTable } from './policy.js'
@@ -74,7 +75,8 @@ const plugin: FastifyPluginCallback<FastifyCdnHeadersOptions> = (fastify, opts, 
         ;(payload as { resume(): void; on(e: string, f: () => void): void }).on('error', () => {})
         ;(payload as { resume(): void }).resume()
       }
-      next(null, null)
+      // fastify's own HEAD handler runs after this hook and needs a payload: give it an empty stream
+      next(null, raw.method === 'HEAD' ? Readable.from([]) : null)
       return
     }
     next(null, payload)

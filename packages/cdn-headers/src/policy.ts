@@ -371,8 +371,11 @@ export class CachePolicyTable {
    * @param method - request method
    * @param path - request path; a query string, if present, is ignored
    * @returns the rule, or `undefined`
+   * @throws TypeError `method and path must be strings`
    */
   match(method: string, path: string): ResolvedRule | undefined {
+    if (typeof method !== 'string' || typeof path !== 'string')
+      throw new TypeError('method and path must be strings')
     const q = path.indexOf('?')
     const p = q === -1 ? path : path.slice(0, q)
     const m = method.toUpperCase() as HttpMethod
@@ -415,6 +418,8 @@ export class CachePolicyTable {
    * @param req - {@link RequestFacts}
    * @param res - {@link ResponseFacts}
    * @returns the {@link CompiledHeaders}
+   * @throws TypeError `req must be { method, path, headers }` / `res.status must be an integer` /
+   *   `method and path must be strings`
    * @example
    * ```ts
    * const c = policy.compile({ method: 'GET', path: '/api/public/users', headers: {} }, { status: 200, setsCookie: false })
@@ -422,6 +427,12 @@ export class CachePolicyTable {
    * ```
    */
   compile(req: RequestFacts, res: ResponseFacts): CompiledHeaders {
+    if (req === null || typeof req !== 'object' || req.headers === null || typeof req.headers !== 'object') {
+      throw new TypeError('req must be { method, path, headers }')
+    }
+    if (res === null || typeof res !== 'object' || !Number.isInteger(res.status)) {
+      throw new TypeError('res.status must be an integer')
+    }
     const rule = this.match(req.method, req.path)
     const method = req.method.toUpperCase()
     const creds = this.credentials(req.headers)
