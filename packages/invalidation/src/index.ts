@@ -1,0 +1,45 @@
+/**
+ * @tierkit/invalidation: the write path of a two-level cache. Delete-on-update, write-through, durable
+ * write-behind on a Redis Stream, tags, TTL helpers and a cross-instance L1 invalidation bus.
+ */
+export {
+  type BusEvent,
+  type BusMessage,
+  type BusStats,
+  type Clearable,
+  createInvalidationBus,
+  type InvalidationBus,
+  type InvalidationBusOptions,
+  type LocalEvictor,
+} from './bus.js'
+export {
+  CacheDeleteError,
+  CacheWriteError,
+  ClosedError,
+  FlushTimeoutError,
+  InvalidArgumentError,
+  InvalidationError,
+  PublishError,
+  QueueWriteError,
+  StoreError,
+  StoreResultError,
+  UnknownTagError,
+  UnserializableValueError,
+} from './errors.js'
+export { jitterTtl, ttlFromValue } from './ttl.js'
+export type {
+  InvalidationCache,
+  InvalidationPublisher,
+  ReadableCache,
+  Store,
+  StoreWrite,
+  TtlOption,
+  WriteContext,
+} from './types.js'
+export {
+  deleteOnUpdate,
+  type WriteOptions,
+  type Writer,
+  type WriterOptions,
+  writeThrough,
+} from './writers.js'

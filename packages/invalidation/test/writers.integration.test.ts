@@ -1,0 +1,178 @@
+import { startRedis } from '@tierkit/testkit'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import {
+  CacheWriteError,
+  deleteOnUpdate,
+  InvalidArgumentError,
+  StoreError,
+  StoreResultError,
+  writeThrough,
+} from '../src/index.js'
+import { makeCache } from './helpers/cache.js'
+import { MemoryStore } from './helpers/memory-store.js'
+
+let url: string
+const clients: Array<{ quit(): Promise<unknown> }> = []
+beforeAll(async () => {
+  url = (await startRedis()).url
+})
+afterAll(async () => {
+  await Promise.all(clients.map((c) => c.quit().catch(() => {})))
+})
+
+function setup(namespace: string, extra: Parameters<typeof makeCache>[2] = {}) {
+  const a = makeCache(url, namespace, extra)
+  // a second instance on its own connection: reads what Redis holds, not A's L1
+  const b = makeCache(url, namespace)
+  clients.push(a.redis, b.redis)
+  const store = new MemoryStore<unknown>()
+  return { a, b, store }
+}
+
+describe('deleteOnUpdate', () => {
+  it('writes the database, then deletes the key from L1 and Redis', async () => {
+    const { a, b, store } = setup('dou1')
+    await a.cache.set('user:1', { name: 'old' })
+    expect(await b.cache.get('user:1')).toEqual({ name: 'old' })
+    const w = deleteOnUpdate({ cache: a.cache, store })
+    await w.write('user:1', { name: 'new' })
+    expect(store.value('user:1')).toEqual({ name: 'new' })
+    expect(a.l1.size).toBe(0)
+    const fresh = makeCache(url, 'dou1')
+    clients.push(fresh.redis)
+    expect(await fresh.cache.get('user:1')).toBeUndefined()
+    // the next read loads the new value
+    expect(await a.cache.getOrLoad('user:1', () => store.load('user:1'))).toEqual({ name: 'new' })
+  })
+
+  it('leaves the cache untouched when the database write throws', async () => {
+    const { a, store } = setup('dou2')
+    await a.cache.set('k', 'cached')
+    store.failing = true
+    const w = deleteOnUpdate({ cache: a.cache, store })
+    const err = await w.write('k', 'new').catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(StoreError)
+    expect((err as StoreError).code).toBe('E_STORE_FAILED')
+    expect(((err as StoreError).cause as Error).message).toBe('store down')
+    expect(await a.cache.get('k')).toBe('cached')
+    expect(store.rows.has('k')).toBe(false)
+  })
+
+  it('refuses a Store that returns garbage, cache untouched', async () => {
+    const { a, store } = setup('dou3')
+    await a.cache.set('k', 'cached')
+    store.garbage = { rowCount: 1 }
+    const w = deleteOnUpdate({ cache: a.cache, store })
+    const err = await w.write('k', 'new').catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(StoreResultError)
+    expect((err as StoreResultError).code).toBe('E_STORE_BAD_RESULT')
+    expect((err as StoreResultError).result).toEqual({ rowCount: 1 })
+    expect(await a.cache.get('k')).toBe('cached')
+    store.garbage = 42
+    await expect(w.remove('k')).rejects.toMatchObject({ code: 'E_STORE_BAD_RESULT', operation: 'remove' })
+    expect(await a.cache.get('k')).toBe('cached')
+  })
+
+  it('remove deletes from the database and the cache', async () => {
+    const { a, store } = setup('dou4')
+    const w = deleteOnUpdate({ cache: a.cache, store })
+    await w.write('k', 1)
+    await a.cache.set('k', 1)
+    await w.remove('k')
+    expect(store.value('k')).toBeUndefined()
+    expect(store.removes).toBe(1)
+    expect(await a.cache.get('k')).toBeUndefined()
+  })
+})
+
+describe('writeThrough', () => {
+  it('writes the database, then sets the new value in L2 and L1', async () => {
+    const { a, b, store } = setup('wt1')
+    await a.cache.set('k', 'old')
+    const w = writeThrough({ cache: a.cache, store, ttl: 30_000 })
+    await w.write('k', { v: 2 })
+    expect(store.value('k')).toEqual({ v: 2 })
+    expect(await a.cache.get('k')).toEqual({ v: 2 })
+    expect(await b.cache.get('k')).toEqual({ v: 2 })
+    const [redisKey] = await a.redis.keys('*wt1*')
+    const pttl = await a.redis.pttl(redisKey!)
+    expect(pttl).toBeGreaterThan(0)
+    expect(pttl).toBeLessThanOrEqual(30_000)
+  })
+
+  it('uses a per-key TTL computed from the value', async () => {
+    const { a, store } = setup('wt-ttl')
+    const w = writeThrough<{ ttl: number }>({ cache: a.cache, store, ttl: (_k, v) => v.ttl })
+    await w.write('short', { ttl: 5_000 })
+    await w.write('long', { ttl: 50_000 })
+    const keys = await a.redis.keys('*wt-ttl*')
+    const ttls = new Map<string, number>()
+    for (const k of keys) ttls.set(k.endsWith('short') ? 'short' : 'long', await a.redis.pttl(k))
+    expect(ttls.get('short')).toBeGreaterThan(0)
+    expect(ttls.get('short')).toBeLessThanOrEqual(5_000)
+    expect(ttls.get('long')).toBeGreaterThan(5_000)
+    expect(ttls.get('long')).toBeLessThanOrEqual(50_000)
+  })
+
+  it('deletes the key instead of leaving it stale when the cache refuses the value', async () => {
+    // redis-aside refuses values over maxValueBytes: the database takes it, the cache cannot.
+    const { a, b, store } = setup('wt2')
+    const small = makeCache(url, 'wt2')
+    clients.push(small.redis)
+    await a.cache.set('k', 'old')
+    expect(await b.cache.get('k')).toBe('old')
+    const { createCache } = await import('@tierkit/redis-aside')
+    const tiny = createCache({ redis: a.redis, l1: a.l1, namespace: 'wt2', ttl: 60_000, maxValueBytes: 64 })
+    const w = writeThrough({ cache: tiny, store })
+    const big = 'x'.repeat(1000)
+    const err = await w.write('k', big).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(CacheWriteError)
+    expect((err as CacheWriteError).code).toBe('E_CACHE_WRITE_FAILED')
+    expect((err as CacheWriteError).cacheDeleted).toBe(true)
+    expect(store.value('k')).toBe(big)
+    // nobody serves the stale 'old' any more
+    expect(await small.cache.get('k')).toBeUndefined()
+    expect(await tiny.get('k')).toBeUndefined()
+  })
+
+  it('leaves the cache untouched when the database write fails', async () => {
+    const { a, store } = setup('wt3')
+    await a.cache.set('k', 'cached')
+    store.failing = true
+    const w = writeThrough({ cache: a.cache, store })
+    await expect(w.write('k', 'new')).rejects.toMatchObject({ code: 'E_STORE_FAILED', operation: 'save' })
+    expect(await a.cache.get('k')).toBe('cached')
+  })
+})
+
+describe('bad input', () => {
+  it('refuses empty keys, undefined values and bad options without touching anything', async () => {
+    const { a, store } = setup('bad1')
+    await a.cache.set('k', 'cached')
+    for (const w of [deleteOnUpdate({ cache: a.cache, store }), writeThrough({ cache: a.cache, store })]) {
+      for (const key of ['', 1, null, undefined] as unknown as string[]) {
+        const err = await w.write(key, 'v').catch((e: unknown) => e)
+        expect(err).toBeInstanceOf(InvalidArgumentError)
+        expect(err).toBeInstanceOf(TypeError)
+        expect((err as InvalidArgumentError).code).toBe('E_INVALID_ARGUMENT')
+        await expect(w.remove(key)).rejects.toMatchObject({ code: 'E_INVALID_ARGUMENT' })
+      }
+      await expect(w.write('k', undefined)).rejects.toThrow(/value must not be undefined/)
+    }
+    expect(() => writeThrough({ cache: a.cache, store, ttl: -1 })).toThrow(TypeError)
+    expect(() => writeThrough({ cache: a.cache, store, ttl: -1 })).toThrow(
+      'writeThrough: ttl must be a positive number or a function',
+    )
+    expect(() => deleteOnUpdate({ cache: {} as never, store })).toThrow(
+      'deleteOnUpdate: cache must have set, delete, deleteMany and evictLocal methods',
+    )
+    expect(() => deleteOnUpdate({ cache: a.cache, store: { save() {} } as never })).toThrow(
+      'deleteOnUpdate: store must have save and remove methods',
+    )
+    const w = writeThrough<{ t: unknown }>({ cache: a.cache, store, ttl: (_k, v) => v.t as number })
+    await expect(w.write('k', { t: 'soon' })).rejects.toMatchObject({ code: 'E_INVALID_ARGUMENT' })
+    expect(store.saves).toBe(0)
+    expect(store.removes).toBe(0)
+    expect(await a.cache.get('k')).toBe('cached')
+  })
+})
