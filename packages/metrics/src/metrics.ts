@@ -263,6 +263,8 @@ export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8
 export const OPENMETRICS_CONTENT_TYPE = 'application/openmetrics-text; version=1.0.0; charset=utf-8'
 
 const OUTCOMES = CACHE_OUTCOMES.length
+/** Stride of the per-layer latency statistics: count, sum, min, max. */
+const LAT = 4
 /** Layers looked up by a linear scan of === before the Map. */
 const SCAN_LAYERS = 8
 const STAT_FIELDS = ['hits', 'misses', 'stale', 'errors', 'sets', 'evictions'] as const
@@ -377,11 +379,12 @@ class Metrics<L extends string> implements CacheMetrics<L> {
   // Hot-path state, all preallocated.
   readonly #counts: Float64Array
   readonly #hist: Float64Array
-  readonly #expo: Float64Array
-  readonly #latCount: Float64Array
-  readonly #latSum: Float64Array
-  readonly #latMin: Float64Array
-  readonly #latMax: Float64Array
+  /** Exposition counts of the durations that fell in an internal bucket containing a bound. */
+  readonly #straddled: Float64Array
+  /** Exposition bucket of each internal bucket (negative: it contains a bound). */
+  readonly #map: Int32Array
+  /** Per layer, stride LAT: timed count, sum (ms), min, max. */
+  readonly #lat: Float64Array
   /** [0]: invalid record calls, [1]: failed source reads. */
   readonly #errors: Float64Array
   // Watched sources.
@@ -398,19 +401,14 @@ class Metrics<L extends string> implements CacheMetrics<L> {
     const expoWidth = bounds.length + 1
     const counts = new Float64Array(n * OUTCOMES)
     const hist = new Float64Array(n * HISTOGRAM_BUCKETS)
-    const expo = new Float64Array(n * expoWidth)
-    const latCount = new Float64Array(n)
-    const latSum = new Float64Array(n)
-    const latMin = new Float64Array(n).fill(Number.POSITIVE_INFINITY)
-    const latMax = new Float64Array(n)
+    const straddled = new Float64Array(n * expoWidth)
+    const lat = new Float64Array(n * LAT)
+    for (let i = 0; i < n; i++) lat[i * LAT + 2] = Number.POSITIVE_INFINITY
     const errors = new Float64Array(2)
     this.#counts = counts
     this.#hist = hist
-    this.#expo = expo
-    this.#latCount = latCount
-    this.#latSum = latSum
-    this.#latMin = latMin
-    this.#latMax = latMax
+    this.#straddled = straddled
+    this.#lat = lat
     this.#errors = errors
     this.#retired = new Float64Array(n * OUTCOMES)
 
@@ -425,6 +423,7 @@ class Metrics<L extends string> implements CacheMetrics<L> {
     })
     const useMap = layerList.length > SCAN_LAYERS
     const map = expositionMap(bounds)
+    this.#map = map
     const boundsArray = Float64Array.from(bounds)
     const nBounds = bounds.length
     const bits = f64
@@ -448,15 +447,17 @@ class Metrics<L extends string> implements CacheMetrics<L> {
       hist[li * perLayer + k]!++
       let b = map[k]!
       if (b < 0) {
+        // a bound lies inside this bucket: compare (the other buckets are summed at read time)
         b = ~b
         const seconds = durationMs / 1000
         while (b < nBounds && seconds > boundsArray[b]!) b++
+        straddled[li * expoWidth + b]!++
       }
-      expo[li * expoWidth + b]!++
-      latCount[li]!++
-      latSum[li]! += durationMs
-      if (durationMs > latMax[li]!) latMax[li] = durationMs
-      if (durationMs < latMin[li]!) latMin[li] = durationMs
+      const at = li * LAT
+      lat[at]!++
+      lat[at + 1]! += durationMs
+      if (durationMs < lat[at + 2]!) lat[at + 2] = durationMs
+      if (durationMs > lat[at + 3]!) lat[at + 3] = durationMs
       return true
     }
 
@@ -553,10 +554,15 @@ class Metrics<L extends string> implements CacheMetrics<L> {
       CACHE_OUTCOMES.forEach((outcome, o) => {
         outcomes[outcome] = totals[li * OUTCOMES + o]!
       })
+      const expo = Float64Array.from(this.#straddled.subarray(li * expoWidth, (li + 1) * expoWidth))
+      for (let k = 0; k < HISTOGRAM_BUCKETS; k++) {
+        const b = this.#map[k]!
+        if (b >= 0) expo[b]! += this.#hist[li * HISTOGRAM_BUCKETS + k]!
+      }
       const buckets: LatencyBucket[] = []
       let cumulative = 0
       for (let b = 0; b < expoWidth; b++) {
-        cumulative += this.#expo[li * expoWidth + b]!
+        cumulative += expo[b]!
         buckets.push({
           le: b < this.#bounds.length ? this.#bounds[b]! : Number.POSITIVE_INFINITY,
           count: cumulative,
@@ -565,8 +571,8 @@ class Metrics<L extends string> implements CacheMetrics<L> {
       return {
         layer,
         outcomes,
-        latencyCount: this.#latCount[li]!,
-        latencySumSeconds: this.#latSum[li]! / 1000,
+        latencyCount: this.#lat[li * LAT]!,
+        latencySumSeconds: this.#lat[li * LAT + 1]! / 1000,
         latencyBuckets: buckets,
       }
     })
@@ -574,11 +580,11 @@ class Metrics<L extends string> implements CacheMetrics<L> {
   }
 
   #latency(li: number): LatencySummary {
-    const count = this.#latCount[li]!
-    const sum = this.#latSum[li]!
+    const count = this.#lat[li * LAT]!
+    const sum = this.#lat[li * LAT + 1]!
     if (count === 0) return { count, sum, avg: null, min: null, p50: null, p95: null, p99: null, max: null }
-    const min = this.#latMin[li]!
-    const max = this.#latMax[li]!
+    const min = this.#lat[li * LAT + 2]!
+    const max = this.#lat[li * LAT + 3]!
     const q: number[] = [0, 0, 0]
     quantiles(this.#hist, li * HISTOGRAM_BUCKETS, count, min, max, SNAPSHOT_QUANTILES, q)
     return { count, sum, avg: sum / count, min, p50: q[0]!, p95: q[1]!, p99: q[2]!, max }
@@ -591,11 +597,19 @@ class Metrics<L extends string> implements CacheMetrics<L> {
     if (typeof q !== 'number' || !(q >= 0 && q <= 1)) {
       throw new TypeError('latencyQuantile(): q must be a number between 0 and 1')
     }
-    const count = this.#latCount[li]!
+    const count = this.#lat[li * LAT]!
     if (count === 0) return null
-    if (q === 0) return this.#latMin[li]!
+    if (q === 0) return this.#lat[li * LAT + 2]!
     const out = [0]
-    quantiles(this.#hist, li * HISTOGRAM_BUCKETS, count, this.#latMin[li]!, this.#latMax[li]!, [q], out)
+    quantiles(
+      this.#hist,
+      li * HISTOGRAM_BUCKETS,
+      count,
+      this.#lat[li * LAT + 2]!,
+      this.#lat[li * LAT + 3]!,
+      [q],
+      out,
+    )
     return out[0]!
   }
 
