@@ -1,0 +1,1104 @@
+import { randomUUID } from 'node:crypto'
+import { performance } from 'node:perf_hooks'
+import type { Cluster, Redis } from 'ioredis'
+import { Breaker, type BreakerState } from './breaker.js'
+import {
+  CacheClosedError,
+  CorruptPayloadError,
+  LoaderError,
+  LoaderTimeoutError,
+  RedisUnavailableError,
+  UnserializableValueError,
+  ValueTooLargeError,
+} from './errors.js'
+import { keyPrefix } from './keys.js'
+import { defaultSerializer, type Serializer } from './serializer.js'
+import { keySlot } from './slot.js'
+
+/** Layers reported to the observer. */
+export type CacheLayer = 'l1' | 'l2' | 'loader'
+/**
+ * Outcomes reported to the observer. For `l1`/`l2`: `hit` (fresh), `stale` (past its TTL, inside grace),
+ * `miss`, `error` (Redis failed, timed out, breaker open, or a corrupt payload). For `loader`: `hit` (the
+ * loader returned), `error` (it threw or timed out), `stale` (a stale value was served in its place).
+ */
+export type CacheOutcome = 'hit' | 'miss' | 'stale' | 'error'
+
+/** Receives one cheap call per layer visited (the `@tierkit/metrics` observer fits). */
+export interface CacheObserver {
+  /** Records one outcome; `durationMs` is the time spent in that layer. Must not throw. */
+  record(layer: CacheLayer, outcome: CacheOutcome, durationMs?: number): void
+}
+
+/** The L1 shape: `L1Cache` from `@tierkit/l1-cache` fits, as does any object with these four methods. */
+export interface L1Store {
+  /** Returns the stored value or `undefined`. */
+  get(key: string): unknown
+  /** Stores a value for `ttl` ms. */
+  set(key: string, value: unknown, options?: { ttl?: number }): unknown
+  /** Removes a key. */
+  delete(key: string): unknown
+  /** Removes everything. */
+  clear(): unknown
+}
+
+/** Events for logs and tests (everything that is swallowed so that reads keep working is reported here). */
+export type CacheEvent =
+  | { type: 'corrupt'; key: string; error: CorruptPayloadError }
+  | { type: 'redis-error'; operation: string; error: unknown }
+  | { type: 'breaker'; state: BreakerState }
+  | { type: 'load-error'; key: string; error: unknown; background: boolean }
+  | { type: 'store-error'; key: string; error: unknown }
+
+/** What a loader receives. */
+export interface LoaderContext<T = unknown> {
+  /** The user key being loaded. */
+  readonly key: string
+  /** The stale value (inside its grace period) when there is one. */
+  readonly stale: T | undefined
+  /** Aborted when the call passes `timeouts.hard` with nothing to serve. */
+  readonly signal: AbortSignal
+  /**
+   * Overrides the TTL for this result, in ms.
+   * @throws TypeError when `ms` is not a positive finite number.
+   */
+  setTtl(ms: number): void
+  /** Returns the result without caching it. */
+  skipCache(): void
+}
+
+/** Loads one value on a miss. Returning `undefined` means "nothing to cache": it is returned, not stored. */
+export type Loader<T> = (ctx: LoaderContext<T>) => T | Promise<T>
+
+/** Loads many values at once: return a `Map` (absent keys are cached as `null`) or an array aligned with `keys`. */
+export type BatchLoader<T> = (keys: string[]) => Map<string, T> | T[] | Promise<Map<string, T> | T[]>
+
+/** Per-call options of `getOrLoad`, `getOrLoadMany` and `set`. */
+export interface LoadOptions {
+  /** TTL of this entry in ms (before jitter). @default the cache's `ttl` */
+  ttl?: number
+  /** Grace period in ms after the TTL during which the value may be served stale. @default the cache's `grace` */
+  grace?: number
+}
+
+/** Options of {@link createCache}. */
+export interface CacheOptions {
+  /** An ioredis `Redis` or `Cluster` instance you own (not closed by `close()`). */
+  redis: Redis | Cluster
+  /** Namespace of every key; namespaces never collide, whatever their content. */
+  namespace: string
+  /** Time to live of an entry, in ms. */
+  ttl: number
+  /** Optional in-process L1 (e.g. `new L1Cache({ max: 10_000 })`); entries are shared by reference. */
+  l1?: L1Store
+  /** How long past its TTL an entry may still be served when the loader fails or is slow, in ms. @default 0 */
+  grace?: number
+  /**
+   * Timeouts in ms.
+   * - `soft`: with a stale value, serve it once the loader takes longer than this (the load goes on and refreshes the entry).
+   * - `hard`: past this, serve the stale value or reject with `E_LOADER_TIMEOUT`.
+   * - `redis`: bound on every Redis call; a slower call counts as a failure and as a miss. @default 1000
+   */
+  timeouts?: { soft?: number; hard?: number; redis?: number }
+  /** Fraction (0 to 1) by which TTLs are randomly shortened, to spread expiries. @default 0 */
+  jitter?: number
+  /**
+   * Fraction (0 to 1, exclusive) of the TTL after which a hit triggers a background reload, so hot keys never expire.
+   * @default undefined (off)
+   */
+  eagerRefresh?: number
+  /** TTL of `null` results (negative caching), in ms; `0` does not cache `null`. @default the cache's `ttl` */
+  nullTtl?: number
+  /**
+   * Stampede lock across processes: on a miss, one process holds a Redis lease (`SET NX PX`, renewed while the
+   * loader runs) and the others poll Redis for the value instead of calling the loader.
+   */
+  lock?: {
+    /** Turn the distributed lock on. @default false */
+    distributed?: boolean
+    /** Lease length in ms; renewed every third of it while the loader runs. @default 10000 */
+    lease?: number
+    /** A follower that waited this long loads by itself. @default 30000 */
+    waitTimeout?: number
+  }
+  /** How values become strings. @default defaultSerializer (exact round trips, pollution-safe) */
+  serializer?: Serializer
+  /** Largest encoded entry in bytes; larger values are refused with `E_VALUE_TOO_LARGE`. @default 1048576 */
+  maxValueBytes?: number
+  /** Per-layer hit/miss/stale/error reporting. */
+  observer?: CacheObserver
+  /** Circuit breaker for Redis: opens after `threshold` consecutive failures for `coolDown` ms. @default { threshold: 5, coolDown: 5000 } */
+  breaker?: { threshold?: number; coolDown?: number }
+  /** After a failed or timed-out reload served a stale value, wait this long (in ms) before retrying the loader (needs `l1`). @default 1000 */
+  graceRetry?: number
+  /** Receives swallowed errors and state changes. Must not throw. */
+  onEvent?: (event: CacheEvent) => void
+}
+
+/** The cache returned by {@link createCache}. */
+export interface Cache {
+  /** The namespace. */
+  readonly namespace: string
+  /** State of the Redis circuit breaker. */
+  readonly breakerState: BreakerState
+  /**
+   * Returns the cached value, or loads it once (single flight, optionally across processes), caches it and returns it.
+   * @throws LoaderError (`E_LOADER_FAILED`, loader's error as `cause`) when the loader fails and nothing stale can be served.
+   * @throws LoaderTimeoutError (`E_LOADER_TIMEOUT`) past `timeouts.hard` with nothing stale to serve.
+   * @throws TypeError on a bad key, loader or option.
+   * @example const user = await cache.getOrLoad(`user:${id}`, () => db.findUser(id))
+   */
+  getOrLoad<T>(key: string, loader: Loader<T>, options?: LoadOptions): Promise<T>
+  /** Returns the fresh cached value (L1, then Redis) or `undefined`. Never rejects on Redis failure. */
+  get<T = unknown>(key: string): Promise<T | undefined>
+  /**
+   * Stores a value in L1 and Redis.
+   * @throws ValueTooLargeError, UnserializableValueError (nothing stored), RedisUnavailableError (L1 was set), TypeError.
+   */
+  set(key: string, value: unknown, options?: LoadOptions): Promise<void>
+  /**
+   * Removes a key from L1 and Redis (an in-flight load of it will not be cached).
+   * @throws RedisUnavailableError when Redis could not be reached (L1 was cleared).
+   */
+  delete(key: string): Promise<void>
+  /** Removes many keys (one `DEL` per hash slot on a Cluster). @throws RedisUnavailableError, TypeError. */
+  deleteMany(keys: readonly string[]): Promise<void>
+  /** Fresh values aligned with `keys` (`undefined` for misses), reading Redis in one `MGET` round trip (per hash slot on a Cluster). */
+  getMany<T = unknown>(keys: readonly string[]): Promise<Array<T | undefined>>
+  /**
+   * Like `getMany`, then loads the missing keys with ONE loader call (each key once, joining loads already in flight).
+   * @throws LoaderError, LoaderTimeoutError, TypeError as `getOrLoad`.
+   */
+  getOrLoadMany<T>(keys: readonly string[], loader: BatchLoader<T>, options?: LoadOptions): Promise<T[]>
+  /** Drops L1 copies only (what an invalidation bus calls). */
+  evictLocal(keys: string | readonly string[]): void
+  /**
+   * Stops background work, aborts the loaders' signals and waits (up to 2 s) for loads in flight to settle.
+   * Later calls reject with `E_CACHE_CLOSED`. Does not close your Redis client or clear your L1.
+   */
+  close(): Promise<void>
+}
+
+interface Entry {
+  /** value */
+  v: unknown
+  /** fresh until (epoch ms) */
+  f: number
+  /** eager refresh at (epoch ms, 0 = never) */
+  r: number
+  /** stale until (epoch ms) */
+  s: number
+}
+
+interface Load {
+  promise: Promise<unknown>
+  controller: AbortController
+  invalidated: boolean
+}
+
+interface RedisCommands {
+  get(key: string): Promise<string | null>
+  set(...args: Array<string | number>): Promise<unknown>
+  mget(...keys: string[]): Promise<Array<string | null>>
+  del(...keys: string[]): Promise<number>
+  eval(script: string, numKeys: number, ...args: Array<string | number>): Promise<unknown>
+}
+
+const RELEASE_LUA =
+  "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
+const RENEW_LUA =
+  "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end"
+
+const BREAKER_OPEN = new RedisUnavailableError('call (circuit breaker open)')
+
+function positive(name: string, v: unknown, allowZero = false): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || (!allowZero && v === 0)) {
+    throw new TypeError(
+      `redis-aside: ${name} must be a ${allowZero ? 'non-negative' : 'positive'} finite number`,
+    )
+  }
+  return v
+}
+
+function fraction(name: string, v: unknown, allowOne: boolean): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > 1 || (!allowOne && (v === 0 || v === 1))) {
+    throw new TypeError(
+      `redis-aside: ${name} must be a number ${allowOne ? 'from 0 to 1' : 'between 0 and 1 (exclusive)'}`,
+    )
+  }
+  return v
+}
+
+function checkKey(key: unknown): asserts key is string {
+  if (typeof key !== 'string') throw new TypeError('redis-aside: key must be a string')
+}
+
+function checkKeys(keys: unknown): asserts keys is readonly string[] {
+  if (!Array.isArray(keys) || !keys.every((k) => typeof k === 'string')) {
+    throw new TypeError('redis-aside: keys must be an array of strings')
+  }
+}
+
+function isReplyError(e: unknown): boolean {
+  return (e as Error)?.name === 'ReplyError'
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
+
+class RedisAsideCache implements Cache {
+  readonly namespace: string
+  private readonly redis: RedisCommands
+  private readonly isCluster: boolean
+  private readonly prefix: string
+  private readonly lockPrefix: string
+  private readonly l1: L1Store | undefined
+  private readonly ttl: number
+  private readonly grace: number
+  private readonly soft: number | undefined
+  private readonly hard: number | undefined
+  private readonly redisTimeout: number
+  private readonly jitter: number
+  private readonly eager: number
+  private readonly nullTtl: number | undefined
+  private readonly distributed: boolean
+  private readonly lease: number
+  private readonly waitTimeout: number
+  private readonly serializer: Serializer
+  private readonly maxValueBytes: number
+  private readonly observer: CacheObserver | undefined
+  private readonly graceRetry: number
+  private readonly onEvent: ((e: CacheEvent) => void) | undefined
+  private readonly breaker: Breaker
+  private readonly flights = new Map<string, Promise<unknown>>()
+  private readonly loads = new Map<string, Load>()
+  private readonly background = new Set<Promise<unknown>>()
+  private readonly renewals = new Set<NodeJS.Timeout>()
+  private closed = false
+
+  constructor(o: CacheOptions) {
+    if (typeof o !== 'object' || o === null) throw new TypeError('redis-aside: options must be an object')
+    const r = o.redis as unknown as Partial<RedisCommands> | undefined
+    if (!r || typeof r.get !== 'function' || typeof r.mget !== 'function' || typeof r.set !== 'function') {
+      throw new TypeError('redis-aside: redis must be an ioredis Redis or Cluster instance')
+    }
+    if (typeof o.namespace !== 'string' || o.namespace.length === 0) {
+      throw new TypeError('redis-aside: namespace must be a non-empty string')
+    }
+    this.redis = r as RedisCommands
+    this.isCluster = (o.redis as { isCluster?: boolean }).isCluster === true
+    this.namespace = o.namespace
+    this.prefix = `${keyPrefix(o.namespace)}v:`
+    this.lockPrefix = `${keyPrefix(o.namespace)}l:`
+    this.ttl = positive('ttl', o.ttl)
+    this.grace = o.grace === undefined ? 0 : positive('grace', o.grace, true)
+    const t = o.timeouts ?? {}
+    this.soft = t.soft === undefined ? undefined : positive('timeouts.soft', t.soft, true)
+    this.hard = t.hard === undefined ? undefined : positive('timeouts.hard', t.hard, true)
+    this.redisTimeout = t.redis === undefined ? 1000 : positive('timeouts.redis', t.redis)
+    this.jitter = o.jitter === undefined ? 0 : fraction('jitter', o.jitter, true)
+    this.eager = o.eagerRefresh === undefined ? 0 : fraction('eagerRefresh', o.eagerRefresh, false)
+    this.nullTtl = o.nullTtl === undefined ? undefined : positive('nullTtl', o.nullTtl, true)
+    this.distributed = o.lock?.distributed === true
+    this.lease = o.lock?.lease === undefined ? 10_000 : positive('lock.lease', o.lock.lease)
+    this.waitTimeout =
+      o.lock?.waitTimeout === undefined ? 30_000 : positive('lock.waitTimeout', o.lock.waitTimeout)
+    if (o.serializer !== undefined) {
+      if (typeof o.serializer?.encode !== 'function' || typeof o.serializer?.decode !== 'function') {
+        throw new TypeError('redis-aside: serializer must have encode and decode functions')
+      }
+    }
+    this.serializer = o.serializer ?? defaultSerializer
+    this.maxValueBytes =
+      o.maxValueBytes === undefined ? 1_048_576 : positive('maxValueBytes', o.maxValueBytes)
+    if (o.l1 !== undefined) {
+      const l = o.l1 as Partial<L1Store> | null
+      if (
+        !l ||
+        typeof l.get !== 'function' ||
+        typeof l.set !== 'function' ||
+        typeof l.delete !== 'function'
+      ) {
+        throw new TypeError('redis-aside: l1 must have get, set, delete and clear methods')
+      }
+    }
+    this.l1 = o.l1
+    if (o.observer !== undefined && typeof o.observer?.record !== 'function') {
+      throw new TypeError('redis-aside: observer must have a record method')
+    }
+    this.observer = o.observer
+    this.graceRetry = o.graceRetry === undefined ? 1000 : positive('graceRetry', o.graceRetry, true)
+    this.onEvent = o.onEvent
+    const threshold =
+      o.breaker?.threshold === undefined ? 5 : positive('breaker.threshold', o.breaker.threshold)
+    const coolDown =
+      o.breaker?.coolDown === undefined ? 5000 : positive('breaker.coolDown', o.breaker.coolDown)
+    this.breaker = new Breaker(threshold, coolDown, (state) => this.emit({ type: 'breaker', state }))
+  }
+
+  get breakerState(): BreakerState {
+    return this.breaker.state
+  }
+
+  // ---------------------------------------------------------------- public API
+
+  getOrLoad<T>(key: string, loader: Loader<T>, options?: LoadOptions): Promise<T> {
+    if (this.closed) return Promise.reject(new CacheClosedError())
+    if (typeof key !== 'string') return Promise.reject(new TypeError('redis-aside: key must be a string'))
+    if (typeof loader !== 'function')
+      return Promise.reject(new TypeError('redis-aside: loader must be a function'))
+    const k = this.prefix + key
+    let l1e: Entry | undefined
+    if (this.l1 !== undefined) {
+      const t0 = this.observer ? performance.now() : 0
+      l1e = this.l1.get(k) as Entry | undefined
+      if (l1e !== undefined) {
+        const now = Date.now()
+        if (now < l1e.f) {
+          if (this.observer) this.observer.record('l1', 'hit', performance.now() - t0)
+          if (l1e.r !== 0 && now >= l1e.r)
+            this.refreshInBackground(k, key, loader as Loader<unknown>, options)
+          return Promise.resolve(l1e.v as T)
+        }
+        if (now >= l1e.s) l1e = undefined
+      }
+      if (this.observer) this.observer.record('l1', l1e ? 'stale' : 'miss', performance.now() - t0)
+    }
+    const joined = this.flights.get(k)
+    if (joined !== undefined) return joined as Promise<T>
+    if (options !== undefined) {
+      try {
+        this.checkLoadOptions(options)
+      } catch (e) {
+        return Promise.reject(e)
+      }
+    }
+    const p = this.resolve(k, key, loader as Loader<unknown>, options, l1e)
+    this.flights.set(k, p)
+    const clear = (): void => {
+      if (this.flights.get(k) === p) this.flights.delete(k)
+    }
+    p.then(clear, clear)
+    return p as Promise<T>
+  }
+
+  async get<T = unknown>(key: string): Promise<T | undefined> {
+    if (this.closed) throw new CacheClosedError()
+    checkKey(key)
+    const k = this.prefix + key
+    if (this.l1 !== undefined) {
+      const t0 = performance.now()
+      const e = this.l1.get(k) as Entry | undefined
+      const now = Date.now()
+      if (e !== undefined && now < e.f) {
+        this.record('l1', 'hit', t0)
+        return e.v as T
+      }
+      this.record('l1', e !== undefined && now < e.s ? 'stale' : 'miss', t0)
+    }
+    const e = await this.readL2(k, key, true)
+    if (e !== undefined && Date.now() < e.f) {
+      this.setL1(k, e)
+      return e.v as T
+    }
+    return undefined
+  }
+
+  async set(key: string, value: unknown, options?: LoadOptions): Promise<void> {
+    if (this.closed) throw new CacheClosedError()
+    checkKey(key)
+    if (value === undefined) throw new TypeError('redis-aside: value must not be undefined (use null)')
+    if (options !== undefined) this.checkLoadOptions(options)
+    const k = this.prefix + key
+    const load = this.loads.get(k)
+    if (load) load.invalidated = true // an older load must not overwrite this value
+    await this.store(k, key, value, this.ttlFor(value, options?.ttl), options?.grace ?? this.grace, true)
+  }
+
+  async delete(key: string): Promise<void> {
+    if (this.closed) throw new CacheClosedError()
+    checkKey(key)
+    await this.deleteMany([key])
+  }
+
+  async deleteMany(keys: readonly string[]): Promise<void> {
+    if (this.closed) throw new CacheClosedError()
+    checkKeys(keys)
+    if (keys.length === 0) return
+    const ks = [...new Set(keys)].map((key) => this.prefix + key)
+    for (const k of ks) {
+      this.l1?.delete(k)
+      const load = this.loads.get(k)
+      if (load) load.invalidated = true
+    }
+    try {
+      await Promise.all(this.bySlot(ks).map((group) => this.call(() => this.redis.del(...group), 'del')))
+    } catch (e) {
+      throw e instanceof RedisUnavailableError ? e : new RedisUnavailableError('del', e)
+    }
+  }
+
+  async getMany<T = unknown>(keys: readonly string[]): Promise<Array<T | undefined>> {
+    if (this.closed) throw new CacheClosedError()
+    checkKeys(keys)
+    const found = await this.lookupMany(keys)
+    return keys.map((key) => {
+      const e = found.get(key)
+      return e?.fresh ? (e.entry.v as T) : undefined
+    })
+  }
+
+  async getOrLoadMany<T>(
+    keys: readonly string[],
+    loader: BatchLoader<T>,
+    options?: LoadOptions,
+  ): Promise<T[]> {
+    if (this.closed) throw new CacheClosedError()
+    checkKeys(keys)
+    if (typeof loader !== 'function') throw new TypeError('redis-aside: loader must be a function')
+    if (options !== undefined) this.checkLoadOptions(options)
+    const start = Date.now()
+    const found = await this.lookupMany(keys)
+    const values = new Map<string, unknown>()
+    const joins: Array<Promise<void>> = []
+    const missing: string[] = []
+    const stale = new Map<string, Entry>()
+    for (const [key, e] of found) {
+      if (e?.fresh) {
+        values.set(key, e.entry.v)
+        continue
+      }
+      if (e) stale.set(key, e.entry)
+      const k = this.prefix + key
+      const inflight = this.flights.get(k) ?? this.loads.get(k)?.promise
+      if (inflight) {
+        joins.push(
+          inflight.then(
+            (v) => {
+              values.set(key, v)
+            },
+            (err) => {
+              if (!stale.has(key)) throw err
+              values.set(key, stale.get(key)!.v)
+            },
+          ),
+        )
+      } else {
+        missing.push(key)
+      }
+    }
+    if (missing.length > 0) joins.push(this.loadBatch(missing, loader, options, stale, values, start))
+    await Promise.all(joins)
+    return keys.map((key) => values.get(key) as T)
+  }
+
+  evictLocal(keys: string | readonly string[]): void {
+    if (typeof keys === 'string') {
+      this.l1?.delete(this.prefix + keys)
+      return
+    }
+    checkKeys(keys)
+    if (this.l1 === undefined) return
+    for (const key of keys) this.l1.delete(this.prefix + key)
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    for (const t of this.renewals) clearInterval(t)
+    const loads = [...this.loads.values()]
+    for (const l of loads) l.controller.abort(new CacheClosedError())
+    const pending = [...this.background, ...loads.map((l) => l.promise)]
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([
+      Promise.allSettled(pending),
+      new Promise<void>((r) => {
+        timer = setTimeout(r, 2000)
+        timer.unref()
+      }),
+    ])
+    clearTimeout(timer)
+  }
+
+  // ---------------------------------------------------------------- read path
+
+  private async resolve(
+    k: string,
+    key: string,
+    loader: Loader<unknown>,
+    options: LoadOptions | undefined,
+    l1e: Entry | undefined,
+  ): Promise<unknown> {
+    const start = Date.now()
+    let stale = l1e
+    const l2 = await this.readL2(k, key, true)
+    if (l2 !== undefined) {
+      const now = Date.now()
+      if (now < l2.f) {
+        this.setL1(k, l2)
+        if (l2.r !== 0 && now >= l2.r) this.refreshInBackground(k, key, loader, options)
+        return l2.v
+      }
+      if (stale === undefined || l2.f > stale.f) stale = l2
+    }
+    if (this.distributed && !this.loads.has(k) && this.breaker.state === 'closed') {
+      return this.loadWithLock(k, key, loader, options, stale, start)
+    }
+    return this.awaitLoad(this.startLoad(k, key, loader, options, stale), k, key, stale, start)
+  }
+
+  private async loadWithLock(
+    k: string,
+    key: string,
+    loader: Loader<unknown>,
+    options: LoadOptions | undefined,
+    stale: Entry | undefined,
+    start: number,
+  ): Promise<unknown> {
+    const lk = this.lockPrefix + key
+    const token = randomUUID()
+    let delay = 4
+    for (;;) {
+      let acquired: boolean
+      try {
+        acquired = (await this.call(() => this.redis.set(lk, token, 'PX', this.lease, 'NX'), 'lock')) === 'OK'
+      } catch {
+        // Redis is not answering: load locally rather than fail
+        return this.awaitLoad(this.startLoad(k, key, loader, options, stale), k, key, stale, start)
+      }
+      if (acquired) {
+        // somebody may have stored the value between our read and our lock
+        const again = await this.readL2(k, key, false)
+        if (again !== undefined && Date.now() < again.f) {
+          this.releaseLock(lk, token)
+          this.setL1(k, again)
+          return again.v
+        }
+        const load = this.startLoad(k, key, loader, options, stale)
+        const renew = setInterval(
+          () => {
+            this.call(() => this.redis.eval(RENEW_LUA, 1, lk, token, this.lease), 'lock-renew').catch(
+              () => {},
+            )
+          },
+          Math.max(1, Math.floor(this.lease / 3)),
+        )
+        renew.unref()
+        this.renewals.add(renew)
+        const release = (): void => {
+          clearInterval(renew)
+          this.renewals.delete(renew)
+          this.releaseLock(lk, token)
+        }
+        load.promise.then(release, release)
+        return this.awaitLoad(load, k, key, stale, start)
+      }
+      const local = this.loads.get(k)
+      if (local) return this.awaitLoad(local, k, key, stale, start)
+      await sleep(delay)
+      delay = Math.min(delay * 2, 50)
+      const e = await this.readL2(k, key, false)
+      const now = Date.now()
+      if (e !== undefined && now < e.f) {
+        this.record('l2', 'hit', performance.now())
+        this.setL1(k, e)
+        return e.v
+      }
+      if (e !== undefined && (stale === undefined || e.f > stale.f)) stale = e
+      const waited = now - start
+      if (stale !== undefined && now < stale.s && this.soft !== undefined && waited >= this.soft) {
+        return this.serveStale(k, stale, false)
+      }
+      if (this.hard !== undefined && waited >= this.hard) {
+        if (stale !== undefined && now < stale.s) return this.serveStale(k, stale, false)
+        this.record('loader', 'error', performance.now())
+        throw new LoaderTimeoutError(key, this.hard)
+      }
+      if (waited >= this.waitTimeout) {
+        return this.awaitLoad(this.startLoad(k, key, loader, options, stale), k, key, stale, start)
+      }
+      if (this.closed) throw new CacheClosedError()
+    }
+  }
+
+  private releaseLock(lk: string, token: string): void {
+    this.call(() => this.redis.eval(RELEASE_LUA, 1, lk, token), 'lock-release').catch(() => {})
+  }
+
+  /** Starts the loader for `k` unless it already runs; the returned load settles after the value is stored. */
+  private startLoad(
+    k: string,
+    key: string,
+    loader: Loader<unknown>,
+    options: LoadOptions | undefined,
+    stale: Entry | undefined,
+  ): Load {
+    const existing = this.loads.get(k)
+    if (existing) return existing
+    const controller = new AbortController()
+    let ttlOverride: number | undefined
+    let skip = false
+    const ctx: LoaderContext<unknown> = {
+      key,
+      stale: stale?.v,
+      signal: controller.signal,
+      setTtl(ms: number) {
+        ttlOverride = positive('ttl', ms)
+      },
+      skipCache() {
+        skip = true
+      },
+    }
+    const load: Load = { promise: Promise.resolve(), controller, invalidated: false }
+    const t0 = performance.now()
+    load.promise = (async () => {
+      try {
+        let value: unknown
+        try {
+          value = await loader(ctx)
+        } catch (err) {
+          this.record('loader', 'error', t0)
+          throw err
+        }
+        this.record('loader', 'hit', t0)
+        if (!skip && value !== undefined && !load.invalidated) {
+          await this.store(
+            k,
+            key,
+            value,
+            this.ttlFor(value, ttlOverride ?? options?.ttl),
+            options?.grace ?? this.grace,
+            false,
+          )
+        }
+        return value
+      } finally {
+        if (this.loads.get(k) === load) this.loads.delete(k)
+      }
+    })()
+    load.promise.catch(() => {})
+    this.loads.set(k, load)
+    return load
+  }
+
+  /** Waits for a load, applying the soft and hard timeouts and the fail-safe. */
+  private awaitLoad(
+    load: Load,
+    k: string,
+    key: string,
+    stale: Entry | undefined,
+    start: number,
+  ): Promise<unknown> {
+    const soft = stale !== undefined ? this.soft : undefined
+    const hard = this.hard
+    return new Promise((resolve, reject) => {
+      let done = false
+      let softTimer: NodeJS.Timeout | undefined
+      let hardTimer: NodeJS.Timeout | undefined
+      const finish = (fn: () => void): void => {
+        if (done) return
+        done = true
+        if (softTimer) clearTimeout(softTimer)
+        if (hardTimer) clearTimeout(hardTimer)
+        fn()
+      }
+      load.promise.then(
+        (v) => finish(() => resolve(v)),
+        (err) =>
+          finish(() => {
+            if (stale !== undefined && Date.now() < stale.s) {
+              this.emit({ type: 'load-error', key, error: err, background: false })
+              resolve(this.serveStale(k, stale, true))
+            } else {
+              reject(new LoaderError(key, err))
+            }
+          }),
+      )
+      const elapsed = Date.now() - start
+      if (soft !== undefined) {
+        softTimer = setTimeout(
+          () => finish(() => resolve(this.serveStale(k, stale!, false))),
+          Math.max(0, soft - elapsed),
+        )
+      }
+      if (hard !== undefined) {
+        hardTimer = setTimeout(
+          () =>
+            finish(() => {
+              if (stale !== undefined && Date.now() < stale.s) {
+                resolve(this.serveStale(k, stale, false))
+              } else {
+                this.record('loader', 'error', performance.now())
+                load.controller.abort(new LoaderTimeoutError(key, hard))
+                reject(new LoaderTimeoutError(key, hard))
+              }
+            }),
+          Math.max(0, hard - elapsed),
+        )
+      }
+    })
+  }
+
+  /** Serves a stale value; after a loader failure, keeps serving it from L1 for `graceRetry` ms. */
+  private serveStale(k: string, stale: Entry, failed: boolean): unknown {
+    this.record('loader', 'stale', performance.now())
+    if (failed && this.l1 !== undefined && this.graceRetry > 0) {
+      const now = Date.now()
+      const f = Math.min(now + this.graceRetry, stale.s)
+      if (f > now) this.l1.set(k, { v: stale.v, f, r: 0, s: stale.s }, { ttl: stale.s - now })
+    }
+    return stale.v
+  }
+
+  private refreshInBackground(
+    k: string,
+    key: string,
+    loader: Loader<unknown>,
+    options: LoadOptions | undefined,
+  ): void {
+    if (this.closed || this.loads.has(k) || this.flights.has(k)) return
+    const run = async (): Promise<void> => {
+      let lk: string | undefined
+      const token = randomUUID()
+      if (this.distributed) {
+        lk = this.lockPrefix + key
+        const ok = await this.call(() => this.redis.set(lk!, token, 'PX', this.lease, 'NX'), 'lock').catch(
+          () => null,
+        )
+        if (ok !== 'OK') return // somebody else refreshes it (or Redis is down: keep serving)
+      }
+      try {
+        await this.startLoad(k, key, loader, options, undefined).promise
+      } finally {
+        if (lk !== undefined) this.releaseLock(lk, token)
+      }
+    }
+    const p = run().catch((error: unknown) => this.emit({ type: 'load-error', key, error, background: true }))
+    this.background.add(p)
+    p.then(() => this.background.delete(p))
+  }
+
+  private async loadBatch<T>(
+    missing: string[],
+    loader: BatchLoader<T>,
+    options: LoadOptions | undefined,
+    stale: Map<string, Entry>,
+    values: Map<string, unknown>,
+    start: number,
+  ): Promise<void> {
+    const t0 = performance.now()
+    const batch = (async () => Promise.resolve(loader([...missing])))()
+    const results = batch.then((res) => {
+      const m = new Map<string, unknown>()
+      if (res instanceof Map) {
+        for (const key of missing) m.set(key, res.has(key) ? res.get(key) : null)
+      } else if (Array.isArray(res) && res.length === missing.length) {
+        missing.forEach((key, i) => {
+          m.set(key, res[i])
+        })
+      } else {
+        throw new TypeError('redis-aside: batch loader must return a Map or an array aligned with its keys')
+      }
+      return m
+    })
+    // every missing key gets a load entry so that concurrent getOrLoad calls join it
+    const perKey = missing.map((key) => {
+      const k = this.prefix + key
+      const load: Load = { promise: Promise.resolve(), controller: new AbortController(), invalidated: false }
+      load.promise = (async () => {
+        try {
+          const m = await results
+          const value = m.get(key)
+          if (value !== undefined && !load.invalidated) {
+            await this.store(
+              k,
+              key,
+              value,
+              this.ttlFor(value, options?.ttl),
+              options?.grace ?? this.grace,
+              false,
+            )
+          }
+          return value
+        } finally {
+          if (this.loads.get(k) === load) this.loads.delete(k)
+        }
+      })()
+      load.promise.catch(() => {})
+      this.loads.set(k, load)
+      return { key, k, load }
+    })
+    results.then(
+      () => this.record('loader', 'hit', t0),
+      () => this.record('loader', 'error', t0),
+    )
+    await Promise.all(
+      perKey.map(({ key, k, load }) =>
+        this.awaitLoad(load, k, key, stale.get(key), start).then((v) => {
+          values.set(key, v)
+        }),
+      ),
+    )
+  }
+
+  /** L1 then one MGET round trip (per hash slot on a Cluster); returns fresh and stale entries by user key. */
+  private async lookupMany(
+    keys: readonly string[],
+  ): Promise<Map<string, { entry: Entry; fresh: boolean } | undefined>> {
+    const out = new Map<string, { entry: Entry; fresh: boolean } | undefined>()
+    const toRead: string[] = []
+    const now = Date.now()
+    for (const key of keys) {
+      if (out.has(key)) continue
+      let e: Entry | undefined
+      if (this.l1 !== undefined) {
+        const t0 = performance.now()
+        e = this.l1.get(this.prefix + key) as Entry | undefined
+        if (e !== undefined && now < e.f) {
+          this.record('l1', 'hit', t0)
+          out.set(key, { entry: e, fresh: true })
+          continue
+        }
+        this.record('l1', e !== undefined && now < e.s ? 'stale' : 'miss', t0)
+      }
+      out.set(key, e !== undefined && now < e.s ? { entry: e, fresh: false } : undefined)
+      toRead.push(key)
+    }
+    if (toRead.length === 0) return out
+    const ks = toRead.map((key) => this.prefix + key)
+    const groups = this.bySlot(ks)
+    const t0 = performance.now()
+    const raws = new Map<string, string | null>()
+    await Promise.all(
+      groups.map(async (group) => {
+        try {
+          const res = await this.call(() => this.redis.mget(...group), 'mget')
+          group.forEach((k, i) => {
+            raws.set(k, res[i] ?? null)
+          })
+        } catch {
+          for (const k of group) raws.set(k, null)
+          this.record('l2', 'error', t0)
+        }
+      }),
+    )
+    const after = Date.now()
+    toRead.forEach((key, i) => {
+      const k = ks[i]!
+      const raw = raws.get(k)
+      if (raw === undefined || raw === null) {
+        this.record('l2', 'miss', t0)
+        return
+      }
+      const e = this.decodeEntry(k, key, raw, t0)
+      if (e === undefined || after >= e.s) return
+      const fresh = after < e.f
+      this.record('l2', fresh ? 'hit' : 'stale', t0)
+      if (fresh) this.setL1(k, e)
+      const prev = out.get(key)
+      if (fresh || prev === undefined || e.f > prev.entry.f) out.set(key, { entry: e, fresh })
+    })
+    return out
+  }
+
+  private async readL2(k: string, key: string, report: boolean): Promise<Entry | undefined> {
+    const t0 = performance.now()
+    let raw: string | null
+    try {
+      raw = await this.call(() => this.redis.get(k), 'get')
+    } catch {
+      if (report) this.record('l2', 'error', t0)
+      return undefined
+    }
+    if (raw === null) {
+      if (report) this.record('l2', 'miss', t0)
+      return undefined
+    }
+    const e = this.decodeEntry(k, key, raw, t0)
+    if (e === undefined) return undefined
+    const now = Date.now()
+    if (now >= e.s) {
+      if (report) this.record('l2', 'miss', t0)
+      return undefined
+    }
+    if (report) this.record('l2', now < e.f ? 'hit' : 'stale', t0)
+    return e
+  }
+
+  // ---------------------------------------------------------------- encoding and storing
+
+  private decodeEntry(k: string, key: string, raw: string, t0: number): Entry | undefined {
+    try {
+      if (raw.charCodeAt(0) !== 49 /* '1' */) throw new CorruptPayloadError('unknown envelope version')
+      const c1 = raw.indexOf(',', 1)
+      const c2 = c1 < 0 ? -1 : raw.indexOf(',', c1 + 1)
+      const c3 = c2 < 0 ? -1 : raw.indexOf(',', c2 + 1)
+      if (c3 < 0) throw new CorruptPayloadError('truncated envelope')
+      const f = Number.parseInt(raw.slice(1, c1), 36)
+      const r = Number.parseInt(raw.slice(c1 + 1, c2), 36)
+      const s = Number.parseInt(raw.slice(c2 + 1, c3), 36)
+      if (!Number.isFinite(f) || !Number.isFinite(r) || !Number.isFinite(s) || s < f) {
+        throw new CorruptPayloadError('bad envelope header')
+      }
+      let v: unknown
+      try {
+        v = this.serializer.decode(raw.slice(c3 + 1))
+      } catch (err) {
+        throw err instanceof CorruptPayloadError ? err : new CorruptPayloadError('value does not decode', err)
+      }
+      return { v, f, r, s }
+    } catch (err) {
+      const error = err instanceof CorruptPayloadError ? err : new CorruptPayloadError('undecodable', err)
+      this.record('l2', 'error', t0)
+      this.emit({ type: 'corrupt', key, error })
+      // delete it, unless it was replaced meanwhile
+      this.call(() => this.redis.eval(RELEASE_LUA, 1, k, raw), 'del-corrupt').catch(() => {})
+      return undefined
+    }
+  }
+
+  private ttlFor(value: unknown, explicit: number | undefined): number {
+    if (explicit !== undefined) return explicit
+    if (value === null && this.nullTtl !== undefined) return this.nullTtl
+    return this.ttl
+  }
+
+  private async store(
+    k: string,
+    key: string,
+    value: unknown,
+    ttl: number,
+    grace: number,
+    strict: boolean,
+  ): Promise<void> {
+    if (ttl === 0) return // nullTtl: 0
+    const now = Date.now()
+    const t = this.jitter > 0 ? Math.max(1, Math.round(ttl * (1 - this.jitter * Math.random()))) : ttl
+    const f = now + t
+    const r = this.eager > 0 ? now + Math.round(t * this.eager) : 0
+    const s = f + grace
+    let payload: string
+    try {
+      payload = `1${f.toString(36)},${r.toString(36)},${s.toString(36)},${this.serializer.encode(value)}`
+      if (payload.length > this.maxValueBytes / 3) {
+        const bytes = Buffer.byteLength(payload)
+        if (bytes > this.maxValueBytes) throw new ValueTooLargeError(key, bytes, this.maxValueBytes)
+      }
+    } catch (err) {
+      const error =
+        err instanceof UnserializableValueError && err.key === undefined
+          ? new UnserializableValueError(
+              err.path,
+              err.message.replace(/^cannot serialize | at .*$/g, ''),
+              key,
+            )
+          : err
+      if (strict) throw error
+      this.emit({ type: 'store-error', key, error })
+      return
+    }
+    this.setL1(k, { v: value, f, r, s })
+    try {
+      await this.call(() => this.redis.set(k, payload, 'PX', s - now), 'set')
+    } catch (err) {
+      if (strict) throw err instanceof RedisUnavailableError ? err : new RedisUnavailableError('set', err)
+      this.emit({ type: 'store-error', key, error: err })
+    }
+  }
+
+  private setL1(k: string, e: Entry): void {
+    if (this.l1 === undefined) return
+    const ttl = e.s - Date.now()
+    if (ttl > 0) this.l1.set(k, e, { ttl })
+  }
+
+  // ---------------------------------------------------------------- Redis plumbing
+
+  /** Groups Redis keys so that each group can go in one multi-key command (one group per hash slot on a Cluster). */
+  private bySlot(ks: string[]): string[][] {
+    if (!this.isCluster) return [ks]
+    const groups = new Map<number, string[]>()
+    for (const k of ks) {
+      const slot = keySlot(k)
+      const g = groups.get(slot)
+      if (g) g.push(k)
+      else groups.set(slot, [k])
+    }
+    return [...groups.values()]
+  }
+
+  /** Runs one Redis call through the circuit breaker and `timeouts.redis`. */
+  private call<T>(fn: () => Promise<T>, operation: string): Promise<T> {
+    if (!this.breaker.allow()) return Promise.reject(BREAKER_OPEN)
+    return new Promise<T>((resolve, reject) => {
+      let settled = false
+      const timer = setTimeout(() => {
+        if (settled) return
+        settled = true
+        const error = new RedisUnavailableError(`${operation} (timed out after ${this.redisTimeout} ms)`)
+        this.breaker.failure()
+        this.emit({ type: 'redis-error', operation, error })
+        reject(error)
+      }, this.redisTimeout)
+      let p: Promise<T>
+      try {
+        p = fn()
+      } catch (err) {
+        p = Promise.reject(err)
+      }
+      p.then(
+        (v) => {
+          if (settled) return
+          settled = true
+          clearTimeout(timer)
+          this.breaker.success()
+          resolve(v)
+        },
+        (err: unknown) => {
+          if (settled) return
+          settled = true
+          clearTimeout(timer)
+          if (isReplyError(err))
+            this.breaker.success() // Redis answered: not an availability problem
+          else this.breaker.failure()
+          this.emit({ type: 'redis-error', operation, error: err })
+          reject(err)
+        },
+      )
+    })
+  }
+
+  private checkLoadOptions(o: LoadOptions): void {
+    if (typeof o !== 'object' || o === null) throw new TypeError('redis-aside: options must be an object')
+    if (o.ttl !== undefined) positive('ttl', o.ttl)
+    if (o.grace !== undefined) positive('grace', o.grace, true)
+  }
+
+  private record(layer: CacheLayer, outcome: CacheOutcome, t0: number): void {
+    if (this.observer === undefined) return
+    try {
+      this.observer.record(layer, outcome, performance.now() - t0)
+    } catch {
+      // an observer must not break the read path
+    }
+  }
+
+  private emit(event: CacheEvent): void {
+    if (this.onEvent === undefined) return
+    try {
+      this.onEvent(event)
+    } catch {
+      // ignore
+    }
+  }
+}
+
+/**
+ * Creates a cache-aside cache over an ioredis `Redis` or `Cluster`.
+ * @throws TypeError when an option is invalid (the message names it).
+ * @example
+ * const cache = createCache({ redis, l1: new L1Cache({ max: 10_000 }), namespace: 'users', ttl: 300_000, grace: 3_600_000 })
+ * const user = await cache.getOrLoad(`user:${id}`, () => db.findUser(id))
+ */
+export function createCache(options: CacheOptions): Cache {
+  return new RedisAsideCache(options)
+}

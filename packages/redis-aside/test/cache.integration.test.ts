@@ -1,0 +1,523 @@
+import type { Cluster, Redis } from 'ioredis'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import {
+  type CacheEvent,
+  type CacheOptions,
+  createCache,
+  defaultSerializer,
+  keySlot,
+  LoaderError,
+  LoaderTimeoutError,
+  ValueTooLargeError,
+} from '../src/index.js'
+import { keyPrefix } from '../src/keys.js'
+import {
+  commandCalls,
+  eventually,
+  MapL1,
+  ready,
+  recordingObserver,
+  sleep,
+  startTopology,
+  TOPOLOGIES,
+  type Topology,
+  uniqueNs,
+} from './helpers.js'
+
+describe.each(TOPOLOGIES)('redis-aside on %s', (topology) => {
+  let t: Topology
+  let redis: Redis | Cluster
+  const caches: Array<{ close(): Promise<void> }> = []
+  const make = (o: Partial<CacheOptions> = {}) => {
+    const c = createCache({ redis, namespace: uniqueNs(), ttl: 60_000, ...o })
+    caches.push(c)
+    return c
+  }
+  const rkey = (ns: string, key: string) => `${keyPrefix(ns)}v:${key}`
+
+  beforeAll(async () => {
+    t = await startTopology(topology)
+    redis = t.client()
+    await ready(redis)
+  }, 60_000)
+  afterAll(async () => {
+    await Promise.all(caches.map((c) => c.close()))
+    await t?.close()
+  })
+
+  describe('single flight', () => {
+    it('1,000 concurrent getOrLoad of one cold key → one loader call, one value for all', async () => {
+      const cache = make({ l1: new MapL1() })
+      let calls = 0
+      const loader = async () => {
+        calls++
+        await sleep(50)
+        return { id: 1, at: calls }
+      }
+      const results = await Promise.all(Array.from({ length: 1000 }, () => cache.getOrLoad('cold', loader)))
+      expect(calls).toBe(1)
+      expect(new Set(results).size).toBe(1)
+      expect(results[0]).toEqual({ id: 1, at: 1 })
+      // the value reached Redis: another cache (no L1) in the same namespace reads it without loading
+      const other = make({ namespace: cache.namespace })
+      expect(await other.getOrLoad('cold', () => ({ id: 2, at: -1 }))).toEqual({ id: 1, at: 1 })
+    })
+  })
+
+  describe('fail-safe, grace and timeouts', () => {
+    it('serves the stale value when the loader throws, then refreshes it later', async () => {
+      const obs = recordingObserver()
+      const cache = make({ l1: new MapL1(), ttl: 40, grace: 60_000, graceRetry: 30, observer: obs })
+      expect(await cache.getOrLoad('k', () => 'v1')).toBe('v1')
+      await sleep(60) // now stale
+      let fail = true
+      const loader = async () => {
+        if (fail) throw new Error('db down')
+        return 'v2'
+      }
+      expect(await cache.getOrLoad('k', loader)).toBe('v1')
+      expect(obs.count('loader:stale')).toBe(1)
+      expect(obs.count('loader:error')).toBe(1)
+      fail = false
+      await eventually(async () => (await cache.getOrLoad('k', loader)) === 'v2')
+      expect(await cache.get('k')).toBe('v2')
+    })
+
+    it('serves the stale value past timeouts.soft and stores the slow result when it arrives', async () => {
+      const cache = make({ ttl: 40, grace: 60_000, timeouts: { soft: 20 } })
+      await cache.getOrLoad('k', () => 'old')
+      await sleep(60)
+      let release!: () => void
+      const gate = new Promise<void>((r) => {
+        release = r
+      })
+      let calls = 0
+      const slow = async () => {
+        calls++
+        await gate
+        return 'new'
+      }
+      expect(await cache.getOrLoad('k', slow)).toBe('old')
+      // a second caller while the load still runs does not start another one
+      expect(await cache.getOrLoad('k', slow)).toBe('old')
+      expect(calls).toBe(1)
+      release()
+      await eventually(async () => (await cache.get('k')) === 'new')
+    })
+
+    it('rejects with E_LOADER_TIMEOUT past timeouts.hard when nothing stale exists, and aborts the signal', async () => {
+      const cache = make({ timeouts: { hard: 30 } })
+      let signal: AbortSignal | undefined
+      const err = await cache
+        .getOrLoad('k', (ctx) => {
+          signal = ctx.signal
+          // a well-behaved loader gives up when its signal aborts
+          return new Promise((_, reject) =>
+            ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)),
+          )
+        })
+        .catch((e: unknown) => e)
+      expect(err).toBeInstanceOf(LoaderTimeoutError)
+      expect((err as LoaderTimeoutError).code).toBe('E_LOADER_TIMEOUT')
+      expect((err as LoaderTimeoutError).key).toBe('k')
+      expect(signal?.aborted).toBe(true)
+    })
+
+    it('with a stale value, the hard timeout serves it instead of rejecting', async () => {
+      const cache = make({ ttl: 30, grace: 60_000, timeouts: { hard: 30 } })
+      await cache.getOrLoad('k', () => 1)
+      await sleep(50)
+      expect(await cache.getOrLoad('k', () => sleep(300).then(() => 2))).toBe(1)
+    })
+
+    it("with no stale value the loader's error reaches the caller as cause", async () => {
+      const cache = make()
+      const boom = new Error('db exploded')
+      const err = await cache.getOrLoad('k', () => Promise.reject(boom)).catch((e: unknown) => e)
+      expect(err).toBeInstanceOf(LoaderError)
+      expect((err as LoaderError).code).toBe('E_LOADER_FAILED')
+      expect((err as LoaderError).cause).toBe(boom)
+      // a synchronous throw too
+      const err2 = await cache
+        .getOrLoad('k2', () => {
+          throw boom
+        })
+        .catch((e: unknown) => e)
+      expect((err2 as LoaderError).cause).toBe(boom)
+      // nothing was cached: the next call loads
+      expect(await cache.getOrLoad('k', () => 'ok')).toBe('ok')
+    })
+  })
+
+  describe('eager refresh, jitter, negative caching', () => {
+    it('eagerRefresh reloads a hot key in the background before it expires', async () => {
+      const cache = make({ l1: new MapL1(), ttl: 2000, eagerRefresh: 0.05 })
+      let version = 0
+      const loader = async () => {
+        version++
+        await sleep(20)
+        return `v${version}`
+      }
+      expect(await cache.getOrLoad('hot', loader)).toBe('v1')
+      await sleep(150) // past 5% of the TTL, far before expiry
+      // served at once from the fresh entry; the reload runs behind it
+      expect(await cache.getOrLoad('hot', loader)).toBe('v1')
+      await eventually(async () => (await cache.getOrLoad('hot', loader)) === 'v2')
+      expect(version).toBe(2)
+      // the refreshed value reached Redis too
+      const other = make({ namespace: cache.namespace })
+      expect(await other.get('hot')).toBe('v2')
+    })
+
+    it('jitter spreads expiries below the configured TTL', async () => {
+      const jittered = make({ ttl: 100_000, jitter: 0.5 })
+      const plain = make({ ttl: 100_000 })
+      const keys = Array.from({ length: 40 }, (_, i) => `k${i}`)
+      for (const k of keys) {
+        await jittered.set(k, 1)
+        await plain.set(k, 1)
+      }
+      const ttls = async (ns: string) => Promise.all(keys.map((k) => redis.pttl(rkey(ns, k))))
+      const j = await ttls(jittered.namespace)
+      const p = await ttls(plain.namespace)
+      for (const x of j) {
+        expect(x).toBeGreaterThan(45_000)
+        expect(x).toBeLessThanOrEqual(100_000)
+      }
+      const spread = (xs: number[]) => Math.max(...xs) - Math.min(...xs)
+      expect(spread(j)).toBeGreaterThan(10_000)
+      expect(spread(p)).toBeLessThan(10_000)
+    })
+
+    it('caches null with its own TTL (negative caching); nullTtl 0 does not cache it', async () => {
+      const cache = make({ ttl: 300_000, nullTtl: 5_000 })
+      let calls = 0
+      const loader = () => {
+        calls++
+        return null
+      }
+      expect(await cache.getOrLoad('nobody', loader)).toBeNull()
+      expect(await cache.getOrLoad('nobody', loader)).toBeNull()
+      expect(calls).toBe(1)
+      const pttl = await redis.pttl(rkey(cache.namespace, 'nobody'))
+      expect(pttl).toBeGreaterThan(0)
+      expect(pttl).toBeLessThanOrEqual(5_000)
+      const noNeg = make({ nullTtl: 0 })
+      let calls2 = 0
+      await noNeg.getOrLoad('nobody', () => {
+        calls2++
+        return null
+      })
+      await noNeg.getOrLoad('nobody', () => {
+        calls2++
+        return null
+      })
+      expect(calls2).toBe(2)
+    })
+
+    it('ctx.setTtl and ctx.skipCache control caching from the loader', async () => {
+      const cache = make()
+      await cache.getOrLoad('short', (ctx) => {
+        ctx.setTtl(3_000)
+        return 'x'
+      })
+      const pttl = await redis.pttl(rkey(cache.namespace, 'short'))
+      expect(pttl).toBeGreaterThan(0)
+      expect(pttl).toBeLessThanOrEqual(3_000)
+      await cache.getOrLoad('skip', (ctx) => {
+        ctx.skipCache()
+        return 'y'
+      })
+      expect(await redis.exists(rkey(cache.namespace, 'skip'))).toBe(0)
+    })
+  })
+
+  describe('batches', () => {
+    it('getMany reads every L2 key in one MGET round trip (one per hash slot on a Cluster)', async () => {
+      const cache = make()
+      const keys = Array.from({ length: 30 }, (_, i) => `user:${i}`)
+      for (const k of keys.slice(0, 20)) await cache.set(k, { k })
+      await t.onEveryNode(['CONFIG', 'RESETSTAT'])
+      const values = await cache.getMany([...keys, 'user:3'])
+      expect(values).toEqual([...keys.map((k, i) => (i < 20 ? { k } : undefined)), { k: 'user:3' }])
+      const stats = await t.onEveryNode(['INFO', 'commandstats'])
+      const slots = new Set(keys.map((k) => keySlot(rkey(cache.namespace, k)))).size
+      expect(commandCalls(stats, 'mget')).toBe(topology === 'redis' ? 1 : slots)
+      expect(commandCalls(stats, 'get')).toBe(0)
+    })
+
+    it('getOrLoadMany loads only the missing keys, once each, in one loader call', async () => {
+      const cache = make({ l1: new MapL1() })
+      await cache.set('a', 'A')
+      await cache.set('b', 'B')
+      const batches: string[][] = []
+      const out = await cache.getOrLoadMany(['a', 'x', 'b', 'y', 'x', 'z'], async (missing) => {
+        batches.push(missing)
+        await sleep(10)
+        return new Map(missing.filter((k) => k !== 'z').map((k) => [k, k.toUpperCase()]))
+      })
+      expect(out).toEqual(['A', 'X', 'B', 'Y', 'X', null])
+      expect(batches).toEqual([['x', 'y', 'z']])
+      // z was cached as null; nothing loads again
+      const again = await cache.getOrLoadMany(['x', 'y', 'z'], () => {
+        throw new Error('should not load')
+      })
+      expect(again).toEqual(['X', 'Y', null])
+    })
+
+    it('getOrLoadMany and getOrLoad of overlapping keys load each key once', async () => {
+      const cache = make()
+      const loaded: string[] = []
+      const batch = cache.getOrLoadMany(['p', 'q'], async (missing) => {
+        loaded.push(...missing)
+        await sleep(30)
+        return missing.map((k) => `${k}!`)
+      })
+      await sleep(5)
+      const single = cache.getOrLoad('q', () => {
+        loaded.push('q (single)')
+        return 'other'
+      })
+      expect(await batch).toEqual(['p!', 'q!'])
+      expect(await single).toBe('q!')
+      expect(loaded).toEqual(['p', 'q'])
+    })
+
+    it('getOrLoadMany rejects a loader result of the wrong shape, with cause, and caches nothing', async () => {
+      const cache = make()
+      const err = await cache.getOrLoadMany(['m', 'n'], () => ['only one']).catch((e: unknown) => e)
+      expect((err as LoaderError).code).toBe('E_LOADER_FAILED')
+      expect(((err as LoaderError).cause as Error).message).toBe(
+        'redis-aside: batch loader must return a Map or an array aligned with its keys',
+      )
+      expect(await cache.getMany(['m', 'n'])).toEqual([undefined, undefined])
+    })
+
+    it('deleteMany removes keys on every node (one DEL per slot on a Cluster)', async () => {
+      const cache = make({ l1: new MapL1() })
+      const keys = Array.from({ length: 12 }, (_, i) => `d${i}`)
+      for (const k of keys) await cache.set(k, k)
+      await cache.deleteMany(keys)
+      expect(await cache.getMany(keys)).toEqual(keys.map(() => undefined))
+      for (const k of keys) expect(await redis.exists(rkey(cache.namespace, k))).toBe(0)
+    })
+  })
+
+  describe('values', () => {
+    it('round-trip exactly through Redis', async () => {
+      const writer = make()
+      const reader = make({ namespace: writer.namespace })
+      const value = {
+        date: new Date('2026-11-27T00:00:00.000Z'),
+        buf: Buffer.from('héllo'),
+        u8: new Uint8Array([1, 2, 3]),
+        map: new Map<string, unknown>([['a', new Set([1n, 2n])]]),
+        set: new Set(['x']),
+        big: 2n ** 70n,
+        undef: undefined,
+        nul: null,
+        nested: { list: [{ deep: new Date(1) }, undefined, null, -0] },
+      }
+      await writer.set('v', value)
+      const out = (await reader.get('v')) as typeof value
+      expect(out).toStrictEqual(value)
+      expect(Buffer.isBuffer(out.buf)).toBe(true)
+      expect(Buffer.isBuffer(out.u8)).toBe(false)
+      expect(Object.is(out.nested.list[3], -0)).toBe(true)
+      expect(await reader.getMany(['v'])).toStrictEqual([value])
+    })
+
+    it('a payload with __proto__ / constructor keys in Redis never pollutes a prototype', async () => {
+      const cache = make()
+      const now = Date.now()
+      const header = `1${(now + 60_000).toString(36)},0,${(now + 60_000).toString(36)},`
+      await redis.set(
+        rkey(cache.namespace, 'evil'),
+        `${header}J{"__proto__":{"polluted":1},"constructor":{"prototype":{"polluted":1}}}`,
+      )
+      await redis.set(
+        rkey(cache.namespace, 'evil2'),
+        `${header}T{"__proto__":{"polluted":["a",1]},"a":["m","__proto__",1]}`,
+      )
+      const out = (await cache.get('evil')) as Record<string, unknown>
+      const out2 = (await cache.getMany(['evil2']))[0] as Record<string, unknown>
+      for (const o of [out, out2]) {
+        expect(Object.getPrototypeOf(o)).toBe(Object.prototype)
+        expect(Object.hasOwn(o, '__proto__')).toBe(true)
+      }
+      expect(({} as Record<string, unknown>).polluted).toBeUndefined()
+      expect((Object.prototype as unknown as Record<string, unknown>).polluted).toBeUndefined()
+    })
+
+    it('a value over maxValueBytes → E_VALUE_TOO_LARGE and nothing stored', async () => {
+      const l1 = new MapL1()
+      const events: CacheEvent[] = []
+      const cache = make({ l1, maxValueBytes: 200, onEvent: (e) => events.push(e) })
+      await cache.set('big', 'small')
+      const err = await cache.set('big', 'x'.repeat(500)).catch((e: unknown) => e)
+      expect(err).toBeInstanceOf(ValueTooLargeError)
+      expect((err as ValueTooLargeError).code).toBe('E_VALUE_TOO_LARGE')
+      expect((err as ValueTooLargeError).bytes).toBeGreaterThan(500)
+      // the previous value is intact in L1 and Redis
+      expect(await cache.get('big')).toBe('small')
+      cache.evictLocal('big')
+      expect(await cache.get('big')).toBe('small')
+      // a loader result that is too large is returned, reported, and not stored
+      let calls = 0
+      const huge = () => {
+        calls++
+        return 'y'.repeat(500)
+      }
+      expect(await cache.getOrLoad('huge', huge)).toHaveLength(500)
+      expect(await cache.getOrLoad('huge', huge)).toHaveLength(500)
+      expect(calls).toBe(2)
+      expect(await redis.exists(rkey(cache.namespace, 'huge'))).toBe(0)
+      expect(events.some((e) => e.type === 'store-error' && e.error instanceof ValueTooLargeError)).toBe(true)
+    })
+
+    it('a corrupt L2 payload is a miss: deleted, reported, never thrown', async () => {
+      const obs = recordingObserver()
+      const events: CacheEvent[] = []
+      const cache = make({ observer: obs, onEvent: (e) => events.push(e) })
+      const k = rkey(cache.namespace, 'bad')
+      for (const garbage of [
+        'garbage',
+        '1zz,0,zz,Xnope',
+        `1${(Date.now() + 60_000).toString(36)},0,${(Date.now() + 60_000).toString(36)},J{"a":`,
+      ]) {
+        events.length = 0
+        await redis.set(k, garbage)
+        expect(await cache.get('bad')).toBeUndefined()
+        expect(events.filter((e) => e.type === 'corrupt')).toHaveLength(1)
+        await eventually(async () => (await redis.exists(k)) === 0)
+      }
+      expect(obs.count('l2:error')).toBe(3)
+      await redis.set(k, 'garbage')
+      expect(await cache.getOrLoad('bad', () => 'fresh')).toBe('fresh')
+      expect(await make({ namespace: cache.namespace }).get('bad')).toBe('fresh')
+      await redis.set(k, 'garbage')
+      expect(await cache.getMany(['bad'])).toEqual([undefined])
+      await eventually(async () => (await redis.exists(k)) === 0)
+    })
+  })
+
+  describe('namespaces, L1, writes and bad input', () => {
+    it('namespaces cannot collide', async () => {
+      const a = make({ namespace: 'a' })
+      const ab = make({ namespace: 'a:b' })
+      const aColon = make({ namespace: 'a:' })
+      await a.set('b:c', 'from a')
+      await ab.set('c', 'from a:b')
+      await aColon.set('b:c', 'from a:')
+      expect(await a.get('b:c')).toBe('from a')
+      expect(await ab.get('c')).toBe('from a:b')
+      expect(await aColon.get('b:c')).toBe('from a:')
+      expect(await ab.get('b:c')).toBeUndefined()
+      // the lock key of one namespace is never the value key of another
+      const lockLike = make({ namespace: '1:a:l' })
+      expect(await lockLike.get('x')).toBeUndefined()
+    })
+
+    it('with an L1, hits never reach Redis; evictLocal drops only the L1 copy', async () => {
+      const l1 = new MapL1()
+      const obs = recordingObserver()
+      const cache = make({ l1, observer: obs })
+      await cache.getOrLoad('u', () => 'U')
+      await t.onEveryNode(['CONFIG', 'RESETSTAT'])
+      for (let i = 0; i < 10; i++) expect(await cache.getOrLoad('u', () => 'other')).toBe('U')
+      expect(commandCalls(await t.onEveryNode(['INFO', 'commandstats']), 'get')).toBe(0)
+      expect(obs.count('l1:hit')).toBe(10)
+      cache.evictLocal(['u'])
+      expect(await cache.getOrLoad('u', () => 'other')).toBe('U')
+      expect(commandCalls(await t.onEveryNode(['INFO', 'commandstats']), 'get')).toBe(1)
+      expect(obs.count('l2:hit')).toBe(1)
+    })
+
+    it('delete removes from L1 and Redis, and a load in flight during the delete is not cached', async () => {
+      const cache = make({ l1: new MapL1() })
+      await cache.set('d', 1)
+      await cache.delete('d')
+      expect(await cache.get('d')).toBeUndefined()
+      let release!: () => void
+      const p = cache.getOrLoad(
+        'd',
+        () =>
+          new Promise<number>((r) => {
+            release = () => r(2)
+          }),
+      )
+      await eventually(() => release !== undefined)
+      await cache.delete('d')
+      release()
+      expect(await p).toBe(2)
+      expect(await cache.get('d')).toBeUndefined()
+    })
+
+    it('bad input gets a TypeError with an exact message and leaves the cache intact', async () => {
+      expect(() => createCache({ redis, namespace: '', ttl: 1 })).toThrow(
+        new TypeError('redis-aside: namespace must be a non-empty string'),
+      )
+      expect(() => createCache({ redis, namespace: 'x', ttl: -1 })).toThrow(
+        new TypeError('redis-aside: ttl must be a positive finite number'),
+      )
+      expect(() => createCache({ redis, namespace: 'x', ttl: 1, jitter: 2 })).toThrow(
+        new TypeError('redis-aside: jitter must be a number from 0 to 1'),
+      )
+      expect(() => createCache({ redis, namespace: 'x', ttl: 1, eagerRefresh: 1 })).toThrow(
+        new TypeError('redis-aside: eagerRefresh must be a number between 0 and 1 (exclusive)'),
+      )
+      expect(() => createCache({ redis: {} as Redis, namespace: 'x', ttl: 1 })).toThrow(
+        new TypeError('redis-aside: redis must be an ioredis Redis or Cluster instance'),
+      )
+      expect(() => createCache({ redis, namespace: 'x', ttl: 1, l1: {} as never })).toThrow(
+        new TypeError('redis-aside: l1 must have get, set, delete and clear methods'),
+      )
+      const cache = make({ l1: new MapL1() })
+      await cache.set('keep', { ok: true })
+      const bad: Array<[Promise<unknown>, string]> = [
+        [cache.getOrLoad(42 as unknown as string, () => 1), 'redis-aside: key must be a string'],
+        [cache.getOrLoad('k', 'nope' as never), 'redis-aside: loader must be a function'],
+        [cache.getOrLoad('k', () => 1, { ttl: 0 }), 'redis-aside: ttl must be a positive finite number'],
+        [cache.set('k', undefined), 'redis-aside: value must not be undefined (use null)'],
+        [cache.set('k', 1, { grace: -5 }), 'redis-aside: grace must be a non-negative finite number'],
+        [cache.get(null as unknown as string), 'redis-aside: key must be a string'],
+        [cache.getMany('abc' as unknown as string[]), 'redis-aside: keys must be an array of strings'],
+        [cache.deleteMany([1] as unknown as string[]), 'redis-aside: keys must be an array of strings'],
+        [cache.getOrLoadMany(['a'], null as never), 'redis-aside: loader must be a function'],
+      ]
+      for (const [p, message] of bad) await expect(p).rejects.toThrow(new TypeError(message))
+      expect(() => cache.evictLocal([{}] as unknown as string[])).toThrow(
+        new TypeError('redis-aside: keys must be an array of strings'),
+      )
+      const unserializable = await cache.set('keep', { f: () => 1 }).catch((e: unknown) => e)
+      expect((unserializable as { code: string }).code).toBe('E_UNSERIALIZABLE')
+      expect(await cache.get('keep')).toEqual({ ok: true })
+      cache.evictLocal('keep')
+      expect(await cache.get('keep')).toEqual({ ok: true })
+      expect(await cache.getOrLoad('k', () => 'fine')).toBe('fine')
+    })
+
+    it('close() rejects later calls with E_CACHE_CLOSED', async () => {
+      const cache = createCache({ redis, namespace: uniqueNs(), ttl: 1000 })
+      await cache.close()
+      await expect(cache.getOrLoad('k', () => 1)).rejects.toMatchObject({ code: 'E_CACHE_CLOSED' })
+      await expect(cache.get('k')).rejects.toMatchObject({ code: 'E_CACHE_CLOSED' })
+    })
+
+    it('keySlot agrees with CLUSTER KEYSLOT', async () => {
+      if (topology !== 'cluster') return
+      for (const k of ['foo', '{user1000}.following', 'a{}b', '{}{x}', 'ünïcödé', rkey('ns', 'k:1'), '{a']) {
+        expect(keySlot(k)).toBe(await (redis as Cluster).cluster('KEYSLOT', k))
+      }
+    })
+  })
+
+  it('the default serializer is the one used for stored values', async () => {
+    const cache = make()
+    await cache.set('s', new Map([[1, 2]]))
+    const raw = (await redis.get(rkey(cache.namespace, 's')))!
+    expect(defaultSerializer.decode(raw.slice(raw.lastIndexOf(',', raw.indexOf('T')) + 1))).toEqual(
+      new Map([[1, 2]]),
+    )
+  })
+})

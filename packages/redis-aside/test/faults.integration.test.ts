@@ -1,0 +1,176 @@
+import type { Cluster, Redis } from 'ioredis'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { type CacheEvent, createCache, RedisUnavailableError } from '../src/index.js'
+import {
+  eventually,
+  MapL1,
+  proxiesFor,
+  ready,
+  recordingObserver,
+  sleep,
+  startTopology,
+  TOPOLOGIES,
+  type Topology,
+  uniqueNs,
+} from './helpers.js'
+
+describe.each(TOPOLOGIES)('Redis faults on %s', (topology) => {
+  let t: Topology
+  beforeAll(async () => {
+    t = await startTopology(topology)
+  }, 60_000)
+  afterAll(async () => {
+    await t?.close()
+  })
+
+  it('stopping the Redis server mid-run fails no call; the breaker opens, then closes by itself when Redis is back', async () => {
+    const redis = t.client()
+    await ready(redis)
+    const events: CacheEvent[] = []
+    const obs = recordingObserver()
+    const cache = createCache({
+      redis,
+      namespace: uniqueNs(),
+      ttl: 60_000,
+      timeouts: { redis: 100 },
+      breaker: { threshold: 3, coolDown: 100 },
+      observer: obs,
+      onEvent: (e) => events.push(e),
+    })
+    let loads = 0
+    const loader = async (id: number) => {
+      loads++
+      await sleep(1)
+      return { id }
+    }
+    const results: Array<Promise<unknown>> = []
+    const run = async (round: number) => {
+      for (let i = 0; i < 5; i++) {
+        const id = round * 5 + i
+        results.push(cache.getOrLoad(`user:${id % 7}`, () => loader(id % 7)))
+      }
+      await sleep(5)
+    }
+    for (let round = 0; round < 10; round++) await run(round)
+    await t.stopServers() // really stop redis-server (SIGTERM, waits for exit)
+    for (let round = 10; round < 30; round++) await run(round)
+    expect(cache.breakerState).not.toBe('closed')
+    const breakerStatesWhileDown = events
+      .filter((e) => e.type === 'breaker')
+      .map((e) => (e as { state: string }).state)
+    expect(breakerStatesWhileDown).toContain('open')
+    await t.restartServers()
+    for (let round = 30; round < 40; round++) await run(round)
+    // every call resolved with the loader's answer
+    const settled = await Promise.allSettled(results)
+    expect(settled.filter((s) => s.status === 'rejected')).toEqual([])
+    for (let i = 0; i < results.length; i++) {
+      const round = Math.floor(i / 5)
+      const id = (round * 5 + (i % 5)) % 7
+      expect((settled[i] as PromiseFulfilledResult<unknown>).value).toEqual({ id })
+    }
+    // the cache recovers by itself: the breaker closes and values reach Redis again
+    await eventually(async () => {
+      await cache.getOrLoad(`after:${Date.now()}`, () => 'x')
+      return cache.breakerState === 'closed'
+    }, 20_000)
+    await cache.set('back', 'yes')
+    const fresh = createCache({ redis, namespace: cache.namespace, ttl: 60_000 })
+    expect(await fresh.get('back')).toBe('yes')
+    expect(events.some((e) => e.type === 'breaker' && e.state === 'closed')).toBe(true)
+    expect(obs.count('l2:error')).toBeGreaterThan(0)
+    expect(loads).toBeGreaterThan(0)
+    await cache.close()
+    await fresh.close()
+    redis.disconnect()
+  }, 60_000)
+
+  it('explicit writes while Redis is down reject with E_REDIS_UNAVAILABLE; reads still resolve', async () => {
+    const redis = t.client()
+    await ready(redis)
+    const cache = createCache({
+      redis,
+      namespace: uniqueNs(),
+      ttl: 60_000,
+      l1: new MapL1(),
+      timeouts: { redis: 300 },
+      breaker: { threshold: 2, coolDown: 50 },
+    })
+    await cache.set('k', 'v1')
+    await t.stopServers()
+    const err = await cache.set('k', 'v2').catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(RedisUnavailableError)
+    expect((err as RedisUnavailableError).code).toBe('E_REDIS_UNAVAILABLE')
+    expect(await cache.get('k')).toBe('v2') // the L1 part was applied
+    await expect(cache.delete('k')).rejects.toMatchObject({ code: 'E_REDIS_UNAVAILABLE' })
+    expect(await cache.get('other')).toBeUndefined()
+    expect(await cache.getMany(['a', 'b'])).toEqual([undefined, undefined])
+    expect(await cache.getOrLoad('c', () => 'loaded')).toBe('loaded')
+    await t.restartServers()
+    await eventually(async () => {
+      try {
+        await cache.set('k', 'v3')
+        return true
+      } catch {
+        return false
+      }
+    }, 20_000)
+    cache.evictLocal('k')
+    expect(await cache.get('k')).toBe('v3')
+    await cache.close()
+    redis.disconnect()
+  }, 60_000)
+
+  it('a slow Redis (delaying proxy) is bounded by timeouts.redis: the loader answers instead', async () => {
+    const proxies = await proxiesFor(t, 0)
+    const redis: Redis | Cluster = t.client({ proxied: proxies })
+    await ready(redis)
+    const ns = uniqueNs()
+    const writer = createCache({ redis, namespace: ns, ttl: 60_000 })
+    await writer.set('k', 'cached')
+    await writer.close()
+    const events: CacheEvent[] = []
+    const obs = recordingObserver()
+    const cache = createCache({
+      redis,
+      namespace: ns,
+      ttl: 60_000,
+      timeouts: { redis: 150 },
+      breaker: { threshold: 1000, coolDown: 10 },
+      observer: obs,
+      onEvent: (e) => events.push(e),
+    })
+    for (const p of proxies) p.setLatency(1000) // each way: an answer would take 2 s
+    let loaded = 0
+    const value = await cache.getOrLoad('k', () => {
+      loaded++
+      return 'from loader'
+    })
+    expect(value).toBe('from loader')
+    expect(loaded).toBe(1)
+    const timeouts = events.filter(
+      (e) =>
+        e.type === 'redis-error' && String((e.error as Error).message).includes('timed out after 150 ms'),
+    )
+    expect(timeouts.length).toBeGreaterThan(0)
+    expect(obs.count('l2:error')).toBeGreaterThan(0)
+    // the proxy really holds the bytes: a raw GET through it is still pending when the cache already answered
+    let rawDone = false
+    const raw = redis.get('anything').then(() => {
+      rawDone = true
+    })
+    expect(await cache.getOrLoad('k2', () => 'quick')).toBe('quick')
+    expect(rawDone).toBe(false)
+    for (const p of proxies) p.setLatency(0)
+    await raw
+    // a black-holed Redis is bounded too
+    for (const p of proxies) {
+      await p.setMode('blackhole')
+      p.dropConnections()
+    }
+    expect(await cache.getOrLoad('k3', () => 'still answered')).toBe('still answered')
+    await cache.close()
+    redis.disconnect()
+    for (const p of proxies) await p.close()
+  }, 60_000)
+})

@@ -1,0 +1,210 @@
+import {
+  type DelayProxy,
+  delayProxy,
+  type RedisCluster,
+  type RedisServer,
+  startRedis,
+  startRedisCluster,
+} from '@tierkit/testkit'
+import { Cluster, Redis } from 'ioredis'
+
+export type TopologyName = 'redis' | 'cluster'
+export const TOPOLOGIES: TopologyName[] = ['redis', 'cluster']
+
+/** A real single Redis or a real 3-master Cluster, with clients that the test closes. */
+export interface Topology {
+  name: TopologyName
+  server?: RedisServer
+  cluster?: RedisCluster
+  /** A new client (closed by `close()`). */
+  client(options?: { proxied?: DelayProxy[] }): Redis | Cluster
+  /** Every master as host/port (one for a single Redis). */
+  nodes(): Array<{ host: string; port: number }>
+  /** Stops every server process (really). */
+  stopServers(): Promise<void>
+  /** Restarts every server process and waits until it is usable again. */
+  restartServers(): Promise<void>
+  /** Runs a raw command on every node and returns the replies. */
+  onEveryNode(cmd: string[]): Promise<unknown[]>
+  close(): Promise<void>
+}
+
+export async function startTopology(name: TopologyName): Promise<Topology> {
+  const clients: Array<Redis | Cluster> = []
+  const quiet = <C extends Redis | Cluster>(c: C): C => {
+    c.on('error', () => {})
+    clients.push(c)
+    return c
+  }
+  if (name === 'redis') {
+    const server = await startRedis({ appendonly: true })
+    return {
+      name,
+      server,
+      client: (options) => {
+        const p = options?.proxied?.[0]
+        return quiet(
+          new Redis({ host: p?.host ?? server.host, port: p?.port ?? server.port, lazyConnect: false }),
+        )
+      },
+      nodes: () => [{ host: server.host, port: server.port }],
+      stopServers: () => server.stop(),
+      restartServers: () => server.restart(),
+      onEveryNode: async (cmd) => {
+        const c = new Redis({ host: server.host, port: server.port })
+        try {
+          return [await c.call(cmd[0]!, ...cmd.slice(1))]
+        } finally {
+          c.disconnect()
+        }
+      },
+      close: async () => {
+        for (const c of clients) c.disconnect()
+        await server.stop()
+      },
+    }
+  }
+  const cluster = await startRedisCluster({ masters: 3 })
+  const nodes = () => cluster.nodes.map((n) => ({ host: n.host, port: n.port }))
+  return {
+    name,
+    cluster,
+    client: (options) => {
+      const proxies = options?.proxied
+      const natMap = proxies
+        ? Object.fromEntries(
+            cluster.nodes.map((n, i) => [
+              `${n.host}:${n.port}`,
+              { host: proxies[i]!.host, port: proxies[i]!.port },
+            ]),
+          )
+        : undefined
+      const startNodes = proxies ? proxies.map((p) => ({ host: p.host, port: p.port })) : nodes()
+      return quiet(new Cluster(startNodes, natMap ? { natMap } : {}))
+    },
+    nodes,
+    stopServers: async () => {
+      await Promise.all(cluster.nodes.map((n) => n.stop()))
+    },
+    restartServers: async () => {
+      await Promise.all(cluster.nodes.map((n) => n.restart()))
+      // wait until the cluster is whole again
+      for (const n of cluster.nodes) {
+        for (let i = 0; ; i++) {
+          const c = new Redis({ host: n.host, port: n.port })
+          const info = String(await c.call('CLUSTER', 'INFO').catch(() => ''))
+          c.disconnect()
+          if (info.includes('cluster_state:ok')) break
+          if (i > 400) throw new Error('cluster did not recover')
+          await sleep(50)
+        }
+      }
+    },
+    onEveryNode: async (cmd) =>
+      Promise.all(
+        nodes().map(async (n) => {
+          const c = new Redis(n)
+          try {
+            return await c.call(cmd[0]!, ...cmd.slice(1))
+          } finally {
+            c.disconnect()
+          }
+        }),
+      ),
+    close: async () => {
+      for (const c of clients) c.disconnect()
+      await cluster.stop()
+    },
+  }
+}
+
+/** Proxies in front of every node of a topology (for slow-Redis tests). */
+export async function proxiesFor(t: Topology, latencyMs: number): Promise<DelayProxy[]> {
+  return Promise.all(t.nodes().map((n) => delayProxy(n, { latencyMs })))
+}
+
+/** Resolves once the client can reach every master (a Cluster connects to its nodes lazily). */
+export async function ready(client: Redis | Cluster): Promise<void> {
+  if (client instanceof Cluster) {
+    await client.ping()
+    await Promise.all(client.nodes('master').map((n) => n.ping()))
+  } else {
+    await client.ping()
+  }
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
+
+/** Polls `fn` until it returns true (or throws after `ms`). Waits only, never asserts a duration. */
+export async function eventually(fn: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms
+  for (;;) {
+    if (await fn()) return
+    if (Date.now() > deadline) throw new Error('condition not met in time')
+    await sleep(10)
+  }
+}
+
+let nsCounter = 0
+/** A namespace unique to this test. */
+export function uniqueNs(prefix = 't'): string {
+  return `${prefix}-${process.pid}-${++nsCounter}`
+}
+
+/** Sum of `calls` of one command in INFO commandstats over the given replies. */
+export function commandCalls(infos: unknown[], command: string): number {
+  let sum = 0
+  for (const info of infos) {
+    const m = new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(String(info))
+    if (m) sum += Number(m[1])
+  }
+  return sum
+}
+
+/** An observer that keeps every record. */
+export function recordingObserver(): {
+  record(layer: string, outcome: string, ms?: number): void
+  events: string[]
+  count(e: string): number
+} {
+  const events: string[] = []
+  return {
+    events,
+    record(layer, outcome) {
+      events.push(`${layer}:${outcome}`)
+    },
+    count(e) {
+      return events.filter((x) => x === e).length
+    },
+  }
+}
+
+/**
+ * A minimal L1 of the documented shape (Map + per-entry TTL), used where a test needs any L1; the real
+ * `L1Cache` is exercised in l1-cache.integration.test.ts.
+ */
+export class MapL1 {
+  readonly map: Map<string, { value: unknown; expires: number }> = new Map()
+  get(key: string): unknown {
+    const e = this.map.get(key)
+    if (e === undefined) return undefined
+    if (Date.now() >= e.expires) {
+      this.map.delete(key)
+      return undefined
+    }
+    return e.value
+  }
+  set(key: string, value: unknown, options?: { ttl?: number }): this {
+    this.map.set(key, {
+      value,
+      expires: options?.ttl === undefined ? Number.POSITIVE_INFINITY : Date.now() + options.ttl,
+    })
+    return this
+  }
+  delete(key: string): boolean {
+    return this.map.delete(key)
+  }
+  clear(): void {
+    this.map.clear()
+  }
+}
