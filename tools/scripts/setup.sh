@@ -10,6 +10,7 @@ declare -A needs=(
   [xz]=xz-utils
   [nginx]=nginx
   [promtool]=prometheus
+  [pg_ctlcluster]=postgresql
 )
 
 missing=()
@@ -19,9 +20,37 @@ for cmd in "${!needs[@]}"; do
   fi
 done
 
+# PostgreSQL on 127.0.0.1:5432 with trust auth for loopback and a database `test` (what the integration tests
+# and the demo's PostgreSQL mode use). Started and configured only where it is not already answering.
+ensure_postgres() {
+  if pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then return 0; fi
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: PostgreSQL is not answering on 127.0.0.1:5432; start it (trust auth for 127.0.0.1, database test)" >&2
+    return 1
+  fi
+  local ver
+  ver=$(ls /etc/postgresql 2>/dev/null | sort -V | tail -n 1)
+  if [ -z "$ver" ]; then
+    echo "setup: no PostgreSQL cluster in /etc/postgresql" >&2
+    return 1
+  fi
+  local hba="/etc/postgresql/$ver/main/pg_hba.conf"
+  if ! grep -Eq '^host\s+all\s+all\s+127\.0\.0\.1/32\s+trust' "$hba"; then
+    # Loopback-only trust for the throwaway test server; prepended so that it wins over the defaults.
+    { echo 'local all all trust'; echo 'host all all 127.0.0.1/32 trust'; cat "$hba"; } >"$hba.new" && mv "$hba.new" "$hba"
+  fi
+  pg_ctlcluster --skip-systemctl-redirect "$ver" main start || true
+  for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+  pg_isready -q -h 127.0.0.1 -p 5432 || { echo "setup: PostgreSQL did not start" >&2; return 1; }
+  psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'test'" | grep -q 1 ||
+    psql -h 127.0.0.1 -U postgres -c 'CREATE DATABASE test' >/dev/null
+  echo "setup: PostgreSQL $ver started on 127.0.0.1:5432"
+}
+
 if [ "${#missing[@]}" -eq 0 ]; then
   echo "setup: system packages present (${!needs[*]})"
-  exit 0
+  ensure_postgres
+  exit $?
 fi
 
 # de-duplicate
@@ -37,3 +66,4 @@ apt-get update -qq
 # Installing never starts a service we depend on: tests start their own servers on free loopback ports.
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 echo "setup: installed ${missing[*]}"
+ensure_postgres
