@@ -26,6 +26,7 @@ export {
   UnknownTagError,
   UnserializableValueError,
 } from './errors.js'
+export { jsonSerializer, type Serializer } from './serializer.js'
 export { jitterTtl, ttlFromValue } from './ttl.js'
 export type {
   InvalidationCache,
@@ -36,6 +37,22 @@ export type {
   TtlOption,
   WriteContext,
 } from './types.js'
+export {
+  createFlusher,
+  type DeadLetter,
+  type Flusher,
+  type FlusherEvent,
+  type FlusherOptions,
+  type FlusherStats,
+  type QueuedWrite,
+  type QueueKeys,
+  queueKeys,
+  readDeadLetters,
+  requeueDeadLetters,
+  type WriteBehind,
+  type WriteBehindOptions,
+  writeBehind,
+} from './write-behind.js'
 export {
   deleteOnUpdate,
   type WriteOptions,

@@ -91,7 +91,7 @@ describe('createInvalidationBus', () => {
     expect(a.l1.size).toBe(2)
     const reconnected = next(a.bus, (e) => e.type === 'reconnect')
     // a real disconnect: the server drops every pub/sub connection
-    const killed = await client().client('KILL', 'TYPE', 'pubsub')
+    const killed = await client().call('CLIENT', 'KILL', 'TYPE', 'pubsub')
     expect(killed).toBeGreaterThanOrEqual(1)
     expect(await reconnected).toEqual({ type: 'reconnect', cleared: 1 })
     expect(a.l1.size).toBe(0)

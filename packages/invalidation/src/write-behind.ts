@@ -1,0 +1,828 @@
+import { hostname } from 'node:os'
+import type { Cluster, Redis } from 'ioredis'
+import {
+  ClosedError,
+  FlushTimeoutError,
+  InvalidArgumentError,
+  InvalidationError,
+  QueueWriteError,
+  UnserializableValueError,
+} from './errors.js'
+import { ACK, DEAD_LETTER, ENQUEUE, REQUEUE } from './scripts.js'
+import { jsonSerializer, type Serializer } from './serializer.js'
+import { callStore } from './store.js'
+import { checkJitter, checkTtlOption, resolveTtl } from './ttl.js'
+import type { InvalidationCache, InvalidationPublisher, Store, StoreWrite, TtlOption } from './types.js'
+import { checkKey, checkObject, checkPositive } from './validate.js'
+import type { WriteOptions } from './writers.js'
+
+/** Redis keys of one write-behind queue (all in one hash slot, so it works on a Cluster). */
+export interface QueueKeys {
+  /** The stream of pending writes. */
+  readonly stream: string
+  /** The last version handed out. */
+  readonly seq: string
+  /** The dead-letter stream. */
+  readonly dead: string
+  /** Prefix of the per-key applied-version guards. */
+  readonly guard: string
+}
+
+/**
+ * The Redis keys used by the queue `name`: `wb:{name}:q` (stream), `wb:{name}:seq`, `wb:{name}:dead`,
+ * `wb:{name}:a:<key>` (guards). `{name}` is a hash tag: everything lives in one slot.
+ * @throws InvalidArgumentError when `name` is empty or contains `{` or `}`.
+ */
+export function queueKeys(name: string): QueueKeys {
+  if (typeof name !== 'string' || name.length === 0 || /[{}]/.test(name)) {
+    throw new InvalidArgumentError('writeBehind: name must be a non-empty string without { or }')
+  }
+  const base = `wb:{${name}}`
+  return { stream: `${base}:q`, seq: `${base}:seq`, dead: `${base}:dead`, guard: `${base}:a:` }
+}
+
+/** What `write` and `remove` resolve to once the write is durably queued (acknowledged). */
+export interface QueuedWrite {
+  /** Stream entry id. */
+  readonly id: string
+  /** Version of the write (grows with every write on this queue). */
+  readonly version: number
+}
+
+/** Events of a flusher. */
+export type FlusherEvent =
+  /** Entries were applied to the Store (or skipped as superseded) and removed from the queue. */
+  | { type: 'applied'; entries: number; keys: number; versions: readonly number[] }
+  /** A write failed and will be retried after `delayMs`. */
+  | { type: 'retry'; key: string; id: string; attempt: number; delayMs: number; error: unknown }
+  /** A write failed `attempts` times (or was malformed) and was moved to the dead-letter stream. */
+  | { type: 'dead-letter'; key: string; id: string; attempts: number; error: unknown }
+  /** Entries of a consumer that stopped answering were taken over (`XAUTOCLAIM`). */
+  | { type: 'claimed'; entries: number }
+  /** A Redis error in the loop (it goes on after a pause). */
+  | { type: 'error'; error: unknown }
+
+/** Options of {@link createFlusher}. */
+export interface FlusherOptions<T = unknown> {
+  /** An ioredis `Redis` or `Cluster` (duplicated once for blocking reads; not closed by `close()`). */
+  redis: Redis | Cluster
+  /** The queue name (the same as given to `writeBehind`). */
+  name: string
+  /** The database. Make `save`/`remove` honour `context.version` (see `WriteContext`). */
+  store: Store<T>
+  /** Consumer group name. @default 'flushers' */
+  group?: string
+  /** This consumer's name; unique per running flusher. @default `${hostname}-${pid}-${random}` */
+  consumer?: string
+  /** Entries read per batch. @default 100 */
+  batchSize?: number
+  /** How long one read waits for new entries, in ms. @default 500 */
+  blockMs?: number
+  /** Tries before an entry goes to the dead-letter stream. @default 5 */
+  maxAttempts?: number
+  /** Retry delay: `base * 2^(attempt-1)` ms, at most `max`, with jitter. @default { base: 100, max: 30000 } */
+  backoff?: { base?: number; max?: number }
+  /** Entries pending this long (ms) at any consumer are taken over with `XAUTOCLAIM` (crashed consumers). @default 30000 */
+  claimIdleMs?: number
+  /** Lifetime of the per-key applied-version guards in Redis, in ms. @default 86400000 */
+  guardTtlMs?: number
+  /** Value encoding; must match the producer's. @default JSON */
+  serializer?: Serializer
+  /** Receives events. Must not throw. */
+  onEvent?: (event: FlusherEvent) => void
+}
+
+/** Counters of a flusher. */
+export interface FlusherStats {
+  /** Keys written to the Store. */
+  saved: number
+  /** Entries removed from the queue because a newer entry of the same key was applied with them (coalescing). */
+  coalesced: number
+  /** Entries skipped because the guard showed a newer version already applied. */
+  skipped: number
+  /** Failed attempts that will be retried. */
+  retries: number
+  /** Entries moved to the dead-letter stream. */
+  deadLettered: number
+  /** Entries taken over from other consumers. */
+  claimed: number
+  /** Store batches (saveMany calls or rounds of save calls). */
+  batches: number
+}
+
+/** A running flusher. */
+export interface Flusher {
+  /** This consumer's name. */
+  readonly consumer: string
+  /**
+   * Resolves when every entry queued before the call has been applied or dead-lettered.
+   * @throws FlushTimeoutError (`E_FLUSH_TIMEOUT`) after `timeoutMs` (nothing is lost).
+   */
+  flush(timeoutMs?: number): Promise<void>
+  /**
+   * Drains the queue (as `flush`), then stops and closes its blocking connection. Idempotent.
+   * @throws FlushTimeoutError when it could not drain in time (it still stops; entries stay queued).
+   */
+  close(timeoutMs?: number): Promise<void>
+  /** Counters. */
+  stats(): FlusherStats
+}
+
+/** One entry of the dead-letter stream. */
+export interface DeadLetter {
+  /** Id in the dead-letter stream. */
+  readonly id: string
+  /** The key. */
+  readonly key: string
+  /** `save` or `remove`. */
+  readonly operation: 'save' | 'remove' | 'unknown'
+  /** The encoded value. */
+  readonly payload: string
+  /** Version of the write. */
+  readonly version: number
+  /** Id the entry had in the queue. */
+  readonly originalId: string
+  /** Attempts made. */
+  readonly attempts: number
+  /** The last error's message. */
+  readonly error: string
+  /** The last error's code, when it had one. */
+  readonly code: string
+}
+
+const DEFAULT_TIMEOUT = 30_000
+
+interface Entry {
+  id: string
+  key: string
+  op: 's' | 'd'
+  payload: string
+  version: number
+}
+
+/** Compares two stream ids `ms-seq`. */
+function compareIds(a: string, b: string): number {
+  const [am = '0', as = '0'] = a.split('-')
+  const [bm = '0', bs = '0'] = b.split('-')
+  return Number(am) - Number(bm) || Number(as) - Number(bs)
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms))
+}
+
+function fieldsOf(raw: unknown): Map<string, string> | undefined {
+  if (!Array.isArray(raw)) return undefined
+  const m = new Map<string, string>()
+  for (let i = 0; i + 1 < raw.length; i += 2) m.set(String(raw[i]), String(raw[i + 1]))
+  return m
+}
+
+function errorCode(e: unknown): string {
+  const c = (e as { code?: unknown })?.code
+  return typeof c === 'string' ? c : ''
+}
+
+function errorMessage(e: unknown): string {
+  const msg = e instanceof Error ? e.message : String(e)
+  const cause = e instanceof Error && e.cause instanceof Error ? `: ${e.cause.message}` : ''
+  return (msg + cause).slice(0, 1000)
+}
+
+/** Parses an XRANGE/XREADGROUP reply `[[id, [f, v, ...]], ...]`. */
+function entriesOf(raw: unknown): Array<[string, Map<string, string> | undefined]> {
+  if (!Array.isArray(raw)) return []
+  const out: Array<[string, Map<string, string> | undefined]> = []
+  for (const e of raw) {
+    if (Array.isArray(e) && typeof e[0] === 'string') out.push([e[0], fieldsOf(e[1])])
+  }
+  return out
+}
+
+/** Resolves once no entry with an id up to `target` is left in the stream. */
+async function waitDrained(
+  redis: Redis | Cluster,
+  stream: string,
+  target: string,
+  timeoutMs: number,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  let pause = 5
+  for (;;) {
+    const left = (await (redis as Redis).xrange(stream, '-', target, 'COUNT', 1)) as unknown[]
+    if (left.length === 0) return
+    if (Date.now() >= deadline) {
+      const n = ((await (redis as Redis).xrange(stream, '-', target)) as unknown[]).length
+      throw new FlushTimeoutError(timeoutMs, n)
+    }
+    await sleep(pause)
+    pause = Math.min(pause * 2, 100)
+  }
+}
+
+async function lastId(redis: Redis | Cluster, stream: string): Promise<string | undefined> {
+  const last = (await (redis as Redis).xrevrange(stream, '+', '-', 'COUNT', 1)) as Array<[string, unknown]>
+  return last[0]?.[0]
+}
+
+function checkRedis(redis: unknown, fn: string): void {
+  if (typeof redis !== 'object' || redis === null || typeof (redis as Redis).duplicate !== 'function') {
+    throw new InvalidArgumentError(`${fn}: redis must be an ioredis Redis or Cluster`)
+  }
+}
+
+function checkSerializer(s: unknown, fn: string): void {
+  if (s === undefined) return
+  if (typeof s !== 'object' || s === null || typeof (s as Serializer).encode !== 'function') {
+    throw new InvalidArgumentError(`${fn}: serializer must have encode and decode methods`)
+  }
+  if (typeof (s as Serializer).decode !== 'function') {
+    throw new InvalidArgumentError(`${fn}: serializer must have encode and decode methods`)
+  }
+}
+
+/**
+ * Starts a flusher: a consumer in a Redis Stream consumer group that applies queued writes to the `Store`.
+ * Each batch is coalesced by key (the highest version wins; the older entries are removed with it), written
+ * with `Store.saveMany` when there is one (falling back to `save` one by one to isolate a failing entry),
+ * and acknowledged atomically with a per-key applied-version guard, so a replayed older entry is skipped.
+ * A failed write is retried with exponential backoff; after `maxAttempts` it goes to the dead-letter stream.
+ * Entries left pending by a crashed consumer are taken over with `XAUTOCLAIM` after `claimIdleMs`.
+ * @throws InvalidArgumentError when an option is invalid.
+ * @example
+ * const flusher = createFlusher({ redis, name: 'users', store: usersTable })
+ * process.on('SIGTERM', () => flusher.close())
+ */
+export function createFlusher<T = unknown>(options: FlusherOptions<T>): Flusher {
+  checkObject(options, 'createFlusher options')
+  checkRedis(options.redis, 'createFlusher')
+  const keys = queueKeys(options.name)
+  const { redis, store } = options
+  if (
+    typeof store !== 'object' ||
+    store === null ||
+    typeof store.save !== 'function' ||
+    typeof store.remove !== 'function'
+  ) {
+    throw new InvalidArgumentError('createFlusher: store must have save and remove methods')
+  }
+  const group = options.group ?? 'flushers'
+  const consumer =
+    options.consumer ?? `${hostname()}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`
+  if (typeof group !== 'string' || group.length === 0) {
+    throw new InvalidArgumentError('createFlusher: group must be a non-empty string')
+  }
+  if (typeof consumer !== 'string' || consumer.length === 0) {
+    throw new InvalidArgumentError('createFlusher: consumer must be a non-empty string')
+  }
+  const batchSize = options.batchSize ?? 100
+  checkPositive(batchSize, 'batchSize')
+  if (batchSize > 1000) throw new InvalidArgumentError('invalidation: batchSize must be at most 1000')
+  const blockMs = options.blockMs ?? 500
+  checkPositive(blockMs, 'blockMs')
+  const maxAttempts = options.maxAttempts ?? 5
+  checkPositive(maxAttempts, 'maxAttempts')
+  const base = options.backoff?.base ?? 100
+  const max = options.backoff?.max ?? 30_000
+  checkPositive(base, 'backoff.base')
+  checkPositive(max, 'backoff.max')
+  const claimIdleMs = options.claimIdleMs ?? 30_000
+  checkPositive(claimIdleMs, 'claimIdleMs')
+  const guardTtlMs = options.guardTtlMs ?? 86_400_000
+  checkPositive(guardTtlMs, 'guardTtlMs')
+  checkSerializer(options.serializer, 'createFlusher')
+  const serializer = options.serializer ?? jsonSerializer
+  const onEvent = options.onEvent
+
+  const stats: FlusherStats = {
+    saved: 0,
+    coalesced: 0,
+    skipped: 0,
+    retries: 0,
+    deadLettered: 0,
+    claimed: 0,
+    batches: 0,
+  }
+  const emit = (e: FlusherEvent): void => {
+    if (!onEvent) return
+    try {
+      onEvent(e)
+    } catch {
+      // ignore
+    }
+  }
+  /** Failed entries of this consumer: id → when to retry. */
+  const retryAt = new Map<string, number>()
+  const blocking = (redis as Redis).duplicate() as Redis
+  blocking.on('error', () => {})
+  let stopping = false
+  let claimCursor = '0-0'
+  let nextClaim = 0
+
+  const backoff = (attempt: number): number => {
+    const d = Math.min(max, base * 2 ** Math.max(0, attempt - 1))
+    return Math.ceil(d / 2 + (Math.random() * d) / 2)
+  }
+
+  const ensureGroup = async (): Promise<void> => {
+    try {
+      await (redis as Redis).xgroup('CREATE', keys.stream, group, '0', 'MKSTREAM')
+    } catch (e) {
+      if (!String((e as Error)?.message).includes('BUSYGROUP')) throw e
+    }
+  }
+
+  const deadLetter = async (
+    e: Entry | undefined,
+    id: string,
+    ids: string[],
+    attempts: number,
+    error: unknown,
+  ) => {
+    await DEAD_LETTER.run(
+      redis,
+      [keys.stream, keys.dead],
+      [
+        group,
+        e?.key ?? '',
+        e?.op ?? '',
+        e?.payload ?? '',
+        e?.version ?? 0,
+        id,
+        attempts,
+        errorMessage(error),
+        errorCode(error),
+        ...ids,
+      ],
+    )
+    for (const i of ids) retryAt.delete(i)
+    stats.deadLettered++
+    emit({ type: 'dead-letter', key: e?.key ?? '', id, attempts, error })
+  }
+
+  const deliveries = async (id: string): Promise<number> => {
+    const r = (await (redis as Redis).xpending(keys.stream, group, id, id, 1)) as unknown[]
+    const row = r[0] as unknown[] | undefined
+    return row === undefined ? 0 : Number(row[3])
+  }
+
+  const processBatch = async (raw: Array<[string, Map<string, string> | undefined]>): Promise<void> => {
+    if (raw.length === 0) return
+    for (const [id] of raw) retryAt.delete(id)
+    // parse; malformed entries are poison: dead-letter them at once
+    const byKey = new Map<string, { win: Entry; ids: string[] }>()
+    for (const [id, f] of raw) {
+      const key = f?.get('k')
+      const op = f?.get('o')
+      const payload = f?.get('v')
+      const version = Number(f?.get('n'))
+      if (!key || (op !== 's' && op !== 'd') || payload === undefined || !Number.isSafeInteger(version)) {
+        await deadLetter(
+          key ? { key, op: op === 'd' ? 'd' : 's', payload: payload ?? '', version: 0, id } : undefined,
+          id,
+          [id],
+          1,
+          new InvalidationError('E_MALFORMED_ENTRY', 'invalidation: malformed queue entry'),
+        )
+        continue
+      }
+      const e: Entry = { id, key, op, payload, version }
+      const g = byKey.get(key)
+      if (g === undefined) byKey.set(key, { win: e, ids: [id] })
+      else {
+        g.ids.push(id)
+        if (e.version > g.win.version) g.win = e
+      }
+    }
+    if (byKey.size === 0) return
+    const groups = [...byKey.values()]
+    // the guard: skip keys whose applied version is already newer
+    const guards = (await (redis as Redis).mget(...groups.map((g) => keys.guard + g.win.key))) as Array<
+      string | null
+    >
+    const done: Array<{ win: Entry; ids: string[] }> = []
+    const todo: Array<{ win: Entry; ids: string[] }> = []
+    const skipped = new Set<Entry>()
+    groups.forEach((g, i) => {
+      if (Number(guards[i] ?? 0) >= g.win.version) {
+        stats.skipped += g.ids.length
+        skipped.add(g.win)
+        done.push(g)
+      } else todo.push(g)
+    })
+    const failed: Array<{ g: { win: Entry; ids: string[] }; error: unknown }> = []
+    // decode; a value that cannot be decoded is poison
+    const saves: Array<{ win: Entry; ids: string[]; value: unknown }> = []
+    const removes: Array<{ win: Entry; ids: string[] }> = []
+    for (const g of todo) {
+      if (g.win.op === 'd') {
+        removes.push(g)
+        continue
+      }
+      try {
+        saves.push({ ...g, value: serializer.decode(g.win.payload) })
+      } catch (error) {
+        await deadLetter(g.win, g.win.id, g.ids, 1, new UnserializableValueError(g.win.key, error))
+      }
+    }
+    if (saves.length > 0 || removes.length > 0) stats.batches++
+    let batched = false
+    if (saves.length > 1 && typeof store.saveMany === 'function') {
+      const writes: StoreWrite<T>[] = saves.map((s) => ({
+        key: s.win.key,
+        value: s.value as T,
+        version: s.win.version,
+      }))
+      try {
+        await callStore('saveMany', saves[0]!.win.key, () => store.saveMany!(writes))
+        batched = true
+        done.push(...saves)
+      } catch {
+        // fall back to one by one, so that a poison entry does not hold back the others
+      }
+    }
+    const single = async (g: { win: Entry; ids: string[] }, call: () => unknown, op: 'save' | 'remove') => {
+      try {
+        await callStore(op, g.win.key, call)
+        done.push(g)
+      } catch (error) {
+        failed.push({ g, error })
+      }
+    }
+    await Promise.all([
+      ...(batched
+        ? []
+        : saves.map((s) =>
+            single(s, () => store.save(s.win.key, s.value as T, { version: s.win.version }), 'save'),
+          )),
+      ...removes.map((r) => single(r, () => store.remove(r.win.key, { version: r.win.version }), 'remove')),
+    ])
+    if (done.length > 0) {
+      const applied = done.filter((g) => !skipped.has(g.win))
+      const ids = done.flatMap((g) => g.ids)
+      await ACK.run(
+        redis,
+        [keys.stream, ...applied.map((g) => keys.guard + g.win.key)],
+        [group, guardTtlMs, ...applied.map((g) => g.win.version), ...ids],
+      )
+      stats.saved += applied.length
+      stats.coalesced += done.reduce((n, g) => n + (skipped.has(g.win) ? 0 : g.ids.length - 1), 0)
+      emit({
+        type: 'applied',
+        entries: ids.length,
+        keys: done.length,
+        versions: applied.map((g) => g.win.version),
+      })
+    }
+    for (const { g, error } of failed) {
+      const attempts = await deliveries(g.win.id)
+      if (attempts >= maxAttempts) {
+        await deadLetter(g.win, g.win.id, g.ids, attempts, error)
+      } else {
+        const delayMs = backoff(attempts)
+        const at = Date.now() + delayMs
+        for (const id of g.ids) retryAt.set(id, at)
+        stats.retries++
+        emit({ type: 'retry', key: g.win.key, id: g.win.id, attempt: attempts, delayMs, error })
+      }
+    }
+  }
+
+  const step = async (): Promise<boolean> => {
+    let worked = false
+    const now = Date.now()
+    if (now >= nextClaim) {
+      const r = (await (redis as Redis).xautoclaim(
+        keys.stream,
+        group,
+        consumer,
+        claimIdleMs,
+        claimCursor,
+        'COUNT',
+        batchSize,
+      )) as unknown[]
+      claimCursor = typeof r[0] === 'string' ? r[0] : '0-0'
+      const claimed = entriesOf(r[1]).filter(([, f]) => f !== undefined)
+      if (claimed.length > 0) {
+        stats.claimed += claimed.length
+        emit({ type: 'claimed', entries: claimed.length })
+        await processBatch(claimed)
+        worked = true
+      }
+      nextClaim = claimCursor === '0-0' ? Date.now() + Math.max(50, claimIdleMs / 4) : 0
+    }
+    const due = [...retryAt].filter(([, at]) => at <= Date.now()).map(([id]) => id)
+    if (due.length > 0) {
+      const batch = due.slice(0, batchSize)
+      for (const id of batch) retryAt.delete(id)
+      const r = (await (redis as Redis).xclaim(keys.stream, group, consumer, 0, ...batch)) as unknown[]
+      await processBatch(entriesOf(r))
+      worked = true
+    }
+    const soonest = Math.min(...retryAt.values(), nextClaim === 0 ? Date.now() : nextClaim)
+    const wait = Math.max(1, Math.min(stopping ? 50 : blockMs, soonest - Date.now()))
+    const r = (await blocking.xreadgroup(
+      'GROUP',
+      group,
+      consumer,
+      'COUNT',
+      batchSize,
+      'BLOCK',
+      Math.ceil(wait),
+      'STREAMS',
+      keys.stream,
+      '>',
+    )) as Array<[string, unknown]> | null
+    const fresh = r?.[0] ? entriesOf(r[0][1]) : []
+    if (fresh.length > 0) {
+      await processBatch(fresh)
+      worked = true
+    }
+    return worked
+  }
+
+  const loop = (async () => {
+    let pause = 50
+    while (!stopping) {
+      try {
+        await ensureGroup()
+        break
+      } catch (error) {
+        emit({ type: 'error', error })
+        await sleep(pause)
+        pause = Math.min(pause * 2, 2000)
+      }
+    }
+    pause = 50
+    while (!stopping) {
+      try {
+        await step()
+        pause = 50
+      } catch (error) {
+        if (stopping) break
+        emit({ type: 'error', error })
+        if (String((error as Error)?.message).includes('NOGROUP')) claimCursor = '0-0'
+        await sleep(pause)
+        pause = Math.min(pause * 2, 2000)
+      }
+    }
+  })()
+
+  let closing: Promise<void> | undefined
+  const flusher: Flusher = {
+    consumer,
+    async flush(timeoutMs = DEFAULT_TIMEOUT) {
+      const target = await lastId(redis, keys.stream)
+      if (target === undefined) return
+      await waitDrained(redis, keys.stream, target, timeoutMs)
+    },
+    close(timeoutMs = DEFAULT_TIMEOUT) {
+      closing ??= (async () => {
+        let failure: unknown
+        try {
+          await flusher.flush(timeoutMs)
+        } catch (e) {
+          failure = e
+        }
+        stopping = true
+        await loop
+        try {
+          await blocking.quit()
+        } catch {
+          blocking.disconnect()
+        }
+        if (failure !== undefined) throw failure
+      })()
+      return closing
+    },
+    stats: () => ({ ...stats }),
+  }
+  return flusher
+}
+
+/** Options of {@link writeBehind}. */
+export interface WriteBehindOptions<T = unknown> {
+  /** An ioredis `Redis` or `Cluster` you own (not closed by `close()`). Use `appendonly yes` + `appendfsync always` for no loss on a server crash. */
+  redis: Redis | Cluster
+  /** The queue name; producers and flushers of one queue use the same. No `{` or `}`. */
+  name: string
+  /** The cache updated at once (redis-aside's cache fits). */
+  cache?: InvalidationCache
+  /** Tells the other instances to drop their L1 copies of written keys. */
+  bus?: InvalidationPublisher
+  /** TTL of values set in the cache (ms, or a function of key and value). @default the cache's own TTL */
+  ttl?: TtlOption<T>
+  /** Random fraction (0 to 1) by which each TTL is shortened. @default 0 */
+  jitter?: number
+  /** Value encoding. @default JSON (refusing undefined, functions, bigint, non-finite numbers) */
+  serializer?: Serializer
+  /** Runs a flusher in this process with these options (`close()` drains and stops it). */
+  flusher?: Omit<FlusherOptions<T>, 'redis' | 'name' | 'serializer'>
+  /** Receives cache failures after a write was queued (the write stays queued). Must not throw. */
+  onEvent?: (event: { type: 'cache-error'; key: string; error: unknown }) => void
+}
+
+/** A write-behind writer returned by {@link writeBehind}. */
+export interface WriteBehind<T = unknown> {
+  /**
+   * Queues `value` for the database (durable once this resolves: the write is acknowledged) and sets it in
+   * the cache at once (if the cache cannot be set, the key is deleted from it instead; see `onEvent`).
+   * @throws InvalidArgumentError on an empty key or `undefined` value; UnserializableValueError; QueueWriteError
+   * (`E_QUEUE_WRITE_FAILED`: NOT acknowledged, the cache untouched); ClosedError.
+   */
+  write(key: string, value: T, options?: WriteOptions): Promise<QueuedWrite>
+  /** Queues the removal of `key` and deletes it from the cache. @throws as `write`. */
+  remove(key: string): Promise<QueuedWrite>
+  /**
+   * Resolves once every write this writer acknowledged has been applied to the Store (or dead-lettered).
+   * Needs a running flusher (here or in another process). @throws FlushTimeoutError.
+   */
+  flush(timeoutMs?: number): Promise<void>
+  /** Refuses new writes, drains (as `flush`) and stops the in-process flusher. @throws FlushTimeoutError. */
+  close(timeoutMs?: number): Promise<void>
+  /** The in-process flusher, when `flusher` was given. */
+  readonly flusher: Flusher | undefined
+}
+
+/**
+ * Write-behind: the cache is updated at once and the database write goes into a durable queue on a Redis
+ * Stream (`XADD` in a Lua script that also assigns the write's version), applied later in batches by a
+ * flusher (`createFlusher`, or `options.flusher` for one in this process).
+ * @throws InvalidArgumentError when an option is invalid.
+ * @example
+ * const users = writeBehind({ redis, name: 'users', cache, bus, flusher: { store: usersTable } })
+ * await users.write('user:1', { name: 'Ada' }) // acknowledged: queued durably, cache updated
+ * await users.close() // drains on shutdown
+ */
+export function writeBehind<T = unknown>(options: WriteBehindOptions<T>): WriteBehind<T> {
+  checkObject(options, 'writeBehind options')
+  checkRedis(options.redis, 'writeBehind')
+  const keys = queueKeys(options.name)
+  const { redis, cache, bus, ttl, jitter, onEvent } = options
+  if (
+    cache !== undefined &&
+    (typeof cache !== 'object' ||
+      cache === null ||
+      typeof cache.set !== 'function' ||
+      typeof cache.delete !== 'function' ||
+      typeof cache.evictLocal !== 'function')
+  ) {
+    throw new InvalidArgumentError(
+      'writeBehind: cache must have set, delete, deleteMany and evictLocal methods',
+    )
+  }
+  if (bus !== undefined && typeof bus?.publish !== 'function') {
+    throw new InvalidArgumentError('writeBehind: bus must have a publish method')
+  }
+  checkTtlOption(ttl, 'writeBehind')
+  checkJitter(jitter, 'writeBehind')
+  checkSerializer(options.serializer, 'writeBehind')
+  const serializer = options.serializer ?? jsonSerializer
+  const flusher =
+    options.flusher === undefined
+      ? undefined
+      : createFlusher<T>({ ...options.flusher, redis, name: options.name, serializer })
+  let closed = false
+  let last: string | undefined
+
+  const report = (key: string, error: unknown): void => {
+    try {
+      onEvent?.({ type: 'cache-error', key, error })
+    } catch {
+      // ignore
+    }
+  }
+
+  const enqueue = async (key: string, op: 's' | 'd', payload: string): Promise<QueuedWrite> => {
+    let r: unknown
+    try {
+      r = await ENQUEUE.run(redis, [keys.stream, keys.seq], [key, op, payload])
+    } catch (e) {
+      throw new QueueWriteError(key, e)
+    }
+    const [id, version] = r as [string, string | number]
+    if (last === undefined || compareIds(id, last) > 0) last = id
+    return { id, version: Number(version) }
+  }
+
+  const dropFromCache = async (key: string): Promise<void> => {
+    if (cache === undefined) return
+    try {
+      await cache.delete(key)
+    } catch (e) {
+      report(key, e)
+      try {
+        await cache.evictLocal(key)
+      } catch {
+        // nothing more to do
+      }
+    }
+  }
+
+  const tell = async (key: string): Promise<void> => {
+    if (bus === undefined) return
+    try {
+      await bus.publish({ keys: [key] })
+    } catch (e) {
+      report(key, e)
+    }
+  }
+
+  return {
+    flusher,
+    async write(key, value, callOptions) {
+      if (closed) throw new ClosedError('the write-behind writer')
+      checkKey(key, 'writeBehind.write')
+      if (value === undefined)
+        throw new InvalidArgumentError('writeBehind.write: value must not be undefined (use remove)')
+      if (callOptions !== undefined) checkObject(callOptions, 'writeBehind.write options')
+      const t = resolveTtl(ttl, jitter, key, value, callOptions?.ttl as number | undefined)
+      let payload: string
+      try {
+        payload = serializer.encode(value)
+      } catch (e) {
+        throw new UnserializableValueError(key, e)
+      }
+      if (typeof payload !== 'string')
+        throw new UnserializableValueError(key, new TypeError('encode did not return a string'))
+      const queued = await enqueue(key, 's', payload)
+      if (cache !== undefined) {
+        try {
+          await cache.set(key, value, t === undefined ? undefined : { ttl: t })
+        } catch (e) {
+          report(key, e)
+          await dropFromCache(key)
+        }
+      }
+      await tell(key)
+      return queued
+    },
+    async remove(key) {
+      if (closed) throw new ClosedError('the write-behind writer')
+      checkKey(key, 'writeBehind.remove')
+      const queued = await enqueue(key, 'd', '')
+      await dropFromCache(key)
+      await tell(key)
+      return queued
+    },
+    async flush(timeoutMs = DEFAULT_TIMEOUT) {
+      if (last === undefined) return
+      await waitDrained(redis, keys.stream, last, timeoutMs)
+    },
+    async close(timeoutMs = DEFAULT_TIMEOUT) {
+      closed = true
+      if (flusher !== undefined) {
+        await flusher.close(timeoutMs)
+        return
+      }
+      if (last !== undefined) await waitDrained(redis, keys.stream, last, timeoutMs)
+    },
+  }
+}
+
+/**
+ * Reads up to `count` entries of the dead-letter stream of queue `name` (oldest first).
+ * @example for (const d of await readDeadLetters(redis, 'users')) console.log(d.key, d.error)
+ */
+export async function readDeadLetters(
+  redis: Redis | Cluster,
+  name: string,
+  count = 100,
+): Promise<DeadLetter[]> {
+  checkRedis(redis, 'readDeadLetters')
+  const keys = queueKeys(name)
+  checkPositive(count, 'count')
+  const raw = (await (redis as Redis).xrange(keys.dead, '-', '+', 'COUNT', count)) as unknown
+  return entriesOf(raw).map(([id, f]) => {
+    const op = f?.get('o')
+    return {
+      id,
+      key: f?.get('k') ?? '',
+      operation: op === 's' ? 'save' : op === 'd' ? 'remove' : 'unknown',
+      payload: f?.get('v') ?? '',
+      version: Number(f?.get('n') ?? 0),
+      originalId: f?.get('id') ?? '',
+      attempts: Number(f?.get('attempts') ?? 0),
+      error: f?.get('error') ?? '',
+      code: f?.get('code') ?? '',
+    }
+  })
+}
+
+/**
+ * Moves dead letters back to the queue (after fixing the cause), keeping their versions, so that a key
+ * written since keeps its newer value. Returns how many were requeued.
+ */
+export async function requeueDeadLetters(
+  redis: Redis | Cluster,
+  name: string,
+  ids: readonly string[],
+): Promise<number> {
+  checkRedis(redis, 'requeueDeadLetters')
+  const keys = queueKeys(name)
+  if (!Array.isArray(ids) || ids.some((id) => typeof id !== 'string' || !/^\d+-\d+$/.test(id))) {
+    throw new InvalidArgumentError('requeueDeadLetters: ids must be stream entry ids')
+  }
+  if (ids.length === 0) return 0
+  return Number(await REQUEUE.run(redis, [keys.dead, keys.stream], ids))
+}

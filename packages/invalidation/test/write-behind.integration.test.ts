@@ -1,0 +1,252 @@
+import { startRedis } from '@tierkit/testkit'
+import { Redis } from 'ioredis'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import {
+  createFlusher,
+  type Flusher,
+  type FlusherEvent,
+  InvalidArgumentError,
+  QueueWriteError,
+  queueKeys,
+  readDeadLetters,
+  requeueDeadLetters,
+  UnserializableValueError,
+  writeBehind,
+} from '../src/index.js'
+import { makeCache } from './helpers/cache.js'
+import { BatchMemoryStore, MemoryStore } from './helpers/memory-store.js'
+
+let url: string
+const closers: Array<() => Promise<unknown>> = []
+beforeAll(async () => {
+  url = (await startRedis()).url
+})
+afterAll(async () => {
+  for (const c of closers.reverse()) await c().catch(() => {})
+})
+
+function client(): Redis {
+  const r = new Redis(url, { maxRetriesPerRequest: 1 })
+  r.on('error', () => {})
+  closers.push(() => r.quit())
+  return r
+}
+
+function flusherFor(redis: Redis, name: string, store: MemoryStore, extra: Record<string, unknown> = {}) {
+  const events: FlusherEvent[] = []
+  const f: Flusher = createFlusher({
+    redis,
+    name,
+    store,
+    claimIdleMs: 60_000,
+    backoff: { base: 5, max: 20 },
+    onEvent: (e) => events.push(e),
+    ...extra,
+  })
+  closers.push(() => f.close(5_000))
+  return { f, events }
+}
+
+describe('writeBehind', () => {
+  it('updates the cache at once and applies the writes to the Store through the flusher', async () => {
+    const redis = client()
+    const { cache } = makeCache(url, 'wb1')
+    const store = new MemoryStore<{ n: number }>()
+    const wb = writeBehind<{ n: number }>({ redis, name: 'wb1', cache, flusher: { store, blockMs: 50 } })
+    const acks = []
+    for (let i = 0; i < 20; i++) acks.push(await wb.write(`k${i % 5}`, { n: i }))
+    // versions grow with every write
+    for (let i = 1; i < acks.length; i++) expect(acks[i]!.version).toBeGreaterThan(acks[i - 1]!.version)
+    expect(await cache.get('k4')).toEqual({ n: 19 })
+    await wb.flush()
+    for (let k = 0; k < 5; k++) {
+      expect(store.value(`k${k}`)).toEqual({ n: 15 + k })
+      expect(store.rows.get(`k${k}`)!.version).toBe(acks[15 + k]!.version)
+    }
+    expect(await redis.xlen(queueKeys('wb1').stream)).toBe(0)
+    await wb.remove('k0')
+    expect(await cache.get('k0')).toBeUndefined()
+    await wb.close()
+    expect(store.rows.get('k0')!.value).toBeUndefined()
+    await expect(wb.write('k', { n: 1 })).rejects.toMatchObject({ code: 'E_CLOSED' })
+  })
+
+  it('coalesces writes to the same key: the last version wins, older entries are removed with it', async () => {
+    const redis = client()
+    const store = new BatchMemoryStore<number>()
+    const wb = writeBehind<number>({ redis, name: 'wb2' })
+    let last = 0
+    for (let i = 0; i < 300; i++) last = (await wb.write(`k${i % 10}`, i)).version
+    const { f } = flusherFor(redis, 'wb2', store, { batchSize: 300 })
+    await wb.flush()
+    expect(f.stats()).toMatchObject({ saved: 10, coalesced: 290 })
+    expect(store.batches).toBe(1)
+    for (let k = 0; k < 10; k++) expect(store.value(`k${k}`)).toBe(290 + k)
+    expect(store.rows.get('k9')!.version).toBe(last)
+  })
+
+  it('never applies an older value over a newer one when an old entry is replayed', async () => {
+    const redis = client()
+    const store = new MemoryStore<string>()
+    const wb = writeBehind<string>({ redis, name: 'wb3' })
+    const old = await wb.write('k', 'old')
+    const cur = await wb.write('k', 'new')
+    const { f } = flusherFor(redis, 'wb3', store, { batchSize: 1 })
+    await wb.flush()
+    expect(store.value('k')).toBe('new')
+    // a stale entry re-appears (as a reclaimed entry of a crashed consumer would)
+    const { stream, guard } = queueKeys('wb3')
+    await redis.xadd(stream, '*', 'k', 'k', 'o', 's', 'v', '"old"', 'n', String(old.version))
+    await f.flush()
+    expect(store.value('k')).toBe('new')
+    expect(f.stats().skipped).toBe(1) // the Redis guard skipped it
+    // without the guard (expired), the Store's version check still refuses it
+    await redis.del(`${guard}k`)
+    const savesBefore = store.saves
+    await redis.xadd(stream, '*', 'k', 'k', 'o', 's', 'v', '"old"', 'n', String(old.version))
+    await f.flush()
+    expect(store.saves).toBe(savesBefore + 1)
+    expect(store.value('k')).toBe('new')
+    expect(store.rows.get('k')!.version).toBe(cur.version)
+  })
+
+  it('moves entries to the dead-letter stream after N tries when the Store fails every write', async () => {
+    const redis = client()
+    const store = new MemoryStore<number>()
+    store.failing = true
+    const wb = writeBehind<number>({ redis, name: 'wb4' })
+    for (let i = 0; i < 6; i++) await wb.write(`k${i}`, i)
+    const { f, events } = flusherFor(redis, 'wb4', store, { maxAttempts: 3, batchSize: 10 })
+    await wb.flush()
+    // every entry was tried exactly 3 times, then dead-lettered: nothing spins, nothing is dropped
+    expect(store.saves).toBe(18)
+    expect(f.stats()).toMatchObject({ deadLettered: 6, retries: 12, saved: 0 })
+    const { stream } = queueKeys('wb4')
+    expect(await redis.xlen(stream)).toBe(0)
+    expect(((await redis.xpending(stream, 'flushers')) as unknown[])[0]).toBe(0)
+    const dead = await readDeadLetters(redis, 'wb4')
+    expect(dead.map((d) => d.key).sort()).toEqual(['k0', 'k1', 'k2', 'k3', 'k4', 'k5'])
+    for (const d of dead) {
+      expect(d).toMatchObject({ operation: 'save', attempts: 3, code: 'E_STORE_FAILED' })
+      expect(d.error).toContain('store down')
+    }
+    expect(events.filter((e) => e.type === 'dead-letter')).toHaveLength(6)
+    // after the cause is fixed, dead letters can be requeued and are applied with their versions
+    store.failing = false
+    expect(
+      await requeueDeadLetters(
+        redis,
+        'wb4',
+        dead.map((d) => d.id),
+      ),
+    ).toBe(6)
+    await f.flush()
+    for (let i = 0; i < 6; i++) expect(store.value(`k${i}`)).toBe(i)
+    expect(await readDeadLetters(redis, 'wb4')).toEqual([])
+  })
+
+  it('isolates a poison entry in a batch and dead-letters a Store that returns garbage', async () => {
+    const redis = client()
+    const store = new BatchMemoryStore<string>()
+    store.poison = 'poison'
+    const wb = writeBehind<string>({ redis, name: 'wb5' })
+    for (const [k, v] of [
+      ['a', 'x'],
+      ['b', 'poison'],
+      ['c', 'y'],
+    ] as const)
+      await wb.write(k, v)
+    const { f } = flusherFor(redis, 'wb5', store, { maxAttempts: 2 })
+    await wb.flush()
+    expect(store.value('a')).toBe('x')
+    expect(store.value('c')).toBe('y')
+    expect(store.rows.has('b')).toBe(false)
+    const dead = await readDeadLetters(redis, 'wb5')
+    expect(dead).toHaveLength(1)
+    expect(dead[0]).toMatchObject({ key: 'b', payload: '"poison"', attempts: 2 })
+
+    const garbage = new MemoryStore<string>()
+    garbage.garbage = { rows: [] }
+    const wb2 = writeBehind<string>({ redis, name: 'wb6' })
+    await wb2.write('g', 'v')
+    flusherFor(redis, 'wb6', garbage, { maxAttempts: 2 })
+    await wb2.flush()
+    const [d] = await readDeadLetters(redis, 'wb6')
+    expect(d).toMatchObject({ key: 'g', code: 'E_STORE_BAD_RESULT', attempts: 2 })
+    expect(f.stats().deadLettered).toBe(1)
+  })
+
+  it('takes over the entries of a crashed consumer with XAUTOCLAIM', async () => {
+    const redis = client()
+    const store = new MemoryStore<number>()
+    const wb = writeBehind<number>({ redis, name: 'wb7' })
+    for (let i = 0; i < 10; i++) await wb.write(`k${i}`, i)
+    const { stream } = queueKeys('wb7')
+    // a consumer reads everything and dies before acknowledging anything
+    await redis.xgroup('CREATE', stream, 'flushers', '0', 'MKSTREAM')
+    const read = (await redis.xreadgroup(
+      'GROUP',
+      'flushers',
+      'crashed',
+      'COUNT',
+      100,
+      'STREAMS',
+      stream,
+      '>',
+    )) as [string, unknown[]][]
+    expect(read[0]![1]).toHaveLength(10)
+    const { f, events } = flusherFor(redis, 'wb7', store, { claimIdleMs: 200 })
+    await wb.flush()
+    for (let i = 0; i < 10; i++) expect(store.value(`k${i}`)).toBe(i)
+    expect(f.stats().claimed).toBe(10)
+    expect(events.some((e) => e.type === 'claimed')).toBe(true)
+  })
+
+  it('refuses bad input with typed errors; queue and cache stay as they were', async () => {
+    const redis = client()
+    const { cache } = makeCache(url, 'wb8')
+    await cache.set('k', 'cached')
+    const wb = writeBehind<unknown>({ redis, name: 'wb8', cache })
+    const { stream } = queueKeys('wb8')
+    for (const key of ['', 3, null] as unknown as string[]) {
+      const err = await wb.write(key, 1).catch((e: unknown) => e)
+      expect(err).toBeInstanceOf(InvalidArgumentError)
+      expect((err as InvalidArgumentError).code).toBe('E_INVALID_ARGUMENT')
+      await expect(wb.remove(key)).rejects.toMatchObject({ code: 'E_INVALID_ARGUMENT' })
+    }
+    await expect(wb.write('k', undefined)).rejects.toMatchObject({ code: 'E_INVALID_ARGUMENT' })
+    for (const v of [10n, () => 1, { a: Number.NaN }, Symbol('s')]) {
+      const err = await wb.write('k', v).catch((e: unknown) => e)
+      expect(err).toBeInstanceOf(UnserializableValueError)
+      expect((err as UnserializableValueError).code).toBe('E_UNSERIALIZABLE')
+    }
+    expect(await redis.exists(stream)).toBe(0)
+    expect(await cache.get('k')).toBe('cached')
+    expect(() => writeBehind({ redis, name: 'a{b}' })).toThrow(
+      'writeBehind: name must be a non-empty string without { or }',
+    )
+    expect(() => createFlusher({ redis, name: 'x', store: new MemoryStore(), maxAttempts: 0 })).toThrow(
+      'invalidation: maxAttempts must be a positive integer',
+    )
+    await expect(requeueDeadLetters(redis, 'x', ['nope'])).rejects.toThrow(
+      'requeueDeadLetters: ids must be stream entry ids',
+    )
+  })
+
+  it('does not acknowledge a write it could not queue, and leaves the cache alone', async () => {
+    const server = await startRedis()
+    const redis = new Redis(server.url, { maxRetriesPerRequest: 0, enableOfflineQueue: false })
+    redis.on('error', () => {})
+    closers.push(async () => redis.disconnect())
+    const { cache } = makeCache(url, 'wb9')
+    await cache.set('k', 'cached')
+    const wb = writeBehind<string>({ redis, name: 'wb9', cache })
+    await wb.write('k', 'queued')
+    await cache.set('k', 'cached')
+    await server.kill()
+    const err = await wb.write('k', 'lost').catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(QueueWriteError)
+    expect((err as QueueWriteError).code).toBe('E_QUEUE_WRITE_FAILED')
+    expect(await cache.get('k')).toBe('cached')
+  })
+})
