@@ -97,6 +97,22 @@ describe('observer.record', () => {
     expect(metrics.snapshot().invalid).toBe(0)
   })
 
+  test('finds layers past the first eight (Map lookup) as well as the first ones', () => {
+    const many = Array.from({ length: 20 }, (_, i) => `layer-${i}`)
+    const metrics = createCacheMetrics({ layers: many })
+    const record = metrics.observer.record as (layer: string, outcome: CacheOutcome, ms?: number) => void
+    for (const [i, layer] of many.entries()) {
+      for (let j = 0; j <= i; j++) record(`layer-${i}`.slice(0), 'hit', j) // equal content, another string
+      expect(layer).toBe(`layer-${i}`)
+    }
+    record('layer-20', 'hit')
+    record('layer-1 ', 'hit')
+    const snap = metrics.snapshot()
+    expect(snap.layers.map((l) => l.hits)).toEqual(many.map((_, i) => i + 1))
+    expect(snap.layers.map((l) => l.latency.max)).toEqual(many.map((_, i) => i))
+    expect(snap.invalid).toBe(2)
+  })
+
   test('the outcome set is exactly the documented one', () => {
     expect(CACHE_OUTCOMES).toEqual(['hit', 'miss', 'stale', 'error', 'set', 'evict'])
     const metrics = createCacheMetrics({ layers: ['x'] })
