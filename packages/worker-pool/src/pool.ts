@@ -203,6 +203,7 @@ interface Job {
   resolve: (value: unknown) => void
   reject: (reason: unknown) => void
   admit: ((handle: TaskHandle<unknown>) => void) | undefined
+  resent: number
 }
 
 interface SignalWatch {
@@ -253,6 +254,10 @@ const noop = (): void => {}
 
 /** Errors raised on the threads' `Worker` objects: the failures of tasks caught in them are crashes. */
 const crashErrors = new WeakSet<object>()
+
+function isTermination(err: unknown): boolean {
+  return err instanceof Error && err.message === 'Terminating worker thread'
+}
 
 function isCancelError(err: unknown): boolean {
   return err instanceof Error && err.name === 'CancelError'
@@ -662,6 +667,7 @@ export class WorkerPool<T extends TaskMap = TaskMap> extends EventEmitter<PoolEv
       resolve: noop,
       reject: noop,
       admit: undefined,
+      resent: 0,
     }
   }
 
@@ -707,17 +713,17 @@ export class WorkerPool<T extends TaskMap = TaskMap> extends EventEmitter<PoolEv
     const now = performance.now()
     job.started = now
     this.#waitTimes.record(now - job.accepted)
-    let signal: AbortSignal | undefined
-    if (job.signal !== undefined || job.timer !== undefined) {
-      job.controller = new AbortController()
-      signal = job.controller.signal
-    }
-    const arg = job.arg
-    job.arg = undefined
-    this.#tp.run(arg, { name: job.name, transferList: job.transfer, signal }).then(
-      (value: unknown) => this.#settle(job, true, value),
-      (err: unknown) => this.#onTaskError(job, err),
-    )
+    if (job.signal !== undefined || job.timer !== undefined) job.controller = new AbortController()
+    this.#send(job)
+  }
+
+  #send(job: Job): void {
+    this.#tp
+      .run(job.arg, { name: job.name, transferList: job.transfer, signal: job.controller?.signal })
+      .then(
+        (value: unknown) => this.#settle(job, true, value),
+        (err: unknown) => this.#onTaskError(job, err),
+      )
   }
 
   #pump(): void {
@@ -747,6 +753,7 @@ export class WorkerPool<T extends TaskMap = TaskMap> extends EventEmitter<PoolEv
     const state = job.state
     if (state === DONE) return
     job.state = DONE
+    job.arg = undefined
     if (job.timer !== undefined) clearTimeout(job.timer)
     if (job.signal !== undefined) this.#unwatch(job)
     if (state === RUNNING) {
@@ -784,6 +791,17 @@ export class WorkerPool<T extends TaskMap = TaskMap> extends EventEmitter<PoolEv
 
   #onTaskError(job: Job, err: unknown): void {
     if (job.state !== RUNNING) return
+    if (isTermination(err) && !crashErrors.has(err as Error)) {
+      // tinypool handed this task to a thread it had already told to terminate: when a running task is aborted
+      // just as its result is on the way, tinypool still treats the late result as "thread free" and posts its
+      // next queued task there. The thread stopped before it could run it, so sending it again is safe, unless
+      // its transferred objects went down with the thread.
+      if ((job.transfer === undefined || job.transfer.length === 0) && job.resent < 3) {
+        job.resent++
+        this.#send(job)
+        return
+      }
+    }
     let reason: unknown
     if (isWireFailure(err)) reason = fromWireFailure(err)
     else if (err instanceof WorkerCrashedError) {
@@ -792,6 +810,8 @@ export class WorkerPool<T extends TaskMap = TaskMap> extends EventEmitter<PoolEv
       reason = new WorkerCrashedError({ task: job.name, cause: err })
     } else if (isCancelError(err)) {
       reason = new WorkerCrashedError({ task: job.name, cause: this.#lastCrash })
+    } else if (isTermination(err)) {
+      reason = new WorkerCrashedError({ task: job.name, cause: err })
     } else {
       // failed on the main thread before reaching a thread, e.g. a DataCloneError for an uncloneable argument
       reason = err
