@@ -1,0 +1,169 @@
+/**
+ * Write-behind without loss: real processes, a real durable Store (a PostgreSQL table that honours
+ * versions), SIGKILL of the flusher process twice, and SIGKILL of the Redis server (AOF, fsync always).
+ */
+import { startRedis } from '@tierkit/testkit'
+import { Redis } from 'ioredis'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { QueueWriteError, queueKeys, readDeadLetters, writeBehind } from '../src/index.js'
+import { type Child, spawnChild } from './helpers/child.js'
+import { PgStore } from './helpers/pg-store.js'
+
+const WRITES = 10_000
+const KEYS = 1_000
+const CONCURRENCY = 16
+
+const cleanups: Array<() => Promise<unknown>> = []
+afterAll(async () => {
+  for (const c of cleanups.reverse()) await c().catch(() => {})
+})
+
+let store: PgStore
+beforeAll(async () => {
+  store = await PgStore.create('wbloss')
+  cleanups.push(() => store.drop())
+})
+
+interface Acked {
+  i: number
+  version: number
+}
+
+/**
+ * Produces WRITES writes over KEYS keys with CONCURRENCY in flight; a write that is not acknowledged is
+ * retried (same value) until it is. Returns, per key, the acknowledged write with the highest version.
+ */
+async function produce(
+  wb: ReturnType<typeof writeBehind<{ i: number }>>,
+  onProgress: (done: number) => Promise<void> | void,
+): Promise<{ last: Map<string, Acked>; acked: number; failures: number }> {
+  const last = new Map<string, Acked>()
+  let next = 0
+  let acked = 0
+  let failures = 0
+  const worker = async (): Promise<void> => {
+    for (;;) {
+      const i = next++
+      if (i >= WRITES) return
+      const key = `key:${i % KEYS}`
+      for (;;) {
+        try {
+          const { version } = await wb.write(key, { i })
+          const prev = last.get(key)
+          if (prev === undefined || version > prev.version) last.set(key, { i, version })
+          acked++
+          await onProgress(acked)
+          break
+        } catch (e) {
+          if (!(e instanceof QueueWriteError)) throw e
+          failures++
+          await new Promise((r) => setTimeout(r, 20))
+        }
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: CONCURRENCY }, worker))
+  return { last, acked, failures }
+}
+
+async function expectExactlyTheLastAcked(last: Map<string, Acked>): Promise<void> {
+  const rows = await store.dump()
+  expect(rows.size).toBe(KEYS)
+  let mismatches = 0
+  for (const [key, want] of last) {
+    const row = rows.get(key)
+    if (row === undefined || row.version !== want.version || (row.value as { i: number }).i !== want.i)
+      mismatches++
+  }
+  expect(mismatches).toBe(0)
+}
+
+describe('write-behind without loss', () => {
+  it('the flusher process is SIGKILLed twice mid-run: the database ends with exactly the last acknowledged value of every key', async () => {
+    const redis = await startRedis()
+    const name = 'loss-flusher'
+    const env = { REDIS_URL: redis.url, NAME: name, TABLE: store.table, CLAIM_IDLE_MS: '1000', BATCH: '100' }
+    const producer = new Redis(redis.url)
+    cleanups.push(() => producer.quit())
+    const wb = writeBehind<{ i: number }>({ redis: producer, name })
+
+    let applied = 0
+    let claimed = 0
+    const track = (c: Child): Child => {
+      c.onEvent((m) => {
+        if (m.event === 'applied') applied += m.entries as number
+        if (m.event === 'claimed') claimed += m.entries as number
+      })
+      return c
+    }
+    let flusher = track(await spawnChild('flusher', env))
+    cleanups.push(() => flusher.call('exit').catch(() => {}))
+    let kills = 0
+    const appliedAtKill: number[] = []
+    const killAt = [WRITES * 0.2, WRITES * 0.5]
+    const killing: Array<Promise<void>> = []
+    const { last, acked } = await produce(wb, (done) => {
+      if (kills < killAt.length && applied > 0 && done >= killAt[kills]!) {
+        kills++
+        appliedAtKill.push(applied)
+        const victim = flusher
+        killing.push(
+          (async () => {
+            victim.proc.kill('SIGKILL')
+            expect(await victim.exited).toBe(null)
+            flusher = track(await spawnChild('flusher', env))
+          })(),
+        )
+        return killing[killing.length - 1]
+      }
+    })
+    await Promise.all(killing)
+    expect(kills).toBe(2)
+    // both kills happened in the middle: after some entries were applied, long before all were
+    for (const n of appliedAtKill) {
+      expect(n).toBeGreaterThan(0)
+      expect(n).toBeLessThan(WRITES * 0.9)
+    }
+    expect(acked).toBe(WRITES)
+    await wb.flush(60_000)
+    expect(claimed).toBeGreaterThan(0) // entries of the killed consumers were taken over
+    await expectExactlyTheLastAcked(last)
+    expect(await readDeadLetters(producer, name)).toEqual([])
+    expect(await producer.xlen(queueKeys(name).stream)).toBe(0)
+  })
+
+  it('the Redis server (appendonly yes, appendfsync always) is SIGKILLed mid-run and restarted: nothing acknowledged is lost', async () => {
+    const redis = await startRedis({ appendonly: true, appendfsync: 'always' })
+    const name = 'loss-redis'
+    await store.pool.query(`TRUNCATE ${store.table}`)
+    const env = { REDIS_URL: redis.url, NAME: name, TABLE: store.table, CLAIM_IDLE_MS: '1000', BATCH: '100' }
+    const flusher = await spawnChild('flusher', env)
+    cleanups.push(() => flusher.call('exit').catch(() => {}))
+    const producer = new Redis(redis.url, { maxRetriesPerRequest: 1, enableOfflineQueue: false })
+    producer.on('error', () => {})
+    cleanups.push(async () => producer.disconnect())
+    const wb = writeBehind<{ i: number }>({ redis: producer, name })
+    let killed: Promise<void> | undefined
+    let appliedBefore = -1
+    flusher.onEvent((m) => {
+      if (m.event === 'applied' && killed === undefined)
+        appliedBefore = Math.max(appliedBefore, 0) + (m.entries as number)
+    })
+    const { last, acked, failures } = await produce(wb, (done) => {
+      if (killed === undefined && done >= WRITES / 2) {
+        killed = (async () => {
+          await redis.kill()
+          await new Promise((r) => setTimeout(r, 200))
+          await redis.restart()
+        })()
+      }
+    })
+    await killed
+    expect(appliedBefore).toBeGreaterThan(0) // the flusher was busy when Redis died
+    expect(acked).toBe(WRITES)
+    expect(failures).toBeGreaterThan(0) // writes were refused while Redis was down (and retried)
+    await wb.flush(60_000)
+    await expectExactlyTheLastAcked(last)
+    expect(await readDeadLetters(producer, name)).toEqual([])
+  })
+})
