@@ -20,8 +20,13 @@ export const HIT_RATIO_HELP =
 export const INVALID_HELP =
   'Calls to record() dropped for an unknown layer or outcome or a negative, NaN or infinite duration.'
 
-/** Escapes a label value for the Prometheus text format and OpenMetrics: backslash, double quote, line feed. */
+/**
+ * Escapes a label value for the Prometheus text format and OpenMetrics: backslash, double quote, line feed.
+ *
+ * @throws TypeError `escapeLabelValue(): value must be a string`
+ */
 export function escapeLabelValue(value: string): string {
+  if (typeof value !== 'string') throw new TypeError('escapeLabelValue(): value must be a string')
   let out = ''
   let start = 0
   for (let i = 0; i < value.length; i++) {
@@ -51,8 +56,11 @@ export function formatValue(value: number): string {
  * shortest digits, exponent form when the decimal exponent is below -4 or at least 6, at least two exponent
  * digits. With `openMetrics`, `.0` is appended when there is neither a point nor an exponent, giving the
  * canonical numbers of the OpenMetrics spec (`1e-05 0.0001 0.1 1.0 100000.0 1e+06`).
+ *
+ * @throws TypeError `formatBound(): value must be a number`
  */
 export function formatBound(value: number, openMetrics: boolean): string {
+  if (typeof value !== 'number') throw new TypeError('formatBound(): value must be a number')
   if (value === Number.POSITIVE_INFINITY) return '+Inf'
   if (value === Number.NEGATIVE_INFINITY) return '-Inf'
   if (Number.isNaN(value)) return 'NaN'

@@ -117,6 +117,12 @@ describe('Prometheus text', () => {
   test('escapeLabelValue escapes backslash, quote and line feed only', () => {
     expect(escapeLabelValue('a"b\\c\nd\te')).toBe('a\\"b\\\\c\\nd\te')
     expect(escapeLabelValue('plain')).toBe('plain')
+    expect(() => escapeLabelValue(1 as never)).toThrow(
+      new TypeError('escapeLabelValue(): value must be a string'),
+    )
+    expect(() => formatBound('1' as never, false)).toThrow(
+      new TypeError('formatBound(): value must be a number'),
+    )
     fc.assert(
       fc.property(fc.string({ unit: 'binary' }), (s) => {
         const escaped = escapeLabelValue(s)
@@ -128,7 +134,7 @@ describe('Prometheus text', () => {
   })
 
   test('bucket counts are exact: a duration on a bound counts in that bound', () => {
-    const bounds = [0.0001, 0.00025, 0.001, 0.0123, 0.5, 1]
+    const bounds = [0, 0.0001, 0.00025, 0.001, 0.0010001, 0.0123, 0.5, 1] // two bounds in one internal bucket
     fc.assert(
       fc.property(
         fc.array(
