@@ -27,6 +27,7 @@ export {
   UnserializableValueError,
 } from './errors.js'
 export { jsonSerializer, type Serializer } from './serializer.js'
+export { createTags, type TagOptions, type Tags, type TagsOptions } from './tags.js'
 export { jitterTtl, ttlFromValue } from './ttl.js'
 export type {
   InvalidationCache,
