@@ -441,7 +441,8 @@ class Metrics<L extends string> implements CacheMetrics<L> {
       if (typeof durationMs !== 'number' || !(durationMs >= 0) || durationMs === Number.POSITIVE_INFINITY) {
         return false
       }
-      bits[0] = durationMs
+      const ms = durationMs === 0 ? 0 : durationMs // -0 has the sign bit set: store +0
+      bits[0] = ms
       let k = (words[hi]! >>> shift) - base
       k = k < 0 ? 0 : Math.min(k, last)
       hist[li * perLayer + k]!++
@@ -449,15 +450,15 @@ class Metrics<L extends string> implements CacheMetrics<L> {
       if (b < 0) {
         // a bound lies inside this bucket: compare (the other buckets are summed at read time)
         b = ~b
-        const seconds = durationMs / 1000
+        const seconds = ms / 1000
         while (b < nBounds && seconds > boundsArray[b]!) b++
         straddled[li * expoWidth + b]!++
       }
       const at = li * LAT
       lat[at]!++
-      lat[at + 1]! += durationMs
-      if (durationMs < lat[at + 2]!) lat[at + 2] = durationMs
-      if (durationMs > lat[at + 3]!) lat[at + 3] = durationMs
+      lat[at + 1]! += ms
+      if (ms < lat[at + 2]!) lat[at + 2] = ms
+      if (ms > lat[at + 3]!) lat[at + 3] = ms
       return true
     }
 

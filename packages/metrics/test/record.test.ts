@@ -91,10 +91,14 @@ describe('observer.record', () => {
     metrics.observer.record('l1', 'hit', 0)
     metrics.observer.record('l1', 'hit', 1e-12)
     metrics.observer.record('l1', 'hit', Number.MIN_VALUE)
+    metrics.observer.record('l1', 'hit', -0)
     const l1 = metrics.snapshot().byLayer.l1!
-    expect(l1.latency.count).toBe(3)
-    expect(l1.latency.min).toBe(0)
+    expect(l1.latency.count).toBe(4)
+    expect(Object.is(l1.latency.min, 0)).toBe(true)
     expect(metrics.snapshot().invalid).toBe(0)
+    // -0 counts as 0 in the first exposition bucket, not as a huge value
+    expect(metrics.collect().layers[1]!.latencyBuckets[0]!.count).toBe(4)
+    expect(metrics.latencyQuantile('l1', 0.99)).toBeLessThan(1e-6)
   })
 
   test('finds layers past the first eight (Map lookup) as well as the first ones', () => {
