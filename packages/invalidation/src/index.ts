@@ -28,6 +28,12 @@ export {
 } from './errors.js'
 export { jsonSerializer, type Serializer } from './serializer.js'
 export { createTags, type TagOptions, type Tags, type TagsOptions } from './tags.js'
+export {
+  createTrackingInvalidator,
+  type TrackingEvent,
+  type TrackingInvalidator,
+  type TrackingOptions,
+} from './tracking.js'
 export { jitterTtl, ttlFromValue } from './ttl.js'
 export type {
   InvalidationCache,

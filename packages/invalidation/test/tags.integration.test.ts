@@ -57,15 +57,20 @@ describe('tags on one Redis', () => {
     const gate = new Promise<void>((r) => {
       release = r
     })
+    let started!: () => void
+    const loaderStarted = new Promise<void>((r) => {
+      started = r
+    })
     const loading = a.tags.getOrLoad(
       'k',
       async () => {
+        started()
         await gate
         return 'loaded before the invalidation'
       },
       { tags: ['t'] },
     )
-    await new Promise((r) => setTimeout(r, 20))
+    await loaderStarted
     await a.tags.invalidateTags(['t'])
     release()
     expect(await loading).toBe('loaded before the invalidation')
