@@ -108,6 +108,15 @@ export function evaluatePreconditions(req: ConditionalRequest, state: ResourceSt
   const method = (req.method ?? 'GET').toUpperCase()
   const status = state.status ?? 200
   if (!((status >= 200 && status < 300) || status === 412) || IGNORED_METHODS.has(method)) return 'proceed'
+  const h = req.headers
+  if (
+    h['if-match'] === undefined &&
+    h['if-none-match'] === undefined &&
+    h['if-modified-since'] === undefined &&
+    h['if-unmodified-since'] === undefined
+  ) {
+    return 'proceed'
+  }
   const exists = state.exists ?? true
   const current: EntityTag | undefined = state.etag === undefined ? undefined : parseETag(state.etag)
   const lastModified = toEpochSeconds(state.lastModified)

@@ -319,6 +319,8 @@ export class CachePolicyTable {
   readonly options: Readonly<Required<Omit<PolicyOptions, 'sessionCookie'>>>
   readonly #matchers: readonly RegExp[]
   readonly #isSession: (name: string) => boolean
+  /** Per rule: Cache-Control, CDN value and joined static tags for a shared 2xx answer. */
+  readonly #ok: readonly { cc: string; cdn: string; tags: Record<string, string> | undefined }[]
 
   /**
    * Prefer {@link definePolicy}.
@@ -363,6 +365,24 @@ export class CachePolicyTable {
     this.options = Object.freeze({ cdnHeaders: [...cdnHeaders], tagHeaders: [...tagHeaders], etag })
     this.rules = Object.freeze(rules.map((r, i) => resolveRule(r, i, options)))
     this.#matchers = this.rules.map((r) => globToRegExp(r.path))
+    this.#ok = this.rules.map((r) => {
+      const staleParts: string[] = []
+      if (r.staleWhileRevalidate > 0) staleParts.push(`stale-while-revalidate=${r.staleWhileRevalidate}`)
+      if (r.staleIfError > 0) staleParts.push(`stale-if-error=${r.staleIfError}`)
+      const cc = ['public']
+      if (r.browserTtl > 0) {
+        cc.push(`max-age=${r.browserTtl}`, ...staleParts)
+        if (r.immutable) cc.push('immutable')
+      } else cc.push('no-cache')
+      const cdn = r.edgeTtl > 0 ? [`max-age=${r.edgeTtl}`, ...staleParts].join(', ') : 'no-store'
+      let tags: Record<string, string> | undefined
+      if (typeof r.tags !== 'function' && r.tags.length > 0) {
+        const unique = [...new Set(r.tags)]
+        tags = {}
+        for (const h of this.options.tagHeaders) tags[h] = unique.join(h === 'Cache-Tag' ? ',' : ' ')
+      }
+      return { cc: cc.join(', '), cdn, tags }
+    })
   }
 
   /**
@@ -435,100 +455,86 @@ export class CachePolicyTable {
     }
     const rule = this.match(req.method, req.path)
     const method = req.method.toUpperCase()
-    const creds = this.credentials(req.headers)
-    if (res.setsCookie) creds.push('set-cookie')
-    const blocking = rule === undefined ? creds : creds.filter((c) => !rule.sharedDespite.includes(c))
+    const h = req.headers
+    let blocking: CredentialKind[] | undefined
+    if (h.authorization !== undefined || h.cookie !== undefined || res.setsCookie) {
+      const creds = this.credentials(h)
+      if (res.setsCookie) creds.push('set-cookie')
+      const b = rule === undefined ? creds : creds.filter((c) => !rule.sharedDespite.includes(c))
+      if (b.length > 0) blocking = b
+    }
     const set: Record<string, string> = {}
     const remove: string[] = []
     const etag = rule?.etag ?? this.options.etag
 
-    const vary = members(res.vary)
-    if (rule !== undefined) {
+    if (rule !== undefined && (rule.vary.length > 0 || res.vary !== undefined)) {
+      const vary = members(res.vary)
       for (const v of rule.vary) if (!vary.some((x) => x.toLowerCase() === v.toLowerCase())) vary.push(v)
       if (vary.length > 0) set.Vary = vary.join(', ')
     }
 
-    const cdnNoStore = (): void => {
-      for (const h of this.options.cdnHeaders) set[h] = 'no-store'
-    }
-    const dropTags = (): void => {
-      for (const h of this.options.tagHeaders) remove.push(h.toLowerCase())
+    const notCacheable = (cc: string | undefined, verdict: Verdict): CompiledHeaders => {
+      if (cc !== undefined) set['Cache-Control'] = cc
+      for (const name of this.options.cdnHeaders) set[name] = 'no-store'
+      for (const name of this.options.tagHeaders) remove.push(name.toLowerCase())
+      return { set, remove, shared: false, verdict, rule, etag }
     }
 
-    let verdict: Verdict
     if (rule === undefined) {
-      if (blocking.length === 0) return { set, remove, shared: false, verdict: 'no-rule', rule, etag }
-      verdict = blocking[0]!
+      if (blocking === undefined) return { set, remove, shared: false, verdict: 'no-rule', rule, etag }
       const cc = members(res.cacheControl).map((d) => d.toLowerCase())
-      if (
-        !cc.includes('no-store') &&
-        !(cc.includes('private') && !cc.some((d) => d.startsWith('s-maxage')))
-      ) {
-        set['Cache-Control'] = 'private, no-store'
-      }
-      cdnNoStore()
-      dropTags()
-      return { set, remove, shared: false, verdict, rule, etag }
+      const keep =
+        cc.includes('no-store') || (cc.includes('private') && !cc.some((d) => d.startsWith('s-maxage')))
+      return notCacheable(keep ? undefined : 'private, no-store', blocking[0]!)
     }
 
     const okStatus = OK_STATUSES.has(res.status)
-    if (rule.authenticated || blocking.length > 0) {
-      verdict = rule.authenticated ? 'authenticated-route' : blocking[0]!
-      set['Cache-Control'] =
+    if (rule.authenticated || blocking !== undefined) {
+      const cc =
         rule.privateTtl > 0 && okStatus && (method === 'GET' || method === 'HEAD')
           ? `private, max-age=${rule.privateTtl}`
           : 'private, no-store'
-      cdnNoStore()
-      dropTags()
-      return { set, remove, shared: false, verdict, rule, etag }
+      return notCacheable(cc, rule.authenticated ? 'authenticated-route' : blocking![0]!)
     }
-    if (method !== 'GET' && method !== 'HEAD') {
-      // rules may cover unsafe methods for conditional requests; their responses are never cacheable
-      set['Cache-Control'] = 'no-store'
-      cdnNoStore()
-      dropTags()
-      return { set, remove, shared: false, verdict: 'method', rule, etag }
-    }
-    let browser: number
+    // rules may cover unsafe methods for conditional requests; their responses are never cacheable
+    if (method !== 'GET' && method !== 'HEAD') return notCacheable('no-store', 'method')
+
     let edge: number
-    let stale = false
     if (okStatus) {
-      browser = rule.browserTtl
+      const ok = this.#ok[rule.index]!
+      set['Cache-Control'] = ok.cc
+      for (const name of this.options.cdnHeaders) set[name] = ok.cdn
       edge = rule.edgeTtl
-      stale = true
-    } else if (NEGATIVE_STATUSES.has(res.status) && rule.negativeTtl > 0) {
-      browser = rule.negativeTtl
-      edge = rule.negativeTtl
-    } else {
-      set['Cache-Control'] = 'no-store'
-      cdnNoStore()
-      dropTags()
-      return { set, remove, shared: false, verdict: 'status', rule, etag }
+      if (edge > 0 && res.cacheTag === undefined && ok.tags !== undefined) {
+        Object.assign(set, ok.tags)
+      } else if (edge > 0) this.#addTags(set, rule, res, method, req.path)
+      return { set, remove, shared: edge > 0 || rule.browserTtl > 0, verdict: 'shared', rule, etag }
     }
-    const staleParts: string[] = []
-    if (stale && rule.staleWhileRevalidate > 0)
-      staleParts.push(`stale-while-revalidate=${rule.staleWhileRevalidate}`)
-    if (stale && rule.staleIfError > 0) staleParts.push(`stale-if-error=${rule.staleIfError}`)
-    const cc = ['public']
-    if (browser > 0) {
-      cc.push(`max-age=${browser}`, ...staleParts)
-      if (rule.immutable && stale) cc.push('immutable')
-    } else cc.push('no-cache')
-    set['Cache-Control'] = cc.join(', ')
-    const cdn = edge > 0 ? [`max-age=${edge}`, ...staleParts].join(', ') : 'no-store'
-    for (const h of this.options.cdnHeaders) set[h] = cdn
-    if (edge > 0) {
-      const tags = new Set<string>(members(res.cacheTag).filter(isValidTag))
-      const ruleTags =
-        typeof rule.tags === 'function'
-          ? safeTags(rule.tags, { method, path: stripQuery(req.path), status: res.status })
-          : rule.tags
-      for (const t of ruleTags) if (isValidTag(t)) tags.add(t)
-      if (tags.size > 0) {
-        for (const h of this.options.tagHeaders) set[h] = [...tags].join(h === 'Cache-Tag' ? ',' : ' ')
-      }
+    if (NEGATIVE_STATUSES.has(res.status) && rule.negativeTtl > 0) {
+      set['Cache-Control'] = `public, max-age=${rule.negativeTtl}`
+      for (const name of this.options.cdnHeaders) set[name] = `max-age=${rule.negativeTtl}`
+      this.#addTags(set, rule, res, method, req.path)
+      return { set, remove, shared: true, verdict: 'shared', rule, etag }
     }
-    return { set, remove, shared: edge > 0 || browser > 0, verdict: 'shared', rule, etag }
+    return notCacheable('no-store', 'status')
+  }
+
+  #addTags(
+    set: Record<string, string>,
+    rule: ResolvedRule,
+    res: ResponseFacts,
+    method: string,
+    path: string,
+  ): void {
+    const tags = new Set<string>(members(res.cacheTag).filter(isValidTag))
+    const ruleTags =
+      typeof rule.tags === 'function'
+        ? safeTags(rule.tags, { method, path: stripQuery(path), status: res.status })
+        : rule.tags
+    for (const t of ruleTags) if (isValidTag(t)) tags.add(t)
+    if (tags.size > 0) {
+      for (const name of this.options.tagHeaders) set[name] = [...tags].join(name === 'Cache-Tag' ? ',' : ' ')
+    }
   }
 }
 
