@@ -137,9 +137,12 @@ function hcsJudge(c: Case, o: Observed, view: View): { stored: boolean; probe: P
     { shared: true },
   )
   const stored = policy.storable() && policy.timeToLive() > 0
-  ClockedPolicy.clock = t0 + (c.age === 'fresh' ? 0 : LATE_AGE * 1000)
   const probeReq = { method: c.method, url: c.path, headers: { host, 'accept-language': probeLang(c) } }
-  if (!stored) return { stored, probe: 'miss' }
+  // a cache first selects the stored responses the request matches (URL, method, Vary); only those can be served,
+  // fresh or stale (revalidatedPolicy's stale-if-error path does not look at Vary, so select first)
+  const selected = policy.evaluateRequest(probeReq).response !== undefined
+  ClockedPolicy.clock = t0 + (c.age === 'fresh' ? 0 : LATE_AGE * 1000)
+  if (!stored || !selected) return { stored, probe: 'miss' }
   const r = policy.evaluateRequest(probeReq)
   if (r.response && !r.revalidation) return { stored, probe: 'hit' }
   if (r.response && r.revalidation && !r.revalidation.synchronous) return { stored, probe: 'stale' }
