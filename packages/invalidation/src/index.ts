@@ -43,6 +43,7 @@ export type {
   StoreWrite,
   TtlOption,
   WriteContext,
+  WriteObserver,
 } from './types.js'
 export {
   createFlusher,

@@ -73,3 +73,12 @@ export interface InvalidationPublisher {
 
 /** A TTL: a number of ms, or a function of the key and value (per-key TTL from the value). */
 export type TtlOption<T = unknown> = number | ((key: string, value: T) => number)
+
+/**
+ * Receives one cheap call per database write (the `@tierkit/metrics` observer fits): layer `'db'`, outcome
+ * `'set'` or `'error'`, and the duration in ms. Must not throw (errors are swallowed).
+ */
+export interface WriteObserver {
+  /** Records one database write. */
+  record(layer: 'db', outcome: 'set' | 'error', durationMs?: number): void
+}

@@ -10,9 +10,16 @@ import {
 } from './errors.js'
 import { ACK, DEAD_LETTER, ENQUEUE, REQUEUE } from './scripts.js'
 import { jsonSerializer, type Serializer } from './serializer.js'
-import { callStore } from './store.js'
+import { callStore, checkObserver } from './store.js'
 import { checkJitter, checkTtlOption, resolveTtl } from './ttl.js'
-import type { InvalidationCache, InvalidationPublisher, Store, StoreWrite, TtlOption } from './types.js'
+import type {
+  InvalidationCache,
+  InvalidationPublisher,
+  Store,
+  StoreWrite,
+  TtlOption,
+  WriteObserver,
+} from './types.js'
 import { checkKey, checkObject, checkPositive } from './validate.js'
 import type { WriteOptions } from './writers.js'
 
@@ -88,6 +95,8 @@ export interface FlusherOptions<T = unknown> {
   guardTtlMs?: number
   /** Value encoding; must match the producer's. @default JSON */
   serializer?: Serializer
+  /** Told about every database write (`record('db', 'set' | 'error', ms)`); `@tierkit/metrics`' observer fits. */
+  observer?: WriteObserver
   /** Receives events. Must not throw. */
   onEvent?: (event: FlusherEvent) => void
 }
@@ -108,6 +117,8 @@ export interface FlusherStats {
   claimed: number
   /** Store batches (saveMany calls or rounds of save calls). */
   batches: number
+  /** Crashed consumers removed from the group once nothing was pending at them. */
+  prunedConsumers: number
 }
 
 /** A running flusher. */
@@ -293,6 +304,8 @@ export function createFlusher<T = unknown>(options: FlusherOptions<T>): Flusher 
   checkSerializer(options.serializer, 'createFlusher')
   const serializer = options.serializer ?? jsonSerializer
   const onEvent = options.onEvent
+  checkObserver(options.observer, 'createFlusher')
+  const observer = options.observer
 
   const stats: FlusherStats = {
     saved: 0,
@@ -302,6 +315,7 @@ export function createFlusher<T = unknown>(options: FlusherOptions<T>): Flusher 
     deadLettered: 0,
     claimed: 0,
     batches: 0,
+    prunedConsumers: 0,
   }
   const emit = (e: FlusherEvent): void => {
     if (!onEvent) return
@@ -434,7 +448,7 @@ export function createFlusher<T = unknown>(options: FlusherOptions<T>): Flusher 
         version: s.win.version,
       }))
       try {
-        await callStore('saveMany', saves[0]!.win.key, () => store.saveMany!(writes))
+        await callStore('saveMany', saves[0]!.win.key, () => store.saveMany!(writes), observer)
         batched = true
         done.push(...saves)
       } catch {
@@ -443,7 +457,7 @@ export function createFlusher<T = unknown>(options: FlusherOptions<T>): Flusher 
     }
     const single = async (g: { win: Entry; ids: string[] }, call: () => unknown, op: 'save' | 'remove') => {
       try {
-        await callStore(op, g.win.key, call)
+        await callStore(op, g.win.key, call, observer)
         done.push(g)
       } catch (error) {
         failed.push({ g, error })
@@ -488,6 +502,23 @@ export function createFlusher<T = unknown>(options: FlusherOptions<T>): Flusher 
     }
   }
 
+  let nextPrune = 0
+  /** Removes consumers that left nothing pending and have been silent longer than `claimIdleMs` (crashed ones). */
+  const pruneConsumers = async (): Promise<void> => {
+    if (Date.now() < nextPrune) return
+    nextPrune = Date.now() + claimIdleMs
+    const rows = (await (redis as Redis).xinfo('CONSUMERS', keys.stream, group)) as unknown[]
+    for (const row of rows) {
+      const f = fieldsOf(row)
+      const name = f?.get('name')
+      if (!name || name === consumer) continue
+      if (Number(f?.get('pending')) === 0 && Number(f?.get('idle')) > claimIdleMs) {
+        await (redis as Redis).xgroup('DELCONSUMER', keys.stream, group, name)
+        stats.prunedConsumers++
+      }
+    }
+  }
+
   const step = async (): Promise<boolean> => {
     let worked = false
     const now = Date.now()
@@ -510,6 +541,7 @@ export function createFlusher<T = unknown>(options: FlusherOptions<T>): Flusher 
         worked = true
       }
       nextClaim = claimCursor === '0-0' ? Date.now() + Math.max(50, claimIdleMs / 4) : 0
+      if (claimCursor === '0-0') await pruneConsumers()
     }
     const due = [...retryAt].filter(([, at]) => at <= Date.now()).map(([id]) => id)
     if (due.length > 0) {

@@ -1,7 +1,7 @@
 import { CacheDeleteError, CacheWriteError, InvalidArgumentError, PublishError } from './errors.js'
-import { callStore } from './store.js'
+import { callStore, checkObserver } from './store.js'
 import { checkJitter, checkTtlOption, resolveTtl } from './ttl.js'
-import type { InvalidationCache, InvalidationPublisher, Store, TtlOption } from './types.js'
+import type { InvalidationCache, InvalidationPublisher, Store, TtlOption, WriteObserver } from './types.js'
 import { checkKey, checkObject } from './validate.js'
 
 /** Options of {@link deleteOnUpdate} and {@link writeThrough}. */
@@ -16,6 +16,8 @@ export interface WriterOptions<T = unknown> {
   ttl?: TtlOption<T>
   /** Random fraction (0 to 1) by which each TTL is shortened. @default 0 */
   jitter?: number
+  /** Told about every database write (`record('db', 'set' | 'error', ms)`); `@tierkit/metrics`' observer fits. */
+  observer?: WriteObserver
 }
 
 /** Per-call options of `write`. */
@@ -67,6 +69,7 @@ function checkOptions<T>(options: WriterOptions<T>, fn: string): void {
   }
   checkTtlOption(options.ttl, fn)
   checkJitter(options.jitter, fn)
+  checkObserver(options.observer, fn)
 }
 
 function checkValue(value: unknown, fn: string): void {
@@ -114,17 +117,17 @@ async function deleteEverywhere(
  */
 export function deleteOnUpdate<T = unknown>(options: WriterOptions<T>): Writer<T> {
   checkOptions(options, 'deleteOnUpdate')
-  const { cache, store, bus } = options
+  const { cache, store, bus, observer } = options
   return {
     async write(key, value) {
       checkKey(key, 'deleteOnUpdate.write')
       checkValue(value, 'deleteOnUpdate.write')
-      await callStore('save', key, () => store.save(key, value, { version: undefined }))
+      await callStore('save', key, () => store.save(key, value, { version: undefined }), observer)
       await deleteEverywhere(cache, bus, key)
     },
     async remove(key) {
       checkKey(key, 'deleteOnUpdate.remove')
-      await callStore('remove', key, () => store.remove(key, { version: undefined }))
+      await callStore('remove', key, () => store.remove(key, { version: undefined }), observer)
       await deleteEverywhere(cache, bus, key)
     },
   }
@@ -141,14 +144,14 @@ export function deleteOnUpdate<T = unknown>(options: WriterOptions<T>): Writer<T
  */
 export function writeThrough<T = unknown>(options: WriterOptions<T>): Writer<T> {
   checkOptions(options, 'writeThrough')
-  const { cache, store, bus, ttl, jitter } = options
+  const { cache, store, bus, ttl, jitter, observer } = options
   return {
     async write(key, value, callOptions) {
       checkKey(key, 'writeThrough.write')
       checkValue(value, 'writeThrough.write')
       if (callOptions !== undefined) checkObject(callOptions, 'writeThrough.write options')
       const t = resolveTtl(ttl, jitter, key, value, callOptions?.ttl as number | undefined)
-      await callStore('save', key, () => store.save(key, value, { version: undefined }))
+      await callStore('save', key, () => store.save(key, value, { version: undefined }), observer)
       try {
         await cache.set(key, value, t === undefined ? undefined : { ttl: t })
       } catch (e) {
@@ -170,7 +173,7 @@ export function writeThrough<T = unknown>(options: WriterOptions<T>): Writer<T> 
     },
     async remove(key) {
       checkKey(key, 'writeThrough.remove')
-      await callStore('remove', key, () => store.remove(key, { version: undefined }))
+      await callStore('remove', key, () => store.remove(key, { version: undefined }), observer)
       await deleteEverywhere(cache, bus, key)
     },
   }

@@ -200,6 +200,31 @@ describe('writeBehind', () => {
     for (let i = 0; i < 10; i++) expect(store.value(`k${i}`)).toBe(i)
     expect(f.stats().claimed).toBe(10)
     expect(events.some((e) => e.type === 'claimed')).toBe(true)
+    // the crashed consumer, with nothing pending any more, is removed from the group
+    for (;;) {
+      const names = ((await redis.xinfo('CONSUMERS', stream, 'flushers')) as string[][]).map((r) => r[1])
+      if (!names.includes('crashed')) break
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    expect(f.stats().prunedConsumers).toBe(1)
+  })
+
+  it('reports every database write to the observer', async () => {
+    const redis = client()
+    const store = new MemoryStore<number>()
+    const wb = writeBehind<number>({ redis, name: 'wb10' })
+    await wb.write('a', 1)
+    await wb.write('b', 2)
+    const calls: Array<[string, string, number | undefined]> = []
+    flusherFor(redis, 'wb10', store, {
+      observer: { record: (l: string, o: string, d?: number) => calls.push([l, o, d]) },
+    })
+    await wb.flush()
+    expect(calls.map(([l, o]) => `${l}:${o}`)).toEqual(['db:set', 'db:set'])
+    for (const [, , d] of calls) expect(d).toBeGreaterThanOrEqual(0)
+    expect(() => createFlusher({ redis, name: 'x', store, observer: {} as never })).toThrow(
+      'createFlusher: observer must have a record method',
+    )
   })
 
   it('refuses bad input with typed errors; queue and cache stay as they were', async () => {

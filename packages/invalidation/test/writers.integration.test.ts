@@ -145,6 +145,24 @@ describe('writeThrough', () => {
   })
 })
 
+describe('observer', () => {
+  it('records every database write with its outcome', async () => {
+    const { a, store } = setup('obs1')
+    const calls: string[] = []
+    const observer = { record: (l: string, o: string) => calls.push(`${l}:${o}`) }
+    const w = writeThrough({ cache: a.cache, store, observer })
+    await w.write('k', 1)
+    store.failing = true
+    await expect(w.write('k', 2)).rejects.toMatchObject({ code: 'E_STORE_FAILED' })
+    store.failing = false
+    store.garbage = 'yes'
+    await expect(deleteOnUpdate({ cache: a.cache, store, observer }).write('k', 3)).rejects.toMatchObject({
+      code: 'E_STORE_BAD_RESULT',
+    })
+    expect(calls).toEqual(['db:set', 'db:error', 'db:error'])
+  })
+})
+
 describe('bad input', () => {
   it('refuses empty keys, undefined values and bad options without touching anything', async () => {
     const { a, store } = setup('bad1')
