@@ -180,6 +180,8 @@ const WAITING = 0
 const QUEUED = 1
 const RUNNING = 2
 const DONE = 3
+/** Handed to tinypool while every thread is busy: waits in tinypool's queue, counted as queued. */
+const SPARE = 4
 
 const OPEN = 0
 const CLOSING = 1
@@ -333,6 +335,8 @@ export class WorkerPool<T extends TaskMap = TaskMap> extends EventEmitter<PoolEv
   readonly #maxQueue: number
   readonly #taskTimeout: number
   readonly #queue = new JobQueue()
+  readonly #spareQueue = new JobQueue()
+  readonly #spareLimit: number
   readonly #waiters = new JobQueue()
   readonly #active = new Set<Job>()
   readonly #signals = new Map<AbortSignal, SignalWatch>()
@@ -341,6 +345,7 @@ export class WorkerPool<T extends TaskMap = TaskMap> extends EventEmitter<PoolEv
   readonly #born = performance.now()
   #state = OPEN
   #queued = 0
+  #spares = 0
   #waiting = 0
   #running = 0
   #hadQueue = false
@@ -399,6 +404,10 @@ export class WorkerPool<T extends TaskMap = TaskMap> extends EventEmitter<PoolEv
     const min = minThreads ?? Math.max(1, Math.floor(max / 2))
     this.#maxThreads = max
     this.#maxQueue = maxQueue
+    // One spare task per thread waits in tinypool's own queue, so a thread that finishes gets its next task at
+    // once, before it sleeps (handing it over later costs a wake-up per task). Spares count as queued. They need a
+    // thread that tinypool keeps alive (minThreads >= 1) to pick them up after a thread is ended.
+    this.#spareLimit = min >= 1 ? Math.min(max, maxQueue) : 0
 
     WorkerPool.#register(this)
     this.#tp = new Tinypool({
@@ -534,11 +543,11 @@ export class WorkerPool<T extends TaskMap = TaskMap> extends EventEmitter<PoolEv
   stats(): PoolStats {
     const now = performance.now()
     let busy = this.#busy
-    for (const job of this.#active) busy += now - job.started
+    for (const job of this.#active) if (job.state === RUNNING) busy += now - job.started
     const capacity = (now - this.#born) * this.#maxThreads
     return {
       threads: this.#tp.threads.length,
-      queued: this.#queued,
+      queued: this.#queued + this.#spares,
       running: this.#running,
       waiting: this.#waiting,
       completed: this.#completed,
@@ -585,7 +594,7 @@ export class WorkerPool<T extends TaskMap = TaskMap> extends EventEmitter<PoolEv
         this.#onIdle = undefined
         this.#end().then(resolve, resolve)
       }
-      if (this.#running === 0 && this.#queued === 0) {
+      if (this.#active.size === 0 && this.#queued === 0) {
         finish()
         return
       }
@@ -679,7 +688,8 @@ export class WorkerPool<T extends TaskMap = TaskMap> extends EventEmitter<PoolEv
   }
 
   #hasRoom(): boolean {
-    return (this.#running < this.#maxThreads && this.#queued === 0) || this.#queued < this.#maxQueue
+    const queued = this.#queued + this.#spares
+    return (this.#running < this.#maxThreads && queued === 0) || queued < this.#maxQueue
   }
 
   #handle(job: Job): TaskHandle<unknown> {
@@ -696,8 +706,11 @@ export class WorkerPool<T extends TaskMap = TaskMap> extends EventEmitter<PoolEv
     job.accepted = performance.now()
     if (job.signal !== undefined) this.#watch(job)
     if (job.timeout !== Number.POSITIVE_INFINITY) job.timer = setTimeout(this.#onTimeout, job.timeout, job)
-    if (this.#running < this.#maxThreads && this.#queued === 0) {
-      this.#dispatch(job)
+    if (this.#queued === 0 && this.#running < this.#maxThreads) {
+      this.#dispatch(job, false)
+    } else if (this.#queued === 0 && this.#spares < this.#spareLimit) {
+      this.#hadQueue = true
+      this.#dispatch(job, true)
     } else {
       job.state = QUEUED
       this.#queue.push(job)
@@ -706,15 +719,26 @@ export class WorkerPool<T extends TaskMap = TaskMap> extends EventEmitter<PoolEv
     }
   }
 
-  #dispatch(job: Job): void {
+  #dispatch(job: Job, spare: boolean): void {
+    this.#active.add(job)
+    if (spare) {
+      job.state = SPARE
+      this.#spares++
+      this.#spareQueue.push(job)
+    } else {
+      this.#start(job)
+    }
+    if (job.signal !== undefined || job.timer !== undefined) job.controller = new AbortController()
+    this.#send(job)
+  }
+
+  /** Marks a job as running on a thread (at dispatch, or when the spare ahead of it moves up). */
+  #start(job: Job): void {
     job.state = RUNNING
     this.#running++
-    this.#active.add(job)
     const now = performance.now()
     job.started = now
     this.#waitTimes.record(now - job.accepted)
-    if (job.signal !== undefined || job.timer !== undefined) job.controller = new AbortController()
-    this.#send(job)
   }
 
   #send(job: Job): void {
@@ -728,11 +752,18 @@ export class WorkerPool<T extends TaskMap = TaskMap> extends EventEmitter<PoolEv
 
   #pump(): void {
     if (this.#state >= CLOSED) return
-    while (this.#running < this.#maxThreads && this.#queued > 0) {
+    // tinypool runs its queue in order: as threads free up, the oldest spares are the ones running
+    while (this.#running < this.#maxThreads && this.#spares > 0) {
+      const job = this.#spareQueue.shift(SPARE)
+      if (job === undefined) break
+      this.#spares--
+      this.#start(job)
+    }
+    while (this.#queued > 0 && (this.#running < this.#maxThreads || this.#spares < this.#spareLimit)) {
       const job = this.#queue.shift(QUEUED)
       if (job === undefined) break
       this.#queued--
-      this.#dispatch(job)
+      this.#dispatch(job, this.#running >= this.#maxThreads)
     }
     while (this.#waiting > 0 && this.#state === OPEN && this.#hasRoom()) {
       const job = this.#waiters.shift(WAITING)
@@ -742,11 +773,11 @@ export class WorkerPool<T extends TaskMap = TaskMap> extends EventEmitter<PoolEv
       job.admit = undefined
       admit(this.#handle(job))
     }
-    if (this.#queued === 0 && this.#hadQueue) {
+    if (this.#queued === 0 && this.#spares === 0 && this.#hadQueue) {
       this.#hadQueue = false
       this.emit('drain')
     }
-    if (this.#state === CLOSING && this.#running === 0 && this.#queued === 0) this.#onIdle?.()
+    if (this.#state === CLOSING && this.#active.size === 0 && this.#queued === 0) this.#onIdle?.()
   }
 
   #settle(job: Job, ok: boolean, value: unknown): void {
@@ -762,6 +793,9 @@ export class WorkerPool<T extends TaskMap = TaskMap> extends EventEmitter<PoolEv
       const took = performance.now() - job.started
       this.#runTimes.record(took)
       this.#busy += took
+    } else if (state === SPARE) {
+      this.#spares--
+      this.#active.delete(job)
     } else if (state === QUEUED) {
       this.#queued--
     } else {
@@ -779,8 +813,9 @@ export class WorkerPool<T extends TaskMap = TaskMap> extends EventEmitter<PoolEv
   /** Cancels a job in any state; a running one has its thread ended (tinypool replaces it). */
   #cancel(job: Job, err: Error): void {
     if (job.state === DONE) return
-    // abort first: tinypool drops the thread synchronously, so the next dispatch may start a fresh one
-    if (job.state === RUNNING) job.controller?.abort()
+    // abort first: tinypool drops the thread (or the spare from its queue) synchronously, so the next dispatch
+    // may start a fresh thread
+    if (job.state === RUNNING || job.state === SPARE) job.controller?.abort()
     this.#settle(job, false, err)
   }
 
@@ -790,7 +825,7 @@ export class WorkerPool<T extends TaskMap = TaskMap> extends EventEmitter<PoolEv
   }
 
   #onTaskError(job: Job, err: unknown): void {
-    if (job.state !== RUNNING) return
+    if (job.state !== RUNNING && job.state !== SPARE) return
     if (isTermination(err) && !crashErrors.has(err as Error)) {
       // tinypool handed this task to a thread it had already told to terminate: when a running task is aborted
       // just as its result is on the way, tinypool still treats the late result as "thread free" and posts its
@@ -876,7 +911,7 @@ export class WorkerPool<T extends TaskMap = TaskMap> extends EventEmitter<PoolEv
   #onPoolError(err: unknown): void {
     this.#lastCrash = err
     // tasks handed to tinypool while its threads were starting would wait forever if none is left
-    if (this.#tp.threads.length === 0 && this.#running > 0) this.#tp.cancelPendingTasks()
+    if (this.#tp.threads.length === 0 && this.#active.size > 0) this.#tp.cancelPendingTasks()
     if (this.listenerCount('crash') > 0) {
       this.emit('crash', err instanceof WorkerCrashedError ? err : new WorkerCrashedError({ cause: err }))
     }
