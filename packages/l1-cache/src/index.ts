@@ -1,2 +1,12 @@
-/** Placeholder until the cache lands. */
-export const version: string = '0.0.0'
+export type {
+  CacheLike,
+  EvictionReason,
+  GetOrLoadOptions,
+  L1CacheOptions,
+  L1CacheStats,
+  LoadContext,
+  Policy,
+  SetOptions,
+} from './cache.js'
+export { L1Cache } from './cache.js'
+export { EntryTooLargeError, InvalidSizeError, L1CacheError, LoadAbortedError } from './errors.js'

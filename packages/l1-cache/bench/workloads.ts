@@ -1,0 +1,198 @@
+/** Key streams for the benchmarks: Zipf, synthetic recency-heavy and shifting workloads, and real traces. */
+import { execFileSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import * as path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { gunzipSync } from 'node:zlib'
+
+const here = path.dirname(fileURLToPath(import.meta.url))
+/** Repository root (three levels up from packages/l1-cache/bench). */
+export const repoRoot: string = path.resolve(here, '../../..')
+/** Where the shared traces live. */
+export const tracesDir: string = path.resolve(repoRoot, '../shared/traces')
+
+/** Deterministic PRNG (mulberry32) returning floats in [0, 1). */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+/** `count` ranks in [0, n) drawn from Zipf(alpha); rank 0 is the most popular. Keys are shuffled ids. */
+export function zipf(n: number, alpha: number, count: number, seed = 1): Int32Array {
+  const cdf = new Float64Array(n)
+  let sum = 0
+  for (let i = 0; i < n; i++) {
+    sum += 1 / (i + 1) ** alpha
+    cdf[i] = sum
+  }
+  for (let i = 0; i < n; i++) cdf[i]! /= sum
+  // random permutation so popularity is not correlated with the key's value
+  const r = rng(seed)
+  const perm = new Int32Array(n)
+  for (let i = 0; i < n; i++) perm[i] = i
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(r() * (i + 1))
+    const t = perm[i]!
+    perm[i] = perm[j]!
+    perm[j] = t
+  }
+  const out = new Int32Array(count)
+  for (let k = 0; k < count; k++) {
+    const u = r()
+    let lo = 0
+    let hi = n - 1
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1
+      if (cdf[mid]! < u) lo = mid + 1
+      else hi = mid
+    }
+    out[k] = perm[lo]!
+  }
+  return out
+}
+
+/**
+ * Recency-heavy stream (LRU's best case): each access reuses a key at a small stack distance (geometric, mean
+ * `meanDepth`) of the recent history, or, with probability `pNew`, touches a brand-new key. Frequency carries
+ * little information here; recency carries most of it.
+ */
+export function recencyHeavy(count: number, meanDepth: number, pNew: number, seed = 7): Int32Array {
+  const r = rng(seed)
+  const out = new Int32Array(count)
+  let nextKey = 0
+  for (let k = 0; k < count; k++) {
+    if (k === 0 || r() < pNew) {
+      out[k] = nextKey++
+    } else {
+      const d = Math.min(k, 1 + Math.floor(-Math.log(1 - r()) * meanDepth))
+      out[k] = out[k - d]!
+    }
+  }
+  return out
+}
+
+/**
+ * Shifting working set: Zipf(alpha) over `n` keys, but the whole key space moves to fresh keys every `phase`
+ * accesses (yesterday's popular keys become useless). Stale frequency must not keep them resident.
+ */
+export function shifting(n: number, alpha: number, phase: number, count: number, seed = 3): Int32Array {
+  const base = zipf(n, alpha, count, seed)
+  const out = new Int32Array(count)
+  for (let k = 0; k < count; k++) out[k] = base[k]! + Math.floor(k / phase) * n
+  return out
+}
+
+/** Loads a trace from ../shared/traces as integer keys. */
+export function loadTrace(name: 'loop' | 'multi1' | 'gli' | 'web07'): Int32Array {
+  if (name === 'web07') {
+    const buf = execFileSync('xz', ['-dc', path.join(tracesDir, 'web07.trace.xz')], { maxBuffer: 1 << 28 })
+    const out = new Int32Array(buf.length >>> 2)
+    for (let i = 0; i < out.length; i++) out[i] = buf.readInt32BE(i * 4)
+    return out
+  }
+  const text = gunzipSync(readFileSync(path.join(tracesDir, `${name}.trace.gz`))).toString('utf8')
+  const lines = text.split('\n')
+  const out: number[] = []
+  for (const l of lines) {
+    const t = l.trim()
+    if (t !== '') out.push(Number.parseInt(t, 10))
+  }
+  return Int32Array.from(out)
+}
+
+/** Number of distinct keys in a stream. */
+export function distinct(stream: Int32Array): number {
+  return new Set(stream).size
+}
+
+/** Minimal cache surface used by the hit-ratio runs. */
+export interface SimCache {
+  get(k: number): unknown
+  set(k: number, v: unknown): unknown
+}
+
+/** Hit ratio (percent) of a get-then-set-on-miss loop. */
+export function hitRatio(cache: SimCache, stream: Int32Array): number {
+  let hits = 0
+  for (let i = 0; i < stream.length; i++) {
+    const k = stream[i]!
+    if (cache.get(k) !== undefined) hits++
+    else cache.set(k, 1)
+  }
+  return (100 * hits) / stream.length
+}
+
+/** Belady's OPT hit ratio (percent) for a stream and capacity (offline, evicts the farthest next use). */
+export function optHitRatio(stream: Int32Array, capacity: number): number {
+  const n = stream.length
+  const nextUse = new Int32Array(n)
+  const last = new Map<number, number>()
+  for (let i = n - 1; i >= 0; i--) {
+    const k = stream[i]!
+    nextUse[i] = last.get(k) ?? n + i
+    last.set(k, i)
+  }
+  // max-heap of [nextUse, key] with lazy deletion
+  const resident = new Map<number, number>()
+  const heapT: number[] = []
+  const heapK: number[] = []
+  const push = (t: number, k: number): void => {
+    let i = heapT.length
+    heapT.push(t)
+    heapK.push(k)
+    while (i > 0) {
+      const p = (i - 1) >> 1
+      if (heapT[p]! >= heapT[i]!) break
+      ;[heapT[p], heapT[i]] = [heapT[i]!, heapT[p]!]
+      ;[heapK[p], heapK[i]] = [heapK[i]!, heapK[p]!]
+      i = p
+    }
+  }
+  const pop = (): [number, number] => {
+    const t = heapT[0]!
+    const k = heapK[0]!
+    const lt = heapT.pop()!
+    const lk = heapK.pop()!
+    if (heapT.length > 0) {
+      heapT[0] = lt
+      heapK[0] = lk
+      let i = 0
+      for (;;) {
+        const l = 2 * i + 1
+        const r = l + 1
+        let m = i
+        if (l < heapT.length && heapT[l]! > heapT[m]!) m = l
+        if (r < heapT.length && heapT[r]! > heapT[m]!) m = r
+        if (m === i) break
+        ;[heapT[m], heapT[i]] = [heapT[i]!, heapT[m]!]
+        ;[heapK[m], heapK[i]] = [heapK[i]!, heapK[m]!]
+        i = m
+      }
+    }
+    return [t, k]
+  }
+  let hits = 0
+  for (let i = 0; i < n; i++) {
+    const k = stream[i]!
+    if (resident.has(k)) {
+      hits++
+    } else if (resident.size >= capacity) {
+      for (;;) {
+        const [t, v] = pop()
+        if (resident.get(v) === t) {
+          resident.delete(v)
+          break
+        }
+      }
+    }
+    resident.set(k, nextUse[i]!)
+    push(nextUse[i]!, k)
+  }
+  return (100 * hits) / n
+}

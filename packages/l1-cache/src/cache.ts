@@ -1,0 +1,1290 @@
+import { type ClockUser, refreshNow } from './clock.js'
+import { EntryTooLargeError, InvalidSizeError, LoadAbortedError } from './errors.js'
+import { FrequencySketch, hashKey, nextPow2 } from './sketch.js'
+
+/**
+ * Eviction policy.
+ * - `'tinylfu'` (default): adaptive W-TinyLFU. New entries enter a small LRU *window*; entries leaving the
+ *   window are admitted to the main space (segmented LRU) only if they were used more often than the entry they
+ *   would displace. The window size is tuned continuously by hill climbing on the hit ratio, so the policy
+ *   behaves like LRU on recency-heavy workloads and resists scans and loops elsewhere.
+ * - `'lru'`: exact least-recently-used; on the same stream it hits exactly like lru-cache 11 with the same `max`.
+ */
+export type Policy = 'lru' | 'tinylfu'
+
+/**
+ * Why an entry left the cache, as passed to `onEvict`.
+ * - `evict`: pushed out by the policy to respect `max`/`maxSize`
+ * - `expire`: its TTL (plus `staleWhileRevalidate`) passed
+ * - `delete`: `delete(key)` (or `set(key, undefined)`)
+ * - `set`: its value was replaced by `set` with a different value
+ * - `clear`: `clear()`
+ */
+export type EvictionReason = 'evict' | 'expire' | 'delete' | 'set' | 'clear'
+
+/** Options of {@link L1Cache}. At least one of `max` and `maxSize` must be greater than 0. */
+export interface L1CacheOptions<K, V> {
+  /**
+   * Maximum number of entries. `0` means no bound on the count (then `maxSize` is required).
+   * Nothing proportional to `max` is allocated up front: storage grows with the content.
+   * @default 0
+   */
+  max?: number
+  /**
+   * Maximum total weight of the entries, as given by `sizeOf` or the `size` option of `set`. `0`: no bound.
+   * @default 0
+   */
+  maxSize?: number
+  /**
+   * Weight of an entry, used with `maxSize`. Must return a non-negative finite number, otherwise `set`
+   * throws {@link InvalidSizeError} and stores nothing. Without it, each entry weighs `1` unless `set` is
+   * given a `size`.
+   * @default undefined
+   */
+  sizeOf?: (value: V, key: K) => number
+  /**
+   * Default time to live of an entry in milliseconds. `0`: entries do not expire.
+   * @default 0
+   */
+  ttl?: number
+  /**
+   * Eviction policy: `'tinylfu'` (adaptive W-TinyLFU, scan-resistant) or `'lru'` (exact LRU).
+   * @default 'tinylfu'
+   */
+  policy?: Policy
+  /**
+   * Milliseconds after expiry during which `getOrLoad` still returns the stale value at once while a single
+   * background load refreshes it. `get`, `peek` and `has` never return a stale value.
+   * @default 0
+   */
+  staleWhileRevalidate?: number
+  /**
+   * Called after an entry left the cache, once the cache is consistent again (it may use the cache).
+   * If it throws, the remaining callbacks of the same operation still run and the first error is rethrown.
+   * @default undefined
+   */
+  onEvict?: (key: K, value: V, reason: EvictionReason) => void
+  /**
+   * Called when a background refresh started by `staleWhileRevalidate` fails (the stale value is kept until
+   * its window ends). Failures are also counted in `stats().loadErrors`.
+   * @default undefined
+   */
+  onBackgroundError?: (error: unknown, key: K) => void
+  /**
+   * Clock in milliseconds, monotonic. Injected clocks are read at every check, which makes tests exact.
+   * @default a coarse `performance.now()` (re-read every 256 hits and after ~1 ms of event-loop time)
+   */
+  clock?: () => number
+  /**
+   * Period in milliseconds of the single, unref'd background sweep that reclaims expired entries (and shrinks
+   * the storage) while the cache is idle. `0` disables it; expired entries are then reclaimed on access, a few
+   * on every insert, and by `purgeStale()`.
+   * @default 1000
+   */
+  sweepInterval?: number
+}
+
+/** Options of {@link L1Cache.set}. */
+export interface SetOptions {
+  /** Time to live in milliseconds for this entry; `0`: never expires. @default the cache's `ttl` */
+  ttl?: number
+  /** Weight of this entry (overrides `sizeOf`). @default `sizeOf(value, key)`, or 1 */
+  size?: number
+}
+
+/** Context passed to a `getOrLoad` loader. */
+export interface LoadContext<V> {
+  /** Aborted when every caller waiting for this load has aborted (never for a background refresh). */
+  signal: AbortSignal
+  /** The stale value being refreshed (with `staleWhileRevalidate`), otherwise `undefined`. */
+  staleValue: V | undefined
+}
+
+/** Options of {@link L1Cache.getOrLoad}. */
+export interface GetOrLoadOptions {
+  /** Time to live of the loaded entry in milliseconds. @default the cache's `ttl` */
+  ttl?: number
+  /** Aborting it rejects this caller with {@link LoadAbortedError}; other callers keep waiting. */
+  signal?: AbortSignal
+}
+
+/** Counters returned by {@link L1Cache.stats}. All counters start at 0 and only grow. */
+export interface L1CacheStats {
+  /** `get`/`getOrLoad` calls answered from the cache. */
+  hits: number
+  /** `get`/`getOrLoad` calls that found nothing usable. */
+  misses: number
+  /** Successful `set` calls (including those made by `getOrLoad`). */
+  sets: number
+  /** Entries removed by `delete`. */
+  deletes: number
+  /** Entries pushed out by the policy. */
+  evictions: number
+  /** Entries removed because their TTL passed. */
+  expirations: number
+  /** Loader calls started by `getOrLoad` (including background refreshes). */
+  loads: number
+  /** Loader calls that rejected or threw. */
+  loadErrors: number
+  /** `getOrLoad` calls answered with a stale value (`staleWhileRevalidate`). */
+  staleHits: number
+  /** Entries refused because they were larger than `maxSize`. */
+  oversized: number
+  /** Entries currently stored (may include expired ones not yet reclaimed). */
+  size: number
+  /** Total weight currently stored. */
+  calculatedSize: number
+  /** `hits / (hits + misses)`, 0 before the first lookup. */
+  hitRatio: number
+  /** Current window share of the capacity (`tinylfu` only; 1 for `lru`). */
+  windowRatio: number
+}
+
+/** The structural cache shape other tierkit packages accept (for example `redis-aside`'s `l1` option). */
+export interface CacheLike<K, V> {
+  /** Value under `key`, or `undefined`. */
+  get(key: K): V | undefined
+  /** Stores `value` under `key`. */
+  set(key: K, value: V, options?: { ttl?: number }): unknown
+  /** Removes `key`; true if it was present. */
+  delete(key: K): boolean
+  /** Removes everything. */
+  clear(): void
+}
+
+interface Flight<V> {
+  promise: Promise<V | undefined>
+  controller: AbortController
+  waiters: number
+  background: boolean
+  invalidated: boolean
+}
+
+const WIN = 0
+const PROB = 1
+const PROT = 2
+const FIRST = 3
+const Q_SHIFT = 4
+const FREQ = 15
+const INITIAL_SLOTS = 16
+const SWEEP_CHUNK = 4096
+// Hill climber (after Caffeine): restart the step when the hit ratio moves by this much, else decay it.
+const ADMIT_DOS_THRESHOLD = 6
+
+function checkNumber(name: string, v: unknown): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0)
+    throw new TypeError(`${name} must be a non-negative finite number`)
+  return v as number
+}
+
+/**
+ * A bounded in-process cache with per-entry TTL, an adaptive scan-resistant policy (or exact LRU), weights,
+ * stale-while-revalidate and single-flight loading.
+ *
+ * @example
+ * ```ts
+ * const cache = new L1Cache<string, User>({ max: 10_000, ttl: 60_000 })
+ * cache.set('u:1', user)
+ * cache.get('u:1') // user
+ * const u2 = await cache.getOrLoad('u:2', (key) => db.users.find(key))
+ * ```
+ */
+export class L1Cache<K, V> implements CacheLike<K, V>, ClockUser {
+  /** Maximum number of entries (0: unbounded count). */
+  readonly max: number
+  /** Maximum total weight (0: unbounded weight). */
+  readonly maxSize: number
+  /** Default TTL in milliseconds (0: none). */
+  readonly ttl: number
+  /** The eviction policy in use. */
+  readonly policy: Policy
+  /** Stale-while-revalidate window in milliseconds. */
+  readonly staleWhileRevalidate: number
+
+  /** @internal cached clock reading (`Infinity`: none; see the `clock` option) */
+  nowValue: number = Number.POSITIVE_INFINITY
+  private nowReads = 0
+  private map: Map<K, number> = new Map()
+  private keyList: (K | undefined)[]
+  private valList: (V | undefined)[]
+  private next: Uint32Array
+  private prev: Uint32Array
+  private meta: Uint8Array | null
+  private sizes: Float64Array | null = null
+  private exp: Float64Array | null = null
+  private slotCap: number
+  private maxSlots: number
+  private top: number = FIRST
+  private freeHead = 0
+  private readonly lru: boolean
+  private readonly maxCount: number
+  private readonly maxWeight: number
+  private readonly capUnits: number
+  private readonly weighted: boolean
+  private readonly sizeOf: ((value: V, key: K) => number) | null
+  private readonly onEvict: ((key: K, value: V, reason: EvictionReason) => void) | null
+  private readonly onBackgroundError: ((error: unknown, key: K) => void) | null
+  private readonly clock: (() => number) | null
+  private readonly sweepInterval: number
+  private count = 0
+  private weight = 0
+  private ttlCount = 0
+  // W-TinyLFU state
+  private sketch: FrequencySketch | null = null
+  private windowWeight = 0
+  private protectedWeight = 0
+  private windowMax: number
+  private protectedMax: number
+  private nextCheck: number
+  private period: number
+  private sample: number
+  private sampleHits = 0
+  private sampleOps = 0
+  private prevHitRate = 0
+  private stepSize: number
+  private filled = false
+  private lastMissKey: K | undefined = undefined
+  private lastMissFreq = 0
+  private rand = 0x2545f491
+  // sweeping
+  private hand: number = FIRST
+  private sweepTimer: ReturnType<typeof setTimeout> | null = null
+  // pending onEvict calls
+  private pendK: K[] = []
+  private pendV: V[] = []
+  private pendR: EvictionReason[] = []
+  private flights: Map<K, Flight<V>> | null = null
+  // counters (plain numbers)
+  private hits = 0
+  private misses = 0
+  private sets = 0
+  private deletes = 0
+  private evictions = 0
+  private expirations = 0
+  private loads = 0
+  private loadErrors = 0
+  private staleHits = 0
+  private oversized = 0
+
+  /**
+   * Creates a cache. Construction is O(1): storage grows with the content, up to `max`.
+   * @param options - see {@link L1CacheOptions}
+   * @throws TypeError `max must be a non-negative finite number` (same for `maxSize`, `ttl`,
+   *   `staleWhileRevalidate`, `sweepInterval`), `max or maxSize must be greater than 0`,
+   *   `policy must be 'lru' or 'tinylfu'`, `sizeOf must be a function` (same for `onEvict`,
+   *   `onBackgroundError`, `clock`), `options must be an object`.
+   */
+  constructor(options: L1CacheOptions<K, V>) {
+    if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object')
+    const max = Math.floor(checkNumber('max', options.max ?? 0))
+    const maxSize = checkNumber('maxSize', options.maxSize ?? 0)
+    this.ttl = checkNumber('ttl', options.ttl ?? 0)
+    this.staleWhileRevalidate = checkNumber('staleWhileRevalidate', options.staleWhileRevalidate ?? 0)
+    this.sweepInterval = checkNumber('sweepInterval', options.sweepInterval ?? 1000)
+    if (max === 0 && maxSize === 0) throw new TypeError('max or maxSize must be greater than 0')
+    const policy = options.policy ?? 'tinylfu'
+    if (policy !== 'lru' && policy !== 'tinylfu') throw new TypeError("policy must be 'lru' or 'tinylfu'")
+    this.sizeOf = fn('sizeOf', options.sizeOf)
+    this.onEvict = fn('onEvict', options.onEvict)
+    this.onBackgroundError = fn('onBackgroundError', options.onBackgroundError)
+    this.clock = fn('clock', options.clock)
+    this.max = max
+    this.maxSize = maxSize
+    this.policy = policy
+    this.lru = policy === 'lru'
+    this.maxCount = max > 0 ? max : Number.POSITIVE_INFINITY
+    this.maxWeight = maxSize > 0 ? maxSize : Number.POSITIVE_INFINITY
+    this.weighted = maxSize > 0
+    this.capUnits = maxSize > 0 ? maxSize : max
+    this.maxSlots = max > 0 && max < 0x7ffffff0 ? max + FIRST + 1 : 0x7fffffff
+    this.slotCap = Math.min(INITIAL_SLOTS + FIRST, this.maxSlots)
+    this.keyList = filled(this.slotCap)
+    this.valList = filled(this.slotCap)
+    this.next = new Uint32Array(this.slotCap)
+    this.prev = new Uint32Array(this.slotCap)
+    this.meta = this.lru ? null : new Uint8Array(this.slotCap)
+    if (this.weighted) this.sizes = new Float64Array(this.slotCap)
+    for (let h = 0; h < FIRST; h++) {
+      this.next[h] = h
+      this.prev[h] = h
+    }
+    this.windowMax = this.lru ? Number.POSITIVE_INFINITY : Math.max(1, this.capUnits * 0.01)
+    this.protectedMax = this.lru ? 0 : (this.capUnits - this.windowMax) * 0.8
+    this.stepSize = -TUNING.step * this.capUnits
+    this.period = TUNING.periodFactor * Math.max(TUNING.ageMinCap, Math.min(this.maxCount, 1 << 24))
+    this.sample = Math.max(64, 10 * Math.min(this.maxCount, 1 << 24) * TUNING.sampleFactor)
+    this.nextCheck = Math.min(this.sample, this.period)
+  }
+
+  /** Number of entries stored (expired entries count until they are reclaimed). */
+  get size(): number {
+    return this.count
+  }
+
+  /** Total weight stored (the number of entries when no `maxSize` is set). */
+  get calculatedSize(): number {
+    return this.weighted ? this.weight : this.count
+  }
+
+  /**
+   * Returns the value under `key`, or `undefined` if absent or expired. Counts a hit or a miss and records
+   * the access for the policy.
+   */
+  get(key: K): V | undefined {
+    const slot = this.map.get(key)
+    if (slot === undefined) {
+      this.misses++
+      if (!this.lru) this.recordMiss(key)
+      return undefined
+    }
+    // kept small on purpose (inlining budget): the expired case lives in expiredGet()
+    if (this.exp !== null) {
+      const e = this.exp[slot]!
+      // fast path: the cached clock reading says "not expired" and may serve one more read
+      // Fast path: the cached clock reading says "not expired" and is still fresh (it is re-read every 256
+      // hits, and the shared timer zeroes nowValue after ~1 ms of event-loop time; an injected clock always
+      // takes the slow path).
+      if (e !== 0 && (e <= this.nowValue || (this.hits & 255) === 0) && e <= this.readClock()) {
+        return this.expiredGet(slot)
+      }
+    }
+    this.hits++
+    if (this.lru) this.toTail(WIN, slot)
+    else this.hit(slot)
+    return this.valList[slot]
+  }
+
+  private expiredGet(slot: number): undefined {
+    this.misses++
+    this.expireSlot(slot, this.exp![slot]!)
+    return undefined
+  }
+
+  /** Returns the value under `key` without counting or promoting it; `undefined` if absent or expired. */
+  peek(key: K): V | undefined {
+    const slot = this.map.get(key)
+    if (slot === undefined || this.isExpired(slot)) return undefined
+    return this.valList[slot]
+  }
+
+  /** True if `key` holds an unexpired value. Does not promote. */
+  has(key: K): boolean {
+    const slot = this.map.get(key)
+    return slot !== undefined && !this.isExpired(slot)
+  }
+
+  /**
+   * Stores `value` under `key` (replacing any previous value). `set(key, undefined)` deletes the key.
+   * @returns the cache
+   * @throws TypeError `ttl must be a non-negative finite number`, `size must be a non-negative finite number`
+   * @throws {@link InvalidSizeError} when `sizeOf` returns a non-finite or negative number (or throws)
+   * @throws {@link EntryTooLargeError} when the entry's size exceeds `maxSize`
+   * In every error case nothing is stored and the previous value under `key` is kept.
+   */
+  set(key: K, value: V, options?: SetOptions): this {
+    let ttl = this.ttl
+    let size = 1
+    let sizeGiven = false
+    if (options !== undefined) {
+      if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object')
+      if (options.ttl !== undefined) ttl = checkNumber('ttl', options.ttl)
+      if (options.size !== undefined) {
+        size = checkNumber('size', options.size)
+        sizeGiven = true
+      }
+    }
+    if (value === undefined) {
+      this.delete(key)
+      return this
+    }
+    if (!sizeGiven && this.sizeOf !== null) size = this.measure(value, key)
+    if (this.weighted && size > this.maxSize) {
+      this.oversized++
+      throw new EntryTooLargeError(key, size, this.maxSize)
+    }
+    if (this.flights !== null) this.invalidateFlight(key)
+    this.sets++
+    const slot = this.map.get(key)
+    if (slot !== undefined) this.update(slot, key, value, ttl, size)
+    else this.insert(key, value, ttl, size)
+    if (this.pendK.length !== 0) this.flush()
+    return this
+  }
+
+  /** Removes `key`. Calls `onEvict(key, value, 'delete')`. @returns true if the key was present */
+  delete(key: K): boolean {
+    if (this.flights !== null) this.invalidateFlight(key)
+    const slot = this.map.get(key)
+    if (slot === undefined) return false
+    const expired = this.isExpired(slot)
+    this.deletes++
+    this.removeSlot(slot, 'delete')
+    if (this.pendK.length !== 0) this.flush()
+    return !expired
+  }
+
+  /**
+   * Removes every entry (calling `onEvict(key, value, 'clear')` for each) and releases the storage.
+   * Loads in flight still resolve for their callers but do not store their result.
+   */
+  clear(): void {
+    if (this.flights !== null) for (const f of this.flights.values()) f.invalidated = true
+    const onEvict = this.onEvict
+    const ks: K[] = []
+    const vs: V[] = []
+    if (onEvict !== null) for (const [k, s] of this.map) ks.push(k) && vs.push(this.valList[s]!)
+    this.reset()
+    if (onEvict !== null) {
+      for (let i = 0; i < ks.length; i++) {
+        this.pendK.push(ks[i]!)
+        this.pendV.push(vs[i]!)
+        this.pendR.push('clear')
+      }
+      this.flush()
+    }
+  }
+
+  /**
+   * Milliseconds until `key` expires: `Infinity` if it has no TTL, `0` if it is absent or expired.
+   */
+  remainingTtl(key: K): number {
+    const slot = this.map.get(key)
+    if (slot === undefined) return 0
+    const e = this.exp === null ? 0 : this.exp[slot]!
+    if (e === 0) return Number.POSITIVE_INFINITY
+    return Math.max(0, e - this.now())
+  }
+
+  /**
+   * `[key, value]` pairs of the unexpired entries. Never promotes and never counts. Order: most recently used
+   * first for `lru`; for `tinylfu`, the protected, window and probation segments in turn, each most recent first.
+   * The set of entries is taken when iteration starts; entries removed meanwhile are skipped.
+   */
+  *entries(): Generator<[K, V], void, undefined> {
+    for (const slot of this.slots()) {
+      if (this.valList[slot] !== undefined && !this.isExpired(slot)) {
+        yield [this.keyList[slot] as K, this.valList[slot] as V]
+      }
+    }
+  }
+
+  /** Keys of the unexpired entries, in the order of {@link L1Cache.entries}. */
+  *keys(): Generator<K, void, undefined> {
+    for (const [k] of this.entries()) yield k
+  }
+
+  /** Values of the unexpired entries, in the order of {@link L1Cache.entries}. */
+  *values(): Generator<V, void, undefined> {
+    for (const [, v] of this.entries()) yield v
+  }
+
+  /** Same as {@link L1Cache.entries}. */
+  [Symbol.iterator](): Generator<[K, V], void, undefined> {
+    return this.entries()
+  }
+
+  /** Calls `fn(value, key, cache)` for each unexpired entry, in the order of {@link L1Cache.entries}. */
+  forEach(fn: (value: V, key: K, cache: this) => void): void {
+    for (const [k, v] of this.entries()) fn(v, k, this)
+  }
+
+  /**
+   * Removes every expired entry now (entries inside their `staleWhileRevalidate` window are kept) and shrinks
+   * the storage if it is mostly empty. @returns the number of entries removed
+   */
+  purgeStale(): number {
+    if (this.ttlCount === 0 || this.exp === null) return 0
+    const now = this.now()
+    const swr = this.staleWhileRevalidate
+    let removed = 0
+    for (let s = FIRST; s < this.top; s++) {
+      const e = this.exp[s]!
+      if (e !== 0 && e + swr <= now && this.valList[s] !== undefined) {
+        this.expirations++
+        this.removeSlot(s, 'expire')
+        removed++
+      }
+    }
+    this.maybeShrink()
+    if (this.pendK.length !== 0) this.flush()
+    return removed
+  }
+
+  /** A snapshot of the counters. */
+  stats(): L1CacheStats {
+    const lookups = this.hits + this.misses
+    return {
+      hits: this.hits,
+      misses: this.misses,
+      sets: this.sets,
+      deletes: this.deletes,
+      evictions: this.evictions,
+      expirations: this.expirations,
+      loads: this.loads,
+      loadErrors: this.loadErrors,
+      staleHits: this.staleHits,
+      oversized: this.oversized,
+      size: this.count,
+      calculatedSize: this.calculatedSize,
+      hitRatio: lookups === 0 ? 0 : this.hits / lookups,
+      windowRatio: this.lru ? 1 : this.windowMax / this.capUnits,
+    }
+  }
+
+  /**
+   * Returns the cached value, or calls `loader` once per key at a time: concurrent callers for the same key
+   * share that load. A loader error rejects every waiter and caches nothing; an aborted `signal` rejects that
+   * caller only ({@link LoadAbortedError}). A loaded `undefined` is returned but not cached. With
+   * `staleWhileRevalidate`, an expired value inside the window is returned at once and refreshed in the
+   * background by a single load.
+   * @throws TypeError `loader must be a function`, `signal must be an AbortSignal`, and those of `set`
+   * @throws {@link InvalidSizeError} if `sizeOf` rejects the loaded value (every waiter gets it)
+   * An entry larger than `maxSize` is returned to the callers, not stored, and counted in `stats().oversized`.
+   */
+  async getOrLoad(
+    key: K,
+    loader: (key: K, context: LoadContext<V>) => V | undefined | PromiseLike<V | undefined>,
+    options?: GetOrLoadOptions,
+  ): Promise<V | undefined> {
+    if (typeof loader !== 'function') throw new TypeError('loader must be a function')
+    let ttl = this.ttl
+    let signal: AbortSignal | undefined
+    if (options !== undefined) {
+      if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object')
+      if (options.ttl !== undefined) ttl = checkNumber('ttl', options.ttl)
+      if (options.signal !== undefined) {
+        if (!(options.signal instanceof AbortSignal)) throw new TypeError('signal must be an AbortSignal')
+        signal = options.signal
+      }
+    }
+    if (signal?.aborted) throw new LoadAbortedError(key, signal.reason)
+    const slot = this.map.get(key)
+    if (slot !== undefined) {
+      const e = this.exp === null ? 0 : this.exp[slot]!
+      if (e === 0 || e > this.now()) {
+        this.hits++
+        if (this.lru) this.toTail(WIN, slot)
+        else this.hit(slot)
+        return this.valList[slot]
+      }
+      if (this.staleWhileRevalidate > 0 && e + this.staleWhileRevalidate > this.now()) {
+        this.staleHits++
+        this.hits++
+        const stale = this.valList[slot]
+        if (this.flights === null || !this.flights.has(key)) this.startLoad(key, loader, ttl, stale, true)
+        return stale
+      }
+      this.misses++
+      this.expireSlot(slot, e)
+    } else {
+      this.misses++
+      if (!this.lru) this.recordMiss(key)
+    }
+    let flight = this.flights === null ? undefined : this.flights.get(key)
+    if (flight === undefined) flight = this.startLoad(key, loader, ttl, undefined, false)
+    return this.wait(key, flight, signal)
+  }
+
+  // ---------------------------------------------------------------- internals: loads
+
+  private startLoad(
+    key: K,
+    loader: (key: K, context: LoadContext<V>) => V | undefined | PromiseLike<V | undefined>,
+    ttl: number,
+    staleValue: V | undefined,
+    background: boolean,
+  ): Flight<V> {
+    if (this.flights === null) this.flights = new Map()
+    const controller = new AbortController()
+    this.loads++
+    let raw: V | undefined | PromiseLike<V | undefined>
+    try {
+      raw = loader(key, { signal: controller.signal, staleValue })
+    } catch (err) {
+      raw = Promise.reject(err)
+    }
+    const flight: Flight<V> = {
+      promise: undefined as unknown as Promise<V | undefined>,
+      controller,
+      waiters: 0,
+      background,
+      invalidated: false,
+    }
+    const flights = this.flights
+    flight.promise = Promise.resolve(raw).then(
+      (value) => {
+        if (flights.get(key) === flight) flights.delete(key)
+        if (value !== undefined && !flight.invalidated) {
+          try {
+            this.set(key, value, { ttl })
+          } catch (err) {
+            if (!(err instanceof EntryTooLargeError)) throw err
+          }
+        }
+        return value
+      },
+      (err: unknown) => {
+        if (flights.get(key) === flight) flights.delete(key)
+        this.loadErrors++
+        throw err
+      },
+    )
+    if (background) {
+      flight.promise.catch((err: unknown) => {
+        if (this.onBackgroundError !== null) this.onBackgroundError(err, key)
+      })
+    }
+    flights.set(key, flight)
+    return flight
+  }
+
+  private wait(key: K, flight: Flight<V>, signal: AbortSignal | undefined): Promise<V | undefined> {
+    flight.waiters++
+    if (signal === undefined) return flight.promise
+    return new Promise<V | undefined>((resolve, reject) => {
+      let done = false
+      const onAbort = (): void => {
+        if (done) return
+        done = true
+        flight.waiters--
+        if (flight.waiters === 0 && !flight.background) flight.controller.abort(signal.reason)
+        reject(new LoadAbortedError(key, signal.reason))
+      }
+      signal.addEventListener('abort', onAbort, { once: true })
+      flight.promise.then(
+        (v) => {
+          if (done) return
+          done = true
+          flight.waiters--
+          signal.removeEventListener('abort', onAbort)
+          resolve(v)
+        },
+        (err: unknown) => {
+          if (done) return
+          done = true
+          flight.waiters--
+          signal.removeEventListener('abort', onAbort)
+          reject(err)
+        },
+      )
+    })
+  }
+
+  private invalidateFlight(key: K): void {
+    const f = this.flights!.get(key)
+    if (f !== undefined) {
+      f.invalidated = true
+      this.flights!.delete(key)
+    }
+  }
+
+  // ---------------------------------------------------------------- internals: storage
+
+  /** Clock reading for writes and checks off the hot path (cached reading reused for up to 256 reads). */
+  private now(): number {
+    if (this.clock !== null) return this.clock()
+    if (this.nowValue !== Number.POSITIVE_INFINITY && (++this.nowReads & 255) !== 0) return this.nowValue
+    return refreshNow(this)
+  }
+
+  /** A fresh clock reading. */
+  private readClock(): number {
+    return this.clock !== null ? this.clock() : refreshNow(this)
+  }
+
+  private isExpired(slot: number): boolean {
+    if (this.exp === null) return false
+    const e = this.exp[slot]!
+    return e !== 0 && e <= this.now()
+  }
+
+  private measure(value: V, key: K): number {
+    let size: unknown
+    try {
+      size = this.sizeOf!(value, key)
+    } catch (err) {
+      throw new InvalidSizeError(key, undefined, { cause: err })
+    }
+    if (typeof size !== 'number' || !Number.isFinite(size) || size < 0) throw new InvalidSizeError(key, size)
+    return size
+  }
+
+  /** An expired slot was found on access: reclaim it unless a stale-while-revalidate window keeps it. */
+  private expireSlot(slot: number, e: number): void {
+    if (this.staleWhileRevalidate > 0 && e + this.staleWhileRevalidate > this.now()) return
+    this.expirations++
+    this.removeSlot(slot, 'expire')
+    if (this.pendK.length !== 0) this.flush()
+  }
+
+  private toTail(head: number, i: number): void {
+    const next = this.next
+    const prev = this.prev
+    const t = prev[head]!
+    if (t === i) return
+    const n = next[i]!
+    const p = prev[i]!
+    next[p] = n
+    prev[n] = p
+    next[t] = i
+    prev[i] = t
+    next[i] = head
+    prev[head] = i
+  }
+
+  private unlink(i: number): void {
+    const n = this.next[i]!
+    const p = this.prev[i]!
+    this.next[p] = n
+    this.prev[n] = p
+  }
+
+  private append(head: number, i: number): void {
+    const t = this.prev[head]!
+    this.next[t] = i
+    this.prev[i] = t
+    this.next[i] = head
+    this.prev[head] = i
+  }
+
+  private allocSlot(): number {
+    let s = this.freeHead
+    if (s !== 0) {
+      this.freeHead = this.next[s]!
+      return s
+    }
+    if (this.top === this.slotCap) this.grow()
+    s = this.top++
+    return s
+  }
+
+  private grow(): void {
+    const cap = Math.min(this.slotCap * 2, this.maxSlots)
+    this.resize(cap)
+  }
+
+  private resize(cap: number): void {
+    // grow the plain arrays to exactly `cap` (concat allocates the exact length; push would over-allocate)
+    this.keyList = this.keyList.concat(filled(cap - this.keyList.length))
+    this.valList = this.valList.concat(filled(cap - this.valList.length))
+    const n = new Uint32Array(cap)
+    n.set(this.next.subarray(0, Math.min(cap, this.slotCap)))
+    this.next = n
+    const p = new Uint32Array(cap)
+    p.set(this.prev.subarray(0, Math.min(cap, this.slotCap)))
+    this.prev = p
+    if (this.meta !== null) {
+      const m = new Uint8Array(cap)
+      m.set(this.meta.subarray(0, Math.min(cap, this.slotCap)))
+      this.meta = m
+      const slots = nextPow2(cap)
+      const want = Math.max(
+        TUNING.minCounters,
+        Math.min(TUNING.floorCounters, slots * TUNING.smallPerSlot),
+        slots * TUNING.countersPerSlot,
+      )
+      if (this.sketch === null || this.sketch.table.length * 8 < want) this.sketch = new FrequencySketch(want)
+    }
+    if (this.sizes !== null) {
+      const z = new Float64Array(cap)
+      z.set(this.sizes.subarray(0, Math.min(cap, this.slotCap)))
+      this.sizes = z
+    }
+    if (this.exp !== null) {
+      const x = new Float64Array(cap)
+      x.set(this.exp.subarray(0, Math.min(cap, this.slotCap)))
+      this.exp = x
+    }
+    this.slotCap = cap
+  }
+
+  private insert(key: K, value: V, ttl: number, size: number): void {
+    if (this.lru) {
+      while (this.count >= this.maxCount || this.weight + size > this.maxWeight) {
+        const victim = this.next[WIN]!
+        if (victim === WIN) break
+        this.evictions++
+        this.removeSlot(victim, 'evict')
+      }
+    }
+    const slot = this.allocSlot()
+    this.map.set(key, slot)
+    this.keyList[slot] = key
+    this.valList[slot] = value
+    this.count++
+    this.weight += size
+    if (this.sizes !== null) this.sizes[slot] = size
+    if (ttl > 0) this.setExpiry(slot, ttl)
+    else if (this.exp !== null) this.exp[slot] = 0
+    if (this.lru) {
+      this.append(WIN, slot)
+    } else {
+      let f: number
+      if (this.sketch === null) f = 1
+      else if (key === this.lastMissKey) f = this.lastMissFreq
+      else f = this.sketch.increment(hashKey(key))
+      this.lastMissKey = undefined
+      this.meta![slot] = f
+      this.append(WIN, slot)
+      this.windowWeight += size
+      this.evictTinyLfu()
+      if (!this.filled && this.count >= this.maxCount) this.filled = true
+      if (!this.filled && this.weight >= this.maxWeight * 0.95) this.filled = true
+    }
+    if (this.ttlCount !== 0) this.sweepSome(2)
+  }
+
+  private setExpiry(slot: number, ttl: number): void {
+    if (this.exp === null) this.exp = new Float64Array(this.slotCap)
+    const was = this.exp[slot]!
+    this.exp[slot] = this.now() + ttl
+    if (was === 0) {
+      this.ttlCount++
+      if (this.sweepTimer === null && this.sweepInterval > 0) this.armSweep()
+    }
+  }
+
+  private update(slot: number, key: K, value: V, ttl: number, size: number): void {
+    const old = this.valList[slot]!
+    this.valList[slot] = value
+    if (this.exp !== null && this.exp[slot] !== 0) {
+      if (ttl > 0) this.exp[slot] = this.now() + ttl
+      else {
+        this.exp[slot] = 0
+        this.ttlCount--
+      }
+    } else if (ttl > 0) this.setExpiry(slot, ttl)
+    if (this.sizes !== null) {
+      const delta = size - this.sizes[slot]!
+      this.sizes[slot] = size
+      this.weight += delta
+      if (!this.lru) {
+        const q = this.meta![slot]! >>> Q_SHIFT
+        if (q === WIN) this.windowWeight += delta
+        else if (q === PROT) this.protectedWeight += delta
+      }
+    }
+    if (this.lru) {
+      this.toTail(WIN, slot)
+      while (this.weight > this.maxWeight) {
+        const victim = this.next[WIN]!
+        if (victim === slot) break
+        this.evictions++
+        this.removeSlot(victim, 'evict')
+      }
+    } else {
+      this.hit(slot)
+      this.evictTinyLfu()
+    }
+    if (old !== value && this.onEvict !== null) {
+      this.pendK.push(key)
+      this.pendV.push(old)
+      this.pendR.push('set')
+    }
+  }
+
+  private weightOf(slot: number): number {
+    return this.sizes === null ? 1 : this.sizes[slot]!
+  }
+
+  /** Removes a slot from every structure and queues the onEvict call. */
+  private removeSlot(slot: number, reason: EvictionReason): void {
+    const key = this.keyList[slot] as K
+    const value = this.valList[slot] as V
+    this.unlink(slot)
+    this.map.delete(key)
+    const w = this.weightOf(slot)
+    this.count--
+    this.weight -= w
+    if (this.meta !== null) {
+      const m = this.meta[slot]!
+      const q = m >>> Q_SHIFT
+      if (q === WIN) this.windowWeight -= w
+      else if (q === PROT) this.protectedWeight -= w
+      if (reason === 'evict' && this.sketch !== null && (m & FREQ) > 1) {
+        this.sketch.raiseTo(hashKey(key), m & FREQ)
+      }
+      this.meta[slot] = 0
+    }
+    if (this.exp !== null && this.exp[slot] !== 0) {
+      this.exp[slot] = 0
+      this.ttlCount--
+    }
+    this.keyList[slot] = undefined
+    this.valList[slot] = undefined
+    this.next[slot] = this.freeHead
+    this.freeHead = slot
+    if (this.onEvict !== null) {
+      this.pendK.push(key)
+      this.pendV.push(value)
+      this.pendR.push(reason)
+    }
+  }
+
+  private flush(): void {
+    const ks = this.pendK
+    const vs = this.pendV
+    const rs = this.pendR
+    this.pendK = []
+    this.pendV = []
+    this.pendR = []
+    const onEvict = this.onEvict
+    if (onEvict === null) return
+    let first: unknown
+    let failed = false
+    for (let i = 0; i < ks.length; i++) {
+      try {
+        onEvict(ks[i]!, vs[i]!, rs[i]!)
+      } catch (err) {
+        if (!failed) {
+          failed = true
+          first = err
+        }
+      }
+    }
+    if (failed) throw first
+  }
+
+  private reset(): void {
+    this.map = new Map()
+    this.slotCap = Math.min(INITIAL_SLOTS + FIRST, this.maxSlots)
+    this.keyList = filled(this.slotCap)
+    this.valList = filled(this.slotCap)
+    this.next = new Uint32Array(this.slotCap)
+    this.prev = new Uint32Array(this.slotCap)
+    for (let h = 0; h < FIRST; h++) {
+      this.next[h] = h
+      this.prev[h] = h
+    }
+    if (this.meta !== null) this.meta = new Uint8Array(this.slotCap)
+    if (this.sizes !== null) this.sizes = new Float64Array(this.slotCap)
+    this.exp = null
+    this.sketch = null
+    this.top = FIRST
+    this.freeHead = 0
+    this.count = 0
+    this.weight = 0
+    this.ttlCount = 0
+    this.windowWeight = 0
+    this.protectedWeight = 0
+    this.hand = FIRST
+    this.lastMissKey = undefined
+    if (this.sweepTimer !== null) {
+      clearTimeout(this.sweepTimer)
+      this.sweepTimer = null
+    }
+  }
+
+  /** Slots in iteration order. */
+  private slots(): number[] {
+    const out: number[] = []
+    const heads = this.lru ? [WIN] : [PROT, WIN, PROB]
+    for (const h of heads) {
+      for (let s = this.prev[h]!; s !== h; s = this.prev[s]!) out.push(s)
+    }
+    return out
+  }
+
+  // ---------------------------------------------------------------- internals: expiry sweeping
+
+  private armSweep(): void {
+    const t = setTimeout(() => {
+      this.sweepTimer = null
+      this.sweepSome(SWEEP_CHUNK)
+      this.maybeShrink()
+      if (this.pendK.length !== 0) this.flush()
+      if (this.ttlCount > 0) this.armSweep()
+    }, this.sweepInterval)
+    if (typeof t === 'object' && typeof t.unref === 'function') t.unref()
+    this.sweepTimer = t
+  }
+
+  /** Examines up to `n` slots at the sweep hand and reclaims the expired ones. */
+  private sweepSome(n: number): void {
+    const exp = this.exp
+    if (exp === null) return
+    const swr = this.staleWhileRevalidate
+    let now = -1
+    let s = this.hand
+    for (let i = 0; i < n; i++) {
+      if (s >= this.top) {
+        s = FIRST
+        break
+      }
+      const e = exp[s]!
+      if (e !== 0) {
+        if (now < 0) now = this.now()
+        if (e + swr <= now) {
+          this.expirations++
+          this.removeSlot(s, 'expire')
+        }
+      }
+      s++
+    }
+    this.hand = s
+  }
+
+  /** Compacts the storage when at most a quarter of it is in use. */
+  private maybeShrink(): void {
+    const used = this.count + FIRST
+    if (this.slotCap <= INITIAL_SLOTS + FIRST || used * 4 > this.slotCap) return
+    const cap = Math.min(Math.max(INITIAL_SLOTS + FIRST, nextPow2(used * 2)), this.maxSlots)
+    const order = this.slots()
+    const oldKeys = this.keyList
+    const oldVals = this.valList
+    const oldMeta = this.meta
+    const oldSizes = this.sizes
+    const oldExp = this.exp
+    const heads = this.lru ? [WIN] : [PROT, WIN, PROB]
+    // queue of each slot in order, to relink into the same segments
+    const qOf: number[] = []
+    for (const h of heads) for (let s = this.prev[h]!; s !== h; s = this.prev[s]!) qOf.push(h)
+    this.keyList = filled(cap)
+    this.valList = filled(cap)
+    this.next = new Uint32Array(cap)
+    this.prev = new Uint32Array(cap)
+    for (let h = 0; h < FIRST; h++) {
+      this.next[h] = h
+      this.prev[h] = h
+    }
+    this.meta = oldMeta === null ? null : new Uint8Array(cap)
+    this.sizes = oldSizes === null ? null : new Float64Array(cap)
+    this.exp = oldExp === null ? null : new Float64Array(cap)
+    this.slotCap = cap
+    this.top = FIRST
+    this.freeHead = 0
+    this.hand = FIRST
+    // order lists each segment most recent first: insert at the head to keep the order
+    for (let i = 0; i < order.length; i++) {
+      const old = order[i]!
+      const s = this.top++
+      const key = oldKeys[old] as K
+      this.keyList[s] = key
+      this.valList[s] = oldVals[old]
+      this.map.set(key, s)
+      if (this.meta !== null) this.meta[s] = oldMeta![old]!
+      if (this.sizes !== null) this.sizes[s] = oldSizes![old]!
+      if (this.exp !== null) this.exp[s] = oldExp![old]!
+      const h = qOf[i]!
+      // prepend (order is most recent first)
+      const first = this.next[h]!
+      this.prev[first] = s
+      this.next[s] = first
+      this.prev[s] = h
+      this.next[h] = s
+    }
+  }
+
+  // ---------------------------------------------------------------- internals: W-TinyLFU
+
+  private recordMiss(key: K): void {
+    const sk = this.sketch
+    if (sk !== null) {
+      const h = hashKey(key)
+      this.lastMissKey = key
+      this.lastMissFreq = sk.increment(h)
+    }
+    if (this.hits + this.misses >= this.nextCheck) this.periodic()
+  }
+
+  private hit(slot: number): void {
+    const meta = this.meta!
+    const m = meta[slot]!
+    if ((m & FREQ) !== FREQ) meta[slot] = m + 1
+    const q = m >>> Q_SHIFT
+    if (q !== PROB) this.toTail(q, slot)
+    else this.promote(slot)
+  }
+
+  /** Probation hit: move to protected, demoting protected's least recent entries past its share. */
+  private promote(slot: number): void {
+    const meta = this.meta!
+    this.unlink(slot)
+    this.append(PROT, slot)
+    meta[slot] = (meta[slot]! & FREQ) | (PROT << Q_SHIFT)
+    this.protectedWeight += this.weightOf(slot)
+    this.demoteProtected()
+  }
+
+  private demoteProtected(): void {
+    const meta = this.meta!
+    while (this.protectedWeight > this.protectedMax) {
+      const d = this.next[PROT]!
+      if (d === PROT) break
+      this.unlink(d)
+      this.append(PROB, d)
+      meta[d] = (meta[d]! & FREQ) | (PROB << Q_SHIFT)
+      this.protectedWeight -= this.weightOf(d)
+    }
+  }
+
+  private evictTinyLfu(): void {
+    const meta = this.meta!
+    let candidates = 0
+    while (this.windowWeight > this.windowMax) {
+      const s = this.next[WIN]!
+      if (s === WIN) break
+      this.unlink(s)
+      this.append(PROB, s)
+      meta[s] = (meta[s]! & FREQ) | (PROB << Q_SHIFT)
+      this.windowWeight -= this.weightOf(s)
+      candidates++
+    }
+    while (this.count > this.maxCount || this.weight > this.maxWeight) {
+      let victim = this.next[PROB]!
+      if (victim === PROB) {
+        victim = this.next[PROT]!
+        if (victim === PROT) victim = this.next[WIN]!
+      }
+      if (victim < FIRST) break
+      let evict = victim
+      if (candidates > 0) {
+        candidates--
+        const candidate = this.prev[PROB]!
+        if (candidate !== victim && candidate >= FIRST) {
+          const cf = meta[candidate]! & FREQ
+          const vf = meta[victim]! & FREQ
+          if (!(cf > vf || (cf >= ADMIT_DOS_THRESHOLD && (this.random() & 127) === 0))) evict = candidate
+        }
+      }
+      this.evictions++
+      this.removeSlot(evict, 'evict')
+    }
+  }
+
+  private random(): number {
+    let x = this.rand
+    x ^= x << 13
+    x ^= x >>> 17
+    x ^= x << 5
+    this.rand = x
+    return x
+  }
+
+  /** Every `period` lookups: age the frequencies; every sample: adjust the window by hill climbing. */
+  private periodic(): void {
+    const lookups = this.hits + this.misses
+    this.nextCheck = lookups + Math.min(this.sample, this.period)
+    if (this.sketch !== null && lookups - this.lastAge >= this.period) {
+      this.lastAge = lookups
+      this.sketch.halve()
+      const meta = this.meta!
+      for (let s = FIRST; s < this.top; s++) {
+        const m = meta[s]!
+        meta[s] = (m & ~FREQ) | ((m & FREQ) >>> 1)
+      }
+    }
+    if (this.filled && TUNING.climb) this.climb()
+    this.sampleHits = this.hits
+    this.sampleOps = lookups
+  }
+
+  private lastAge = 0
+
+  private climb(): void {
+    const ops = this.hits + this.misses - this.sampleOps
+    if (ops <= 0) return
+    const hitRate = (this.hits - this.sampleHits) / ops
+    const change = hitRate - this.prevHitRate
+    let amount = change >= 0 ? this.stepSize : -this.stepSize
+    if (TUNING.noise > 0) {
+      // Scale the move by how far the change stands out of the sampling noise of two hit ratios.
+      const sigma = Math.sqrt((Math.max(hitRate, 1e-3) * Math.max(1 - hitRate, 1e-3) * 2) / ops)
+      amount *= Math.max(TUNING.noiseFloor, Math.min(1, Math.abs(change) / (TUNING.noise * sigma)))
+    }
+    const nextStep =
+      Math.abs(change) >= TUNING.restart
+        ? TUNING.step * this.capUnits * (amount >= 0 ? 1 : -1)
+        : TUNING.decay * amount
+    this.prevHitRate = hitRate
+    const floor = TUNING.minStep * this.capUnits
+    this.stepSize = Math.abs(nextStep) >= floor ? nextStep : nextStep < 0 ? -floor : floor
+    this.adjustWindow(amount)
+  }
+
+  private adjustWindow(amount: number): void {
+    const cap = this.capUnits
+    const meta = this.meta!
+    const minWindow = Math.max(1, cap * 0.01)
+    const target = Math.min(cap, Math.max(minWindow, this.windowMax + amount))
+    if (target === this.windowMax) return
+    this.windowMax = target
+    this.protectedMax = (cap - target) * 0.8
+    if (amount > 0) {
+      // grow the window with the least recent main entries
+      while (this.windowWeight < this.windowMax) {
+        let s = this.next[PROB]!
+        if (s === PROB) {
+          s = this.next[PROT]!
+          if (s === PROT) break
+          this.protectedWeight -= this.weightOf(s)
+        }
+        this.unlink(s)
+        this.append(WIN, s)
+        meta[s] = (meta[s]! & FREQ) | (WIN << Q_SHIFT)
+        this.windowWeight += this.weightOf(s)
+      }
+    } else {
+      while (this.windowWeight > this.windowMax) {
+        const s = this.next[WIN]!
+        if (s === WIN) break
+        this.unlink(s)
+        this.append(PROB, s)
+        meta[s] = (meta[s]! & FREQ) | (PROB << Q_SHIFT)
+        this.windowWeight -= this.weightOf(s)
+      }
+    }
+    this.demoteProtected()
+  }
+}
+
+/**
+ * @internal Tuning constants of the W-TinyLFU policy, exported (not from the package entry) for the policy
+ * study in bench/; not part of the API.
+ */
+export const TUNING: {
+  countersPerSlot: number
+  minCounters: number
+  floorCounters: number
+  smallPerSlot: number
+  ageMinCap: number
+  sampleFactor: number
+  climb: boolean
+  periodFactor: number
+  step: number
+  restart: number
+  decay: number
+  minStep: number
+  noise: number
+  noiseFloor: number
+} = {
+  countersPerSlot: 2,
+  minCounters: 1024,
+  floorCounters: 65536,
+  smallPerSlot: 64,
+  ageMinCap: 512,
+  sampleFactor: 0.25,
+  climb: true,
+  periodFactor: 40,
+  step: 0.125,
+  restart: 0.05,
+  decay: 0.98,
+  minStep: 0.01,
+  noise: 2,
+  noiseFloor: 0,
+}
+
+/** A dense array of `n` undefined values, allocated at exactly that length. */
+function filled<T>(n: number): (T | undefined)[] {
+  if (n <= 0) return []
+  if (n <= 50_000) return new Array<T | undefined>(n).fill(undefined)
+  const out: (T | undefined)[] = []
+  for (let i = 0; i < n; i++) out.push(undefined)
+  return out
+}
+
+function fn<T>(name: string, v: T | undefined): T | null {
+  if (v === undefined) return null
+  if (typeof v !== 'function') throw new TypeError(`${name} must be a function`)
+  return v
+}

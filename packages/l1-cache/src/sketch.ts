@@ -1,0 +1,138 @@
+/**
+ * Internal: key hashing and the frequency sketch behind the `tinylfu` policy.
+ * @internal
+ */
+
+let objectIds: WeakMap<object, number> | null = null
+let nextObjectId = 1
+
+/** 32-bit hash of any key; strings and integers are hashed by value, objects by identity. */
+export function hashKey(key: unknown): number {
+  if (typeof key === 'string') return hashString(key)
+  if (typeof key === 'number') {
+    if ((key | 0) === key) return mix(key)
+    return hashString(String(key))
+  }
+  if ((typeof key === 'object' && key !== null) || typeof key === 'function') {
+    if (objectIds === null) objectIds = new WeakMap()
+    let id = objectIds.get(key)
+    if (id === undefined) {
+      id = nextObjectId++
+      objectIds.set(key, id)
+    }
+    return mix(id ^ 0x5bd1e995)
+  }
+  return hashString(`${typeof key}:${String(key)}`)
+}
+
+function hashString(s: string): number {
+  const n = s.length
+  let h = 0x811c9dc5 ^ n
+  // Long keys: hash the first and last 32 characters and a sample of the middle (bounded cost per miss).
+  if (n <= 64) {
+    for (let i = 0; i < n; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193)
+  } else {
+    for (let i = 0; i < 32; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193)
+    const step = ((n - 64) >>> 5) + 1
+    for (let i = 32; i < n - 32; i += step) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193)
+    for (let i = n - 32; i < n; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193)
+  }
+  return mix(h)
+}
+
+function mix(h: number): number {
+  h ^= h >>> 16
+  h = Math.imul(h, 0x85ebca6b)
+  h ^= h >>> 13
+  h = Math.imul(h, 0xc2b2ae35)
+  h ^= h >>> 16
+  return h
+}
+
+/**
+ * Count-min sketch of 4-bit counters (8 per 32-bit word), depth 4, with periodic halving done by the owner.
+ * In this cache it remembers the access frequency of keys that are *not* resident (residents keep an exact
+ * 4-bit counter in their slot), so it can be small.
+ * @internal
+ */
+export class FrequencySketch {
+  table: Uint32Array
+  mask: number
+
+  constructor(counters: number) {
+    const words = Math.max(8, nextPow2(Math.ceil(counters / 8)))
+    this.table = new Uint32Array(words)
+    this.mask = words * 8 - 1
+  }
+
+  /**
+   * Adds one to the key's smallest counters (conservative update, saturating at 15) and returns the new
+   * estimate. Conservative update keeps the many one-time keys from inflating everyone's estimate.
+   */
+  increment(h: number): number {
+    const t = this.table
+    const m = this.mask
+    const i0 = index(h, 0) & m
+    const i1 = index(h, 1) & m
+    const i2 = index(h, 2) & m
+    const i3 = index(h, 3) & m
+    const c0 = (t[i0 >>> 3]! >>> ((i0 & 7) << 2)) & 15
+    const c1 = (t[i1 >>> 3]! >>> ((i1 & 7) << 2)) & 15
+    const c2 = (t[i2 >>> 3]! >>> ((i2 & 7) << 2)) & 15
+    const c3 = (t[i3 >>> 3]! >>> ((i3 & 7) << 2)) & 15
+    const min = Math.min(c0, c1, c2, c3)
+    if (min === 15) return 15
+    if (c0 === min) t[i0 >>> 3] = t[i0 >>> 3]! + (1 << ((i0 & 7) << 2))
+    if (c1 === min) t[i1 >>> 3] = t[i1 >>> 3]! + (1 << ((i1 & 7) << 2))
+    if (c2 === min) t[i2 >>> 3] = t[i2 >>> 3]! + (1 << ((i2 & 7) << 2))
+    if (c3 === min) t[i3 >>> 3] = t[i3 >>> 3]! + (1 << ((i3 & 7) << 2))
+    return min + 1
+  }
+
+  /** Estimated frequency of the key (0..15). */
+  estimate(h: number): number {
+    const t = this.table
+    const m = this.mask
+    let min = 15
+    for (let i = 0; i < 4; i++) {
+      const idx = index(h, i) & m
+      const c = (t[idx >>> 3]! >>> ((idx & 7) << 2)) & 15
+      if (c < min) min = c
+    }
+    return min
+  }
+
+  /** Raises each of the key's counters to at least `f` (remembering an evicted resident's frequency). */
+  raiseTo(h: number, f: number): void {
+    const t = this.table
+    const m = this.mask
+    for (let i = 0; i < 4; i++) {
+      const idx = index(h, i) & m
+      const w = idx >>> 3
+      const shift = (idx & 7) << 2
+      const c = (t[w]! >>> shift) & 15
+      if (c < f) t[w] = (t[w]! & ~(15 << shift)) | (f << shift)
+    }
+  }
+
+  /** Halves every counter (ageing). */
+  halve(): void {
+    const t = this.table
+    for (let i = 0; i < t.length; i++) t[i] = (t[i]! >>> 1) & 0x77777777
+  }
+}
+
+function index(h: number, i: number): number {
+  let x = Math.imul(h ^ SEEDS[i]!, 0x9e3779b1)
+  x ^= x >>> 15
+  return x
+}
+
+const SEEDS = [0x97cb3127, 0x2a4f7d1b, 0x6c1a9e55, 0xd3b2c4e9]
+
+/** Smallest power of two >= n (n >= 1). */
+export function nextPow2(n: number): number {
+  let p = 1
+  while (p < n) p *= 2
+  return p
+}

@@ -1,0 +1,4 @@
+import { version } from '@tierkit/l1-cache'
+
+const v: string = version
+console.log(v)

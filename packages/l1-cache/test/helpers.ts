@@ -1,0 +1,91 @@
+import { expect } from 'vitest'
+
+/** Any L1Cache instance (the helpers only read its internals). */
+type Sized = { readonly max: number; readonly maxSize: number }
+
+interface Internals {
+  map: Map<unknown, number>
+  keyList: unknown[]
+  valList: unknown[]
+  next: Uint32Array
+  prev: Uint32Array
+  meta: Uint8Array | null
+  sizes: Float64Array | null
+  exp: Float64Array | null
+  slotCap: number
+  top: number
+  freeHead: number
+  count: number
+  weight: number
+  ttlCount: number
+  windowWeight: number
+  protectedWeight: number
+  lru: boolean
+}
+
+/** Allocated slots of the cache's storage (to show that memory falls back). */
+export function allocatedSlots(cache: Sized): number {
+  return (cache as unknown as Internals).slotCap
+}
+
+/** Checks every internal invariant of a cache: lists, map, counts, weights, free list. */
+export function checkInvariants(cache: Sized): void {
+  const c = cache as unknown as Internals
+  const heads = c.lru ? [0] : [0, 1, 2]
+  const seen = new Set<number>()
+  let weight = 0
+  let win = 0
+  let prot = 0
+  let ttl = 0
+  for (const h of heads) {
+    let guard = 0
+    for (let s = c.next[h]!; s !== h; s = c.next[s]!) {
+      expect(++guard).toBeLessThanOrEqual(c.count)
+      expect(c.prev[c.next[s]!]).toBe(s)
+      expect(seen.has(s)).toBe(false)
+      seen.add(s)
+      const key = c.keyList[s]
+      expect(c.map.get(key)).toBe(s)
+      expect(c.valList[s]).not.toBe(undefined)
+      const w = c.sizes === null ? 1 : c.sizes[s]!
+      weight += w
+      if (c.meta !== null) {
+        const q = c.meta[s]! >>> 4
+        expect(q).toBe(h)
+        if (q === 0) win += w
+        if (q === 2) prot += w
+      }
+      if (c.exp !== null && c.exp[s] !== 0) ttl++
+    }
+  }
+  expect(seen.size).toBe(c.count)
+  expect(c.map.size).toBe(c.count)
+  expect(c.weight).toBeCloseTo(weight, 6)
+  expect(c.ttlCount).toBe(ttl)
+  if (!c.lru) {
+    expect(c.windowWeight).toBeCloseTo(win, 6)
+    expect(c.protectedWeight).toBeCloseTo(prot, 6)
+  }
+  // free list: disjoint from the live slots, every slot below `top` is live or free
+  let free = 0
+  for (let s = c.freeHead; s !== 0; s = c.next[s]!) {
+    expect(seen.has(s)).toBe(false)
+    expect(c.valList[s]).toBe(undefined)
+    free++
+    expect(free).toBeLessThanOrEqual(c.slotCap)
+  }
+  expect(free + c.count).toBe(c.top - 3)
+  if (cache.max > 0) expect(c.count).toBeLessThanOrEqual(cache.max)
+  if (cache.maxSize > 0) expect(c.weight).toBeLessThanOrEqual(cache.maxSize + 1e-9)
+}
+
+/** A manual clock for TTL tests. */
+export function manualClock(start = 1000): { now: () => number; advance: (ms: number) => void } {
+  let t = start
+  return {
+    now: () => t,
+    advance: (ms: number) => {
+      t += ms
+    },
+  }
+}

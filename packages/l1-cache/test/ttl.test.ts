@@ -1,0 +1,186 @@
+import { afterEach, describe, expect, test, vi } from 'vitest'
+import { type EvictionReason, L1Cache } from '../src/index.js'
+import { allocatedSlots, checkInvariants, manualClock } from './helpers.js'
+
+afterEach(() => {
+  vi.useRealTimers()
+})
+
+describe.each(['lru', 'tinylfu'] as const)('TTL (%s)', (policy) => {
+  test('an expired entry is never returned by get, peek, has, entries', () => {
+    const clock = manualClock()
+    const reasons: EvictionReason[] = []
+    const c = new L1Cache<string, number>({
+      max: 10,
+      ttl: 100,
+      policy,
+      clock: clock.now,
+      onEvict: (_k, _v, r) => reasons.push(r),
+    })
+    c.set('a', 1)
+    clock.advance(99)
+    expect(c.get('a')).toBe(1)
+    expect(c.remainingTtl('a')).toBe(1)
+    clock.advance(1)
+    expect(c.peek('a')).toBe(undefined)
+    expect(c.has('a')).toBe(false)
+    expect([...c.entries()]).toEqual([])
+    expect(c.remainingTtl('a')).toBe(0)
+    expect(c.get('a')).toBe(undefined)
+    expect(reasons).toEqual(['expire'])
+    expect(c.stats().expirations).toBe(1)
+    expect(c.size).toBe(0)
+    checkInvariants(c)
+  })
+
+  test('per-entry ttl overrides the default; ttl 0 never expires', () => {
+    const clock = manualClock()
+    const c = new L1Cache<string, number>({ max: 10, ttl: 100, policy, clock: clock.now })
+    c.set('short', 1, { ttl: 10 })
+    c.set('forever', 2, { ttl: 0 })
+    c.set('default', 3)
+    expect(c.remainingTtl('forever')).toBe(Number.POSITIVE_INFINITY)
+    expect(c.remainingTtl('missing')).toBe(0)
+    clock.advance(50)
+    expect(c.get('short')).toBe(undefined)
+    expect(c.get('default')).toBe(3)
+    clock.advance(1e9)
+    expect(c.get('forever')).toBe(2)
+    expect(c.get('default')).toBe(undefined)
+    checkInvariants(c)
+  })
+
+  test('set renews the deadline; set with ttl 0 removes it', () => {
+    const clock = manualClock()
+    const c = new L1Cache<string, number>({ max: 10, ttl: 100, policy, clock: clock.now })
+    c.set('a', 1)
+    clock.advance(80)
+    c.set('a', 2)
+    clock.advance(80)
+    expect(c.get('a')).toBe(2)
+    c.set('a', 3, { ttl: 0 })
+    clock.advance(1000)
+    expect(c.get('a')).toBe(3)
+    checkInvariants(c)
+  })
+
+  test('purgeStale removes expired entries and shrinks the storage', () => {
+    const clock = manualClock()
+    const c = new L1Cache<number, number>({
+      max: 10_000,
+      ttl: 100,
+      policy,
+      clock: clock.now,
+      sweepInterval: 0,
+    })
+    for (let i = 0; i < 5000; i++) c.set(i, i)
+    for (let i = 0; i < 10; i++) c.set(-i - 1, i, { ttl: 0 })
+    const big = allocatedSlots(c)
+    expect(big).toBeGreaterThanOrEqual(5010)
+    clock.advance(100)
+    expect(c.purgeStale()).toBe(5000)
+    expect(c.size).toBe(10)
+    expect(allocatedSlots(c)).toBeLessThan(big / 8)
+    for (let i = 0; i < 10; i++) expect(c.get(-i - 1)).toBe(i)
+    expect(c.purgeStale()).toBe(0)
+    checkInvariants(c)
+  })
+
+  test('idle memory falls back: one unref’d sweep timer reclaims expired entries with no access', () => {
+    vi.useFakeTimers()
+    const clock = manualClock()
+    const c = new L1Cache<number, { blob: string }>({ max: 10_000, ttl: 1000, policy, clock: clock.now })
+    for (let i = 0; i < 6000; i++) c.set(i, { blob: `value ${i}` })
+    // a single timer for the whole cache, never one per entry
+    expect(vi.getTimerCount()).toBe(1)
+    const big = allocatedSlots(c)
+    clock.advance(1001)
+    vi.advanceTimersByTime(3000)
+    expect(c.size).toBe(0)
+    expect(c.stats().expirations).toBe(6000)
+    expect(allocatedSlots(c)).toBeLessThan(big / 8)
+    // nothing left to expire: the timer stops
+    expect(vi.getTimerCount()).toBe(0)
+    checkInvariants(c)
+  })
+
+  test('a few expired entries are reclaimed on every insert (amortised sweep)', () => {
+    const clock = manualClock()
+    const c = new L1Cache<string, number>({ max: 1000, ttl: 10, policy, clock: clock.now, sweepInterval: 0 })
+    for (let i = 0; i < 100; i++) c.set(`old${i}`, i)
+    clock.advance(20)
+    for (let i = 0; i < 100; i++) c.set(`new${i}`, i, { ttl: 0 })
+    expect(c.size).toBeLessThan(200)
+    expect(c.stats().expirations).toBeGreaterThan(0)
+    checkInvariants(c)
+  })
+})
+
+describe('default clock', () => {
+  test('entries expire with the real coarse clock', async () => {
+    const c = new L1Cache<string, number>({ max: 10, ttl: 5 })
+    c.set('a', 1)
+    expect(c.get('a')).toBe(1)
+    await new Promise((r) => setTimeout(r, 30))
+    expect(c.get('a')).toBe(undefined)
+    expect(c.has('a')).toBe(false)
+  })
+})
+
+describe('staleWhileRevalidate', () => {
+  test('getOrLoad serves the stale value once and refreshes it with one background load', async () => {
+    const clock = manualClock()
+    const c = new L1Cache<string, number>({ max: 10, ttl: 100, staleWhileRevalidate: 50, clock: clock.now })
+    c.set('a', 1)
+    clock.advance(120)
+    // get never returns a stale value, and does not drop it inside the window
+    expect(c.get('a')).toBe(undefined)
+    let calls = 0
+    let release: (v: number) => void = () => {}
+    const loader = (_k: string, ctx: { staleValue: number | undefined }): Promise<number> => {
+      calls++
+      expect(ctx.staleValue).toBe(1)
+      return new Promise<number>((r) => {
+        release = r
+      })
+    }
+    expect(await c.getOrLoad('a', loader)).toBe(1)
+    expect(await c.getOrLoad('a', loader)).toBe(1)
+    expect(calls).toBe(1)
+    expect(c.stats().staleHits).toBe(2)
+    release(2)
+    await new Promise((r) => setImmediate(r))
+    expect(c.get('a')).toBe(2)
+    expect(c.remainingTtl('a')).toBe(100)
+  })
+
+  test('a failed background refresh keeps the stale value and is reported', async () => {
+    const clock = manualClock()
+    const errors: unknown[] = []
+    const c = new L1Cache<string, number>({
+      max: 10,
+      ttl: 100,
+      staleWhileRevalidate: 50,
+      clock: clock.now,
+      onBackgroundError: (e) => errors.push(e),
+    })
+    c.set('a', 1)
+    clock.advance(110)
+    const boom = new Error('db down')
+    expect(
+      await c.getOrLoad('a', () => {
+        throw boom
+      }),
+    ).toBe(1)
+    await new Promise((r) => setImmediate(r))
+    expect(errors).toEqual([boom])
+    expect(c.stats().loadErrors).toBe(1)
+    // the next call serves the stale value again and starts a new refresh, which succeeds
+    expect(await c.getOrLoad('a', () => 5)).toBe(1)
+    await new Promise((r) => setImmediate(r))
+    expect(c.get('a')).toBe(5)
+    // past ttl + window: the entry is reclaimed and the loader is awaited
+    clock.advance(200)
+    expect(await c.getOrLoad('a', () => 7)).toBe(7)
+  })
+})
