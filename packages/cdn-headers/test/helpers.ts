@@ -13,7 +13,7 @@ const agent = new http.Agent({ keepAlive: true, maxSockets: 16 })
 export function request(
   base: string,
   path: string,
-  options: { method?: string; headers?: Record<string, string> } = {},
+  options: { method?: string; headers?: Record<string, string>; fresh?: boolean } = {},
 ): Promise<HttpAnswer> {
   const url = new URL(path, base)
   return new Promise((resolve, reject) => {
@@ -24,7 +24,7 @@ export function request(
         path: url.pathname + url.search,
         method: options.method ?? 'GET',
         headers: options.headers ?? {},
-        agent,
+        agent: options.fresh === true ? false : agent,
       },
       (res) => {
         const chunks: Buffer[] = []

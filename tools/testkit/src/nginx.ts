@@ -65,7 +65,10 @@ export interface NginxServer {
   readonly dir: string
   /** Stops nginx (SIGQUIT, SIGKILL after 3 s) and waits for it. Idempotent. */
   stop(): Promise<void>
-  /** Rewrites the config (optionally changed) and reloads it with SIGHUP; the cache is kept. */
+  /**
+   * Rewrites the config (optionally changed), reloads it with SIGHUP and waits until new workers answer; the
+   * cache is kept. Keep-alive connections opened before may still reach an old worker for one request.
+   */
   reload(config?: NginxCacheConfig): Promise<void>
   /** What nginx wrote on stderr (for diagnostics). */
   log(): string
@@ -97,6 +100,7 @@ export function nginxConfig(
   port: number,
   upstream: string,
   config: NginxCacheConfig = {},
+  generation = 0,
 ): string {
   const honour = config.honour ?? 'cdn-cache-control'
   const bypassAuth = config.bypassAuthorization ?? true
@@ -116,8 +120,7 @@ ${temp}
   proxy_cache_path ${dir}/cache levels=1:2 keys_zone=tk_edge:4m max_size=128m inactive=1h use_temp_path=off;
   upstream tk_origin { server ${upstream}; keepalive 16; }
   # proxy_cache replaces the client's conditional headers by the cache's own validators: use those when the cache
-  # holds an entry
-  # (revalidation of a cached entry), else pass the client's own (uncacheable answers, unsafe methods)
+  # holds an entry (revalidation), else pass the client's own (uncacheable answers, unsafe methods)
   map $upstream_cache_etag $tk_cache_or_client_inm { "" $http_if_none_match; default $upstream_cache_etag; }
   map $upstream_cache_last_modified $tk_cache_or_client_ims { "" $http_if_modified_since; default $upstream_cache_last_modified; }
   map $request_method $tk_if_none_match { ~^(GET|HEAD)$ $tk_cache_or_client_inm; default $http_if_none_match; }
@@ -149,7 +152,7 @@ ${
     : ''
 }  server {
     listen 127.0.0.1:${port};
-    location = /__tierkit_nginx_ready { return 204; }
+    location = /__tierkit_nginx_ready { add_header X-Tierkit-Generation ${generation}; return 204; }
     location / {
       proxy_pass ${pass};
       proxy_http_version 1.1;
@@ -182,12 +185,26 @@ ${config.extra ?? ''}
 `
 }
 
-function httpStatus(port: number): Promise<number> {
+/** Status and config generation of the ready endpoint, on a fresh connection. */
+function readyProbe(port: number): Promise<{ status: number; generation: number }> {
   return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path: '/__tierkit_nginx_ready', timeout: 500 }, (res) => {
-      res.resume()
-      resolve(res.statusCode ?? 0)
-    })
+    const req = http.get(
+      {
+        host: '127.0.0.1',
+        port,
+        path: '/__tierkit_nginx_ready',
+        timeout: 500,
+        agent: false,
+        headers: { connection: 'close' },
+      },
+      (res) => {
+        res.resume()
+        resolve({
+          status: res.statusCode ?? 0,
+          generation: Number(res.headers['x-tierkit-generation'] ?? -1),
+        })
+      },
+    )
     req.on('timeout', () => req.destroy(new Error('timeout')))
     req.on('error', reject)
   })
@@ -216,6 +233,7 @@ export async function startNginx(options: StartNginxOptions): Promise<NginxServe
   let child: ChildProcess | undefined
   let untrack: () => void = () => {}
   let port = 0
+  let generation = 0
 
   for (let attempt = 0; attempt < 5; attempt++) {
     port = await freePort()
@@ -236,7 +254,7 @@ export async function startNginx(options: StartNginxOptions): Promise<NginxServe
     while (Date.now() < deadline) {
       if (!isRunning(c)) break
       try {
-        if ((await httpStatus(port)) === 204) {
+        if ((await readyProbe(port)).status === 204) {
           up = true
           break
         }
@@ -281,14 +299,23 @@ export async function startNginx(options: StartNginxOptions): Promise<NginxServe
     },
     async reload(next?: NginxCacheConfig) {
       if (next !== undefined) config = next
-      writeFileSync(confPath, nginxConfig(dir, port, upstream, config))
+      generation++
+      writeFileSync(confPath, nginxConfig(dir, port, upstream, config, generation))
       const before = stderr.length
       proc.kill('SIGHUP')
-      // the new workers are up once the master logged nothing fatal and the port answers
-      await sleep(200)
-      if (/\[emerg\]/.test(stderr.slice(before)))
-        throw new Error(`nginx reload failed: ${stderr.slice(before)}`)
-      await httpStatus(port)
+      // done once a new worker answers with the new generation (old workers finish their requests and exit)
+      const deadline = Date.now() + timeout
+      while (Date.now() < deadline) {
+        if (/\[emerg\]/.test(stderr.slice(before)))
+          throw new Error(`nginx reload failed: ${stderr.slice(before)}`)
+        try {
+          if ((await readyProbe(port)).generation === generation) return
+        } catch {
+          // a worker is being replaced
+        }
+        await sleep(25)
+      }
+      throw new Error(`nginx did not load the new config in ${timeout} ms: ${stderr.slice(before)}`)
     },
     log: () => stderr,
   }
