@@ -36,9 +36,9 @@ export interface L1CacheOptions<K, V> {
    */
   maxSize?: number
   /**
-   * Weight of an entry, used with `maxSize`. Must return a non-negative finite number, otherwise `set`
-   * throws {@link InvalidSizeError} and stores nothing. Without it, each entry weighs `1` unless `set` is
-   * given a `size`.
+   * Weight of an entry, used with `maxSize` (not called without it). Must return a non-negative finite
+   * number, otherwise `set` throws {@link InvalidSizeError} and stores nothing. Without it, each entry weighs
+   * `1` unless `set` is given a `size`.
    * @default undefined
    */
   sizeOf?: (value: V, key: K) => number
@@ -397,7 +397,9 @@ export class L1Cache<K, V> implements CacheLike<K, V>, ClockUser {
       this.delete(key)
       return this
     }
-    if (!sizeGiven && this.sizeOf !== null) size = this.measure(value, key)
+    // sizes only matter with maxSize: without it every entry weighs 1 and sizeOf is not called
+    if (!this.weighted) size = 1
+    else if (!sizeGiven && this.sizeOf !== null) size = this.measure(value, key)
     if (this.weighted && size > this.maxSize) {
       this.oversized++
       throw new EntryTooLargeError(key, size, this.maxSize)
