@@ -85,9 +85,12 @@ export interface FlusherOptions<T = unknown> {
   batchSize?: number
   /** How long one read waits for new entries, in ms. @default 500 */
   blockMs?: number
-  /** Tries before an entry goes to the dead-letter stream. @default 5 */
+  /**
+   * Tries before an entry goes to the dead-letter stream. While more than `4 × batchSize` entries wait for a
+   * retry, no new entries are taken, so a database outage dead-letters at most that many. @default 8
+   */
   maxAttempts?: number
-  /** Retry delay: `base * 2^(attempt-1)` ms, at most `max`, with jitter. @default { base: 100, max: 30000 } */
+  /** Retry delay: `base * 2^(attempt-1)` ms, at most `max`, with jitter (about 64 s over 8 tries). @default { base: 500, max: 60000 } */
   backoff?: { base?: number; max?: number }
   /** Entries pending this long (ms) at any consumer are taken over with `XAUTOCLAIM` (crashed consumers). @default 30000 */
   claimIdleMs?: number
@@ -291,12 +294,13 @@ export function createFlusher<T = unknown>(options: FlusherOptions<T>): Flusher 
   if (batchSize > 1000) throw new InvalidArgumentError('invalidation: batchSize must be at most 1000')
   const blockMs = options.blockMs ?? 500
   checkPositive(blockMs, 'blockMs')
-  const maxAttempts = options.maxAttempts ?? 5
+  const maxAttempts = options.maxAttempts ?? 8
   checkPositive(maxAttempts, 'maxAttempts')
-  const base = options.backoff?.base ?? 100
-  const max = options.backoff?.max ?? 30_000
+  const base = options.backoff?.base ?? 500
+  const max = options.backoff?.max ?? 60_000
   checkPositive(base, 'backoff.base')
   checkPositive(max, 'backoff.max')
+  const maxRetrying = batchSize * 4
   const claimIdleMs = options.claimIdleMs ?? 30_000
   checkPositive(claimIdleMs, 'claimIdleMs')
   const guardTtlMs = options.guardTtlMs ?? 86_400_000
@@ -551,8 +555,15 @@ export function createFlusher<T = unknown>(options: FlusherOptions<T>): Flusher 
       await processBatch(entriesOf(r))
       worked = true
     }
-    const soonest = Math.min(...retryAt.values(), nextClaim === 0 ? Date.now() : nextClaim)
+    let soonest = nextClaim === 0 ? Date.now() : nextClaim
+    for (const at of retryAt.values()) if (at < soonest) soonest = at
     const wait = Math.max(1, Math.min(stopping ? 50 : blockMs, soonest - Date.now()))
+    if (retryAt.size >= maxRetrying) {
+      // the Store is failing a lot (an outage?): do not take more entries until the retries succeed, so an
+      // outage longer than the retry schedule dead-letters at most this many entries; the rest wait queued
+      await sleep(wait)
+      return worked
+    }
     const r = (await blocking.xreadgroup(
       'GROUP',
       group,

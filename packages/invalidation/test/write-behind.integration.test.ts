@@ -145,6 +145,25 @@ describe('writeBehind', () => {
     expect(await readDeadLetters(redis, 'wb4')).toEqual([])
   })
 
+  it('during a database outage takes no new entries while many wait for a retry, then applies everything', async () => {
+    const redis = client()
+    const store = new MemoryStore<number>()
+    store.failing = true
+    const wb = writeBehind<number>({ redis, name: 'wb11' })
+    for (let i = 0; i < 100; i++) await wb.write(`k${i}`, i)
+    const { f } = flusherFor(redis, 'wb11', store, { batchSize: 5, maxAttempts: 1000 })
+    while (f.stats().retries < 100) await new Promise((r) => setTimeout(r, 20))
+    // at most 4 × batchSize entries are out in retries; the other entries were never delivered
+    expect(store.tried.size).toBeLessThanOrEqual(20)
+    const [pending] = (await redis.xpending(queueKeys('wb11').stream, 'flushers')) as [number]
+    expect(pending).toBeLessThanOrEqual(20)
+    expect(await redis.xlen(queueKeys('wb11').stream)).toBe(100)
+    store.failing = false
+    await wb.flush()
+    for (let i = 0; i < 100; i++) expect(store.value(`k${i}`)).toBe(i)
+    expect(f.stats().deadLettered).toBe(0)
+  })
+
   it('isolates a poison entry in a batch and dead-letters a Store that returns garbage', async () => {
     const redis = client()
     const store = new BatchMemoryStore<string>()

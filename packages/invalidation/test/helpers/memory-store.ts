@@ -5,6 +5,8 @@ export class MemoryStore<T = unknown> implements Store<T> {
   readonly rows: Map<string, { value: T | undefined; version: number }> = new Map()
   saves = 0
   removes = 0
+  /** Keys save was called with. */
+  readonly tried: Set<string> = new Set()
   /** Throw on every write while true. */
   failing = false
   /** Return this instead of undefined from save/remove while set. */
@@ -20,6 +22,7 @@ export class MemoryStore<T = unknown> implements Store<T> {
   }
   save(key: string, value: T, ctx: WriteContext): unknown {
     this.saves++
+    this.tried.add(key)
     if (this.failing) throw new Error('store down')
     if (value === this.poison) throw new Error('poison value')
     if (this.garbage !== undefined) return this.garbage
