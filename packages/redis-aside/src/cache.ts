@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import type { Cluster, Redis } from 'ioredis'
 import { Breaker, type BreakerState } from './breaker.js'
+import { coarseNow } from './clock.js'
 import {
   CacheClosedError,
   CorruptPayloadError,
@@ -196,6 +197,13 @@ interface Load {
   invalidated: boolean
 }
 
+interface PendingCall {
+  deadline: number
+  operation: string
+  reject: (err: unknown) => void
+  done: boolean
+}
+
 interface RedisCommands {
   get(key: string): Promise<string | null>
   set(...args: Array<string | number>): Promise<unknown>
@@ -273,6 +281,11 @@ class RedisAsideCache implements Cache {
   private readonly loads = new Map<string, Load>()
   private readonly background = new Set<Promise<unknown>>()
   private readonly renewals = new Set<NodeJS.Timeout>()
+  private readonly pending = new Set<PendingCall>()
+  private readBatch:
+    | Map<string, Array<{ resolve: (v: string | null) => void; reject: (e: unknown) => void }>>
+    | undefined
+  private sweepTimer: NodeJS.Timeout | undefined
   private closed = false
 
   constructor(o: CacheOptions) {
@@ -352,7 +365,7 @@ class RedisAsideCache implements Cache {
       const t0 = this.observer ? performance.now() : 0
       l1e = this.l1.get(k) as Entry | undefined
       if (l1e !== undefined) {
-        const now = Date.now()
+        const now = coarseNow()
         if (now < l1e.f) {
           if (this.observer) this.observer.record('l1', 'hit', performance.now() - t0)
           if (l1e.r !== 0 && now >= l1e.r)
@@ -386,7 +399,7 @@ class RedisAsideCache implements Cache {
     checkKey(key)
     const k = this.prefix + key
     if (this.l1 !== undefined) {
-      const t0 = performance.now()
+      const t0 = this.t0()
       const e = this.l1.get(k) as Entry | undefined
       const now = Date.now()
       if (e !== undefined && now < e.f) {
@@ -528,11 +541,11 @@ class RedisAsideCache implements Cache {
     options: LoadOptions | undefined,
     l1e: Entry | undefined,
   ): Promise<unknown> {
-    const start = Date.now()
+    const start = coarseNow()
     let stale = l1e
     const l2 = await this.readL2(k, key, true)
     if (l2 !== undefined) {
-      const now = Date.now()
+      const now = coarseNow()
       if (now < l2.f) {
         this.setL1(k, l2)
         if (l2.r !== 0 && now >= l2.r) this.refreshInBackground(k, key, loader, options)
@@ -851,7 +864,7 @@ class RedisAsideCache implements Cache {
       if (out.has(key)) continue
       let e: Entry | undefined
       if (this.l1 !== undefined) {
-        const t0 = performance.now()
+        const t0 = this.t0()
         e = this.l1.get(this.prefix + key) as Entry | undefined
         if (e !== undefined && now < e.f) {
           this.record('l1', 'hit', t0)
@@ -866,7 +879,7 @@ class RedisAsideCache implements Cache {
     if (toRead.length === 0) return out
     const ks = toRead.map((key) => this.prefix + key)
     const groups = this.bySlot(ks)
-    const t0 = performance.now()
+    const t0 = this.t0()
     const raws = new Map<string, string | null>()
     await Promise.all(
       groups.map(async (group) => {
@@ -901,10 +914,10 @@ class RedisAsideCache implements Cache {
   }
 
   private async readL2(k: string, key: string, report: boolean): Promise<Entry | undefined> {
-    const t0 = performance.now()
+    const t0 = this.t0()
     let raw: string | null
     try {
-      raw = await this.call(() => this.redis.get(k), 'get')
+      raw = await this.readRaw(k)
     } catch {
       if (report) this.record('l2', 'error', t0)
       return undefined
@@ -915,7 +928,7 @@ class RedisAsideCache implements Cache {
     }
     const e = this.decodeEntry(k, key, raw, t0)
     if (e === undefined) return undefined
-    const now = Date.now()
+    const now = coarseNow()
     if (now >= e.s) {
       if (report) this.record('l2', 'miss', t0)
       return undefined
@@ -1007,11 +1020,66 @@ class RedisAsideCache implements Cache {
 
   private setL1(k: string, e: Entry): void {
     if (this.l1 === undefined) return
-    const ttl = e.s - Date.now()
+    const ttl = e.s - coarseNow()
     if (ttl > 0) this.l1.set(k, e, { ttl })
   }
 
   // ---------------------------------------------------------------- Redis plumbing
+
+  /**
+   * Reads one raw value. Reads requested in the same turn of the event loop (e.g. many callers missing L1
+   * at once) are coalesced: flushed on `process.nextTick` as one `GET` (a lone key) or one `MGET` per hash
+   * slot. A lone sequential read therefore costs exactly one `GET` and no extra delay.
+   */
+  private readRaw(k: string): Promise<string | null> {
+    let batch = this.readBatch
+    if (batch === undefined) {
+      batch = new Map()
+      this.readBatch = batch
+      process.nextTick(this.flushReads)
+    }
+    let waiters = batch.get(k)
+    if (waiters === undefined) {
+      waiters = []
+      batch.set(k, waiters)
+    }
+    const w = waiters
+    return new Promise<string | null>((resolve, reject) => {
+      w.push({ resolve, reject })
+    })
+  }
+
+  private readonly flushReads = (): void => {
+    const batch = this.readBatch
+    this.readBatch = undefined
+    if (batch === undefined) return
+    const settle = (k: string, value: string | null | undefined, error?: unknown): void => {
+      for (const w of batch.get(k)!) {
+        if (error !== undefined) w.reject(error)
+        else w.resolve(value ?? null)
+      }
+    }
+    if (batch.size === 1) {
+      const [k] = batch.keys() as unknown as [string]
+      this.call(() => this.redis.get(k), 'get').then(
+        (v) => settle(k, v),
+        (err: unknown) => settle(k, null, err ?? new Error('redis get failed')),
+      )
+      return
+    }
+    for (const group of this.bySlot([...batch.keys()])) {
+      this.call(() => this.redis.mget(...group), 'mget').then(
+        (values) => {
+          group.forEach((k, i) => {
+            settle(k, values[i])
+          })
+        },
+        (err: unknown) => {
+          for (const k of group) settle(k, null, err ?? new Error('redis mget failed'))
+        },
+      )
+    }
+  }
 
   /** Groups Redis keys so that each group can go in one multi-key command (one group per hash slot on a Cluster). */
   private bySlot(ks: string[]): string[][] {
@@ -1026,19 +1094,16 @@ class RedisAsideCache implements Cache {
     return [...groups.values()]
   }
 
-  /** Runs one Redis call through the circuit breaker and `timeouts.redis`. */
+  /**
+   * Runs one Redis call through the circuit breaker and `timeouts.redis`. Deadlines are checked by one
+   * shared timer (every `timeouts.redis / 4`, at most 25 ms, at least 1 ms) rather than a timer per call.
+   */
   private call<T>(fn: () => Promise<T>, operation: string): Promise<T> {
     if (!this.breaker.allow()) return Promise.reject(BREAKER_OPEN)
     return new Promise<T>((resolve, reject) => {
-      let settled = false
-      const timer = setTimeout(() => {
-        if (settled) return
-        settled = true
-        const error = new RedisUnavailableError(`${operation} (timed out after ${this.redisTimeout} ms)`)
-        this.breaker.failure()
-        this.emit({ type: 'redis-error', operation, error })
-        reject(error)
-      }, this.redisTimeout)
+      const pc: PendingCall = { deadline: coarseNow() + this.redisTimeout, operation, reject, done: false }
+      this.pending.add(pc)
+      if (this.sweepTimer === undefined) this.armSweep()
       let p: Promise<T>
       try {
         p = fn()
@@ -1047,16 +1112,16 @@ class RedisAsideCache implements Cache {
       }
       p.then(
         (v) => {
-          if (settled) return
-          settled = true
-          clearTimeout(timer)
+          if (pc.done) return
+          pc.done = true
+          this.pending.delete(pc)
           this.breaker.success()
           resolve(v)
         },
         (err: unknown) => {
-          if (settled) return
-          settled = true
-          clearTimeout(timer)
+          if (pc.done) return
+          pc.done = true
+          this.pending.delete(pc)
           if (isReplyError(err))
             this.breaker.success() // Redis answered: not an availability problem
           else this.breaker.failure()
@@ -1067,10 +1132,36 @@ class RedisAsideCache implements Cache {
     })
   }
 
+  private armSweep(): void {
+    const every = Math.max(1, Math.min(25, Math.floor(this.redisTimeout / 4)))
+    this.sweepTimer = setTimeout(this.sweep, every)
+    this.sweepTimer.unref()
+  }
+
+  private readonly sweep = (): void => {
+    this.sweepTimer = undefined
+    const now = Date.now()
+    for (const pc of this.pending) {
+      if (now < pc.deadline) continue
+      pc.done = true
+      this.pending.delete(pc)
+      const error = new RedisUnavailableError(`${pc.operation} (timed out after ${this.redisTimeout} ms)`)
+      this.breaker.failure()
+      this.emit({ type: 'redis-error', operation: pc.operation, error })
+      pc.reject(error)
+    }
+    if (this.pending.size > 0) this.armSweep()
+  }
+
   private checkLoadOptions(o: LoadOptions): void {
     if (typeof o !== 'object' || o === null) throw new TypeError('redis-aside: options must be an object')
     if (o.ttl !== undefined) positive('ttl', o.ttl)
     if (o.grace !== undefined) positive('grace', o.grace, true)
+  }
+
+  /** A start time for `record`, read only when an observer listens. */
+  private t0(): number {
+    return this.observer === undefined ? 0 : performance.now()
   }
 
   private record(layer: CacheLayer, outcome: CacheOutcome, t0: number): void {

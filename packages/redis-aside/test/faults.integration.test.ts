@@ -1,5 +1,5 @@
 import type { Cluster, Redis } from 'ioredis'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { type CacheEvent, createCache, RedisUnavailableError } from '../src/index.js'
 import {
   eventually,
@@ -22,6 +22,9 @@ describe.each(TOPOLOGIES)('Redis faults on %s', (topology) => {
   afterAll(async () => {
     await t?.close()
   })
+  beforeEach(async () => {
+    await t.ensureRunning()
+  }, 60_000)
 
   it('stopping the Redis server mid-run fails no call; the breaker opens, then closes by itself when Redis is back', async () => {
     const redis = t.client()
@@ -54,13 +57,16 @@ describe.each(TOPOLOGIES)('Redis faults on %s', (topology) => {
     for (let round = 0; round < 10; round++) await run(round)
     await t.stopServers() // really stop redis-server (SIGTERM, waits for exit)
     for (let round = 10; round < 30; round++) await run(round)
+    // let the calls made while Redis was down finish (each is bounded by timeouts.redis)
+    await Promise.allSettled(results)
+    for (let round = 30; round < 35; round++) await run(round)
     expect(cache.breakerState).not.toBe('closed')
     const breakerStatesWhileDown = events
       .filter((e) => e.type === 'breaker')
       .map((e) => (e as { state: string }).state)
     expect(breakerStatesWhileDown).toContain('open')
     await t.restartServers()
-    for (let round = 30; round < 40; round++) await run(round)
+    for (let round = 35; round < 45; round++) await run(round)
     // every call resolved with the loader's answer
     const settled = await Promise.allSettled(results)
     expect(settled.filter((s) => s.status === 'rejected')).toEqual([])
@@ -86,7 +92,8 @@ describe.each(TOPOLOGIES)('Redis faults on %s', (topology) => {
   }, 60_000)
 
   it('explicit writes while Redis is down reject with E_REDIS_UNAVAILABLE; reads still resolve', async () => {
-    const redis = t.client()
+    // without the offline queue a write fails at once instead of being replayed after the outage
+    const redis = t.client({ enableOfflineQueue: false })
     await ready(redis)
     const cache = createCache({
       redis,

@@ -17,13 +17,15 @@ export interface Topology {
   server?: RedisServer
   cluster?: RedisCluster
   /** A new client (closed by `close()`). */
-  client(options?: { proxied?: DelayProxy[] }): Redis | Cluster
+  client(options?: { proxied?: DelayProxy[]; enableOfflineQueue?: boolean }): Redis | Cluster
   /** Every master as host/port (one for a single Redis). */
   nodes(): Array<{ host: string; port: number }>
   /** Stops every server process (really). */
   stopServers(): Promise<void>
   /** Restarts every server process and waits until it is usable again. */
   restartServers(): Promise<void>
+  /** Restarts the servers if a previous (failed) test left them stopped. */
+  ensureRunning(): Promise<void>
   /** Runs a raw command on every node and returns the replies. */
   onEveryNode(cmd: string[]): Promise<unknown[]>
   close(): Promise<void>
@@ -50,6 +52,9 @@ export async function startTopology(name: TopologyName): Promise<Topology> {
       nodes: () => [{ host: server.host, port: server.port }],
       stopServers: () => server.stop(),
       restartServers: () => server.restart(),
+      ensureRunning: async () => {
+        if (!server.running) await server.restart()
+      },
       onEveryNode: async (cmd) => {
         const c = new Redis({ host: server.host, port: server.port })
         try {
@@ -80,7 +85,12 @@ export async function startTopology(name: TopologyName): Promise<Topology> {
           )
         : undefined
       const startNodes = proxies ? proxies.map((p) => ({ host: p.host, port: p.port })) : nodes()
-      return quiet(new Cluster(startNodes, natMap ? { natMap } : {}))
+      return quiet(
+        new Cluster(startNodes, {
+          ...(natMap ? { natMap } : {}),
+          ...(options?.enableOfflineQueue === false ? { enableOfflineQueue: false } : {}),
+        }),
+      )
     },
     nodes,
     stopServers: async () => {
@@ -99,6 +109,9 @@ export async function startTopology(name: TopologyName): Promise<Topology> {
           await sleep(50)
         }
       }
+    },
+    ensureRunning: async function (this: Topology) {
+      if (cluster.nodes.some((n) => !n.running)) await this.restartServers()
     },
     onEveryNode: async (cmd) =>
       Promise.all(
@@ -125,12 +138,15 @@ export async function proxiesFor(t: Topology, latencyMs: number): Promise<DelayP
 
 /** Resolves once the client can reach every master (a Cluster connects to its nodes lazily). */
 export async function ready(client: Redis | Cluster): Promise<void> {
-  if (client instanceof Cluster) {
-    await client.ping()
-    await Promise.all(client.nodes('master').map((n) => n.ping()))
-  } else {
-    await client.ping()
-  }
+  await eventually(async () => {
+    try {
+      await client.ping()
+      if (client instanceof Cluster) await Promise.all(client.nodes('master').map((n) => n.ping()))
+      return true
+    } catch {
+      return false
+    }
+  }, 20_000)
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))

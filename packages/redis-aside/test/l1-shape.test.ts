@@ -1,3 +1,4 @@
+import { L1Cache } from '@tierkit/l1-cache'
 import { describe, expect, expectTypeOf, it } from 'vitest'
 import type { Cache, CacheObserver, L1Store } from '../src/index.js'
 import { MapL1 } from './helpers.js'
@@ -15,6 +16,16 @@ interface DocumentedL1Cache<K, V> {
 }
 
 describe('the l1 shape', () => {
+  it('L1Cache from @tierkit/l1-cache fits `l1`', () => {
+    expectTypeOf<L1Cache<string, unknown>>().toExtend<L1Store>()
+    expectTypeOf<L1Cache<string, { id: number }>>().toExtend<L1Store>()
+    const l1: L1Store = new L1Cache({ max: 10, ttl: 60_000 })
+    l1.set('a', { v: 1 }, { ttl: 1000 })
+    expect(l1.get('a')).toEqual({ v: 1 })
+    l1.delete('a')
+    expect(l1.get('a')).toBeUndefined()
+  })
+
   it('an L1Cache-shaped object fits `l1`; objects missing a method do not', () => {
     expectTypeOf<DocumentedL1Cache<string, unknown>>().toExtend<L1Store>()
     expectTypeOf<MapL1>().toExtend<L1Store>()
