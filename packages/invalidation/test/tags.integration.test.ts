@@ -1,6 +1,7 @@
 import { createCache } from '@tierkit/redis-aside'
-import { startRedis, startRedisCluster } from '@tierkit/testkit'
-import { Cluster, Redis } from 'ioredis'
+import { startRedis } from '@tierkit/testkit'
+import type { Cluster } from 'ioredis'
+import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createTags, InvalidArgumentError, UnknownTagError } from '../src/index.js'
 import { MapL1 } from './helpers/cache.js'
@@ -99,36 +100,5 @@ describe('tags on one Redis', () => {
     expect(await cache.get('v')).toBeUndefined()
     expect(await tags.get('u')).toBe(1)
     expect(await redis.keys('tk:{tg3}:*')).toEqual([])
-  })
-})
-
-describe('tags on a Redis Cluster', () => {
-  it('invalidates tagged values spread over every master', async () => {
-    const cluster = await startRedisCluster({ masters: 3 })
-    const mk = (): Cluster => {
-      const c = new Cluster(cluster.nodes.map(({ host, port }) => ({ host, port })))
-      closers.push(() => c.quit())
-      return c
-    }
-    const a = instance(mk(), 'tgc')
-    const b = instance(mk(), 'tgc')
-    const keys = Array.from({ length: 60 }, (_, i) => `item:${i}`)
-    for (const [i, k] of keys.entries()) await a.tags.set(k, i, { tags: [i % 2 ? 'odd' : 'even', 'all'] })
-    for (const [i, k] of keys.entries()) expect(await b.tags.get(k)).toBe(i)
-    // the values really are spread over the masters
-    const counts = await Promise.all(
-      cluster.nodes.map(async (n) => {
-        const r = new Redis(n.port, n.host)
-        const size = await r.dbsize()
-        await r.quit()
-        return size
-      }),
-    )
-    expect(counts.filter((c) => c > 0).length).toBe(3)
-    await a.tags.invalidateTags(['odd'])
-    for (const [i, k] of keys.entries()) expect(await b.tags.get(k)).toBe(i % 2 ? undefined : i)
-    await b.tags.invalidateTags(['all'])
-    for (const k of keys) expect(await a.tags.get(k)).toBeUndefined()
-    await cluster.stop()
   })
 })
