@@ -1,4 +1,41 @@
-import { version } from '@tierkit/l1-cache'
+// Type-checked against the packed package by the publish-and-consume check (imports the main entry by name).
+import {
+  type CacheLike,
+  EntryTooLargeError,
+  type EvictionReason,
+  InvalidSizeError,
+  L1Cache,
+  type L1CacheError,
+  type L1CacheOptions,
+  type L1CacheStats,
+  LoadAbortedError,
+  type Policy,
+} from '@tierkit/l1-cache'
 
-const v: string = version
-console.log(v)
+interface User {
+  id: number
+  name: string
+}
+
+const policy: Policy = 'tinylfu'
+const options: L1CacheOptions<string, User> = {
+  max: 1000,
+  ttl: 60_000,
+  policy,
+  onEvict: (key: string, value: User, reason: EvictionReason) => {
+    void key
+    void value
+    void reason
+  },
+}
+const cache = new L1Cache<string, User>(options)
+cache.set('u:1', { id: 1, name: 'Ada' }, { ttl: 1000 })
+const user: User | undefined = cache.get('u:1')
+const loaded: Promise<User | undefined> = cache.getOrLoad('u:2', async (key) => ({ id: 2, name: key }), {
+  signal: AbortSignal.timeout(1000),
+})
+const stats: L1CacheStats = cache.stats()
+const l1: CacheLike<string, User> = cache
+const errors: (typeof L1CacheError)[] = [InvalidSizeError, EntryTooLargeError, LoadAbortedError]
+
+export { errors, l1, loaded, stats, user }
