@@ -409,7 +409,6 @@ export class WorkerPool<T extends TaskMap = TaskMap> extends EventEmitter<PoolEv
     // thread that tinypool keeps alive (minThreads >= 1) to pick them up after a thread is ended.
     this.#spareLimit = min >= 1 ? Math.min(max, maxQueue) : 0
 
-    WorkerPool.#register(this)
     this.#tp = new Tinypool({
       filename: ENTRY,
       minThreads: min,
@@ -420,6 +419,8 @@ export class WorkerPool<T extends TaskMap = TaskMap> extends EventEmitter<PoolEv
       workerData: { [WIRE]: tasks },
     })
     this.#tp.on('error', (err: unknown) => this.#onPoolError(err))
+    // threads announce themselves on the next tick ('worker' event): registering now is in time
+    WorkerPool.#register(this)
   }
 
   /**
@@ -910,8 +911,14 @@ export class WorkerPool<T extends TaskMap = TaskMap> extends EventEmitter<PoolEv
   /** tinypool reports a thread that died with no task on it (idle, or while starting). */
   #onPoolError(err: unknown): void {
     this.#lastCrash = err
-    // tasks handed to tinypool while its threads were starting would wait forever if none is left
-    if (this.#tp.threads.length === 0 && this.#active.size > 0) this.#tp.cancelPendingTasks()
+    // tasks handed to tinypool while its threads were starting would wait forever if none is left: with no
+    // thread, none of them is running, so all of them fail with the crash (settled here, before any listener runs)
+    if (this.#tp.threads.length === 0 && this.#active.size > 0) {
+      const stranded = [...this.#active]
+      this.#tp.cancelPendingTasks()
+      for (const job of stranded)
+        this.#settle(job, false, new WorkerCrashedError({ task: job.name, cause: err }))
+    }
     if (this.listenerCount('crash') > 0) {
       this.emit('crash', err instanceof WorkerCrashedError ? err : new WorkerCrashedError({ cause: err }))
     }

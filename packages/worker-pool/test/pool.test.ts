@@ -141,6 +141,24 @@ describe('tasks module that cannot load', () => {
   })
 })
 
+describe('tasks module that cannot load: crash listeners', () => {
+  test('a crash listener that aborts pending work cannot trip tinypool into an uncaught error', async () => {
+    const p = pool({ tasks: new URL('./fixtures/broken/exits-on-load.mjs', import.meta.url), maxThreads: 2 })
+    const ac = new AbortController()
+    p.on('crash', () => ac.abort())
+    const outcomes = await Promise.allSettled([
+      p.run('ping', undefined, { signal: ac.signal }),
+      p.run('ping', undefined, { signal: ac.signal }),
+      p.run('ping', undefined, { signal: ac.signal }),
+    ])
+    for (const outcome of outcomes) {
+      expect(outcome.status).toBe('rejected')
+      expect(['E_WORKER_CRASHED', 'E_ABORTED']).toContain((outcome as PromiseRejectedResult).reason.code)
+    }
+    expect(p.stats()).toMatchObject({ running: 0, queued: 0 })
+  })
+})
+
 describe('crashed threads', () => {
   test('process.exit() in a task rejects with E_WORKER_CRASHED and the thread is replaced', async () => {
     const p = pool()

@@ -37,9 +37,9 @@ const opArb: fc.Arbitrary<Op> = fc.record({
   yieldFirst: fc.integer({ min: 0, max: 99 }).map((n) => n < 15),
   task: taskArb,
   abortAfter: fc.oneof(
-    { weight: 85, arbitrary: fc.constant(-1) },
-    { weight: 3, arbitrary: fc.constant(0) },
-    { weight: 12, arbitrary: fc.integer({ min: 1, max: 30 }) },
+    { weight: 88, arbitrary: fc.constant(-1) },
+    { weight: 4, arbitrary: fc.constant(0) },
+    { weight: 8, arbitrary: fc.integer({ min: 1, max: 30 }) },
   ),
   timeout: fc.oneof(
     { weight: 19, arbitrary: fc.constant(undefined) },
@@ -135,6 +135,9 @@ async function runScenario({
           pending.delete(key)
           const code = err.code ?? err.name ?? String(err)
           outcomes.set(code, (outcomes.get(code) ?? 0) + 1)
+          if ((err as { started?: boolean }).started === true) {
+            outcomes.set(`${code} (thread ended)`, (outcomes.get(`${code} (thread ended)`) ?? 0) + 1)
+          }
           if (!allowed.has(code))
             violations.push(`${key} (${op.kind} ${op.task}) rejected with ${code}: ${err.message}`)
           if (code === 'ValidationError' && err.field !== String(id))
