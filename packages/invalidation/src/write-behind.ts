@@ -100,6 +100,14 @@ export interface FlusherOptions<T = unknown> {
   serializer?: Serializer
   /** Told about every database write (`record('db', 'set' | 'error', ms)`); `@tierkit/metrics`' observer fits. */
   observer?: WriteObserver
+  /**
+   * The cache the producers update. When an entry is dead-lettered, its key is deleted from it (and
+   * published on `bus`), so readers fall back to what the database really holds. Without it, a
+   * dead-lettered value stays cached until its TTL.
+   */
+  cache?: InvalidationCache
+  /** Tells the other instances to drop their L1 copies of dead-lettered keys. */
+  bus?: InvalidationPublisher
   /** Receives events. Must not throw. */
   onEvent?: (event: FlusherEvent) => void
 }
@@ -309,6 +317,14 @@ export function createFlusher<T = unknown>(options: FlusherOptions<T>): Flusher 
   const serializer = options.serializer ?? jsonSerializer
   const onEvent = options.onEvent
   checkObserver(options.observer, 'createFlusher')
+  if (options.cache !== undefined && typeof options.cache?.delete !== 'function') {
+    throw new InvalidArgumentError(
+      'createFlusher: cache must have set, delete, deleteMany and evictLocal methods',
+    )
+  }
+  if (options.bus !== undefined && typeof options.bus?.publish !== 'function') {
+    throw new InvalidArgumentError('createFlusher: bus must have a publish method')
+  }
   const observer = options.observer
 
   const stats: FlusherStats = {
@@ -350,6 +366,30 @@ export function createFlusher<T = unknown>(options: FlusherOptions<T>): Flusher 
     }
   }
 
+  const { cache: dlCache, bus: dlBus } = options
+  /** The value of a dead-lettered write never reached the database: drop it from the cache. */
+  const uncache = async (key: string): Promise<void> => {
+    if (dlCache !== undefined) {
+      try {
+        await dlCache.delete(key)
+      } catch (error) {
+        emit({ type: 'error', error })
+        try {
+          await dlCache.evictLocal(key)
+        } catch {
+          // nothing more to do
+        }
+      }
+    }
+    if (dlBus !== undefined) {
+      try {
+        await dlBus.publish({ keys: [key] })
+      } catch (error) {
+        emit({ type: 'error', error })
+      }
+    }
+  }
+
   const deadLetter = async (
     e: Entry | undefined,
     id: string,
@@ -357,6 +397,8 @@ export function createFlusher<T = unknown>(options: FlusherOptions<T>): Flusher 
     attempts: number,
     error: unknown,
   ) => {
+    // first out of the cache, so that once dead-lettered the value is no longer served (failures are events)
+    if (e?.key) await uncache(e.key)
     await DEAD_LETTER.run(
       redis,
       [keys.stream, keys.dead],
@@ -659,7 +701,7 @@ export interface WriteBehindOptions<T = unknown> {
   jitter?: number
   /** Value encoding. @default JSON (refusing undefined, functions, bigint, non-finite numbers) */
   serializer?: Serializer
-  /** Runs a flusher in this process with these options (`close()` drains and stops it). */
+  /** Runs a flusher in this process with these options (`close()` drains and stops it); it gets this writer's `cache` and `bus`. */
   flusher?: Omit<FlusherOptions<T>, 'redis' | 'name' | 'serializer'>
   /** Receives cache failures after a write was queued (the write stays queued). Must not throw. */
   onEvent?: (event: { type: 'cache-error'; key: string; error: unknown }) => void
@@ -724,7 +766,14 @@ export function writeBehind<T = unknown>(options: WriteBehindOptions<T>): WriteB
   const flusher =
     options.flusher === undefined
       ? undefined
-      : createFlusher<T>({ ...options.flusher, redis, name: options.name, serializer })
+      : createFlusher<T>({
+          ...(cache === undefined ? {} : { cache }),
+          ...(bus === undefined ? {} : { bus }),
+          ...options.flusher,
+          redis,
+          name: options.name,
+          serializer,
+        })
   let closed = false
   let last: string | undefined
 

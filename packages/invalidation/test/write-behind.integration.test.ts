@@ -184,14 +184,25 @@ describe('writeBehind', () => {
     expect(dead).toHaveLength(1)
     expect(dead[0]).toMatchObject({ key: 'b', payload: '"poison"', attempts: 2 })
 
+    // a Store that returns garbage: dead-lettered with the code, and the value that never reached the
+    // database is dropped from the cache, so cache and database agree again
     const garbage = new MemoryStore<string>()
     garbage.garbage = { rows: [] }
-    const wb2 = writeBehind<string>({ redis, name: 'wb6' })
+    const { cache } = makeCache(url, 'wb6')
+    const wb2 = writeBehind<string>({
+      redis,
+      name: 'wb6',
+      cache,
+      flusher: { store: garbage, maxAttempts: 2, backoff: { base: 5, max: 20 } },
+    })
+    closers.push(() => wb2.close(5_000))
     await wb2.write('g', 'v')
-    flusherFor(redis, 'wb6', garbage, { maxAttempts: 2 })
+    expect(await cache.get('g')).toBe('v')
     await wb2.flush()
     const [d] = await readDeadLetters(redis, 'wb6')
     expect(d).toMatchObject({ key: 'g', code: 'E_STORE_BAD_RESULT', attempts: 2 })
+    expect(await cache.get('g')).toBeUndefined()
+    expect(garbage.rows.has('g')).toBe(false)
     expect(f.stats().deadLettered).toBe(1)
   })
 
