@@ -1,9 +1,10 @@
 /**
  * `pnpm --filter @tierkit/cdn-headers bench`
  *
- * 1. Requests/sec of one Fastify route (1 KB JSON) with this package's plugin (policy + ETag + conditional check)
- *    vs the same route with @fastify/etag + @fastify/caching, same run, alternating rounds, autocannon 9 as a
- *    library on loopback. Two workloads: plain GETs (200) and revalidations (If-None-Match → 304).
+ * 1. One Fastify route (1 KB JSON) with this package's plugin (policy + ETag + conditional check) vs the same route
+ *    with @fastify/etag + @fastify/caching, same run, alternating rounds: (a) autocannon 9 as a library on
+ *    loopback, (b) server-side CPU per request with `inject` loops. Two workloads: plain GETs (200) and
+ *    revalidations (If-None-Match → 304).
  * 2. ETag hashing throughput, 1 KB and 100 KB bodies: computeETag vs the `etag` package (1.8.1).
  * Everything is reported as ratios against the anchors; absolute figures depend on the (shared) machine.
  * On a shared VM wall-clock rates swing with other tenants, so each figure is also given per CPU-second of this
@@ -107,11 +108,13 @@ async function fastifyBench(): Promise<void> {
         await app.close()
       }
     }
-    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length
+    const mean = median
     const anchor = results['@fastify/etag + @fastify/caching']!
     const aw = mean(anchor.map((x) => x.wall))
     const ac = mean(anchor.map((x) => x.cpu))
-    console.log(`\nFastify route, ${workload}: mean of ${ROUNDS} x ${DURATION}s rounds, 10 connections`)
+    console.log(
+      `\nFastify route over HTTP, ${workload}: median of ${ROUNDS} x ${DURATION}s rounds, autocannon, 10 connections`,
+    )
     for (const [name, xs] of Object.entries(results)) {
       const w = mean(xs.map((x) => x.wall))
       const c = mean(xs.map((x) => x.cpu))
@@ -123,6 +126,52 @@ async function fastifyBench(): Promise<void> {
 }
 
 /** Operations per CPU-second (user + system time of this process). */
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b)
+  const m = s.length >> 1
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2
+}
+
+/** Server-side CPU per request (µs) with light-my-request `inject` loops: no sockets, no client in the figure. */
+async function injectBench(): Promise<void> {
+  const apps: Record<string, FastifyInstance> = {}
+  for (const [name, make] of Object.entries(variants)) {
+    apps[name] = await make()
+    await apps[name]!.ready()
+  }
+  const tags: Record<string, string> = {}
+  for (const name of Object.keys(apps))
+    tags[name] = String((await apps[name]!.inject({ url: '/api/public/users' })).headers.etag)
+  for (const workload of ['200 (full body)', '304 (If-None-Match)'] as const) {
+    const results: Record<string, number[]> = {}
+    for (let round = 0; round <= 5; round++) {
+      const order = Object.keys(apps)
+      if (round % 2 === 0) order.reverse()
+      for (const name of order) {
+        if (workload !== '200 (full body)' && name === 'bare route (no caching)') continue
+        const headers: Record<string, string> =
+          workload === '200 (full body)' ? {} : { 'if-none-match': tags[name]! }
+        const n = 3000
+        const before = process.cpuUsage()
+        for (let i = 0; i < n; i++) await apps[name]!.inject({ url: '/api/public/users', headers })
+        const used = process.cpuUsage(before)
+        if (round > 0) (results[name] ??= []).push((used.user + used.system) / n)
+      }
+    }
+    const anchor = median(results['@fastify/etag + @fastify/caching']!)
+    console.log(
+      `\nFastify route via inject, ${workload}: server CPU per request, median of 5 alternating rounds x 3000`,
+    )
+    for (const [name, xs] of Object.entries(results)) {
+      const m = median(xs)
+      console.log(
+        `  ${name.padEnd(34)} ${m.toFixed(1).padStart(7)} µs   requests per CPU-s vs anchors ${(anchor / m).toFixed(2)}x`,
+      )
+    }
+  }
+  for (const app of Object.values(apps)) await app.close()
+}
+
 function opsPerSec(fn: () => void, minMs = 300): number {
   for (let i = 0; i < 200; i++) fn()
   let n = 0
@@ -167,4 +216,5 @@ function hashBench(): void {
 
 console.log(`@tierkit/cdn-headers benchmark — Node ${process.version}, ${new Date().toISOString()}`)
 hashBench()
+await injectBench()
 await fastifyBench()

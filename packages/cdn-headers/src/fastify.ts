@@ -67,7 +67,7 @@ const plugin: FastifyPluginCallback<FastifyCdnHeadersOptions> = (fastify, opts, 
         body: streamed ? undefined : (body ?? ''),
       },
     )
-    for (const n of prepared.remove) reply.removeHeader(n)
+    for (const n of prepared.remove) if (reply.hasHeader(n)) reply.removeHeader(n)
     for (const [k, v] of Object.entries(prepared.set)) reply.header(k, v)
     if (!prepared.sendBody) {
       reply.code(prepared.status)

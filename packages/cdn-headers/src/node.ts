@@ -86,7 +86,7 @@ export function cacheHeaders(policy: CachePolicyTable, options: NodeAdapterOptio
         setsCookie: res.hasHeader('set-cookie'),
         body,
       })
-      for (const n of prepared.remove) res.removeHeader(n)
+      for (const n of prepared.remove) if (res.hasHeader(n)) res.removeHeader(n)
       for (const [k, v] of Object.entries(prepared.set)) res.setHeader(k, v)
       res.statusCode = prepared.status
       if (prepared.status === 304 || prepared.status === 412) res.statusMessage = ''
