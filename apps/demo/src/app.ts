@@ -1,0 +1,614 @@
+import { timingSafeEqual } from 'node:crypto'
+import { computeETag, definePolicy } from '@tierkit/cdn-headers'
+import { fastifyCdnHeaders } from '@tierkit/cdn-headers/fastify'
+import {
+  createInvalidationBus,
+  deleteOnUpdate,
+  type InvalidationBus,
+  type Store,
+  type WriteBehind,
+  writeBehind,
+} from '@tierkit/invalidation'
+import { L1Cache } from '@tierkit/l1-cache'
+import { type CacheMetrics, createCacheMetrics, PROMETHEUS_CONTENT_TYPE } from '@tierkit/metrics'
+import { type BreakerState, createCache } from '@tierkit/redis-aside'
+import { createPool, type WorkerPool } from '@tierkit/worker-pool'
+import Fastify, { type FastifyInstance } from 'fastify'
+import { Redis } from 'ioredis'
+import type { DemoConfig } from './config.js'
+import { dashboardHtml } from './dashboard.js'
+import { openPostgresStore } from './db/postgres.js'
+import { openSqliteStore } from './db/sqlite.js'
+import type { DemoStore, Product, ProductPatch, User } from './db/types.js'
+import { BadRequestError, DemoError, NotFoundError, UnauthorizedError } from './errors.js'
+import { l1OnlyCache, type ReadCache } from './l1-only.js'
+import { findRedisServer, type LocalRedis, startLocalRedis } from './redis-server.js'
+import type tasks from './tasks.js'
+
+/** A cached product: the JSON body and its strong ETag, computed once per load (null: no such product). */
+interface CachedProduct {
+  json: string
+  etag: string
+}
+
+/** Purges CDN entries by cache tag (the CDN mode plugs nginx in; without a CDN it does nothing). */
+export interface TagPurger {
+  /** Makes the CDN drop (or refresh) every response carrying one of `tags`. */
+  purgeTags(tags: readonly string[]): Promise<void>
+}
+
+/** One entry of the recent-invalidations list of `/api/stats`. */
+export interface InvalidationRecord {
+  /** Epoch ms. */
+  at: number
+  /** `local` (this instance wrote), `remote` (bus message from another instance), `cdn-purge`. */
+  kind: 'local' | 'remote' | 'cdn-purge'
+  /** Cache keys. */
+  keys: readonly string[]
+  /** Tags. */
+  tags: readonly string[]
+  /** Instance that wrote. */
+  from: string
+}
+
+/** A circuit breaker transition of the Redis client. */
+export interface CircuitRecord {
+  /** Epoch ms. */
+  at: number
+  /** New state. */
+  state: BreakerState
+}
+
+/** Options of {@link createDemo} beyond the configuration. */
+export interface DemoOptions {
+  /** Purges the CDN by tag on updates. @default none */
+  purger?: TagPurger
+  /** Receives one line per notable event (start-up choices). @default console.log */
+  log?: (line: string) => void
+}
+
+/** A running demo service. */
+export interface Demo {
+  /** The Fastify instance (already listening). */
+  readonly app: FastifyInstance
+  /** `http://HOST:PORT` */
+  readonly url: string
+  /** The configuration it runs with. */
+  readonly config: DemoConfig
+  /** The database. */
+  readonly store: DemoStore
+  /** Per-layer cache metrics (`cdn`, `l1`, `l2`, `db`). */
+  readonly metrics: CacheMetrics
+  /** How Redis was found: `url` (REDIS_URL), `local` (started here), `none` (L1 only). */
+  readonly redisMode: 'url' | 'local' | 'none'
+  /** The redis-server this process started, when `redisMode` is `local`. */
+  readonly localRedis: LocalRedis | undefined
+  /** The Redis URL in use, if any. */
+  readonly redisUrl: string | undefined
+  /** Replaces the CDN purger (set once nginx runs in front). */
+  setPurger(purger: TagPurger | undefined): void
+  /**
+   * Graceful shutdown: stops accepting connections, finishes in-flight requests, drains write-behind, closes
+   * the pool, the bus, Redis and the database. Idempotent.
+   */
+  close(): Promise<void>
+}
+
+const ID_RE = /^[1-9]\d{0,9}$/
+const MAX_IDS = 100
+const RECENT = 50
+
+function parseId(raw: unknown): number {
+  if (typeof raw !== 'string' || !ID_RE.test(raw) || Number(raw) > 2_147_483_647) {
+    throw new BadRequestError(`id must be a positive integer, got "${String(raw)}"`)
+  }
+  return Number(raw)
+}
+
+function parseIds(raw: unknown): number[] {
+  if (typeof raw !== 'string' || raw === '')
+    throw new BadRequestError('ids must be a comma-separated list of ids')
+  const parts = raw.split(',')
+  if (parts.length > MAX_IDS) throw new BadRequestError(`at most ${MAX_IDS} ids, got ${parts.length}`)
+  return [...new Set(parts.map(parseId))]
+}
+
+function parsePatch(body: unknown): ProductPatch {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new BadRequestError('body must be a JSON object with name, priceCents and/or stock')
+  }
+  const b = body as Record<string, unknown>
+  const patch: ProductPatch = {}
+  for (const k of Object.keys(b)) {
+    if (k !== 'name' && k !== 'priceCents' && k !== 'stock') throw new BadRequestError(`unknown field "${k}"`)
+  }
+  if (b.name !== undefined) {
+    if (typeof b.name !== 'string' || b.name.trim() === '' || b.name.length > 200) {
+      throw new BadRequestError('name must be a non-empty string of at most 200 characters')
+    }
+    patch.name = b.name
+  }
+  for (const k of ['priceCents', 'stock'] as const) {
+    const v = b[k]
+    if (v === undefined) continue
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0 || v > 1_000_000_000) {
+      throw new BadRequestError(`${k} must be an integer from 0 to 1000000000`)
+    }
+    patch[k] = v
+  }
+  if (Object.keys(patch).length === 0)
+    throw new BadRequestError('give at least one of name, priceCents, stock')
+  return patch
+}
+
+function bearer(header: unknown): string | undefined {
+  if (typeof header !== 'string') return undefined
+  const m = /^Bearer ([\w.~+/-]+=*)$/i.exec(header.trim())
+  return m?.[1]
+}
+
+function sameToken(a: string, b: string): boolean {
+  const x = Buffer.from(a)
+  const y = Buffer.from(b)
+  return x.length === y.length && timingSafeEqual(x, y)
+}
+
+function cacheProduct(p: Product): CachedProduct {
+  const json = JSON.stringify(p)
+  return { json, etag: computeETag(json) }
+}
+
+const pushRecent = <T>(list: T[], item: T): void => {
+  list.push(item)
+  if (list.length > RECENT) list.shift()
+}
+
+const INCR_IF_EXISTS =
+  "if redis.call('exists', KEYS[1]) == 0 then return false end return redis.call('incr', KEYS[1])"
+
+/** The caching policy: the notes' rules (public API cached 10 minutes, authenticated routes bypassed). */
+export const policy: ReturnType<typeof definePolicy> = definePolicy([
+  { name: 'users', path: '/api/users/*', authenticated: true },
+  {
+    name: 'public api',
+    path: '/api/public/*',
+    browserTtl: 600,
+    edgeTtl: 600,
+    staleWhileRevalidate: 60,
+    negativeTtl: 30,
+    tags: ['public'],
+  },
+])
+
+async function connectRedis(url: string): Promise<Redis> {
+  // not lazyConnect: the invalidation bus and write-behind duplicate() this client, and a lazy duplicate would
+  // never connect by itself
+  const redis = new Redis(url, {
+    enableOfflineQueue: false, // fail fast while Redis is away: the breaker opens and reads go L1 → DB
+    maxRetriesPerRequest: 1,
+    retryStrategy: (n) => Math.min(50 * n, 1000),
+  })
+  let lastError: unknown
+  redis.on('error', (e) => {
+    lastError = e // later errors are reported through redis-aside's breaker events
+  })
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      redis.disconnect()
+      reject(new Error(`redis: no answer from ${url} within 10 s`, { cause: lastError }))
+    }, 10_000)
+    redis.once('ready', () => {
+      clearTimeout(timer)
+      resolve()
+    })
+  })
+  return redis
+}
+
+/**
+ * Starts the demo: opens and seeds the database, finds Redis (REDIS_URL, a local redis-server, or none), wires
+ * the six packages and listens.
+ * @throws the database's or Redis' connection error (with REDIS_URL set, Redis must answer).
+ */
+export async function createDemo(config: DemoConfig, options: DemoOptions = {}): Promise<Demo> {
+  const log = options.log ?? ((line: string) => console.log(line))
+  let purger = options.purger
+  const store = config.databaseUrl
+    ? openPostgresStore(config.databaseUrl, config.databaseSchema)
+    : openSqliteStore(config.sqlitePath)
+  const cleanup: Array<() => Promise<unknown>> = [() => store.close()]
+  try {
+    const seeded = await store.init({ products: config.seedProducts, users: config.seedUsers })
+    log(
+      `database: ${store.kind}${store.kind === 'sqlite' ? ` (${config.sqlitePath})` : ` (schema ${config.databaseSchema})`}, ${seeded.products} products, ${seeded.users} users${seeded.seeded ? ' (seeded now)' : ''}`,
+    )
+
+    // ---- Redis: REDIS_URL, else a local redis-server, else L1 only
+    let redisMode: 'url' | 'local' | 'none' = 'none'
+    let localRedis: LocalRedis | undefined
+    let redisUrl = config.redisUrl
+    if (redisUrl) redisMode = 'url'
+    else if (config.redisMode === 'auto') {
+      const bin = findRedisServer()
+      if (bin) {
+        localRedis = await startLocalRedis(bin)
+        cleanup.unshift(() => localRedis!.close())
+        redisUrl = localRedis.url
+        redisMode = 'local'
+      }
+    }
+    let redis: Redis | undefined
+    if (redisUrl) {
+      redis = await connectRedis(redisUrl)
+      cleanup.unshift(() => redis!.quit().catch(() => redis!.disconnect()))
+      log(redisMode === 'local' ? `redis: started redis-server at ${redisUrl}` : `redis: ${redisUrl}`)
+    } else {
+      log(
+        config.redisMode === 'off'
+          ? 'redis: none (DEMO_REDIS=off): running with the in-process L1 cache only'
+          : 'redis: none (no REDIS_URL and no redis-server on the PATH): running with the in-process L1 cache only',
+      )
+    }
+
+    // ---- metrics, L1, read caches
+    const metrics = createCacheMetrics({ layers: ['cdn', 'l1', 'l2', 'db'] })
+    const http = createCacheMetrics({ layers: ['http'] })
+    const record = metrics.observer.record
+    const observer = {
+      record(layer: 'l1' | 'l2' | 'loader', outcome: 'hit' | 'miss' | 'stale' | 'error', ms?: number): void {
+        record(layer === 'loader' ? 'db' : layer, outcome, ms)
+      },
+    }
+    const l1 = new L1Cache<string, unknown>({ max: config.l1Max, ttl: config.l1TtlMs })
+    const circuit: CircuitRecord[] = []
+    const invalidations: InvalidationRecord[] = []
+    let products: ReadCache
+    let users: ReadCache
+    if (redis) {
+      const common = {
+        redis,
+        ttl: config.cacheTtlMs,
+        l1,
+        observer,
+        grace: 60_000,
+        nullTtl: 30_000,
+        timeouts: { redis: 250 },
+        breaker: { threshold: 3, coolDown: 2000 },
+        onEvent: (e: { type: string; state?: BreakerState }) => {
+          if (e.type === 'breaker' && e.state) {
+            pushRecent(circuit, { at: Date.now(), state: e.state })
+            log(`redis: circuit ${e.state}`)
+          }
+        },
+      }
+      products = createCache({ ...common, namespace: 'demo:products' }) as unknown as ReadCache
+      users = createCache({ ...common, namespace: 'demo:users' }) as unknown as ReadCache
+    } else {
+      const observe = (layer: 'l1' | 'db', outcome: 'hit' | 'miss' | 'error', ms: number): void =>
+        record(layer, outcome, ms)
+      products = l1OnlyCache(l1, 'products', observe)
+      users = l1OnlyCache(l1, 'users', observe)
+    }
+    cleanup.unshift(() => Promise.all([products.close(), users.close()]))
+
+    // ---- invalidation: bus across instances, delete-on-update, write-behind views
+    let bus: InvalidationBus | undefined
+    let views: WriteBehind<{ id: number; views: number }> | undefined
+    if (redis) {
+      bus = createInvalidationBus({
+        redis,
+        channel: 'demo:invalidate',
+        caches: [products, users],
+        l1: [l1],
+        instanceId: config.instanceId,
+      })
+      bus.subscribe((e) => {
+        if (e.type === 'message') {
+          pushRecent(invalidations, {
+            at: Date.now(),
+            kind: 'remote',
+            keys: e.message.keys,
+            tags: e.message.tags,
+            from: e.message.from,
+          })
+        }
+      })
+      await bus.ready()
+      const b = bus
+      cleanup.unshift(() => b.close())
+      const viewStore: Store<{ id: number; views: number }> = {
+        async save(_key, value, ctx) {
+          return (
+            (await store.saveViews([{ id: value.id, views: value.views, version: ctx.version ?? 0 }])) === 1
+          )
+        },
+        async remove() {
+          return true
+        },
+        async saveMany(writes) {
+          await store.saveViews(
+            writes.map((w) => ({ id: w.value.id, views: w.value.views, version: w.version })),
+          )
+        },
+      }
+      views = writeBehind({ redis, name: 'demo-views', flusher: { store: viewStore, blockMs: 200 } })
+    }
+    const productStore: Store<Product> = {
+      async save(_key, value) {
+        if (!(await store.saveProduct(value))) throw new NotFoundError(`product ${value.id} not found`)
+      },
+      async remove() {
+        throw new DemoError('E_BAD_REQUEST', 400, 'products are not removed in the demo')
+      },
+    }
+    const productWriter = deleteOnUpdate<Product>({
+      cache: products,
+      store: productStore,
+      ...(bus ? { bus } : {}),
+    })
+
+    // ---- worker pool
+    const pool: WorkerPool<typeof tasks> = createPool<typeof tasks>({
+      tasks: new URL('./tasks.js', import.meta.url),
+      maxThreads: config.workerThreads,
+      minThreads: 1,
+      taskTimeout: 120_000,
+    })
+    const poolBorn = performance.now()
+
+    // ---- HTTP
+    const app = Fastify({
+      logger: config.logLevel === 'silent' ? false : { level: config.logLevel },
+      forceCloseConnections: 'idle',
+    })
+    await app.register(fastifyCdnHeaders, { policy })
+    app.addHook('onResponse', (_req, reply, done) => {
+      http.observer.record('http', reply.statusCode < 500 ? 'hit' : 'error', reply.elapsedTime)
+      done()
+    })
+    app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {
+      if (err instanceof DemoError) {
+        return reply.code(err.status).send({ error: err.code, message: err.message })
+      }
+      if (typeof err.statusCode === 'number' && err.statusCode < 500) {
+        return reply.code(err.statusCode).send({ error: err.code ?? 'E_BAD_REQUEST', message: err.message })
+      }
+      app.log.error(err)
+      return reply.code(500).send({ error: err.code ?? 'E_INTERNAL', message: err.message })
+    })
+
+    const loadProduct = async (id: number): Promise<CachedProduct | null> => {
+      const p = await store.getProduct(id)
+      return p === undefined ? null : cacheProduct(p)
+    }
+
+    app.get('/api/public/products/:id', (req, reply) => {
+      const id = parseId((req.params as { id: string }).id)
+      return products
+        .getOrLoad<CachedProduct | null>(`p:${id}`, () => loadProduct(id))
+        .then((c) => {
+          if (c === null) throw new NotFoundError(`product ${id} not found`)
+          reply
+            .header('etag', c.etag)
+            .header('cache-tag', `product:${id}`)
+            .type('application/json; charset=utf-8')
+          return reply.send(c.json)
+        })
+    })
+
+    app.get('/api/public/products', async (req, reply) => {
+      const ids = parseIds((req.query as { ids?: unknown }).ids)
+      const keys = ids.map((id) => `p:${id}`)
+      const found = await products.getOrLoadMany<CachedProduct | null>(keys, async (missing) => {
+        const rows = await store.getProducts(missing.map((k) => Number(k.slice(2))))
+        const out = new Map<string, CachedProduct | null>()
+        for (const k of missing) {
+          const p = rows.get(Number(k.slice(2)))
+          out.set(k, p === undefined ? null : cacheProduct(p))
+        }
+        return out
+      })
+      const bodies: string[] = []
+      const missing: number[] = []
+      found.forEach((c, i) => {
+        if (c === null || c === undefined) missing.push(ids[i]!)
+        else bodies.push(c.json)
+      })
+      reply
+        .header(
+          'cache-tag',
+          ['products', ...ids.filter((id) => !missing.includes(id)).map((id) => `product:${id}`)].join(','),
+        )
+        .type('application/json; charset=utf-8')
+      return reply.send(`{"products":[${bodies.join(',')}],"missing":${JSON.stringify(missing)}}`)
+    })
+
+    app.get('/api/users/:id', async (req) => {
+      const token = bearer(req.headers.authorization)
+      if (token === undefined) throw new UnauthorizedError()
+      const id = parseId((req.params as { id: string }).id)
+      // the notes' get_user: cache-aside with a 300 s TTL
+      const user = await users.getOrLoad<User | null>(
+        `u:${id}`,
+        async () => (await store.getUser(id)) ?? null,
+        {
+          ttl: 300_000,
+        },
+      )
+      if (user === null || !sameToken(token, user.apiToken)) throw new UnauthorizedError()
+      return { id: user.id, name: user.name, email: user.email, createdAt: user.createdAt }
+    })
+
+    app.put('/api/products/:id', async (req, reply) => {
+      const id = parseId((req.params as { id: string }).id)
+      const patch = parsePatch(req.body)
+      const current = await store.getProduct(id)
+      if (current === undefined) throw new NotFoundError(`product ${id} not found`)
+      if (!reply.checkPreconditions({ etag: cacheProduct(current).etag })) return reply
+      const next: Product = {
+        ...current,
+        ...patch,
+        version: current.version + 1,
+        updatedAt: new Date().toISOString(),
+      }
+      const key = `p:${id}`
+      await productWriter.write(key, next)
+      pushRecent(invalidations, {
+        at: Date.now(),
+        kind: 'local',
+        keys: [key],
+        tags: [],
+        from: config.instanceId,
+      })
+      const tags = [`product:${id}`]
+      if (purger) {
+        await purger.purgeTags(tags)
+        pushRecent(invalidations, {
+          at: Date.now(),
+          kind: 'cdn-purge',
+          keys: [],
+          tags,
+          from: config.instanceId,
+        })
+      }
+      const c = cacheProduct(next)
+      return reply.header('etag', c.etag).type('application/json; charset=utf-8').send(c.json)
+    })
+
+    app.post('/api/products/:id/views', async (req, reply) => {
+      const id = parseId((req.params as { id: string }).id)
+      const exists = await products.getOrLoad<CachedProduct | null>(`p:${id}`, () => loadProduct(id))
+      if (exists === null) throw new NotFoundError(`product ${id} not found`)
+      if (!redis || !views) {
+        // no Redis: no durable queue to write behind to, so the database is written directly
+        return reply.code(200).send({ id, views: await store.incrementViews(id), mode: 'direct' })
+      }
+      const key = `demo:views:${id}`
+      let n = (await redis.eval(INCR_IF_EXISTS, 1, key)) as number | null
+      if (n === null) {
+        // first view since Redis started: the counter starts from what the database holds
+        await redis.set(key, await store.getViews(id), 'NX')
+        n = (await redis.eval(INCR_IF_EXISTS, 1, key)) as number
+      }
+      const queued = await views.write(`views:${id}`, { id, views: n })
+      return reply.code(202).send({ id, views: n, mode: 'write-behind', version: queued.version })
+    })
+
+    app.post('/api/reports/price-stats', async (req) => {
+      const body = (req.body ?? {}) as { resamples?: unknown }
+      if (typeof body !== 'object' || body === null) throw new BadRequestError('body must be a JSON object')
+      const resamples = body.resamples ?? 200
+      if (
+        typeof resamples !== 'number' ||
+        !Number.isInteger(resamples) ||
+        resamples < 0 ||
+        resamples > 5000
+      ) {
+        throw new BadRequestError('resamples must be an integer from 0 to 5000')
+      }
+      const cols = await store.priceColumns()
+      return pool.run(
+        'priceStats',
+        { ...cols, resamples },
+        { transfer: [cols.prices.buffer as ArrayBuffer, cols.categoryIndex.buffer as ArrayBuffer] },
+      )
+    })
+
+    app.get('/metrics', (_req, reply) => {
+      reply.header('content-type', PROMETHEUS_CONTENT_TYPE).header('cache-control', 'no-store')
+      return reply.send(metrics.toPrometheus())
+    })
+
+    const started = Date.now()
+    app.get('/api/stats', (_req, reply) => {
+      const snap = metrics.snapshot()
+      const h = http.snapshot().byLayer.http
+      const ps = pool.stats()
+      const layers: Record<string, unknown> = {}
+      for (const [name, l] of Object.entries(snap.byLayer)) {
+        layers[name] = {
+          hits: l.hits,
+          misses: l.misses,
+          stale: l.stale,
+          errors: l.errors,
+          hitRate: l.hitRate,
+          avgMs: l.latency?.avg ?? null,
+          p99Ms: l.latency?.p99 ?? null,
+        }
+      }
+      reply.header('cache-control', 'no-store')
+      return {
+        instanceId: config.instanceId,
+        uptimeMs: Date.now() - started,
+        now: Date.now(),
+        database: store.kind,
+        redis: {
+          mode: redisMode,
+          breaker: redis ? (products as unknown as { breakerState: BreakerState }).breakerState : null,
+        },
+        http: {
+          requests: h ? h.lookups + h.errors : 0,
+          errors: h?.errors ?? 0,
+          p50Ms: h?.latency?.p50 ?? null,
+          p95Ms: h?.latency?.p95 ?? null,
+          p99Ms: h?.latency?.p99 ?? null,
+          avgMs: h?.latency?.avg ?? null,
+        },
+        layers,
+        l1: { size: l1.stats().size },
+        pool: {
+          threads: ps.threads,
+          maxThreads: config.workerThreads,
+          running: ps.running,
+          queued: ps.queued,
+          completed: ps.completed,
+          failed: ps.failed,
+          utilization: ps.utilization,
+          busyMs: ps.utilization * (performance.now() - poolBorn) * config.workerThreads,
+        },
+        writeBehind: views?.flusher?.stats() ?? null,
+        bus: bus?.stats() ?? null,
+        invalidations: [...invalidations].reverse(),
+        circuit: [...circuit],
+      }
+    })
+
+    app.get('/', (_req, reply) => {
+      reply.header('cache-control', 'no-store').type('text/html; charset=utf-8')
+      return reply.send(dashboardHtml)
+    })
+
+    await app.listen({ host: config.host, port: config.port })
+    const address = app.server.address()
+    const port = typeof address === 'object' && address !== null ? address.port : config.port
+    const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`
+
+    let closing: Promise<void> | undefined
+    const demo: Demo = {
+      app,
+      url,
+      config,
+      store,
+      metrics,
+      redisMode,
+      localRedis,
+      redisUrl,
+      setPurger(p) {
+        purger = p
+      },
+      close() {
+        closing ??= (async () => {
+          await app.close() // no new connections; in-flight requests finish
+          if (views) await views.close(config.shutdownTimeoutMs) // drain write-behind into the database
+          await pool.close({ timeout: config.shutdownTimeoutMs })
+          for (const c of cleanup) await c().catch(() => {})
+        })()
+        return closing
+      },
+    }
+    return demo
+  } catch (e) {
+    for (const c of cleanup) await c().catch(() => {})
+    throw e
+  }
+}

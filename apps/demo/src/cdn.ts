@@ -1,0 +1,210 @@
+/**
+ * The demo's CDN (L3): Debian's nginx, unprivileged in a temp folder, as a caching reverse proxy on loopback.
+ * nginx honours the origin's Cache-Control (the policy gives the same TTL in CDN-Cache-Control), never stores
+ * `private`/`no-store` answers and bypasses requests with `Authorization`. Its access log feeds the `cdn` layer
+ * of the metrics and an index tag → URLs that makes tag purges possible: nginx has no purge-by-tag, so a purge
+ * re-fetches each URL carrying the tag with `X-Tierkit-Purge: 1` (`proxy_cache_bypass`), which replaces the entry.
+ */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
+import {
+  closeSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs'
+import { request } from 'node:http'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { CacheMetrics } from '@tierkit/metrics'
+import type { TagPurger } from './app.js'
+import { freePort } from './redis-server.js'
+
+/** A running CDN. */
+export interface Cdn extends TagPurger {
+  /** `http://127.0.0.1:PORT` */
+  readonly url: string
+  /** Stops nginx and removes its folder. */
+  close(): Promise<void>
+}
+
+/** Options of {@link startCdn}. */
+export interface CdnOptions {
+  /** Origin URLs (`http://127.0.0.1:PORT`), load-balanced round robin. */
+  upstreams: readonly string[]
+  /** Receives `cdn` hits and misses from the access log. */
+  metrics?: CacheMetrics
+  /** nginx binary. @default $NGINX_BIN, /usr/sbin/nginx, or nginx on the PATH */
+  bin?: string
+}
+
+const PURGE_HEADER = 'x-tierkit-purge'
+
+/** The nginx binary, or `undefined` when there is none. */
+export function findNginx(): string | undefined {
+  for (const bin of [process.env.NGINX_BIN, '/usr/sbin/nginx', 'nginx']) {
+    if (bin && spawnSync(bin, ['-v'], { stdio: 'ignore' }).status === 0) return bin
+  }
+  return undefined
+}
+
+/** The nginx.conf of the CDN. */
+export function cdnConfig(dir: string, port: number, upstreams: readonly string[]): string {
+  const servers = upstreams.map((u) => `    server ${new URL(u).host};`).join('\n')
+  const temps = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']
+    .map((t) => `  ${t}_temp_path ${dir}/tmp/${t};`)
+    .join('\n')
+  return `worker_processes 1;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 1024; }
+http {
+${temps}
+  log_format tk '$upstream_cache_status\\t$request_time\\t$status\\t$request_uri\\t$upstream_http_cache_tag';
+  access_log ${dir}/access.log tk;
+  proxy_cache_path ${dir}/cache levels=1:2 keys_zone=tk:10m max_size=256m inactive=1h use_temp_path=off;
+  upstream tk_origin {
+${servers}
+    keepalive 32;
+  }
+  server {
+    listen 127.0.0.1:${port};
+    location / {
+      proxy_pass http://tk_origin;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header ${PURGE_HEADER} "";
+      proxy_cache tk;
+      proxy_cache_methods GET HEAD;
+      proxy_cache_key $request_uri;
+      proxy_cache_lock on;
+      proxy_cache_revalidate on;
+      proxy_cache_bypass $http_authorization $http_${PURGE_HEADER.replace(/-/g, '_')};
+      proxy_no_cache $http_authorization;
+      add_header X-Cache-Status $upstream_cache_status always;
+    }
+  }
+}
+`
+}
+
+/**
+ * Starts nginx in front of `upstreams` on a free loopback port.
+ * @throws Error when nginx is not installed or does not start.
+ */
+export async function startCdn(options: CdnOptions): Promise<Cdn> {
+  const bin = options.bin ?? findNginx()
+  if (bin === undefined) throw new Error('CDN mode needs nginx (Debian: apt-get install -y nginx)')
+  const dir = mkdtempSync(join(tmpdir(), 'tierkit-demo-cdn-'))
+  for (const t of ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'])
+    mkdirSync(join(dir, 'tmp', t), { recursive: true })
+  const port = await freePort()
+  writeFileSync(join(dir, 'nginx.conf'), cdnConfig(dir, port, options.upstreams))
+  writeFileSync(join(dir, 'access.log'), '')
+  const child: ChildProcess = spawn(
+    bin,
+    ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', join(dir, 'error.log'), '-g', 'daemon off;'],
+    {
+      stdio: 'ignore',
+    },
+  )
+  const kill = (): void => {
+    child.kill('SIGKILL')
+  }
+  process.on('exit', kill)
+  const url = `http://127.0.0.1:${port}`
+
+  // ---- access log → metrics + tag index
+  const tagIndex = new Map<string, Set<string>>()
+  let offset = 0
+  let rest = ''
+  const readLog = (): void => {
+    let size: number
+    try {
+      size = statSync(join(dir, 'access.log')).size
+    } catch {
+      return
+    }
+    if (size <= offset) return
+    const fd = openSync(join(dir, 'access.log'), 'r')
+    const buf = Buffer.alloc(size - offset)
+    readSync(fd, buf, 0, buf.length, offset)
+    closeSync(fd)
+    offset = size
+    const lines = (rest + buf.toString('utf8')).split('\n')
+    rest = lines.pop() ?? ''
+    for (const line of lines) {
+      const [cache = '-', time = '0', , uri = '', tags = '-'] = line.split('\t')
+      const ms = Number(time) * 1000
+      const outcome =
+        cache === 'HIT' || cache === 'REVALIDATED'
+          ? 'hit'
+          : cache === 'STALE' || cache === 'UPDATING'
+            ? 'stale'
+            : cache === 'MISS' || cache === 'EXPIRED'
+              ? 'miss'
+              : undefined
+      if (outcome) options.metrics?.observer.record('cdn', outcome, ms)
+      if (tags !== '-' && tags !== '') {
+        for (const t of tags.split(',')) {
+          const tag = t.trim()
+          if (!tag) continue
+          let set = tagIndex.get(tag)
+          if (!set) tagIndex.set(tag, (set = new Set()))
+          set.add(uri)
+        }
+      }
+    }
+  }
+  const timer = setInterval(readLog, 250)
+  timer.unref()
+
+  const fetchThrough = (path: string, headers: Record<string, string>): Promise<number> =>
+    new Promise((resolve, reject) => {
+      const req = request(`${url}${path}`, { headers }, (res) => {
+        res.resume()
+        res.on('end', () => resolve(res.statusCode ?? 0))
+      })
+      req.on('error', reject)
+      req.end()
+    })
+
+  // wait until nginx answers
+  const deadline = Date.now() + 10_000
+  for (;;) {
+    if (child.exitCode !== null)
+      throw new Error(`nginx exited with code ${child.exitCode}; see ${dir}/error.log`)
+    try {
+      await fetchThrough('/api/stats', {})
+      break
+    } catch {
+      if (Date.now() > deadline) throw new Error('nginx did not answer within 10 s')
+      await new Promise((r) => setTimeout(r, 50))
+    }
+  }
+
+  return {
+    url,
+    async purgeTags(tags) {
+      readLog()
+      const uris = new Set<string>()
+      for (const t of tags) for (const u of tagIndex.get(t) ?? []) uris.add(u)
+      await Promise.all([...uris].map((u) => fetchThrough(u, { [PURGE_HEADER]: '1' })))
+    },
+    async close() {
+      clearInterval(timer)
+      if (child.exitCode === null && child.signalCode === null) {
+        const done = new Promise<void>((r) => child.once('exit', () => r()))
+        child.kill('SIGQUIT')
+        const t = setTimeout(() => child.kill('SIGKILL'), 3000)
+        await done
+        clearTimeout(t)
+      }
+      process.off('exit', kill)
+      rmSync(dir, { recursive: true, force: true })
+    },
+  }
+}

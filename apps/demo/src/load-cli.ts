@@ -1,0 +1,153 @@
+/**
+ * `pnpm --filter @tierkit/demo load [--duration S] [--connections N] [--zipf S] [--chaos] [--instances N] [--cdn] [--url URL]`
+ *
+ * Starts Redis (a local redis-server) and the demo in a child process (SQLite unless DATABASE_URL is set), runs
+ * the load, prints the table and writes a JSON report to reports/. `--chaos` stops Redis a third of the way in
+ * and starts it again at two thirds; the report lists failed requests and when the circuit opened and closed.
+ * `--url` targets a demo that is already running instead (no chaos then).
+ */
+import { type ChildProcess, spawn } from 'node:child_process'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { formatTable, type LoadReport, runLoad } from './load.js'
+import { findRedisServer, type LocalRedis, startLocalRedis } from './redis-server.js'
+
+const here = dirname(fileURLToPath(import.meta.url))
+const fromSource = import.meta.url.endsWith('.ts')
+
+function num(name: string, raw: string | undefined, fallback: number, min: number, max: number): number {
+  if (raw === undefined) return fallback
+  const n = Number(raw)
+  if (!Number.isFinite(n) || n < min || n > max)
+    throw new Error(`--${name} must be a number from ${min} to ${max}, got "${raw}"`)
+  return n
+}
+
+async function startChild(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+): Promise<{ child: ChildProcess; urls: string[]; cdn: string | undefined }> {
+  const cli = join(here, fromSource ? 'cli.ts' : 'cli.js')
+  const child = spawn(process.execPath, [...(fromSource ? ['--import', 'tsx'] : []), cli, ...args], {
+    env,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+  process.on('exit', () => child.kill('SIGKILL'))
+  let out = ''
+  const want = Number(args[args.indexOf('--instances') + 1] ?? 1) || 1
+  return new Promise((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`the demo exited with code ${code}:\n${out}`)))
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d
+      process.stderr.write(d)
+      const urls = [...out.matchAll(/listening on (http:\/\/\S+)/g)].map((m) => m[1]!)
+      const cdn = /CDN \(nginx proxy_cache\) in front: (http:\/\/\S+)/.exec(out)?.[1]
+      if (urls.length >= want && (!args.includes('--cdn') || cdn)) resolve({ child, urls, cdn })
+    })
+  })
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      duration: { type: 'string' },
+      connections: { type: 'string' },
+      zipf: { type: 'string' },
+      chaos: { type: 'boolean', default: false },
+      instances: { type: 'string', default: '1' },
+      cdn: { type: 'boolean', default: false },
+      url: { type: 'string' },
+      out: { type: 'string' },
+    },
+  })
+  const duration = num('duration', values.duration, values.chaos ? 30 : 20, 1, 3600)
+  const connections = num('connections', values.connections, 16, 1, 1000)
+  const s = num('zipf', values.zipf, 1.2, 0.1, 5)
+  let redis: LocalRedis | undefined
+  let child: ChildProcess | undefined
+  let targets: string[]
+  let origins: string[]
+  if (values.url) {
+    targets = [values.url]
+    origins = [values.url]
+  } else {
+    const env: NodeJS.ProcessEnv = { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' }
+    if (!env.REDIS_URL) {
+      const bin = findRedisServer()
+      if (bin) {
+        redis = await startLocalRedis(bin)
+        env.REDIS_URL = redis.url
+      } else if (values.chaos) throw new Error('--chaos needs redis-server on the PATH (or REDIS_URL)')
+    }
+    const args = ['--instances', values.instances!, ...(values.cdn ? ['--cdn'] : [])]
+    const started = await startChild(args, { ...env, PORT: env.PORT ?? '0' })
+    child = started.child
+    origins = started.urls
+    targets = started.cdn ? [started.cdn] : started.urls
+  }
+  const chaos: Array<{ atS: number; event: string }> = []
+  let phase = 0
+  const t0 = Date.now()
+  let report: LoadReport
+  try {
+    report = await runLoad({
+      targets,
+      origins,
+      duration,
+      connections,
+      zipf: s,
+      readOnly: values.chaos,
+      onTick: values.chaos
+        ? async (ms) => {
+            if (!redis) return
+            if (phase === 0 && ms >= (duration * 1000) / 3) {
+              phase = 1
+              chaos.push({ atS: (Date.now() - t0) / 1000, event: 'redis stopped' })
+              await redis.stop()
+            } else if (phase === 1 && ms >= (duration * 2000) / 3) {
+              phase = 2
+              await redis.start()
+              chaos.push({ atS: (Date.now() - t0) / 1000, event: 'redis started' })
+            }
+          }
+        : undefined,
+    })
+  } finally {
+    if (child) {
+      const done = new Promise((r) => child!.once('exit', r))
+      child.kill('SIGTERM')
+      await done
+    }
+    await redis?.close()
+  }
+  const out =
+    values.out ??
+    join(process.cwd(), 'reports', `load-${new Date().toISOString().replace(/[:.]/g, '-')}.json`)
+  mkdirSync(dirname(out), { recursive: true })
+  writeFileSync(out, `${JSON.stringify({ ...report, chaos }, null, 2)}\n`)
+  console.log('')
+  console.log(formatTable(report.layers))
+  console.log('')
+  console.log(
+    `${report.requests} requests in ${report.durationS} s (${report.rps.toFixed(0)} req/s, ${report.connections} connections, Zipf s=${report.zipf}); client latency avg ${report.client.avgMs.toFixed(2)} ms, p99 ${report.client.p99Ms} ms`,
+  )
+  console.log(
+    `failed requests: ${report.failed.total} (errors ${report.failed.errors}, timeouts ${report.failed.timeouts}, non-2xx ${report.failed.non2xx})`,
+  )
+  if (report.cdn)
+    console.log(
+      `CDN answers (X-Cache-Status): ${report.cdn.hit} hits, ${report.cdn.miss} misses, ${report.cdn.other} other`,
+    )
+  if (values.chaos) {
+    for (const c of chaos) console.log(`chaos: ${c.event} at ${c.atS.toFixed(1)} s`)
+    for (const c of report.circuit) console.log(`circuit ${c.state} at ${c.atS.toFixed(1)} s (${c.instance})`)
+  }
+  console.log(`report: ${out}`)
+}
+
+main().catch((e: unknown) => {
+  console.error(e instanceof Error ? e.message : e)
+  process.exit(1)
+})

@@ -1,0 +1,42 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createDemo, type Demo } from '../src/app.js'
+import { json, type TestDb, testConfig, testDb } from './helpers.js'
+
+describe('without Redis (DEMO_REDIS=off): L1 only, said in one line', () => {
+  let db: TestDb
+  let demo: Demo
+  const lines: string[] = []
+
+  beforeAll(async () => {
+    db = testDb('sqlite')
+    demo = await createDemo(testConfig({ ...db.env, DEMO_REDIS: 'off' }), { log: (l) => lines.push(l) })
+  })
+  afterAll(async () => {
+    await demo?.close()
+    await db?.drop()
+  })
+
+  it('says so in one clear line', () => {
+    expect(lines.filter((l) => l.startsWith('redis:'))).toEqual([
+      'redis: none (DEMO_REDIS=off): running with the in-process L1 cache only',
+    ])
+    expect(demo.redisMode).toBe('none')
+  })
+
+  it('serves products from L1 after the first read, sees updates, counts views directly', async () => {
+    const first = await json(`${demo.url}/api/public/products/3`)
+    expect(first.status).toBe(200)
+    const hits = demo.metrics.snapshot().byLayer.l1!.hits
+    expect((await json(`${demo.url}/api/public/products/3`)).body).toEqual(first.body)
+    expect(demo.metrics.snapshot().byLayer.l1!.hits - hits).toBe(1)
+    await json(`${demo.url}/api/products/3`, { method: 'PUT', body: { stock: 9 } })
+    expect((await json(`${demo.url}/api/public/products/3`)).body).toMatchObject({ stock: 9, version: 2 })
+    const batch = await json(`${demo.url}/api/public/products?ids=3,4,999999`)
+    expect(batch.body.products.map((p: { id: number }) => p.id)).toEqual([3, 4])
+    expect(batch.body.missing).toEqual([999999])
+    const v = await json(`${demo.url}/api/products/3/views`, { method: 'POST' })
+    expect(v.body).toEqual({ id: 3, views: 1, mode: 'direct' })
+    expect(await demo.store.getViews(3)).toBe(1)
+    expect((await json(`${demo.url}/api/stats`)).body.redis).toEqual({ mode: 'none', breaker: null })
+  })
+})

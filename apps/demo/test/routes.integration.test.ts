@@ -1,0 +1,217 @@
+import { startRedis } from '@tierkit/testkit'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { Demo } from '../src/app.js'
+import { userToken } from '../src/db/seed.js'
+import { type DbKind, json, startDemo, type TestDb, testDb, until } from './helpers.js'
+
+describe.each<DbKind>(['sqlite', 'postgres'])('routes on %s with Redis', (kind) => {
+  let db: TestDb
+  let demo: Demo
+  let stopRedis: () => Promise<void>
+
+  beforeAll(async () => {
+    const redis = await startRedis()
+    stopRedis = () => redis.stop()
+    db = testDb(kind)
+    demo = await startDemo({ ...db.env, REDIS_URL: redis.url })
+  })
+  afterAll(async () => {
+    await demo?.close()
+    await db?.drop()
+    await stopRedis?.()
+  })
+
+  it('uses the database it was given and Redis from REDIS_URL', async () => {
+    const stats = await json(`${demo.url}/api/stats`)
+    expect(stats.body.database).toBe(kind)
+    expect(stats.body.redis.mode).toBe('url')
+  })
+
+  it('GET /api/public/products/:id: DB on the first read, then L2/L1, CDN headers, ETag and 304, cache tags', async () => {
+    const before = demo.metrics.snapshot().byLayer
+    const first = await json(`${demo.url}/api/public/products/7`)
+    expect(first.status).toBe(200)
+    expect(first.body).toMatchObject({ id: 7, version: 1 })
+    expect(first.headers.get('cache-control')).toBe('public, max-age=600, stale-while-revalidate=60')
+    expect(first.headers.get('cdn-cache-control')).toBe('max-age=600, stale-while-revalidate=60')
+    expect(first.headers.get('cache-tag')).toBe('product:7,public')
+    const etag = first.headers.get('etag')
+    expect(etag).toMatch(/^"[\w-]{22}"$/)
+    const mid = demo.metrics.snapshot().byLayer
+    expect(mid.db!.hits - before.db!.hits).toBe(1)
+    const second = await json(`${demo.url}/api/public/products/7`)
+    expect(second.body).toEqual(first.body)
+    expect(second.headers.get('etag')).toBe(etag)
+    const after = demo.metrics.snapshot().byLayer
+    expect(after.l1!.hits - mid.l1!.hits).toBe(1)
+    expect(after.db!.hits - mid.db!.hits).toBe(0)
+    const notModified = await fetch(`${demo.url}/api/public/products/7`, {
+      headers: { 'if-none-match': etag! },
+    })
+    expect(notModified.status).toBe(304)
+    expect(notModified.headers.get('etag')).toBe(etag)
+    expect(await notModified.text()).toBe('')
+  })
+
+  it('GET /api/public/products/:id: 404 (negative-cached briefly) and 400 on a malformed id', async () => {
+    const missing = await json(`${demo.url}/api/public/products/999999`)
+    expect(missing.status).toBe(404)
+    expect(missing.body.error).toBe('E_NOT_FOUND')
+    expect(missing.headers.get('cache-control')).toBe('public, max-age=30')
+    for (const bad of ['0', '-1', 'abc', '1.5', '99999999999']) {
+      const r = await json(`${demo.url}/api/public/products/${bad}`)
+      expect(r.status, bad).toBe(400)
+      expect(r.body.error).toBe('E_BAD_REQUEST')
+    }
+    expect((await json(`${demo.url}/api/public/products/8`)).status).toBe(200) // still serving
+  })
+
+  it('GET /api/public/products?ids=: one batch load for the misses (getOrLoadMany), order kept, missing listed', async () => {
+    await json(`${demo.url}/api/public/products/11`) // 11 cached
+    const before = demo.metrics.snapshot().byLayer.db!.hits
+    const r = await json(`${demo.url}/api/public/products?ids=12,11,13,999999`)
+    expect(r.status).toBe(200)
+    expect(r.body.products.map((p: { id: number }) => p.id)).toEqual([12, 11, 13])
+    expect(r.body.missing).toEqual([999999])
+    expect(r.headers.get('cache-tag')).toBe('products,product:12,product:11,product:13,public')
+    expect(r.headers.get('etag')).toMatch(/^"/)
+    // the three uncached keys were loaded by ONE loader call
+    expect(demo.metrics.snapshot().byLayer.db!.hits - before).toBe(1)
+    const again = await json(`${demo.url}/api/public/products?ids=12,11,13,999999`)
+    expect(again.body).toEqual(r.body)
+    expect(demo.metrics.snapshot().byLayer.db!.hits - before).toBe(1)
+    for (const bad of ['', '1,x', Array.from({ length: 101 }, (_, i) => i + 1).join(',')]) {
+      expect((await json(`${demo.url}/api/public/products?ids=${bad}`)).status).toBe(400)
+    }
+  })
+
+  it('GET /api/users/:id: bearer token required, private and never shared-cacheable, cache-aside', async () => {
+    const token = userToken(5)
+    const ok = await json(`${demo.url}/api/users/5`, { headers: { authorization: `Bearer ${token}` } })
+    expect(ok.status).toBe(200)
+    expect(ok.body).toMatchObject({ id: 5 })
+    expect(ok.body.apiToken).toBeUndefined()
+    expect(ok.headers.get('cache-control')).toBe('private, no-store')
+    expect(ok.headers.get('cdn-cache-control')).toBe('no-store')
+    const l1Before = demo.metrics.snapshot().byLayer.l1!.hits
+    const again = await json(`${demo.url}/api/users/5`, { headers: { authorization: `Bearer ${token}` } })
+    expect(again.body).toEqual(ok.body)
+    expect(demo.metrics.snapshot().byLayer.l1!.hits - l1Before).toBe(1)
+    expect((await json(`${demo.url}/api/users/5`)).status).toBe(401)
+    expect(
+      (await json(`${demo.url}/api/users/5`, { headers: { authorization: `Bearer ${userToken(6)}` } }))
+        .status,
+    ).toBe(401)
+    expect(
+      (await json(`${demo.url}/api/users/99999`, { headers: { authorization: `Bearer ${token}` } })).status,
+    ).toBe(401)
+    expect((await json(`${demo.url}/api/users/5`, { headers: { authorization: 'Basic abc' } })).status).toBe(
+      401,
+    )
+  })
+
+  it('PUT /api/products/:id: writes the database, deletes the cached copy, next read sees it; bad input changes nothing', async () => {
+    const before = await json(`${demo.url}/api/public/products/20`)
+    expect(before.body.version).toBe(1)
+    const put = await json(`${demo.url}/api/products/20`, {
+      method: 'PUT',
+      body: { priceCents: 12345, name: 'Renamed' },
+    })
+    expect(put.status).toBe(200)
+    expect(put.body).toMatchObject({ id: 20, priceCents: 12345, name: 'Renamed', version: 2 })
+    expect((await demo.store.getProduct(20))!.priceCents).toBe(12345)
+    const after = await json(`${demo.url}/api/public/products/20`)
+    expect(after.body).toMatchObject({ priceCents: 12345, version: 2 })
+    expect(after.headers.get('etag')).not.toBe(before.headers.get('etag'))
+    for (const body of [{}, { priceCents: -1 }, { stock: 1.5 }, { name: '' }, { color: 'red' }, [1], 'x']) {
+      const r = await json(`${demo.url}/api/products/20`, { method: 'PUT', body })
+      expect(r.status, JSON.stringify(body)).toBe(400)
+    }
+    expect(
+      (await json(`${demo.url}/api/products/999999`, { method: 'PUT', body: { stock: 1 } })).status,
+    ).toBe(404)
+    // If-Match with a stale ETag: 412, nothing written
+    const stale = await fetch(`${demo.url}/api/products/20`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json', 'if-match': before.headers.get('etag')! },
+      body: JSON.stringify({ stock: 1 }),
+    })
+    expect(stale.status).toBe(412)
+    expect((await demo.store.getProduct(20))!).toMatchObject({ version: 2, priceCents: 12345 })
+    const stats = await json(`${demo.url}/api/stats`)
+    expect(stats.body.invalidations[0]).toMatchObject({ kind: 'local', keys: ['p:20'] })
+  })
+
+  it('POST /api/products/:id/views: write-behind, acknowledged counts reach the database', async () => {
+    const counts: number[] = []
+    for (let i = 0; i < 5; i++) {
+      const r = await json(`${demo.url}/api/products/30/views`, { method: 'POST' })
+      expect(r.status).toBe(202)
+      expect(r.body.mode).toBe('write-behind')
+      counts.push(r.body.views)
+    }
+    expect(counts).toEqual([1, 2, 3, 4, 5])
+    await until(async () => (await demo.store.getViews(30)) === 5, 'the flusher to write 5 views')
+    expect((await json(`${demo.url}/api/products/999999/views`, { method: 'POST' })).status).toBe(404)
+    expect((await json(`${demo.url}/api/products/abc/views`, { method: 'POST' })).status).toBe(400)
+  })
+
+  it('POST /api/reports/price-stats: computed on the worker pool, the event loop keeps answering', async () => {
+    const report = json(`${demo.url}/api/reports/price-stats`, { method: 'POST', body: { resamples: 3000 } })
+    let reportDone = false
+    void report.then(() => {
+      reportDone = true
+    })
+    // wait until the task runs on a thread, then the main thread must still answer
+    await until(
+      async () => (await json(`${demo.url}/api/stats`)).body.pool.running === 1 || reportDone,
+      'the task to run',
+    )
+    const during = await json(`${demo.url}/api/public/products/7`)
+    expect(during.status).toBe(200)
+    const stats = await json(`${demo.url}/api/stats`)
+    const r = await report
+    expect(r.status).toBe(200)
+    expect(reportDone).toBe(true)
+    // answered while the report was running on a thread
+    if (stats.body.pool.running !== 1)
+      throw new Error('the report finished before the probe: raise resamples')
+    const all = r.body.categories.find((c: { category: string }) => c.category === 'all')
+    expect(all.count).toBe(2000)
+    expect(all.meanCi95[0]).toBeLessThanOrEqual(all.mean)
+    expect(all.meanCi95[1]).toBeGreaterThanOrEqual(all.mean)
+    // the mean computed on the thread equals the one computed here from the database
+    const cols = await demo.store.priceColumns()
+    expect(all.mean).toBeCloseTo(cols.prices.reduce((a, b) => a + b, 0) / cols.prices.length, 6)
+    expect(
+      (await json(`${demo.url}/api/reports/price-stats`, { method: 'POST', body: { resamples: -1 } })).status,
+    ).toBe(400)
+    expect((await json(`${demo.url}/api/stats`)).body.pool.completed).toBeGreaterThanOrEqual(1)
+  })
+
+  it('GET /metrics: Prometheus text with the per-layer counters', async () => {
+    const res = await fetch(`${demo.url}/metrics`)
+    expect(res.status).toBe(200)
+    expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0.0.4/)
+    const text = await res.text()
+    const l1 = demo.metrics.snapshot().byLayer.l1!.hits
+    expect(text).toContain(`tierkit_cache_requests_total{layer="l1",outcome="hit"} ${l1}`)
+    expect(text).toMatch(/tierkit_cache_requests_total\{layer="db",outcome="hit"\} [1-9]/)
+    expect(text).toContain('tierkit_cache_latency_seconds_bucket{layer="l2"')
+  })
+
+  it('GET /api/stats and GET / (the dashboard page)', async () => {
+    const s = await json(`${demo.url}/api/stats`)
+    expect(s.status).toBe(200)
+    expect(s.headers.get('cache-control')).toBe('no-store')
+    expect(Object.keys(s.body.layers)).toEqual(['cdn', 'l1', 'l2', 'db'])
+    expect(s.body.layers.l1.hitRate).toBeGreaterThan(0)
+    expect(s.body.http.requests).toBeGreaterThan(10)
+    const page = await fetch(`${demo.url}/`)
+    expect(page.status).toBe(200)
+    expect(page.headers.get('content-type')).toMatch(/^text\/html/)
+    const html = await page.text()
+    expect(html).toContain('/api/stats')
+    expect(html).not.toMatch(/<script[^>]+src=/) // self-contained: no external scripts
+  })
+})
