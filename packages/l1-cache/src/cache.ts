@@ -311,8 +311,9 @@ export class L1Cache<K, V> implements CacheLike<K, V>, ClockUser {
     this.windowMax = this.lru ? Number.POSITIVE_INFINITY : Math.max(1, this.capUnits * 0.01)
     this.protectedMax = this.lru ? 0 : (this.capUnits - this.windowMax) * 0.8
     this.stepSize = -TUNING.step * this.capUnits
-    this.period = TUNING.periodFactor * Math.max(TUNING.ageMinCap, Math.min(this.maxCount, 1 << 24))
-    this.sample = Math.max(64, 10 * Math.min(this.maxCount, 1 << 24) * TUNING.sampleFactor)
+    this.period = 0
+    this.sample = 0
+    this.setPeriods(max > 0 ? max : this.slotCap)
     this.nextCheck = Math.min(this.sample, this.period)
   }
 
@@ -419,8 +420,9 @@ export class L1Cache<K, V> implements CacheLike<K, V>, ClockUser {
     const slot = this.map.get(key)
     if (slot === undefined) return false
     const expired = this.isExpired(slot)
-    this.deletes++
-    this.removeSlot(slot, 'delete')
+    if (expired) this.expirations++
+    else this.deletes++
+    this.removeSlot(slot, expired ? 'expire' : 'delete')
     if (this.pendK.length !== 0) this.flush()
     return !expired
   }
@@ -779,6 +781,8 @@ export class L1Cache<K, V> implements CacheLike<K, V>, ClockUser {
       const m = new Uint8Array(cap)
       m.set(this.meta.subarray(0, Math.min(cap, this.slotCap)))
       this.meta = m
+      // weight-bounded caches learn their entry capacity as they grow
+      if (this.max === 0) this.setPeriods(cap)
       const slots = nextPow2(cap)
       const want = Math.max(
         TUNING.minCounters,
@@ -1182,6 +1186,13 @@ export class L1Cache<K, V> implements CacheLike<K, V>, ClockUser {
   }
 
   private lastAge = 0
+
+  /** Ageing period and climber sample for an entry capacity of `entries`. */
+  private setPeriods(entries: number): void {
+    const n = Math.min(entries, 1 << 24)
+    this.period = TUNING.periodFactor * Math.max(TUNING.ageMinCap, n)
+    this.sample = Math.max(64, 10 * n * TUNING.sampleFactor)
+  }
 
   private climb(): void {
     const ops = this.hits + this.misses - this.sampleOps

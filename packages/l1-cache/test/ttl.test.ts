@@ -33,6 +33,25 @@ describe.each(['lru', 'tinylfu'] as const)('TTL (%s)', (policy) => {
     checkInvariants(c)
   })
 
+  test('delete of an expired entry returns false and reports expire', () => {
+    const clock = manualClock()
+    const reasons: EvictionReason[] = []
+    const c = new L1Cache<string, number>({
+      max: 10,
+      ttl: 10,
+      policy,
+      clock: clock.now,
+      onEvict: (_k, _v, r) => reasons.push(r),
+    })
+    c.set('a', 1)
+    clock.advance(10)
+    expect(c.size).toBe(1)
+    expect(c.delete('a')).toBe(false)
+    expect(reasons).toEqual(['expire'])
+    expect(c.size).toBe(0)
+    checkInvariants(c)
+  })
+
   test('per-entry ttl overrides the default; ttl 0 never expires', () => {
     const clock = manualClock()
     const c = new L1Cache<string, number>({ max: 10, ttl: 100, policy, clock: clock.now })
