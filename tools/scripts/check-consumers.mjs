@@ -7,7 +7,16 @@
 // `--only NAME[,NAME]` narrows it to some packages.
 // Writes .test-results/consumers.json for the closing summary. Exit code 1 on any failure.
 import { spawn, spawnSync } from 'node:child_process'
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -58,7 +67,8 @@ for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(130)
 async function main() {
   if (publicPackages.length === 0) throw new Error('no public packages found under packages/')
   for (const { dir, pkg } of publicPackages) {
-    if (!existsSync(join(dir, 'dist'))) throw new Error(`${pkg.name} is not built (no dist/): run pnpm build first`)
+    if (!existsSync(join(dir, 'dist')))
+      throw new Error(`${pkg.name} is not built (no dist/): run pnpm build first`)
   }
 
   // 1. A real registry on a free loopback port, with its storage in the temporary folder.
@@ -84,9 +94,13 @@ async function main() {
       '',
     ].join('\n'),
   )
-  registry = spawn(join(root, 'node_modules/.bin/verdaccio'), ['--config', join(work, 'verdaccio.yaml'), '--listen', `127.0.0.1:${port}`], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
+  registry = spawn(
+    join(root, 'node_modules/.bin/verdaccio'),
+    ['--config', join(work, 'verdaccio.yaml'), '--listen', `127.0.0.1:${port}`],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  )
   let registryLog = ''
   registry.stdout.on('data', (d) => (registryLog += d))
   registry.stderr.on('data', (d) => (registryLog += d))
@@ -96,7 +110,8 @@ async function main() {
       const r = await fetch(`${url}-/ping`)
       if (r.ok) break
     } catch {}
-    if (registry.exitCode !== null || Date.now() > deadline) throw new Error(`verdaccio did not start:\n${registryLog}`)
+    if (registry.exitCode !== null || Date.now() > deadline)
+      throw new Error(`verdaccio did not start:\n${registryLog}`)
     await new Promise((r) => setTimeout(r, 200))
   }
   record('local registry up', true, url)
@@ -104,9 +119,17 @@ async function main() {
   // 2. Publish with pnpm (it rewrites workspace: ranges; npm would not), as an anonymous user allowed by $all.
   const npmrc = join(work, 'publish.npmrc')
   writeFileSync(npmrc, `registry=${url}\n//127.0.0.1:${port}/:_authToken=fake\n`)
-  const env = { ...process.env, npm_config_userconfig: npmrc, npm_config_registry: url, NPM_CONFIG_USERCONFIG: npmrc }
+  const env = {
+    ...process.env,
+    npm_config_userconfig: npmrc,
+    npm_config_registry: url,
+    NPM_CONFIG_USERCONFIG: npmrc,
+  }
   for (const { dir, pkg } of publicPackages) {
-    const r = run('pnpm', ['publish', '--no-git-checks', '--registry', url, '--access', 'public'], { cwd: dir, env })
+    const r = run('pnpm', ['publish', '--no-git-checks', '--registry', url, '--access', 'public'], {
+      cwd: dir,
+      env,
+    })
     record(`publish ${pkg.name}@${pkg.version}`, r.ok, r.ok ? '' : r.out.slice(-2000))
   }
 
@@ -114,7 +137,10 @@ async function main() {
   const app = join(work, 'consumer')
   mkdirSync(join(app, 'src'), { recursive: true })
   const deps = Object.fromEntries(publicPackages.map(({ pkg }) => [pkg.name, pkg.version]))
-  writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'consumer', private: true, dependencies: deps }, null, 2))
+  writeFileSync(
+    join(app, 'package.json'),
+    JSON.stringify({ name: 'consumer', private: true, dependencies: deps }, null, 2),
+  )
   writeFileSync(join(app, '.npmrc'), `@tierkit:registry=${url}\n`)
   const install = run('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error'], {
     cwd: app,
@@ -145,10 +171,18 @@ async function main() {
   const cjsKeys = cjs.ok ? JSON.parse(cjs.out.trim().split('\n').at(-1)) : {}
   for (const name of names) {
     const e = esmKeys[name]
-    record(`${name}: import() as ESM`, esm.ok && Array.isArray(e) && e.length > 0, esm.ok ? `${e?.length ?? 0} exports` : esm.out.slice(-1500))
+    record(
+      `${name}: import() as ESM`,
+      esm.ok && Array.isArray(e) && e.length > 0,
+      esm.ok ? `${e?.length ?? 0} exports` : esm.out.slice(-1500),
+    )
     const c = cjsKeys[name]
     const same = Array.isArray(c) && JSON.stringify(c) === JSON.stringify(e)
-    record(`${name}: require() from CommonJS`, cjs.ok && same, cjs.ok ? (same ? '' : `exports differ: ${c} vs ${e}`) : cjs.out.slice(-1500))
+    record(
+      `${name}: require() from CommonJS`,
+      cjs.ok && same,
+      cjs.ok ? (same ? '' : `exports differ: ${c} vs ${e}`) : cjs.out.slice(-1500),
+    )
   }
 
   // (c) type-check each package's consumer file (.mts) and a .cts that require()s it, under nodenext.
@@ -186,8 +220,14 @@ async function main() {
       2,
     ),
   )
-  const tsc = run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], { cwd: app })
-  record('type-check consumer files (.mts and .cts, nodenext, skipLibCheck off)', tsc.ok, tsc.ok ? `${publicPackages.length} packages` : tsc.out.slice(-4000))
+  const tsc = run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], {
+    cwd: app,
+  })
+  record(
+    'type-check consumer files (.mts and .cts, nodenext, skipLibCheck off)',
+    tsc.ok,
+    tsc.ok ? `${publicPackages.length} packages` : tsc.out.slice(-4000),
+  )
 }
 
 try {

@@ -55,7 +55,9 @@ for (const file of existsSync(gatesDir) ? readdirSync(gatesDir).sort() : []) {
 const w = Math.max(...rows.map((r) => r[0].length), 8)
 console.log('\nsummary')
 for (const [name, p, f, s, note] of rows) {
-  console.log(`  ${name.padEnd(w)}  ${String(p).padStart(5)} passed  ${String(f).padStart(3)} failed  ${String(s).padStart(3)} skipped  ${note}`)
+  console.log(
+    `  ${name.padEnd(w)}  ${String(p).padStart(5)} passed  ${String(f).padStart(3)} failed  ${String(s).padStart(3)} skipped  ${note}`,
+  )
 }
 // Skipped tests count as failures: a test skipped because a server is missing must not pass CI.
 if (skipped > 0) console.log(`  ${skipped} skipped tests count as failed`)
