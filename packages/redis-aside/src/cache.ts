@@ -359,6 +359,13 @@ class RedisAsideCache implements Cache {
     if (typeof key !== 'string') return Promise.reject(new TypeError('redis-aside: key must be a string'))
     if (typeof loader !== 'function')
       return Promise.reject(new TypeError('redis-aside: loader must be a function'))
+    if (options !== undefined) {
+      try {
+        this.checkLoadOptions(options)
+      } catch (e) {
+        return Promise.reject(e)
+      }
+    }
     const k = this.prefix + key
     let l1e: Entry | undefined
     if (this.l1 !== undefined) {
@@ -378,13 +385,6 @@ class RedisAsideCache implements Cache {
     }
     const joined = this.flights.get(k)
     if (joined !== undefined) return joined as Promise<T>
-    if (options !== undefined) {
-      try {
-        this.checkLoadOptions(options)
-      } catch (e) {
-        return Promise.reject(e)
-      }
-    }
     const p = this.resolve(k, key, loader as Loader<unknown>, options, l1e)
     this.flights.set(k, p)
     const clear = (): void => {

@@ -478,6 +478,11 @@ describe.each(TOPOLOGIES)('redis-aside on %s', (topology) => {
         [cache.getOrLoad(42 as unknown as string, () => 1), 'redis-aside: key must be a string'],
         [cache.getOrLoad('k', 'nope' as never), 'redis-aside: loader must be a function'],
         [cache.getOrLoad('k', () => 1, { ttl: 0 }), 'redis-aside: ttl must be a positive finite number'],
+        // also when the key is an L1 hit
+        [
+          cache.getOrLoad('keep', () => 1, { grace: Number.NaN }),
+          'redis-aside: grace must be a non-negative finite number',
+        ],
         [cache.set('k', undefined), 'redis-aside: value must not be undefined (use null)'],
         [cache.set('k', 1, { grace: -5 }), 'redis-aside: grace must be a non-negative finite number'],
         [cache.get(null as unknown as string), 'redis-aside: key must be a string'],

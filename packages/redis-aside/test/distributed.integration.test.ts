@@ -3,7 +3,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startTopology, TOPOLOGIES, type Topology, uniqueNs } from './helpers.js'
+import { eventually, startTopology, TOPOLOGIES, type Topology, uniqueNs } from './helpers.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const workerFile = join(here, 'fixtures', 'lock-worker.mjs')
@@ -118,5 +118,33 @@ describe.each(TOPOLOGIES)('distributed stampede lock on %s', (topology) => {
     expect(values.size).toBe(1)
     const value = JSON.parse([...values][0]!) as { loadedBy: number }
     expect(results.map((r) => r.pid)).toContain(value.loadedBy)
+  }, 60_000)
+
+  it('when the lease holder dies mid-load, one follower takes over after the lease and loads once', async () => {
+    const ns = uniqueNs('takeover')
+    const prep = JSON.stringify({ topology, nodes: t.nodes(), namespace: ns, key: 'hot-key', calls: 100 })
+    const doomed = new Worker()
+    try {
+      expect(await doomed.next()).toBe('ready')
+      for (const w of [doomed, ...workers]) w.send(`prep ${prep}`)
+      expect(await Promise.all([doomed, ...workers].map((w) => w.next()))).toEqual(Array(5).fill('prepared'))
+      const redis = t.client()
+      doomed.send('go-hang') // takes the lease and hangs in its loader
+      await eventually(async () => (await redis.get(`loader-calls:${ns}`)) === '1')
+      for (const w of workers) w.send('go') // followers: they wait on the lease holder
+      await new Promise((r) => setTimeout(r, 100))
+      doomed.child.kill('SIGKILL') // the holder dies without releasing: its lease (300 ms) must expire
+      const results = (await Promise.all(workers.map((w) => w.next()))).map(
+        (l) => JSON.parse(l) as WorkerResult,
+      )
+      expect(results.map((r) => r.loaderCalls).reduce((a, b) => a + b, 0)).toBe(1)
+      expect(await redis.get(`loader-calls:${ns}`)).toBe('2') // the dead holder's call + one takeover
+      redis.disconnect()
+      const values = new Set(results.flatMap((r) => r.results))
+      expect(values.size).toBe(1)
+      expect(results.map((r) => r.n)).toEqual([100, 100, 100, 100])
+    } finally {
+      doomed.child.kill('SIGKILL')
+    }
   }, 60_000)
 })
