@@ -5,6 +5,7 @@ import {
   createFlusher,
   type Flusher,
   type FlusherEvent,
+  FlushTimeoutError,
   InvalidArgumentError,
   QueueWriteError,
   queueKeys,
@@ -286,6 +287,20 @@ describe('writeBehind', () => {
     await expect(requeueDeadLetters(redis, 'x', ['nope'])).rejects.toThrow(
       'requeueDeadLetters: ids must be stream entry ids',
     )
+  })
+
+  it('flush() gives up with a typed error when no flusher drains the queue; nothing is lost', async () => {
+    const redis = client()
+    const wb = writeBehind<number>({ redis, name: 'wb12' })
+    await wb.write('a', 1)
+    await wb.write('b', 2)
+    const err = await wb.flush(100).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(FlushTimeoutError)
+    expect(err).toMatchObject({ code: 'E_FLUSH_TIMEOUT', remaining: 2 })
+    const store = new MemoryStore<number>()
+    flusherFor(redis, 'wb12', store)
+    await wb.flush()
+    expect([store.value('a'), store.value('b')]).toEqual([1, 2])
   })
 
   it('does not acknowledge a write it could not queue, and leaves the cache alone', async () => {
