@@ -907,7 +907,7 @@ export class L1Cache<K, V> implements CacheLike<K, V>, ClockUser {
       const q = m >>> Q_SHIFT
       if (q === WIN) this.windowWeight -= w
       else if (q === PROT) this.protectedWeight -= w
-      if (reason === 'evict' && this.sketch !== null && (m & FREQ) > 1) {
+      if (reason === 'evict' && TUNING.writeBack && this.sketch !== null && (m & FREQ) > 1) {
         this.sketch.raiseTo(hashKey(key), m & FREQ)
       }
       this.meta[slot] = 0
@@ -1100,6 +1100,7 @@ export class L1Cache<K, V> implements CacheLike<K, V>, ClockUser {
     const q = m >>> Q_SHIFT
     if (q !== PROB) this.toTail(q, slot)
     else this.promote(slot)
+    if (this.hits + this.misses >= this.nextCheck) this.periodic()
   }
 
   /** Probation hit: move to protected, demoting protected's least recent entries past its share. */
@@ -1270,6 +1271,7 @@ export const TUNING: {
   minStep: number
   noise: number
   noiseFloor: number
+  writeBack: boolean
 } = {
   countersPerSlot: 2,
   minCounters: 1024,
@@ -1285,6 +1287,7 @@ export const TUNING: {
   minStep: 0.01,
   noise: 2,
   noiseFloor: 0,
+  writeBack: true,
 }
 
 /** A dense array of `n` undefined values, allocated at exactly that length. */
