@@ -133,7 +133,7 @@ describe.each(TOPOLOGIES)('distributed stampede lock on %s', (topology) => {
       await eventually(async () => (await redis.get(`loader-calls:${ns}`)) === '1')
       for (const w of workers) w.send('go') // followers: they wait on the lease holder
       await new Promise((r) => setTimeout(r, 100))
-      doomed.child.kill('SIGKILL') // the holder dies without releasing: its lease (300 ms) must expire
+      doomed.child.kill('SIGKILL') // the holder dies without releasing: its lease (1 s) must expire
       const results = (await Promise.all(workers.map((w) => w.next()))).map(
         (l) => JSON.parse(l) as WorkerResult,
       )
