@@ -126,7 +126,11 @@ export function toCloudflareRuleset(
     const params: CloudflareCacheRule['action_parameters'] = {
       cache: true,
       edge_ttl: mode === 'override_origin' ? { mode, default: r.edgeTtl } : { mode },
-      browser_ttl: mode === 'override_origin' ? { mode, default: r.browserTtl } : { mode },
+      // a browser TTL of 0 is the origin's `public, no-cache`: let Cloudflare pass it through
+      browser_ttl:
+        mode === 'override_origin' && r.browserTtl > 0
+          ? { mode, default: r.browserTtl }
+          : { mode: 'respect_origin' },
       respect_strong_etags: true,
     }
     if (r.staleWhileRevalidate > 0) params.serve_stale = { disable_stale_while_updating: false }

@@ -10,6 +10,7 @@ const policy = definePolicy([
   { name: 'authenticated', path: '/api/me*', authenticated: true },
   { name: 'public api', path: '/api/public/*', browserTtl: 600, edgeTtl: 600, staleWhileRevalidate: 60 },
   { name: 'home', path: '/', browserTtl: 60, edgeTtl: 300 },
+  { name: 'edge only', path: '/feed/*', browserTtl: 0, edgeTtl: 120 },
 ])
 
 describe('Cloudflare ruleset export', () => {
@@ -21,18 +22,19 @@ describe('Cloudflare ruleset export', () => {
     expectTypeOf(rs.rules).toExtend<NonNullable<PhaseUpdateParams['rules']>>()
     expectTypeOf<CloudflareCacheRuleset>().toExtend<Omit<RulesetCreateParams, 'account_id' | 'zone_id'>>()
     expect(create.phase).toBe('http_request_cache_settings')
-    expect(update.rules).toHaveLength(4)
+    expect(update.rules).toHaveLength(5)
   })
 
   test('rules in reverse table order, safety bypass last (later Cloudflare rules win)', () => {
     expect(rs.kind).toBe('zone')
     expect(rs.rules.map((r) => r.description)).toEqual([
+      'edge only',
       'home',
       'public api',
       'authenticated: bypass',
       'safety: never cache requests with credentials',
     ])
-    expect(rs.rules[1]).toEqual({
+    expect(rs.rules[2]).toEqual({
       action: 'set_cache_settings',
       action_parameters: {
         cache: true,
@@ -46,15 +48,21 @@ describe('Cloudflare ruleset export', () => {
       description: 'public api',
       enabled: true,
     })
-    expect(rs.rules[0]!.expression).toContain('http.request.uri.path eq "/"')
-    expect(rs.rules[2]!.action_parameters).toEqual({ cache: false })
-    expect(rs.rules[3]!.expression).toBe(
+    expect(rs.rules[1]!.expression).toContain('http.request.uri.path eq "/"')
+    expect(rs.rules[0]!.action_parameters).toEqual({
+      cache: true,
+      edge_ttl: { mode: 'override_origin', default: 120 },
+      browser_ttl: { mode: 'respect_origin' },
+      respect_strong_etags: true,
+    })
+    expect(rs.rules[3]!.action_parameters).toEqual({ cache: false })
+    expect(rs.rules[4]!.expression).toBe(
       'http.host eq "example.com" and (len(http.request.headers["authorization"]) gt 0 or len(http.request.cookies["session"]) gt 0 or len(http.request.cookies["sid"]) gt 0)',
     )
   })
 
   test('respect_origin mode leaves TTLs to the headers', () => {
-    const r = toCloudflareRuleset(policy, { ttlMode: 'respect_origin' }).rules[1]!
+    const r = toCloudflareRuleset(policy, { ttlMode: 'respect_origin' }).rules[2]!
     expect(r.action_parameters.edge_ttl).toEqual({ mode: 'respect_origin' })
     expect(r.expression.startsWith('http.request.method')).toBe(true)
   })
