@@ -95,7 +95,7 @@ beforeAll(async () => {
       o.probe[v] = await request(nginx[v].url, c.path, { method: c.method, headers: probeHeaders(c, o) })
     }
   })
-  // 3. let short TTLs (2 s) and the 1 s stale window expire, then take the origin down where the case says so
+  // 3. let short TTLs (3 s) and the 1 s stale window expire, then take the origin down where the case says so
   const wait = lastPrime + Math.ceil(LATE_AGE * 1000) - Date.now()
   if (wait > 0) await sleep(wait)
   for (const c of late) if (c.age === 'late-origin-error') registry.get(c.path)!.failing = true

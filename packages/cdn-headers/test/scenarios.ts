@@ -38,8 +38,8 @@ export const ROUTES: Record<RouteName, RouteMeaning> = {
     sie: 0,
     negativeTtl: 60,
   },
-  feed: { rule: true, authenticated: false, browserTtl: 2, edgeTtl: 2, swr: 600, sie: 600, negativeTtl: 0 },
-  ticker: { rule: true, authenticated: false, browserTtl: 2, edgeTtl: 2, swr: 1, sie: 600, negativeTtl: 0 },
+  feed: { rule: true, authenticated: false, browserTtl: 3, edgeTtl: 3, swr: 600, sie: 600, negativeTtl: 0 },
+  ticker: { rule: true, authenticated: false, browserTtl: 3, edgeTtl: 3, swr: 1, sie: 600, negativeTtl: 0 },
   edge: { rule: true, authenticated: false, browserTtl: 0, edgeTtl: 600, swr: 0, sie: 0, negativeTtl: 0 },
   me: { rule: true, authenticated: true, browserTtl: 0, edgeTtl: 0, swr: 0, sie: 0, negativeTtl: 0 },
   none: { rule: false, authenticated: false, browserTtl: 0, edgeTtl: 0, swr: 0, sie: 0, negativeTtl: 0 },
@@ -73,10 +73,11 @@ export const policy: CachePolicyTable = definePolicy(RULES, {
 })
 
 /**
- * Nominal age (seconds) of a late probe. The real nginx probes happen at >= 4.5 s and well under 60 s after the
- * prime; nginx keeps whole seconds, so the 2 s TTL + 1 s stale window is over by then with a full second to spare.
+ * Nominal age (seconds) of a late probe. The real nginx probes happen at >= 5.5 s and well under 60 s after the
+ * prime. nginx keeps whole seconds: a 3 s TTL stays fresh for at least 2 s (room for a slow fresh probe), and the
+ * 3 s TTL + 1 s stale window is over after 5 s whatever the sub-second phase of the prime.
  */
-export const LATE_AGE = 4.5
+export const LATE_AGE = 5.5
 export const LAST_MODIFIED = 'Thu, 01 Jan 2026 00:00:00 GMT'
 
 export interface Case {
