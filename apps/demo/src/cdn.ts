@@ -7,6 +7,7 @@
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import {
+  chmodSync,
   closeSync,
   mkdirSync,
   mkdtempSync,
@@ -99,8 +100,17 @@ export async function startCdn(options: CdnOptions): Promise<Cdn> {
   const bin = options.bin ?? findNginx()
   if (bin === undefined) throw new Error('CDN mode needs nginx (Debian: apt-get install -y nginx)')
   const dir = mkdtempSync(join(tmpdir(), 'tierkit-demo-cdn-'))
-  for (const t of ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'])
-    mkdirSync(join(dir, 'tmp', t), { recursive: true })
+  // when run as root, nginx's workers run as nobody: they must be able to write the cache and temp folders
+  chmodSync(dir, 0o755)
+  const writable = [
+    'tmp',
+    'cache',
+    ...['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => join('tmp', t)),
+  ]
+  for (const d of writable) {
+    mkdirSync(join(dir, d), { recursive: true })
+    chmodSync(join(dir, d), 0o777)
+  }
   const port = await freePort()
   writeFileSync(join(dir, 'nginx.conf'), cdnConfig(dir, port, options.upstreams))
   writeFileSync(join(dir, 'access.log'), '')
@@ -147,7 +157,8 @@ export async function startCdn(options: CdnOptions): Promise<Cdn> {
             : cache === 'MISS' || cache === 'EXPIRED'
               ? 'miss'
               : undefined
-      if (outcome) options.metrics?.observer.record('cdn', outcome, ms)
+      // only the cacheable routes count as CDN lookups (nginx also says MISS for answers it may not store)
+      if (outcome && uri.startsWith('/api/public/')) options.metrics?.observer.record('cdn', outcome, ms)
       if (tags !== '-' && tags !== '') {
         for (const t of tags.split(',')) {
           const tag = t.trim()

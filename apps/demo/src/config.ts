@@ -33,7 +33,7 @@ export interface DemoConfig {
   instanceId: string
   /** `SHUTDOWN_TIMEOUT_MS`: how long a graceful shutdown may take. @default 10000 */
   shutdownTimeoutMs: number
-  /** `LOG_LEVEL`: Fastify's logger level, or `silent`. @default 'info' */
+  /** `LOG_LEVEL`: Fastify's logger level, or `silent`. @default 'warn' */
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
 }
 
@@ -108,7 +108,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
       env,
       'LOG_LEVEL',
       ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const,
-      'info',
+      'warn',
     ),
   }
 }

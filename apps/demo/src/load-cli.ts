@@ -53,6 +53,7 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       duration: { type: 'string' },
+      warmup: { type: 'string' },
       connections: { type: 'string' },
       zipf: { type: 'string' },
       chaos: { type: 'boolean', default: false },
@@ -63,6 +64,7 @@ async function main(): Promise<void> {
     },
   })
   const duration = num('duration', values.duration, values.chaos ? 30 : 20, 1, 3600)
+  const warmup = num('warmup', values.warmup, 5, 0, 600)
   const connections = num('connections', values.connections, 16, 1, 1000)
   const s = num('zipf', values.zipf, 1.2, 0.1, 5)
   let redis: LocalRedis | undefined
@@ -87,15 +89,15 @@ async function main(): Promise<void> {
     origins = started.urls
     targets = started.cdn ? [started.cdn] : started.urls
   }
-  const chaos: Array<{ atS: number; event: string }> = []
+  const chaos: Array<{ at: number; event: string }> = []
   let phase = 0
-  const t0 = Date.now()
   let report: LoadReport
   try {
     report = await runLoad({
       targets,
       origins,
       duration,
+      warmup,
       connections,
       zipf: s,
       readOnly: values.chaos,
@@ -104,12 +106,12 @@ async function main(): Promise<void> {
             if (!redis) return
             if (phase === 0 && ms >= (duration * 1000) / 3) {
               phase = 1
-              chaos.push({ atS: (Date.now() - t0) / 1000, event: 'redis stopped' })
+              chaos.push({ at: Date.now(), event: 'redis stopped' })
               await redis.stop()
             } else if (phase === 1 && ms >= (duration * 2000) / 3) {
               phase = 2
               await redis.start()
-              chaos.push({ atS: (Date.now() - t0) / 1000, event: 'redis started' })
+              chaos.push({ at: Date.now(), event: 'redis started' })
             }
           }
         : undefined,
@@ -126,7 +128,9 @@ async function main(): Promise<void> {
     values.out ??
     join(process.cwd(), 'reports', `load-${new Date().toISOString().replace(/[:.]/g, '-')}.json`)
   mkdirSync(dirname(out), { recursive: true })
-  writeFileSync(out, `${JSON.stringify({ ...report, chaos }, null, 2)}\n`)
+  const t0 = Date.parse(report.startedAt)
+  const chaosEvents = chaos.map((c) => ({ atS: (c.at - t0) / 1000, event: c.event }))
+  writeFileSync(out, `${JSON.stringify({ ...report, chaos: chaosEvents }, null, 2)}\n`)
   console.log('')
   console.log(formatTable(report.layers))
   console.log('')
@@ -141,8 +145,9 @@ async function main(): Promise<void> {
       `CDN answers (X-Cache-Status): ${report.cdn.hit} hits, ${report.cdn.miss} misses, ${report.cdn.other} other`,
     )
   if (values.chaos) {
-    for (const c of chaos) console.log(`chaos: ${c.event} at ${c.atS.toFixed(1)} s`)
-    for (const c of report.circuit) console.log(`circuit ${c.state} at ${c.atS.toFixed(1)} s (${c.instance})`)
+    for (const c of chaosEvents) console.log(`chaos: ${c.event} at ${c.atS.toFixed(1)} s`)
+    for (const c of report.circuit)
+      console.log(`circuit of the ${c.cache} cache ${c.state} at ${c.atS.toFixed(1)} s (${c.instance})`)
   }
   console.log(`report: ${out}`)
 }

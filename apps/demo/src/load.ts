@@ -14,6 +14,8 @@ export interface LoadOptions {
   origins: readonly string[]
   /** Seconds. @default 20 */
   duration?: number
+  /** Seconds of the same load before the measured run (excluded from the table: caches start cold). @default 5 */
+  warmup?: number
   /** Concurrent connections in total. @default 16 */
   connections?: number
   /** Zipf exponent of the ids. @default 1.2 */
@@ -55,7 +57,7 @@ export interface LoadReport {
   client: { avgMs: number; p50Ms: number; p99Ms: number; maxMs: number }
   cdn: { hit: number; miss: number; other: number } | null
   layers: LayerRow[]
-  circuit: Array<{ atS: number; state: string; instance: string }>
+  circuit: Array<{ atS: number; state: string; instance: string; cache: string }>
 }
 
 type Stats = {
@@ -65,7 +67,7 @@ type Stats = {
     string,
     { hits: number; misses: number; hitRate: number | null; avgMs: number | null; p99Ms: number | null }
   >
-  circuit: Array<{ at: number; state: string }>
+  circuit: Array<{ at: number; state: string; cache: string }>
 }
 
 async function stats(origin: string): Promise<Stats> {
@@ -132,8 +134,6 @@ export async function runLoad(o: LoadOptions): Promise<LoadReport> {
   const rand = seeded(o.seed ?? 1)
   const productId = zipf(o.products ?? 100_000, s, rand)
   const userId = zipf(o.users ?? 10_000, s, rand)
-  const before = await Promise.all(o.origins.map(stats))
-  const started = Date.now()
   const cdnCounts = { hit: 0, miss: 0, other: 0 }
   const statuses: Record<string, number> = {}
 
@@ -174,6 +174,25 @@ export async function runLoad(o: LoadOptions): Promise<LoadReport> {
   }
 
   const per = Math.max(1, Math.floor(connections / o.targets.length))
+  const warmup = o.warmup ?? 5
+  if (warmup > 0) {
+    await Promise.all(
+      o.targets.map(
+        (url) =>
+          autocannon({
+            url,
+            connections: per,
+            duration: warmup,
+            requests: [request as never],
+            timeout: 10,
+          }) as unknown as Promise<unknown>,
+      ),
+    )
+  }
+  for (const k of Object.keys(statuses)) delete statuses[k]
+  cdnCounts.hit = cdnCounts.miss = cdnCounts.other = 0
+  const before = await Promise.all(o.origins.map(stats))
+  const started = Date.now()
   const ticker = o.onTick
     ? setInterval(() => {
         void o.onTick?.(Date.now() - started)
@@ -204,7 +223,12 @@ export async function runLoad(o: LoadOptions): Promise<LoadReport> {
   const circuit = after.flatMap((st) =>
     st.circuit
       .filter((c) => c.at >= started)
-      .map((c) => ({ atS: (c.at - started) / 1000, state: c.state, instance: st.instanceId })),
+      .map((c) => ({
+        atS: (c.at - started) / 1000,
+        state: c.state,
+        instance: st.instanceId,
+        cache: c.cache,
+      })),
   )
   return {
     startedAt: new Date(started).toISOString(),
