@@ -36,6 +36,12 @@ const loaded: Promise<User | undefined> = cache.getOrLoad('u:2', async (key) => 
 })
 const stats: L1CacheStats = cache.stats()
 const l1: CacheLike<string, User> = cache
-const errors: (typeof L1CacheError)[] = [InvalidSizeError, EntryTooLargeError, LoadAbortedError]
+function describeError(err: unknown): string {
+  if (err instanceof InvalidSizeError) return `${err.code}: bad size ${String(err.size)}`
+  if (err instanceof EntryTooLargeError) return `${err.code}: ${err.size} > ${err.maxSize}`
+  if (err instanceof LoadAbortedError) return `${err.code}: ${String(err.key)}`
+  if (err instanceof L1CacheError) return err.code
+  return 'unknown'
+}
 
-export { errors, l1, loaded, stats, user }
+export { describeError, l1, loaded, stats, user }
