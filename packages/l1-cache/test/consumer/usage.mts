@@ -5,7 +5,7 @@ import {
   type EvictionReason,
   InvalidSizeError,
   L1Cache,
-  type L1CacheError,
+  L1CacheError,
   type L1CacheOptions,
   type L1CacheStats,
   LoadAbortedError,
