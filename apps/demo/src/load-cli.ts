@@ -98,6 +98,9 @@ async function main(): Promise<void> {
       origins,
       duration,
       warmup,
+      // the id ranges of the seed (SEED_PRODUCTS / SEED_USERS, as the demo reads them)
+      products: Number(process.env.SEED_PRODUCTS || 100_000),
+      users: Number(process.env.SEED_USERS || 10_000),
       connections,
       zipf: s,
       readOnly: values.chaos,

@@ -1,0 +1,78 @@
+import { startRedis } from '@tierkit/testkit'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { Demo } from '../src/app.js'
+import { type Cdn, startCdn } from '../src/cdn.js'
+import { userToken } from '../src/db/seed.js'
+import { json, startDemo, type TestDb, testDb, until } from './helpers.js'
+
+describe('the CDN mode: nginx proxy_cache in front of the demo', () => {
+  let db: TestDb
+  let demo: Demo
+  let cdn: Cdn
+  let stopRedis: () => Promise<void>
+
+  beforeAll(async () => {
+    const redis = await startRedis()
+    stopRedis = () => redis.stop()
+    db = testDb('sqlite')
+    demo = await startDemo({ ...db.env, REDIS_URL: redis.url })
+    cdn = await startCdn({ upstreams: [demo.url], metrics: demo.metrics })
+    demo.setPurger(cdn)
+  })
+  afterAll(async () => {
+    await cdn?.close()
+    await demo?.close()
+    await db?.drop()
+    await stopRedis?.()
+  })
+
+  it('public products: MISS then HIT at the edge (the origin sees one request); counted in the cdn layer', async () => {
+    const a = await fetch(`${cdn.url}/api/public/products/60`)
+    expect(a.headers.get('x-cache-status')).toBe('MISS')
+    const body = await a.json()
+    const dbHits = demo.metrics.snapshot().byLayer.db!.hits
+    const l1Lookups = demo.metrics.snapshot().byLayer.l1!.lookups
+    const b = await fetch(`${cdn.url}/api/public/products/60`)
+    expect(b.headers.get('x-cache-status')).toBe('HIT')
+    expect(await b.json()).toEqual(body)
+    expect(demo.metrics.snapshot().byLayer.l1!.lookups).toBe(l1Lookups) // served by nginx alone
+    expect(demo.metrics.snapshot().byLayer.db!.hits).toBe(dbHits)
+    await until(() => demo.metrics.snapshot().byLayer.cdn!.hits >= 1, 'the access log to be read')
+    expect(demo.metrics.snapshot().byLayer.cdn!.misses).toBeGreaterThanOrEqual(1)
+  })
+
+  it('users (bearer token) are never stored at the edge', async () => {
+    const headers = { authorization: `Bearer ${userToken(8)}` }
+    for (let i = 0; i < 2; i++) {
+      const r = await fetch(`${cdn.url}/api/users/8`, { headers })
+      expect(r.status).toBe(200)
+      expect(r.headers.get('x-cache-status')).toBe('BYPASS')
+      await r.arrayBuffer()
+    }
+    // and without the token the edge has nothing to give away
+    const anon = await fetch(`${cdn.url}/api/users/8`)
+    expect(anon.status).toBe(401)
+    expect(anon.headers.get('x-cache-status')).toBe('MISS')
+  })
+
+  it('PUT purges the tag at the edge: the next read is a HIT with the new content (single and batch URLs)', async () => {
+    await (await fetch(`${cdn.url}/api/public/products?ids=61,62`)).arrayBuffer()
+    await (await fetch(`${cdn.url}/api/public/products/61`)).arrayBuffer()
+    expect((await fetch(`${cdn.url}/api/public/products/61`)).headers.get('x-cache-status')).toBe('HIT')
+    await until(
+      async () => (await json(`${cdn.url}/api/stats`)).body.layers.cdn.hits >= 2,
+      'the log to be indexed',
+    )
+    const put = await json(`${cdn.url}/api/products/61`, { method: 'PUT', body: { priceCents: 4242 } })
+    expect(put.status).toBe(200)
+    const single = await fetch(`${cdn.url}/api/public/products/61`)
+    expect(single.headers.get('x-cache-status')).toBe('HIT')
+    expect(((await single.json()) as { priceCents: number }).priceCents).toBe(4242)
+    const batch = await fetch(`${cdn.url}/api/public/products?ids=61,62`)
+    expect(batch.headers.get('x-cache-status')).toBe('HIT')
+    const b = (await batch.json()) as { products: Array<{ id: number; priceCents: number }> }
+    expect(b.products.find((p) => p.id === 61)!.priceCents).toBe(4242)
+    const stats = (await json(`${demo.url}/api/stats`)).body
+    expect(stats.invalidations[0]).toMatchObject({ kind: 'cdn-purge', tags: ['product:61'] })
+  })
+})
