@@ -548,7 +548,7 @@ class RedisAsideCache implements Cache {
       const now = coarseNow()
       if (now < l2.f) {
         this.setL1(k, l2)
-        if (l2.r !== 0 && now >= l2.r) this.refreshInBackground(k, key, loader, options)
+        if (l2.r !== 0 && now >= l2.r) this.refreshInBackground(k, key, loader, options, true)
         return l2.v
       }
       if (stale === undefined || l2.f > stale.f) stale = l2
@@ -767,8 +767,9 @@ class RedisAsideCache implements Cache {
     key: string,
     loader: Loader<unknown>,
     options: LoadOptions | undefined,
+    fromOwnFlight = false,
   ): void {
-    if (this.closed || this.loads.has(k) || this.flights.has(k)) return
+    if (this.closed || this.loads.has(k) || (!fromOwnFlight && this.flights.has(k))) return
     const run = async (): Promise<void> => {
       let lk: string | undefined
       const token = randomUUID()

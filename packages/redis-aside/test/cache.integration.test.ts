@@ -177,6 +177,17 @@ describe.each(TOPOLOGIES)('redis-aside on %s', (topology) => {
       expect(await other.get('hot')).toBe('v2')
     })
 
+    it('eagerRefresh also works without an L1 (the hit comes from Redis)', async () => {
+      const cache = make({ ttl: 2000, eagerRefresh: 0.05 })
+      let version = 0
+      const loader = () => `v${++version}`
+      expect(await cache.getOrLoad('hot', loader)).toBe('v1')
+      await sleep(150)
+      expect(await cache.getOrLoad('hot', loader)).toBe('v1')
+      await eventually(async () => (await cache.get('hot')) === 'v2')
+      expect(version).toBe(2)
+    })
+
     it('jitter spreads expiries below the configured TTL', async () => {
       const jittered = make({ ttl: 100_000, jitter: 0.5 })
       const plain = make({ ttl: 100_000 })
