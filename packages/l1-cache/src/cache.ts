@@ -243,7 +243,8 @@ export class L1Cache<K, V> implements CacheLike<K, V>, ClockUser {
   private prevHitRate = 0
   private stepSize: number
   private filled = false
-  private lastMissKey: K | undefined = undefined
+  private missKey: K | undefined = undefined
+  private missValid = false
   private lastMissFreq = 0
   private rand = 0x2545f491
   // sweeping
@@ -335,6 +336,9 @@ export class L1Cache<K, V> implements CacheLike<K, V>, ClockUser {
     const slot = this.map.get(key)
     if (slot === undefined) {
       this.misses++
+      // remember the absent key: the usual next call is set(key), which can then skip its own lookup
+      this.missKey = key
+      this.missValid = true
       if (!this.lru) this.recordMiss(key)
       return undefined
     }
@@ -407,7 +411,8 @@ export class L1Cache<K, V> implements CacheLike<K, V>, ClockUser {
     }
     if (this.flights !== null) this.invalidateFlight(key)
     this.sets++
-    const slot = this.map.get(key)
+    // a get() that just missed this key, with no insert since, proves it absent: skip the second lookup
+    const slot = this.missValid && key === this.missKey ? undefined : this.map.get(key)
     if (slot !== undefined) this.update(slot, key, value, ttl, size)
     else this.insert(key, value, ttl, size)
     if (this.pendK.length !== 0) this.flush()
@@ -805,6 +810,9 @@ export class L1Cache<K, V> implements CacheLike<K, V>, ClockUser {
   }
 
   private insert(key: K, value: V, ttl: number, size: number): void {
+    const fromMiss = this.missValid && key === this.missKey
+    this.missValid = false
+    this.missKey = undefined
     if (this.lru) {
       while (this.count >= this.maxCount || this.weight + size > this.maxWeight) {
         const victim = this.next[WIN]!
@@ -827,9 +835,8 @@ export class L1Cache<K, V> implements CacheLike<K, V>, ClockUser {
     } else {
       let f: number
       if (this.sketch === null) f = 1
-      else if (key === this.lastMissKey) f = this.lastMissFreq
+      else if (fromMiss && this.lastMissFreq > 0) f = this.lastMissFreq
       else f = this.sketch.increment(hashKey(key))
-      this.lastMissKey = undefined
       this.meta![slot] = f
       this.append(WIN, slot)
       this.windowWeight += size
@@ -974,7 +981,8 @@ export class L1Cache<K, V> implements CacheLike<K, V>, ClockUser {
     this.windowWeight = 0
     this.protectedWeight = 0
     this.hand = FIRST
-    this.lastMissKey = undefined
+    this.missKey = undefined
+    this.missValid = false
     if (this.sweepTimer !== null) {
       clearTimeout(this.sweepTimer)
       this.sweepTimer = null
@@ -1085,11 +1093,7 @@ export class L1Cache<K, V> implements CacheLike<K, V>, ClockUser {
 
   private recordMiss(key: K): void {
     const sk = this.sketch
-    if (sk !== null) {
-      const h = hashKey(key)
-      this.lastMissKey = key
-      this.lastMissFreq = sk.increment(h)
-    }
+    this.lastMissFreq = sk !== null ? sk.increment(hashKey(key)) : 0
     if (this.hits + this.misses >= this.nextCheck) this.periodic()
   }
 
