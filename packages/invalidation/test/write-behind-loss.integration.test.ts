@@ -41,12 +41,12 @@ interface Acked {
 }
 
 /**
- * Produces WRITES writes over KEYS keys with CONCURRENCY in flight; a write that is not acknowledged is
- * retried (same value) until it is. Returns, per key, the acknowledged write with the highest version.
+ * Produces WRITES writes over KEYS keys with CONCURRENCY in flight (`throttle` is awaited before each); a
+ * write that is not acknowledged is retried (same value) until it is. Returns, per key, the acknowledged write with the highest version.
  */
 async function produce(
   wb: ReturnType<typeof writeBehind<{ i: number }>>,
-  onProgress: (done: number) => Promise<void> | void,
+  throttle: (done: number) => Promise<void> | void,
 ): Promise<{ last: Map<string, Acked>; acked: number; failures: number }> {
   const last = new Map<string, Acked>()
   let next = 0
@@ -57,13 +57,13 @@ async function produce(
       const i = next++
       if (i >= WRITES) return
       const key = keyOf(i)
+      await throttle(acked)
       for (;;) {
         try {
           const { version } = await wb.write(key, { i })
           const prev = last.get(key)
           if (prev === undefined || version > prev.version) last.set(key, { i, version })
           acked++
-          await onProgress(acked)
           break
         } catch (e) {
           if (!(e instanceof QueueWriteError)) throw e
@@ -115,22 +115,30 @@ describe('write-behind without loss', () => {
     cleanups.push(() => flusher.call('exit').catch(() => {}))
     let kills = 0
     const appliedAtKill: number[] = []
-    const killAt = [WRITES * 0.2, WRITES * 0.5]
-    const killing: Array<Promise<void>> = []
-    const { last, acked } = await produce(wb, (done) => {
-      if (kills < killAt.length && applied > 0 && done >= killAt[kills]!) {
-        kills++
-        appliedAtKill.push(applied)
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+    // Two kills in the middle of the run, each while the victim is inside a Store batch that it will never
+    // acknowledge: the first before the batch reached PostgreSQL, the second after (written, not acknowledged).
+    // The producer stays at most 2,000 writes ahead of the database, so both kills happen while writes flow.
+    const killer = (async () => {
+      for (const [at, when] of [
+        [WRITES * 0.2, 'before'],
+        [WRITES * 0.5, 'after'],
+      ] as const) {
+        while (applied < at) await sleep(20)
         const victim = flusher
-        killing.push(
-          (async () => {
-            victim.proc.kill('SIGKILL')
-            expect(await victim.exited).toBe(null)
-            flusher = track(await spawnChild('flusher', env))
-          })(),
-        )
-        return killing[killing.length - 1]
+        const stalled = new Promise<void>((r) => victim.onEvent((m) => m.event === 'stalled' && r()))
+        await victim.call('stall', { when })
+        await stalled
+        appliedAtKill.push(applied)
+        victim.proc.kill('SIGKILL')
+        expect(await victim.exited).toBe(null)
+        kills++
+        flusher = track(await spawnChild('flusher', env))
       }
+    })()
+    const killing = [killer]
+    const { last, acked } = await produce(wb, async (done) => {
+      while (done - applied > 2_000) await sleep(10)
     })
     await Promise.all(killing)
     expect(kills).toBe(2)
@@ -159,23 +167,26 @@ describe('write-behind without loss', () => {
     producer.on('error', () => {})
     cleanups.push(async () => producer.disconnect())
     const wb = writeBehind<{ i: number }>({ redis: producer, name })
-    let killed: Promise<void> | undefined
-    let appliedBefore = -1
+    let applied = 0
     flusher.onEvent((m) => {
-      if (m.event === 'applied' && killed === undefined)
-        appliedBefore = Math.max(appliedBefore, 0) + (m.entries as number)
+      if (m.event === 'applied') applied += m.entries as number
     })
-    const { last, acked, failures } = await produce(wb, (done) => {
-      if (killed === undefined && done >= WRITES / 2) {
-        killed = (async () => {
-          await redis.kill()
-          await new Promise((r) => setTimeout(r, 200))
-          await redis.restart()
-        })()
-      }
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+    let appliedAtKill = -1
+    // the producer stays at most 2,000 writes ahead of the database; Redis dies once 30 % are applied
+    const killed = (async () => {
+      while (applied < WRITES * 0.3) await sleep(20)
+      appliedAtKill = applied
+      await redis.kill()
+      await sleep(200)
+      await redis.restart()
+    })()
+    const { last, acked, failures } = await produce(wb, async (done) => {
+      while (done - applied > 2_000) await sleep(10)
     })
     await killed
-    expect(appliedBefore).toBeGreaterThan(0) // the flusher was busy when Redis died
+    expect(appliedAtKill).toBeGreaterThan(0) // the flusher was busy when Redis died...
+    expect(appliedAtKill).toBeLessThan(WRITES * 0.9) // ...in the middle of the run
     expect(acked).toBe(WRITES)
     expect(failures).toBeGreaterThan(0) // writes were refused while Redis was down (and retried)
     await wb.flush(60_000)
