@@ -58,14 +58,14 @@ export function cdnConfig(dir: string, port: number, upstreams: readonly string[
   const temps = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']
     .map((t) => `  ${t}_temp_path ${dir}/tmp/${t};`)
     .join('\n')
-  return `worker_processes 1;
+  return `worker_processes 2;
 pid ${dir}/nginx.pid;
 error_log ${dir}/error.log warn;
 events { worker_connections 1024; }
 http {
 ${temps}
   log_format tk '$upstream_cache_status\\t$request_time\\t$status\\t$request_uri\\t$upstream_http_cache_tag';
-  access_log ${dir}/access.log tk;
+  access_log ${dir}/access.log tk buffer=64k flush=200ms;
   proxy_cache_path ${dir}/cache levels=1:2 keys_zone=tk:10m max_size=256m inactive=1h use_temp_path=off;
   upstream tk_origin {
 ${servers}
@@ -81,7 +81,7 @@ ${servers}
       proxy_cache tk;
       proxy_cache_methods GET HEAD;
       proxy_cache_key $request_uri;
-      proxy_cache_lock on;
+      proxy_cache_lock off; # its waiters poll every 500 ms; the origin collapses concurrent misses itself (single flight)
       proxy_cache_revalidate on;
       proxy_cache_bypass $http_authorization $http_${PURGE_HEADER.replace(/-/g, '_')};
       proxy_no_cache $http_authorization;
