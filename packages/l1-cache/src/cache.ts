@@ -166,6 +166,10 @@ const PROT = 2
 const FIRST = 3
 const Q_SHIFT = 4
 const FREQ = 15
+/** Policy byte bit: the entry was hit since it was inserted (only then is its count worth writing back). */
+const TOUCH = 64
+/** Mask of the policy byte's bits that moves between segments keep. */
+const KEEP = FREQ | TOUCH
 const INITIAL_SLOTS = 16
 const SWEEP_CHUNK = 4096
 // Hill climber (after Caffeine): restart the step when the hit ratio moves by this much, else decay it.
@@ -872,7 +876,7 @@ export class L1Cache<K, V> implements CacheLike<K, V>, ClockUser {
       this.sizes[slot] = size
       this.weight += delta
       if (!this.lru) {
-        const q = this.meta![slot]! >>> Q_SHIFT
+        const q = (this.meta![slot]! >>> Q_SHIFT) & 3
         if (q === WIN) this.windowWeight += delta
         else if (q === PROT) this.protectedWeight += delta
       }
@@ -911,10 +915,16 @@ export class L1Cache<K, V> implements CacheLike<K, V>, ClockUser {
     this.weight -= w
     if (this.meta !== null) {
       const m = this.meta[slot]!
-      const q = m >>> Q_SHIFT
+      const q = (m >>> Q_SHIFT) & 3
       if (q === WIN) this.windowWeight -= w
       else if (q === PROT) this.protectedWeight -= w
-      if (reason === 'evict' && TUNING.writeBack && this.sketch !== null && (m & FREQ) > 1) {
+      if (
+        reason === 'evict' &&
+        (m & TOUCH) !== 0 &&
+        TUNING.writeBack &&
+        this.sketch !== null &&
+        (m & FREQ) > 1
+      ) {
         this.sketch.raiseTo(hashKey(key), m & FREQ)
       }
       this.meta[slot] = 0
@@ -1100,8 +1110,8 @@ export class L1Cache<K, V> implements CacheLike<K, V>, ClockUser {
   private hit(slot: number): void {
     const meta = this.meta!
     const m = meta[slot]!
-    if ((m & FREQ) !== FREQ) meta[slot] = m + 1
-    const q = m >>> Q_SHIFT
+    meta[slot] = ((m & FREQ) !== FREQ ? m + 1 : m) | TOUCH
+    const q = (m >>> Q_SHIFT) & 3
     if (q !== PROB) this.toTail(q, slot)
     else this.promote(slot)
     if (this.hits + this.misses >= this.nextCheck) this.periodic()
@@ -1112,7 +1122,7 @@ export class L1Cache<K, V> implements CacheLike<K, V>, ClockUser {
     const meta = this.meta!
     this.unlink(slot)
     this.append(PROT, slot)
-    meta[slot] = (meta[slot]! & FREQ) | (PROT << Q_SHIFT)
+    meta[slot] = (meta[slot]! & KEEP) | (PROT << Q_SHIFT)
     this.protectedWeight += this.weightOf(slot)
     this.demoteProtected()
   }
@@ -1124,7 +1134,7 @@ export class L1Cache<K, V> implements CacheLike<K, V>, ClockUser {
       if (d === PROT) break
       this.unlink(d)
       this.append(PROB, d)
-      meta[d] = (meta[d]! & FREQ) | (PROB << Q_SHIFT)
+      meta[d] = (meta[d]! & KEEP) | (PROB << Q_SHIFT)
       this.protectedWeight -= this.weightOf(d)
     }
   }
@@ -1137,7 +1147,7 @@ export class L1Cache<K, V> implements CacheLike<K, V>, ClockUser {
       if (s === WIN) break
       this.unlink(s)
       this.append(PROB, s)
-      meta[s] = (meta[s]! & FREQ) | (PROB << Q_SHIFT)
+      meta[s] = (meta[s]! & KEEP) | (PROB << Q_SHIFT)
       this.windowWeight -= this.weightOf(s)
       candidates++
     }
@@ -1239,7 +1249,7 @@ export class L1Cache<K, V> implements CacheLike<K, V>, ClockUser {
         }
         this.unlink(s)
         this.append(WIN, s)
-        meta[s] = (meta[s]! & FREQ) | (WIN << Q_SHIFT)
+        meta[s] = (meta[s]! & KEEP) | (WIN << Q_SHIFT)
         this.windowWeight += this.weightOf(s)
       }
     } else {
@@ -1248,7 +1258,7 @@ export class L1Cache<K, V> implements CacheLike<K, V>, ClockUser {
         if (s === WIN) break
         this.unlink(s)
         this.append(PROB, s)
-        meta[s] = (meta[s]! & FREQ) | (PROB << Q_SHIFT)
+        meta[s] = (meta[s]! & KEEP) | (PROB << Q_SHIFT)
         this.windowWeight -= this.weightOf(s)
       }
     }

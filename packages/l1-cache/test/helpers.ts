@@ -50,7 +50,7 @@ export function checkInvariants(cache: Sized): void {
       const w = c.sizes === null ? 1 : c.sizes[s]!
       weight += w
       if (c.meta !== null) {
-        const q = c.meta[s]! >>> 4
+        const q = (c.meta[s]! >>> 4) & 3
         expect(q).toBe(h)
         if (q === 0) win += w
         if (q === 2) prot += w
