@@ -617,7 +617,17 @@ export async function createDemo(config: DemoConfig, options: DemoOptions = {}):
       },
       close() {
         closing ??= (async () => {
-          await app.close() // no new connections; in-flight requests finish
+          // no new connections; in-flight requests finish. A keep-alive connection that was busy when closing
+          // began becomes idle afterwards and would hold the server open until its keep-alive timeout (72 s):
+          // close idle connections as they appear, and everything past the shutdown timeout.
+          const sweep = setInterval(() => app.server.closeIdleConnections(), 50)
+          const hard = setTimeout(() => app.server.closeAllConnections(), config.shutdownTimeoutMs)
+          try {
+            await app.close()
+          } finally {
+            clearInterval(sweep)
+            clearTimeout(hard)
+          }
           if (views) await views.close(config.shutdownTimeoutMs) // drain write-behind into the database
           await pool.close({ timeout: config.shutdownTimeoutMs })
           for (const c of cleanup) await c().catch(() => {})
