@@ -56,7 +56,12 @@ async function main(): Promise<void> {
     if (stopping) return
     stopping = true
     console.log(`${signal}: shutting down gracefully`)
-    Promise.all([cdn?.close(), ...demos.map((d) => d.close())]).then(
+    const closeAll = async (): Promise<void> => {
+      await cdn?.close()
+      // the last instance first: the first one owns the redis-server the others use
+      for (const d of [...demos].reverse()) await d.close()
+    }
+    closeAll().then(
       () => process.exit(0),
       (e) => {
         console.error(e)
