@@ -42,39 +42,62 @@ interface Acked {
 
 /**
  * Produces WRITES writes over KEYS keys with CONCURRENCY in flight (`throttle` is awaited before each); a
- * write that is not acknowledged is retried (same value) until it is. Returns, per key, the acknowledged write with the highest version.
+ * write that is not acknowledged is retried (same value) until it is. `last` holds, per key, the
+ * acknowledged write with the highest version. `rewriteAndFreeze(keys)` spends some of the WRITES on one
+ * more write of each of `keys`, and no write touches them afterwards.
  */
-async function produce(
-  wb: ReturnType<typeof writeBehind<{ i: number }>>,
-  throttle: (done: number) => Promise<void> | void,
-): Promise<{ last: Map<string, Acked>; acked: number; failures: number }> {
+function makeProducer(wb: ReturnType<typeof writeBehind<{ i: number }>>) {
   const last = new Map<string, Acked>()
-  let next = 0
-  let acked = 0
-  let failures = 0
-  const worker = async (): Promise<void> => {
+  const frozen = new Set<string>()
+  const state = { next: 0, acked: 0, failures: 0 }
+  const writeOne = async (i: number, key: string): Promise<void> => {
     for (;;) {
-      const i = next++
-      if (i >= WRITES) return
-      const key = keyOf(i)
-      await throttle(acked)
-      for (;;) {
-        try {
-          const { version } = await wb.write(key, { i })
-          const prev = last.get(key)
-          if (prev === undefined || version > prev.version) last.set(key, { i, version })
-          acked++
-          break
-        } catch (e) {
-          if (!(e instanceof QueueWriteError)) throw e
-          failures++
-          await new Promise((r) => setTimeout(r, 20))
-        }
+      try {
+        const { version } = await wb.write(key, { i })
+        const prev = last.get(key)
+        if (prev === undefined || version > prev.version) last.set(key, { i, version })
+        state.acked++
+        return
+      } catch (e) {
+        if (!(e instanceof QueueWriteError)) throw e
+        state.failures++
+        await new Promise((r) => setTimeout(r, 20))
       }
     }
   }
-  await Promise.all(Array.from({ length: CONCURRENCY }, worker))
-  return { last, acked, failures }
+  const pickKey = (i: number): string => {
+    let key = keyOf(i)
+    for (let j = 1; frozen.has(key); j++) key = keyOf(KEYS + i + j * 7919)
+    return key
+  }
+  return {
+    last,
+    state,
+    async run(throttle: (done: number) => Promise<void> | void): Promise<void> {
+      const worker = async (): Promise<void> => {
+        for (;;) {
+          const i = state.next++
+          if (i >= WRITES) return
+          const key = pickKey(i)
+          await throttle(state.acked)
+          await writeOne(i, key)
+        }
+      }
+      await Promise.all(Array.from({ length: CONCURRENCY }, worker))
+    },
+    async rewriteAndFreeze(keys: readonly string[]): Promise<number> {
+      const fresh = [...new Set(keys)].filter((k) => !frozen.has(k))
+      for (const k of fresh) frozen.add(k)
+      let n = 0
+      for (const key of fresh) {
+        const i = state.next++
+        if (i >= WRITES) break
+        await writeOne(i, key)
+        n++
+      }
+      return n
+    },
+  }
 }
 
 async function expectExactlyTheLastAcked(last: Map<string, Acked>): Promise<void> {
@@ -111,43 +134,57 @@ describe('write-behind without loss', () => {
       })
       return c
     }
-    let flusher = track(await spawnChild('flusher', env))
-    cleanups.push(() => flusher.call('exit').catch(() => {}))
+    // two flushers in the group: when one dies, the other goes on with newer entries
+    const flushers = [track(await spawnChild('flusher', env)), track(await spawnChild('flusher', env))]
+    cleanups.push(() => Promise.all(flushers.map((f) => f.call('exit').catch(() => {}))))
+    const p = makeProducer(wb)
     let kills = 0
+    let rewritten = 0
+    let paused = false
     const appliedAtKill: number[] = []
     const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
     // Two kills in the middle of the run, each while the victim is inside a Store batch that it will never
     // acknowledge: the first before the batch reached PostgreSQL, the second after (written, not acknowledged).
-    // The producer stays at most 2,000 writes ahead of the database, so both kills happen while writes flow.
+    // Right after each kill, the keys of that batch are written once more (and then never again): the
+    // surviving flusher applies these newer writes first and reclaims the dead one's older entries only
+    // after claimIdleMs, so the old versions must be refused (guard, Store version), or the check fails.
     const killer = (async () => {
-      for (const [at, when] of [
-        [WRITES * 0.2, 'before'],
-        [WRITES * 0.5, 'after'],
+      for (const [at, when, idx] of [
+        [WRITES * 0.2, 'before', 0],
+        [WRITES * 0.5, 'after', 1],
       ] as const) {
         while (applied < at) await sleep(20)
-        const victim = flusher
-        const stalled = new Promise<void>((r) => victim.onEvent((m) => m.event === 'stalled' && r()))
+        const victim = flushers[idx]!
+        const stalled = new Promise<string[]>((r) =>
+          victim.onEvent((m) => m.event === 'stalled' && r(m.keys as string[])),
+        )
         await victim.call('stall', { when })
-        await stalled
+        const keys = await stalled
         appliedAtKill.push(applied)
         victim.proc.kill('SIGKILL')
+        // the producer pauses while the victim is replaced, so that the run is not over before the next kill
+        paused = true
         expect(await victim.exited).toBe(null)
         kills++
-        flusher = track(await spawnChild('flusher', env))
+        rewritten += await p.rewriteAndFreeze(keys)
+        flushers[idx] = track(await spawnChild('flusher', env))
+        paused = false
       }
     })()
-    const killing = [killer]
-    const { last, acked } = await produce(wb, async (done) => {
-      while (done - applied > 2_000) await sleep(10)
+    // the producer stays at most 2,000 writes ahead of the database, so the kills happen while writes flow
+    await p.run(async (done) => {
+      while (paused || done - applied > 2_000) await sleep(10)
     })
-    await Promise.all(killing)
+    await killer
+    const { last } = p
     expect(kills).toBe(2)
+    expect(rewritten).toBeGreaterThan(0)
     // both kills happened in the middle: after some entries were applied, long before all were
     for (const n of appliedAtKill) {
       expect(n).toBeGreaterThan(0)
       expect(n).toBeLessThan(WRITES * 0.9)
     }
-    expect(acked).toBe(WRITES)
+    expect(p.state.acked).toBe(WRITES)
     await wb.flush(60_000)
     expect(claimed).toBeGreaterThan(0) // entries of the killed consumers were taken over
     expect(rowWrites).toBeLessThan(applied) // batches were coalesced (hot keys written once per batch)
@@ -181,9 +218,12 @@ describe('write-behind without loss', () => {
       await sleep(200)
       await redis.restart()
     })()
-    const { last, acked, failures } = await produce(wb, async (done) => {
+    const p = makeProducer(wb)
+    await p.run(async (done) => {
       while (done - applied > 2_000) await sleep(10)
     })
+    const { last } = p
+    const { acked, failures } = p.state
     await killed
     expect(appliedAtKill).toBeGreaterThan(0) // the flusher was busy when Redis died...
     expect(appliedAtKill).toBeLessThan(WRITES * 0.9) // ...in the middle of the run
