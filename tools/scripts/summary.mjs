@@ -29,7 +29,7 @@ for (const group of ['packages', 'apps', 'tools']) {
     const p = r.numPassedTests ?? 0
     const f = (r.numFailedTests ?? 0) + (r.numFailedTestSuites ?? 0)
     const s = (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0)
-    rows.push([pkg.name, p, f, s, `${r.numTotalTestSuites ?? '?'} files`])
+    rows.push([pkg.name, p, f, s, `${r.testResults?.length ?? '?'} files`])
     passed += p
     failed += f
     skipped += s
