@@ -41,7 +41,7 @@ describe('the dashboard in a real browser (Debian chromium through playwright-co
     })
     await page.goto(`${demo.url}/`)
     await page.waitForFunction(() => Number(document.body.dataset.ticks ?? 0) >= 2)
-    const text = (id: string) => page.locator(`#${id}`).innerText()
+    const text = async (id: string): Promise<string> => (await page.locator(`#${id}`).textContent()) ?? ''
     const requestsBefore = Number(await text('requests-value'))
     expect(await text('database')).toBe('sqlite')
 

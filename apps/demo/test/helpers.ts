@@ -58,6 +58,7 @@ export async function startDemo(env: Record<string, string>): Promise<Demo> {
 export async function json(
   url: string,
   init: { method?: string; body?: unknown; headers?: Record<string, string> } = {},
+  // biome-ignore lint/suspicious/noExplicitAny: JSON bodies of many shapes; the assertions check them
 ): Promise<{ status: number; headers: Headers; body: any }> {
   const res = await fetch(url, {
     method: init.method ?? 'GET',

@@ -73,7 +73,7 @@ describe('graceful shutdown on SIGTERM', () => {
       stop = true
     }, 300)
     await Promise.all(clients)
-    log('clients stopped')
+    log(`clients stopped (${acked.length} acknowledged, ${refused} refused while closing)`)
     expect(await exit).toBe(0)
     log('exited')
     expect(out).toContain('SIGTERM: shutting down gracefully')
