@@ -11,6 +11,7 @@ declare -A needs=(
   [nginx]=nginx
   [promtool]=prometheus
   [pg_ctlcluster]=postgresql
+  [chromium]=chromium
 )
 
 missing=()
