@@ -1,193 +1,71 @@
 /**
- * `pnpm --filter @tierkit/cdn-headers bench`
+ * `pnpm --filter @tierkit/cdn-headers build && pnpm --filter @tierkit/cdn-headers bench`
  *
- * 1. One Fastify route (1 KB JSON) with this package's plugin (policy + ETag + conditional check) vs the same route
- *    with @fastify/etag + @fastify/caching, same run, alternating rounds: (a) autocannon 9 as a library on
- *    loopback, (b) server-side CPU per request with `inject` loops. Two workloads: plain GETs (200) and
- *    revalidations (If-None-Match → 304).
- * 2. ETag hashing throughput, 1 KB and 100 KB bodies: computeETag vs the `etag` package (1.8.1).
- * Everything is reported as ratios against the anchors; absolute figures depend on the (shared) machine.
- * On a shared VM wall-clock rates swing with other tenants, so each figure is also given per CPU-second of this
- * process (process.cpuUsage): work done per unit of CPU, which other processes do not distort.
+ * Measures the BUILT package (`dist/`), anchors in the same run, everything reported as ratios:
+ * 1. ETag hashing throughput, 1 KB and 100 KB bodies: computeETag vs the `etag` package (1.8.1).
+ * 2. One Fastify route (1 KB JSON) with this package's plugin (policy + ETag + conditional check) vs the same route
+ *    with @fastify/etag + @fastify/caching (and the bare route for reference), two workloads: plain GETs (200) and
+ *    revalidations (If-None-Match → 304):
+ *    (a) server CPU per request with light-my-request `inject` loops (no sockets);
+ *    (b) over HTTP: each app in its own child process on loopback, autocannon 9 in this process; the server's own
+ *        CPU time per request (read over IPC) and wall-clock requests per second.
+ * Robust on a noisy shared machine: A/B rounds are interleaved (the order rotates every round), each round yields
+ * a ratio against the anchor measured in that same round, and the report gives the median ratio (with the range).
+ * Knobs: BENCH_ROUNDS (inject rounds, 21), BENCH_HTTP_ROUNDS (7), BENCH_SECONDS (per HTTP run, 2).
  */
 
+import { type ChildProcess, fork } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import fastifyCaching from '@fastify/caching'
-import fastifyEtag from '@fastify/etag'
+import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
 import etag from 'etag'
-import Fastify, { type FastifyInstance } from 'fastify'
-import { fastifyCdnHeaders } from '../src/fastify.js'
-import { computeETag, definePolicy } from '../src/index.js'
+import type { FastifyInstance } from 'fastify'
+import { ANCHOR, BARE, computeETag, OURS, ROUTE, variants } from './apps.js'
 
-const DURATION = Number(process.env.BENCH_SECONDS ?? 3)
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
-const payload = {
-  users: Array.from({ length: 12 }, (_, i) => ({
-    id: i,
-    name: `user-${i}`,
-    email: `user${i}@example.com`,
-    active: i % 2 === 0,
-  })),
-}
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 21)
+const HTTP_ROUNDS = Number(process.env.BENCH_HTTP_ROUNDS ?? 7)
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 2)
+const NAMES = [OURS, ANCHOR, BARE]
+const WORKLOADS = ['200 (full body)', '304 (If-None-Match)'] as const
 
-async function ours(): Promise<FastifyInstance> {
-  const app = Fastify()
-  const policy = definePolicy([{ path: '/api/public/*', browserTtl: 600, edgeTtl: 600, tags: ['public'] }])
-  await app.register(fastifyCdnHeaders, { policy })
-  app.get('/api/public/users', async () => payload)
-  return app
-}
-
-async function anchors(): Promise<FastifyInstance> {
-  const app = Fastify()
-  await app.register(fastifyCaching, { privacy: 'public', expiresIn: 600 })
-  await app.register(fastifyEtag)
-  app.get('/api/public/users', async () => payload)
-  return app
-}
-
-async function bare(): Promise<FastifyInstance> {
-  const app = Fastify()
-  app.get('/api/public/users', async () => payload)
-  return app
-}
-
-interface Rate {
-  /** requests per wall-clock second */
-  wall: number
-  /** requests per CPU-second of this process (client and server share it) */
-  cpu: number
-}
-
-async function rps(app: FastifyInstance, headers: Record<string, string>): Promise<Rate> {
-  const url = await app.listen({ host: '127.0.0.1', port: 0 })
-  const before = process.cpuUsage()
-  const r = await autocannon({ url: `${url}/api/public/users`, connections: 10, duration: DURATION, headers })
-  const used = process.cpuUsage(before)
-  if (r.errors > 0) throw new Error(`errors in run: ${r.errors}`)
-  const expected = headers['if-none-match'] === undefined ? '2xx' : '3xx'
-  if (r[expected] !== r.requests.total)
-    throw new Error(`unexpected statuses: ${JSON.stringify(r.statusCodeStats)}`)
-  return { wall: r.requests.total / DURATION, cpu: r.requests.total / ((used.user + used.system) / 1e6) }
-}
-
-const variants = {
-  'tierkit plugin': ours,
-  '@fastify/etag + @fastify/caching': anchors,
-  'bare route (no caching)': bare,
-}
-
-async function fastifyBench(): Promise<void> {
-  // the ETag of each variant, for the 304 workload
-  const tags: Record<string, string> = {}
-  for (const [name, make] of Object.entries(variants)) {
-    const app = await make()
-    const r = await app.inject({ url: '/api/public/users' })
-    tags[name] = String(r.headers.etag ?? '"none"')
-    if (name !== 'bare route (no caching)') {
-      const c = await app.inject({ url: '/api/public/users', headers: { 'if-none-match': tags[name]! } })
-      if (c.statusCode !== 304) throw new Error(`${name}: no 304`)
-    }
-    await app.close()
-  }
-  for (const workload of ['200 (full body)', '304 (If-None-Match)'] as const) {
-    const results: Record<string, Rate[]> = {}
-    // round 0 warms the process (JIT of fastify, autocannon and the plugins) and is discarded
-    for (let round = 0; round <= ROUNDS; round++) {
-      // alternate the order between rounds so that neither side always runs first
-      const order = Object.entries(variants)
-      if (round % 2 === 0) order.reverse()
-      for (const [name, make] of order) {
-        if (workload !== '200 (full body)' && name === 'bare route (no caching)') continue
-        const app = await make()
-        const headers: Record<string, string> =
-          workload === '200 (full body)' ? {} : { 'if-none-match': tags[name]! }
-        const rate = await rps(app, headers)
-        if (round > 0) (results[name] ??= []).push(rate)
-        await app.close()
-      }
-    }
-    const mean = median
-    const anchor = results['@fastify/etag + @fastify/caching']!
-    const aw = mean(anchor.map((x) => x.wall))
-    const ac = mean(anchor.map((x) => x.cpu))
-    console.log(
-      `\nFastify route over HTTP, ${workload}: median of ${ROUNDS} x ${DURATION}s rounds, autocannon, 10 connections`,
-    )
-    for (const [name, xs] of Object.entries(results)) {
-      const w = mean(xs.map((x) => x.wall))
-      const c = mean(xs.map((x) => x.cpu))
-      console.log(
-        `  ${name.padEnd(34)} ${w.toFixed(0).padStart(7)} req/s (${(w / aw).toFixed(2)}x)   ${c.toFixed(0).padStart(7)} req/CPU-s (${(c / ac).toFixed(2)}x)`,
-      )
-    }
-  }
-}
-
-/** Operations per CPU-second (user + system time of this process). */
-function median(xs: number[]): number {
+function median(xs: readonly number[]): number {
   const s = [...xs].sort((a, b) => a - b)
   const m = s.length >> 1
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2
 }
 
-/** Server-side CPU per request (µs) with light-my-request `inject` loops: no sockets, no client in the figure. */
-async function injectBench(): Promise<void> {
-  const apps: Record<string, FastifyInstance> = {}
-  for (const [name, make] of Object.entries(variants)) {
-    apps[name] = await make()
-    await apps[name]!.ready()
-  }
-  const tags: Record<string, string> = {}
-  for (const name of Object.keys(apps))
-    tags[name] = String((await apps[name]!.inject({ url: '/api/public/users' })).headers.etag)
-  for (const workload of ['200 (full body)', '304 (If-None-Match)'] as const) {
-    const results: Record<string, number[]> = {}
-    for (let round = 0; round <= 5; round++) {
-      const order = Object.keys(apps)
-      if (round % 2 === 0) order.reverse()
-      for (const name of order) {
-        if (workload !== '200 (full body)' && name === 'bare route (no caching)') continue
-        const headers: Record<string, string> =
-          workload === '200 (full body)' ? {} : { 'if-none-match': tags[name]! }
-        const n = 3000
-        const before = process.cpuUsage()
-        for (let i = 0; i < n; i++) await apps[name]!.inject({ url: '/api/public/users', headers })
-        const used = process.cpuUsage(before)
-        if (round > 0) (results[name] ??= []).push((used.user + used.system) / n)
-      }
-    }
-    const anchor = median(results['@fastify/etag + @fastify/caching']!)
-    console.log(
-      `\nFastify route via inject, ${workload}: server CPU per request, median of 5 alternating rounds x 3000`,
-    )
-    for (const [name, xs] of Object.entries(results)) {
-      const m = median(xs)
-      console.log(
-        `  ${name.padEnd(34)} ${m.toFixed(1).padStart(7)} µs   requests per CPU-s vs anchors ${(anchor / m).toFixed(2)}x`,
-      )
-    }
-  }
-  for (const app of Object.values(apps)) await app.close()
+const fmt = (x: number): string => `${x.toFixed(2)}x`
+const range = (xs: readonly number[]): string => `[${fmt(Math.min(...xs))}..${fmt(Math.max(...xs))}]`
+
+/** Rotating order: round r starts with variant r mod n, so each variant runs first, middle and last equally. */
+function order<T>(items: readonly T[], round: number): T[] {
+  const k = round % items.length
+  return [...items.slice(k), ...items.slice(0, k)]
 }
 
-function opsPerSec(fn: () => void, minMs = 300): number {
+/** `global.gc` (the bench script runs node with `--expose-gc`). */
+const gc = (globalThis as { gc?: () => void }).gc
+
+function cpuNow(): number {
+  const u = process.cpuUsage()
+  return u.user + u.system
+}
+
+function opsPerSec(fn: () => void, minMs = 200): number {
   for (let i = 0; i < 200; i++) fn()
   let n = 0
-  const before = process.cpuUsage()
+  const start = cpuNow()
   let cpuMs = 0
   while (cpuMs < minMs) {
     for (let i = 0; i < 100; i++) fn()
     n += 100
-    const u = process.cpuUsage(before)
-    cpuMs = (u.user + u.system) / 1000
+    cpuMs = (cpuNow() - start) / 1000
   }
   return (n / cpuMs) * 1000
 }
 
 function hashBench(): void {
-  console.log('\nETag hashing throughput, per CPU-second (median of 5 alternating rounds)')
+  console.log('\nETag hashing throughput per CPU-second; ratio = median of 7 interleaved rounds')
   for (const [label, size] of [
     ['1 KB', 1024],
     ['100 KB', 100 * 1024],
@@ -198,23 +76,156 @@ function hashBench(): void {
       ['Buffer', buf],
       ['string', str],
     ] as const) {
-      const a: number[] = []
-      const b: number[] = []
-      for (let r = 0; r < 5; r++) {
-        a.push(opsPerSec(() => computeETag(body)))
-        b.push(opsPerSec(() => etag(body)))
+      const ours: number[] = []
+      const ratios: number[] = []
+      for (let r = 0; r < 7; r++) {
+        const pair =
+          r % 2 === 0
+            ? [opsPerSec(() => computeETag(body)), opsPerSec(() => etag(body))]
+            : [opsPerSec(() => etag(body)), opsPerSec(() => computeETag(body))].reverse()
+        ours.push(pair[0]!)
+        ratios.push(pair[0]! / pair[1]!)
       }
-      const med = (xs: number[]) => xs.sort((x, y) => x - y)[2]!
-      const ma = med(a)
-      const mb = med(b)
+      const m = median(ours)
       console.log(
-        `  ${label} ${kind.padEnd(6)}  computeETag ${ma.toFixed(0).padStart(9)} ops/s (${((ma * size) / 1e6).toFixed(0)} MB/s)   etag@1.8.1 ${mb.toFixed(0).padStart(9)} ops/s   ratio ${(ma / mb).toFixed(2)}x`,
+        `  ${`${label} ${kind}`.padEnd(14)} computeETag ${(m / 1000).toFixed(0).padStart(5)} k ops/s (${((m * size) / 1e6).toFixed(0)} MB/s)   vs etag@1.8.1 ${fmt(median(ratios))} ${range(ratios)}`,
       )
     }
   }
 }
 
+/** Server-side CPU per request (µs) with `inject` loops: no sockets, no client in the figure. */
+async function injectBench(): Promise<void> {
+  const apps: Record<string, FastifyInstance> = {}
+  const tags: Record<string, string> = {}
+  for (const name of NAMES) {
+    const app = await variants[name]!()
+    await app.ready()
+    apps[name] = app
+    tags[name] = String((await app.inject({ url: ROUTE })).headers.etag)
+  }
+  const n = 1000
+  for (const workload of WORKLOADS) {
+    const names = workload === '304 (If-None-Match)' ? [OURS, ANCHOR] : NAMES
+    const us: Record<string, number[]> = {}
+    const ratios: Record<string, number[]> = {}
+    // round 0 warms the JIT and is discarded
+    for (let round = 0; round <= ROUNDS; round++) {
+      const cost: Record<string, number> = {}
+      for (const name of order(names, round)) {
+        const headers: Record<string, string> =
+          workload === '200 (full body)' ? {} : { 'if-none-match': tags[name]! }
+        const expected = workload === '200 (full body)' ? 200 : 304
+        const first = await apps[name]!.inject({ url: ROUTE, headers })
+        if (first.statusCode !== expected) throw new Error(`${name}: ${first.statusCode}, not ${expected}`)
+        // collect now, so that a major GC caused by one variant is not billed to the next one
+        gc?.()
+        const start = cpuNow()
+        for (let i = 0; i < n; i++) await apps[name]!.inject({ url: ROUTE, headers })
+        cost[name] = (cpuNow() - start) / n
+      }
+      if (round === 0) continue
+      for (const name of names) {
+        ;(us[name] ??= []).push(cost[name]!)
+        ;(ratios[name] ??= []).push(cost[ANCHOR]! / cost[name]!)
+      }
+    }
+    console.log(
+      `\nFastify route via inject, ${workload}: server CPU per request; ratio = anchor CPU / variant CPU (>1: cheaper than the anchors), median of ${ROUNDS} interleaved rounds x ${n} requests`,
+    )
+    for (const name of names) {
+      console.log(
+        `  ${name.padEnd(34)} ${median(us[name]!).toFixed(1).padStart(6)} µs   ${fmt(median(ratios[name]!))} ${range(ratios[name]!)}`,
+      )
+    }
+  }
+  for (const app of Object.values(apps)) await app.close()
+}
+
+interface Server {
+  child: ChildProcess
+  url: string
+}
+
+function startServer(name: string): Promise<Server> {
+  const child = fork(fileURLToPath(new URL('./server.ts', import.meta.url)), [name], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  })
+  return new Promise((resolve, reject) => {
+    child.once('message', (m: { url: string }) => resolve({ child, url: m.url }))
+    child.once('error', reject)
+    child.once('exit', (code) => reject(new Error(`server ${name} exited with ${code}`)))
+  })
+}
+
+function serverCpu(s: Server): Promise<number> {
+  return new Promise((resolve) => {
+    s.child.once('message', (m: { cpu: number }) => resolve(m.cpu))
+    s.child.send('cpu')
+  })
+}
+
+async function load(
+  s: Server,
+  headers: Record<string, string>,
+  expected: '2xx' | '3xx',
+  seconds: number,
+): Promise<{ rps: number; cpuPerReq: number }> {
+  const before = await serverCpu(s)
+  const r = await autocannon({ url: `${s.url}${ROUTE}`, connections: 10, duration: seconds, headers })
+  const after = await serverCpu(s)
+  if (r.errors > 0 || r.timeouts > 0) throw new Error(`errors in run: ${r.errors}, timeouts: ${r.timeouts}`)
+  if (r[expected] !== r.requests.total)
+    throw new Error(`unexpected statuses: ${JSON.stringify(r.statusCodeStats)}`)
+  return { rps: r.requests.total / seconds, cpuPerReq: (after - before) / r.requests.total }
+}
+
+async function httpBench(): Promise<void> {
+  const servers: Record<string, Server> = {}
+  for (const name of NAMES) servers[name] = await startServer(name)
+  try {
+    const tags: Record<string, string> = {}
+    for (const name of NAMES)
+      tags[name] = (await fetch(`${servers[name]!.url}${ROUTE}`)).headers.get('etag') ?? ''
+    for (const workload of WORKLOADS) {
+      const names = workload === '304 (If-None-Match)' ? [OURS, ANCHOR] : NAMES
+      const expected = workload === '200 (full body)' ? '2xx' : '3xx'
+      const headersOf = (name: string): Record<string, string> =>
+        workload === '200 (full body)' ? {} : { 'if-none-match': tags[name]! }
+      // warm-up, discarded
+      for (const name of names) await load(servers[name]!, headersOf(name), expected, 1)
+      const cpu: Record<string, number[]> = {}
+      const rps: Record<string, number[]> = {}
+      const cpuRatio: Record<string, number[]> = {}
+      const rpsRatio: Record<string, number[]> = {}
+      for (let round = 0; round < HTTP_ROUNDS; round++) {
+        const res: Record<string, { rps: number; cpuPerReq: number }> = {}
+        for (const name of order(names, round))
+          res[name] = await load(servers[name]!, headersOf(name), expected, SECONDS)
+        for (const name of names) {
+          ;(cpu[name] ??= []).push(res[name]!.cpuPerReq)
+          ;(rps[name] ??= []).push(res[name]!.rps)
+          ;(cpuRatio[name] ??= []).push(res[ANCHOR]!.cpuPerReq / res[name]!.cpuPerReq)
+          ;(rpsRatio[name] ??= []).push(res[name]!.rps / res[ANCHOR]!.rps)
+        }
+      }
+      console.log(
+        `\nFastify route over HTTP, ${workload}: each app in its own process, autocannon 10 connections, median of ${HTTP_ROUNDS} interleaved rounds x ${SECONDS}s`,
+      )
+      for (const name of names) {
+        console.log(
+          `  ${name.padEnd(34)} server CPU ${median(cpu[name]!).toFixed(1).padStart(6)} µs/req ${fmt(median(cpuRatio[name]!))} ${range(cpuRatio[name]!)}   ${median(rps[name]!).toFixed(0).padStart(6)} req/s ${fmt(median(rpsRatio[name]!))} ${range(rpsRatio[name]!)}`,
+        )
+      }
+    }
+  } finally {
+    for (const s of Object.values(servers)) s.child.send('close')
+  }
+}
+
 console.log(`@tierkit/cdn-headers benchmark — Node ${process.version}, ${new Date().toISOString()}`)
-hashBench()
-await injectBench()
-await fastifyBench()
+const only = process.env.BENCH_ONLY
+if (only === undefined || only === 'hash') hashBench()
+if (only === undefined || only === 'inject') await injectBench()
+if (only === undefined || only === 'http') await httpBench()

@@ -1,4 +1,4 @@
-import { type EntityTag, parseETag, parseETagList, strongMatch, weakMatch } from './etag.js'
+import { type EntityTag, isSingleETag, parseETag, parseETagList, strongMatch, weakMatch } from './etag.js'
 
 /** Request fields that conditional evaluation reads (Node's `IncomingMessage` fits). */
 export interface ConditionalRequest {
@@ -82,6 +82,8 @@ function header(req: ConditionalRequest, name: string): string | undefined {
 
 const IGNORED_METHODS = new Set(['CONNECT', 'OPTIONS', 'TRACE'])
 
+const isGetOrHeadMethod = (m: string): boolean => m === 'GET' || m === 'HEAD'
+
 /**
  * Evaluates the request's preconditions against the resource state exactly in the order of RFC 9110 §13.2.2:
  *
@@ -105,7 +107,8 @@ export function evaluatePreconditions(req: ConditionalRequest, state: ResourceSt
   if (req === null || typeof req !== 'object' || req.headers === null || typeof req.headers !== 'object') {
     throw new TypeError('req.headers must be an object')
   }
-  const method = (req.method ?? 'GET').toUpperCase()
+  const m = req.method ?? 'GET'
+  const method = m === 'GET' || m === 'HEAD' ? m : m.toUpperCase()
   const status = state.status ?? 200
   if (!((status >= 200 && status < 300) || status === 412) || IGNORED_METHODS.has(method)) return 'proceed'
   const h = req.headers
@@ -118,6 +121,24 @@ export function evaluatePreconditions(req: ConditionalRequest, state: ResourceSt
     return 'proceed'
   }
   const exists = state.exists ?? true
+  // fast path for the common revalidation: a lone If-None-Match that is the current tag (or its weak form).
+  // Exactly what the general path below decides for this case, without parsing: the current tag is one valid
+  // entity tag and the field is that same tag, so the weak comparison of step 3 matches.
+  const inm = h['if-none-match']
+  if (
+    typeof inm === 'string' &&
+    h['if-match'] === undefined &&
+    h['if-unmodified-since'] === undefined &&
+    exists &&
+    state.etag !== undefined &&
+    (inm === state.etag ||
+      (inm.length === state.etag.length + 2 && inm.startsWith('W/') && inm.endsWith(state.etag)) ||
+      (state.etag.length === inm.length + 2 && state.etag.startsWith('W/') && state.etag.endsWith(inm))) &&
+    isSingleETag(inm) &&
+    isSingleETag(state.etag)
+  ) {
+    return isGetOrHeadMethod(method) ? 'not-modified' : 'precondition-failed'
+  }
   const current: EntityTag | undefined = state.etag === undefined ? undefined : parseETag(state.etag)
   const lastModified = toEpochSeconds(state.lastModified)
   const isGetOrHead = method === 'GET' || method === 'HEAD'

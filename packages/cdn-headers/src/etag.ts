@@ -32,6 +32,25 @@ export function computeETag(body: string | Uint8Array, options?: ETagOptions): s
   return options?.weak === true ? `W/"${digest}"` : `"${digest}"`
 }
 
+/**
+ * Whether `value` is exactly one entity tag (`"..."` or `W/"..."`, RFC 9110 §8.8.3) with no surrounding space.
+ * A cheap check without allocation (the hot path of conditional GETs).
+ *
+ * @param value - a header value
+ * @returns whether it is a single valid entity tag
+ */
+export function isSingleETag(value: string): boolean {
+  const n = value.length
+  let i = 0
+  if (value.charCodeAt(0) === 0x57 /* W */) {
+    if (value.charCodeAt(1) !== 0x2f /* / */) return false
+    i = 2
+  }
+  if (n - i < 2 || value.charCodeAt(i) !== 0x22 || value.charCodeAt(n - 1) !== 0x22) return false
+  for (let j = i + 1; j < n - 1; j++) if (!isEtagc(value.charCodeAt(j))) return false
+  return true
+}
+
 /** One parsed member of an entity-tag list. */
 export interface EntityTag {
   /** Whether the tag carries the `W/` weakness indicator. */

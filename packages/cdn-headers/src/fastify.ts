@@ -7,7 +7,7 @@ import { Readable } from 'node:stream'
 import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify'
 import { evaluatePreconditions, type ResourceState } from './conditional.js'
 import type { CachePolicyTable } from './policy.js'
-import { prepareResponse } from './respond.js'
+import { type DraftResponse, prepareResponse } from './respond.js'
 
 /** Options of {@link fastifyCdnHeaders}. */
 export interface FastifyCdnHeadersOptions {
@@ -29,6 +29,23 @@ declare module 'fastify' {
 function headerToString(v: number | string | string[] | undefined): string | undefined {
   if (v === undefined) return undefined
   return Array.isArray(v) ? v.join(', ') : String(v)
+}
+
+/** The draft view of a Fastify reply (a class, not a per-request closure: one hidden class, no captured scope). */
+class ReplyDraft implements DraftResponse {
+  readonly status: number
+  readonly setsCookie: boolean
+  readonly body: string | Uint8Array | undefined
+  readonly #reply: FastifyReply
+  constructor(reply: FastifyReply, body: string | Uint8Array | undefined) {
+    this.#reply = reply
+    this.status = reply.statusCode
+    this.setsCookie = reply.hasHeader('set-cookie')
+    this.body = body
+  }
+  getHeader(name: string): string | undefined {
+    return headerToString(this.#reply.getHeader(name))
+  }
 }
 
 function pathOf(url: string): string {
@@ -55,20 +72,18 @@ const plugin: FastifyPluginCallback<FastifyCdnHeadersOptions> = (fastify, opts, 
   fastify.decorateReply('checkPreconditions', checkPreconditions)
   fastify.addHook('onSend', (request: FastifyRequest, reply: FastifyReply, payload: unknown, next) => {
     const raw = request.raw
+    const method = raw.method ?? 'GET'
     const body = typeof payload === 'string' || Buffer.isBuffer(payload) ? payload : undefined
     const streamed = payload !== null && payload !== undefined && body === undefined
     const prepared = prepareResponse(
       policy,
-      { method: raw.method ?? 'GET', path: pathOf(raw.url ?? '/'), headers: raw.headers },
-      {
-        status: reply.statusCode,
-        getHeader: (n) => headerToString(reply.getHeader(n)),
-        setsCookie: reply.hasHeader('set-cookie'),
-        body: streamed ? undefined : (body ?? ''),
-      },
+      { method, path: pathOf(raw.url ?? '/'), headers: raw.headers },
+      new ReplyDraft(reply, streamed ? undefined : (body ?? '')),
     )
-    for (const n of prepared.remove) if (reply.hasHeader(n)) reply.removeHeader(n)
-    for (const [k, v] of Object.entries(prepared.set)) reply.header(k, v)
+    const set = prepared.set
+    for (const k in set) reply.header(k, set[k])
+    const remove = prepared.remove
+    for (let i = 0; i < remove.length; i++) if (reply.hasHeader(remove[i]!)) reply.removeHeader(remove[i]!)
     if (!prepared.sendBody) {
       reply.code(prepared.status)
       if (streamed && typeof (payload as { resume?: unknown }).resume === 'function') {
@@ -76,7 +91,7 @@ const plugin: FastifyPluginCallback<FastifyCdnHeadersOptions> = (fastify, opts, 
         ;(payload as { resume(): void }).resume()
       }
       // fastify's own HEAD handler runs after this hook and needs a payload: give it an empty stream
-      next(null, raw.method === 'HEAD' ? Readable.from([]) : null)
+      next(null, method === 'HEAD' ? Readable.from([]) : null)
       return
     }
     next(null, payload)

@@ -41,7 +41,10 @@ function pathOf(req: IncomingMessage): string {
  * cache tags, safety rule), adds a strong ETag computed from the body, and answers GET/HEAD preconditions with 304
  * or 412 (RFC 9110 §13). The body is buffered up to `maxBufferBytes`.
  *
- * With Express, disable its own ETag (`app.set('etag', false)`) so the 304 decision is this package's.
+ * With Express, disable its own ETag (`app.set('etag', false)`) so the 304 decision is this package's. Express
+ * drops the body of a HEAD answer before `res.end`; the middleware takes it from `res.send` instead, so a HEAD
+ * answered with `res.send` / `res.json` gets the same ETag (and 304) as the GET. A HEAD whose handler calls
+ * `res.end()` without a body gets the caching headers but no computed ETag.
  * For unsafe methods, call {@link checkPreconditions} in the handler before changing anything.
  *
  * @param policy - the route table from `definePolicy`
@@ -75,6 +78,21 @@ export function cacheHeaders(policy: CachePolicyTable, options: NodeAdapterOptio
       res.writeHead = origWriteHead
       res.write = origWrite
       res.end = origEnd
+    }
+
+    // Express (res.send) drops the body of a HEAD answer before res.end; remember the bytes res.send was given, so
+    // a HEAD gets the ETag (and the 304) of the GET it mirrors. Express encodes string bodies as UTF-8.
+    let headBody: Buffer | undefined
+    const isHead = req.method === 'HEAD'
+    const expressRes = res as ServerResponse & { send?: (...args: unknown[]) => unknown }
+    if (isHead && typeof expressRes.send === 'function') {
+      const origSend = expressRes.send
+      expressRes.send = function send(this: ServerResponse, ...args: unknown[]): unknown {
+        const b = args[0]
+        if (typeof b === 'string') headBody = Buffer.from(b, 'utf8')
+        else if (b instanceof Uint8Array) headBody = Buffer.from(b.buffer, b.byteOffset, b.byteLength)
+        return origSend.apply(this, args)
+      }
     }
 
     const facts = () => ({ method: req.method ?? 'GET', path: pathOf(req), headers: req.headers })
@@ -172,7 +190,15 @@ export function cacheHeaders(policy: CachePolicyTable, options: NodeAdapterOptio
         streaming = true
         apply(undefined)
       } else {
-        const send = apply(sawBody ? body : (req.method ?? 'GET').toUpperCase() === 'HEAD' ? undefined : body)
+        const send = apply(
+          sawBody
+            ? body
+            : isHead || (req.method ?? 'GET').toUpperCase() === 'HEAD'
+              ? headBody !== undefined && headBody.length <= max
+                ? headBody
+                : undefined
+              : body,
+        )
         if (!send) {
           return (origEnd as (...a: unknown[]) => ServerResponse).call(res, callback)
         }

@@ -398,7 +398,7 @@ export class CachePolicyTable {
       throw new TypeError('method and path must be strings')
     const q = path.indexOf('?')
     const p = q === -1 ? path : path.slice(0, q)
-    const m = method.toUpperCase() as HttpMethod
+    const m = (method === 'GET' || method === 'HEAD' ? method : method.toUpperCase()) as HttpMethod
     for (let i = 0; i < this.rules.length; i++) {
       const r = this.rules[i]!
       if (r.methods.includes(m) && this.#matchers[i]!.test(p)) return r
@@ -454,7 +454,7 @@ export class CachePolicyTable {
       throw new TypeError('res.status must be an integer')
     }
     const rule = this.match(req.method, req.path)
-    const method = req.method.toUpperCase()
+    const method = req.method === 'GET' || req.method === 'HEAD' ? req.method : req.method.toUpperCase()
     const h = req.headers
     let blocking: CredentialKind[] | undefined
     if (h.authorization !== undefined || h.cookie !== undefined || res.setsCookie) {
@@ -473,19 +473,12 @@ export class CachePolicyTable {
       if (vary.length > 0) set.Vary = vary.join(', ')
     }
 
-    const notCacheable = (cc: string | undefined, verdict: Verdict): CompiledHeaders => {
-      if (cc !== undefined) set['Cache-Control'] = cc
-      for (const name of this.options.cdnHeaders) set[name] = 'no-store'
-      for (const name of this.options.tagHeaders) remove.push(name.toLowerCase())
-      return { set, remove, shared: false, verdict, rule, etag }
-    }
-
     if (rule === undefined) {
       if (blocking === undefined) return { set, remove, shared: false, verdict: 'no-rule', rule, etag }
       const cc = members(res.cacheControl).map((d) => d.toLowerCase())
       const keep =
         cc.includes('no-store') || (cc.includes('private') && !cc.some((d) => d.startsWith('s-maxage')))
-      return notCacheable(keep ? undefined : 'private, no-store', blocking[0]!)
+      return this.#notCacheable(set, remove, keep ? undefined : 'private, no-store', blocking[0]!, rule, etag)
     }
 
     const okStatus = OK_STATUSES.has(res.status)
@@ -494,10 +487,18 @@ export class CachePolicyTable {
         rule.privateTtl > 0 && okStatus && (method === 'GET' || method === 'HEAD')
           ? `private, max-age=${rule.privateTtl}`
           : 'private, no-store'
-      return notCacheable(cc, rule.authenticated ? 'authenticated-route' : blocking![0]!)
+      return this.#notCacheable(
+        set,
+        remove,
+        cc,
+        rule.authenticated ? 'authenticated-route' : blocking![0]!,
+        rule,
+        etag,
+      )
     }
     // rules may cover unsafe methods for conditional requests; their responses are never cacheable
-    if (method !== 'GET' && method !== 'HEAD') return notCacheable('no-store', 'method')
+    if (method !== 'GET' && method !== 'HEAD')
+      return this.#notCacheable(set, remove, 'no-store', 'method', rule, etag)
 
     let edge: number
     if (okStatus) {
@@ -516,7 +517,21 @@ export class CachePolicyTable {
       this.#addTags(set, rule, res, method, req.path)
       return { set, remove, shared: true, verdict: 'shared', rule, etag }
     }
-    return notCacheable('no-store', 'status')
+    return this.#notCacheable(set, remove, 'no-store', 'status', rule, etag)
+  }
+
+  #notCacheable(
+    set: Record<string, string>,
+    remove: string[],
+    cc: string | undefined,
+    verdict: Verdict,
+    rule: ResolvedRule | undefined,
+    etag: 'strong' | 'weak' | false,
+  ): CompiledHeaders {
+    if (cc !== undefined) set['Cache-Control'] = cc
+    for (const name of this.options.cdnHeaders) set[name] = 'no-store'
+    for (const name of this.options.tagHeaders) remove.push(name.toLowerCase())
+    return { set, remove, shared: false, verdict, rule, etag }
   }
 
   #addTags(

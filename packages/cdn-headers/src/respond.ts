@@ -6,6 +6,8 @@ import {
 import { computeETag } from './etag.js'
 import type { CachePolicyTable, CompiledHeaders, RequestFacts } from './policy.js'
 
+const WEAK = { weak: true } as const
+
 /** A read-only view of the response a handler produced (before any header is sent). */
 export interface DraftResponse {
   /** Status the handler chose. */
@@ -22,9 +24,9 @@ export interface DraftResponse {
 export interface PreparedResponse {
   /** Final status (the handler's, or 304 / 412). */
   status: number
-  /** Headers to set (canonical names). */
+  /** Headers to set (canonical names): the compiled caching headers (the same object as `compiled.set`) plus the computed `ETag`. */
   set: Record<string, string>
-  /** Headers to remove (lower case). */
+  /** Headers to remove (lower case); the same array as `compiled.remove`, extended for 304 / 412. */
   remove: string[]
   /** Whether the body must be sent (false for 304 and 412). */
   sendBody: boolean
@@ -58,9 +60,10 @@ export function prepareResponse(
     cacheControl: draft.getHeader('cache-control'),
     cacheTag: draft.getHeader('cache-tag'),
   })
-  const set = { ...compiled.set }
-  const remove = [...compiled.remove]
-  const method = req.method.toUpperCase()
+  // compile returns fresh objects per call: extend them in place instead of copying
+  const set = compiled.set
+  const remove = compiled.remove
+  const method = req.method === 'GET' || req.method === 'HEAD' ? req.method : req.method.toUpperCase()
   const isGetOrHead = method === 'GET' || method === 'HEAD'
   let etag = draft.getHeader('etag')
   if (
@@ -71,11 +74,18 @@ export function prepareResponse(
     draft.status >= 200 &&
     draft.status < 300
   ) {
-    etag = computeETag(draft.body, { weak: compiled.etag === 'weak' })
+    etag = computeETag(draft.body, compiled.etag === 'weak' ? WEAK : undefined)
     set.ETag = etag
   }
   let outcome: PreconditionOutcome = 'proceed'
-  if (isGetOrHead) {
+  const h = req.headers
+  if (
+    isGetOrHead &&
+    (h['if-none-match'] !== undefined ||
+      h['if-modified-since'] !== undefined ||
+      h['if-match'] !== undefined ||
+      h['if-unmodified-since'] !== undefined)
+  ) {
     outcome = evaluatePreconditions(req, {
       status: draft.status,
       etag,

@@ -49,6 +49,33 @@ describe('If-None-Match (RFC 9110 §13.1.2)', () => {
   })
 })
 
+describe('the lone If-None-Match shortcut decides exactly like the general evaluation', () => {
+  test('identical field and tag: 304 (GET/HEAD), 412 (unsafe), weak forms on either side', () => {
+    for (const [inm, tag] of [
+      ['"v1"', '"v1"'],
+      ['W/"v1"', '"v1"'],
+      ['"v1"', 'W/"v1"'],
+      ['W/"v1"', 'W/"v1"'],
+    ] as const) {
+      expect(ev('GET', { 'if-none-match': inm }, { etag: tag })).toBe('not-modified')
+      expect(ev('HEAD', { 'if-none-match': inm }, { etag: tag })).toBe('not-modified')
+      expect(ev('PUT', { 'if-none-match': inm }, { etag: tag })).toBe('precondition-failed')
+    }
+  })
+  test('an invalid current tag never matches, even when the field is the same string', () => {
+    for (const bad of ['v1', 'W/v1', '"v"1"', '"v 1"', '""x', 'W/', 'W"v1"', '"'])
+      expect(ev('GET', { 'if-none-match': bad }, { etag: bad })).toBe('proceed')
+  })
+  test('no shortcut past If-Match, If-Unmodified-Since, a missing representation or a non-2xx status', () => {
+    expect(ev('GET', { 'if-none-match': '"v1"', 'if-match': '"v0"' })).toBe('precondition-failed')
+    expect(ev('GET', { 'if-none-match': '"v1"', 'if-unmodified-since': EARLIER })).toBe('precondition-failed')
+    expect(ev('GET', { 'if-none-match': '"v1"' }, { etag: '"v1"', exists: false })).toBe('proceed')
+    expect(ev('GET', { 'if-none-match': '"v1"' }, { etag: '"v1"', status: 404 })).toBe('proceed')
+    expect(ev('OPTIONS', { 'if-none-match': '"v1"' }, { etag: '"v1"' })).toBe('proceed')
+    expect(ev('get', { 'if-none-match': '"v1"' }, { etag: '"v1"' })).toBe('not-modified')
+  })
+})
+
 describe('If-Modified-Since (RFC 9110 §13.1.3)', () => {
   test('not modified since the date: 304; modified: proceed', () => {
     expect(ev('GET', { 'if-modified-since': LM })).toBe('not-modified')

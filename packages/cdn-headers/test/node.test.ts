@@ -189,4 +189,45 @@ describe('Express', () => {
     const me = await request(s.url, '/api/me/profile')
     expect(me.headers['cache-control']).toBe('private, no-store')
   })
+  test('HEAD through res.send / res.json gets the GET ETag and 304s; a bare res.end() HEAD gets no ETag', async () => {
+    const app = express()
+    app.set('etag', false)
+    app.use(cacheHeaders(policy))
+    app.get('/api/public/json', (_req, res) => {
+      res.json({ users: [1, 2] })
+    })
+    app.get('/api/public/text', (_req, res) => {
+      res.type('text/plain').send('héllo')
+    })
+    app.get('/api/public/buf', (_req, res) => {
+      res.send(Buffer.from([1, 2, 3]))
+    })
+    app.head('/api/public/bare', (_req, res) => {
+      res.end()
+    })
+    const s = await listen(app)
+    closers.push(s.close)
+    for (const path of ['/api/public/json', '/api/public/text', '/api/public/buf']) {
+      const g = await request(s.url, path)
+      const h = await request(s.url, path, { method: 'HEAD' })
+      expect(g.headers.etag).toMatch(/^"[\w-]{22}"$/)
+      expect(h.status).toBe(200)
+      expect(h.body).toBe('')
+      expect(h.headers.etag).toBe(g.headers.etag)
+      expect(h.headers['content-length']).toBe(g.headers['content-length'])
+      expect(h.headers['cache-control']).toBe('public, max-age=600')
+      const c = await request(s.url, path, { method: 'HEAD', headers: { 'if-none-match': g.headers.etag! } })
+      expect(c.status).toBe(304)
+      expect(c.headers.etag).toBe(g.headers.etag)
+      expect(c.headers['cache-control']).toBe('public, max-age=600')
+      expect(c.headers['content-length']).toBeUndefined()
+    }
+    expect((await request(s.url, '/api/public/json')).headers.etag).toBe(
+      computeETag(JSON.stringify({ users: [1, 2] })),
+    )
+    const bare = await request(s.url, '/api/public/bare', { method: 'HEAD' })
+    expect(bare.status).toBe(200)
+    expect(bare.headers.etag).toBeUndefined()
+    expect(bare.headers['cache-control']).toBe('public, max-age=600')
+  })
 })
