@@ -73,7 +73,14 @@ async function main(): Promise<void> {
   const stats = (await (await fetch(`${demo.url}/api/stats`)).json()) as {
     layers: { l1: { hitRate: number } }
   }
-  for (const c of [demo.child, anchor.child]) c.kill('SIGTERM')
+  // graceful stop, awaited: the demo stops the redis-server it started
+  await Promise.all(
+    [demo.child, anchor.child].map((c) => {
+      const done = new Promise((r) => c.once('exit', r))
+      c.kill('SIGTERM')
+      return done
+    }),
+  )
   const rd = median(results.demo.map((r) => r.rps))
   const rb = median(results.bare.map((r) => r.rps))
   const cd = median(results.demo.map((r) => r.perCpu))
