@@ -65,9 +65,25 @@ async function waitForPing(port: number, child: ChildProcess): Promise<void> {
   }
 }
 
+// A POSIX sh watchdog: it remembers the redis-server's pid (`pid N` lines, one per start) and, when its stdin
+// closes (the demo is gone, however it died: even SIGKILL closes the pipe), SIGKILLs the server and removes the data
+// dir. `done` (a clean close) makes it forget the pid first.
+const WATCHDOG_SCRIPT = `
+p=""
+while read -r op arg; do
+  case "$op" in
+    pid) p="$arg" ;;
+    done) p="" ;;
+  esac
+done
+if [ -n "$p" ]; then kill -9 "$p" 2>/dev/null; sleep 0.2; fi
+rm -rf "$1"
+`
+
 /**
  * Starts `redis-server` on a free loopback port with an append-only file (`appendfsync everysec`) in a temp dir.
- * The child is killed when this process exits.
+ * The child is killed when this process exits, and by a watchdog process when this one is killed (SIGKILL
+ * included): the server never outlives the demo.
  */
 export async function startLocalRedis(bin: string): Promise<LocalRedis> {
   const port = await freePort()
@@ -77,6 +93,18 @@ export async function startLocalRedis(bin: string): Promise<LocalRedis> {
     child?.kill('SIGKILL')
   }
   process.on('exit', kill)
+  // own process group (a terminal's Ctrl-C must not end it before the graceful shutdown), not keeping us alive
+  const watchdog = spawn('/bin/sh', ['-c', WATCHDOG_SCRIPT, 'tierkit-redis-watchdog', dir], {
+    stdio: ['pipe', 'ignore', 'ignore'],
+    detached: true,
+  })
+  watchdog.on('error', () => {})
+  watchdog.stdin!.on('error', () => {})
+  watchdog.unref()
+  ;(watchdog.stdin as unknown as { unref?: () => void }).unref?.()
+  const tell = (line: string): void => {
+    if (!watchdog.stdin!.destroyed) watchdog.stdin!.write(`${line}\n`)
+  }
   const start = async (): Promise<void> => {
     const c = spawn(
       bin,
@@ -94,10 +122,13 @@ export async function startLocalRedis(bin: string): Promise<LocalRedis> {
         '--protected-mode',
         'yes',
       ],
-      { stdio: 'ignore' },
+      // its own process group: a terminal's Ctrl-C (SIGINT to the whole group) must not stop Redis before the demo
+      // has drained its write-behind queue; the demo stops it last (and the watchdog if the demo dies)
+      { stdio: 'ignore', detached: true },
     )
     child = c
     c.on('error', () => {})
+    if (c.pid !== undefined) tell(`pid ${c.pid}`)
     await waitForPing(port, c)
   }
   const stop = async (): Promise<void> => {
@@ -121,6 +152,8 @@ export async function startLocalRedis(bin: string): Promise<LocalRedis> {
     async close() {
       await stop()
       process.off('exit', kill)
+      tell('done')
+      watchdog.stdin!.end()
       rmSync(dir, { recursive: true, force: true })
     },
   }

@@ -1,5 +1,7 @@
+import { type ChildProcess, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
+import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
@@ -22,7 +24,7 @@ export function testDb(kind: DbKind): TestDb {
   if (kind === 'sqlite') {
     const dir = mkdtempSync(join(tmpdir(), 'tierkit-demo-test-'))
     return {
-      env: { SQLITE_PATH: join(dir, 'demo.sqlite') },
+      env: { SQLITE_PATH: join(dir, 'demo.sqlite'), DATABASE_URL: '' },
       async drop() {
         rmSync(dir, { recursive: true, force: true })
       },
@@ -85,4 +87,59 @@ export async function until(
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
     await new Promise((r) => setTimeout(r, 50))
   }
+}
+
+/** The demo's CLI run as a real process (through tsx), its output collected. */
+export interface CliProcess {
+  readonly proc: ChildProcess
+  /** Everything printed so far (stdout and stderr). */
+  output(): string
+  /** Resolves with the exit code (or the signal) once the process is gone. */
+  readonly exited: Promise<number | string | null>
+  /** Waits for `re` in the output and returns its matches (all of them with the `g` flag). */
+  waitFor(re: RegExp, what: string, timeoutMs?: number): Promise<RegExpMatchArray[]>
+}
+
+export const CLI_PATH: string = new URL('../src/cli.ts', import.meta.url).pathname
+
+export function spawnCli(args: string[], env: Record<string, string>): CliProcess {
+  const proc = spawn(process.execPath, ['--import', 'tsx', CLI_PATH, ...args], {
+    env: { ...process.env, ...SMALL_SEED, PORT: '0', LOG_LEVEL: 'silent', WORKER_THREADS: '1', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let out = ''
+  proc.stdout!.on('data', (d) => {
+    out += d
+  })
+  proc.stderr!.on('data', (d) => {
+    out += d
+  })
+  const exited = new Promise<number | string | null>((r) =>
+    proc.once('exit', (code, signal) => r(code ?? signal)),
+  )
+  return {
+    proc,
+    output: () => out,
+    exited,
+    async waitFor(re, what, timeoutMs = 60_000) {
+      const all = (): RegExpMatchArray[] =>
+        re.global ? [...out.matchAll(re)] : re.test(out) ? [re.exec(out)!] : []
+      await until(() => all().length > 0 || proc.exitCode !== null, what, timeoutMs)
+      const m = all()
+      if (m.length === 0) throw new Error(`the demo exited before ${what}:\n${out}`)
+      return m
+    },
+  }
+}
+
+/** Whether something accepts TCP connections on 127.0.0.1:`port`. */
+export function answers(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect({ host: '127.0.0.1', port })
+    s.once('connect', () => {
+      s.destroy()
+      resolve(true)
+    })
+    s.once('error', () => resolve(false))
+  })
 }

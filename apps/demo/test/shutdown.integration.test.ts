@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url'
 import { startRedis } from '@tierkit/testkit'
 import { afterAll, describe, expect, it } from 'vitest'
 import { openSqliteStore } from '../src/db/sqlite.js'
-import { SMALL_SEED, type TestDb, testDb, until } from './helpers.js'
+import { answers, SMALL_SEED, spawnCli, type TestDb, testDb, until } from './helpers.js'
 
 const CLI = fileURLToPath(new URL('../src/cli.ts', import.meta.url))
 let child: ChildProcess | undefined
@@ -88,5 +88,27 @@ describe('graceful shutdown on SIGTERM', () => {
       await store.close()
     }
     await redis.stop()
+  })
+})
+
+describe('a SIGKILLed demo does not orphan the redis-server it started', () => {
+  it('the watchdog stops the server (its port stops answering) and removes its data dir', async () => {
+    const kdb = testDb('sqlite')
+    const cli = spawnCli([], { ...kdb.env, DEMO_REDIS: 'auto', REDIS_URL: '' })
+    try {
+      const port = Number(
+        (
+          await cli.waitFor(/started redis-server at redis:\/\/127\.0\.0\.1:(\d+)/, 'the demo to start Redis')
+        )[0]![1],
+      )
+      await cli.waitFor(/listening on http/, 'the demo to listen')
+      expect(await answers(port)).toBe(true)
+      cli.proc.kill('SIGKILL')
+      expect(await cli.exited).toBe('SIGKILL')
+      await until(async () => !(await answers(port)), 'the redis-server to stop')
+    } finally {
+      cli.proc.kill('SIGKILL')
+      await kdb.drop()
+    }
   })
 })
