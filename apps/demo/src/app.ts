@@ -558,6 +558,7 @@ export async function createDemo(config: DemoConfig, options: DemoOptions = {}):
       reply.header('cache-control', 'no-store')
       return {
         instanceId: config.instanceId,
+        pid: process.pid,
         uptimeMs: Date.now() - started,
         now: Date.now(),
         database: store.kind,

@@ -38,6 +38,11 @@ export interface CdnOptions {
   upstreams: readonly string[]
   /** Receives `cdn` hits and misses from the access log. */
   metrics?: CacheMetrics
+  /**
+   * Also receives each `cdn` lookup read from the access log (the multi-process supervisor forwards them to an
+   * instance over IPC). @default none
+   */
+  onLookup?: (outcome: 'hit' | 'miss' | 'stale', ms: number) => void
   /** nginx binary. @default $NGINX_BIN, /usr/sbin/nginx, or nginx on the PATH */
   bin?: string
 }
@@ -158,7 +163,10 @@ export async function startCdn(options: CdnOptions): Promise<Cdn> {
               ? 'miss'
               : undefined
       // only the cacheable routes count as CDN lookups (nginx also says MISS for answers it may not store)
-      if (outcome && uri.startsWith('/api/public/')) options.metrics?.observer.record('cdn', outcome, ms)
+      if (outcome && uri.startsWith('/api/public/')) {
+        options.metrics?.observer.record('cdn', outcome, ms)
+        options.onLookup?.(outcome, ms)
+      }
       if (tags !== '-' && tags !== '') {
         for (const t of tags.split(',')) {
           const tag = t.trim()
