@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { Cluster, Redis } from 'ioredis'
+import { boundedReady, checkReadyTimeout, connectIfWaiting, DEFAULT_READY_TIMEOUT_MS } from './connect.js'
 import { ClosedError, InvalidArgumentError, PublishError } from './errors.js'
 import type { InvalidationPublisher } from './types.js'
 import { checkKeys, checkObject, checkTags } from './validate.js'
@@ -44,7 +45,10 @@ export interface Clearable {
 
 /** Options of {@link createInvalidationBus}. */
 export interface InvalidationBusOptions {
-  /** An ioredis `Redis` or `Cluster` you own: used to publish, and duplicated once for the subscriber (not closed by `close()`). */
+  /**
+   * An ioredis `Redis` or `Cluster` you own: used to publish, and duplicated once for the subscriber (not
+   * closed by `close()`). A client made with `lazyConnect: true` works: the duplicate is connected at once.
+   */
   redis: Redis | Cluster
   /** The pub/sub channel; every instance of one application uses the same. */
   channel: string
@@ -56,6 +60,12 @@ export interface InvalidationBusOptions {
   instanceId?: string
   /** Receives every event. Must not throw. */
   onEvent?: (event: BusEvent) => void
+  /**
+   * How long `ready()` waits for the subscriber to connect and subscribe before it rejects with
+   * `ReadyTimeoutError` (`E_READY_TIMEOUT`), in ms. A positive finite number; `ready(ms)` overrides it per call.
+   * @default 10000
+   */
+  readyTimeoutMs?: number
 }
 
 /** Counters of a bus. */
@@ -76,8 +86,15 @@ export interface InvalidationBus extends InvalidationPublisher {
   readonly instanceId: string
   /** The channel. */
   readonly channel: string
-  /** Resolves once the subscriber is subscribed (messages published after that are received). */
-  ready(): Promise<void>
+  /**
+   * Resolves once the subscriber is subscribed (messages published after that are received); at once after
+   * `close()`. Never hangs: each call waits at most `timeoutMs`.
+   * @param timeoutMs the bound of this call, in ms. @default the `readyTimeoutMs` option (10000)
+   * @throws ReadyTimeoutError (`E_READY_TIMEOUT`) when not subscribed within `timeoutMs` (e.g. Redis is
+   * unreachable); its `cause` is the last connection error. The bus keeps retrying; a later call may resolve.
+   * @throws InvalidArgumentError when `timeoutMs` is not a positive finite number.
+   */
+  ready(timeoutMs?: number): Promise<void>
   /**
    * Tells every OTHER instance to evict `keys` from its L1 (and passes `tags` to their listeners). This
    * instance's own caches are not touched: `cache.delete` already did that.
@@ -159,12 +176,17 @@ export function createInvalidationBus(options: InvalidationBusOptions): Invalida
   if (onEvent !== undefined && typeof onEvent !== 'function') {
     throw new InvalidArgumentError('createInvalidationBus: onEvent must be a function')
   }
+  const readyTimeoutMs = checkReadyTimeout(
+    options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS,
+    'readyTimeoutMs',
+  )
 
   const listeners = new Set<(event: BusEvent) => void>()
   const stats: BusStats = { published: 0, received: 0, ignoredOwn: 0, reconnects: 0 }
   let closed = false
   let subscribedOnce = false
   let disconnected = false
+  let lastError: unknown
 
   const emit = (event: BusEvent): void => {
     for (const l of [...(onEvent ? [onEvent] : []), ...listeners]) {
@@ -186,6 +208,7 @@ export function createInvalidationBus(options: InvalidationBusOptions): Invalida
     try {
       await sub.subscribe(channel)
     } catch (e) {
+      lastError = e
       if (!closed) emit({ type: 'error', error: e })
       return
     }
@@ -218,6 +241,7 @@ export function createInvalidationBus(options: InvalidationBusOptions): Invalida
     if (subscribedOnce) disconnected = true
   })
   sub.on('error', (e: unknown) => {
+    lastError = e
     if (!closed) emit({ type: 'error', error: e })
   })
   sub.on('message', (ch: string, payload: string) => {
@@ -245,10 +269,17 @@ export function createInvalidationBus(options: InvalidationBusOptions): Invalida
     emit({ type: 'message', message: { keys, tags: w.t ?? [], from: w.i } })
   })
 
+  // a duplicate of a `lazyConnect: true` client waits for a first command that a subscriber never sends
+  connectIfWaiting(sub)
+
   return {
     instanceId,
     channel,
-    ready: () => readyPromise,
+    async ready(timeoutMs = readyTimeoutMs) {
+      const ms = checkReadyTimeout(timeoutMs, 'bus.ready timeoutMs')
+      if (subscribedOnce || closed) return readyPromise
+      return boundedReady(readyPromise, 'the invalidation bus', ms, () => lastError)
+    },
     async publish(message) {
       if (closed) throw new ClosedError('the invalidation bus')
       checkObject(message, 'bus.publish message')

@@ -147,6 +147,23 @@ export class PublishError extends InvalidationError {
   }
 }
 
+/**
+ * `ready()` did not see the connection come up and subscribe in time (code `E_READY_TIMEOUT`), e.g. Redis is
+ * unreachable. Nothing is closed: the connection keeps retrying, and a later `ready()` may still resolve.
+ * The last connection error, if any, is the `cause`.
+ */
+export class ReadyTimeoutError extends InvalidationError {
+  /** What was waited for: `'the invalidation bus'` or `'the tracking invalidator'`. */
+  readonly what: string
+  /** The bound that was exceeded, in ms. */
+  readonly timeoutMs: number
+  constructor(what: string, timeoutMs: number, cause?: unknown) {
+    super('E_READY_TIMEOUT', `invalidation: ${what} was not ready within ${timeoutMs} ms`, { cause })
+    this.what = what
+    this.timeoutMs = timeoutMs
+  }
+}
+
 /** The object was closed (code `E_CLOSED`). */
 export class ClosedError extends InvalidationError {
   constructor(what: string) {

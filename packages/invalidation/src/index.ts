@@ -21,6 +21,7 @@ export {
   InvalidationError,
   PublishError,
   QueueWriteError,
+  ReadyTimeoutError,
   StoreError,
   StoreResultError,
   UnknownTagError,

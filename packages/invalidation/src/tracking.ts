@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis'
 import type { Clearable, LocalEvictor } from './bus.js'
+import { boundedReady, checkReadyTimeout, connectIfWaiting, DEFAULT_READY_TIMEOUT_MS } from './connect.js'
 import { InvalidArgumentError } from './errors.js'
 import { checkObject } from './validate.js'
 
@@ -16,7 +17,10 @@ export type TrackingEvent =
 
 /** Options of {@link createTrackingInvalidator}. */
 export interface TrackingOptions {
-  /** An ioredis `Redis` (a single server; on a Cluster use the bus). Duplicated once (RESP2); not closed. */
+  /**
+   * An ioredis `Redis` (a single server; on a Cluster use the bus). Duplicated once (RESP2); not closed. A
+   * client made with `lazyConnect: true` works: the duplicate is connected at once.
+   */
   redis: Redis
   /** Key prefixes to watch (Redis `CLIENT TRACKING ... BCAST PREFIX`), e.g. the Redis key prefix of a cache namespace. */
   prefixes: readonly string[]
@@ -35,12 +39,25 @@ export interface TrackingOptions {
   noloop?: boolean
   /** Receives events. Must not throw. */
   onEvent?: (event: TrackingEvent) => void
+  /**
+   * How long `ready()` waits for tracking to be on before it rejects with `ReadyTimeoutError`
+   * (`E_READY_TIMEOUT`), in ms. A positive finite number; `ready(ms)` overrides it per call.
+   * @default 10000
+   */
+  readyTimeoutMs?: number
 }
 
 /** A running tracking invalidator. */
 export interface TrackingInvalidator {
-  /** Resolves once tracking is on (changes made after that are reported). */
-  ready(): Promise<void>
+  /**
+   * Resolves once tracking is on (changes made after that are reported); at once after `close()`. Never
+   * hangs: each call waits at most `timeoutMs`.
+   * @param timeoutMs the bound of this call, in ms. @default the `readyTimeoutMs` option (10000)
+   * @throws ReadyTimeoutError (`E_READY_TIMEOUT`) when tracking is not on within `timeoutMs` (e.g. Redis is
+   * unreachable); its `cause` is the last connection error. It keeps retrying; a later call may resolve.
+   * @throws InvalidArgumentError when `timeoutMs` is not a positive finite number.
+   */
+  ready(timeoutMs?: number): Promise<void>
   /** Counters: invalidation messages and keys evicted, clears. */
   stats(): { messages: number; evicted: number; clears: number }
   /** Turns tracking off and closes the connection. Idempotent. */
@@ -88,6 +105,10 @@ export function createTrackingInvalidator(options: TrackingOptions): TrackingInv
   if (l1s.some((c) => typeof c?.clear !== 'function')) {
     throw new InvalidArgumentError('createTrackingInvalidator: every l1 must have a clear method')
   }
+  const readyTimeoutMs = checkReadyTimeout(
+    options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS,
+    'readyTimeoutMs',
+  )
 
   const stats = { messages: 0, evicted: 0, clears: 0 }
   const emit = (e: TrackingEvent): void => {
@@ -114,6 +135,7 @@ export function createTrackingInvalidator(options: TrackingOptions): TrackingInv
   let closed = false
   let once = false
   let lost = false
+  let lastError: unknown
   let resolveReady!: () => void
   const ready = new Promise<void>((r) => {
     resolveReady = r
@@ -138,6 +160,7 @@ export function createTrackingInvalidator(options: TrackingOptions): TrackingInv
       await conn.subscribe(CHANNEL)
       if (noloop) await enable(redis, id)
     } catch (error) {
+      lastError = error
       if (!closed) emit({ type: 'error', error })
       return
     }
@@ -168,6 +191,7 @@ export function createTrackingInvalidator(options: TrackingOptions): TrackingInv
     if (once) lost = true
   })
   conn.on('error', (error: unknown) => {
+    lastError = error
     if (!closed) emit({ type: 'error', error })
   })
   conn.on('messageBuffer', (channel: Buffer, payload: unknown) => {
@@ -199,8 +223,15 @@ export function createTrackingInvalidator(options: TrackingOptions): TrackingInv
     emit({ type: 'invalidate', keys })
   })
 
+  // a duplicate of a `lazyConnect: true` client waits for a first command that is only sent on `ready`
+  connectIfWaiting(conn)
+
   return {
-    ready: () => ready,
+    async ready(timeoutMs = readyTimeoutMs) {
+      const ms = checkReadyTimeout(timeoutMs, 'tracking.ready timeoutMs')
+      if (once || closed) return ready
+      return boundedReady(ready, 'the tracking invalidator', ms, () => lastError)
+    },
     stats: () => ({ ...stats }),
     async close() {
       if (closed) return

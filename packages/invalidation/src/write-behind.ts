@@ -1,5 +1,6 @@
 import { hostname } from 'node:os'
 import type { Cluster, Redis } from 'ioredis'
+import { connectIfWaiting } from './connect.js'
 import {
   ClosedError,
   FlushTimeoutError,
@@ -71,7 +72,10 @@ export type FlusherEvent =
 
 /** Options of {@link createFlusher}. */
 export interface FlusherOptions<T = unknown> {
-  /** An ioredis `Redis` or `Cluster` (duplicated once for blocking reads; not closed by `close()`). */
+  /**
+   * An ioredis `Redis` or `Cluster` (duplicated once for blocking reads; not closed by `close()`). A client
+   * made with `lazyConnect: true` works: the duplicate is connected at once.
+   */
   redis: Redis | Cluster
   /** The queue name (the same as given to `writeBehind`). */
   name: string
@@ -349,6 +353,8 @@ export function createFlusher<T = unknown>(options: FlusherOptions<T>): Flusher 
   const retryAt = new Map<string, number>()
   const blocking = (redis as Redis).duplicate() as Redis
   blocking.on('error', () => {})
+  // a duplicate of a `lazyConnect: true` client: connect now rather than on the first blocking read
+  connectIfWaiting(blocking)
   let stopping = false
   let claimCursor = '0-0'
   let nextClaim = 0

@@ -11,6 +11,7 @@ import {
   jitterTtl,
   type QueuedWrite,
   type ReadableCache,
+  ReadyTimeoutError,
   type Store,
   type StoreWrite,
   ttlFromValue,
@@ -62,8 +63,14 @@ export async function main(redis: Redis): Promise<QueuedWrite> {
     channel: 'app:invalidate',
     caches: [plain],
     onEvent: (e: BusEvent) => void e,
+    readyTimeoutMs: 5_000,
   })
-  await bus.ready()
+  try {
+    await bus.ready(2_000)
+  } catch (e) {
+    if (e instanceof ReadyTimeoutError && e.code === 'E_READY_TIMEOUT') console.log(e.timeoutMs, e.what)
+    throw e
+  }
   await deleteOnUpdate({ cache: plain, store, bus }).write('user:1', { name: 'Ada', maxAge: 1000 })
   await writeThrough<User>({
     cache: plain,

@@ -1,0 +1,229 @@
+import { createCache, parseRedisKey } from '@tierkit/redis-aside'
+import { type RedisServer, startRedis } from '@tierkit/testkit'
+import { Redis } from 'ioredis'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import {
+  type BusEvent,
+  createInvalidationBus,
+  createTrackingInvalidator,
+  InvalidArgumentError,
+  InvalidationError,
+  ReadyTimeoutError,
+  type TrackingEvent,
+  writeBehind,
+} from '../src/index.js'
+import { MapL1 } from './helpers/cache.js'
+import { MemoryStore } from './helpers/memory-store.js'
+
+// A client made with `lazyConnect: true` stays in status 'wait' until its first command; its duplicates
+// inherit that option. The bus and the tracking invalidator only send commands once their duplicate is
+// ready, so before the fix their ready() never resolved. Here ready() is bounded by a short timeout, so a
+// regression shows as a rejected ready() (E_READY_TIMEOUT), not as a hung test.
+const READY_MS = 15_000
+
+let server: RedisServer
+let url: string
+const closers: Array<() => Promise<unknown>> = []
+beforeAll(async () => {
+  server = await startRedis()
+  url = server.url
+})
+afterAll(async () => {
+  for (const c of closers.reverse()) await c().catch(() => {})
+})
+
+function lazyClient(at = url, extra: Record<string, unknown> = {}): Redis {
+  const r = new Redis(at, { lazyConnect: true, maxRetriesPerRequest: 1, ...extra })
+  r.on('error', () => {})
+  closers.push(async () => r.disconnect())
+  return r
+}
+
+function waitFor<E>(events: E[], pred: (e: E) => boolean): Promise<E> {
+  return new Promise((resolve) => {
+    const t = setInterval(() => {
+      const e = events.find(pred)
+      if (e !== undefined) {
+        clearInterval(t)
+        resolve(e)
+      }
+    }, 5)
+  })
+}
+
+describe('lazyConnect: true clients', () => {
+  it('the bus connects its waiting duplicate: ready() resolves and messages flow', async () => {
+    const ra = lazyClient()
+    const rb = lazyClient()
+    expect(ra.status).toBe('wait')
+    const evicted: string[][] = []
+    const eventsB: BusEvent[] = []
+    const a = createInvalidationBus({ redis: ra, channel: 'lazy-bus' })
+    const b = createInvalidationBus({
+      redis: rb,
+      channel: 'lazy-bus',
+      caches: [{ evictLocal: (k) => evicted.push([k].flat()) }],
+      onEvent: (e) => eventsB.push(e),
+    })
+    closers.push(
+      () => a.close(),
+      () => b.close(),
+    )
+    await Promise.all([a.ready(READY_MS), b.ready(READY_MS)])
+    expect(eventsB[0]).toEqual({ type: 'ready' })
+    // publishing goes through the user's own lazy client (it connects on its first command)
+    await a.publish({ keys: ['k1', 'k2'], tags: ['t'] })
+    const m = await waitFor(eventsB, (e) => e.type === 'message')
+    expect(m).toEqual({ type: 'message', message: { keys: ['k1', 'k2'], tags: ['t'], from: a.instanceId } })
+    expect(evicted).toEqual([['k1', 'k2']])
+    expect(b.stats().received).toBe(1)
+  })
+
+  it('write-behind (producer, in-process flusher and bus) works on a lazy client', async () => {
+    const redis = lazyClient()
+    const other = lazyClient()
+    const l1 = new MapL1()
+    const cache = createCache({ redis, l1, namespace: 'lazywb', ttl: 60_000 })
+    closers.push(() => cache.close())
+    const bus = createInvalidationBus({ redis, channel: 'lazy-wb' })
+    const heard: BusEvent[] = []
+    const peer = createInvalidationBus({ redis: other, channel: 'lazy-wb', onEvent: (e) => heard.push(e) })
+    closers.push(
+      () => bus.close(),
+      () => peer.close(),
+    )
+    await Promise.all([bus.ready(READY_MS), peer.ready(READY_MS)])
+    const store = new MemoryStore<{ n: number }>()
+    const wb = writeBehind<{ n: number }>({
+      redis,
+      name: 'lazywb',
+      cache,
+      bus,
+      flusher: { store, blockMs: 50 },
+    })
+    closers.push(() => wb.close(5_000))
+    for (let i = 0; i < 5; i++) await wb.write(`k${i}`, { n: i })
+    await wb.flush(READY_MS)
+    for (let i = 0; i < 5; i++) expect(store.value(`k${i}`)).toEqual({ n: i })
+    expect(await cache.get('k3')).toEqual({ n: 3 })
+    await waitFor(heard, (e) => e.type === 'message' && e.message.keys.includes('k4'))
+    await wb.close(READY_MS)
+    expect(wb.flusher?.stats().saved).toBeGreaterThanOrEqual(5)
+  })
+
+  it('the client-side-caching channel connects its waiting duplicate and evicts on outside writes', async () => {
+    const redis = lazyClient()
+    const l1 = new MapL1()
+    const cache = createCache({ redis, l1, namespace: 'lazytrk', ttl: 60_000 })
+    closers.push(() => cache.close())
+    const events: TrackingEvent[] = []
+    const tracking = createTrackingInvalidator({
+      redis,
+      prefixes: ['ra:7:lazytrk:v:'],
+      toKey: (k) => parseRedisKey(k)?.key,
+      caches: [cache],
+      l1: [l1],
+      onEvent: (e) => events.push(e),
+    })
+    closers.push(() => tracking.close())
+    await tracking.ready(READY_MS)
+    await cache.set('user:1', 'v1')
+    expect(await cache.get('user:1')).toBe('v1')
+    expect(l1.size).toBe(1) // NOLOOP: its own write did not evict it
+    const outsider = lazyClient()
+    await outsider.del('ra:7:lazytrk:v:user:1')
+    const e = await waitFor(events, (ev) => ev.type === 'invalidate')
+    expect(e).toEqual({ type: 'invalidate', keys: ['user:1'] })
+    expect(await cache.get('user:1')).toBeUndefined()
+  })
+})
+
+describe('ready() is bounded', () => {
+  it('rejects with ReadyTimeoutError (E_READY_TIMEOUT) when Redis is unreachable, and resolves once it is back', async () => {
+    const down = await startRedis()
+    await down.stop()
+    for (const lazy of [true, false]) {
+      const redis = lazyClient(down.url, { lazyConnect: lazy })
+      const events: BusEvent[] = []
+      const bus = createInvalidationBus({
+        redis,
+        channel: 'down',
+        readyTimeoutMs: 300,
+        onEvent: (e) => events.push(e),
+      })
+      closers.push(() => bus.close())
+      const err = await bus.ready().catch((e: unknown) => e)
+      expect(err).toBeInstanceOf(ReadyTimeoutError)
+      expect(err).toBeInstanceOf(InvalidationError)
+      expect(err).toMatchObject({
+        code: 'E_READY_TIMEOUT',
+        timeoutMs: 300,
+        what: 'the invalidation bus',
+        message: 'invalidation: the invalidation bus was not ready within 300 ms',
+      })
+      // the cause is the connection error the subscriber saw (it did try to connect)
+      expect(String((err as Error).cause)).toMatch(/ECONNREFUSED/)
+      expect(events.some((e) => e.type === 'error')).toBe(true)
+      // a per-call bound overrides the option
+      await expect(bus.ready(50)).rejects.toMatchObject({ code: 'E_READY_TIMEOUT', timeoutMs: 50 })
+      // state intact: publishing still fails with its own typed error, not a hang or a crash
+      await expect(bus.publish({ keys: ['k'] })).rejects.toMatchObject({ code: 'E_PUBLISH_FAILED' })
+      expect(bus.stats()).toEqual({ published: 0, received: 0, ignoredOwn: 0, reconnects: 0 })
+      if (!lazy) {
+        // the bus kept retrying: once Redis is back a later ready() resolves
+        await down.restart()
+        await bus.ready(READY_MS)
+        expect(events.filter((e) => e.type === 'ready')).toHaveLength(1)
+        await down.stop()
+      }
+      await bus.close()
+      await bus.ready(50) // after close() it resolves at once
+    }
+
+    const redis = lazyClient(down.url)
+    const tracking = createTrackingInvalidator({
+      redis,
+      prefixes: ['p:'],
+      toKey: (k) => k,
+      caches: [],
+      readyTimeoutMs: 250,
+    })
+    closers.push(() => tracking.close())
+    await expect(tracking.ready()).rejects.toMatchObject({
+      name: 'ReadyTimeoutError',
+      code: 'E_READY_TIMEOUT',
+      timeoutMs: 250,
+      what: 'the tracking invalidator',
+    })
+    await tracking.close()
+  })
+
+  it('refuses a bad readyTimeoutMs with an exact message', () => {
+    const redis = lazyClient()
+    for (const bad of [0, -1, Number.NaN, Number.POSITIVE_INFINITY, '100']) {
+      expect(() =>
+        createInvalidationBus({ redis, channel: 'c', readyTimeoutMs: bad as number }),
+      ).toThrowError(new InvalidArgumentError('invalidation: readyTimeoutMs must be a positive number'))
+      expect(() =>
+        createTrackingInvalidator({
+          redis,
+          prefixes: ['p:'],
+          toKey: (k) => k,
+          caches: [],
+          readyTimeoutMs: bad as number,
+        }),
+      ).toThrowError(new InvalidArgumentError('invalidation: readyTimeoutMs must be a positive number'))
+    }
+    expect(redis.status).toBe('wait') // nothing was created or connected
+  })
+
+  it('refuses a bad per-call timeout without touching the bus', async () => {
+    const redis = lazyClient()
+    const bus = createInvalidationBus({ redis, channel: 'bad-call' })
+    closers.push(() => bus.close())
+    await expect(bus.ready(-5)).rejects.toThrowError(
+      new InvalidArgumentError('invalidation: bus.ready timeoutMs must be a positive number'),
+    )
+    await bus.ready(READY_MS)
+  })
+})
