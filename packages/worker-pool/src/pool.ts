@@ -160,8 +160,36 @@ export interface PoolStats {
   readonly failed: number
   /** Threads that died unexpectedly (each replaced). */
   readonly crashes: number
-  /** Busy thread time over available thread time (`maxThreads` x age of the pool), from 0 to 1. */
+  /**
+   * Busy thread time over available thread time (`maxThreads` x age of the pool), from 0 to 1: an average
+   * over the pool's whole life. For a live figure over an interval, take two snapshots and use
+   * `busyTimeMs` and `uptimeMs` (see {@link PoolStats.busyTimeMs}).
+   */
   readonly utilization: number
+  /**
+   * Total thread-busy time so far, in ms: for every task that ran, the time from its start on a thread to its
+   * settlement, with tasks still running counted up to now. It never decreases (monotonic clock), and
+   * `0 <= busyTimeMs <= uptimeMs * maxThreads`.
+   *
+   * Utilization over the interval between two snapshots `a` (older) and `b`:
+   * `(b.busyTimeMs - a.busyTimeMs) / ((b.uptimeMs - a.uptimeMs) * b.maxThreads)`, from 0 to 1.
+   *
+   * @example
+   * const a = pool.stats()
+   * await new Promise((r) => setTimeout(r, 1000))
+   * const b = pool.stats()
+   * const utilization = (b.busyTimeMs - a.busyTimeMs) / ((b.uptimeMs - a.uptimeMs) * b.maxThreads)
+   */
+  readonly busyTimeMs: number
+  /** When the pool was created: milliseconds since the epoch (`Date.now()` at `createPool`). */
+  readonly createdAt: number
+  /**
+   * Milliseconds since the pool was created, on the monotonic clock (`performance.now()`, unaffected by
+   * wall-clock changes); measured at the same instant as `busyTimeMs`.
+   */
+  readonly uptimeMs: number
+  /** The `maxThreads` of the pool: the most threads that can be busy at once. */
+  readonly maxThreads: number
   /** Milliseconds from acceptance to start on a thread, over the last 1024 started tasks. */
   readonly waitTime: Percentiles
   /** Milliseconds from start to settlement on the main thread, over the last 1024 tasks that ran. */
@@ -343,6 +371,7 @@ export class WorkerPool<T extends TaskMap = TaskMap> extends EventEmitter<PoolEv
   readonly #waitTimes = new SampleWindow(1024)
   readonly #runTimes = new SampleWindow(1024)
   readonly #born = performance.now()
+  readonly #createdAt = Date.now()
   #state = OPEN
   #queued = 0
   #spares = 0
@@ -537,7 +566,8 @@ export class WorkerPool<T extends TaskMap = TaskMap> extends EventEmitter<PoolEv
   }
 
   /**
-   * A snapshot of the pool: threads, queue, counters, utilization and wait/run time percentiles.
+   * A snapshot of the pool: threads, queue, counters, utilization, busy time and uptime (for utilization
+   * over any interval, from two snapshots: see {@link PoolStats.busyTimeMs}) and wait/run time percentiles.
    *
    * @returns {@link PoolStats}.
    */
@@ -545,7 +575,10 @@ export class WorkerPool<T extends TaskMap = TaskMap> extends EventEmitter<PoolEv
     const now = performance.now()
     let busy = this.#busy
     for (const job of this.#active) if (job.state === RUNNING) busy += now - job.started
-    const capacity = (now - this.#born) * this.#maxThreads
+    const uptime = now - this.#born
+    const capacity = uptime * this.#maxThreads
+    // at most maxThreads tasks run at once, so busy <= capacity; the clamp only absorbs float rounding
+    if (busy > capacity) busy = capacity
     return {
       threads: this.#tp.threads.length,
       queued: this.#queued + this.#spares,
@@ -555,6 +588,10 @@ export class WorkerPool<T extends TaskMap = TaskMap> extends EventEmitter<PoolEv
       failed: this.#failed,
       crashes: this.#crashes,
       utilization: capacity > 0 ? Math.min(1, busy / capacity) : 0,
+      busyTimeMs: busy,
+      createdAt: this.#createdAt,
+      uptimeMs: uptime,
+      maxThreads: this.#maxThreads,
       waitTime: this.#waitTimes.percentiles(),
       runTime: this.#runTimes.percentiles(),
     }

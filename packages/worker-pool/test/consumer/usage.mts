@@ -30,6 +30,10 @@ export async function main(): Promise<void> {
   const handle: TaskHandle<number> = await pool.submit('sumSquares', 5)
   const stats: PoolStats = pool.stats()
   const p99: number = stats.runTime.p99
+  const later: PoolStats = pool.stats()
+  const interval: number =
+    (later.busyTimeMs - stats.busyTimeMs) / ((later.uptimeMs - stats.uptimeMs) * later.maxThreads)
+  const since: Date = new Date(stats.createdAt)
   const pages: string[] = await mapLimit(['a', 'b'], 8, async (item, _i, signal) =>
     signal.aborted ? '' : item,
   )
@@ -39,7 +43,7 @@ export async function main(): Promise<void> {
   } catch (err) {
     if (err instanceof WorkerPoolError && err.code === 'E_QUEUE_FULL') pool.on('drain', () => {})
   }
-  console.log(total, hash, pong, sums, await handle.result, p99, pages, settled)
+  console.log(total, hash, pong, sums, await handle.result, p99, interval, since, pages, settled)
   await pool.close({ timeout: 1_000 })
   await pool.destroy()
 }
