@@ -54,8 +54,27 @@ export const ANCHOR = '@fastify/etag + @fastify/caching'
 export const OURS = 'tierkit plugin'
 export const BARE = 'bare route (no caching)'
 
+/**
+ * Optional before/after comparison: `BENCH_BASELINE_DIST=/path/to/an/older/dist` adds that build of the plugin as
+ * one more variant of the same run.
+ */
+export const BASELINE = 'tierkit plugin, baseline build'
+const baselineDist = process.env.BENCH_BASELINE_DIST
+
+async function baseline(): Promise<FastifyInstance> {
+  const base = new URL(`file://${baselineDist}/`)
+  const f = (await import(new URL('fastify.js', base).href)) as typeof FastifyEntry
+  const m = (await import(new URL('index.js', base).href)) as typeof MainEntry
+  const app = Fastify()
+  const policy = m.definePolicy([{ path: '/api/public/*', browserTtl: 600, edgeTtl: 600, tags: ['public'] }])
+  await app.register(f.fastifyCdnHeaders, { policy })
+  app.get(ROUTE, async () => payload)
+  return app
+}
+
 export const variants: Record<string, () => Promise<FastifyInstance>> = {
   [OURS]: ours,
   [ANCHOR]: anchors,
   [BARE]: bare,
+  ...(baselineDist === undefined ? {} : { [BASELINE]: baseline }),
 }

@@ -11,7 +11,8 @@
  *        CPU time per request (read over IPC) and wall-clock requests per second.
  * Robust on a noisy shared machine: A/B rounds are interleaved (the order rotates every round), each round yields
  * a ratio against the anchor measured in that same round, and the report gives the median ratio (with the range).
- * Knobs: BENCH_ROUNDS (inject rounds, 21), BENCH_HTTP_ROUNDS (7), BENCH_SECONDS (per HTTP run, 2).
+ * Knobs: BENCH_ROUNDS (inject rounds, 21), BENCH_HTTP_ROUNDS (7), BENCH_SECONDS (per HTTP run, 2),
+ * BENCH_ONLY (hash | inject | http), BENCH_BASELINE_DIST (an older build of the package, measured as one more variant).
  */
 
 import { type ChildProcess, fork } from 'node:child_process'
@@ -20,12 +21,13 @@ import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
 import etag from 'etag'
 import type { FastifyInstance } from 'fastify'
-import { ANCHOR, BARE, computeETag, OURS, ROUTE, variants } from './apps.js'
+import { ANCHOR, BARE, computeETag, ROUTE, variants } from './apps.js'
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 21)
 const HTTP_ROUNDS = Number(process.env.BENCH_HTTP_ROUNDS ?? 7)
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 2)
-const NAMES = [OURS, ANCHOR, BARE]
+const NAMES = Object.keys(variants)
+const NAMES_304 = NAMES.filter((n) => n !== BARE)
 const WORKLOADS = ['200 (full body)', '304 (If-None-Match)'] as const
 
 function median(xs: readonly number[]): number {
@@ -106,7 +108,7 @@ async function injectBench(): Promise<void> {
   }
   const n = 1000
   for (const workload of WORKLOADS) {
-    const names = workload === '304 (If-None-Match)' ? [OURS, ANCHOR] : NAMES
+    const names = workload === '304 (If-None-Match)' ? NAMES_304 : NAMES
     const us: Record<string, number[]> = {}
     const ratios: Record<string, number[]> = {}
     // round 0 warms the JIT and is discarded
@@ -189,7 +191,7 @@ async function httpBench(): Promise<void> {
     for (const name of NAMES)
       tags[name] = (await fetch(`${servers[name]!.url}${ROUTE}`)).headers.get('etag') ?? ''
     for (const workload of WORKLOADS) {
-      const names = workload === '304 (If-None-Match)' ? [OURS, ANCHOR] : NAMES
+      const names = workload === '304 (If-None-Match)' ? NAMES_304 : NAMES
       const expected = workload === '200 (full body)' ? '2xx' : '3xx'
       const headersOf = (name: string): Record<string, string> =>
         workload === '200 (full body)' ? {} : { 'if-none-match': tags[name]! }
