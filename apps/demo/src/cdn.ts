@@ -2,10 +2,18 @@
  * The demo's CDN (L3): Debian's nginx, unprivileged in a temp folder, as a caching reverse proxy on loopback.
  * nginx honours the origin's Cache-Control (the policy gives the same TTL in CDN-Cache-Control), never stores
  * `private`/`no-store` answers and bypasses requests with `Authorization`. Its access log feeds the `cdn` layer
- * of the metrics and an index tag → URLs that makes tag purges possible: nginx has no purge-by-tag, so a purge
- * re-fetches each URL carrying the tag with `X-Tierkit-Purge: 1` (`proxy_cache_bypass`), which replaces the entry.
+ * of the metrics and an index tag → URLs that makes tag purges possible. nginx has no purge-by-tag (nor any purge
+ * outside nginx Plus), so a purge:
+ * - re-fetches the URLs for which the tag is their only specific tag (`/api/public/products/<id>` for
+ *   `product:<id>`) with `X-Tierkit-Purge: 1` (`proxy_cache_bypass`), which replaces the entry: the edge stays warm
+ *   for the hot single-product URL;
+ * - drops every other URL carrying the tag (batches `?ids=…`, one per combination of ids) by deleting its cache
+ *   file (`<cache>/<md5 of the key, levels 1:2>`); nginx treats a missing file as a miss and fetches it again on
+ *   the next request. Re-fetching those was the CDN mode's bottleneck: a hot product sits in hundreds of distinct
+ *   batch URLs, and each PUT re-fetched all of them (10 products each) through nginx and the origin.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
+import { createHash } from 'node:crypto'
 import {
   chmodSync,
   closeSync,
@@ -15,9 +23,10 @@ import {
   readSync,
   rmSync,
   statSync,
+  unlinkSync,
   writeFileSync,
 } from 'node:fs'
-import { request } from 'node:http'
+import { Agent, request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { CacheMetrics } from '@tierkit/metrics'
@@ -48,6 +57,8 @@ export interface CdnOptions {
 }
 
 const PURGE_HEADER = 'x-tierkit-purge'
+/** Tags shared by many URLs (collections), not used to tell a URL's own product. */
+const GENERIC_TAGS: ReadonlySet<string> = new Set(['public', 'products'])
 
 /** The nginx binary, or `undefined` when there is none. */
 export function findNginx(): string | undefined {
@@ -134,6 +145,17 @@ export async function startCdn(options: CdnOptions): Promise<Cdn> {
 
   // ---- access log → metrics + tag index
   const tagIndex = new Map<string, Set<string>>()
+  // URI → its tags, to drop a URI from every tag set once its entry is deleted
+  const uriTags = new Map<string, string[]>()
+  const forget = (uri: string): void => {
+    for (const t of uriTags.get(uri) ?? []) tagIndex.get(t)?.delete(uri)
+    uriTags.delete(uri)
+  }
+  /** The cache file of a key (`proxy_cache_key $request_uri`, `levels=1:2`). */
+  const cacheFile = (uri: string): string => {
+    const h = createHash('md5').update(uri).digest('hex')
+    return join(dir, 'cache', h.slice(-1), h.slice(-3, -1), h)
+  }
   let offset = 0
   let rest = ''
   const readLog = (): void => {
@@ -168,9 +190,12 @@ export async function startCdn(options: CdnOptions): Promise<Cdn> {
         options.onLookup?.(outcome, ms)
       }
       if (tags !== '-' && tags !== '') {
-        for (const t of tags.split(',')) {
-          const tag = t.trim()
-          if (!tag) continue
+        const list = tags
+          .split(',')
+          .map((t) => t.trim())
+          .filter((t) => t !== '')
+        uriTags.set(uri, list)
+        for (const tag of list) {
           let set = tagIndex.get(tag)
           if (!set) tagIndex.set(tag, (set = new Set()))
           set.add(uri)
@@ -181,9 +206,11 @@ export async function startCdn(options: CdnOptions): Promise<Cdn> {
   const timer = setInterval(readLog, 250)
   timer.unref()
 
+  // re-fetches reuse their connections to nginx
+  const agent = new Agent({ keepAlive: true, maxSockets: 8 })
   const fetchThrough = (path: string, headers: Record<string, string>): Promise<number> =>
     new Promise((resolve, reject) => {
-      const req = request(`${url}${path}`, { headers }, (res) => {
+      const req = request(`${url}${path}`, { headers, agent }, (res) => {
         res.resume()
         res.on('end', () => resolve(res.statusCode ?? 0))
       })
@@ -211,10 +238,24 @@ export async function startCdn(options: CdnOptions): Promise<Cdn> {
       readLog()
       const uris = new Set<string>()
       for (const t of tags) for (const u of tagIndex.get(t) ?? []) uris.add(u)
-      await Promise.all([...uris].map((u) => fetchThrough(u, { [PURGE_HEADER]: '1' })))
+      const refetch: string[] = []
+      for (const u of uris) {
+        const specific = (uriTags.get(u) ?? []).filter((t) => !GENERIC_TAGS.has(t))
+        if (specific.length === 1) refetch.push(u)
+        else {
+          try {
+            unlinkSync(cacheFile(u))
+          } catch {
+            // not stored (any more): nothing to drop
+          }
+          forget(u)
+        }
+      }
+      await Promise.all(refetch.map((u) => fetchThrough(u, { [PURGE_HEADER]: '1' })))
     },
     async close() {
       clearInterval(timer)
+      agent.destroy()
       if (child.exitCode === null && child.signalCode === null) {
         const done = new Promise<void>((r) => child.once('exit', () => r()))
         child.kill('SIGQUIT')

@@ -1,10 +1,11 @@
 /**
- * `pnpm --filter @tierkit/demo load [--duration S] [--connections N] [--zipf S] [--chaos] [--instances N] [--cdn] [--url URL]`
+ * `pnpm --filter @tierkit/demo load [--duration S] [--connections N] [--zipf S] [--chaos] [--read-only] [--instances N] [--cdn] [--url URL]`
  *
  * Starts Redis (a local redis-server) and the demo in a child process (SQLite unless DATABASE_URL is set), runs
  * the load, prints the table and writes a JSON report to reports/. `--chaos` stops Redis a third of the way in
  * and starts it again at two thirds; the report lists failed requests and when the circuit opened and closed.
- * `--url` targets a demo that is already running instead (no chaos then).
+ * `--read-only` drops the writes (views, updates) from the mix. `--url` targets a demo that is already running
+ * instead (no chaos then).
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
@@ -57,6 +58,7 @@ async function main(): Promise<void> {
       connections: { type: 'string' },
       zipf: { type: 'string' },
       chaos: { type: 'boolean', default: false },
+      'read-only': { type: 'boolean', default: false },
       instances: { type: 'string', default: '1' },
       cdn: { type: 'boolean', default: false },
       url: { type: 'string' },
@@ -103,7 +105,7 @@ async function main(): Promise<void> {
       users: Number(process.env.SEED_USERS || 10_000),
       connections,
       zipf: s,
-      readOnly: values.chaos,
+      readOnly: values.chaos || values['read-only'],
       onTick: values.chaos
         ? async (ms) => {
             if (!redis) return

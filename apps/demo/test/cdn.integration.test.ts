@@ -55,7 +55,7 @@ describe('the CDN mode: nginx proxy_cache in front of the demo', () => {
     expect(anon.headers.get('x-cache-status')).toBe('MISS')
   })
 
-  it('PUT purges the tag at the edge: the next read is a HIT with the new content (single and batch URLs)', async () => {
+  it('PUT purges the tag at the edge: the product URL is re-fetched (HIT, new content), batch URLs dropped (MISS, new content, then HIT)', async () => {
     await (await fetch(`${cdn.url}/api/public/products?ids=61,62`)).arrayBuffer()
     await (await fetch(`${cdn.url}/api/public/products/61`)).arrayBuffer()
     expect((await fetch(`${cdn.url}/api/public/products/61`)).headers.get('x-cache-status')).toBe('HIT')
@@ -69,9 +69,13 @@ describe('the CDN mode: nginx proxy_cache in front of the demo', () => {
     expect(single.headers.get('x-cache-status')).toBe('HIT')
     expect(((await single.json()) as { priceCents: number }).priceCents).toBe(4242)
     const batch = await fetch(`${cdn.url}/api/public/products?ids=61,62`)
-    expect(batch.headers.get('x-cache-status')).toBe('HIT')
+    expect(batch.headers.get('x-cache-status')).toBe('MISS') // its cache file was deleted
     const b = (await batch.json()) as { products: Array<{ id: number; priceCents: number }> }
     expect(b.products.find((p) => p.id === 61)!.priceCents).toBe(4242)
+    const again = await fetch(`${cdn.url}/api/public/products?ids=61,62`)
+    expect(again.headers.get('x-cache-status')).toBe('HIT') // stored again, with the new content
+    const b2 = (await again.json()) as { products: Array<{ id: number; priceCents: number }> }
+    expect(b2.products.find((p) => p.id === 61)!.priceCents).toBe(4242)
     const stats = (await json(`${demo.url}/api/stats`)).body
     expect(stats.invalidations[0]).toMatchObject({ kind: 'cdn-purge', tags: ['product:61'] })
   })
