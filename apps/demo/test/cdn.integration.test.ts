@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Demo } from '../src/app.js'
 import { type Cdn, startCdn } from '../src/cdn.js'
 import { userToken } from '../src/db/seed.js'
-import { json, startDemo, type TestDb, testDb, until } from './helpers.js'
+import { json, spawnCli, startDemo, type TestDb, testDb, until } from './helpers.js'
 
 describe('the CDN mode: nginx proxy_cache in front of the demo', () => {
   let db: TestDb
@@ -78,5 +78,39 @@ describe('the CDN mode: nginx proxy_cache in front of the demo', () => {
     expect(b2.products.find((p) => p.id === 61)!.priceCents).toBe(4242)
     const stats = (await json(`${demo.url}/api/stats`)).body
     expect(stats.invalidations[0]).toMatchObject({ kind: 'cdn-purge', tags: ['product:61'] })
+  })
+})
+
+describe('--instances 2 --cdn: nginx in front of two instance processes, purges over the supervisor', () => {
+  it('a PUT through the CDN purges the edge via IPC; the CDN row reaches instance 1’s metrics', async () => {
+    const kdb = testDb('sqlite')
+    const cli = spawnCli(['--instances', '2', '--cdn'], { ...kdb.env, DEMO_REDIS: 'auto', REDIS_URL: '' })
+    try {
+      const edge = (await cli.waitFor(/in front: (http:\/\/\S+)/, 'the CDN'))[0]![1]!
+      const one = (await cli.waitFor(/instance 1 listening on (http:\/\/\S+)/, 'instance 1'))[0]![1]!
+      const read = async (path: string): Promise<{ status: string | null; price: number }> => {
+        const r = await fetch(`${edge}${path}`)
+        const b = (await r.json()) as { priceCents: number }
+        return { status: r.headers.get('x-cache-status'), price: b.priceCents }
+      }
+      await read('/api/public/products/70')
+      expect((await read('/api/public/products/70')).status).toBe('HIT')
+      await until(
+        async () => (await json(`${one}/api/stats`)).body.layers.cdn.hits >= 1,
+        'the CDN lookups to reach instance 1',
+      )
+      // (the supervisor indexes tags in the same pass over the access log that forwards the lookups: it now knows
+      // the URL's tags from its MISS line)
+      // nginx balances round robin: PUT through the edge twice, whichever instance gets it purges via IPC
+      for (const price of [1111, 2222]) {
+        const put = await json(`${edge}/api/products/70`, { method: 'PUT', body: { priceCents: price } })
+        expect(put.status).toBe(200)
+        expect(await read('/api/public/products/70')).toEqual({ status: 'HIT', price })
+      }
+    } finally {
+      cli.proc.kill('SIGTERM')
+      await cli.exited
+      await kdb.drop()
+    }
   })
 })
