@@ -1,6 +1,6 @@
 import { type ClockUser, refreshNow } from './clock.js'
 import { EntryTooLargeError, InvalidSizeError, LoadAbortedError } from './errors.js'
-import { FrequencySketch, hashKey, nextPow2 } from './sketch.js'
+import { FrequencySketch, hashKey, hashString, nextPow2 } from './sketch.js'
 
 /**
  * Eviction policy.
@@ -1103,7 +1103,8 @@ export class L1Cache<K, V> implements CacheLike<K, V>, ClockUser {
 
   private recordMiss(key: K): void {
     const sk = this.sketch
-    this.lastMissFreq = sk !== null ? sk.increment(hashKey(key)) : 0
+    this.lastMissFreq =
+      sk !== null ? sk.increment(typeof key === 'string' ? hashString(key) : hashKey(key)) : 0
     if (this.hits + this.misses >= this.nextCheck) this.periodic()
   }
 
@@ -1112,8 +1113,23 @@ export class L1Cache<K, V> implements CacheLike<K, V>, ClockUser {
     const m = meta[slot]!
     meta[slot] = ((m & FREQ) !== FREQ ? m + 1 : m) | TOUCH
     const q = (m >>> Q_SHIFT) & 3
-    if (q !== PROB) this.toTail(q, slot)
-    else this.promote(slot)
+    if (q === PROB) this.promote(slot)
+    else {
+      // toTail inlined by hand: the most common hit (protected or window entry) stays in this frame
+      const next = this.next
+      const prev = this.prev
+      const t = prev[q]!
+      if (t !== slot) {
+        const n = next[slot]!
+        const p = prev[slot]!
+        next[p] = n
+        prev[n] = p
+        next[t] = slot
+        prev[slot] = t
+        next[slot] = q
+        prev[q] = slot
+      }
+    }
     if (this.hits + this.misses >= this.nextCheck) this.periodic()
   }
 

@@ -25,12 +25,21 @@ export function hashKey(key: unknown): number {
   return hashString(`${typeof key}:${String(key)}`)
 }
 
-function hashString(s: string): number {
+/** 32-bit hash of a string (FNV-1a over at most ~96 characters, then mixed). */
+export function hashString(s: string): number {
   const n = s.length
   let h = 0x811c9dc5 ^ n
   // Long keys: hash the first and last 32 characters and a sample of the middle (bounded cost per miss).
   if (n <= 64) {
-    for (let i = 0; i < n; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193)
+    let i = 0
+    // four characters a round (the same sequence of steps, fewer loop checks)
+    for (; i + 4 <= n; i += 4) {
+      h = Math.imul(h ^ s.charCodeAt(i), 0x01000193)
+      h = Math.imul(h ^ s.charCodeAt(i + 1), 0x01000193)
+      h = Math.imul(h ^ s.charCodeAt(i + 2), 0x01000193)
+      h = Math.imul(h ^ s.charCodeAt(i + 3), 0x01000193)
+    }
+    for (; i < n; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193)
   } else {
     for (let i = 0; i < 32; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193)
     const step = ((n - 64) >>> 5) + 1
