@@ -87,6 +87,9 @@ ${temps}
 ${servers}
     keepalive 32;
   }
+  # nginx closes a client connection after 1,000 requests by default: under load a client racing that close
+  # sees ECONNRESET (autocannon counted it as a failed request)
+  keepalive_requests 1000000;
   server {
     listen 127.0.0.1:${port};
     location / {
