@@ -27,7 +27,8 @@ for (const group of ['packages', 'apps', 'tools']) {
     }
     const r = JSON.parse(readFileSync(report, 'utf8'))
     const p = r.numPassedTests ?? 0
-    const f = (r.numFailedTests ?? 0) + (r.numFailedTestSuites ?? 0)
+    // A failed test also fails its suites; count the suites only when no test failed (a file that did not load).
+    const f = r.numFailedTests || (r.numFailedTestSuites ?? 0)
     const s = (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0)
     rows.push([pkg.name, p, f, s, `${r.testResults?.length ?? '?'} files`])
     passed += p
