@@ -20,7 +20,15 @@
  *   REVALIDATED, BYPASS).
  */
 import { type ChildProcess, spawn } from 'node:child_process'
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  writeFileSync,
+} from 'node:fs'
 import * as http from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -185,6 +193,33 @@ ${config.extra ?? ''}
 `
 }
 
+/** The pids of a process's children (nginx's workers, cache manager and loader), from /proc. */
+function childPids(pid: number): number[] {
+  const pids: number[] = []
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue
+    try {
+      // /proc/PID/stat: "pid (comm) state ppid ...": comm may hold spaces, so read after the last ')'
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8')
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
+      if (ppid === pid) pids.push(Number(name))
+    } catch {
+      // the process exited while we looked
+    }
+  }
+  return pids
+}
+
+/** True while the process exists and is not a zombie. */
+function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z'
+  } catch {
+    return false
+  }
+}
+
 /** Status and config generation of the ready endpoint, on a fresh connection. */
 function readyProbe(port: number): Promise<{ status: number; generation: number }> {
   return new Promise((resolve, reject) => {
@@ -302,14 +337,16 @@ export async function startNginx(options: StartNginxOptions): Promise<NginxServe
       generation++
       writeFileSync(confPath, nginxConfig(dir, port, upstream, config, generation))
       const before = stderr.length
+      const oldWorkers = proc.pid === undefined ? [] : childPids(proc.pid)
       proc.kill('SIGHUP')
-      // done once a new worker answers with the new generation (old workers finish their requests and exit)
+      // Done once a new worker answers with the new generation AND every old worker has exited: until then an
+      // old worker can still accept a new connection and answer it with the old config.
       const deadline = Date.now() + timeout
       while (Date.now() < deadline) {
         if (/\[emerg\]/.test(stderr.slice(before)))
           throw new Error(`nginx reload failed: ${stderr.slice(before)}`)
         try {
-          if ((await readyProbe(port)).generation === generation) return
+          if ((await readyProbe(port)).generation === generation && !oldWorkers.some(alive)) return
         } catch {
           // a worker is being replaced
         }
