@@ -1,6 +1,4 @@
-import { startRedis } from '@tierkit/testkit'
-import { Redis } from 'ioredis'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import {
   type BusEvent,
   ClosedError,
@@ -11,22 +9,11 @@ import {
 } from '../src/index.js'
 import { makeCache } from './helpers/cache.js'
 import { MemoryStore } from './helpers/memory-store.js'
+import { useRedisFixture } from './helpers/redis.js'
 
-let url: string
-const closers: Array<() => Promise<unknown>> = []
-beforeAll(async () => {
-  url = (await startRedis()).url
-})
-afterAll(async () => {
-  for (const c of closers.reverse()) await c().catch(() => {})
-})
-
-function client(): Redis {
-  const r = new Redis(url, { maxRetriesPerRequest: 1 })
-  r.on('error', () => {})
-  closers.push(() => r.quit())
-  return r
-}
+const fx = useRedisFixture()
+const { closers } = fx
+const client = fx.client
 
 /** Resolves with the first event matching `pred`. */
 function next(bus: InvalidationBus, pred: (e: BusEvent) => boolean): Promise<BusEvent> {
@@ -41,7 +28,7 @@ function next(bus: InvalidationBus, pred: (e: BusEvent) => boolean): Promise<Bus
 }
 
 function instance(channel: string, namespace: string) {
-  const c = makeCache(url, namespace)
+  const c = makeCache(fx.url(), namespace)
   closers.push(() => c.redis.quit())
   const events: BusEvent[] = []
   const bus = createInvalidationBus({

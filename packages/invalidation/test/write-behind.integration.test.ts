@@ -1,6 +1,6 @@
 import { startRedis } from '@tierkit/testkit'
 import { Redis } from 'ioredis'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import {
   createFlusher,
   type Flusher,
@@ -16,22 +16,11 @@ import {
 } from '../src/index.js'
 import { makeCache } from './helpers/cache.js'
 import { BatchMemoryStore, MemoryStore } from './helpers/memory-store.js'
+import { useRedisFixture } from './helpers/redis.js'
 
-let url: string
-const closers: Array<() => Promise<unknown>> = []
-beforeAll(async () => {
-  url = (await startRedis()).url
-})
-afterAll(async () => {
-  for (const c of closers.reverse()) await c().catch(() => {})
-})
-
-function client(): Redis {
-  const r = new Redis(url, { maxRetriesPerRequest: 1 })
-  r.on('error', () => {})
-  closers.push(() => r.quit())
-  return r
-}
+const fx = useRedisFixture()
+const { closers } = fx
+const client = fx.client
 
 function flusherFor(redis: Redis, name: string, store: MemoryStore, extra: Record<string, unknown> = {}) {
   const events: FlusherEvent[] = []
@@ -51,7 +40,7 @@ function flusherFor(redis: Redis, name: string, store: MemoryStore, extra: Recor
 describe('writeBehind', () => {
   it('updates the cache at once and applies the writes to the Store through the flusher', async () => {
     const redis = client()
-    const { cache } = makeCache(url, 'wb1')
+    const { cache } = makeCache(fx.url(), 'wb1')
     const store = new MemoryStore<{ n: number }>()
     const wb = writeBehind<{ n: number }>({ redis, name: 'wb1', cache, flusher: { store, blockMs: 50 } })
     const acks = []
@@ -189,7 +178,7 @@ describe('writeBehind', () => {
     // database is dropped from the cache, so cache and database agree again
     const garbage = new MemoryStore<string>()
     garbage.garbage = { rows: [] }
-    const { cache } = makeCache(url, 'wb6')
+    const { cache } = makeCache(fx.url(), 'wb6')
     const wb2 = writeBehind<string>({
       redis,
       name: 'wb6',
@@ -260,7 +249,7 @@ describe('writeBehind', () => {
 
   it('refuses bad input with typed errors; queue and cache stay as they were', async () => {
     const redis = client()
-    const { cache } = makeCache(url, 'wb8')
+    const { cache } = makeCache(fx.url(), 'wb8')
     await cache.set('k', 'cached')
     const wb = writeBehind<unknown>({ redis, name: 'wb8', cache })
     const { stream } = queueKeys('wb8')
@@ -308,7 +297,9 @@ describe('writeBehind', () => {
     const redis = new Redis(server.url, { maxRetriesPerRequest: 0, enableOfflineQueue: false })
     redis.on('error', () => {})
     closers.push(async () => redis.disconnect())
-    const { cache } = makeCache(url, 'wb9')
+    // without the offline queue a command sent before the connection is up fails at once: wait for it
+    if (redis.status !== 'ready') await new Promise((resolve) => redis.once('ready', resolve))
+    const { cache } = makeCache(fx.url(), 'wb9')
     await cache.set('k', 'cached')
     const wb = writeBehind<string>({ redis, name: 'wb9', cache })
     await wb.write('k', 'queued')
