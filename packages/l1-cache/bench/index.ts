@@ -48,7 +48,6 @@ const median = (xs: number[]): number => {
   return s[s.length >> 1]!
 }
 const fmt = (x: number, d = 2): string => x.toFixed(d)
-const pad = (s: string, n: number): string => s.padEnd(n)
 
 /** CPU milliseconds (user + system) of one get-then-set-on-miss pass: robust to a loaded, shared machine. */
 function timeLoop(cache: Bench, stream: string[], value: object): number {

@@ -81,10 +81,10 @@ export class FrequencySketch {
   increment(h: number): number {
     const t = this.table
     const m = this.mask
-    const i0 = index(h, 0) & m
-    const i1 = index(h, 1) & m
-    const i2 = index(h, 2) & m
-    const i3 = index(h, 3) & m
+    const i0 = row0(h) & m
+    const i1 = row1(h) & m
+    const i2 = row2(h) & m
+    const i3 = row3(h) & m
     const c0 = (t[i0 >>> 3]! >>> ((i0 & 7) << 2)) & 15
     const c1 = (t[i1 >>> 3]! >>> ((i1 & 7) << 2)) & 15
     const c2 = (t[i2 >>> 3]! >>> ((i2 & 7) << 2)) & 15
@@ -131,13 +131,28 @@ export class FrequencySketch {
   }
 }
 
+/** Counter index of row `i` (0-3) for hash `h`, before masking. */
 function index(h: number, i: number): number {
-  let x = Math.imul(h ^ SEEDS[i]!, 0x9e3779b1)
-  x ^= x >>> 15
-  return x
+  return i === 0 ? row0(h) : i === 1 ? row1(h) : i === 2 ? row2(h) : row3(h)
 }
 
-const SEEDS = [0x97cb3127, 0x2a4f7d1b, 0x6c1a9e55, 0xd3b2c4e9]
+// one function per row, so each seed is a constant in the compiled code
+function row0(h: number): number {
+  const x = Math.imul(h ^ 0x97cb3127, 0x9e3779b1)
+  return x ^ (x >>> 15)
+}
+function row1(h: number): number {
+  const x = Math.imul(h ^ 0x2a4f7d1b, 0x9e3779b1)
+  return x ^ (x >>> 15)
+}
+function row2(h: number): number {
+  const x = Math.imul(h ^ 0x6c1a9e55, 0x9e3779b1)
+  return x ^ (x >>> 15)
+}
+function row3(h: number): number {
+  const x = Math.imul(h ^ 0xd3b2c4e9, 0x9e3779b1)
+  return x ^ (x >>> 15)
+}
 
 /** Smallest power of two >= n (n >= 1). */
 export function nextPow2(n: number): number {
