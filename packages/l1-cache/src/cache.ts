@@ -1,4 +1,4 @@
-import { type ClockUser, refreshNow } from './clock.js'
+import { refreshNow } from './clock.js'
 import { EntryTooLargeError, InvalidSizeError, LoadAbortedError } from './errors.js'
 import { FrequencySketch, hashKey, hashString, nextPow2 } from './sketch.js'
 
@@ -193,7 +193,7 @@ function checkNumber(name: string, v: unknown): number {
  * const u2 = await cache.getOrLoad('u:2', (key) => db.users.find(key))
  * ```
  */
-export class L1Cache<K, V> implements CacheLike<K, V>, ClockUser {
+export class L1Cache<K, V> implements CacheLike<K, V> {
   /** Maximum number of entries (0: unbounded count). */
   readonly max: number
   /** Maximum total weight (0: unbounded weight). */
@@ -205,7 +205,7 @@ export class L1Cache<K, V> implements CacheLike<K, V>, ClockUser {
   /** Stale-while-revalidate window in milliseconds. */
   readonly staleWhileRevalidate: number
 
-  /** @internal cached clock reading (`Infinity`: none; see the `clock` option) */
+  /** @internal cached clock reading (`Infinity`: none; see the `clock` option); not in the published types */
   nowValue: number = Number.POSITIVE_INFINITY
   private nowReads = 0
   private map: Map<K, number> = new Map()
