@@ -81,10 +81,11 @@ export class FrequencySketch {
   increment(h: number): number {
     const t = this.table
     const m = this.mask
-    const i0 = row0(h) & m
-    const i1 = row1(h) & m
-    const i2 = row2(h) & m
-    const i3 = row3(h) & m
+    // SEED0..SEED3 written as literals: constants in the compiled hot path
+    const i0 = row(h, 0x97cb3127) & m
+    const i1 = row(h, 0x2a4f7d1b) & m
+    const i2 = row(h, 0x6c1a9e55) & m
+    const i3 = row(h, 0xd3b2c4e9) & m
     const c0 = (t[i0 >>> 3]! >>> ((i0 & 7) << 2)) & 15
     const c1 = (t[i1 >>> 3]! >>> ((i1 & 7) << 2)) & 15
     const c2 = (t[i2 >>> 3]! >>> ((i2 & 7) << 2)) & 15
@@ -133,26 +134,19 @@ export class FrequencySketch {
 
 /** Counter index of row `i` (0-3) for hash `h`, before masking. */
 function index(h: number, i: number): number {
-  return i === 0 ? row0(h) : i === 1 ? row1(h) : i === 2 ? row2(h) : row3(h)
+  return row(h, i === 0 ? SEED0 : i === 1 ? SEED1 : i === 2 ? SEED2 : SEED3)
 }
 
-// one function per row, so each seed is a constant in the compiled code
-function row0(h: number): number {
-  const x = Math.imul(h ^ 0x97cb3127, 0x9e3779b1)
+/** One row's index: callers pass the seed as a literal constant, so the compiled code folds it in. */
+function row(h: number, seed: number): number {
+  const x = Math.imul(h ^ seed, 0x9e3779b1)
   return x ^ (x >>> 15)
 }
-function row1(h: number): number {
-  const x = Math.imul(h ^ 0x2a4f7d1b, 0x9e3779b1)
-  return x ^ (x >>> 15)
-}
-function row2(h: number): number {
-  const x = Math.imul(h ^ 0x6c1a9e55, 0x9e3779b1)
-  return x ^ (x >>> 15)
-}
-function row3(h: number): number {
-  const x = Math.imul(h ^ 0xd3b2c4e9, 0x9e3779b1)
-  return x ^ (x >>> 15)
-}
+
+const SEED0 = 0x97cb3127
+const SEED1 = 0x2a4f7d1b
+const SEED2 = 0x6c1a9e55
+const SEED3 = 0xd3b2c4e9
 
 /** Smallest power of two >= n (n >= 1). */
 export function nextPow2(n: number): number {
