@@ -1,11 +1,12 @@
 // Heap growth per call, in a process started with
 //   node --expose-gc --min-semi-space-size=64 --max-semi-space-size=64 --import tsx bench/alloc-probe.ts NAMES...
-// The young generation is large enough that nothing allocated during a round is collected before it is
-// measured, so the heapUsed delta is what the round allocated. Each round measures N calls and then 2N calls
-// (after a gc each) and reports the slope (delta(2N) - delta(N)) / N: what a call allocates, with whatever a
-// measurement allocates once (a late compilation, the runtime's own bookkeeping) cancelled out. Each contender
-// runs in its own freshly compiled loop for several rounds; the first rounds include JIT warm-up, the minimum is
-// the steady state. Prints one JSON object: { [name]: { min, rounds } } in bytes per call.
+// The young generation is large enough that a light allocator's round is not collected before it is measured, so
+// the heapUsed delta is what the round allocated. Each round measures N calls, then 2N calls (after a gc each).
+// Reported per contender, in bytes per call: `min`, the smallest delta of the 2N rounds divided by 2N (the first
+// rounds include JIT warm-up); `slope`, the median over rounds of (delta(2N) - delta(N)) / N, in which whatever
+// a round allocates once (a late compilation, the runtime's own bookkeeping) cancels out, and noise that moves
+// single rounds both ways does not decide. The zero-allocation test uses `slope`. Heavy allocators (prom-client)
+// get collected mid-round, which makes their `slope` meaningless; their `min` is a lower bound.
 // Contenders: noop, record, control (allocates one small object per call), prom-client, otel.
 import { createCacheMetrics } from '../src/index.js'
 
@@ -31,7 +32,11 @@ function freshLoop(): (call: Call, layers: string[], outcomes: string[], d: Floa
   ) as never
 }
 
-function measure(call: Call, layers: string[], outcomes: string[]): { min: number; rounds: number[] } {
+function measure(
+  call: Call,
+  layers: string[],
+  outcomes: string[],
+): { min: number; slope: number; rounds: number[]; slopes: number[] } {
   if (typeof gc !== 'function') throw new Error('run with --expose-gc')
   const collect = gc
   const loop = freshLoop()
@@ -43,12 +48,15 @@ function measure(call: Call, layers: string[], outcomes: string[]): { min: numbe
     return process.memoryUsage().heapUsed - before
   }
   const rounds: number[] = []
+  const slopes: number[] = []
   for (let r = 0; r < ROUNDS; r++) {
     const once = grown(CALLS)
     const twice = grown(2 * CALLS)
-    rounds.push((twice - once) / CALLS)
+    rounds.push(twice / (2 * CALLS))
+    slopes.push((twice - once) / CALLS)
   }
-  return { min: Math.min(...rounds), rounds }
+  const sorted = [...slopes].sort((a, b) => a - b)
+  return { min: Math.min(...rounds), slope: sorted[sorted.length >> 1]!, rounds, slopes }
 }
 
 async function contender(name: string): Promise<[Call, string[], string[]]> {
@@ -89,7 +97,7 @@ async function contender(name: string): Promise<[Call, string[], string[]]> {
   }
 }
 
-const result: Record<string, { min: number; rounds: number[] }> = {}
+const result: Record<string, ReturnType<typeof measure>> = {}
 for (const name of process.argv.slice(2)) {
   const [call, layers, outcomes] = await contender(name)
   result[name] = measure(call, layers, outcomes)

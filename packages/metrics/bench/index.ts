@@ -150,7 +150,7 @@ console.log(`OTel SDK Histogram.record / observer.record: ${(otel / record).toFi
 if (bytes) {
   const fmt = (b: number) => b.toFixed(3)
   console.log(
-    `heap growth per call over 10^6 calls (steady state): observer.record ${fmt(bytes.record!.min)} B, empty function ${fmt(bytes.noop!.min)} B, prom-client ${fmt(bytes['prom-client']!.min)} B, OTel SDK ${fmt(bytes.otel!.min)} B`,
+    `heap growth per call over 10^6 calls (steady state, smallest round): observer.record ${fmt(bytes.record!.min)} B, empty function ${fmt(bytes.noop!.min)} B, prom-client ${fmt(bytes['prom-client']!.min)} B, OTel SDK ${fmt(bytes.otel!.min)} B`,
   )
 } else {
   console.log(`allocation probe failed: ${alloc.stderr}`)
