@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs'
 import * as path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { gunzipSync } from 'node:zlib'
+import { seeded, zipf as zipfSampler } from '@tierkit/testkit/random'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 /** Repository root (three levels up from packages/l1-cache/bench). */
@@ -11,27 +12,11 @@ export const repoRoot: string = path.resolve(here, '../../..')
 /** Where the shared traces live. */
 export const tracesDir: string = path.resolve(repoRoot, '../shared/traces')
 
-/** Deterministic PRNG (mulberry32) returning floats in [0, 1). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** Deterministic PRNG (mulberry32) returning floats in [0, 1): the workspace's one, re-exported. */
+export const rng: (seed: number) => () => number = seeded
 
 /** `count` ranks in [0, n) drawn from Zipf(alpha); rank 0 is the most popular. Keys are shuffled ids. */
 export function zipf(n: number, alpha: number, count: number, seed = 1): Int32Array {
-  const cdf = new Float64Array(n)
-  let sum = 0
-  for (let i = 0; i < n; i++) {
-    sum += 1 / (i + 1) ** alpha
-    cdf[i] = sum
-  }
-  for (let i = 0; i < n; i++) cdf[i]! /= sum
   // random permutation so popularity is not correlated with the key's value
   const r = rng(seed)
   const perm = new Int32Array(n)
@@ -42,18 +27,10 @@ export function zipf(n: number, alpha: number, count: number, seed = 1): Int32Ar
     perm[i] = perm[j]!
     perm[j] = t
   }
+  // then the draws, from the same generator
+  const rank = zipfSampler(n, alpha, r)
   const out = new Int32Array(count)
-  for (let k = 0; k < count; k++) {
-    const u = r()
-    let lo = 0
-    let hi = n - 1
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1
-      if (cdf[mid]! < u) lo = mid + 1
-      else hi = mid
-    }
-    out[k] = perm[lo]!
-  }
+  for (let k = 0; k < count; k++) out[k] = perm[rank() - 1]!
   return out
 }
 

@@ -10,6 +10,7 @@
 import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics'
+import { seeded } from '@tierkit/testkit/random'
 import { Histogram, Registry } from 'prom-client'
 import { createCacheMetrics } from '../src/index.js'
 import { registerOpenTelemetryInstruments } from '../src/opentelemetry.js'
@@ -23,13 +24,7 @@ const LAYERS = ['l1', 'l2', 'db', 'cdn']
 const OUTCOMES = ['hit', 'miss', 'hit', 'set']
 const DURATIONS = (() => {
   // a lognormal spread of durations around 1.5 ms, fixed seed
-  let a = 42
-  const r = () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = Math.imul(a ^ (a >>> 15), a | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
+  const r = seeded(42)
   return Float64Array.from({ length: 1024 }, () => {
     const n = Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r())
     return Math.exp(Math.log(1.5) + n)

@@ -1,16 +1,8 @@
 import { spawnSync } from 'node:child_process'
+import { seeded } from '@tierkit/testkit/random'
 
 /** Seeded PRNG (mulberry32): the same seed gives the same stream on every run. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+export { seeded } from '@tierkit/testkit/random'
 
 /** Standard normal variates by Box–Muller over a seeded uniform source. */
 export function normal(random: () => number): () => number {

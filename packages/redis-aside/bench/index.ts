@@ -11,6 +11,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { performance } from 'node:perf_hooks'
 import { startRedis } from '@tierkit/testkit'
+import { seeded, zipf } from '@tierkit/testkit/random'
 import { BentoCache, bentostore } from 'bentocache'
 import { memoryDriver } from 'bentocache/drivers/memory'
 import { redisDriver } from 'bentocache/drivers/redis'
@@ -121,34 +122,11 @@ async function interleaved(
   return Object.fromEntries(names.map((name, j) => [name, out[j]!.sort((a, b) => a - b)]))
 }
 
-/** Zipf(α) sampler over n keys (inverse CDF, binary search), seeded. */
+/** `count` Zipf(α) draws over keys 0..n-1 (the shared sampler, seeded). */
 function zipfSamples(n: number, alpha: number, count: number, seed: number): Uint32Array {
-  const cdf = new Float64Array(n)
-  let sum = 0
-  for (let i = 0; i < n; i++) {
-    sum += 1 / (i + 1) ** alpha
-    cdf[i] = sum
-  }
-  let s = seed >>> 0
-  const rand = () => {
-    s = (s + 0x6d2b79f5) >>> 0
-    let t = s
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
+  const rank = zipf(n, alpha, seeded(seed))
   const out = new Uint32Array(count)
-  for (let c = 0; c < count; c++) {
-    const u = rand() * sum
-    let lo = 0
-    let hi = n - 1
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1
-      if (cdf[mid]! < u) lo = mid + 1
-      else hi = mid
-    }
-    out[c] = lo
-  }
+  for (let c = 0; c < count; c++) out[c] = rank() - 1
   return out
 }
 

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import { seeded } from '../zipf.js'
 import type { Product, User } from './types.js'
 
 /** Product categories of the seed. */
@@ -40,18 +41,6 @@ const LAST = [
 /** Fixed time of the seed rows, so SQLite and PostgreSQL hold identical data. */
 export const SEED_TIME = '2026-01-01T00:00:00.000Z'
 
-/** mulberry32: a tiny deterministic PRNG (same seed, same rows, on both databases). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
 /**
  * The bearer token of user `id`: deterministic, so the load generator and the tests can compute it.
  * @example userToken(1) // 'u1.…'
@@ -62,7 +51,7 @@ export function userToken(id: number): string {
 
 /** Yields the seed products 1..n (deterministic). */
 export function* seedProducts(n: number): Generator<Product> {
-  const rand = prng(42)
+  const rand = seeded(42) // same seed, same rows, on both databases
   for (let id = 1; id <= n; id++) {
     const category = CATEGORIES[Math.floor(rand() * CATEGORIES.length)]!
     // log-normal-ish prices from 1.00 to about 2,000.00
