@@ -1120,23 +1120,9 @@ export class L1Cache<K, V> implements CacheLike<K, V> {
     const m = meta[slot]!
     meta[slot] = ((m & FREQ) !== FREQ ? m + 1 : m) | TOUCH
     const q = (m >>> Q_SHIFT) & 3
+    // a protected or window hit moves in place to its segment's most recent end
     if (q === PROB) this.promote(slot)
-    else {
-      // toTail inlined by hand: the most common hit (protected or window entry) stays in this frame
-      const next = this.next
-      const prev = this.prev
-      const t = prev[q]!
-      if (t !== slot) {
-        const n = next[slot]!
-        const p = prev[slot]!
-        next[p] = n
-        prev[n] = p
-        next[t] = slot
-        prev[slot] = t
-        next[slot] = q
-        prev[q] = slot
-      }
-    }
+    else this.toTail(q, slot)
     if (this.hits + this.misses >= this.nextCheck) this.periodic()
   }
 
