@@ -786,16 +786,11 @@ export class L1Cache<K, V> implements CacheLike<K, V> {
     // grow the plain arrays to exactly `cap` (concat allocates the exact length; push would over-allocate)
     this.keyList = this.keyList.concat(filled(cap - this.keyList.length))
     this.valList = this.valList.concat(filled(cap - this.valList.length))
-    const n = new Uint32Array(cap)
-    n.set(this.next.subarray(0, Math.min(cap, this.slotCap)))
-    this.next = n
-    const p = new Uint32Array(cap)
-    p.set(this.prev.subarray(0, Math.min(cap, this.slotCap)))
-    this.prev = p
+    const used = this.slotCap
+    this.next = resized(this.next, cap, used)
+    this.prev = resized(this.prev, cap, used)
     if (this.meta !== null) {
-      const m = new Uint8Array(cap)
-      m.set(this.meta.subarray(0, Math.min(cap, this.slotCap)))
-      this.meta = m
+      this.meta = resized(this.meta, cap, used)
       // weight-bounded caches learn their entry capacity as they grow
       if (this.max === 0) this.setPeriods(cap)
       const slots = nextPow2(cap)
@@ -806,16 +801,8 @@ export class L1Cache<K, V> implements CacheLike<K, V> {
       )
       if (this.sketch === null || this.sketch.table.length * 8 < want) this.sketch = new FrequencySketch(want)
     }
-    if (this.sizes !== null) {
-      const z = new Float64Array(cap)
-      z.set(this.sizes.subarray(0, Math.min(cap, this.slotCap)))
-      this.sizes = z
-    }
-    if (this.exp !== null) {
-      const x = new Float64Array(cap)
-      x.set(this.exp.subarray(0, Math.min(cap, this.slotCap)))
-      this.exp = x
-    }
+    if (this.sizes !== null) this.sizes = resized(this.sizes, cap, used)
+    if (this.exp !== null) this.exp = resized(this.exp, cap, used)
     this.slotCap = cap
   }
 
@@ -1340,6 +1327,13 @@ export const TUNING: {
   writeBack: true,
   // the steady-state eviction shortcut in evictTinyLfu (off only to test that it decides like the general path)
   fastEvict: true,
+}
+
+/** A typed array of length `cap` holding the first `min(cap, used)` elements of `a`. */
+function resized<T extends Uint32Array | Uint8Array | Float64Array>(a: T, cap: number, used: number): T {
+  const b = new (a.constructor as new (length: number) => T)(cap)
+  b.set(a.subarray(0, Math.min(cap, used)))
+  return b
 }
 
 /** A dense array of `n` undefined values, allocated at exactly that length. */
