@@ -751,6 +751,14 @@ export class L1Cache<K, V> implements CacheLike<K, V> {
     prev[head] = i
   }
 
+  /** Moves slot `i` to the most recent end of segment `q` (tinylfu), keeping its frequency and touch bits. */
+  private moveTo(q: number, i: number): void {
+    this.unlink(i)
+    this.append(q, i)
+    const meta = this.meta!
+    meta[i] = (meta[i]! & KEEP) | (q << Q_SHIFT)
+  }
+
   private unlink(i: number): void {
     const n = this.next[i]!
     const p = this.prev[i]!
@@ -1115,22 +1123,16 @@ export class L1Cache<K, V> implements CacheLike<K, V> {
 
   /** Probation hit: move to protected, demoting protected's least recent entries past its share. */
   private promote(slot: number): void {
-    const meta = this.meta!
-    this.unlink(slot)
-    this.append(PROT, slot)
-    meta[slot] = (meta[slot]! & KEEP) | (PROT << Q_SHIFT)
+    this.moveTo(PROT, slot)
     this.protectedWeight += this.weightOf(slot)
     this.demoteProtected()
   }
 
   private demoteProtected(): void {
-    const meta = this.meta!
     while (this.protectedWeight > this.protectedMax) {
       const d = this.next[PROT]!
       if (d === PROT) break
-      this.unlink(d)
-      this.append(PROB, d)
-      meta[d] = (meta[d]! & KEEP) | (PROB << Q_SHIFT)
+      this.moveTo(PROB, d)
       this.protectedWeight -= this.weightOf(d)
     }
   }
@@ -1154,9 +1156,7 @@ export class L1Cache<K, V> implements CacheLike<K, V> {
         const vf = meta[v]! & FREQ
         this.evictions++
         if (cf > vf || (cf >= ADMIT_DOS_THRESHOLD && (this.random() & 127) === 0)) {
-          this.unlink(c)
-          this.append(PROB, c)
-          meta[c] = (meta[c]! & KEEP) | (PROB << Q_SHIFT)
+          this.moveTo(PROB, c)
           this.windowWeight--
           this.removeSlot(v, 'evict')
         } else this.removeSlot(c, 'evict')
@@ -1167,9 +1167,7 @@ export class L1Cache<K, V> implements CacheLike<K, V> {
     while (this.windowWeight > this.windowMax) {
       const s = this.next[WIN]!
       if (s === WIN) break
-      this.unlink(s)
-      this.append(PROB, s)
-      meta[s] = (meta[s]! & KEEP) | (PROB << Q_SHIFT)
+      this.moveTo(PROB, s)
       this.windowWeight -= this.weightOf(s)
       candidates++
     }
@@ -1254,7 +1252,6 @@ export class L1Cache<K, V> implements CacheLike<K, V> {
 
   private adjustWindow(amount: number): void {
     const cap = this.capUnits
-    const meta = this.meta!
     const minWindow = Math.max(1, cap * 0.01)
     const target = Math.min(cap, Math.max(minWindow, this.windowMax + amount))
     if (target === this.windowMax) return
@@ -1269,18 +1266,14 @@ export class L1Cache<K, V> implements CacheLike<K, V> {
           if (s === PROT) break
           this.protectedWeight -= this.weightOf(s)
         }
-        this.unlink(s)
-        this.append(WIN, s)
-        meta[s] = (meta[s]! & KEEP) | (WIN << Q_SHIFT)
+        this.moveTo(WIN, s)
         this.windowWeight += this.weightOf(s)
       }
     } else {
       while (this.windowWeight > this.windowMax) {
         const s = this.next[WIN]!
         if (s === WIN) break
-        this.unlink(s)
-        this.append(PROB, s)
-        meta[s] = (meta[s]! & KEEP) | (PROB << Q_SHIFT)
+        this.moveTo(PROB, s)
         this.windowWeight -= this.weightOf(s)
       }
     }
