@@ -1,13 +1,6 @@
-import { defineConfig } from 'tsdown'
+import { packageConfig } from '../../tsdown.base.ts'
 
-export default defineConfig({
+export default packageConfig({
   entry: ['src/index.ts', 'src/node.ts', 'src/fastify.ts', 'src/cloudflare.ts'],
-  format: 'esm',
-  platform: 'node',
-  target: 'node20',
-  dts: true,
-  fixedExtension: false,
-  clean: true,
-  sourcemap: false,
   external: ['fastify'],
 })

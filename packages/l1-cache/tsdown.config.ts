@@ -1,13 +1,7 @@
-import { defineConfig } from 'tsdown'
+import { packageConfig } from '../../tsdown.base.ts'
 
-export default defineConfig({
+export default packageConfig({
   entry: ['src/index.ts'],
-  format: 'esm',
-  platform: 'node',
-  target: 'node20',
   // members marked @internal (the cached clock reading) stay out of the published types
   dts: { oxc: { stripInternal: true } },
-  fixedExtension: false,
-  clean: true,
-  sourcemap: false,
 })

@@ -1,12 +1,3 @@
-import { defineConfig } from 'tsdown'
+import { packageConfig } from '../../tsdown.base.ts'
 
-export default defineConfig({
-  entry: ['src/index.ts'],
-  format: 'esm',
-  platform: 'node',
-  target: 'node20',
-  dts: true,
-  fixedExtension: false,
-  clean: true,
-  sourcemap: false,
-})
+export default packageConfig({ entry: ['src/index.ts'] })

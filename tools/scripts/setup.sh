@@ -3,8 +3,13 @@
 # As root it uses apt-get; otherwise it prints the one command to run and fails.
 set -euo pipefail
 
-# command -> Debian package
+# command -> Debian package. python3, make and g++ build better-sqlite3 (the demo's database) from source:
+# no prebuilt binary can be downloaded where only the npm registry is reachable, so node-gyp compiles it
+# during `pnpm install` (about 80 s on 2 cores).
 declare -A needs=(
+  [python3]=python3
+  [make]=make
+  [g++]=g++
   [redis-server]=redis-server
   [redis-cli]=redis-tools
   [xz]=xz-utils

@@ -20,7 +20,7 @@ import { dashboardHtml } from './dashboard.js'
 import { openPostgresStore } from './db/postgres.js'
 import { openSqliteStore } from './db/sqlite.js'
 import type { DemoStore, Product, ProductPatch, User } from './db/types.js'
-import { BadRequestError, DemoError, NotFoundError, UnauthorizedError } from './errors.js'
+import { BadRequestError, DemoError, NotFoundError, PortInUseError, UnauthorizedError } from './errors.js'
 import { l1OnlyCache, type ReadCache } from './l1-only.js'
 import { findRedisServer, type LocalRedis, startLocalRedis } from './redis-server.js'
 import type tasks from './tasks.js'
@@ -598,7 +598,14 @@ export async function createDemo(config: DemoConfig, options: DemoOptions = {}):
       return reply.send(dashboardHtml)
     })
 
-    await app.listen({ host: config.host, port: config.port })
+    try {
+      await app.listen({ host: config.host, port: config.port })
+    } catch (e) {
+      await app.close().catch(() => {})
+      if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE')
+        throw new PortInUseError(config.host, config.port, { cause: e })
+      throw e
+    }
     const address = app.server.address()
     const port = typeof address === 'object' && address !== null ? address.port : config.port
     const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`

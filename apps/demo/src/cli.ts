@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util'
 import { createDemo, type Demo } from './app.js'
 import { type Cdn, startCdn } from './cdn.js'
 import { type DemoConfig, loadConfig } from './config.js'
-import { ConfigError } from './errors.js'
+import { ConfigError, DemoError } from './errors.js'
 import { findRedisServer, type LocalRedis, startLocalRedis } from './redis-server.js'
 
 /** Set in the environment of the instances the supervisor forks. */
@@ -252,7 +252,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((e: unknown) => {
-  if (e instanceof ConfigError) console.error(e.message)
+  // configuration and start-up problems the user can fix: one line, no stack trace
+  if (e instanceof DemoError) console.error(e.message)
   else console.error(e)
   process.exit(1)
 })

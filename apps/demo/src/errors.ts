@@ -1,7 +1,13 @@
 /** Error classes of the demo service. Each has a stable `code`. */
 
 /** Codes of {@link DemoError}. */
-export type DemoErrorCode = 'E_CONFIG' | 'E_NOT_FOUND' | 'E_BAD_REQUEST' | 'E_UNAUTHORIZED' | 'E_DEPENDENCY'
+export type DemoErrorCode =
+  | 'E_CONFIG'
+  | 'E_PORT_IN_USE'
+  | 'E_NOT_FOUND'
+  | 'E_BAD_REQUEST'
+  | 'E_UNAUTHORIZED'
+  | 'E_DEPENDENCY'
 
 /** Base class of the demo's errors. */
 export class DemoError extends Error {
@@ -24,6 +30,27 @@ export class ConfigError extends DemoError {
   constructor(variable: string, message: string) {
     super('E_CONFIG', 500, `invalid configuration: ${variable} ${message}`)
     this.variable = variable
+  }
+}
+
+/**
+ * The port the demo was told to listen on (`PORT`, 3000 by default) is taken by another process.
+ * Code `E_PORT_IN_USE`; the message is one line that names `PORT=0` (a free port picked by the system).
+ */
+export class PortInUseError extends DemoError {
+  /** The address that was taken. */
+  readonly host: string
+  /** The port that was taken. */
+  readonly port: number
+  constructor(host: string, port: number, options?: { cause?: unknown }) {
+    super(
+      'E_PORT_IN_USE',
+      500,
+      `port ${port} on ${host} is already in use: stop what listens there, or start with PORT=<another port>, or PORT=0 for a free one`,
+      options,
+    )
+    this.host = host
+    this.port = port
   }
 }
 
