@@ -53,6 +53,13 @@ ensure_postgres() {
   echo "setup: PostgreSQL $ver started on 127.0.0.1:5432"
 }
 
+# TIERKIT_SETUP_DRY_RUN=1: say what would be installed, change nothing (the repository's own test of this script).
+if [ "${TIERKIT_SETUP_DRY_RUN:-}" = 1 ]; then
+  mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sed '/^$/d' | sort -u)
+  echo "setup: would install: ${missing[*]:-nothing}"
+  exit 0
+fi
+
 if [ "${#missing[@]}" -eq 0 ]; then
   echo "setup: system packages present (${!needs[*]})"
   ensure_postgres

@@ -40,7 +40,7 @@ for (const group of ['packages', 'apps', 'tools']) {
 const consumers = join(root, '.test-results', 'consumers.json')
 if (existsSync(consumers)) {
   const c = JSON.parse(readFileSync(consumers, 'utf8'))
-  rows.push(['publish-and-consume', c.passed, c.failed, 0, `${c.checks.length} checks`])
+  rows.push(['release + publish-and-consume', c.passed, c.failed, 0, `${c.checks.length} checks`])
   passed += c.passed
   failed += c.failed
 }

@@ -19,6 +19,7 @@ status=0
 gate lint pnpm exec biome ci . || status=1
 # Two tasks at a time: the machine has 2 cores and the integration suites start real servers.
 gate packages pnpm exec turbo run build typecheck test --continue --concurrency=2 --output-logs=errors-only || status=1
+# the release rehearsal (pnpm release into a local registry) and the publish-and-consume check
 gate consumers node tools/scripts/check-consumers.mjs || status=1
 node tools/scripts/summary.mjs || status=1
 exit $status
