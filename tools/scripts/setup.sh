@@ -12,6 +12,7 @@ declare -A needs=(
   [g++]=g++
   [redis-server]=redis-server
   [redis-cli]=redis-tools
+  [redis-sentinel]=redis-sentinel
   [xz]=xz-utils
   [nginx]=nginx
   [promtool]=prometheus
