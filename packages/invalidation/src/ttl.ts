@@ -2,6 +2,18 @@ import { InvalidArgumentError } from './errors.js'
 import type { TtlOption } from './types.js'
 
 /**
+ * The largest TTL accepted, in ms: 2^31 - 1 (about 24.8 days), the largest delay a Node.js timer takes.
+ * Redis takes only integer `PX` values, so a TTL must also be an integer: `1.5`, `1000.25`, `NaN`, `1e300`
+ * are refused before anything is written (not by Redis after the database was written).
+ */
+export const MAX_TTL_MS = 2_147_483_647
+
+/** True when `v` is a TTL Redis and the L1 take: an integer number of ms in [1, MAX_TTL_MS]. */
+export function isValidTtl(v: unknown): v is number {
+  return typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= MAX_TTL_MS
+}
+
+/**
  * Shortens `ttl` by a random fraction of at most `jitter`, so entries written together do not expire together.
  * The result is an integer in `[ceil(ttl * (1 - jitter)), ttl]`, never below 1.
  * @param ttl TTL in ms (positive).
@@ -14,6 +26,7 @@ export function jitterTtl(ttl: number, jitter: number, random: () => number = Ma
   if (typeof ttl !== 'number' || !Number.isFinite(ttl) || ttl <= 0) {
     throw new InvalidArgumentError('jitterTtl: ttl must be a positive number')
   }
+  if (ttl > MAX_TTL_MS) throw new InvalidArgumentError(`jitterTtl: ttl must be at most ${MAX_TTL_MS} ms`)
   if (typeof jitter !== 'number' || !(jitter >= 0 && jitter <= 1)) {
     throw new InvalidArgumentError('jitterTtl: jitter must be a number between 0 and 1')
   }
@@ -41,6 +54,11 @@ export function ttlFromValue<T>(
   ) {
     throw new InvalidArgumentError('ttlFromValue: fallback must be a positive number')
   }
+  if (fallback !== undefined && !isValidTtl(fallback)) {
+    throw new InvalidArgumentError(
+      `ttlFromValue: fallback must be a positive integer number of ms (at most ${MAX_TTL_MS})`,
+    )
+  }
   return (key, value) => {
     const t = pick(value, key)
     if (t === undefined && fallback !== undefined) return fallback
@@ -49,15 +67,23 @@ export function ttlFromValue<T>(
         `ttlFromValue: the TTL of ${JSON.stringify(key)} is not a positive number`,
       )
     }
-    return Math.ceil(t)
+    const ms = Math.ceil(t)
+    if (ms > MAX_TTL_MS) {
+      throw new InvalidArgumentError(
+        `ttlFromValue: the TTL of ${JSON.stringify(key)} is more than ${MAX_TTL_MS} ms`,
+      )
+    }
+    return ms
   }
 }
 
 /** Checks a TTL option at construction time. */
 export function checkTtlOption(ttl: unknown, fn: string): void {
   if (ttl === undefined || typeof ttl === 'function') return
-  if (typeof ttl !== 'number' || !Number.isFinite(ttl) || ttl <= 0) {
-    throw new InvalidArgumentError(`${fn}: ttl must be a positive number or a function`)
+  if (!isValidTtl(ttl)) {
+    throw new InvalidArgumentError(
+      `${fn}: ttl must be a positive integer number of ms (at most ${MAX_TTL_MS}) or a function`,
+    )
   }
 }
 
@@ -69,7 +95,10 @@ export function checkJitter(jitter: unknown, fn: string): void {
   }
 }
 
-/** Resolves the TTL of one write: per-call TTL, else the option (number or function), then jitter. */
+/**
+ * Resolves the TTL of one write: per-call TTL, else the option (number or function), then jitter. Called
+ * before anything is written: a TTL that is not an integer in [1, MAX_TTL_MS] throws InvalidArgumentError.
+ */
 export function resolveTtl<T>(
   option: TtlOption<T> | undefined,
   jitter: number | undefined,
@@ -79,9 +108,9 @@ export function resolveTtl<T>(
 ): number | undefined {
   let ttl = perCall ?? (typeof option === 'function' ? option(key, value) : option)
   if (ttl === undefined) return undefined
-  if (typeof ttl !== 'number' || !Number.isFinite(ttl) || ttl <= 0) {
+  if (!isValidTtl(ttl)) {
     throw new InvalidArgumentError(
-      `invalidation: the TTL of ${JSON.stringify(key)} must be a positive number`,
+      `invalidation: the TTL of ${JSON.stringify(key)} must be a positive integer number of ms (at most ${MAX_TTL_MS})`,
     )
   }
   if (jitter) ttl = jitterTtl(ttl, jitter)

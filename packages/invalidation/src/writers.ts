@@ -12,7 +12,10 @@ export interface WriterOptions<T = unknown> {
   store: Store<T>
   /** Tells the other instances to drop their L1 copies (see `createInvalidationBus`). Without it only this instance's L1 is updated. */
   bus?: InvalidationPublisher
-  /** TTL of values set in the cache by `writeThrough` (ms, or a function of key and value). @default the cache's own TTL */
+  /**
+   * TTL of values set in the cache by `writeThrough` (an integer number of ms from 1 to 2147483647, or a
+   * function of key and value returning one). @default the cache's own TTL
+   */
   ttl?: TtlOption<T>
   /** Random fraction (0 to 1) by which each TTL is shortened. @default 0 */
   jitter?: number
@@ -22,7 +25,10 @@ export interface WriterOptions<T = unknown> {
 
 /** Per-call options of `write`. */
 export interface WriteOptions {
-  /** TTL of this value in ms (`writeThrough`, `writeBehind`); overrides the writer's `ttl`. */
+  /**
+   * TTL of this value in ms (`writeThrough`, `writeBehind`); overrides the writer's `ttl`. An integer from 1
+   * to 2147483647: anything else is refused with `InvalidArgumentError` before the database is written.
+   */
   ttl?: number
 }
 

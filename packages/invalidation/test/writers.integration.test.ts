@@ -179,7 +179,7 @@ describe('bad input', () => {
     }
     expect(() => writeThrough({ cache: a.cache, store, ttl: -1 })).toThrow(TypeError)
     expect(() => writeThrough({ cache: a.cache, store, ttl: -1 })).toThrow(
-      'writeThrough: ttl must be a positive number or a function',
+      'writeThrough: ttl must be a positive integer number of ms (at most 2147483647) or a function',
     )
     expect(() => deleteOnUpdate({ cache: {} as never, store })).toThrow(
       'deleteOnUpdate: cache must have set, delete, deleteMany and evictLocal methods',
@@ -192,5 +192,57 @@ describe('bad input', () => {
     expect(store.saves).toBe(0)
     expect(store.removes).toBe(0)
     expect(await a.cache.get('k')).toBe('cached')
+  })
+})
+
+describe('TTL validation (issue 15, defect 5)', () => {
+  it('writeThrough with TTL 1000.25 is refused before the database is written', async () => {
+    const { a, b, store } = setup('ttl5a')
+    await a.cache.set('k', 'cached')
+    const w = writeThrough({ cache: a.cache, store })
+    const err = await w.write('k', 'new', { ttl: 1000.25 }).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(InvalidArgumentError)
+    expect((err as Error).message).toBe(
+      'invalidation: the TTL of "k" must be a positive integer number of ms (at most 2147483647)',
+    )
+    expect(store.saves).toBe(0)
+    expect(await a.cache.get('k')).toBe('cached')
+    expect(await b.cache.get('k')).toBe('cached')
+  })
+
+  it('refuses non-integer, non-finite and absurd TTLs before anything is written', async () => {
+    const { a, store } = setup('ttl5')
+    await a.cache.set('k', 'cached')
+    const bad = [1.5, 1500.5, 1000.25, 0.5, 1e300, Number.NaN, -1, 0, Number.POSITIVE_INFINITY, 2 ** 31]
+    // at construction time
+    for (const ttl of bad) {
+      expect(() => writeThrough({ cache: a.cache, store, ttl })).toThrowError(
+        new InvalidArgumentError(
+          'writeThrough: ttl must be a positive integer number of ms (at most 2147483647) or a function',
+        ),
+      )
+    }
+    // per call, and from a TTL function
+    const w = writeThrough<{ t: number }>({ cache: a.cache, store })
+    const fromValue = writeThrough<{ t: number }>({ cache: a.cache, store, ttl: (_k, v) => v.t })
+    for (const ttl of bad) {
+      const perCall = await w.write('k', { t: 1 }, { ttl }).catch((e: unknown) => e)
+      expect(perCall).toBeInstanceOf(InvalidArgumentError)
+      expect((perCall as Error).message).toBe(
+        'invalidation: the TTL of "k" must be a positive integer number of ms (at most 2147483647)',
+      )
+      const fn = await fromValue.write('k', { t: ttl }).catch((e: unknown) => e)
+      expect(fn).toBeInstanceOf(InvalidArgumentError)
+      expect((fn as Error).message).toBe(
+        'invalidation: the TTL of "k" must be a positive integer number of ms (at most 2147483647)',
+      )
+    }
+    // nothing was written anywhere: not the database, not the cache
+    expect(store.saves).toBe(0)
+    expect(store.tried.size).toBe(0)
+    expect(await a.cache.get('k')).toBe('cached')
+    // a valid integer TTL still works, at the bound too
+    await w.write('k', { t: 2 }, { ttl: 2_147_483_647 })
+    expect(store.value('k')).toEqual({ t: 2 })
   })
 })
