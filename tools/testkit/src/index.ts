@@ -35,3 +35,10 @@ export {
   trackDir,
   trackedCount,
 } from './redis-runtime.js'
+export {
+  redisSentinelBin,
+  type SentinelRedisNode,
+  type SentinelSet,
+  type StartSentinelOptions,
+  startSentinel,
+} from './sentinel.js'
