@@ -9,7 +9,7 @@ import {
   QueueWriteError,
   UnserializableValueError,
 } from './errors.js'
-import { ACK, DEAD_LETTER, ENQUEUE, REQUEUE } from './scripts.js'
+import { ACK, DEAD_LETTER, REQUEUE, Script } from './scripts.js'
 import { jsonSerializer, type Serializer } from './serializer.js'
 import { callStore, checkObserver } from './store.js'
 import { checkJitter, checkTtlOption, resolveTtl } from './ttl.js'
@@ -177,6 +177,41 @@ export interface DeadLetter {
 }
 
 const DEFAULT_TIMEOUT = 30_000
+
+/**
+ * Appends one write to the queue with its version: max(now in µs from the server clock, last version + 1,
+ * floor + 1), where `floor` is the highest version the writer has seen. The floor keeps one writer's
+ * versions growing when Redis lost the version counter and its clock is behind the versions handed out
+ * before (a restart on another host, a failover). KEYS: stream, seq. ARGV: key, op, payload, floor.
+ * Returns { id, version }.
+ */
+const ENQUEUE: Script = new Script(`
+local t = redis.call('TIME')
+local v = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local last = tonumber(redis.call('GET', KEYS[2]) or '0')
+local floor = tonumber(ARGV[4]) or 0
+if last < floor then last = floor end
+if v <= last then v = last + 1 end
+local vs = string.format('%d', v)
+redis.call('SET', KEYS[2], vs)
+local id = redis.call('XADD', KEYS[1], '*', 'k', ARGV[1], 'o', ARGV[2], 'v', ARGV[3], 'n', vs)
+return {id, vs}
+`)
+
+/** Raises the version counter to at least ARGV[1] (never lowers it). KEYS: seq. */
+const RAISE_SEQ: Script = new Script(`
+local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tonumber(ARGV[1]) > cur then redis.call('SET', KEYS[1], ARGV[1]) end
+return 1
+`)
+
+/**
+ * True for the errors Redis answers when the queue's stream or its consumer group is gone (FLUSHALL, a
+ * restart without persistence, a replica promoted before it had them, `XGROUP DESTROY`).
+ */
+function queueLost(e: unknown): boolean {
+  return /NOGROUP|no such key|no longer exists/i.test(String((e as Error)?.message ?? e))
+}
 
 interface Entry {
   id: string
@@ -358,18 +393,39 @@ export function createFlusher<T = unknown>(options: FlusherOptions<T>): Flusher 
   let stopping = false
   let claimCursor = '0-0'
   let nextClaim = 0
+  /** The highest version seen in the queue: the version counter is raised to it when Redis lost the queue. */
+  let highest = 0
 
   const backoff = (attempt: number): number => {
     const d = Math.min(max, base * 2 ** Math.max(0, attempt - 1))
     return Math.ceil(d / 2 + (Math.random() * d) / 2)
   }
 
+  /**
+   * Creates the group (and the stream) if missing. From id 0: every entry in the stream is delivered, so a
+   * group re-created after a loss skips none of the writes acknowledged since (the stream holds only
+   * entries not yet applied: applied ones are deleted).
+   */
   const ensureGroup = async (): Promise<void> => {
     try {
       await (redis as Redis).xgroup('CREATE', keys.stream, group, '0', 'MKSTREAM')
     } catch (e) {
       if (!String((e as Error)?.message).includes('BUSYGROUP')) throw e
     }
+  }
+
+  /**
+   * Redis lost the stream or the group: re-create the group and start over. Retries kept in memory are
+   * dropped (their entries are gone, or are delivered again by the new group); the version counter, lost
+   * too, is raised to the highest version seen, so new writes keep newer versions than the applied ones.
+   */
+  const recover = async (): Promise<void> => {
+    retryAt.clear()
+    claimCursor = '0-0'
+    nextClaim = 0
+    nextPrune = 0
+    await ensureGroup()
+    if (highest > 0) await RAISE_SEQ.run(redis, [keys.seq], [highest])
   }
 
   const { cache: dlCache, bus: dlBus } = options
@@ -435,6 +491,10 @@ export function createFlusher<T = unknown>(options: FlusherOptions<T>): Flusher 
   const processBatch = async (raw: Array<[string, Map<string, string> | undefined]>): Promise<void> => {
     if (raw.length === 0) return
     for (const [id] of raw) retryAt.delete(id)
+    for (const [, f] of raw) {
+      const n = Number(f?.get('n'))
+      if (Number.isSafeInteger(n) && n > highest) highest = n
+    }
     // parse; malformed entries are poison: dead-letter them at once
     const byKey = new Map<string, { win: Entry; ids: string[] }>()
     for (const [id, f] of raw) {
@@ -652,7 +712,15 @@ export function createFlusher<T = unknown>(options: FlusherOptions<T>): Flusher 
       } catch (error) {
         if (stopping) break
         emit({ type: 'error', error })
-        if (String((error as Error)?.message).includes('NOGROUP')) claimCursor = '0-0'
+        if (queueLost(error)) {
+          try {
+            await recover()
+            pause = 50
+            continue
+          } catch (e) {
+            emit({ type: 'error', error: e })
+          }
+        }
         await sleep(pause)
         pause = Math.min(pause * 2, 2000)
       }
@@ -782,6 +850,8 @@ export function writeBehind<T = unknown>(options: WriteBehindOptions<T>): WriteB
         })
   let closed = false
   let last: string | undefined
+  /** The highest version this writer was given: the floor of its next versions (see ENQUEUE). */
+  let highest = 0
 
   const report = (key: string, error: unknown): void => {
     try {
@@ -794,13 +864,15 @@ export function writeBehind<T = unknown>(options: WriteBehindOptions<T>): WriteB
   const enqueue = async (key: string, op: 's' | 'd', payload: string): Promise<QueuedWrite> => {
     let r: unknown
     try {
-      r = await ENQUEUE.run(redis, [keys.stream, keys.seq], [key, op, payload])
+      r = await ENQUEUE.run(redis, [keys.stream, keys.seq], [key, op, payload, highest])
     } catch (e) {
       throw new QueueWriteError(key, e)
     }
-    const [id, version] = r as [string, string | number]
+    const [id, raw] = r as [string, string | number]
+    const version = Number(raw)
     if (last === undefined || compareIds(id, last) > 0) last = id
-    return { id, version: Number(version) }
+    if (version > highest) highest = version
+    return { id, version }
   }
 
   const dropFromCache = async (key: string): Promise<void> => {
