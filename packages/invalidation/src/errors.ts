@@ -177,3 +177,22 @@ function describe(v: unknown): string {
   if (typeof v === 'string') return `a string ${JSON.stringify(v.slice(0, 40))}`
   return `${typeof v} ${String(v)}`
 }
+
+/**
+ * The default encoding (JSON) would change the value (code `E_UNSERIALIZABLE`, like its base class): a Map,
+ * Set, Date, bigint, `undefined` property, non-finite number, -0, function, symbol, class instance, cycle,
+ * accessor or non-enumerable property, sparse array. `path` names the offending property (`$.user.roles`,
+ * `$.list[1]`, `$` for the value itself). Nothing was queued or cached.
+ */
+export class LossyValueError extends UnserializableValueError {
+  /** Where in the value: `$` is the value itself, then `.name`, `["odd name"]`, `[index]`. */
+  readonly path: string
+  /** What JSON would do to it, e.g. `a Map (JSON turns it into {})`. */
+  readonly reason: string
+  constructor(key: string, path: string, reason: string) {
+    super(key, new TypeError(`${path}: ${reason}`))
+    this.message = `invalidation: the value of ${JSON.stringify(key)} cannot be queued as JSON without change: ${path} is ${reason}`
+    this.path = path
+    this.reason = reason
+  }
+}

@@ -6,6 +6,7 @@ import {
   FlushTimeoutError,
   InvalidArgumentError,
   InvalidationError,
+  LossyValueError,
   QueueWriteError,
   UnserializableValueError,
 } from './errors.js'
@@ -23,6 +24,104 @@ import type {
 } from './types.js'
 import { checkKey, checkObject, checkPositive } from './validate.js'
 import type { WriteOptions } from './writers.js'
+
+/** `.name` for an identifier, `["odd name"]` otherwise. */
+function pathTo(path: string, key: string | symbol): string {
+  if (typeof key === 'symbol') return `${path}[${String(key)}]`
+  return /^[A-Za-z_$][\w$]*$/.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`
+}
+
+/** What JSON would do to a value of this kind, or undefined when it keeps it exactly. */
+function lossOf(v: unknown, inArray: boolean): string | undefined {
+  switch (typeof v) {
+    case 'string':
+    case 'boolean':
+      return undefined
+    case 'number':
+      if (Number.isNaN(v)) return 'NaN (JSON turns it into null)'
+      if (!Number.isFinite(v)) return `${v} (JSON turns it into null)`
+      return Object.is(v, -0) ? '-0 (JSON turns it into 0)' : undefined
+    case 'undefined':
+      return inArray ? 'undefined (JSON turns it into null)' : 'undefined (JSON drops the property)'
+    case 'bigint':
+      return 'a bigint (JSON cannot encode it)'
+    case 'function':
+      return inArray ? 'a function (JSON turns it into null)' : 'a function (JSON drops it)'
+    case 'symbol':
+      return inArray ? 'a symbol (JSON turns it into null)' : 'a symbol (JSON drops it)'
+    default:
+      return undefined
+  }
+}
+
+function kindOf(o: object): string {
+  if (o instanceof Map) return 'a Map (JSON turns it into {})'
+  if (o instanceof Set) return 'a Set (JSON turns it into {})'
+  if (o instanceof Date) return 'a Date (JSON turns it into a string)'
+  const name = (o as { constructor?: { name?: unknown } }).constructor?.name
+  return `an instance of ${typeof name === 'string' && name ? name : 'a class'} (JSON keeps only its own enumerable properties, as a plain object)`
+}
+
+/**
+ * Throws {@link LossyValueError} unless `JSON.parse(JSON.stringify(value))` gives back exactly `value`
+ * (plain objects, arrays, strings, finite numbers, booleans, null). A shared (non-cyclic) reference is
+ * accepted: JSON copies it, the data is the same. An object without prototype is accepted as a plain object.
+ */
+function assertJsonExact(key: string, value: unknown): void {
+  const ancestors = new Set<object>()
+  const visit = (v: unknown, path: string, inArray: boolean): void => {
+    if (v === null) return
+    const loss = lossOf(v, inArray)
+    if (loss !== undefined) throw new LossyValueError(key, path, loss)
+    if (typeof v !== 'object') return
+    if (ancestors.has(v)) throw new LossyValueError(key, path, 'a cycle (JSON cannot encode it)')
+    const isArray = Array.isArray(v)
+    const proto = Object.getPrototypeOf(v) as unknown
+    if (isArray ? proto !== Array.prototype : proto !== Object.prototype && proto !== null) {
+      throw new LossyValueError(key, path, kindOf(v))
+    }
+    ancestors.add(v)
+    if (isArray) {
+      for (let i = 0; i < v.length; i++) {
+        const d = Object.getOwnPropertyDescriptor(v, i)
+        if (d === undefined)
+          throw new LossyValueError(key, `${path}[${i}]`, 'a hole (JSON turns it into null)')
+        if (d.get !== undefined || d.set !== undefined) {
+          throw new LossyValueError(
+            key,
+            `${path}[${i}]`,
+            'an accessor (JSON keeps only what its getter returns)',
+          )
+        }
+        visit(d.value, `${path}[${i}]`, true)
+      }
+    }
+    for (const k of Reflect.ownKeys(v)) {
+      if (
+        isArray &&
+        (k === 'length' || (typeof k === 'string' && String(Number(k) >>> 0) === k && Number(k) < v.length))
+      ) {
+        continue
+      }
+      const at = pathTo(path, k)
+      if (isArray) throw new LossyValueError(key, at, 'a named property of an array (JSON drops it)')
+      if (typeof k === 'symbol') throw new LossyValueError(key, at, 'a symbol key (JSON drops it)')
+      const d = Object.getOwnPropertyDescriptor(v, k)!
+      if (!d.enumerable) throw new LossyValueError(key, at, 'a non-enumerable property (JSON drops it)')
+      if (d.get !== undefined || d.set !== undefined) {
+        throw new LossyValueError(key, at, 'an accessor (JSON keeps only what its getter returns)')
+      }
+      visit(d.value, at, false)
+    }
+    ancestors.delete(v)
+  }
+  try {
+    visit(value, '$', false)
+  } catch (e) {
+    if (e instanceof RangeError) throw new LossyValueError(key, '$', 'nested too deeply to encode')
+    throw e
+  }
+}
 
 /** Redis keys of one write-behind queue (all in one hash slot, so it works on a Cluster). */
 export interface QueueKeys {
@@ -908,6 +1007,8 @@ export function writeBehind<T = unknown>(options: WriteBehindOptions<T>): WriteB
       if (callOptions !== undefined) checkObject(callOptions, 'writeBehind.write options')
       const t = resolveTtl(ttl, jitter, key, value, callOptions?.ttl as number | undefined)
       let payload: string
+      // the default encoding refuses what JSON would change, so the Store gets exactly what the cache holds
+      if (serializer === jsonSerializer) assertJsonExact(key, value)
       try {
         payload = serializer.encode(value)
       } catch (e) {
