@@ -179,6 +179,29 @@ function describe(v: unknown): string {
 }
 
 /**
+ * A tag operation could not use Redis in time (code `E_TAGS_UNAVAILABLE`): Redis down or slower than the
+ * tags' `timeoutMs`, a Cluster master down. `set` stored nothing; `invalidateTags` may or may not have been
+ * applied (calling it again is safe: an invalidation only ever invalidates more). Reads never throw it: they
+ * degrade (`get` misses, `getOrLoad` answers from the loader), since a value that cannot be checked against
+ * its tags must not be served.
+ */
+export class TagsUnavailableError extends InvalidationError {
+  /** The operation that failed. */
+  readonly operation: 'set' | 'get' | 'getOrLoad' | 'invalidateTags'
+  /** The tags involved. */
+  readonly tags: readonly string[]
+  constructor(operation: TagsUnavailableError['operation'], tags: readonly string[], cause: unknown) {
+    super(
+      'E_TAGS_UNAVAILABLE',
+      `invalidation: ${operation} could not ${operation === 'invalidateTags' ? 'update' : 'read'} the versions of ${tags.length} tag(s) in Redis`,
+      { cause },
+    )
+    this.operation = operation
+    this.tags = [...tags]
+  }
+}
+
+/**
  * The default encoding (JSON) would change the value (code `E_UNSERIALIZABLE`, like its base class): a Map,
  * Set, Date, bigint, `undefined` property, non-finite number, -0, function, symbol, class instance, cycle,
  * accessor or non-enumerable property, sparse array. `path` names the offending property (`$.user.roles`,

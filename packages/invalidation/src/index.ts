@@ -24,11 +24,12 @@ export {
   ReadyTimeoutError,
   StoreError,
   StoreResultError,
+  TagsUnavailableError,
   UnknownTagError,
   UnserializableValueError,
 } from './errors.js'
 export { jsonSerializer, type Serializer } from './serializer.js'
-export { createTags, type TagOptions, type Tags, type TagsOptions } from './tags.js'
+export { createTags, type TagOptions, type Tags, type TagsEvent, type TagsOptions } from './tags.js'
 export {
   createTrackingInvalidator,
   type TrackingEvent,

@@ -1,8 +1,17 @@
 import type { Cluster, Redis } from 'ioredis'
-import { InvalidArgumentError, PublishError, UnknownTagError } from './errors.js'
-import { checkJitter, checkTtlOption, resolveTtl } from './ttl.js'
+import { InvalidArgumentError, PublishError, TagsUnavailableError, UnknownTagError } from './errors.js'
+import { Script } from './scripts.js'
+import { checkJitter, checkTtlOption, isValidTtl, MAX_TTL_MS, resolveTtl } from './ttl.js'
 import type { InvalidationPublisher, ReadableCache, TtlOption } from './types.js'
-import { checkKey, checkObject, checkTags } from './validate.js'
+import { checkKey, checkObject, checkPositive, checkTags } from './validate.js'
+
+/** What `createTags` reports through `onEvent`: errors it swallowed so that a read could still answer. */
+export type TagsEvent =
+  /**
+   * A read could not check the tag versions in Redis (`error.cause` says why) and degraded: `get` missed,
+   * `getOrLoad` answered from the loader without caching; or a `getOrLoad` could not cache what it loaded.
+   */
+  { type: 'error'; operation: 'get' | 'getOrLoad'; key: string; error: unknown }
 
 /** Options of {@link createTags}. */
 export interface TagsOptions<T = unknown> {
@@ -20,60 +29,171 @@ export interface TagsOptions<T = unknown> {
   ttl?: TtlOption<T>
   /** Random fraction (0 to 1) by which each TTL is shortened. @default 0 */
   jitter?: number
+  /**
+   * Bound of each operation's Redis calls on the tag versions, in ms: past it (or when Redis fails) `set`
+   * and `invalidateTags` reject with `TagsUnavailableError` (`E_TAGS_UNAVAILABLE`), reads degrade.
+   * @default 1000
+   */
+  timeoutMs?: number
+  /** Receives what was swallowed so that a read could answer (see {@link TagsEvent}). Must not throw. */
+  onEvent?: (event: TagsEvent) => void
 }
 
 /** Per-call options of `set` and `getOrLoad`. */
 export interface TagOptions {
   /** Tags of the value (non-empty strings). */
   tags: readonly string[]
-  /** TTL of this value in ms. */
+  /** TTL of this value: an integer number of ms from 1 to 2147483647. */
   ttl?: number
 }
 
 /** Tagged access to a cache, returned by {@link createTags}. */
 export interface Tags<T = unknown> {
   /**
-   * Stores `value` with `tags` (the current version of each tag is kept with it).
-   * @throws InvalidArgumentError, UnknownTagError; the cache's own errors.
+   * Stores `value` (any value the cache takes, whatever its shape) with `tags`; the current version of each
+   * tag is kept with it.
+   * @throws InvalidArgumentError, UnknownTagError (nothing stored); TagsUnavailableError when the tag
+   * versions could not be read within `timeoutMs` (nothing stored); the cache's own errors.
    */
   set(key: string, value: T, options: TagOptions): Promise<void>
   /**
-   * Returns the value, or `undefined` when absent or when one of its tags was invalidated since it was
-   * stored (then it is also deleted). One extra `MGET` of the tag versions per tagged hit, in any instance.
+   * Returns the value stored through `set`/`getOrLoad`, exactly as it was given, or `undefined`: absent,
+   * stored without tags (a plain `cache.set`: not a tagged value), or one of its tags was invalidated since
+   * (then it is also deleted). One extra `MGET` of the tag versions per tagged hit, in any instance. Never
+   * throws on Redis trouble: a value whose tags cannot be checked is not served (`undefined`, reported
+   * through `onEvent`).
    */
   get(key: string): Promise<T | undefined>
-  /** `get`, else loads with `loader` and stores the result with `tags` (tag versions are read before loading). */
+  /**
+   * `get`, else loads with `loader` and stores the result with `tags` (tag versions are read before
+   * loading). Redis trouble never fails it: without the tag versions it returns the loader's value
+   * uncached; a failed cache fill is reported through `onEvent`.
+   */
   getOrLoad(key: string, loader: () => T | Promise<T>, options: TagOptions): Promise<T>
   /**
    * Invalidates every value stored with any of `tags` before the call: once this resolves, no instance
-   * serves them, from L1 or L2. Works on a Cluster (one `INCR` per tag, no cross-slot atomicity needed).
-   * @throws InvalidArgumentError, UnknownTagError (nothing invalidated); PublishError when the bus failed
-   * (the invalidation itself is done).
+   * serves them, from L1 or L2. Works on a Cluster (one script on the namespace's slot).
+   * @throws InvalidArgumentError, UnknownTagError (nothing invalidated); TagsUnavailableError when Redis
+   * could not be used within `timeoutMs` (maybe not invalidated: call it again); PublishError when the bus
+   * failed (the invalidation itself is done).
    */
   invalidateTags(tags: readonly string[]): Promise<void>
 }
 
 const MARK = '__tierkitTagged'
 
+/**
+ * The stored form of a tagged value: `{ __tierkitTagged: 1, v: value, t: { [tag]: version } }`. The tag
+ * names are own data properties (defined, never assigned, so `__proto__` is a key like any other), read
+ * back with `Object.keys` + own descriptors.
+ */
 interface Tagged {
   [MARK]: 1
   v: unknown
   t: Record<string, number>
 }
 
-function isTagged(x: unknown): x is Tagged {
-  return (
-    typeof x === 'object' &&
-    x !== null &&
-    (x as Record<string, unknown>)[MARK] === 1 &&
-    typeof (x as Tagged).t === 'object' &&
-    (x as Tagged).t !== null
-  )
+const VERSION_RE = /^[1-9][0-9]{0,15}$/
+
+/** A tag version as stored in Redis (a positive safe integer in decimal), else `undefined` (missing or garbage). */
+function parseVersion(s: unknown): number | undefined {
+  if (typeof s !== 'string' || !VERSION_RE.test(s)) return undefined
+  const n = Number(s)
+  return Number.isSafeInteger(n) ? n : undefined
+}
+
+/** The tags and versions of a stored wrapper, or `undefined` when `x` is not one (any other value is not tagged). */
+function unwrap(x: unknown): { value: unknown; tags: string[]; versions: number[] } | undefined {
+  if (typeof x !== 'object' || x === null || Array.isArray(x)) return undefined
+  const w = x as Record<string, unknown>
+  if (!Object.hasOwn(w, MARK) || w[MARK] !== 1 || !Object.hasOwn(w, 'v') || !Object.hasOwn(w, 't')) {
+    return undefined
+  }
+  const t = Object.getOwnPropertyDescriptor(w, 't')?.value as unknown
+  if (typeof t !== 'object' || t === null || Array.isArray(t)) return undefined
+  const tags = Object.keys(t)
+  if (tags.length === 0) return undefined
+  const versions: number[] = []
+  for (const tag of tags) {
+    const v = Object.getOwnPropertyDescriptor(t, tag)?.value as unknown
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) return undefined
+    versions.push(v)
+  }
+  return { value: Object.getOwnPropertyDescriptor(w, 'v')?.value, tags, versions }
+}
+
+function wrap(value: unknown, tags: readonly string[], versions: readonly number[]): Tagged {
+  const t: Record<string, number> = {}
+  tags.forEach((tag, i) => {
+    // defined, not assigned: `t['__proto__'] = n` would set nothing
+    Object.defineProperty(t, tag, {
+      value: versions[i],
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    })
+  })
+  return { [MARK]: 1, v: value, t }
+}
+
+/*
+ * Tag versions are positive integers: the server clock in ms when a tag is first used or invalidated, and
+ * never lower than the previous version + 1. So they never repeat, even when Redis lost them (a restart
+ * without persistence, FLUSHALL): a value is valid only while every version it was stored with is still
+ * exactly the current one, and a missing or garbage version is invalid.
+ */
+const NOW_MS = `local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local function current(k)
+  if redis.call('TYPE', k)['ok'] ~= 'string' then return nil end
+  local s = redis.call('GET', k)
+  if string.len(s) > 16 or not string.match(s, '^[1-9][0-9]*$') then return nil end
+  local n = tonumber(s)
+  if n > 9007199254740991 then return nil end
+  return n
+end
+`
+
+/** The current versions of KEYS; a missing or garbage one is (re)created from the clock. Returns strings. */
+const READ_OR_CREATE = new Script(`${NOW_MS}local out = {}
+for i, k in ipairs(KEYS) do
+  local v = current(k)
+  if v == nil then
+    v = now
+    redis.call('SET', k, string.format('%d', v))
+  end
+  out[i] = string.format('%d', v)
+end
+return out
+`)
+
+/** Moves every version of KEYS to max(clock, version + 1), replacing a missing or garbage one. */
+const BUMP = new Script(`${NOW_MS}for _, k in ipairs(KEYS) do
+  local v = current(k)
+  if v == nil or v < now then v = now else v = v + 1 end
+  redis.call('SET', k, string.format('%d', v))
+end
+return #KEYS
+`)
+
+class TimeoutError extends Error {
+  constructor(ms: number) {
+    super(`timed out after ${ms} ms`)
+    this.name = 'TimeoutError'
+  }
+}
+
+function bounded<R>(p: Promise<R>, ms: number): Promise<R> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new TimeoutError(ms)), ms)
+  })
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer))
 }
 
 /**
- * Tags with a version scheme: each tag has a counter in Redis; a tagged value keeps the counters it was
- * stored under; `invalidateTags` increments the counters, and a read that sees a newer counter treats the
+ * Tags with a version scheme: each tag has a version in Redis; a tagged value keeps the versions it was
+ * stored under; `invalidateTags` moves the versions on, and a read that sees a different version treats the
  * value as gone. Nothing has to list or delete the tagged keys, so it works across the slots of a Cluster.
  * @throws InvalidArgumentError when an option is invalid.
  * @example
@@ -83,7 +203,7 @@ function isTagged(x: unknown): x is Tagged {
  */
 export function createTags<T = unknown>(options: TagsOptions<T>): Tags<T> {
   checkObject(options, 'createTags options')
-  const { redis, cache, bus, ttl, jitter } = options
+  const { redis, cache, bus, ttl, jitter, onEvent } = options
   if (typeof redis !== 'object' || redis === null || typeof (redis as Redis).mget !== 'function') {
     throw new InvalidArgumentError('createTags: redis must be an ioredis Redis or Cluster')
   }
@@ -110,7 +230,19 @@ export function createTags<T = unknown>(options: TagsOptions<T>): Tags<T> {
   }
   checkTtlOption(ttl, 'createTags')
   checkJitter(jitter, 'createTags')
+  const timeoutMs = options.timeoutMs ?? 1000
+  checkPositive(timeoutMs, 'createTags timeoutMs')
+  if (onEvent !== undefined && typeof onEvent !== 'function') {
+    throw new InvalidArgumentError('createTags: onEvent must be a function')
+  }
   const prefix = `tk:{${namespace}}:`
+  const emit = (event: TagsEvent): void => {
+    try {
+      onEvent?.(event)
+    } catch {
+      // a listener must not break a read
+    }
+  }
 
   const check = (tags: unknown, fn: string): string[] => {
     checkTags(tags, fn)
@@ -119,31 +251,58 @@ export function createTags<T = unknown>(options: TagsOptions<T>): Tags<T> {
     return [...new Set(tags)]
   }
 
-  const versions = async (tags: readonly string[]): Promise<number[]> => {
-    const r = (await (redis as Redis).mget(...tags.map((t) => prefix + t))) as Array<string | null>
-    return r.map((v) => Number(v ?? 0))
+  /** Runs one Redis call on the tag versions, bounded by `timeoutMs`; any failure is TagsUnavailableError. */
+  const tagCall = async <R>(
+    operation: TagsUnavailableError['operation'],
+    tags: readonly string[],
+    call: () => Promise<R>,
+  ): Promise<R> => {
+    try {
+      return await bounded(Promise.resolve().then(call), timeoutMs)
+    } catch (e) {
+      throw new TagsUnavailableError(operation, tags, e)
+    }
+  }
+
+  /** Versions to store a value under (created when missing or garbage). */
+  const versionsForStore = async (
+    operation: 'set' | 'getOrLoad',
+    tags: readonly string[],
+  ): Promise<number[]> => {
+    const r = await tagCall(operation, tags, () =>
+      READ_OR_CREATE.run(
+        redis,
+        tags.map((t) => prefix + t),
+        [],
+      ),
+    )
+    const vs = Array.isArray(r) ? r.map(parseVersion) : []
+    if (vs.length !== tags.length || vs.some((v) => v === undefined)) {
+      throw new TagsUnavailableError(operation, tags, new Error('unexpected reply to the versions script'))
+    }
+    return vs as number[]
+  }
+
+  /** Current versions, read only (`undefined`: missing or garbage, so invalid). */
+  const currentVersions = async (tags: readonly string[]): Promise<Array<number | undefined>> => {
+    const r = await tagCall('get', tags, () => (redis as Redis).mget(...tags.map((t) => prefix + t)))
+    return (r as unknown[]).map(parseVersion)
   }
 
   const checkOpts = (o: unknown, fn: string): TagOptions => {
     checkObject(o, `${fn} options`)
     const ttlValue = (o as { ttl?: unknown }).ttl
-    if (
-      ttlValue !== undefined &&
-      !(typeof ttlValue === 'number' && Number.isFinite(ttlValue) && ttlValue > 0)
-    ) {
-      throw new InvalidArgumentError(`${fn}: ttl must be a positive number`)
+    if (ttlValue !== undefined && !isValidTtl(ttlValue)) {
+      throw new InvalidArgumentError(
+        `${fn}: ttl must be a positive integer number of ms (at most ${MAX_TTL_MS})`,
+      )
     }
     return o as unknown as TagOptions
   }
 
   const store = async (key: string, value: T, tags: string[], vs: number[], perCall: number | undefined) => {
-    const t: Record<string, number> = {}
-    tags.forEach((tag, i) => {
-      t[tag] = vs[i]!
-    })
-    const wrapped: Tagged = { [MARK]: 1, v: value, t }
     const ms = resolveTtl(ttl, jitter, key, value, perCall)
-    await cache.set(key, wrapped, ms === undefined ? undefined : { ttl: ms })
+    await cache.set(key, wrap(value, tags, vs), ms === undefined ? undefined : { ttl: ms })
   }
 
   const api: Tags<T> = {
@@ -152,21 +311,34 @@ export function createTags<T = unknown>(options: TagsOptions<T>): Tags<T> {
       if (value === undefined) throw new InvalidArgumentError('tags.set: value must not be undefined')
       const opts = checkOpts(o, 'tags.set')
       const tags = check(opts.tags, 'tags.set')
-      await store(key, value, tags, await versions(tags), opts.ttl)
+      resolveTtl(ttl, jitter, key, value, opts.ttl) // a bad TTL from the ttl function: nothing touched
+      await store(key, value, tags, await versionsForStore('set', tags), opts.ttl)
     },
     async get(key) {
       checkKey(key, 'tags.get')
       const raw = await cache.get(key)
-      if (raw === undefined || raw === null || !isTagged(raw)) return raw as T | undefined
-      const tags = Object.keys(raw.t)
-      if (tags.length > 0) {
-        const current = await versions(tags)
-        if (current.some((v, i) => v > (raw.t[tags[i]!] ?? 0))) {
-          await Promise.resolve(cache.delete(key)).catch(() => cache.evictLocal(key))
-          return undefined
-        }
+      const w = unwrap(raw)
+      if (w === undefined) return undefined // absent, or not stored through tags
+      let current: Array<number | undefined>
+      try {
+        current = await currentVersions(w.tags)
+      } catch (error) {
+        emit({ type: 'error', operation: 'get', key, error })
+        return undefined // cannot be checked: not served
       }
-      return raw.v as T
+      if (current.some((v, i) => v === undefined || v !== w.versions[i])) {
+        try {
+          await cache.delete(key)
+        } catch {
+          try {
+            await cache.evictLocal(key)
+          } catch {
+            // a miss either way
+          }
+        }
+        return undefined
+      }
+      return w.value as T
     },
     async getOrLoad(key, loader, o) {
       checkKey(key, 'tags.getOrLoad')
@@ -177,17 +349,31 @@ export function createTags<T = unknown>(options: TagsOptions<T>): Tags<T> {
       const hit = await api.get(key)
       if (hit !== undefined) return hit
       // versions BEFORE loading: an invalidation during the load makes this value stale, as it should
-      const vs = await versions(tags)
+      let vs: number[] | undefined
+      try {
+        vs = await versionsForStore('getOrLoad', tags)
+      } catch (error) {
+        emit({ type: 'error', operation: 'getOrLoad', key, error })
+      }
       const value = await loader()
-      if (value !== undefined) await store(key, value, tags, vs, opts.ttl)
+      if (value !== undefined && vs !== undefined) {
+        try {
+          await store(key, value, tags, vs, opts.ttl)
+        } catch (error) {
+          emit({ type: 'error', operation: 'getOrLoad', key, error })
+        }
+      }
       return value
     },
     async invalidateTags(tags) {
       const list = check(tags, 'invalidateTags')
-      const multi = (redis as Redis).multi()
-      for (const t of list) multi.incr(prefix + t)
-      const r = await multi.exec()
-      for (const [err] of r ?? []) if (err) throw err
+      await tagCall('invalidateTags', list, () =>
+        BUMP.run(
+          redis,
+          list.map((t) => prefix + t),
+          [],
+        ),
+      )
       if (bus !== undefined) {
         try {
           await bus.publish({ tags: list })

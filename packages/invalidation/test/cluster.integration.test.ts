@@ -1,6 +1,6 @@
 /** Everything that must work on a Redis Cluster (3 masters): tags, the bus, write-behind, deleteOnUpdate. */
-import { createCache } from '@tierkit/redis-aside'
-import { type RedisCluster, startRedisCluster } from '@tierkit/testkit'
+import { createCache, keySlot } from '@tierkit/redis-aside'
+import { type RedisCluster, type RedisClusterNode, sleep, startRedisCluster } from '@tierkit/testkit'
 import { Cluster, Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
@@ -10,6 +10,7 @@ import {
   createTags,
   deleteOnUpdate,
   queueKeys,
+  TagsUnavailableError,
   writeBehind,
 } from '../src/index.js'
 import { MapL1 } from './helpers/cache.js'
@@ -108,4 +109,75 @@ describe('on a Redis Cluster', () => {
     for (const [k, v] of last) expect(store.value(k)).toBe(v)
     expect(await redis.xlen(queueKeys('cluster-q').stream)).toBe(0)
   })
+
+  // last in the file: it kills a master (no replicas, so the whole cluster is down until it is back)
+  it('tags: a dead master fails tag operations with a typed error in bounded time (never raw redirection errors, never a hang); they work again once it is back', async () => {
+    const a = instance('tgdown')
+    await a.tags.set('p:1', 1, { tags: ['t'] })
+    expect(await a.tags.get('p:1')).toBe(1)
+    const node = await masterOf(keySlot('tk:{tgdown}:t'))
+    await node.kill()
+    const bounded = <T>(p: Promise<T>): Promise<T> =>
+      Promise.race([
+        p,
+        sleep(30_000).then(() => {
+          throw new Error('a tag operation hung for 30 s')
+        }),
+      ])
+    const inv = await bounded(a.tags.invalidateTags(['t'])).catch((e: unknown) => e)
+    expect(inv).toMatchObject({ code: 'E_TAGS_UNAVAILABLE', operation: 'invalidateTags', tags: ['t'] })
+    expect(inv).toBeInstanceOf(TagsUnavailableError)
+    const set = await bounded(a.tags.set('p:2', 2, { tags: ['t'] })).catch((e: unknown) => e)
+    expect(set).toBeInstanceOf(TagsUnavailableError)
+    expect(set).toMatchObject({ code: 'E_TAGS_UNAVAILABLE', operation: 'set' })
+    // reads degrade: a value that cannot be validated is not served, the loader answers
+    expect(await bounded(a.tags.get('p:1'))).toBeUndefined()
+    expect(await bounded(a.tags.getOrLoad('p:1', () => 'from the database', { tags: ['t'] }))).toBe(
+      'from the database',
+    )
+    await node.restart()
+    await waitClusterOk()
+    // bounded: the cluster client needs a moment to see the node again
+    let ok = false
+    for (let i = 0; i < 100 && !ok; i++) {
+      ok = await a.tags.invalidateTags(['t']).then(
+        () => true,
+        () => false,
+      )
+      if (!ok) await sleep(200)
+    }
+    expect(ok).toBe(true)
+    expect(await a.tags.get('p:1')).toBeUndefined() // invalidated
+    await a.tags.set('p:1', 3, { tags: ['t'] })
+    expect(await a.tags.get('p:1')).toBe(3)
+  })
 })
+
+/** The master node serving `slot`. */
+async function masterOf(slot: number): Promise<RedisClusterNode> {
+  const r = new Redis(cluster.nodes[0]!.port, cluster.nodes[0]!.host)
+  const slots = (await r.call('CLUSTER', 'SLOTS')) as Array<[number, number, [string, number, string]]>
+  await r.quit()
+  const range = slots.find(([from, to]) => slot >= from && slot <= to)
+  const node = cluster.nodes.find((n) => n.port === Number(range?.[2][1]))
+  if (node === undefined) throw new Error(`no master for slot ${slot}`)
+  return node
+}
+
+/** Waits (bounded) until every node reports cluster_state:ok. */
+async function waitClusterOk(): Promise<void> {
+  for (let i = 0; i < 300; i++) {
+    const states = await Promise.all(
+      cluster.nodes.map(async (n) => {
+        const r = new Redis(n.port, n.host, { maxRetriesPerRequest: 0, retryStrategy: () => null })
+        r.on('error', () => {})
+        const info = (await r.call('CLUSTER', 'INFO').catch(() => '')) as string
+        r.disconnect()
+        return info.includes('cluster_state:ok')
+      }),
+    )
+    if (states.every(Boolean)) return
+    await sleep(100)
+  }
+  throw new Error('the cluster did not come back within 30 s')
+}

@@ -99,6 +99,165 @@ describe('tags on one Redis', () => {
     await expect(tags.set('v', 2, {} as never)).rejects.toMatchObject({ code: 'E_INVALID_ARGUMENT' })
     expect(await cache.get('v')).toBeUndefined()
     expect(await tags.get('u')).toBe(1)
-    expect(await redis.keys('tk:{tg3}:*')).toEqual([])
+    // only the tag that was really used has a version (created by the first set); the refused calls made none
+    expect(await redis.keys('tk:{tg3}:*')).toEqual(['tk:{tg3}:users'])
+  })
+
+  it('refuses bad TTLs and options with exact messages before touching Redis or the cache', async () => {
+    const redis = client()
+    const { cache } = instance(redis, 'tg-badttl')
+    const tags = createTags({ redis, cache, namespace: 'tg-badttl' })
+    for (const ttl of [1.5, 1500.5, 0.5, 1e300, Number.NaN, -1, 0, 2 ** 31]) {
+      await expect(tags.set('k', 1, { tags: ['a'], ttl })).rejects.toThrowError(
+        new InvalidArgumentError(
+          'tags.set: ttl must be a positive integer number of ms (at most 2147483647)',
+        ),
+      )
+      let loaded = 0
+      await expect(
+        tags.getOrLoad(
+          'k',
+          () => {
+            loaded++
+            return 1
+          },
+          { tags: ['a'], ttl },
+        ),
+      ).rejects.toThrowError(
+        new InvalidArgumentError(
+          'tags.getOrLoad: ttl must be a positive integer number of ms (at most 2147483647)',
+        ),
+      )
+      expect(loaded).toBe(0)
+      expect(() => createTags({ redis, cache, ttl })).toThrowError(
+        new InvalidArgumentError(
+          'createTags: ttl must be a positive integer number of ms (at most 2147483647) or a function',
+        ),
+      )
+    }
+    const fromValue = createTags<{ t: number }>({ redis, cache, namespace: 'tg-badttl', ttl: (_k, v) => v.t })
+    await expect(fromValue.set('k', { t: 1.5 }, { tags: ['a'] })).rejects.toThrowError(
+      new InvalidArgumentError(
+        'invalidation: the TTL of "k" must be a positive integer number of ms (at most 2147483647)',
+      ),
+    )
+    for (const timeoutMs of [0, -1, Number.NaN, 1.5]) {
+      expect(() => createTags({ redis, cache, timeoutMs })).toThrowError(
+        new InvalidArgumentError('invalidation: createTags timeoutMs must be a positive integer'),
+      )
+    }
+    expect(() => createTags({ redis, cache, onEvent: 5 as never })).toThrowError(
+      new InvalidArgumentError('createTags: onEvent must be a function'),
+    )
+    expect(await cache.get('k')).toBeUndefined()
+    expect(await redis.keys('tk:{tg-badttl}:*')).toEqual([]) // nothing created
+  })
+
+  describe('tag names and values that are not ordinary (issue 15, defect 7)', () => {
+    const odd = [
+      '__proto__',
+      'constructor',
+      'hasOwnProperty',
+      'toString',
+      'valueOf',
+      'prototype',
+      'a:b:c',
+      '{braces}',
+      'x}y{z',
+      '}',
+      '{',
+      ' ',
+      'é∆😀',
+      't'.repeat(10_000),
+    ]
+    for (const tag of odd) {
+      it(`tag ${JSON.stringify(tag.length > 20 ? `${tag.slice(0, 8)}… (${tag.length} chars)` : tag)} is invalidated in every instance, and only it`, async () => {
+        const a = instance(client(), 'tg-odd')
+        const b = instance(client(), 'tg-odd')
+        const key = `k:${tag.length}:${tag.slice(0, 12)}`
+        await a.tags.set(key, { n: 1 }, { tags: [tag] })
+        await a.tags.set(`${key}:other`, { n: 2 }, { tags: ['plain'] })
+        expect(await b.tags.get(key)).toEqual({ n: 1 }) // in B's L1 now
+        await a.tags.invalidateTags([tag])
+        expect(await b.tags.get(key)).toBeUndefined()
+        expect(await a.tags.get(key)).toBeUndefined()
+        expect(await b.tags.get(`${key}:other`)).toEqual({ n: 2 })
+        // tagged again after the invalidation: served again
+        await b.tags.set(key, { n: 3 }, { tags: [tag, 'plain'] })
+        expect(await a.tags.get(key)).toEqual({ n: 3 })
+      })
+    }
+
+    it('a value of any shape round-trips exactly, also one shaped like the tag wrapper', async () => {
+      const a = instance(client(), 'tg-shape')
+      const b = instance(client(), 'tg-shape')
+      const shaped = [
+        { __tierkitTagged: 1, v: 'inner', t: {} },
+        { __tierkitTagged: 1, v: 'inner', t: { x: 0 } },
+        { __tierkitTagged: 1, v: { __tierkitTagged: 1, v: 2, t: {} }, t: { y: 5 } },
+        [1, 'two', null],
+        null,
+        0,
+        '',
+        { t: { a: 1 }, v: 1 },
+      ]
+      for (const [i, value] of shaped.entries()) {
+        await a.tags.set(`s${i}`, value, { tags: ['shape'] })
+        expect(await a.tags.get(`s${i}`)).toEqual(value)
+        expect(await b.tags.get(`s${i}`)).toEqual(value)
+      }
+    })
+
+    it('a plain value stored without tags is never unwrapped by tags.get', async () => {
+      const a = instance(client(), 'tg-plain')
+      const forged = { __tierkitTagged: 1, v: 'inner', t: {} }
+      await a.cache.set('forged', forged)
+      const got = await a.tags.get('forged')
+      expect(got).not.toBe('inner')
+      expect(got).toBeUndefined() // not stored through tags: a miss, never its inner `v`
+      expect(await a.cache.get('forged')).toEqual(forged) // and left alone
+      expect(await a.tags.getOrLoad('forged', () => ({ loaded: true }) as unknown, { tags: ['x'] })).toEqual({
+        loaded: true,
+      })
+    })
+
+    it('garbage in a tag-version key is "invalid": a miss, repaired by set and invalidateTags, never a raw Redis error', async () => {
+      const redis = client()
+      const a = instance(redis, 'tg-garbage')
+      const b = instance(client(), 'tg-garbage')
+      await a.tags.set('g1', 'v1', { tags: ['g'] })
+      expect(await b.tags.get('g1')).toBe('v1')
+      await redis.set('tk:{tg-garbage}:g', 'not a number')
+      expect(await b.tags.get('g1')).toBeUndefined() // cannot be validated: treated as invalidated
+      await a.tags.invalidateTags(['g']) // no "ERR value is not an integer"
+      expect(await redis.get('tk:{tg-garbage}:g')).toMatch(/^[1-9][0-9]*$/)
+      await a.tags.set('g2', 'v2', { tags: ['g'] })
+      expect(await b.tags.get('g2')).toBe('v2')
+      // another type at the key (WRONGTYPE for GET/INCR)
+      await redis.del('tk:{tg-garbage}:g')
+      await redis.rpush('tk:{tg-garbage}:g', 'x')
+      expect(await b.tags.get('g2')).toBeUndefined()
+      await a.tags.invalidateTags(['g'])
+      await a.tags.set('g3', 'v3', { tags: ['g'] })
+      expect(await b.tags.get('g3')).toBe('v3')
+      for (const junk of ['-5', '1.5', '1e3', '', '99999999999999999999999']) {
+        await redis.set('tk:{tg-garbage}:g', junk)
+        expect(await b.tags.get('g3')).toBeUndefined()
+        await a.tags.set('g3', 'again', { tags: ['g'] })
+        expect(await b.tags.get('g3')).toBe('again')
+      }
+    })
+
+    it('when Redis loses the tag versions (restart without persistence, FLUSHALL), old copies are not served after an invalidation', async () => {
+      const redis = client()
+      const a = instance(redis, 'tg-lost')
+      const b = instance(client(), 'tg-lost')
+      for (let i = 0; i < 3; i++) await a.tags.invalidateTags(['t'])
+      await a.tags.set('k', 'before', { tags: ['t'] })
+      expect(await b.tags.get('k')).toBe('before') // B's L1 holds it
+      await redis.del('tk:{tg-lost}:t') // the counter is lost (what a restart without persistence does)
+      await a.tags.invalidateTags(['t'])
+      expect(await b.tags.get('k')).toBeUndefined()
+    })
   })
 })
