@@ -278,6 +278,30 @@ export interface DeadLetter {
 const DEFAULT_TIMEOUT = 30_000
 
 /**
+ * The flusher's defaults (the README's option table documents these; a test compares the two). Retries:
+ * with 8 tries and delays of 500 · 2^(attempt-1) ms (jittered to between half and all of it), an entry is
+ * dead-lettered after about 32–64 s of failures, so a database restart or failover does not dead-letter what
+ * was queued meanwhile; the 60 s cap matters only when `maxAttempts` is raised above 8.
+ */
+export const FLUSHER_DEFAULTS: {
+  readonly group: string
+  readonly batchSize: number
+  readonly blockMs: number
+  readonly maxAttempts: number
+  readonly backoff: { readonly base: number; readonly max: number }
+  readonly claimIdleMs: number
+  readonly guardTtlMs: number
+} = Object.freeze({
+  group: 'flushers',
+  batchSize: 100,
+  blockMs: 500,
+  maxAttempts: 8,
+  backoff: Object.freeze({ base: 500, max: 60_000 }),
+  claimIdleMs: 30_000,
+  guardTtlMs: 86_400_000,
+})
+
+/**
  * Appends one write to the queue with its version: max(now in µs from the server clock, last version + 1,
  * floor + 1), where `floor` is the highest version the writer has seen. The floor keeps one writer's
  * versions growing when Redis lost the version counter and its clock is behind the versions handed out
@@ -302,6 +326,30 @@ const RAISE_SEQ: Script = new Script(`
 local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tonumber(ARGV[1]) > cur then redis.call('SET', KEYS[1], ARGV[1]) end
 return 1
+`)
+
+/**
+ * Claims entries for ARGV[2] only where they are still pending at ARGV[2] (taken over by no other consumer).
+ * With ARGV[3] = '1' (JUSTID) it only resets their idle time, so that an entry waiting for a retry longer
+ * than `claimIdleMs` is not taken over as if its consumer had crashed, and returns the ids still owned;
+ * otherwise it delivers them again (counting a delivery) and returns the entries.
+ * KEYS: stream. ARGV: group, consumer, '1' | '0', ids...
+ */
+const CLAIM_OWN: Script = new Script(`
+local out = {}
+for i = 4, #ARGV do
+  local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)
+  if #p == 1 and p[1][2] == ARGV[2] then
+    if ARGV[3] == '1' then
+      redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'JUSTID')
+      out[#out + 1] = ARGV[i]
+    else
+      local e = redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i])
+      if #e == 1 then out[#out + 1] = e[1] end
+    end
+  end
+end
+return out
 `)
 
 /**
@@ -426,7 +474,7 @@ export function createFlusher<T = unknown>(options: FlusherOptions<T>): Flusher 
   ) {
     throw new InvalidArgumentError('createFlusher: store must have save and remove methods')
   }
-  const group = options.group ?? 'flushers'
+  const group = options.group ?? FLUSHER_DEFAULTS.group
   const consumer =
     options.consumer ?? `${hostname()}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`
   if (typeof group !== 'string' || group.length === 0) {
@@ -435,21 +483,21 @@ export function createFlusher<T = unknown>(options: FlusherOptions<T>): Flusher 
   if (typeof consumer !== 'string' || consumer.length === 0) {
     throw new InvalidArgumentError('createFlusher: consumer must be a non-empty string')
   }
-  const batchSize = options.batchSize ?? 100
+  const batchSize = options.batchSize ?? FLUSHER_DEFAULTS.batchSize
   checkPositive(batchSize, 'batchSize')
   if (batchSize > 1000) throw new InvalidArgumentError('invalidation: batchSize must be at most 1000')
-  const blockMs = options.blockMs ?? 500
+  const blockMs = options.blockMs ?? FLUSHER_DEFAULTS.blockMs
   checkPositive(blockMs, 'blockMs')
-  const maxAttempts = options.maxAttempts ?? 8
+  const maxAttempts = options.maxAttempts ?? FLUSHER_DEFAULTS.maxAttempts
   checkPositive(maxAttempts, 'maxAttempts')
-  const base = options.backoff?.base ?? 500
-  const max = options.backoff?.max ?? 60_000
+  const base = options.backoff?.base ?? FLUSHER_DEFAULTS.backoff.base
+  const max = options.backoff?.max ?? FLUSHER_DEFAULTS.backoff.max
   checkPositive(base, 'backoff.base')
   checkPositive(max, 'backoff.max')
   const maxRetrying = batchSize * 4
-  const claimIdleMs = options.claimIdleMs ?? 30_000
+  const claimIdleMs = options.claimIdleMs ?? FLUSHER_DEFAULTS.claimIdleMs
   checkPositive(claimIdleMs, 'claimIdleMs')
-  const guardTtlMs = options.guardTtlMs ?? 86_400_000
+  const guardTtlMs = options.guardTtlMs ?? FLUSHER_DEFAULTS.guardTtlMs
   checkPositive(guardTtlMs, 'guardTtlMs')
   checkSerializer(options.serializer, 'createFlusher')
   const serializer = options.serializer ?? jsonSerializer
@@ -730,9 +778,19 @@ export function createFlusher<T = unknown>(options: FlusherOptions<T>): Flusher 
     }
   }
 
+  let nextTouch = 0
   const step = async (): Promise<boolean> => {
     let worked = false
     const now = Date.now()
+    if (retryAt.size > 0 && now >= nextTouch) {
+      // entries waiting for a retry stay ours: reset their idle time well before claimIdleMs
+      nextTouch = now + claimIdleMs / 3
+      const ids = [...retryAt.keys()]
+      const kept = new Set(
+        (await CLAIM_OWN.run(redis, [keys.stream], [group, consumer, '1', ...ids])) as string[],
+      )
+      for (const id of ids) if (!kept.has(id)) retryAt.delete(id) // applied or taken over elsewhere
+    }
     if (now >= nextClaim) {
       const r = (await (redis as Redis).xautoclaim(
         keys.stream,
@@ -758,11 +816,12 @@ export function createFlusher<T = unknown>(options: FlusherOptions<T>): Flusher 
     if (due.length > 0) {
       const batch = due.slice(0, batchSize)
       for (const id of batch) retryAt.delete(id)
-      const r = (await (redis as Redis).xclaim(keys.stream, group, consumer, 0, ...batch)) as unknown[]
+      const r = await CLAIM_OWN.run(redis, [keys.stream], [group, consumer, '0', ...batch])
       await processBatch(entriesOf(r))
       worked = true
     }
     let soonest = nextClaim === 0 ? Date.now() : nextClaim
+    if (retryAt.size > 0 && nextTouch < soonest) soonest = nextTouch
     for (const at of retryAt.values()) if (at < soonest) soonest = at
     const wait = Math.max(1, Math.min(stopping ? 50 : blockMs, soonest - Date.now()))
     if (retryAt.size >= maxRetrying) {
