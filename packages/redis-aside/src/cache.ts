@@ -8,6 +8,7 @@ import {
   CorruptPayloadError,
   LoaderError,
   LoaderTimeoutError,
+  RedisReplyError,
   RedisUnavailableError,
   UnserializableValueError,
   ValueTooLargeError,
@@ -61,7 +62,7 @@ export interface LoaderContext<T = unknown> {
   readonly signal: AbortSignal
   /**
    * Overrides the TTL for this result, in ms.
-   * @throws TypeError when `ms` is not a positive finite number.
+   * @throws TypeError when `ms` is not an integer from 1 to 315360000000.
    */
   setTtl(ms: number): void
   /** Returns the result without caching it. */
@@ -219,11 +220,20 @@ const RENEW_LUA =
 
 const BREAKER_OPEN = new RedisUnavailableError('call (circuit breaker open)')
 
-function positive(name: string, v: unknown, allowZero = false): number {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || (!allowZero && v === 0)) {
-    throw new TypeError(
-      `redis-aside: ${name} must be a ${allowZero ? 'non-negative' : 'positive'} finite number`,
-    )
+/** Longest TTL or grace accepted, in ms (10 years): far beyond any cache use, far below overflow. */
+const MAX_TTL = 315_360_000_000
+/** Longest duration that drives a timer (what `setTimeout` accepts; longer ones fire at once). */
+const MAX_TIMER = 2_147_483_647
+/** Largest `maxValueBytes`: Redis' own limit for a string (512 MiB). */
+const MAX_VALUE_BYTES = 536_870_912
+
+/**
+ * Validates a duration or a count: a safe integer from `min` to `max`. Fractions are refused rather than
+ * rounded (Redis' `PX` takes integers only, and silently rounding a TTL hides a unit mistake).
+ */
+function integer(name: string, v: unknown, min: number, max: number): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) {
+    throw new TypeError(`redis-aside: ${name} must be an integer from ${min} to ${max}`)
   }
   return v
 }
@@ -302,19 +312,19 @@ class RedisAsideCache implements Cache {
     this.namespace = o.namespace
     this.prefix = `${keyPrefix(o.namespace)}v:`
     this.lockPrefix = `${keyPrefix(o.namespace)}l:`
-    this.ttl = positive('ttl', o.ttl)
-    this.grace = o.grace === undefined ? 0 : positive('grace', o.grace, true)
+    this.ttl = integer('ttl', o.ttl, 1, MAX_TTL)
+    this.grace = o.grace === undefined ? 0 : integer('grace', o.grace, 0, MAX_TTL)
     const t = o.timeouts ?? {}
-    this.soft = t.soft === undefined ? undefined : positive('timeouts.soft', t.soft, true)
-    this.hard = t.hard === undefined ? undefined : positive('timeouts.hard', t.hard, true)
-    this.redisTimeout = t.redis === undefined ? 1000 : positive('timeouts.redis', t.redis)
+    this.soft = t.soft === undefined ? undefined : integer('timeouts.soft', t.soft, 0, MAX_TIMER)
+    this.hard = t.hard === undefined ? undefined : integer('timeouts.hard', t.hard, 0, MAX_TIMER)
+    this.redisTimeout = t.redis === undefined ? 1000 : integer('timeouts.redis', t.redis, 1, MAX_TIMER)
     this.jitter = o.jitter === undefined ? 0 : fraction('jitter', o.jitter, true)
     this.eager = o.eagerRefresh === undefined ? 0 : fraction('eagerRefresh', o.eagerRefresh, false)
-    this.nullTtl = o.nullTtl === undefined ? undefined : positive('nullTtl', o.nullTtl, true)
+    this.nullTtl = o.nullTtl === undefined ? undefined : integer('nullTtl', o.nullTtl, 0, MAX_TTL)
     this.distributed = o.lock?.distributed === true
-    this.lease = o.lock?.lease === undefined ? 10_000 : positive('lock.lease', o.lock.lease)
+    this.lease = o.lock?.lease === undefined ? 10_000 : integer('lock.lease', o.lock.lease, 3, MAX_TIMER)
     this.waitTimeout =
-      o.lock?.waitTimeout === undefined ? 30_000 : positive('lock.waitTimeout', o.lock.waitTimeout)
+      o.lock?.waitTimeout === undefined ? 30_000 : integer('lock.waitTimeout', o.lock.waitTimeout, 1, MAX_TIMER)
     if (o.serializer !== undefined) {
       if (typeof o.serializer?.encode !== 'function' || typeof o.serializer?.decode !== 'function') {
         throw new TypeError('redis-aside: serializer must have encode and decode functions')
@@ -322,7 +332,7 @@ class RedisAsideCache implements Cache {
     }
     this.serializer = o.serializer ?? defaultSerializer
     this.maxValueBytes =
-      o.maxValueBytes === undefined ? 1_048_576 : positive('maxValueBytes', o.maxValueBytes)
+      o.maxValueBytes === undefined ? 1_048_576 : integer('maxValueBytes', o.maxValueBytes, 1, MAX_VALUE_BYTES)
     if (o.l1 !== undefined) {
       const l = o.l1 as Partial<L1Store> | null
       if (
@@ -339,12 +349,12 @@ class RedisAsideCache implements Cache {
       throw new TypeError('redis-aside: observer must have a record method')
     }
     this.observer = o.observer
-    this.graceRetry = o.graceRetry === undefined ? 1000 : positive('graceRetry', o.graceRetry, true)
+    this.graceRetry = o.graceRetry === undefined ? 1000 : integer('graceRetry', o.graceRetry, 0, MAX_TIMER)
     this.onEvent = o.onEvent
     const threshold =
-      o.breaker?.threshold === undefined ? 5 : positive('breaker.threshold', o.breaker.threshold)
+      o.breaker?.threshold === undefined ? 5 : integer('breaker.threshold', o.breaker.threshold, 1, MAX_TIMER)
     const coolDown =
-      o.breaker?.coolDown === undefined ? 5000 : positive('breaker.coolDown', o.breaker.coolDown)
+      o.breaker?.coolDown === undefined ? 5000 : integer('breaker.coolDown', o.breaker.coolDown, 1, MAX_TIMER)
     this.breaker = new Breaker(threshold, coolDown, (state) => this.emit({ type: 'breaker', state }))
   }
 
@@ -446,6 +456,7 @@ class RedisAsideCache implements Cache {
     try {
       await Promise.all(this.bySlot(ks).map((group) => this.call(() => this.redis.del(...group), 'del')))
     } catch (e) {
+      if (isReplyError(e)) throw new RedisReplyError('del', e)
       throw e instanceof RedisUnavailableError ? e : new RedisUnavailableError('del', e)
     }
   }
@@ -655,7 +666,7 @@ class RedisAsideCache implements Cache {
       stale: stale?.v,
       signal: controller.signal,
       setTtl(ms: number) {
-        ttlOverride = positive('ttl', ms)
+        ttlOverride = integer('ttl', ms, 1, MAX_TTL)
       },
       skipCache() {
         skip = true
@@ -663,6 +674,9 @@ class RedisAsideCache implements Cache {
     }
     const load: Load = { promise: Promise.resolve(), controller, invalidated: false }
     const t0 = performance.now()
+    // registered before the loader runs: a loader that throws synchronously settles the load (and runs the
+    // `finally` below) before the IIFE returns, which used to leave a dead load registered for good
+    this.loads.set(k, load)
     load.promise = (async () => {
       try {
         let value: unknown
@@ -689,7 +703,6 @@ class RedisAsideCache implements Cache {
       }
     })()
     load.promise.catch(() => {})
-    this.loads.set(k, load)
     return load
   }
 
@@ -1010,10 +1023,16 @@ class RedisAsideCache implements Cache {
       this.emit({ type: 'store-error', key, error })
       return
     }
-    this.setL1(k, { v: value, f, r, s })
+    const entry: Entry = { v: value, f, r, s }
+    this.setL1(k, entry)
     try {
       await this.call(() => this.redis.set(k, payload, 'PX', s - now), 'set')
     } catch (err) {
+      if (strict && isReplyError(err)) {
+        // Redis is up and refused the write (OOM, READONLY...): the L1 must not serve what Redis does not hold
+        if (this.l1?.get(k) === entry) this.l1.delete(k)
+        throw new RedisReplyError('set', err, key)
+      }
       if (strict) throw err instanceof RedisUnavailableError ? err : new RedisUnavailableError('set', err)
       this.emit({ type: 'store-error', key, error: err })
     }
@@ -1156,8 +1175,8 @@ class RedisAsideCache implements Cache {
 
   private checkLoadOptions(o: LoadOptions): void {
     if (typeof o !== 'object' || o === null) throw new TypeError('redis-aside: options must be an object')
-    if (o.ttl !== undefined) positive('ttl', o.ttl)
-    if (o.grace !== undefined) positive('grace', o.grace, true)
+    if (o.ttl !== undefined) integer('ttl', o.ttl, 1, MAX_TTL)
+    if (o.grace !== undefined) integer('grace', o.grace, 0, MAX_TTL)
   }
 
   /** A start time for `record`, read only when an observer listens. */

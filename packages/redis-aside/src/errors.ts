@@ -89,6 +89,21 @@ export class RedisUnavailableError extends RedisAsideError {
   }
 }
 
+/**
+ * Redis answered an explicit write (`set`, `delete`, `deleteMany`) with an error reply (`OOM`, `READONLY`,
+ * ...): Redis is up but refused the command, so nothing was stored there, and the L1 copy that `set` wrote
+ * first was removed again. It never counts against the circuit breaker. `cause` is the reply error.
+ * Code `E_REDIS_REPLY`.
+ */
+export class RedisReplyError extends RedisAsideError {
+  constructor(operation: string, cause: unknown, key?: string) {
+    super('E_REDIS_REPLY', `redis refused ${operation}: ${String((cause as Error)?.message ?? cause)}`, {
+      cause,
+      ...(key === undefined ? {} : { key }),
+    })
+  }
+}
+
 /** The cache was closed with `close()`. Code `E_CACHE_CLOSED`. */
 export class CacheClosedError extends RedisAsideError {
   constructor() {

@@ -23,6 +23,7 @@ export {
   LoaderError,
   LoaderTimeoutError,
   RedisAsideError,
+  RedisReplyError,
   RedisUnavailableError,
   UnserializableValueError,
   ValueTooLargeError,
