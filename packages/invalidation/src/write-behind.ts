@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { hostname } from 'node:os'
 import type { Cluster, Redis } from 'ioredis'
 import { connectIfWaiting } from './connect.js'
@@ -305,21 +306,44 @@ export const FLUSHER_DEFAULTS: {
  * Appends one write to the queue with its version: max(now in µs from the server clock, last version + 1,
  * floor + 1), where `floor` is the highest version the writer has seen. The floor keeps one writer's
  * versions growing when Redis lost the version counter and its clock is behind the versions handed out
- * before (a restart on another host, a failover). KEYS: stream, seq. ARGV: key, op, payload, floor.
- * Returns { id, version }.
+ * before (a restart on another host, a failover).
+ *
+ * Idempotent: each writer numbers its writes and keeps, in a sorted set of its own (`writes`), the result of
+ * every write whose reply it may not have received yet. A write sent again (ioredis re-sends unanswered
+ * commands after a reconnect) finds its number there and gets the first run's id and version back instead of
+ * being queued twice. Each call drops the results below the lowest number still waiting for its reply
+ * (those replies have arrived, so they can never be re-sent), so the set holds at most the writes in flight.
+ *
+ * KEYS: stream, seq, writes. ARGV: key, op, payload, floor, write number, lowest number in flight, TTL of
+ * `writes` in ms. Returns { id, version }.
  */
 const ENQUEUE: Script = new Script(`
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. ARGV[6])
+local seen = redis.call('ZRANGEBYSCORE', KEYS[3], ARGV[5], ARGV[5])
+if #seen > 0 then
+  local id, vs = string.match(seen[1], '^%d+ (%S+) (%d+)$')
+  if id then return {id, vs} end
+end
 local t = redis.call('TIME')
 local v = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local last = tonumber(redis.call('GET', KEYS[2]) or '0')
+local last = tonumber(redis.call('GET', KEYS[2]) or '0') or 0
 local floor = tonumber(ARGV[4]) or 0
 if last < floor then last = floor end
 if v <= last then v = last + 1 end
 local vs = string.format('%d', v)
 redis.call('SET', KEYS[2], vs)
 local id = redis.call('XADD', KEYS[1], '*', 'k', ARGV[1], 'o', ARGV[2], 'v', ARGV[3], 'n', vs)
+redis.call('ZADD', KEYS[3], ARGV[5], ARGV[5] .. ' ' .. id .. ' ' .. vs)
+redis.call('PEXPIRE', KEYS[3], ARGV[7])
 return {id, vs}
 `)
+
+/**
+ * How long a writer's record of its writes in flight is kept after its last write. It only has to outlive
+ * a re-send, which ioredis makes when it reconnects: a day covers any reconnect loop worth waiting for, and
+ * the record holds only the writes in flight, so an idle writer leaves one small key behind.
+ */
+const WRITES_TTL_MS = 86_400_000
 
 /** Raises the version counter to at least ARGV[1] (never lowers it). KEYS: seq. */
 const RAISE_SEQ: Script = new Script(`
@@ -1010,6 +1034,11 @@ export function writeBehind<T = unknown>(options: WriteBehindOptions<T>): WriteB
   let last: string | undefined
   /** The highest version this writer was given: the floor of its next versions (see ENQUEUE). */
   let highest = 0
+  /** This writer's record of its writes in flight (see ENQUEUE): `wb:{name}:w:<random id>`. */
+  const writesKey = `${keys.stream.slice(0, -1)}w:${randomBytes(8).toString('hex')}`
+  let writeNumber = 0
+  /** Numbers of the writes sent and not answered yet, in increasing order (a Set keeps insertion order). */
+  const inFlight = new Set<number>()
 
   const report = (key: string, error: unknown): void => {
     try {
@@ -1021,10 +1050,19 @@ export function writeBehind<T = unknown>(options: WriteBehindOptions<T>): WriteB
 
   const enqueue = async (key: string, op: 's' | 'd', payload: string): Promise<QueuedWrite> => {
     let r: unknown
+    const n = ++writeNumber
+    inFlight.add(n)
     try {
-      r = await ENQUEUE.run(redis, [keys.stream, keys.seq], [key, op, payload, highest])
+      const lowest = inFlight.values().next().value as number
+      r = await ENQUEUE.run(
+        redis,
+        [keys.stream, keys.seq, writesKey],
+        [key, op, payload, highest, n, lowest, WRITES_TTL_MS],
+      )
     } catch (e) {
       throw new QueueWriteError(key, e)
+    } finally {
+      inFlight.delete(n)
     }
     const [id, raw] = r as [string, string | number]
     const version = Number(raw)

@@ -1,0 +1,95 @@
+/**
+ * Queue writes are idempotent (issue 15, defect 10a): when the connection drops after Redis ran the
+ * enqueue script but before its reply arrived, ioredis sends the script again on the new connection
+ * (`autoResendUnfulfilledCommands`). Before the fix that queued the write twice, with two versions.
+ */
+import { delayProxy, startRedis } from '@tierkit/testkit'
+import { Redis } from 'ioredis'
+import { afterAll, describe, expect, it } from 'vitest'
+import { createFlusher, queueKeys, writeBehind } from '../src/index.js'
+import { MemoryStore } from './helpers/memory-store.js'
+
+const closers: Array<() => Promise<unknown>> = []
+afterAll(async () => {
+  for (const c of closers.reverse()) await c().catch(() => {})
+})
+
+async function until(pred: () => Promise<boolean>, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms
+  while (!(await pred())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time')
+    await new Promise((r) => setTimeout(r, 5))
+  }
+}
+
+async function setup(name: string) {
+  const server = await startRedis()
+  const proxy = await delayProxy({ host: server.host, port: server.port })
+  closers.push(() => proxy.close())
+  const direct = new Redis(server.url)
+  direct.on('error', () => {})
+  closers.push(async () => direct.disconnect())
+  // the writer's client goes through the proxy; ioredis' defaults: unanswered commands are sent again
+  const redis = new Redis({ host: proxy.host, port: proxy.port, maxRetriesPerRequest: 5 })
+  redis.on('error', () => {})
+  closers.push(async () => redis.disconnect())
+  const wb = writeBehind<number>({ redis, name })
+  await wb.write('warm-up', 0) // the script is loaded, later writes are one EVALSHA
+  let reconnects = 0
+  redis.on('reconnecting', () => reconnects++)
+  return { proxy, direct, redis, wb, stream: queueKeys(name).stream, reconnects: () => reconnects }
+}
+
+/** The stream's entries as `key=value@version`. */
+async function entries(direct: Redis, stream: string): Promise<string[]> {
+  const raw = (await direct.xrange(stream, '-', '+')) as Array<[string, string[]]>
+  return raw.map(([, f]) => `${f[1]}=${f[5]}@${f[7]}`)
+}
+
+describe('write-behind: a queue write sent twice is queued once', () => {
+  it('the reply is lost after Redis ran the script: ioredis re-sends it, the write is in the queue once', async () => {
+    const { proxy, direct, wb, stream, reconnects } = await setup('idem1')
+    proxy.setLatency(300) // each way: the reply is still in the proxy once the entry is in Redis
+    const write = wb.write('k', 1)
+    await until(async () => (await direct.xlen(stream)) === 2)
+    proxy.setLatency(0)
+    expect(proxy.dropConnections()).toBeGreaterThan(0) // the reply never reaches the client
+    const ack = await write
+    expect(reconnects()).toBeGreaterThan(0)
+    const queued = await entries(direct, stream)
+    // before the fix: ['warm-up=0@…', 'k=1@v', 'k=1@v+n'] (the second copy with a newer version)
+    expect(queued.filter((e) => e.startsWith('k='))).toEqual([`k=1@${ack.version}`])
+    const newest = (await direct.xrevrange(stream, '+', '-', 'COUNT', 1))[0]
+    expect(ack.id).toBe(newest?.[0]) // the re-sent script answered with the first run's id and version
+  })
+
+  it('sixteen writes in flight when the connection drops: each is queued exactly once and applied once', async () => {
+    const { proxy, direct, redis, wb, stream } = await setup('idem2')
+    proxy.setLatency(300)
+    const writes = Array.from({ length: 16 }, (_, i) => wb.write(`k${i}`, i))
+    await until(async () => (await direct.xlen(stream)) === 17)
+    proxy.setLatency(0)
+    proxy.dropConnections()
+    const acks = await Promise.all(writes)
+    const queued = (await entries(direct, stream)).filter((e) => !e.startsWith('warm-up'))
+    expect(queued.sort()).toEqual(acks.map((a, i) => `k${i}=${i}@${a.version}`).sort())
+    // and later writes of the same writer are not mistaken for re-sent ones
+    const more = await Promise.all(Array.from({ length: 16 }, (_, i) => wb.write(`k${i}`, 100 + i)))
+    expect(new Set([...acks, ...more].map((a) => a.id)).size).toBe(32)
+    const store = new MemoryStore<number>()
+    const flusher = createFlusher({ redis: direct, name: 'idem2', store, blockMs: 50 })
+    closers.push(() => flusher.close(5_000))
+    await wb.flush(10_000)
+    for (let i = 0; i < 16; i++)
+      expect(store.rows.get(`k${i}`)).toEqual({ value: 100 + i, version: more[i]!.version })
+    // 1 warm-up + 16 + 16 entries, each applied once (coalesced or saved), none twice
+    expect(flusher.stats().saved + flusher.stats().coalesced + flusher.stats().skipped).toBe(33)
+    expect(redis.status).toBe('ready')
+    // the writer's record holds only what may still be re-sent: after one more write, that write alone
+    await wb.write('last', 1)
+    const records = await direct.keys('wb:{idem2}:w:*')
+    expect(records).toHaveLength(1)
+    expect(await direct.zcard(records[0]!)).toBe(1)
+    expect(await direct.pttl(records[0]!)).toBeGreaterThan(0)
+  })
+})
