@@ -1121,7 +1121,13 @@ class RedisAsideCache implements Cache {
   private call<T>(fn: () => Promise<T>, operation: string): Promise<T> {
     if (!this.breaker.allow()) return Promise.reject(BREAKER_OPEN)
     return new Promise<T>((resolve, reject) => {
-      const pc: PendingCall = { deadline: coarseNow() + this.redisTimeout, operation, reject, done: false }
+      // monotonic, and read now: the coarse clock can be a reading from before an event-loop stall
+      const pc: PendingCall = {
+        deadline: performance.now() + this.redisTimeout,
+        operation,
+        reject,
+        done: false,
+      }
       this.pending.add(pc)
       if (this.sweepTimer === undefined) this.armSweep()
       let p: Promise<T>
@@ -1160,9 +1166,26 @@ class RedisAsideCache implements Cache {
 
   private readonly sweep = (): void => {
     this.sweepTimer = undefined
-    const now = Date.now()
+    const now = performance.now()
+    let expired: PendingCall[] | undefined
     for (const pc of this.pending) {
       if (now < pc.deadline) continue
+      if (expired === undefined) expired = [pc]
+      else expired.push(pc)
+    }
+    if (expired !== undefined) {
+      // Timers run before the poll phase: after the event loop was blocked (a long synchronous task, a GC
+      // pause), a reply that arrived meanwhile is still unread in the socket. Give pending I/O one turn
+      // (setImmediate runs after the poll phase) and only then declare what is still unanswered timed out.
+      const late = expired
+      setImmediate(() => this.expire(late))
+    }
+    if (this.pending.size > 0) this.armSweep()
+  }
+
+  private expire(calls: PendingCall[]): void {
+    for (const pc of calls) {
+      if (pc.done) continue
       pc.done = true
       this.pending.delete(pc)
       const error = new RedisUnavailableError(`${pc.operation} (timed out after ${this.redisTimeout} ms)`)
@@ -1170,7 +1193,6 @@ class RedisAsideCache implements Cache {
       this.emit({ type: 'redis-error', operation: pc.operation, error })
       pc.reject(error)
     }
-    if (this.pending.size > 0) this.armSweep()
   }
 
   private checkLoadOptions(o: LoadOptions): void {
