@@ -4,7 +4,7 @@
  * @module
  */
 import { Readable } from 'node:stream'
-import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyError, FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify'
 import { evaluatePreconditions, type ResourceState } from './conditional.js'
 import type { CachePolicyTable } from './policy.js'
 import { type DraftResponse, prepareResponse } from './respond.js'
@@ -48,11 +48,6 @@ class ReplyDraft implements DraftResponse {
   }
 }
 
-function pathOf(url: string): string {
-  const q = url.indexOf('?')
-  return q === -1 ? url : url.slice(0, q)
-}
-
 function checkPreconditions(this: FastifyReply, state: ResourceState): boolean {
   const outcome = evaluatePreconditions(this.request.raw, state)
   if (outcome === 'proceed') return true
@@ -75,9 +70,10 @@ const plugin: FastifyPluginCallback<FastifyCdnHeadersOptions> = (fastify, opts, 
     const method = raw.method ?? 'GET'
     const body = typeof payload === 'string' || Buffer.isBuffer(payload) ? payload : undefined
     const streamed = payload !== null && payload !== undefined && body === undefined
+    // the raw target (normalised by the policy the way find-my-way reads it) and the route the router chose
     const prepared = prepareResponse(
       policy,
-      { method, path: pathOf(raw.url ?? '/'), headers: raw.headers },
+      { method, path: raw.url ?? '/', headers: raw.headers, route: request.routeOptions.url },
       new ReplyDraft(reply, streamed ? undefined : (body ?? '')),
     )
     // remove first: the headers object then loses its most recently added fields (Content-Type on a 304), which V8
@@ -121,3 +117,33 @@ Object.defineProperty(plugin, Symbol.for('plugin-meta'), {
  * ```
  */
 export const fastifyCdnHeaders: FastifyPluginCallback<FastifyCdnHeadersOptions> = plugin
+
+/**
+ * A `frameworkErrors` handler for the Fastify factory that fails closed. Fastify answers a URL it cannot decode
+ * (`FST_ERR_BAD_URL`, 400) and an over-long parameter (`FST_ERR_MAX_PARAM_LENGTH`, 414, heuristically cacheable)
+ * itself, before routing and before any hook, so the plugin never sees those answers and they carry no
+ * `Cache-Control`. This handler sends the same JSON body as Fastify's own, with `Cache-Control: private, no-store`
+ * and `CDN-Cache-Control: no-store`.
+ *
+ * @example
+ * ```ts
+ * const app = Fastify({ frameworkErrors: failClosedFrameworkErrors })
+ * ```
+ */
+export function failClosedFrameworkErrors(
+  error: FastifyError,
+  _request: FastifyRequest,
+  reply: FastifyReply,
+): void {
+  const status = typeof error.statusCode === 'number' && error.statusCode >= 400 ? error.statusCode : 400
+  void reply
+    .code(status)
+    .header('cache-control', 'private, no-store')
+    .header('cdn-cache-control', 'no-store')
+    .send({
+      error: status === 414 ? 'URI Too Long' : 'Bad Request',
+      code: error.code,
+      message: error.message,
+      statusCode: status,
+    })
+}

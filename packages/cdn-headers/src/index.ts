@@ -28,6 +28,7 @@ export {
   strongMatch,
   weakMatch,
 } from './etag.js'
+export { type NormalizedPath, normalizePath, type PathIssue } from './path.js'
 export {
   CachePolicyTable,
   type CdnHeaderName,

@@ -30,10 +30,23 @@ function headerToString(v: number | string | string[] | undefined): string | und
   return Array.isArray(v) ? v.join(', ') : String(v)
 }
 
-function pathOf(req: IncomingMessage): string {
-  const url = (req as IncomingMessage & { originalUrl?: string }).originalUrl ?? req.url ?? '/'
-  const q = url.indexOf('?')
-  return q === -1 ? url : url.slice(0, q)
+/** Express' view of a request: the target before mounting stripped it, and the route that answered. */
+type ExpressRequest = IncomingMessage & {
+  originalUrl?: string
+  baseUrl?: string
+  route?: { path?: unknown }
+}
+
+/** The request target as received (Express strips the mount path from `req.url`; `originalUrl` keeps it). */
+function targetOf(req: ExpressRequest): string {
+  return req.originalUrl ?? req.url ?? '/'
+}
+
+/** The Express route pattern that answered (`req.baseUrl + req.route.path`), when there is a string one. */
+function routeOf(req: ExpressRequest): string | undefined {
+  const p = req.route?.path
+  if (typeof p !== 'string') return undefined
+  return typeof req.baseUrl === 'string' ? req.baseUrl + p : p
 }
 
 /**
@@ -95,7 +108,12 @@ export function cacheHeaders(policy: CachePolicyTable, options: NodeAdapterOptio
       }
     }
 
-    const facts = () => ({ method: req.method ?? 'GET', path: pathOf(req), headers: req.headers })
+    const facts = () => ({
+      method: req.method ?? 'GET',
+      path: targetOf(req),
+      headers: req.headers,
+      route: routeOf(req),
+    })
 
     const apply = (body: Buffer | undefined): boolean => {
       const prepared = prepareResponse(policy, facts(), {

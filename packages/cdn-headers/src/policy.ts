@@ -1,4 +1,16 @@
 import { InvalidPolicyError } from './errors.js'
+import {
+  DEFAULT_MAX_PATH_LENGTH,
+  FLAG_DOUBLE_SLASH,
+  FLAG_ESCAPES,
+  FLAG_FOLD,
+  FLAG_SEMICOLON,
+  FLAG_TRAILING_SLASH,
+  type PathIssue,
+  type PathScan,
+  readingsOf,
+  scanPath,
+} from './path.js'
 
 /** HTTP methods a rule may name. */
 export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'OPTIONS'
@@ -12,7 +24,7 @@ export type CredentialKind = 'authorization' | 'session-cookie' | 'set-cookie'
 export interface TagContext {
   /** Request method, upper case. */
   method: string
-  /** Request path, without the query string. */
+  /** Request path, normalised (see `normalizePath`), without the query string. */
   path: string
   /** Response status. */
   status: number
@@ -37,8 +49,11 @@ export interface RouteRule {
    */
   methods?: readonly HttpMethod[]
   /**
-   * Path pattern, matched against the path without the query string. `*` matches any run of characters, `/`
-   * included (Cloudflare's `strict wildcard`); everything else is literal and case-sensitive.
+   * Path pattern, matched against the request path as the router sees it (see `normalizePath`: escapes decoded,
+   * query string cut) and against its other readings (raw, without the trailing slash, duplicate slashes merged,
+   * `;` parameters cut, case-folded): if any reading matches an `authenticated` rule, that rule applies; if the
+   * readings match different rules, the response fails closed. `*` matches any run of characters, `/` included
+   * (Cloudflare's `strict wildcard`); everything else is literal and case-sensitive.
    * Must start with `/`; may not contain `"`, `\`, `?`, `#` or whitespace.
    */
   path: string
@@ -95,6 +110,12 @@ export interface PolicyOptions {
   tagHeaders?: readonly TagHeaderName[]
   /** Entity tag for responses of routes without a rule (and rules without `etag`). @default 'strong' */
   etag?: 'strong' | 'weak' | false
+  /**
+   * Longest request path (without the query string) that is normalised and matched; a longer one fails closed
+   * (`Cache-Control: private, no-store`, verdict `unsafe-path`).
+   * @default 8192
+   */
+  maxPathLength?: number
 }
 
 /** A rule after validation and defaulting. */
@@ -137,8 +158,18 @@ export interface ResolvedRule {
 export interface RequestFacts {
   /** Method, upper case. */
   method: string
-  /** Path without the query string. */
+  /**
+   * The request target as received (`req.url`); a query string or fragment is ignored. It is normalised the way
+   * routers read it before matching (see `normalizePath`); a target that cannot be normalised unambiguously makes
+   * the response private (`unsafe-path`).
+   */
   path: string
+  /**
+   * The route pattern the router dispatched the request to, when the framework knows it (Fastify's
+   * `request.routeOptions.url`, Express' `req.baseUrl + req.route.path`): when it matches an `authenticated` rule,
+   * that rule applies, whatever the path looked like. @default none
+   */
+  route?: string | undefined
   /** Request headers, lower-case names. */
   headers: Readonly<Record<string, string | string[] | undefined>>
 }
@@ -167,6 +198,7 @@ export type Verdict =
   | 'method'
   | 'status'
   | 'no-rule'
+  | 'unsafe-path'
 
 /** Result of {@link CachePolicyTable.compile}: headers to set and remove, and the verdict. */
 export interface CompiledHeaders {
@@ -182,6 +214,8 @@ export interface CompiledHeaders {
   rule: ResolvedRule | undefined
   /** Which entity tag to compute if the handler set none. */
   etag: 'strong' | 'weak' | false
+  /** Why the path could not be normalised unambiguously (verdict `unsafe-path`). */
+  pathIssue?: PathIssue | undefined
 }
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
@@ -207,6 +241,11 @@ function checkTtl(i: number, field: string, v: unknown): number | undefined {
 export function isValidTag(tag: string): boolean {
   return typeof tag === 'string' && TAG.test(tag)
 }
+
+/** Scratch of the path scan: matching is synchronous and reads it back at once. */
+const SCAN: PathScan = { path: '', raw: '', flags: 0, issue: undefined }
+const MAX_ROUTE_CACHE = 512
+const MAX_PATH_LIMIT = 1_048_576
 
 function globToRegExp(pattern: string): RegExp {
   const src = pattern
@@ -318,6 +357,15 @@ export class CachePolicyTable {
   /** The resolved options. */
   readonly options: Readonly<Required<Omit<PolicyOptions, 'sessionCookie'>>>
   readonly #matchers: readonly RegExp[]
+  /** Matchers of the lower-cased patterns, for the case-folded readings. */
+  readonly #foldMatchers: readonly RegExp[]
+  /** Whether some pattern changes under `toLowerCase()` (then every path gets the folded reading). */
+  readonly #foldPatterns: boolean
+  readonly #anyAuthenticated: boolean
+  /** Per method and route pattern: the authenticated rule it matches, or null. */
+  readonly #routeAuth = new Map<string, ResolvedRule | null>()
+  /** Why the last {@link CachePolicyTable.#resolve} found no safe reading. */
+  #issue: PathIssue | undefined
   readonly #isSession: (name: string) => boolean
   /** Per rule: Cache-Control, CDN value and joined static tags for a shared 2xx answer. */
   readonly #ok: readonly { cc: string; cdn: string; tags: Record<string, string> | undefined }[]
@@ -362,9 +410,25 @@ export class CachePolicyTable {
         'sessionCookie',
         'must be a RegExp, an array of names, a function or "any"',
       )
-    this.options = Object.freeze({ cdnHeaders: [...cdnHeaders], tagHeaders: [...tagHeaders], etag })
+    const maxPathLength = options.maxPathLength ?? DEFAULT_MAX_PATH_LENGTH
+    if (!Number.isInteger(maxPathLength) || maxPathLength < 1 || maxPathLength > MAX_PATH_LIMIT) {
+      throw new InvalidPolicyError(
+        -1,
+        'maxPathLength',
+        `must be an integer from 1 to ${MAX_PATH_LIMIT}, got ${String(maxPathLength)}`,
+      )
+    }
+    this.options = Object.freeze({
+      cdnHeaders: [...cdnHeaders],
+      tagHeaders: [...tagHeaders],
+      etag,
+      maxPathLength,
+    })
     this.rules = Object.freeze(rules.map((r, i) => resolveRule(r, i, options)))
     this.#matchers = this.rules.map((r) => globToRegExp(r.path))
+    this.#foldMatchers = this.rules.map((r) => globToRegExp(r.path.toLowerCase()))
+    this.#foldPatterns = this.rules.some((r) => r.path.toLowerCase() !== r.path)
+    this.#anyAuthenticated = this.rules.some((r) => r.authenticated)
     this.#ok = this.rules.map((r) => {
       const staleParts: string[] = []
       if (r.staleWhileRevalidate > 0) staleParts.push(`stale-while-revalidate=${r.staleWhileRevalidate}`)
@@ -386,24 +450,86 @@ export class CachePolicyTable {
   }
 
   /**
-   * Finds the first rule covering a request.
+   * Finds the rule covering a request, matching the path as the router sees it (see {@link RouteRule.path}): the
+   * first rule matching the normalised path, unless another reading of it matches an `authenticated` rule (then
+   * that one).
    *
    * @param method - request method
-   * @param path - request path; a query string, if present, is ignored
-   * @returns the rule, or `undefined`
+   * @param path - request target; a query string, if present, is ignored
+   * @param route - the route pattern the router dispatched to, if known (see {@link RequestFacts.route})
+   * @returns the rule, or `undefined` when none matches or the path cannot be normalised unambiguously
+   *   (`compile` then fails closed with the verdict `unsafe-path`)
    * @throws TypeError `method and path must be strings`
    */
-  match(method: string, path: string): ResolvedRule | undefined {
+  match(method: string, path: string, route?: string): ResolvedRule | undefined {
     if (typeof method !== 'string' || typeof path !== 'string')
       throw new TypeError('method and path must be strings')
-    const q = path.indexOf('?')
-    const p = q === -1 ? path : path.slice(0, q)
-    const m = (method === 'GET' || method === 'HEAD' ? method : method.toUpperCase()) as HttpMethod
+    if (route !== undefined && typeof route !== 'string') throw new TypeError('route must be a string')
+    const m = method === 'GET' || method === 'HEAD' ? method : method.toUpperCase()
+    return this.#resolve(m, path, route) ?? undefined
+  }
+
+  /** The first rule covering `m` whose (case-sensitive, or folded) matcher accepts `p`. */
+  #first(m: string, p: string, fold: boolean): ResolvedRule | undefined {
+    const matchers = fold ? this.#foldMatchers : this.#matchers
     for (let i = 0; i < this.rules.length; i++) {
       const r = this.rules[i]!
-      if (r.methods.includes(m) && this.#matchers[i]!.test(p)) return r
+      if (r.methods.includes(m as HttpMethod) && matchers[i]!.test(p)) return r
     }
     return undefined
+  }
+
+  /** The authenticated rule the route pattern `route` falls under, if any (cached per method and pattern). */
+  #authForRoute(m: string, route: string): ResolvedRule | undefined {
+    const key = m === 'GET' ? route : `${m} ${route}`
+    let hit = this.#routeAuth.get(key)
+    if (hit === undefined) {
+      const a = this.#first(m, route, false)
+      const b = a?.authenticated ? a : this.#first(m, route.toLowerCase(), true)
+      hit = b?.authenticated ? b : null
+      if (this.#routeAuth.size < MAX_ROUTE_CACHE) this.#routeAuth.set(key, hit)
+    }
+    return hit ?? undefined
+  }
+
+  /**
+   * The rule of a request: `null` when the path cannot be normalised unambiguously (`#issue` says why), else the
+   * most restrictive of its readings' rules. The normalised path is left in `SCAN.path`.
+   */
+  #resolve(m: string, target: string, route: string | undefined): ResolvedRule | undefined | null {
+    this.#issue = undefined
+    if (!scanPath(target, this.options.maxPathLength, SCAN)) {
+      this.#issue = SCAN.issue
+      return null
+    }
+    const path = SCAN.path
+    const primary = this.#first(m, path, false)
+    let auth = primary?.authenticated === true ? primary : undefined
+    let disagree = false
+    const flags = SCAN.flags
+    const several = (flags & (FLAG_DOUBLE_SLASH | FLAG_SEMICOLON | FLAG_ESCAPES | FLAG_TRAILING_SLASH)) !== 0
+    const fold = this.#foldPatterns || (flags & FLAG_FOLD) !== 0
+    if (several || fold) {
+      const readings = several ? readingsOf(SCAN) : [path]
+      for (const r of readings) {
+        const x = r === path ? primary : this.#first(m, r, false)
+        if (x !== primary) disagree = true
+        if (auth === undefined && x?.authenticated === true) auth = x
+        if (fold) {
+          const y = this.#first(m, r.toLowerCase(), true)
+          if (y !== primary) disagree = true
+          if (auth === undefined && y?.authenticated === true) auth = y
+        }
+      }
+    }
+    if (auth === undefined && route !== undefined && this.#anyAuthenticated)
+      auth = this.#authForRoute(m, route)
+    if (auth !== undefined) return auth
+    if (disagree) {
+      this.#issue = 'ambiguous'
+      return null
+    }
+    return primary
   }
 
   /**
@@ -453,9 +579,22 @@ export class CachePolicyTable {
     if (res === null || typeof res !== 'object' || !Number.isInteger(res.status)) {
       throw new TypeError('res.status must be an integer')
     }
-    const rule = this.match(req.method, req.path)
+    if (typeof req.method !== 'string' || typeof req.path !== 'string')
+      throw new TypeError('method and path must be strings')
+    if (req.route !== undefined && typeof req.route !== 'string')
+      throw new TypeError('req.route must be a string')
     const method = req.method === 'GET' || req.method === 'HEAD' ? req.method : req.method.toUpperCase()
+    const resolved = this.#resolve(method, req.path, req.route)
+    const path = SCAN.path
     const h = req.headers
+    if (resolved === null) {
+      // fail closed: a path that cannot be read unambiguously may reach a private handler
+      const etag = this.options.etag
+      const out = this.#notCacheable({}, [], 'private, no-store', 'unsafe-path', undefined, etag)
+      out.pathIssue = this.#issue
+      return out
+    }
+    const rule = resolved
     let blocking: CredentialKind[] | undefined
     if (h.authorization !== undefined || h.cookie !== undefined || res.setsCookie) {
       const creds = this.credentials(h)
@@ -508,13 +647,13 @@ export class CachePolicyTable {
       edge = rule.edgeTtl
       if (edge > 0 && res.cacheTag === undefined && ok.tags !== undefined) {
         Object.assign(set, ok.tags)
-      } else if (edge > 0) this.#addTags(set, rule, res, method, req.path)
+      } else if (edge > 0) this.#addTags(set, rule, res, method, path)
       return { set, remove, shared: edge > 0 || rule.browserTtl > 0, verdict: 'shared', rule, etag }
     }
     if (NEGATIVE_STATUSES.has(res.status) && rule.negativeTtl > 0) {
       set['Cache-Control'] = `public, max-age=${rule.negativeTtl}`
       for (const name of this.options.cdnHeaders) set[name] = `max-age=${rule.negativeTtl}`
-      this.#addTags(set, rule, res, method, req.path)
+      this.#addTags(set, rule, res, method, path)
       return { set, remove, shared: true, verdict: 'shared', rule, etag }
     }
     return this.#notCacheable(set, remove, 'no-store', 'status', rule, etag)
@@ -543,19 +682,12 @@ export class CachePolicyTable {
   ): void {
     const tags = new Set<string>(members(res.cacheTag).filter(isValidTag))
     const ruleTags =
-      typeof rule.tags === 'function'
-        ? safeTags(rule.tags, { method, path: stripQuery(path), status: res.status })
-        : rule.tags
+      typeof rule.tags === 'function' ? safeTags(rule.tags, { method, path, status: res.status }) : rule.tags
     for (const t of ruleTags) if (isValidTag(t)) tags.add(t)
     if (tags.size > 0) {
       for (const name of this.options.tagHeaders) set[name] = [...tags].join(name === 'Cache-Tag' ? ',' : ' ')
     }
   }
-}
-
-function stripQuery(p: string): string {
-  const q = p.indexOf('?')
-  return q === -1 ? p : p.slice(0, q)
 }
 
 function safeTags(fn: (ctx: TagContext) => readonly string[], ctx: TagContext): readonly string[] {

@@ -6,6 +6,9 @@ import {
   definePolicy,
   evaluatePreconditions,
   InvalidPolicyError,
+  type NormalizedPath,
+  normalizePath,
+  type PathIssue,
   type PreconditionOutcome,
   type RouteRule,
 } from '@tierkit/cdn-headers'
@@ -39,4 +42,8 @@ try {
   if (e instanceof InvalidPolicyError) code = e.code
 }
 
-export { cacheControl, code, outcome }
+const normalized: NormalizedPath = normalizePath('/api/%75sers/1')
+const issue: PathIssue | undefined = compiled.pathIssue
+const normalizedPath: string | undefined = normalized.ok ? normalized.path : undefined
+
+export { cacheControl, code, issue, normalizedPath, outcome }
