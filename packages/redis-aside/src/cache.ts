@@ -48,7 +48,12 @@ export interface L1Store {
 export type CacheEvent =
   | { type: 'corrupt'; key: string; error: CorruptPayloadError }
   | { type: 'redis-error'; operation: string; error: unknown }
-  | { type: 'breaker'; state: BreakerState }
+  | {
+      type: 'breaker'
+      state: BreakerState
+      /** On a Cluster, the master (`host:port`) whose breaker changed; absent on a single Redis. */
+      node?: string
+    }
   | { type: 'load-error'; key: string; error: unknown; background: boolean }
   | { type: 'store-error'; key: string; error: unknown }
 
@@ -203,6 +208,8 @@ interface PendingCall {
   operation: string
   reject: (err: unknown) => void
   done: boolean
+  /** The breaker the call went through (per node on a Cluster). */
+  breaker: Breaker
 }
 
 interface RedisCommands {
@@ -211,6 +218,8 @@ interface RedisCommands {
   mget(...keys: string[]): Promise<Array<string | null>>
   del(...keys: string[]): Promise<number>
   eval(script: string, numKeys: number, ...args: Array<string | number>): Promise<unknown>
+  /** ioredis Cluster only: slot → [master "host:port", ...replicas]. */
+  readonly slots?: string[][]
 }
 
 const RELEASE_LUA =
@@ -286,7 +295,11 @@ class RedisAsideCache implements Cache {
   private readonly observer: CacheObserver | undefined
   private readonly graceRetry: number
   private readonly onEvent: ((e: CacheEvent) => void) | undefined
+  /** The breaker of a single Redis; on a Cluster, the breakers are per node (see `breakerFor`). */
   private readonly breaker: Breaker
+  private readonly breakers = new Map<string, Breaker>()
+  private readonly breakerThreshold: number
+  private readonly breakerCoolDown: number
   private readonly flights = new Map<string, Promise<unknown>>()
   private readonly loads = new Map<string, Load>()
   private readonly background = new Set<Promise<unknown>>()
@@ -355,11 +368,37 @@ class RedisAsideCache implements Cache {
       o.breaker?.threshold === undefined ? 5 : integer('breaker.threshold', o.breaker.threshold, 1, MAX_TIMER)
     const coolDown =
       o.breaker?.coolDown === undefined ? 5000 : integer('breaker.coolDown', o.breaker.coolDown, 1, MAX_TIMER)
+    this.breakerThreshold = threshold
+    this.breakerCoolDown = coolDown
     this.breaker = new Breaker(threshold, coolDown, (state) => this.emit({ type: 'breaker', state }))
   }
 
   get breakerState(): BreakerState {
-    return this.breaker.state
+    if (!this.isCluster) return this.breaker.state
+    let worst: BreakerState = 'closed'
+    for (const b of this.breakers.values()) {
+      if (b.state === 'open') return 'open'
+      if (b.state === 'half-open') worst = 'half-open'
+    }
+    return worst
+  }
+
+  /**
+   * The breaker guarding Redis key `k`: the cache's one breaker on a single Redis; on a Cluster, the breaker of
+   * the master that serves `k`'s slot right now (ioredis' slot table, which follows MOVED redirections,
+   * resharding and failovers), so one dead master opens only its own breaker.
+   */
+  private breakerFor(k: string): Breaker {
+    if (!this.isCluster) return this.breaker
+    const node = this.redis.slots?.[keySlot(k)]?.[0] ?? 'unknown'
+    let b = this.breakers.get(node)
+    if (b === undefined) {
+      b = new Breaker(this.breakerThreshold, this.breakerCoolDown, (state) =>
+        this.emit({ type: 'breaker', state, node }),
+      )
+      this.breakers.set(node, b)
+    }
+    return b
   }
 
   // ---------------------------------------------------------------- public API
@@ -454,7 +493,7 @@ class RedisAsideCache implements Cache {
       if (load) load.invalidated = true
     }
     try {
-      await Promise.all(this.bySlot(ks).map((group) => this.call(() => this.redis.del(...group), 'del')))
+      await Promise.all(this.bySlot(ks).map((group) => this.call(() => this.redis.del(...group), 'del', group[0]!)))
     } catch (e) {
       if (isReplyError(e)) throw new RedisReplyError('del', e)
       throw e instanceof RedisUnavailableError ? e : new RedisUnavailableError('del', e)
@@ -564,7 +603,7 @@ class RedisAsideCache implements Cache {
       }
       if (stale === undefined || l2.f > stale.f) stale = l2
     }
-    if (this.distributed && !this.loads.has(k) && this.breaker.state === 'closed') {
+    if (this.distributed && !this.loads.has(k) && this.breakerFor(k).state === 'closed') {
       return this.loadWithLock(k, key, loader, options, stale, start)
     }
     return this.awaitLoad(this.startLoad(k, key, loader, options, stale), k, key, stale, start)
@@ -584,7 +623,7 @@ class RedisAsideCache implements Cache {
     for (;;) {
       let acquired: boolean
       try {
-        acquired = (await this.call(() => this.redis.set(lk, token, 'PX', this.lease, 'NX'), 'lock')) === 'OK'
+        acquired = (await this.call(() => this.redis.set(lk, token, 'PX', this.lease, 'NX'), 'lock', lk)) === 'OK'
       } catch {
         // Redis is not answering: load locally rather than fail
         return this.awaitLoad(this.startLoad(k, key, loader, options, stale), k, key, stale, start)
@@ -600,7 +639,7 @@ class RedisAsideCache implements Cache {
         const load = this.startLoad(k, key, loader, options, stale)
         const renew = setInterval(
           () => {
-            this.call(() => this.redis.eval(RENEW_LUA, 1, lk, token, this.lease), 'lock-renew').catch(
+            this.call(() => this.redis.eval(RENEW_LUA, 1, lk, token, this.lease), 'lock-renew', lk).catch(
               () => {},
             )
           },
@@ -645,7 +684,7 @@ class RedisAsideCache implements Cache {
   }
 
   private releaseLock(lk: string, token: string): void {
-    this.call(() => this.redis.eval(RELEASE_LUA, 1, lk, token), 'lock-release').catch(() => {})
+    this.call(() => this.redis.eval(RELEASE_LUA, 1, lk, token), 'lock-release', lk).catch(() => {})
   }
 
   /** Starts the loader for `k` unless it already runs; the returned load settles after the value is stored. */
@@ -788,7 +827,7 @@ class RedisAsideCache implements Cache {
       const token = randomUUID()
       if (this.distributed) {
         lk = this.lockPrefix + key
-        const ok = await this.call(() => this.redis.set(lk!, token, 'PX', this.lease, 'NX'), 'lock').catch(
+        const ok = await this.call(() => this.redis.set(lk!, token, 'PX', this.lease, 'NX'), 'lock', lk).catch(
           () => null,
         )
         if (ok !== 'OK') return // somebody else refreshes it (or Redis is down: keep serving)
@@ -898,7 +937,7 @@ class RedisAsideCache implements Cache {
     await Promise.all(
       groups.map(async (group) => {
         try {
-          const res = await this.call(() => this.redis.mget(...group), 'mget')
+          const res = await this.call(() => this.redis.mget(...group), 'mget', group[0]!)
           group.forEach((k, i) => {
             raws.set(k, res[i] ?? null)
           })
@@ -978,7 +1017,7 @@ class RedisAsideCache implements Cache {
       this.record('l2', 'error', t0)
       this.emit({ type: 'corrupt', key, error })
       // delete it, unless it was replaced meanwhile
-      this.call(() => this.redis.eval(RELEASE_LUA, 1, k, raw), 'del-corrupt').catch(() => {})
+      this.call(() => this.redis.eval(RELEASE_LUA, 1, k, raw), 'del-corrupt', k).catch(() => {})
       return undefined
     }
   }
@@ -1026,7 +1065,7 @@ class RedisAsideCache implements Cache {
     const entry: Entry = { v: value, f, r, s }
     this.setL1(k, entry)
     try {
-      await this.call(() => this.redis.set(k, payload, 'PX', s - now), 'set')
+      await this.call(() => this.redis.set(k, payload, 'PX', s - now), 'set', k)
     } catch (err) {
       if (strict && isReplyError(err)) {
         // Redis is up and refused the write (OOM, READONLY...): the L1 must not serve what Redis does not hold
@@ -1081,14 +1120,14 @@ class RedisAsideCache implements Cache {
     }
     if (batch.size === 1) {
       const [k] = batch.keys() as unknown as [string]
-      this.call(() => this.redis.get(k), 'get').then(
+      this.call(() => this.redis.get(k), 'get', k).then(
         (v) => settle(k, v),
         (err: unknown) => settle(k, null, err ?? new Error('redis get failed')),
       )
       return
     }
     for (const group of this.bySlot([...batch.keys()])) {
-      this.call(() => this.redis.mget(...group), 'mget').then(
+      this.call(() => this.redis.mget(...group), 'mget', group[0]!).then(
         (values) => {
           group.forEach((k, i) => {
             settle(k, values[i])
@@ -1118,8 +1157,9 @@ class RedisAsideCache implements Cache {
    * Runs one Redis call through the circuit breaker and `timeouts.redis`. Deadlines are checked by one
    * shared timer (every `timeouts.redis / 4`, at most 25 ms, at least 1 ms) rather than a timer per call.
    */
-  private call<T>(fn: () => Promise<T>, operation: string): Promise<T> {
-    if (!this.breaker.allow()) return Promise.reject(BREAKER_OPEN)
+  private call<T>(fn: () => Promise<T>, operation: string, k: string): Promise<T> {
+    const breaker = this.breakerFor(k)
+    if (!breaker.allow()) return Promise.reject(BREAKER_OPEN)
     return new Promise<T>((resolve, reject) => {
       // monotonic, and read now: the coarse clock can be a reading from before an event-loop stall
       const pc: PendingCall = {
@@ -1127,6 +1167,7 @@ class RedisAsideCache implements Cache {
         operation,
         reject,
         done: false,
+        breaker,
       }
       this.pending.add(pc)
       if (this.sweepTimer === undefined) this.armSweep()
@@ -1141,7 +1182,7 @@ class RedisAsideCache implements Cache {
           if (pc.done) return
           pc.done = true
           this.pending.delete(pc)
-          this.breaker.success()
+          breaker.success()
           resolve(v)
         },
         (err: unknown) => {
@@ -1149,8 +1190,8 @@ class RedisAsideCache implements Cache {
           pc.done = true
           this.pending.delete(pc)
           if (isReplyError(err))
-            this.breaker.success() // Redis answered: not an availability problem
-          else this.breaker.failure()
+            breaker.success() // Redis answered: not an availability problem
+          else breaker.failure()
           this.emit({ type: 'redis-error', operation, error: err })
           reject(err)
         },
@@ -1189,7 +1230,7 @@ class RedisAsideCache implements Cache {
       pc.done = true
       this.pending.delete(pc)
       const error = new RedisUnavailableError(`${pc.operation} (timed out after ${this.redisTimeout} ms)`)
-      this.breaker.failure()
+      pc.breaker.failure()
       this.emit({ type: 'redis-error', operation: pc.operation, error })
       pc.reject(error)
     }
