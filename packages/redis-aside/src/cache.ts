@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto'
+import { createHash, randomBytes, randomUUID } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import type { Cluster, Redis } from 'ioredis'
 import { Breaker, type BreakerState } from './breaker.js'
@@ -117,6 +117,15 @@ export interface CacheOptions {
   /** TTL of `null` results (negative caching), in ms; `0` does not cache `null`. @default the cache's `ttl` */
   nullTtl?: number
   /**
+   * How long, in ms, the tombstone that `delete` leaves in Redis lasts; every key this cache writes also lives
+   * at least this long. A load stores its result in Redis only if the key still holds what the load's read
+   * saw (a compare-and-set), so a load that started before a write never stores its value after it; a load
+   * whose read saw no entry must store within half of this time (checked on Redis' clock; the other half
+   * absorbs clock skew between your hosts and Redis) or its result is returned but not cached.
+   * @default 30000
+   */
+  tombstoneTtl?: number
+  /**
    * Stampede lock across processes: on a miss, one process holds a Redis lease (`SET NX PX`, renewed while the
    * loader runs) and the others poll Redis for the value instead of calling the loader.
    */
@@ -195,12 +204,42 @@ interface Entry {
   r: number
   /** stale until (epoch ms) */
   s: number
+  /** the token Redis holds for this entry ('' when unknown): a fill that started from it expects it still there */
+  t: string
 }
 
 interface Load {
   promise: Promise<unknown>
   controller: AbortController
+  /** set by a write or an eviction of the key in this process: the load's result must not be cached */
   invalidated: boolean
+}
+
+/** A read of Redis (or L1) in flight; an eviction of its key in the meantime marks it invalid. */
+interface Fence {
+  invalid: boolean
+}
+
+/** What one read of a Redis key saw. A fill made from it expects Redis to still hold exactly that. */
+interface L2Read {
+  /** the entry, when one is servable (fresh or in grace) */
+  e: Entry | undefined
+  /** the token of what Redis held: an entry's or a tombstone's token; '' for nothing, a corrupt payload or an error */
+  token: string
+  /** Date.now() before the read was sent */
+  at: number
+  /** Redis held a tombstone: the value was deleted, there is nothing stale to serve */
+  tomb: boolean
+  /** an eviction of the key arrived while the read was in flight: do not copy its result to the L1 */
+  evicted: boolean
+}
+
+/** What `lookupMany` found for one key. */
+interface Look {
+  entry: Entry | undefined
+  fresh: boolean
+  token: string
+  at: number
 }
 
 interface PendingCall {
@@ -218,14 +257,62 @@ interface RedisCommands {
   mget(...keys: string[]): Promise<Array<string | null>>
   del(...keys: string[]): Promise<number>
   eval(script: string, numKeys: number, ...args: Array<string | number>): Promise<unknown>
+  evalsha(sha: string, numKeys: number, ...args: Array<string | number>): Promise<unknown>
   /** ioredis Cluster only: slot → [master "host:port", ...replicas]. */
   readonly slots?: string[][]
 }
 
-const RELEASE_LUA =
-  "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
-const RENEW_LUA =
-  "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end"
+interface Script {
+  src: string
+  sha: string
+}
+
+function script(src: string): Script {
+  return { src, sha: createHash('sha1').update(src).digest('hex') }
+}
+
+const RELEASE = script(
+  "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end",
+)
+const RENEW = script(
+  "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end",
+)
+
+/**
+ * The fill of a load: a compare-and-set on one key (so it works on a Cluster). It stores the entry only if
+ * the key still holds what the load's read saw (ARGV[1]): the same entry or tombstone token, or nothing
+ * (''). Every write (`set`, `delete`, a fill) puts a new unique token there, so a load that started before
+ * a write can never store its value after it. "Nothing" needs one more guard: a tombstone expires, and
+ * then the key is empty again. Every write keeps its key at least `tombstoneTtl`, and a fill that expects
+ * nothing must land before ARGV[4] (the read's wall-clock time + half of `tombstoneTtl`), checked against
+ * Redis' own clock: a late fill (a slow loader, a command replayed from a client's offline queue) is
+ * refused instead of landing after the tombstone has gone. Returns 1 stored, 0 refused (changed), -1 too late.
+ * Entries are `2<token>,...`, tombstones `0<token>`; a legacy `1...` entry is identified by its whole value.
+ */
+const FILL = script(`local cur = redis.call('get', KEYS[1])
+local seen = ARGV[1]
+if seen == '' then
+  if cur then return 0 end
+  local t = redis.call('time')
+  if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) >= tonumber(ARGV[4]) then return -1 end
+else
+  if not cur then return 0 end
+  local b = string.byte(cur, 1)
+  local tok = cur
+  if b == 50 then tok = string.match(cur, '^2([^,]*),') elseif b == 48 then tok = string.sub(cur, 2) end
+  if tok ~= seen then return 0 end
+end
+redis.call('set', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1`)
+
+let tokenPrefix: string | undefined
+let tokenSeq = 0
+/** A token that no other write, in any process, ever used: 72 random bits per process, then a counter. */
+function newToken(): string {
+  if (tokenPrefix === undefined) tokenPrefix = randomBytes(9).toString('base64url')
+  tokenSeq++
+  return tokenPrefix + tokenSeq.toString(36)
+}
 
 const BREAKER_OPEN = new RedisUnavailableError('call (circuit breaker open)')
 
@@ -287,6 +374,9 @@ class RedisAsideCache implements Cache {
   private readonly jitter: number
   private readonly eager: number
   private readonly nullTtl: number | undefined
+  private readonly tombstoneTtl: number
+  /** A fill that expects an empty key must reach Redis within this long of its read (half of tombstoneTtl). */
+  private readonly fillWindow: number
   private readonly distributed: boolean
   private readonly lease: number
   private readonly waitTimeout: number
@@ -302,6 +392,8 @@ class RedisAsideCache implements Cache {
   private readonly breakerCoolDown: number
   private readonly flights = new Map<string, Promise<unknown>>()
   private readonly loads = new Map<string, Load>()
+  /** Redis reads in flight per key, so that an eviction can stop them from filling the L1. */
+  private readonly fences = new Map<string, Fence[]>()
   private readonly background = new Set<Promise<unknown>>()
   private readonly renewals = new Set<NodeJS.Timeout>()
   private readonly pending = new Set<PendingCall>()
@@ -334,10 +426,15 @@ class RedisAsideCache implements Cache {
     this.jitter = o.jitter === undefined ? 0 : fraction('jitter', o.jitter, true)
     this.eager = o.eagerRefresh === undefined ? 0 : fraction('eagerRefresh', o.eagerRefresh, false)
     this.nullTtl = o.nullTtl === undefined ? undefined : integer('nullTtl', o.nullTtl, 0, MAX_TTL)
+    this.tombstoneTtl =
+      o.tombstoneTtl === undefined ? 30_000 : integer('tombstoneTtl', o.tombstoneTtl, 2, MAX_TTL)
+    this.fillWindow = Math.floor(this.tombstoneTtl / 2)
     this.distributed = o.lock?.distributed === true
     this.lease = o.lock?.lease === undefined ? 10_000 : integer('lock.lease', o.lock.lease, 3, MAX_TIMER)
     this.waitTimeout =
-      o.lock?.waitTimeout === undefined ? 30_000 : integer('lock.waitTimeout', o.lock.waitTimeout, 1, MAX_TIMER)
+      o.lock?.waitTimeout === undefined
+        ? 30_000
+        : integer('lock.waitTimeout', o.lock.waitTimeout, 1, MAX_TIMER)
     if (o.serializer !== undefined) {
       if (typeof o.serializer?.encode !== 'function' || typeof o.serializer?.decode !== 'function') {
         throw new TypeError('redis-aside: serializer must have encode and decode functions')
@@ -345,7 +442,9 @@ class RedisAsideCache implements Cache {
     }
     this.serializer = o.serializer ?? defaultSerializer
     this.maxValueBytes =
-      o.maxValueBytes === undefined ? 1_048_576 : integer('maxValueBytes', o.maxValueBytes, 1, MAX_VALUE_BYTES)
+      o.maxValueBytes === undefined
+        ? 1_048_576
+        : integer('maxValueBytes', o.maxValueBytes, 1, MAX_VALUE_BYTES)
     if (o.l1 !== undefined) {
       const l = o.l1 as Partial<L1Store> | null
       if (
@@ -425,7 +524,7 @@ class RedisAsideCache implements Cache {
         if (now < l1e.f) {
           if (this.observer) this.observer.record('l1', 'hit', performance.now() - t0)
           if (l1e.r !== 0 && now >= l1e.r)
-            this.refreshInBackground(k, key, loader as Loader<unknown>, options)
+            this.refreshInBackground(k, key, loader as Loader<unknown>, options, false, l1e.t)
           return Promise.resolve(l1e.v as T)
         }
         if (now >= l1e.s) l1e = undefined
@@ -457,9 +556,9 @@ class RedisAsideCache implements Cache {
       }
       this.record('l1', e !== undefined && now < e.s ? 'stale' : 'miss', t0)
     }
-    const e = await this.readL2(k, key, true)
+    const { e, evicted } = await this.readL2(k, key, true)
     if (e !== undefined && Date.now() < e.f) {
-      this.setL1(k, e)
+      if (!evicted) this.setL1(k, e)
       return e.v as T
     }
     return undefined
@@ -471,9 +570,22 @@ class RedisAsideCache implements Cache {
     if (value === undefined) throw new TypeError('redis-aside: value must not be undefined (use null)')
     if (options !== undefined) this.checkLoadOptions(options)
     const k = this.prefix + key
-    const load = this.loads.get(k)
-    if (load) load.invalidated = true // an older load must not overwrite this value
-    await this.store(k, key, value, this.ttlFor(value, options?.ttl), options?.grace ?? this.grace, true)
+    const ttl = this.ttlFor(value, options?.ttl)
+    // null with nullTtl 0 is not cached: the write still replaces what was there
+    if (ttl === 0) return this.deleteMany([key])
+    const enc = this.encodeEntry(key, value, ttl, options?.grace ?? this.grace, true)!
+    this.invalidate(k) // an older load or read in this process must not overwrite this value
+    this.setL1(k, enc.entry)
+    try {
+      await this.call(() => this.redis.set(k, enc.payload, 'PX', enc.px), 'set', k)
+    } catch (err) {
+      if (isReplyError(err)) {
+        // Redis is up and refused the write (OOM, READONLY...): the L1 must not serve what Redis does not hold
+        if (this.l1?.get(k) === enc.entry) this.l1.delete(k)
+        throw new RedisReplyError('set', err, key)
+      }
+      throw err instanceof RedisUnavailableError ? err : new RedisUnavailableError('set', err)
+    }
   }
 
   async delete(key: string): Promise<void> {
@@ -488,12 +600,17 @@ class RedisAsideCache implements Cache {
     if (keys.length === 0) return
     const ks = [...new Set(keys)].map((key) => this.prefix + key)
     for (const k of ks) {
+      this.invalidate(k)
       this.l1?.delete(k)
-      const load = this.loads.get(k)
-      if (load) load.invalidated = true
     }
+    // a tombstone with a new token rather than a DEL: a load that read the key before this delete expects
+    // what it saw there, so its fill is refused, in every process (see FILL). Plain SETs, not a script: a
+    // script can be re-sent as EVAL after a NOSCRIPT reply and so land after a later write of this client.
+    const tombstone = `0${newToken()}`
     try {
-      await Promise.all(this.bySlot(ks).map((group) => this.call(() => this.redis.del(...group), 'del', group[0]!)))
+      await Promise.all(
+        ks.map((k) => this.call(() => this.redis.set(k, tombstone, 'PX', this.tombstoneTtl), 'del', k)),
+      )
     } catch (e) {
       if (isReplyError(e)) throw new RedisReplyError('del', e)
       throw e instanceof RedisUnavailableError ? e : new RedisUnavailableError('del', e)
@@ -505,8 +622,8 @@ class RedisAsideCache implements Cache {
     checkKeys(keys)
     const found = await this.lookupMany(keys)
     return keys.map((key) => {
-      const e = found.get(key)
-      return e?.fresh ? (e.entry.v as T) : undefined
+      const look = found.get(key)!
+      return look.fresh ? (look.entry!.v as T) : undefined
     })
   }
 
@@ -525,12 +642,12 @@ class RedisAsideCache implements Cache {
     const joins: Array<Promise<void>> = []
     const missing: string[] = []
     const stale = new Map<string, Entry>()
-    for (const [key, e] of found) {
-      if (e?.fresh) {
-        values.set(key, e.entry.v)
+    for (const [key, look] of found) {
+      if (look.fresh) {
+        values.set(key, look.entry!.v)
         continue
       }
-      if (e) stale.set(key, e.entry)
+      if (look.entry) stale.set(key, look.entry)
       const k = this.prefix + key
       const inflight = this.flights.get(k) ?? this.loads.get(k)?.promise
       if (inflight) {
@@ -549,19 +666,24 @@ class RedisAsideCache implements Cache {
         missing.push(key)
       }
     }
-    if (missing.length > 0) joins.push(this.loadBatch(missing, loader, options, stale, values, start))
+    if (missing.length > 0) joins.push(this.loadBatch(missing, loader, options, found, stale, values, start))
     await Promise.all(joins)
     return keys.map((key) => values.get(key) as T)
   }
 
   evictLocal(keys: string | readonly string[]): void {
     if (typeof keys === 'string') {
-      this.l1?.delete(this.prefix + keys)
+      const k = this.prefix + keys
+      this.invalidate(k)
+      this.l1?.delete(k)
       return
     }
     checkKeys(keys)
-    if (this.l1 === undefined) return
-    for (const key of keys) this.l1.delete(this.prefix + key)
+    for (const key of keys) {
+      const k = this.prefix + key
+      this.invalidate(k)
+      this.l1?.delete(k)
+    }
   }
 
   async close(): Promise<void> {
@@ -582,6 +704,42 @@ class RedisAsideCache implements Cache {
     clearTimeout(timer)
   }
 
+  // ---------------------------------------------------------------- invalidation in this process
+
+  /**
+   * A write or an eviction of `k` in this process: loads and Redis reads of `k` in flight must not cache
+   * what they get (it may predate the write), and later callers must not join them.
+   */
+  private invalidate(k: string): void {
+    const load = this.loads.get(k)
+    if (load !== undefined) {
+      load.invalidated = true
+      this.loads.delete(k)
+    }
+    this.flights.delete(k)
+    const fences = this.fences.get(k)
+    if (fences !== undefined) for (const f of fences) f.invalid = true
+  }
+
+  private fence(k: string): Fence {
+    const f: Fence = { invalid: false }
+    const list = this.fences.get(k)
+    if (list === undefined) this.fences.set(k, [f])
+    else list.push(f)
+    return f
+  }
+
+  private unfence(k: string, f: Fence): void {
+    const list = this.fences.get(k)
+    if (list === undefined) return
+    if (list.length === 1) {
+      if (list[0] === f) this.fences.delete(k)
+      return
+    }
+    const i = list.indexOf(f)
+    if (i >= 0) list.splice(i, 1)
+  }
+
   // ---------------------------------------------------------------- read path
 
   private async resolve(
@@ -593,20 +751,26 @@ class RedisAsideCache implements Cache {
   ): Promise<unknown> {
     const start = coarseNow()
     let stale = l1e
-    const l2 = await this.readL2(k, key, true)
+    const read = await this.readL2(k, key, true)
+    const l2 = read.e
     if (l2 !== undefined) {
       const now = coarseNow()
       if (now < l2.f) {
-        this.setL1(k, l2)
-        if (l2.r !== 0 && now >= l2.r) this.refreshInBackground(k, key, loader, options, true)
+        if (!read.evicted) {
+          this.setL1(k, l2)
+          if (l2.r !== 0 && now >= l2.r) this.refreshInBackground(k, key, loader, options, true, l2.t)
+        }
         return l2.v
       }
       if (stale === undefined || l2.f > stale.f) stale = l2
+    } else if (read.tomb) {
+      stale = undefined // deleted: the L1's stale copy predates the delete
     }
     if (this.distributed && !this.loads.has(k) && this.breakerFor(k).state === 'closed') {
-      return this.loadWithLock(k, key, loader, options, stale, start)
+      return this.loadWithLock(k, key, loader, options, stale, start, read)
     }
-    return this.awaitLoad(this.startLoad(k, key, loader, options, stale), k, key, stale, start)
+    const load = this.startLoad(k, key, loader, options, stale, read.token, read.at)
+    return this.awaitLoad(load, k, key, stale, start)
   }
 
   private async loadWithLock(
@@ -616,6 +780,7 @@ class RedisAsideCache implements Cache {
     options: LoadOptions | undefined,
     stale: Entry | undefined,
     start: number,
+    seen: L2Read,
   ): Promise<unknown> {
     const lk = this.lockPrefix + key
     const token = randomUUID()
@@ -623,23 +788,27 @@ class RedisAsideCache implements Cache {
     for (;;) {
       let acquired: boolean
       try {
-        acquired = (await this.call(() => this.redis.set(lk, token, 'PX', this.lease, 'NX'), 'lock', lk)) === 'OK'
+        acquired =
+          (await this.call(() => this.redis.set(lk, token, 'PX', this.lease, 'NX'), 'lock', lk)) === 'OK'
       } catch {
         // Redis is not answering: load locally rather than fail
-        return this.awaitLoad(this.startLoad(k, key, loader, options, stale), k, key, stale, start)
+        const load = this.startLoad(k, key, loader, options, stale, seen.token, seen.at)
+        return this.awaitLoad(load, k, key, stale, start)
       }
       if (acquired) {
         // somebody may have stored the value between our read and our lock
         const again = await this.readL2(k, key, false)
-        if (again !== undefined && Date.now() < again.f) {
+        if (again.e !== undefined && Date.now() < again.e.f) {
           this.releaseLock(lk, token)
-          this.setL1(k, again)
-          return again.v
+          if (!again.evicted) this.setL1(k, again.e)
+          return again.e.v
         }
-        const load = this.startLoad(k, key, loader, options, stale)
+        if (again.tomb) stale = undefined
+        else if (again.e !== undefined && (stale === undefined || again.e.f > stale.f)) stale = again.e
+        const load = this.startLoad(k, key, loader, options, stale, again.token, again.at)
         const renew = setInterval(
           () => {
-            this.call(() => this.redis.eval(RENEW_LUA, 1, lk, token, this.lease), 'lock-renew', lk).catch(
+            this.call(() => this.runScript(RENEW, [lk], [token, this.lease]), 'lock-renew', lk).catch(
               () => {},
             )
           },
@@ -659,14 +828,17 @@ class RedisAsideCache implements Cache {
       if (local) return this.awaitLoad(local, k, key, stale, start)
       await sleep(delay)
       delay = Math.min(delay * 2, 50)
-      const e = await this.readL2(k, key, false)
+      const polled = await this.readL2(k, key, false)
+      seen = polled
+      const e = polled.e
       const now = Date.now()
       if (e !== undefined && now < e.f) {
         this.record('l2', 'hit', performance.now())
-        this.setL1(k, e)
+        if (!polled.evicted) this.setL1(k, e)
         return e.v
       }
-      if (e !== undefined && (stale === undefined || e.f > stale.f)) stale = e
+      if (polled.tomb) stale = undefined
+      else if (e !== undefined && (stale === undefined || e.f > stale.f)) stale = e
       const waited = now - start
       if (stale !== undefined && now < stale.s && this.soft !== undefined && waited >= this.soft) {
         return this.serveStale(k, stale, false)
@@ -677,23 +849,29 @@ class RedisAsideCache implements Cache {
         throw new LoaderTimeoutError(key, this.hard)
       }
       if (waited >= this.waitTimeout) {
-        return this.awaitLoad(this.startLoad(k, key, loader, options, stale), k, key, stale, start)
+        const load = this.startLoad(k, key, loader, options, stale, seen.token, seen.at)
+        return this.awaitLoad(load, k, key, stale, start)
       }
       if (this.closed) throw new CacheClosedError()
     }
   }
 
   private releaseLock(lk: string, token: string): void {
-    this.call(() => this.redis.eval(RELEASE_LUA, 1, lk, token), 'lock-release', lk).catch(() => {})
+    this.call(() => this.runScript(RELEASE, [lk], [token]), 'lock-release', lk).catch(() => {})
   }
 
-  /** Starts the loader for `k` unless it already runs; the returned load settles after the value is stored. */
+  /**
+   * Starts the loader for `k` unless it already runs; the returned load settles after the value is stored.
+   * `token`/`at` are what the read before it saw in Redis (see `fill`).
+   */
   private startLoad(
     k: string,
     key: string,
     loader: Loader<unknown>,
     options: LoadOptions | undefined,
     stale: Entry | undefined,
+    token: string,
+    at: number,
   ): Load {
     const existing = this.loads.get(k)
     if (existing) return existing
@@ -727,13 +905,15 @@ class RedisAsideCache implements Cache {
         }
         this.record('loader', 'hit', t0)
         if (!skip && value !== undefined && !load.invalidated) {
-          await this.store(
+          await this.fill(
             k,
             key,
             value,
             this.ttlFor(value, ttlOverride ?? options?.ttl),
             options?.grace ?? this.grace,
-            false,
+            token,
+            at,
+            load,
           )
         }
         return value
@@ -772,7 +952,8 @@ class RedisAsideCache implements Cache {
           finish(() => {
             if (stale !== undefined && Date.now() < stale.s) {
               this.emit({ type: 'load-error', key, error: err, background: false })
-              resolve(this.serveStale(k, stale, true))
+              // after an eviction the stale copy must not go back into the L1
+              resolve(this.serveStale(k, stale, !load.invalidated))
             } else {
               reject(new LoaderError(key, err))
             }
@@ -809,7 +990,7 @@ class RedisAsideCache implements Cache {
     if (failed && this.l1 !== undefined && this.graceRetry > 0) {
       const now = Date.now()
       const f = Math.min(now + this.graceRetry, stale.s)
-      if (f > now) this.l1.set(k, { v: stale.v, f, r: 0, s: stale.s }, { ttl: stale.s - now })
+      if (f > now) this.l1.set(k, { v: stale.v, f, r: 0, s: stale.s, t: stale.t }, { ttl: stale.s - now })
     }
     return stale.v
   }
@@ -819,23 +1000,28 @@ class RedisAsideCache implements Cache {
     key: string,
     loader: Loader<unknown>,
     options: LoadOptions | undefined,
-    fromOwnFlight = false,
+    fromOwnFlight: boolean,
+    token: string,
   ): void {
     if (this.closed || this.loads.has(k) || (!fromOwnFlight && this.flights.has(k))) return
+    const at = Date.now()
     const run = async (): Promise<void> => {
       let lk: string | undefined
-      const token = randomUUID()
+      const lockToken = randomUUID()
       if (this.distributed) {
         lk = this.lockPrefix + key
-        const ok = await this.call(() => this.redis.set(lk!, token, 'PX', this.lease, 'NX'), 'lock', lk).catch(
-          () => null,
-        )
+        const ok = await this.call(
+          () => this.redis.set(lk!, lockToken, 'PX', this.lease, 'NX'),
+          'lock',
+          lk,
+        ).catch(() => null)
         if (ok !== 'OK') return // somebody else refreshes it (or Redis is down: keep serving)
       }
       try {
-        await this.startLoad(k, key, loader, options, undefined).promise
+        // the fill expects the entry this refresh started from: any write since then refuses it
+        await this.startLoad(k, key, loader, options, undefined, token, at).promise
       } finally {
-        if (lk !== undefined) this.releaseLock(lk, token)
+        if (lk !== undefined) this.releaseLock(lk, lockToken)
       }
     }
     const p = run().catch((error: unknown) => this.emit({ type: 'load-error', key, error, background: true }))
@@ -847,6 +1033,7 @@ class RedisAsideCache implements Cache {
     missing: string[],
     loader: BatchLoader<T>,
     options: LoadOptions | undefined,
+    found: Map<string, Look>,
     stale: Map<string, Entry>,
     values: Map<string, unknown>,
     start: number,
@@ -866,22 +1053,26 @@ class RedisAsideCache implements Cache {
       }
       return m
     })
-    // every missing key gets a load entry so that concurrent getOrLoad calls join it
+    // every missing key gets a load entry so that concurrent getOrLoad calls join it (and evictions reach it)
     const perKey = missing.map((key) => {
       const k = this.prefix + key
+      const look = found.get(key)!
       const load: Load = { promise: Promise.resolve(), controller: new AbortController(), invalidated: false }
+      this.loads.set(k, load)
       load.promise = (async () => {
         try {
           const m = await results
           const value = m.get(key)
           if (value !== undefined && !load.invalidated) {
-            await this.store(
+            await this.fill(
               k,
               key,
               value,
               this.ttlFor(value, options?.ttl),
               options?.grace ?? this.grace,
-              false,
+              look.token,
+              look.at,
+              load,
             )
           }
           return value
@@ -890,7 +1081,6 @@ class RedisAsideCache implements Cache {
         }
       })()
       load.promise.catch(() => {})
-      this.loads.set(k, load)
       return { key, k, load }
     })
     results.then(
@@ -906,11 +1096,12 @@ class RedisAsideCache implements Cache {
     )
   }
 
-  /** L1 then one MGET round trip (per hash slot on a Cluster); returns fresh and stale entries by user key. */
-  private async lookupMany(
-    keys: readonly string[],
-  ): Promise<Map<string, { entry: Entry; fresh: boolean } | undefined>> {
-    const out = new Map<string, { entry: Entry; fresh: boolean } | undefined>()
+  /**
+   * L1 then one MGET round trip (per hash slot on a Cluster); returns, per user key, the best entry found
+   * (fresh, or stale as a fallback) and what Redis held (for the fills of the keys that get loaded).
+   */
+  private async lookupMany(keys: readonly string[]): Promise<Map<string, Look>> {
+    const out = new Map<string, Look>()
     const toRead: string[] = []
     const now = Date.now()
     for (const key of keys) {
@@ -921,85 +1112,139 @@ class RedisAsideCache implements Cache {
         e = this.l1.get(this.prefix + key) as Entry | undefined
         if (e !== undefined && now < e.f) {
           this.record('l1', 'hit', t0)
-          out.set(key, { entry: e, fresh: true })
+          out.set(key, { entry: e, fresh: true, token: e.t, at: now })
           continue
         }
         this.record('l1', e !== undefined && now < e.s ? 'stale' : 'miss', t0)
       }
-      out.set(key, e !== undefined && now < e.s ? { entry: e, fresh: false } : undefined)
+      out.set(key, { entry: e !== undefined && now < e.s ? e : undefined, fresh: false, token: '', at: now })
       toRead.push(key)
     }
     if (toRead.length === 0) return out
     const ks = toRead.map((key) => this.prefix + key)
+    const fences = ks.map((k) => this.fence(k))
     const groups = this.bySlot(ks)
     const t0 = this.t0()
     const raws = new Map<string, string | null>()
-    await Promise.all(
-      groups.map(async (group) => {
-        try {
-          const res = await this.call(() => this.redis.mget(...group), 'mget', group[0]!)
-          group.forEach((k, i) => {
-            raws.set(k, res[i] ?? null)
-          })
-        } catch {
-          for (const k of group) raws.set(k, null)
-          this.record('l2', 'error', t0)
+    try {
+      await Promise.all(
+        groups.map(async (group) => {
+          try {
+            const res = await this.call(() => this.redis.mget(...group), 'mget', group[0]!)
+            group.forEach((k, i) => {
+              raws.set(k, res[i] ?? null)
+            })
+          } catch {
+            for (const k of group) raws.set(k, null)
+            this.record('l2', 'error', t0)
+          }
+        }),
+      )
+      const after = Date.now()
+      toRead.forEach((key, i) => {
+        const k = ks[i]!
+        const look = out.get(key)!
+        const raw = raws.get(k)
+        if (raw === undefined || raw === null) {
+          this.record('l2', 'miss', t0)
+          return
         }
-      }),
-    )
-    const after = Date.now()
-    toRead.forEach((key, i) => {
-      const k = ks[i]!
-      const raw = raws.get(k)
-      if (raw === undefined || raw === null) {
-        this.record('l2', 'miss', t0)
-        return
-      }
-      const e = this.decodeEntry(k, key, raw, t0)
-      if (e === undefined || after >= e.s) return
-      const fresh = after < e.f
-      this.record('l2', fresh ? 'hit' : 'stale', t0)
-      if (fresh) this.setL1(k, e)
-      const prev = out.get(key)
-      if (fresh || prev === undefined || e.f > prev.entry.f) out.set(key, { entry: e, fresh })
-    })
+        const d = this.decodeRaw(k, key, raw, t0)
+        if (typeof d === 'string') {
+          // a tombstone: deleted, so the L1's stale copy (older than the delete) is not a fallback either
+          look.token = d
+          look.entry = undefined
+          this.record('l2', 'miss', t0)
+          return
+        }
+        if (d === undefined) return
+        look.token = d.t
+        if (after >= d.s) return
+        const fresh = after < d.f
+        this.record('l2', fresh ? 'hit' : 'stale', t0)
+        if (fresh && !fences[i]!.invalid) this.setL1(k, d)
+        if (fresh || look.entry === undefined || d.f > look.entry.f) {
+          look.entry = d
+          look.fresh = fresh
+        }
+      })
+    } finally {
+      ks.forEach((k, i) => {
+        this.unfence(k, fences[i]!)
+      })
+    }
     return out
   }
 
-  private async readL2(k: string, key: string, report: boolean): Promise<Entry | undefined> {
+  /** One Redis read of `k` (coalesced with the others of this tick), and what it saw. */
+  private async readL2(k: string, key: string, report: boolean): Promise<L2Read> {
+    const fence = this.fence(k)
+    try {
+      return await this.readL2Fenced(k, key, report, fence)
+    } finally {
+      this.unfence(k, fence)
+    }
+  }
+
+  private async readL2Fenced(k: string, key: string, report: boolean, fence: Fence): Promise<L2Read> {
     const t0 = this.t0()
+    const at = Date.now()
     let raw: string | null
     try {
       raw = await this.readRaw(k)
     } catch {
       if (report) this.record('l2', 'error', t0)
-      return undefined
+      return { e: undefined, token: '', at, tomb: false, evicted: fence.invalid }
     }
     if (raw === null) {
       if (report) this.record('l2', 'miss', t0)
-      return undefined
+      return { e: undefined, token: '', at, tomb: false, evicted: fence.invalid }
     }
-    const e = this.decodeEntry(k, key, raw, t0)
-    if (e === undefined) return undefined
-    const now = coarseNow()
-    if (now >= e.s) {
+    const d = this.decodeRaw(k, key, raw, t0)
+    if (typeof d === 'string') {
       if (report) this.record('l2', 'miss', t0)
-      return undefined
+      return { e: undefined, token: d, at, tomb: true, evicted: fence.invalid }
     }
-    if (report) this.record('l2', now < e.f ? 'hit' : 'stale', t0)
-    return e
+    if (d === undefined) return { e: undefined, token: '', at, tomb: false, evicted: fence.invalid }
+    const now = coarseNow()
+    if (now >= d.s) {
+      if (report) this.record('l2', 'miss', t0)
+      return { e: undefined, token: d.t, at, tomb: false, evicted: fence.invalid }
+    }
+    if (report) this.record('l2', now < d.f ? 'hit' : 'stale', t0)
+    return { e: d, token: d.t, at, tomb: false, evicted: fence.invalid }
   }
 
   // ---------------------------------------------------------------- encoding and storing
 
-  private decodeEntry(k: string, key: string, raw: string, t0: number): Entry | undefined {
+  /**
+   * Decodes what Redis holds under a value key: an entry (`2<token>,<f>,<r>,<s>,<payload>`, times in base 36;
+   * a legacy `1<f>,<r>,<s>,<payload>` entry is identified by its whole text), or a tombstone `0<token>`
+   * (returned as its token). A payload that does not decode is reported, deleted with a compare-and-delete
+   * (so that a value written meanwhile survives) and returned as `undefined`.
+   */
+  private decodeRaw(k: string, key: string, raw: string, t0: number): Entry | string | undefined {
+    const version = raw.charCodeAt(0)
+    if (version === 48 /* '0' */) return raw.slice(1)
     try {
-      if (raw.charCodeAt(0) !== 49 /* '1' */) throw new CorruptPayloadError('unknown envelope version')
-      const c1 = raw.indexOf(',', 1)
+      let p: number
+      let t: string
+      if (version === 50 /* '2' */) {
+        const c = raw.indexOf(',', 1)
+        if (c < 0) throw new CorruptPayloadError('truncated envelope')
+        t = raw.slice(1, c)
+        p = c + 1
+      } else if (version === 49 /* '1' */) {
+        t = raw
+        p = 1
+      } else {
+        throw new CorruptPayloadError('unknown envelope version')
+      }
+      const c1 = raw.indexOf(',', p)
       const c2 = c1 < 0 ? -1 : raw.indexOf(',', c1 + 1)
       const c3 = c2 < 0 ? -1 : raw.indexOf(',', c2 + 1)
       if (c3 < 0) throw new CorruptPayloadError('truncated envelope')
-      const f = Number.parseInt(raw.slice(1, c1), 36)
+      const f = Number.parseInt(raw.slice(p, c1), 36)
       const r = Number.parseInt(raw.slice(c1 + 1, c2), 36)
       const s = Number.parseInt(raw.slice(c2 + 1, c3), 36)
       if (!Number.isFinite(f) || !Number.isFinite(r) || !Number.isFinite(s) || s < f) {
@@ -1011,13 +1256,13 @@ class RedisAsideCache implements Cache {
       } catch (err) {
         throw err instanceof CorruptPayloadError ? err : new CorruptPayloadError('value does not decode', err)
       }
-      return { v, f, r, s }
+      return { v, f, r, s, t }
     } catch (err) {
       const error = err instanceof CorruptPayloadError ? err : new CorruptPayloadError('undecodable', err)
       this.record('l2', 'error', t0)
       this.emit({ type: 'corrupt', key, error })
       // delete it, unless it was replaced meanwhile
-      this.call(() => this.redis.eval(RELEASE_LUA, 1, k, raw), 'del-corrupt', k).catch(() => {})
+      this.call(() => this.runScript(RELEASE, [k], [raw]), 'del-corrupt', k).catch(() => {})
       return undefined
     }
   }
@@ -1028,23 +1273,27 @@ class RedisAsideCache implements Cache {
     return this.ttl
   }
 
-  private async store(
-    k: string,
+  /**
+   * Builds an entry with a new token, and its Redis payload and `PX` (`ttl + grace`, but at least
+   * `tombstoneTtl`: a written key must outlive the fill window like a tombstone does, see FILL). An
+   * unserializable or oversized value throws when `strict`, else is reported and gives `undefined`.
+   */
+  private encodeEntry(
     key: string,
     value: unknown,
     ttl: number,
     grace: number,
     strict: boolean,
-  ): Promise<void> {
-    if (ttl === 0) return // nullTtl: 0
+  ): { entry: Entry; payload: string; px: number } | undefined {
     const now = Date.now()
     const t = this.jitter > 0 ? Math.max(1, Math.round(ttl * (1 - this.jitter * Math.random()))) : ttl
     const f = now + t
     const r = this.eager > 0 ? now + Math.round(t * this.eager) : 0
     const s = f + grace
+    const token = newToken()
     let payload: string
     try {
-      payload = `1${f.toString(36)},${r.toString(36)},${s.toString(36)},${this.serializer.encode(value)}`
+      payload = `2${token},${f.toString(36)},${r.toString(36)},${s.toString(36)},${this.serializer.encode(value)}`
       if (payload.length > this.maxValueBytes / 3) {
         const bytes = Buffer.byteLength(payload)
         if (bytes > this.maxValueBytes) throw new ValueTooLargeError(key, bytes, this.maxValueBytes)
@@ -1060,21 +1309,53 @@ class RedisAsideCache implements Cache {
           : err
       if (strict) throw error
       this.emit({ type: 'store-error', key, error })
+      return undefined
+    }
+    return { entry: { v: value, f, r, s, t: token }, payload, px: Math.max(s - now, this.tombstoneTtl) }
+  }
+
+  /**
+   * Stores a load's result: in Redis with the FILL compare-and-set against what the load's read saw
+   * (`token`, read at `at`), then in the L1 unless the fill was refused (the value may predate a write) or
+   * the key was invalidated in this process meanwhile. When Redis cannot be reached the outcome is unknown:
+   * the L1 still gets the value, so that reads keep being served during an outage.
+   */
+  private async fill(
+    k: string,
+    key: string,
+    value: unknown,
+    ttl: number,
+    grace: number,
+    token: string,
+    at: number,
+    load: Load,
+  ): Promise<void> {
+    if (ttl === 0) return // nullTtl: 0
+    const enc = this.encodeEntry(key, value, ttl, grace, false)
+    if (enc === undefined) return
+    const deadline = at + this.fillWindow
+    let stored: boolean | undefined
+    if (token === '' && Date.now() >= deadline) {
+      stored = false // too old to prove that no delete happened since its read
+    } else {
+      try {
+        const res = await this.call(
+          () => this.runScript(FILL, [k], [token, enc.payload, enc.px, deadline]),
+          'fill',
+          k,
+        )
+        stored = res === 1
+      } catch (err) {
+        this.emit({ type: 'store-error', key, error: err })
+      }
+    }
+    if (load.invalidated) return
+    if (stored === false) {
+      // what this process holds for the key is older than what Redis holds now
+      this.l1?.delete(k)
       return
     }
-    const entry: Entry = { v: value, f, r, s }
-    this.setL1(k, entry)
-    try {
-      await this.call(() => this.redis.set(k, payload, 'PX', s - now), 'set', k)
-    } catch (err) {
-      if (strict && isReplyError(err)) {
-        // Redis is up and refused the write (OOM, READONLY...): the L1 must not serve what Redis does not hold
-        if (this.l1?.get(k) === entry) this.l1.delete(k)
-        throw new RedisReplyError('set', err, key)
-      }
-      if (strict) throw err instanceof RedisUnavailableError ? err : new RedisUnavailableError('set', err)
-      this.emit({ type: 'store-error', key, error: err })
-    }
+    this.setL1(k, enc.entry)
   }
 
   private setL1(k: string, e: Entry): void {
@@ -1084,6 +1365,20 @@ class RedisAsideCache implements Cache {
   }
 
   // ---------------------------------------------------------------- Redis plumbing
+
+  /**
+   * EVALSHA, falling back to EVAL (which caches the script) when this node does not know it yet. The
+   * fallback is sent after the NOSCRIPT reply, so it may land after commands sent later: only scripts that
+   * compare before they write (fill, lock acquire/renew/release, compare-and-delete) go through here.
+   */
+  private runScript(s: Script, keys: string[], args: Array<string | number>): Promise<unknown> {
+    return this.redis.evalsha(s.sha, keys.length, ...keys, ...args).catch((err: unknown) => {
+      if (isReplyError(err) && String((err as Error).message).startsWith('NOSCRIPT')) {
+        return this.redis.eval(s.src, keys.length, ...keys, ...args)
+      }
+      throw err
+    })
+  }
 
   /**
    * Reads one raw value. Reads requested in the same turn of the event loop (e.g. many callers missing L1

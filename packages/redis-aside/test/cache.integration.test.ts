@@ -211,7 +211,8 @@ describe.each(TOPOLOGIES)('redis-aside on %s', (topology) => {
     })
 
     it('caches null with its own TTL (negative caching); nullTtl 0 does not cache it', async () => {
-      const cache = make({ ttl: 300_000, nullTtl: 5_000 })
+      // (every written key lives at least tombstoneTtl, see the fencing tests: kept short here)
+      const cache = make({ ttl: 300_000, nullTtl: 5_000, tombstoneTtl: 2_000 })
       let calls = 0
       const loader = () => {
         calls++
@@ -237,7 +238,7 @@ describe.each(TOPOLOGIES)('redis-aside on %s', (topology) => {
     })
 
     it('ctx.setTtl and ctx.skipCache control caching from the loader', async () => {
-      const cache = make()
+      const cache = make({ tombstoneTtl: 2_000 })
       await cache.getOrLoad('short', (ctx) => {
         ctx.setTtl(3_000)
         return 'x'
@@ -314,13 +315,18 @@ describe.each(TOPOLOGIES)('redis-aside on %s', (topology) => {
       expect(await cache.getMany(['m', 'n'])).toEqual([undefined, undefined])
     })
 
-    it('deleteMany removes keys on every node (one DEL per slot on a Cluster)', async () => {
-      const cache = make({ l1: new MapL1() })
+    it('deleteMany replaces every key, on every node, with a short-lived tombstone that reads as a miss', async () => {
+      const cache = make({ l1: new MapL1(), tombstoneTtl: 5_000 })
       const keys = Array.from({ length: 12 }, (_, i) => `d${i}`)
       for (const k of keys) await cache.set(k, k)
       await cache.deleteMany(keys)
       expect(await cache.getMany(keys)).toEqual(keys.map(() => undefined))
-      for (const k of keys) expect(await redis.exists(rkey(cache.namespace, k))).toBe(0)
+      expect(await make({ namespace: cache.namespace }).getMany(keys)).toEqual(keys.map(() => undefined))
+      const raws = await Promise.all(keys.map((k) => redis.get(rkey(cache.namespace, k))))
+      expect(raws.map((r) => r?.[0])).toEqual(keys.map(() => '0'))
+      expect(new Set(raws).size).toBe(1) // one token for the whole call
+      const pttls = await Promise.all(keys.map((k) => redis.pttl(rkey(cache.namespace, k))))
+      expect(pttls.filter((p) => p <= 0 || p > 5_000)).toEqual([])
     })
   })
 
@@ -498,7 +504,10 @@ describe.each(TOPOLOGIES)('redis-aside on %s', (topology) => {
       const bad: Array<[Promise<unknown>, string]> = [
         [cache.getOrLoad(42 as unknown as string, () => 1), 'redis-aside: key must be a string'],
         [cache.getOrLoad('k', 'nope' as never), 'redis-aside: loader must be a function'],
-        [cache.getOrLoad('k', () => 1, { ttl: 0 }), 'redis-aside: ttl must be an integer from 1 to 315360000000'],
+        [
+          cache.getOrLoad('k', () => 1, { ttl: 0 }),
+          'redis-aside: ttl must be an integer from 1 to 315360000000',
+        ],
         // also when the key is an L1 hit
         [
           cache.getOrLoad('keep', () => 1, { grace: Number.NaN }),

@@ -1,6 +1,6 @@
 // Defect 8 (redis-aside's part) of issue 15: on a Redis Cluster, one dead master must not stop Redis for
 // the keys of the healthy masters: the circuit breaker is per node (the master owning the key's slot).
-import { Cluster } from 'ioredis'
+import type { Cluster } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type CacheEvent, createCache, keySlot } from '../src/index.js'
 import { keyPrefix } from '../src/keys.js'

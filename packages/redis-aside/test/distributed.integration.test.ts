@@ -1,23 +1,6 @@
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process'
-import { existsSync, readdirSync, statSync } from 'node:fs'
-import { dirname, join } from 'node:path'
-import { fileURLToPath, pathToFileURL } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { eventually, startTopology, TOPOLOGIES, type Topology, uniqueNs } from './helpers.js'
-
-const here = dirname(fileURLToPath(import.meta.url))
-const workerFile = join(here, 'fixtures', 'lock-worker.mjs')
-const pkg = join(here, '..')
-
-/** The built entry when it is newer than every source file (turbo builds before testing), else the sources via tsx. */
-function entry(): { args: string[]; entry: string } {
-  const dist = join(pkg, 'dist', 'index.js')
-  const src = join(pkg, 'src')
-  const newestSrc = Math.max(...readdirSync(src).map((f) => statSync(join(src, f)).mtimeMs))
-  if (existsSync(dist) && statSync(dist).mtimeMs >= newestSrc)
-    return { args: [], entry: pathToFileURL(dist).href }
-  return { args: ['--import', 'tsx'], entry: pathToFileURL(join(src, 'index.ts')).href }
-}
+import { WorkerProcess } from './worker.js'
 
 interface WorkerResult {
   pid: number
@@ -26,52 +9,10 @@ interface WorkerResult {
   n: number
 }
 
-/** A worker process; `next()` resolves with its next stdout line. */
-class Worker {
-  readonly child: ChildProcessWithoutNullStreams
-  private buffer = ''
-  private readonly lines: string[] = []
-  private waiting: ((line: string) => void) | undefined
-  private stderr = ''
-
+/** A lock-worker process (test/fixtures/lock-worker.mjs). */
+class Worker extends WorkerProcess {
   constructor() {
-    const env: NodeJS.ProcessEnv = {}
-    for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('VITEST')) env[k] = v
-    const { args, entry: e } = entry()
-    env.RA_ENTRY = e
-    this.child = spawn(process.execPath, [...args, workerFile], { cwd: pkg, env })
-    this.child.stderr.on('data', (d: Buffer) => {
-      this.stderr += d.toString()
-    })
-    this.child.stdout.on('data', (d: Buffer) => {
-      this.buffer += d.toString()
-      let nl = this.buffer.indexOf('\n')
-      while (nl >= 0) {
-        const line = this.buffer.slice(0, nl)
-        this.buffer = this.buffer.slice(nl + 1)
-        if (this.waiting) {
-          const w = this.waiting
-          this.waiting = undefined
-          w(line)
-        } else {
-          this.lines.push(line)
-        }
-        nl = this.buffer.indexOf('\n')
-      }
-    })
-  }
-
-  next(): Promise<string> {
-    const line = this.lines.shift()
-    if (line !== undefined) return Promise.resolve(line)
-    return new Promise((resolve, reject) => {
-      this.waiting = resolve
-      this.child.once('exit', (code) => reject(new Error(`worker exited (${code}): ${this.stderr}`)))
-    })
-  }
-
-  send(line: string): void {
-    this.child.stdin.write(`${line}\n`)
+    super('lock-worker.mjs')
   }
 }
 

@@ -16,7 +16,16 @@ import { MapL1, ready, startTopology, TOPOLOGIES, type Topology, uniqueNs } from
 
 const MAX_TTL = 315_360_000_000 // 10 years
 const MAX_TIMER = 2_147_483_647 // what setTimeout accepts
-const BAD_NUMBERS = [1.5, 1500.5, 0.5, 1e300, Number.NaN, -1, Number.POSITIVE_INFINITY, '10' as unknown as number]
+const BAD_NUMBERS = [
+  1.5,
+  1500.5,
+  0.5,
+  1e300,
+  Number.NaN,
+  -1,
+  Number.POSITIVE_INFINITY,
+  '10' as unknown as number,
+]
 
 describe.each(TOPOLOGIES)('durations, sizes and reply errors on %s', (topology) => {
   let t: Topology
@@ -43,6 +52,7 @@ describe.each(TOPOLOGIES)('durations, sizes and reply errors on %s', (topology) 
       ['ttl', (v) => ({ ttl: v }), `from 1 to ${MAX_TTL}`],
       ['grace', (v) => ({ grace: v }), `from 0 to ${MAX_TTL}`],
       ['nullTtl', (v) => ({ nullTtl: v }), `from 0 to ${MAX_TTL}`],
+      ['tombstoneTtl', (v) => ({ tombstoneTtl: v }), `from 2 to ${MAX_TTL}`],
       ['timeouts.soft', (v) => ({ timeouts: { soft: v } }), `from 0 to ${MAX_TIMER}`],
       ['timeouts.hard', (v) => ({ timeouts: { hard: v } }), `from 0 to ${MAX_TIMER}`],
       ['timeouts.redis', (v) => ({ timeouts: { redis: v } }), `from 1 to ${MAX_TIMER}`],
