@@ -124,7 +124,9 @@ function assertJsonExact(key: string, value: unknown): void {
   }
 }
 
-/** Redis keys of one write-behind queue (all in one hash slot, so it works on a Cluster). */
+/**
+ * Redis keys of one shard of a write-behind queue (all in one hash slot, so the scripts run on a Cluster).
+ */
 export interface QueueKeys {
   /** The stream of pending writes. */
   readonly stream: string
@@ -136,17 +138,53 @@ export interface QueueKeys {
   readonly guard: string
 }
 
+/** Most shards a queue can have. */
+const MAX_SHARDS = 256
+
 /**
- * The Redis keys used by the queue `name`: `wb:{name}:q` (stream), `wb:{name}:seq`, `wb:{name}:dead`,
- * `wb:{name}:a:<key>` (guards). `{name}` is a hash tag: everything lives in one slot.
- * @throws InvalidArgumentError when `name` is empty or contains `{` or `}`.
+ * The Redis keys of shard `shard` (default 0) of the queue `name`. Shard 0: `wb:{name}:q` (stream),
+ * `wb:{name}:seq`, `wb:{name}:dead`, `wb:{name}:a:<key>` (guards); shard i > 0: the same under
+ * `wb:{name|i}:si:`. The part in braces is a hash tag: a shard lives in one slot, and on a Cluster the
+ * shards of a queue are spread over the masters.
+ * @throws InvalidArgumentError when `name` is empty or contains `{` or `}`, or `shard` is not 0–255.
  */
-export function queueKeys(name: string): QueueKeys {
+export function queueKeys(name: string, shard = 0): QueueKeys {
   if (typeof name !== 'string' || name.length === 0 || /[{}]/.test(name)) {
     throw new InvalidArgumentError('writeBehind: name must be a non-empty string without { or }')
   }
-  const base = `wb:{${name}}`
+  if (!Number.isSafeInteger(shard) || shard < 0 || shard >= MAX_SHARDS) {
+    throw new InvalidArgumentError(`queueKeys: shard must be an integer from 0 to ${MAX_SHARDS - 1}`)
+  }
+  const base = shard === 0 ? `wb:{${name}}` : `wb:{${name}|${shard}}:s${shard}`
   return { stream: `${base}:q`, seq: `${base}:seq`, dead: `${base}:dead`, guard: `${base}:a:` }
+}
+
+/** Where writers record the shard count of a sharded queue (in the slot of shard 0). */
+function shardsKey(name: string): string {
+  return `wb:{${name}}:shards`
+}
+
+/** 16 shards on a Cluster (spread over its masters), 1 on a single Redis. */
+function defaultShards(redis: Redis | Cluster): number {
+  return (redis as Cluster).isCluster === true ? 16 : 1
+}
+
+function checkShards(v: unknown, fn: string): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1 || v > MAX_SHARDS) {
+    throw new InvalidArgumentError(`${fn}: shards must be an integer from 1 to ${MAX_SHARDS}`)
+  }
+  return v
+}
+
+/** The shard of `key`: FNV-1a (32 bits, over the UTF-16 code units) modulo `shards`. */
+function shardOf(key: string, shards: number): number {
+  if (shards === 1) return 0
+  let h = 0x811c9dc5
+  for (let i = 0; i < key.length; i++) {
+    h ^= key.charCodeAt(i)
+    h = Math.imul(h, 0x01000193)
+  }
+  return (h >>> 0) % shards
 }
 
 /** What `write` and `remove` resolve to once the write is durably queued (acknowledged). */
@@ -181,6 +219,12 @@ export interface FlusherOptions<T = unknown> {
   name: string
   /** The database. Make `save`/`remove` honour `context.version` (see `WriteContext`). */
   store: Store<T>
+  /**
+   * Shards of the queue, as given to `writeBehind` (each is read on its own, so a Cluster master that is
+   * down holds back only its shards). More shards recorded by a writer (`wb:{name}:shards`) are read too.
+   * @default 16 on a Cluster, 1 on a single Redis
+   */
+  shards?: number
   /** Consumer group name. @default 'flushers' */
   group?: string
   /** This consumer's name; unique per running flusher. @default `${hostname}-${pid}-${random}` */
@@ -274,6 +318,8 @@ export interface DeadLetter {
   readonly error: string
   /** The last error's code, when it had one. */
   readonly code: string
+  /** The shard whose dead-letter stream holds it (0 for a queue of one shard). */
+  readonly shard: number
 }
 
 const DEFAULT_TIMEOUT = 30_000
@@ -345,9 +391,9 @@ return {id, vs}
  */
 const WRITES_TTL_MS = 86_400_000
 
-/** Raises the version counter to at least ARGV[1] (never lowers it). KEYS: seq. */
-const RAISE_SEQ: Script = new Script(`
-local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
+/** Raises a counter (the version counter, the recorded shard count) to at least ARGV[1], never lowers it. KEYS: the counter. */
+const RAISE: Script = new Script(`
+local cur = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
 if tonumber(ARGV[1]) > cur then redis.call('SET', KEYS[1], ARGV[1]) end
 return 1
 `)
@@ -431,24 +477,57 @@ function entriesOf(raw: unknown): Array<[string, Map<string, string> | undefined
   return out
 }
 
-/** Resolves once no entry with an id up to `target` is left in the stream. */
+/**
+ * Resolves once no entry with an id up to its target is left in each stream (`null`: the stream's last entry
+ * when first read). A stream Redis cannot be asked about (its Cluster master is down) is asked again until
+ * the time is up.
+ * @throws FlushTimeoutError when the time is up: `remaining` counts the entries left in the streams that
+ * could be read; `cause` is the last Redis error, if a stream could not be read.
+ */
 async function waitDrained(
   redis: Redis | Cluster,
-  stream: string,
-  target: string,
+  targets: ReadonlyMap<string, string | null>,
   timeoutMs: number,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs
-  let pause = 5
+  const pending = new Map(targets)
+  let lastError: unknown
+  let delay = 5
   for (;;) {
-    const left = (await (redis as Redis).xrange(stream, '-', target, 'COUNT', 1)) as unknown[]
-    if (left.length === 0) return
+    await Promise.all(
+      [...pending].map(async ([stream, target]) => {
+        try {
+          const upTo = target ?? (await lastId(redis, stream))
+          if (upTo === undefined) return void pending.delete(stream)
+          pending.set(stream, upTo)
+          const left = (await (redis as Redis).xrange(stream, '-', upTo, 'COUNT', 1)) as unknown[]
+          if (left.length === 0) pending.delete(stream)
+        } catch (e) {
+          lastError = e
+        }
+      }),
+    )
+    if (pending.size === 0) return
     if (Date.now() >= deadline) {
-      const n = ((await (redis as Redis).xrange(stream, '-', target)) as unknown[]).length
-      throw new FlushTimeoutError(timeoutMs, n)
+      let remaining = 0
+      await Promise.all(
+        [...pending].map(async ([stream, upTo]) => {
+          try {
+            if (upTo !== null)
+              remaining += ((await (redis as Redis).xrange(stream, '-', upTo)) as unknown[]).length
+          } catch (e) {
+            lastError = e
+          }
+        }),
+      )
+      const error = new FlushTimeoutError(timeoutMs, remaining)
+      if (lastError !== undefined) {
+        Object.defineProperty(error, 'cause', { value: lastError, configurable: true, writable: true })
+      }
+      throw error
     }
-    await sleep(pause)
-    pause = Math.min(pause * 2, 100)
+    await sleep(delay)
+    delay = Math.min(delay * 2, 100)
   }
 }
 
@@ -488,8 +567,11 @@ function checkSerializer(s: unknown, fn: string): void {
 export function createFlusher<T = unknown>(options: FlusherOptions<T>): Flusher {
   checkObject(options, 'createFlusher options')
   checkRedis(options.redis, 'createFlusher')
-  const keys = queueKeys(options.name)
+  const name = options.name
+  queueKeys(name)
   const { redis, store } = options
+  const initialShards =
+    options.shards === undefined ? defaultShards(redis) : checkShards(options.shards, 'createFlusher')
   if (
     typeof store !== 'object' ||
     store === null ||
@@ -555,48 +637,37 @@ export function createFlusher<T = unknown>(options: FlusherOptions<T>): Flusher 
       // ignore
     }
   }
-  /** Failed entries of this consumer: id → when to retry. */
-  const retryAt = new Map<string, number>()
-  const blocking = (redis as Redis).duplicate() as Redis
-  blocking.on('error', () => {})
-  // a duplicate of a `lazyConnect: true` client: connect now rather than on the first blocking read
-  connectIfWaiting(blocking)
   let stopping = false
-  let claimCursor = '0-0'
-  let nextClaim = 0
+  let stopNow: () => void = () => {}
+  const stopped = new Promise<void>((resolve) => {
+    stopNow = resolve
+  })
+  /** Sleeps `ms`, or less when the flusher stops. */
+  const pause = (ms: number): Promise<void> => Promise.race([sleep(ms), stopped])
   /** The highest version seen in the queue: the version counter is raised to it when Redis lost the queue. */
   let highest = 0
+  /** One loop per shard, each on its own: a shard whose master is down does not hold the others back. */
+  const shards: Array<{ loop: Promise<void>; retrying: () => number }> = []
+  const retryingTotal = (): number => shards.reduce((n, s) => n + s.retrying(), 0)
+  /**
+   * A queue of one shard is read with a blocking `XREADGROUP` on a duplicate of `redis` (it is made on
+   * first use); the shards of a sharded queue are polled on `redis` itself, so that one blocked read does not
+   * hold back the reads of other shards served by the same Cluster node.
+   */
+  let blocking: Redis | undefined
+  const blockingConnection = (): Redis => {
+    if (blocking === undefined) {
+      blocking = (redis as Redis).duplicate() as Redis
+      blocking.on('error', () => {})
+      // a duplicate of a `lazyConnect: true` client: connect now rather than on the first blocking read
+      connectIfWaiting(blocking)
+    }
+    return blocking
+  }
 
   const backoff = (attempt: number): number => {
     const d = Math.min(max, base * 2 ** Math.max(0, attempt - 1))
     return Math.ceil(d / 2 + (Math.random() * d) / 2)
-  }
-
-  /**
-   * Creates the group (and the stream) if missing. From id 0: every entry in the stream is delivered, so a
-   * group re-created after a loss skips none of the writes acknowledged since (the stream holds only
-   * entries not yet applied: applied ones are deleted).
-   */
-  const ensureGroup = async (): Promise<void> => {
-    try {
-      await (redis as Redis).xgroup('CREATE', keys.stream, group, '0', 'MKSTREAM')
-    } catch (e) {
-      if (!String((e as Error)?.message).includes('BUSYGROUP')) throw e
-    }
-  }
-
-  /**
-   * Redis lost the stream or the group: re-create the group and start over. Retries kept in memory are
-   * dropped (their entries are gone, or are delivered again by the new group); the version counter, lost
-   * too, is raised to the highest version seen, so new writes keep newer versions than the applied ones.
-   */
-  const recover = async (): Promise<void> => {
-    retryAt.clear()
-    claimCursor = '0-0'
-    nextClaim = 0
-    nextPrune = 0
-    await ensureGroup()
-    if (highest > 0) await RAISE_SEQ.run(redis, [keys.seq], [highest])
   }
 
   const { cache: dlCache, bus: dlBus } = options
@@ -623,289 +694,371 @@ export function createFlusher<T = unknown>(options: FlusherOptions<T>): Flusher 
     }
   }
 
-  const deadLetter = async (
-    e: Entry | undefined,
-    id: string,
-    ids: string[],
-    attempts: number,
-    error: unknown,
-  ) => {
-    // first out of the cache, so that once dead-lettered the value is no longer served (failures are events)
-    if (e?.key) await uncache(e.key)
-    await DEAD_LETTER.run(
-      redis,
-      [keys.stream, keys.dead],
-      [
-        group,
-        e?.key ?? '',
-        e?.op ?? '',
-        e?.payload ?? '',
-        e?.version ?? 0,
-        id,
-        attempts,
-        errorMessage(error),
-        errorCode(error),
-        ...ids,
-      ],
-    )
-    for (const i of ids) retryAt.delete(i)
-    stats.deadLettered++
-    emit({ type: 'dead-letter', key: e?.key ?? '', id, attempts, error })
-  }
+  const startShard = (index: number): void => {
+    const keys = queueKeys(name, index)
+    /** Failed entries of this consumer: id → when to retry. */
+    const retryAt = new Map<string, number>()
+    let claimCursor = '0-0'
+    let nextClaim = 0
+    let nextPrune = 0
+    let nextTouch = 0
+    /** How long a polled shard that had nothing to read waits before the next read (grows up to blockMs). */
+    let idle = 0
+    /**
+     * Creates the group (and the stream) if missing. From id 0: every entry in the stream is delivered, so a
+     * group re-created after a loss skips none of the writes acknowledged since (the stream holds only
+     * entries not yet applied: applied ones are deleted).
+     */
+    const ensureGroup = async (): Promise<void> => {
+      try {
+        await (redis as Redis).xgroup('CREATE', keys.stream, group, '0', 'MKSTREAM')
+      } catch (e) {
+        if (!String((e as Error)?.message).includes('BUSYGROUP')) throw e
+      }
+    }
 
-  const deliveries = async (id: string): Promise<number> => {
-    const r = (await (redis as Redis).xpending(keys.stream, group, id, id, 1)) as unknown[]
-    const row = r[0] as unknown[] | undefined
-    return row === undefined ? 0 : Number(row[3])
-  }
+    /**
+     * Redis lost the stream or the group: re-create the group and start over. Retries kept in memory are
+     * dropped (their entries are gone, or are delivered again by the new group); the version counter, lost
+     * too, is raised to the highest version seen, so new writes keep newer versions than the applied ones.
+     */
+    const recover = async (): Promise<void> => {
+      retryAt.clear()
+      claimCursor = '0-0'
+      nextClaim = 0
+      nextPrune = 0
+      await ensureGroup()
+      if (highest > 0) await RAISE.run(redis, [keys.seq], [highest])
+    }
 
-  const processBatch = async (raw: Array<[string, Map<string, string> | undefined]>): Promise<void> => {
-    if (raw.length === 0) return
-    for (const [id] of raw) retryAt.delete(id)
-    for (const [, f] of raw) {
-      const n = Number(f?.get('n'))
-      if (Number.isSafeInteger(n) && n > highest) highest = n
-    }
-    // parse; malformed entries are poison: dead-letter them at once
-    const byKey = new Map<string, { win: Entry; ids: string[] }>()
-    for (const [id, f] of raw) {
-      const key = f?.get('k')
-      const op = f?.get('o')
-      const payload = f?.get('v')
-      const version = Number(f?.get('n'))
-      if (!key || (op !== 's' && op !== 'd') || payload === undefined || !Number.isSafeInteger(version)) {
-        await deadLetter(
-          key ? { key, op: op === 'd' ? 'd' : 's', payload: payload ?? '', version: 0, id } : undefined,
-          id,
-          [id],
-          1,
-          new InvalidationError('E_MALFORMED_ENTRY', 'invalidation: malformed queue entry'),
-        )
-        continue
-      }
-      const e: Entry = { id, key, op, payload, version }
-      const g = byKey.get(key)
-      if (g === undefined) byKey.set(key, { win: e, ids: [id] })
-      else {
-        g.ids.push(id)
-        if (e.version > g.win.version) g.win = e
-      }
-    }
-    if (byKey.size === 0) return
-    const groups = [...byKey.values()]
-    // the guard: skip keys whose applied version is already newer
-    const guards = (await (redis as Redis).mget(...groups.map((g) => keys.guard + g.win.key))) as Array<
-      string | null
-    >
-    const done: Array<{ win: Entry; ids: string[] }> = []
-    const todo: Array<{ win: Entry; ids: string[] }> = []
-    const skipped = new Set<Entry>()
-    groups.forEach((g, i) => {
-      if (Number(guards[i] ?? 0) >= g.win.version) {
-        stats.skipped += g.ids.length
-        skipped.add(g.win)
-        done.push(g)
-      } else todo.push(g)
-    })
-    const failed: Array<{ g: { win: Entry; ids: string[] }; error: unknown }> = []
-    // decode; a value that cannot be decoded is poison
-    const saves: Array<{ win: Entry; ids: string[]; value: unknown }> = []
-    const removes: Array<{ win: Entry; ids: string[] }> = []
-    for (const g of todo) {
-      if (g.win.op === 'd') {
-        removes.push(g)
-        continue
-      }
-      try {
-        saves.push({ ...g, value: serializer.decode(g.win.payload) })
-      } catch (error) {
-        await deadLetter(g.win, g.win.id, g.ids, 1, new UnserializableValueError(g.win.key, error))
-      }
-    }
-    if (saves.length > 0 || removes.length > 0) stats.batches++
-    let batched = false
-    if (saves.length > 1 && typeof store.saveMany === 'function') {
-      const writes: StoreWrite<T>[] = saves.map((s) => ({
-        key: s.win.key,
-        value: s.value as T,
-        version: s.win.version,
-      }))
-      try {
-        await callStore('saveMany', saves[0]!.win.key, () => store.saveMany!(writes), observer)
-        batched = true
-        done.push(...saves)
-      } catch {
-        // fall back to one by one, so that a poison entry does not hold back the others
-      }
-    }
-    const single = async (g: { win: Entry; ids: string[] }, call: () => unknown, op: 'save' | 'remove') => {
-      try {
-        await callStore(op, g.win.key, call, observer)
-        done.push(g)
-      } catch (error) {
-        failed.push({ g, error })
-      }
-    }
-    await Promise.all([
-      ...(batched
-        ? []
-        : saves.map((s) =>
-            single(s, () => store.save(s.win.key, s.value as T, { version: s.win.version }), 'save'),
-          )),
-      ...removes.map((r) => single(r, () => store.remove(r.win.key, { version: r.win.version }), 'remove')),
-    ])
-    if (done.length > 0) {
-      const applied = done.filter((g) => !skipped.has(g.win))
-      const ids = done.flatMap((g) => g.ids)
-      await ACK.run(
+    const deadLetter = async (
+      e: Entry | undefined,
+      id: string,
+      ids: string[],
+      attempts: number,
+      error: unknown,
+    ) => {
+      // first out of the cache, so that once dead-lettered the value is no longer served (failures are events)
+      if (e?.key) await uncache(e.key)
+      await DEAD_LETTER.run(
         redis,
-        [keys.stream, ...applied.map((g) => keys.guard + g.win.key)],
-        [group, guardTtlMs, ...applied.map((g) => g.win.version), ...ids],
+        [keys.stream, keys.dead],
+        [
+          group,
+          e?.key ?? '',
+          e?.op ?? '',
+          e?.payload ?? '',
+          e?.version ?? 0,
+          id,
+          attempts,
+          errorMessage(error),
+          errorCode(error),
+          ...ids,
+        ],
       )
-      stats.saved += applied.length
-      stats.coalesced += done.reduce((n, g) => n + (skipped.has(g.win) ? 0 : g.ids.length - 1), 0)
-      emit({
-        type: 'applied',
-        entries: ids.length,
-        keys: done.length,
-        versions: applied.map((g) => g.win.version),
+      for (const i of ids) retryAt.delete(i)
+      stats.deadLettered++
+      emit({ type: 'dead-letter', key: e?.key ?? '', id, attempts, error })
+    }
+
+    const deliveries = async (id: string): Promise<number> => {
+      const r = (await (redis as Redis).xpending(keys.stream, group, id, id, 1)) as unknown[]
+      const row = r[0] as unknown[] | undefined
+      return row === undefined ? 0 : Number(row[3])
+    }
+
+    const processBatch = async (raw: Array<[string, Map<string, string> | undefined]>): Promise<void> => {
+      if (raw.length === 0) return
+      for (const [id] of raw) retryAt.delete(id)
+      for (const [, f] of raw) {
+        const n = Number(f?.get('n'))
+        if (Number.isSafeInteger(n) && n > highest) highest = n
+      }
+      // parse; malformed entries are poison: dead-letter them at once
+      const byKey = new Map<string, { win: Entry; ids: string[] }>()
+      for (const [id, f] of raw) {
+        const key = f?.get('k')
+        const op = f?.get('o')
+        const payload = f?.get('v')
+        const version = Number(f?.get('n'))
+        if (!key || (op !== 's' && op !== 'd') || payload === undefined || !Number.isSafeInteger(version)) {
+          await deadLetter(
+            key ? { key, op: op === 'd' ? 'd' : 's', payload: payload ?? '', version: 0, id } : undefined,
+            id,
+            [id],
+            1,
+            new InvalidationError('E_MALFORMED_ENTRY', 'invalidation: malformed queue entry'),
+          )
+          continue
+        }
+        const e: Entry = { id, key, op, payload, version }
+        const g = byKey.get(key)
+        if (g === undefined) byKey.set(key, { win: e, ids: [id] })
+        else {
+          g.ids.push(id)
+          if (e.version > g.win.version) g.win = e
+        }
+      }
+      if (byKey.size === 0) return
+      const groups = [...byKey.values()]
+      // the guard: skip keys whose applied version is already newer
+      const guards = (await (redis as Redis).mget(...groups.map((g) => keys.guard + g.win.key))) as Array<
+        string | null
+      >
+      const done: Array<{ win: Entry; ids: string[] }> = []
+      const todo: Array<{ win: Entry; ids: string[] }> = []
+      const skipped = new Set<Entry>()
+      groups.forEach((g, i) => {
+        if (Number(guards[i] ?? 0) >= g.win.version) {
+          stats.skipped += g.ids.length
+          skipped.add(g.win)
+          done.push(g)
+        } else todo.push(g)
       })
-    }
-    for (const { g, error } of failed) {
-      const attempts = await deliveries(g.win.id)
-      if (attempts >= maxAttempts) {
-        await deadLetter(g.win, g.win.id, g.ids, attempts, error)
-      } else {
-        const delayMs = backoff(attempts)
-        const at = Date.now() + delayMs
-        for (const id of g.ids) retryAt.set(id, at)
-        stats.retries++
-        emit({ type: 'retry', key: g.win.key, id: g.win.id, attempt: attempts, delayMs, error })
+      const failed: Array<{ g: { win: Entry; ids: string[] }; error: unknown }> = []
+      // decode; a value that cannot be decoded is poison
+      const saves: Array<{ win: Entry; ids: string[]; value: unknown }> = []
+      const removes: Array<{ win: Entry; ids: string[] }> = []
+      for (const g of todo) {
+        if (g.win.op === 'd') {
+          removes.push(g)
+          continue
+        }
+        try {
+          saves.push({ ...g, value: serializer.decode(g.win.payload) })
+        } catch (error) {
+          await deadLetter(g.win, g.win.id, g.ids, 1, new UnserializableValueError(g.win.key, error))
+        }
+      }
+      if (saves.length > 0 || removes.length > 0) stats.batches++
+      let batched = false
+      if (saves.length > 1 && typeof store.saveMany === 'function') {
+        const writes: StoreWrite<T>[] = saves.map((s) => ({
+          key: s.win.key,
+          value: s.value as T,
+          version: s.win.version,
+        }))
+        try {
+          await callStore('saveMany', saves[0]!.win.key, () => store.saveMany!(writes), observer)
+          batched = true
+          done.push(...saves)
+        } catch {
+          // fall back to one by one, so that a poison entry does not hold back the others
+        }
+      }
+      const single = async (g: { win: Entry; ids: string[] }, call: () => unknown, op: 'save' | 'remove') => {
+        try {
+          await callStore(op, g.win.key, call, observer)
+          done.push(g)
+        } catch (error) {
+          failed.push({ g, error })
+        }
+      }
+      await Promise.all([
+        ...(batched
+          ? []
+          : saves.map((s) =>
+              single(s, () => store.save(s.win.key, s.value as T, { version: s.win.version }), 'save'),
+            )),
+        ...removes.map((r) => single(r, () => store.remove(r.win.key, { version: r.win.version }), 'remove')),
+      ])
+      if (done.length > 0) {
+        const applied = done.filter((g) => !skipped.has(g.win))
+        const ids = done.flatMap((g) => g.ids)
+        await ACK.run(
+          redis,
+          [keys.stream, ...applied.map((g) => keys.guard + g.win.key)],
+          [group, guardTtlMs, ...applied.map((g) => g.win.version), ...ids],
+        )
+        stats.saved += applied.length
+        stats.coalesced += done.reduce((n, g) => n + (skipped.has(g.win) ? 0 : g.ids.length - 1), 0)
+        emit({
+          type: 'applied',
+          entries: ids.length,
+          keys: done.length,
+          versions: applied.map((g) => g.win.version),
+        })
+      }
+      for (const { g, error } of failed) {
+        const attempts = await deliveries(g.win.id)
+        if (attempts >= maxAttempts) {
+          await deadLetter(g.win, g.win.id, g.ids, attempts, error)
+        } else {
+          const delayMs = backoff(attempts)
+          const at = Date.now() + delayMs
+          for (const id of g.ids) retryAt.set(id, at)
+          stats.retries++
+          emit({ type: 'retry', key: g.win.key, id: g.win.id, attempt: attempts, delayMs, error })
+        }
       }
     }
-  }
 
-  let nextPrune = 0
-  /** Removes consumers that left nothing pending and have been silent longer than `claimIdleMs` (crashed ones). */
-  const pruneConsumers = async (): Promise<void> => {
-    if (Date.now() < nextPrune) return
-    nextPrune = Date.now() + claimIdleMs
-    const rows = (await (redis as Redis).xinfo('CONSUMERS', keys.stream, group)) as unknown[]
-    for (const row of rows) {
-      const f = fieldsOf(row)
-      const name = f?.get('name')
-      if (!name || name === consumer) continue
-      if (Number(f?.get('pending')) === 0 && Number(f?.get('idle')) > claimIdleMs) {
-        await (redis as Redis).xgroup('DELCONSUMER', keys.stream, group, name)
-        stats.prunedConsumers++
+    /** Removes consumers that left nothing pending and have been silent longer than `claimIdleMs` (crashed ones). */
+    const pruneConsumers = async (): Promise<void> => {
+      if (Date.now() < nextPrune) return
+      nextPrune = Date.now() + claimIdleMs
+      const rows = (await (redis as Redis).xinfo('CONSUMERS', keys.stream, group)) as unknown[]
+      for (const row of rows) {
+        const f = fieldsOf(row)
+        const name = f?.get('name')
+        if (!name || name === consumer) continue
+        if (Number(f?.get('pending')) === 0 && Number(f?.get('idle')) > claimIdleMs) {
+          await (redis as Redis).xgroup('DELCONSUMER', keys.stream, group, name)
+          stats.prunedConsumers++
+        }
       }
     }
-  }
 
-  let nextTouch = 0
-  const step = async (): Promise<boolean> => {
-    let worked = false
-    const now = Date.now()
-    if (retryAt.size > 0 && now >= nextTouch) {
-      // entries waiting for a retry stay ours: reset their idle time well before claimIdleMs
-      nextTouch = now + claimIdleMs / 3
-      const ids = [...retryAt.keys()]
-      const kept = new Set(
-        (await CLAIM_OWN.run(redis, [keys.stream], [group, consumer, '1', ...ids])) as string[],
-      )
-      for (const id of ids) if (!kept.has(id)) retryAt.delete(id) // applied or taken over elsewhere
-    }
-    if (now >= nextClaim) {
-      const r = (await (redis as Redis).xautoclaim(
-        keys.stream,
-        group,
-        consumer,
-        claimIdleMs,
-        claimCursor,
-        'COUNT',
-        batchSize,
-      )) as unknown[]
-      claimCursor = typeof r[0] === 'string' ? r[0] : '0-0'
-      const claimed = entriesOf(r[1]).filter(([, f]) => f !== undefined)
-      if (claimed.length > 0) {
-        stats.claimed += claimed.length
-        emit({ type: 'claimed', entries: claimed.length })
-        await processBatch(claimed)
+    const step = async (): Promise<boolean> => {
+      let worked = false
+      const now = Date.now()
+      if (retryAt.size > 0 && now >= nextTouch) {
+        // entries waiting for a retry stay ours: reset their idle time well before claimIdleMs
+        nextTouch = now + claimIdleMs / 3
+        const ids = [...retryAt.keys()]
+        const kept = new Set(
+          (await CLAIM_OWN.run(redis, [keys.stream], [group, consumer, '1', ...ids])) as string[],
+        )
+        for (const id of ids) if (!kept.has(id)) retryAt.delete(id) // applied or taken over elsewhere
+      }
+      if (now >= nextClaim) {
+        const r = (await (redis as Redis).xautoclaim(
+          keys.stream,
+          group,
+          consumer,
+          claimIdleMs,
+          claimCursor,
+          'COUNT',
+          batchSize,
+        )) as unknown[]
+        claimCursor = typeof r[0] === 'string' ? r[0] : '0-0'
+        const claimed = entriesOf(r[1]).filter(([, f]) => f !== undefined)
+        if (claimed.length > 0) {
+          stats.claimed += claimed.length
+          emit({ type: 'claimed', entries: claimed.length })
+          await processBatch(claimed)
+          worked = true
+        }
+        nextClaim = claimCursor === '0-0' ? Date.now() + Math.max(50, claimIdleMs / 4) : 0
+        if (claimCursor === '0-0') await pruneConsumers()
+      }
+      const due = [...retryAt].filter(([, at]) => at <= Date.now()).map(([id]) => id)
+      if (due.length > 0) {
+        const batch = due.slice(0, batchSize)
+        for (const id of batch) retryAt.delete(id)
+        const r = await CLAIM_OWN.run(redis, [keys.stream], [group, consumer, '0', ...batch])
+        await processBatch(entriesOf(r))
         worked = true
       }
-      nextClaim = claimCursor === '0-0' ? Date.now() + Math.max(50, claimIdleMs / 4) : 0
-      if (claimCursor === '0-0') await pruneConsumers()
-    }
-    const due = [...retryAt].filter(([, at]) => at <= Date.now()).map(([id]) => id)
-    if (due.length > 0) {
-      const batch = due.slice(0, batchSize)
-      for (const id of batch) retryAt.delete(id)
-      const r = await CLAIM_OWN.run(redis, [keys.stream], [group, consumer, '0', ...batch])
-      await processBatch(entriesOf(r))
-      worked = true
-    }
-    let soonest = nextClaim === 0 ? Date.now() : nextClaim
-    if (retryAt.size > 0 && nextTouch < soonest) soonest = nextTouch
-    for (const at of retryAt.values()) if (at < soonest) soonest = at
-    const wait = Math.max(1, Math.min(stopping ? 50 : blockMs, soonest - Date.now()))
-    if (retryAt.size >= maxRetrying) {
-      // the Store is failing a lot (an outage?): do not take more entries until the retries succeed, so an
-      // outage longer than the retry schedule dead-letters at most this many entries; the rest wait queued
-      await sleep(wait)
+      let soonest = nextClaim === 0 ? Date.now() : nextClaim
+      if (retryAt.size > 0 && nextTouch < soonest) soonest = nextTouch
+      for (const at of retryAt.values()) if (at < soonest) soonest = at
+      const wait = Math.max(1, Math.min(stopping ? 50 : blockMs, soonest - Date.now()))
+      if (retryingTotal() >= maxRetrying) {
+        // the Store is failing a lot (an outage?): do not take more entries until the retries succeed, so an
+        // outage longer than the retry schedule dead-letters at most this many entries; the rest wait queued
+        await pause(wait)
+        return worked
+      }
+      const polled = shards.length > 1
+      const r = (
+        polled
+          ? await (redis as Redis).xreadgroup(
+              'GROUP',
+              group,
+              consumer,
+              'COUNT',
+              batchSize,
+              'STREAMS',
+              keys.stream,
+              '>',
+            )
+          : await blockingConnection().xreadgroup(
+              'GROUP',
+              group,
+              consumer,
+              'COUNT',
+              batchSize,
+              'BLOCK',
+              Math.ceil(wait),
+              'STREAMS',
+              keys.stream,
+              '>',
+            )
+      ) as Array<[string, unknown]> | null
+      const fresh = r?.[0] ? entriesOf(r[0][1]) : []
+      if (fresh.length > 0) {
+        idle = 0
+        await processBatch(fresh)
+        worked = true
+      } else if (polled && !worked) {
+        idle = Math.min(blockMs, Math.max(10, idle * 2))
+        await pause(Math.min(wait, idle))
+      }
       return worked
     }
-    const r = (await blocking.xreadgroup(
-      'GROUP',
-      group,
-      consumer,
-      'COUNT',
-      batchSize,
-      'BLOCK',
-      Math.ceil(wait),
-      'STREAMS',
-      keys.stream,
-      '>',
-    )) as Array<[string, unknown]> | null
-    const fresh = r?.[0] ? entriesOf(r[0][1]) : []
-    if (fresh.length > 0) {
-      await processBatch(fresh)
-      worked = true
-    }
-    return worked
+
+    const loop = (async () => {
+      let delay = 50
+      while (!stopping) {
+        try {
+          await ensureGroup()
+          break
+        } catch (error) {
+          emit({ type: 'error', error })
+          await pause(delay)
+          delay = Math.min(delay * 2, 2000)
+        }
+      }
+      delay = 50
+      while (!stopping) {
+        try {
+          await step()
+          delay = 50
+        } catch (error) {
+          if (stopping) break
+          emit({ type: 'error', error })
+          if (queueLost(error)) {
+            try {
+              await recover()
+              delay = 50
+              continue
+            } catch (e) {
+              emit({ type: 'error', error: e })
+            }
+          }
+          await pause(delay)
+          delay = Math.min(delay * 2, 2000)
+        }
+      }
+    })()
+    shards.push({ loop, retrying: () => retryAt.size })
   }
 
-  const loop = (async () => {
-    let pause = 50
+  for (let i = 0; i < initialShards; i++) startShard(i)
+
+  /**
+   * Writers record their shard count (`wb:{name}:shards`); a flusher given fewer shards (a mismatch of the
+   * `shards` option) reads all the recorded ones, so that no shard is left without a reader.
+   */
+  const followRecordedShards = (async () => {
     while (!stopping) {
       try {
-        await ensureGroup()
-        break
-      } catch (error) {
-        emit({ type: 'error', error })
-        await sleep(pause)
-        pause = Math.min(pause * 2, 2000)
-      }
-    }
-    pause = 50
-    while (!stopping) {
-      try {
-        await step()
-        pause = 50
-      } catch (error) {
-        if (stopping) break
-        emit({ type: 'error', error })
-        if (queueLost(error)) {
-          try {
-            await recover()
-            pause = 50
-            continue
-          } catch (e) {
-            emit({ type: 'error', error: e })
-          }
+        const recorded = Number(await (redis as Redis).get(shardsKey(name)))
+        if (Number.isSafeInteger(recorded) && recorded > shards.length && recorded <= MAX_SHARDS) {
+          emit({
+            type: 'error',
+            error: new InvalidationError(
+              'E_SHARD_COUNT',
+              `invalidation: writers of queue ${JSON.stringify(name)} use ${recorded} shards, this flusher was given ${shards.length}; it reads all ${recorded}`,
+            ),
+          })
+          for (let i = shards.length; i < recorded; i++) startShard(i)
         }
-        await sleep(pause)
-        pause = Math.min(pause * 2, 2000)
+      } catch {
+        // the node of the first shard is unreachable: try again later
       }
+      await pause(Math.min(claimIdleMs, 10_000))
     }
   })()
 
@@ -913,9 +1066,10 @@ export function createFlusher<T = unknown>(options: FlusherOptions<T>): Flusher 
   const flusher: Flusher = {
     consumer,
     async flush(timeoutMs = DEFAULT_TIMEOUT) {
-      const target = await lastId(redis, keys.stream)
-      if (target === undefined) return
-      await waitDrained(redis, keys.stream, target, timeoutMs)
+      // every shard: what is in it now must be applied (or dead-lettered)
+      const targets = new Map<string, string | null>()
+      for (let i = 0; i < shards.length; i++) targets.set(queueKeys(name, i).stream, null)
+      await waitDrained(redis, targets, timeoutMs)
     },
     close(timeoutMs = DEFAULT_TIMEOUT) {
       closing ??= (async () => {
@@ -926,11 +1080,15 @@ export function createFlusher<T = unknown>(options: FlusherOptions<T>): Flusher 
           failure = e
         }
         stopping = true
-        await loop
-        try {
-          await blocking.quit()
-        } catch {
-          blocking.disconnect()
+        stopNow()
+        await followRecordedShards
+        await Promise.all(shards.map((s) => s.loop))
+        if (blocking !== undefined) {
+          try {
+            await blocking.quit()
+          } catch {
+            blocking.disconnect()
+          }
         }
         if (failure !== undefined) throw failure
       })()
@@ -957,8 +1115,19 @@ export interface WriteBehindOptions<T = unknown> {
   jitter?: number
   /** Value encoding. @default JSON (refusing undefined, functions, bigint, non-finite numbers) */
   serializer?: Serializer
-  /** Runs a flusher in this process with these options (`close()` drains and stops it); it gets this writer's `cache` and `bus`. */
-  flusher?: Omit<FlusherOptions<T>, 'redis' | 'name' | 'serializer'>
+  /**
+   * Shards of the queue: it is spread over this many streams, each in its own hash slot (see `queueKeys`),
+   * and a key always goes to the same one (FNV-1a of the key). On a Cluster a master that is down then
+   * stops only the writes of the keys whose shard it serves. Give the flushers of the queue the same number
+   * (a flusher also reads every shard a writer recorded in `wb:{name}:shards`).
+   * @default 16 on a Cluster, 1 on a single Redis
+   */
+  shards?: number
+  /**
+   * Runs a flusher in this process with these options (`close()` drains and stops it); it gets this
+   * writer's `cache`, `bus`, `serializer` and `shards`.
+   */
+  flusher?: Omit<FlusherOptions<T>, 'redis' | 'name' | 'serializer' | 'shards'>
   /** Receives cache failures after a write was queued (the write stays queued). Must not throw. */
   onEvent?: (event: { type: 'cache-error'; key: string; error: unknown }) => void
 }
@@ -998,8 +1167,11 @@ export interface WriteBehind<T = unknown> {
 export function writeBehind<T = unknown>(options: WriteBehindOptions<T>): WriteBehind<T> {
   checkObject(options, 'writeBehind options')
   checkRedis(options.redis, 'writeBehind')
-  const keys = queueKeys(options.name)
   const { redis, cache, bus, ttl, jitter, onEvent } = options
+  const name = options.name
+  queueKeys(name)
+  const shardCount =
+    options.shards === undefined ? defaultShards(redis) : checkShards(options.shards, 'writeBehind')
   if (
     cache !== undefined &&
     (typeof cache !== 'object' ||
@@ -1027,15 +1199,21 @@ export function writeBehind<T = unknown>(options: WriteBehindOptions<T>): WriteB
           ...(bus === undefined ? {} : { bus }),
           ...options.flusher,
           redis,
-          name: options.name,
+          name,
           serializer,
+          shards: shardCount,
         })
   let closed = false
-  let last: string | undefined
+  const writerId = randomBytes(8).toString('hex')
+  const shards = Array.from({ length: shardCount }, (_, i) => {
+    const keys = queueKeys(name, i)
+    /** This writer's record of its writes in flight in the shard (see ENQUEUE): `…:w:<writer id>`. */
+    return { keys, writes: `${keys.stream.slice(0, -1)}w:${writerId}` }
+  })
+  /** The newest entry this writer queued, by shard: what `flush()` waits for. */
+  const last = new Map<number, string>()
   /** The highest version this writer was given: the floor of its next versions (see ENQUEUE). */
   let highest = 0
-  /** This writer's record of its writes in flight (see ENQUEUE): `wb:{name}:w:<random id>`. */
-  const writesKey = `${keys.stream.slice(0, -1)}w:${randomBytes(8).toString('hex')}`
   let writeNumber = 0
   /** Numbers of the writes sent and not answered yet, in increasing order (a Set keeps insertion order). */
   const inFlight = new Set<number>()
@@ -1048,15 +1226,34 @@ export function writeBehind<T = unknown>(options: WriteBehindOptions<T>): WriteB
     }
   }
 
+  /**
+   * A sharded queue records its shard count for the flushers (see createFlusher), once, in the background:
+   * the first shard's master may be down, and that must not hold back writes to the other shards.
+   */
+  let recorded = shardCount === 1
+  let nextRecord = 0
+  const recordShards = (): void => {
+    if (recorded || Date.now() < nextRecord) return
+    nextRecord = Date.now() + 5_000
+    RAISE.run(redis, [shardsKey(name)], [shardCount]).then(
+      () => {
+        recorded = true
+      },
+      () => {},
+    )
+  }
+
   const enqueue = async (key: string, op: 's' | 'd', payload: string): Promise<QueuedWrite> => {
     let r: unknown
+    const shard = shardOf(key, shardCount)
+    const { keys, writes } = shards[shard]!
     const n = ++writeNumber
     inFlight.add(n)
     try {
       const lowest = inFlight.values().next().value as number
       r = await ENQUEUE.run(
         redis,
-        [keys.stream, keys.seq, writesKey],
+        [keys.stream, keys.seq, writes],
         [key, op, payload, highest, n, lowest, WRITES_TTL_MS],
       )
     } catch (e) {
@@ -1064,12 +1261,18 @@ export function writeBehind<T = unknown>(options: WriteBehindOptions<T>): WriteB
     } finally {
       inFlight.delete(n)
     }
+    recordShards()
     const [id, raw] = r as [string, string | number]
     const version = Number(raw)
-    if (last === undefined || compareIds(id, last) > 0) last = id
+    const prev = last.get(shard)
+    if (prev === undefined || compareIds(id, prev) > 0) last.set(shard, id)
     if (version > highest) highest = version
     return { id, version }
   }
+
+  /** Waits until every entry this writer queued is gone from its shard (applied or dead-lettered). */
+  const drained = (timeoutMs: number): Promise<void> =>
+    waitDrained(redis, new Map([...last].map(([shard, id]) => [shards[shard]!.keys.stream, id])), timeoutMs)
 
   const dropFromCache = async (key: string): Promise<void> => {
     if (cache === undefined) return
@@ -1134,8 +1337,7 @@ export function writeBehind<T = unknown>(options: WriteBehindOptions<T>): WriteB
       return queued
     },
     async flush(timeoutMs = DEFAULT_TIMEOUT) {
-      if (last === undefined) return
-      await waitDrained(redis, keys.stream, last, timeoutMs)
+      await drained(timeoutMs)
     },
     async close(timeoutMs = DEFAULT_TIMEOUT) {
       closed = true
@@ -1143,13 +1345,29 @@ export function writeBehind<T = unknown>(options: WriteBehindOptions<T>): WriteB
         await flusher.close(timeoutMs)
         return
       }
-      if (last !== undefined) await waitDrained(redis, keys.stream, last, timeoutMs)
+      await drained(timeoutMs)
     },
   }
 }
 
 /**
- * Reads up to `count` entries of the dead-letter stream of queue `name` (oldest first).
+ * The shards a tool must look at: the count writers recorded, at least the default for this client (the
+ * record is in the first shard's slot; if its master is down, the default).
+ */
+async function knownShards(redis: Redis | Cluster, name: string): Promise<number> {
+  let recorded = 0
+  try {
+    recorded = Number(await (redis as Redis).get(shardsKey(name)))
+  } catch {
+    // unreachable: the default
+  }
+  const n = Number.isSafeInteger(recorded) && recorded > 0 && recorded <= MAX_SHARDS ? recorded : 0
+  return Math.max(n, defaultShards(redis))
+}
+
+/**
+ * Reads up to `count` entries of the dead-letter streams of queue `name` (oldest first; one stream per
+ * shard, see `queueKeys`).
  * @example for (const d of await readDeadLetters(redis, 'users')) console.log(d.key, d.error)
  */
 export async function readDeadLetters(
@@ -1158,28 +1376,46 @@ export async function readDeadLetters(
   count = 100,
 ): Promise<DeadLetter[]> {
   checkRedis(redis, 'readDeadLetters')
-  const keys = queueKeys(name)
+  queueKeys(name)
   checkPositive(count, 'count')
-  const raw = (await (redis as Redis).xrange(keys.dead, '-', '+', 'COUNT', count)) as unknown
-  return entriesOf(raw).map(([id, f]) => {
-    const op = f?.get('o')
-    return {
-      id,
-      key: f?.get('k') ?? '',
-      operation: op === 's' ? 'save' : op === 'd' ? 'remove' : 'unknown',
-      payload: f?.get('v') ?? '',
-      version: Number(f?.get('n') ?? 0),
-      originalId: f?.get('id') ?? '',
-      attempts: Number(f?.get('attempts') ?? 0),
-      error: f?.get('error') ?? '',
-      code: f?.get('code') ?? '',
-    }
-  })
+  const n = await knownShards(redis, name)
+  const perShard = await Promise.all(
+    Array.from({ length: n }, async (_, shard) => {
+      const raw = (await (redis as Redis).xrange(
+        queueKeys(name, shard).dead,
+        '-',
+        '+',
+        'COUNT',
+        count,
+      )) as unknown
+      return entriesOf(raw).map(([id, f]): DeadLetter => {
+        const op = f?.get('o')
+        return {
+          id,
+          key: f?.get('k') ?? '',
+          operation: op === 's' ? 'save' : op === 'd' ? 'remove' : 'unknown',
+          payload: f?.get('v') ?? '',
+          version: Number(f?.get('n') ?? 0),
+          originalId: f?.get('id') ?? '',
+          attempts: Number(f?.get('attempts') ?? 0),
+          error: f?.get('error') ?? '',
+          code: f?.get('code') ?? '',
+          shard,
+        }
+      })
+    }),
+  )
+  return perShard
+    .flat()
+    .sort((a, b) => compareIds(a.id, b.id))
+    .slice(0, count)
 }
 
 /**
  * Moves dead letters back to the queue (after fixing the cause), keeping their versions, so that a key
- * written since keeps its newer value. Returns how many were requeued.
+ * written since keeps its newer value. Returns how many were requeued. Each id is looked up in every
+ * shard's dead-letter stream; calling it again with the same ids is harmless (a requeued entry has left the
+ * dead-letter stream).
  */
 export async function requeueDeadLetters(
   redis: Redis | Cluster,
@@ -1187,10 +1423,17 @@ export async function requeueDeadLetters(
   ids: readonly string[],
 ): Promise<number> {
   checkRedis(redis, 'requeueDeadLetters')
-  const keys = queueKeys(name)
+  queueKeys(name)
   if (!Array.isArray(ids) || ids.some((id) => typeof id !== 'string' || !/^\d+-\d+$/.test(id))) {
     throw new InvalidArgumentError('requeueDeadLetters: ids must be stream entry ids')
   }
   if (ids.length === 0) return 0
-  return Number(await REQUEUE.run(redis, [keys.dead, keys.stream], ids))
+  const n = await knownShards(redis, name)
+  const moved = await Promise.all(
+    Array.from({ length: n }, async (_, shard) => {
+      const keys = queueKeys(name, shard)
+      return Number(await REQUEUE.run(redis, [keys.dead, keys.stream], ids))
+    }),
+  )
+  return moved.reduce((a, b) => a + b, 0)
 }
