@@ -274,6 +274,22 @@ function script(src: string): Script {
 const RELEASE = script(
   "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end",
 )
+/**
+ * The lease: taken when free, kept when it is already ours (ARGV[1], the token: an acquisition whose reply
+ * was lost is retried with the same token), and taken over when its holder stopped renewing it: a live holder
+ * renews every `renewEvery` ms, so a remaining life under ARGV[3] (`lease - 2 × renewEvery`), or no expiry at
+ * all, means nobody holds it. Returns 1 acquired, 2 taken over, 0 held by someone alive.
+ */
+const ACQUIRE = script(`local c = redis.call('get', KEYS[1])
+if (not c) or c == ARGV[1] then
+  redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+if redis.call('pttl', KEYS[1]) < tonumber(ARGV[3]) then
+  redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 2
+end
+return 0`)
 const RENEW = script(
   "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end",
 )
@@ -379,6 +395,10 @@ class RedisAsideCache implements Cache {
   private readonly fillWindow: number
   private readonly distributed: boolean
   private readonly lease: number
+  /** A holder renews its lease this often: a third of it, at most 1 s (so a dead holder is seen quickly). */
+  private readonly renewEvery: number
+  /** A lease with less life left than this has missed a renewal: its holder is gone (see ACQUIRE). */
+  private readonly takeoverBelow: number
   private readonly waitTimeout: number
   private readonly serializer: Serializer
   private readonly maxValueBytes: number
@@ -396,6 +416,9 @@ class RedisAsideCache implements Cache {
   private readonly fences = new Map<string, Fence[]>()
   private readonly background = new Set<Promise<unknown>>()
   private readonly renewals = new Set<NodeJS.Timeout>()
+  /** Lock keys this process may still hold after a lost reply → their token (reused, then released). */
+  private readonly orphans = new Map<string, string>()
+  private readonly releaseRetries = new Set<NodeJS.Timeout>()
   private readonly pending = new Set<PendingCall>()
   private readBatch:
     | Map<string, Array<{ resolve: (v: string | null) => void; reject: (e: unknown) => void }>>
@@ -431,6 +454,8 @@ class RedisAsideCache implements Cache {
     this.fillWindow = Math.floor(this.tombstoneTtl / 2)
     this.distributed = o.lock?.distributed === true
     this.lease = o.lock?.lease === undefined ? 10_000 : integer('lock.lease', o.lock.lease, 3, MAX_TIMER)
+    this.renewEvery = Math.max(1, Math.floor(Math.min(this.lease / 3, 1000)))
+    this.takeoverBelow = this.lease - 2 * this.renewEvery
     this.waitTimeout =
       o.lock?.waitTimeout === undefined
         ? 30_000
@@ -690,6 +715,12 @@ class RedisAsideCache implements Cache {
     if (this.closed) return
     this.closed = true
     for (const t of this.renewals) clearInterval(t)
+    for (const t of this.releaseRetries) clearTimeout(t)
+    // one last try for the locks whose release was not answered (they expire after their lease anyway)
+    for (const [lk, token] of this.orphans) {
+      this.call(() => this.runScript(RELEASE, [lk], [token]), 'lock-release', lk).catch(() => {})
+    }
+    this.orphans.clear()
     const loads = [...this.loads.values()]
     for (const l of loads) l.controller.abort(new CacheClosedError())
     const pending = [...this.background, ...loads.map((l) => l.promise)]
@@ -783,19 +814,26 @@ class RedisAsideCache implements Cache {
     seen: L2Read,
   ): Promise<unknown> {
     const lk = this.lockPrefix + key
-    const token = randomUUID()
+    // a lock this process may still hold (an earlier acquisition or release whose reply was lost) is
+    // re-acquired with its token rather than waited on
+    const token = this.orphans.get(lk) ?? randomUUID()
     let delay = 4
     for (;;) {
       let acquired: boolean
       try {
-        acquired =
-          (await this.call(() => this.redis.set(lk, token, 'PX', this.lease, 'NX'), 'lock', lk)) === 'OK'
-      } catch {
-        // Redis is not answering: load locally rather than fail
-        const load = this.startLoad(k, key, loader, options, stale, seen.token, seen.at)
-        return this.awaitLoad(load, k, key, stale, start)
+        acquired = (await this.acquireLock(lk, token)) !== 0
+      } catch (err) {
+        if (isReplyError(err)) {
+          // Redis refused the script (OOM, ...): nothing was set, load without the lock
+          const load = this.startLoad(k, key, loader, options, stale, seen.token, seen.at)
+          return this.awaitLoad(load, k, key, stale, start)
+        }
+        // No reply (timeout, connection lost): the lock may have been set all the same. Act as its holder
+        // (load, renew, then release it by token) so that it is never left to a holder that does not exist.
+        acquired = true
       }
       if (acquired) {
+        if (this.orphans.get(lk) === token) this.orphans.delete(lk)
         // somebody may have stored the value between our read and our lock
         const again = await this.readL2(k, key, false)
         if (again.e !== undefined && Date.now() < again.e.f) {
@@ -806,22 +844,7 @@ class RedisAsideCache implements Cache {
         if (again.tomb) stale = undefined
         else if (again.e !== undefined && (stale === undefined || again.e.f > stale.f)) stale = again.e
         const load = this.startLoad(k, key, loader, options, stale, again.token, again.at)
-        const renew = setInterval(
-          () => {
-            this.call(() => this.runScript(RENEW, [lk], [token, this.lease]), 'lock-renew', lk).catch(
-              () => {},
-            )
-          },
-          Math.max(1, Math.floor(this.lease / 3)),
-        )
-        renew.unref()
-        this.renewals.add(renew)
-        const release = (): void => {
-          clearInterval(renew)
-          this.renewals.delete(renew)
-          this.releaseLock(lk, token)
-        }
-        load.promise.then(release, release)
+        this.holdLock(lk, token, load)
         return this.awaitLoad(load, k, key, stale, start)
       }
       const local = this.loads.get(k)
@@ -856,8 +879,65 @@ class RedisAsideCache implements Cache {
     }
   }
 
+  /**
+   * One attempt at the lease (see ACQUIRE): 1 acquired (or already ours), 2 taken over from a holder that
+   * stopped renewing, 0 held by a live holder.
+   */
+  private acquireLock(lk: string, token: string): Promise<number> {
+    return this.call(
+      () => this.runScript(ACQUIRE, [lk], [token, this.lease, this.takeoverBelow]),
+      'lock',
+      lk,
+    ) as Promise<number>
+  }
+
+  /** Renews the lease every `renewEvery` ms while `load` runs, then releases it. */
+  private holdLock(lk: string, token: string, load: Load): void {
+    const renew = setInterval(() => {
+      this.call(() => this.runScript(RENEW, [lk], [token, this.lease]), 'lock-renew', lk).catch(() => {})
+    }, this.renewEvery)
+    renew.unref()
+    this.renewals.add(renew)
+    const release = (): void => {
+      clearInterval(renew)
+      this.renewals.delete(renew)
+      this.releaseLock(lk, token)
+    }
+    load.promise.then(release, release)
+  }
+
+  /**
+   * Releases a lease by token (compare-and-delete). When the reply is lost the lock may still be there:
+   * it is remembered as ours (a later acquisition of the key here reuses the token) and the release is
+   * retried until it is answered or the lease has run out anyway.
+   */
   private releaseLock(lk: string, token: string): void {
-    this.call(() => this.runScript(RELEASE, [lk], [token]), 'lock-release', lk).catch(() => {})
+    const until = Date.now() + this.lease
+    const attempt = (): void => {
+      this.call(() => this.runScript(RELEASE, [lk], [token]), 'lock-release', lk).then(
+        () => {
+          if (this.orphans.get(lk) === token) this.orphans.delete(lk)
+        },
+        (err: unknown) => {
+          if (isReplyError(err) || Date.now() >= until) {
+            if (this.orphans.get(lk) === token) this.orphans.delete(lk)
+            return
+          }
+          this.orphans.set(lk, token)
+          const retry = setTimeout(
+            () => {
+              this.releaseRetries.delete(retry)
+              // re-acquired meanwhile by a new flight of this process: that flight releases it
+              if (this.orphans.get(lk) === token) attempt()
+            },
+            Math.max(1, Math.min(250, this.renewEvery)),
+          )
+          retry.unref()
+          this.releaseRetries.add(retry)
+        },
+      )
+    }
+    attempt()
   }
 
   /**
@@ -1007,22 +1087,25 @@ class RedisAsideCache implements Cache {
     const at = Date.now()
     const run = async (): Promise<void> => {
       let lk: string | undefined
-      const lockToken = randomUUID()
+      let lockToken = ''
       if (this.distributed) {
         lk = this.lockPrefix + key
-        const ok = await this.call(
-          () => this.redis.set(lk!, lockToken, 'PX', this.lease, 'NX'),
-          'lock',
-          lk,
-        ).catch(() => null)
-        if (ok !== 'OK') return // somebody else refreshes it (or Redis is down: keep serving)
+        lockToken = this.orphans.get(lk) ?? randomUUID()
+        let got: number
+        try {
+          got = await this.acquireLock(lk, lockToken)
+        } catch (err) {
+          // no reply: the lock may be ours, release it by token; either way keep serving what we have
+          if (!isReplyError(err)) this.releaseLock(lk, lockToken)
+          return
+        }
+        if (got === 0) return // somebody else refreshes it
+        if (this.orphans.get(lk) === lockToken) this.orphans.delete(lk)
       }
-      try {
-        // the fill expects the entry this refresh started from: any write since then refuses it
-        await this.startLoad(k, key, loader, options, undefined, token, at).promise
-      } finally {
-        if (lk !== undefined) this.releaseLock(lk, lockToken)
-      }
+      // the fill expects the entry this refresh started from: any write since then refuses it
+      const load = this.startLoad(k, key, loader, options, undefined, token, at)
+      if (lk !== undefined) this.holdLock(lk, lockToken, load)
+      await load.promise
     }
     const p = run().catch((error: unknown) => this.emit({ type: 'load-error', key, error, background: true }))
     this.background.add(p)
