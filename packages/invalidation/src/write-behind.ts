@@ -11,7 +11,7 @@ import {
   QueueWriteError,
   UnserializableValueError,
 } from './errors.js'
-import { ACK, DEAD_LETTER, REQUEUE, Script } from './scripts.js'
+import { DEAD_LETTER, REQUEUE, Script } from './scripts.js'
 import { jsonSerializer, type Serializer } from './serializer.js'
 import { callStore, checkObserver } from './store.js'
 import { checkJitter, checkTtlOption, resolveTtl } from './ttl.js'
@@ -390,6 +390,26 @@ return {id, vs}
  * the record holds only the writes in flight, so an idle writer leaves one small key behind.
  */
 const WRITES_TTL_MS = 86_400_000
+
+/**
+ * Acknowledges applied entries: raises each key's applied-version guard (never lowers it; a guard that is
+ * not a number is overwritten), then XACK and XDEL the entry ids.
+ * KEYS: stream, guard keys... ARGV: group, guard TTL ms, versions (one per guard key), ids...
+ */
+const ACK: Script = new Script(`
+local n = #KEYS - 1
+for i = 1, n do
+  local cur = tonumber(redis.call('GET', KEYS[i + 1]) or '0') or 0
+  if tonumber(ARGV[2 + i]) > cur then redis.call('SET', KEYS[i + 1], ARGV[2 + i], 'PX', ARGV[2]) end
+end
+local ids = {}
+for i = 3 + n, #ARGV do ids[#ids + 1] = ARGV[i] end
+if #ids > 0 then
+  redis.call('XACK', KEYS[1], ARGV[1], unpack(ids))
+  redis.call('XDEL', KEYS[1], unpack(ids))
+end
+return #ids
+`)
 
 /** Raises a counter (the version counter, the recorded shard count) to at least ARGV[1], never lowers it. KEYS: the counter. */
 const RAISE: Script = new Script(`
