@@ -3,7 +3,7 @@ import type { Cluster, Redis } from 'ioredis'
 import { boundedReady, checkReadyTimeout, connectIfWaiting, DEFAULT_READY_TIMEOUT_MS } from './connect.js'
 import { ClosedError, InvalidArgumentError, PublishError } from './errors.js'
 import type { InvalidationPublisher } from './types.js'
-import { checkKeys, checkObject, checkTags } from './validate.js'
+import { checkKeys, checkObject, checkPositive, checkTags } from './validate.js'
 
 /** A message received from another instance. */
 export interface BusMessage {
@@ -22,8 +22,10 @@ export type BusEvent =
   /** A message from another instance was applied (its keys evicted from every attached cache's L1). */
   | { type: 'message'; message: BusMessage }
   /**
-   * The subscriber lost its connection and is subscribed again: messages may have been lost meanwhile, so
-   * every attached L1 was cleared (`cleared` counts the `l1` objects cleared).
+   * The subscriber lost its connection (or, on a Cluster, moved to another node) and is subscribed again:
+   * messages may have been lost meanwhile, so every attached L1 was cleared (`cleared` counts the `l1`
+   * objects cleared). Reported after EVERY such loss, however it was detected (a closed connection, a
+   * heartbeat that got no answer).
    */
   | { type: 'reconnect'; cleared: number }
   /** A payload on the channel that is not a bus message (ignored). */
@@ -66,6 +68,19 @@ export interface InvalidationBusOptions {
    * @default 10000
    */
   readyTimeoutMs?: number
+  /**
+   * Bound of one `publish`, in ms: past it, `publish` rejects with `PublishError` (Redis stopped or
+   * unreachable: an ioredis client may otherwise keep the command queued for many seconds). A positive integer.
+   * @default 1000
+   */
+  publishTimeoutMs?: number
+  /**
+   * Every `heartbeatMs` the subscriber connection is PINGed; when a PING is unanswered for 3 periods, the
+   * connection is dropped and opened again (then L1 is cleared as on any reconnect). Catches a connection
+   * that went silent without closing. A positive integer.
+   * @default 1000
+   */
+  heartbeatMs?: number
 }
 
 /** Counters of a bus. */
@@ -136,10 +151,55 @@ function parse(payload: string): Wire | undefined {
 }
 
 /**
+ * Reconnection schedule of the connections this package owns (the bus's subscriber, the tracking
+ * connection): 50, 100, 200, 400 ms, then every 500 ms, plus up to 50 ms of jitter, whatever the
+ * `retryStrategy` of the client they were duplicated from (it may wait far longer: ioredis' default goes up
+ * to 5 s, and a missed invalidation is stale data until the subscriber is back).
+ * @internal
+ */
+export function ownRetryDelay(attempt: number): number {
+  return Math.min(50 * 2 ** Math.max(0, attempt - 1), 500) + Math.floor(Math.random() * 50)
+}
+
+/** Rejects with `PublishError` when `p` does not settle within `ms`. @internal */
+export function boundedPublish(p: Promise<unknown>, ms: number): Promise<unknown> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`PUBLISH not answered within ${ms} ms`)), ms)
+  })
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer))
+}
+
+/**
+ * Closes a connection this package owns without ever waiting on a dead server: QUIT (bounded to 1 s) when
+ * it is up, else at once.
+ * @internal
+ */
+export async function closeOwned(c: Redis | Cluster): Promise<void> {
+  if (c.status !== 'ready') {
+    c.disconnect()
+    return
+  }
+  try {
+    await boundedPublish(c.quit(), 1000)
+  } catch {
+    c.disconnect()
+  }
+}
+
+function isCluster(redis: Redis | Cluster): redis is Cluster {
+  return (redis as { isCluster?: unknown }).isCluster === true
+}
+
+/**
  * Cross-instance L1 invalidation over Redis pub/sub. `publish({ keys })` evicts those keys from the L1 of
- * every other instance; an instance ignores its own messages (they carry its `instanceId`); when the
- * subscriber reconnects it clears the `l1` stores, since messages may have been lost while it was away, and
- * reports `{ type: 'reconnect' }`.
+ * every other instance; an instance ignores its own messages (they carry its `instanceId`); whenever the
+ * subscriber loses its subscription and gets it back, it clears the `l1` stores, since messages may have
+ * been lost while it was away, and reports `{ type: 'reconnect' }`.
+ *
+ * The subscriber connection is the bus's own: on a single Redis a duplicate of `redis`, on a Cluster a
+ * connection to one of its nodes (PUBLISH reaches every node), moved to another node when that one fails.
+ * It reconnects on its own schedule (at most every 500 ms), not on your client's `retryStrategy`.
  * @throws InvalidArgumentError when an option is invalid.
  * @example
  * const l1 = new L1Cache({ max: 10_000 })
@@ -180,12 +240,17 @@ export function createInvalidationBus(options: InvalidationBusOptions): Invalida
     options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS,
     'readyTimeoutMs',
   )
+  const publishTimeoutMs = options.publishTimeoutMs ?? 1000
+  checkPositive(publishTimeoutMs, 'createInvalidationBus publishTimeoutMs')
+  const heartbeatMs = options.heartbeatMs ?? 1000
+  checkPositive(heartbeatMs, 'createInvalidationBus heartbeatMs')
 
   const listeners = new Set<(event: BusEvent) => void>()
   const stats: BusStats = { published: 0, received: 0, ignoredOwn: 0, reconnects: 0 }
   let closed = false
-  let subscribedOnce = false
-  let disconnected = false
+  let everSubscribed = false
+  /** Since the last confirmed subscription, the subscription was lost at least once (messages may be missed). */
+  let missed = false
   let lastError: unknown
 
   const emit = (event: BusEvent): void => {
@@ -198,29 +263,12 @@ export function createInvalidationBus(options: InvalidationBusOptions): Invalida
     }
   }
 
-  const sub = (redis as Redis).duplicate() as Redis
   let resolveReady!: () => void
   const readyPromise = new Promise<void>((r) => {
     resolveReady = r
   })
 
-  const subscribeNow = async (): Promise<void> => {
-    try {
-      await sub.subscribe(channel)
-    } catch (e) {
-      lastError = e
-      if (!closed) emit({ type: 'error', error: e })
-      return
-    }
-    if (!subscribedOnce) {
-      subscribedOnce = true
-      disconnected = false
-      resolveReady()
-      emit({ type: 'ready' })
-      return
-    }
-    if (!disconnected) return
-    disconnected = false
+  const clearL1s = (): void => {
     stats.reconnects++
     let cleared = 0
     for (const l1 of l1s) {
@@ -234,17 +282,7 @@ export function createInvalidationBus(options: InvalidationBusOptions): Invalida
     emit({ type: 'reconnect', cleared })
   }
 
-  sub.on('ready', () => {
-    if (!closed) void subscribeNow()
-  })
-  sub.on('close', () => {
-    if (subscribedOnce) disconnected = true
-  })
-  sub.on('error', (e: unknown) => {
-    lastError = e
-    if (!closed) emit({ type: 'error', error: e })
-  })
-  sub.on('message', (ch: string, payload: string) => {
+  const onMessage = (ch: string, payload: string): void => {
     if (ch !== channel) return
     const w = parse(payload)
     if (w === undefined) {
@@ -267,17 +305,168 @@ export function createInvalidationBus(options: InvalidationBusOptions): Invalida
     }
     stats.received++
     emit({ type: 'message', message: { keys, tags: w.t ?? [], from: w.i } })
+  }
+
+  // ---- the subscriber connection: one at a time; `generation` tells the current one from replaced ones
+  let conn: Redis | undefined
+  let generation = 0
+  let subscribed = false
+  let pingSentAt = 0
+  let pinging = false
+  let timer: ReturnType<typeof setTimeout> | undefined
+
+  // On a Cluster, a private duplicate of the user's client discovers the nodes; the subscriber is a plain
+  // connection to one of them, so that its every loss is seen here (ioredis' own cluster subscriber moves
+  // to another node silently, and the messages published meanwhile are lost without a trace).
+  const discovery = isCluster(redis) ? (redis.duplicate() as Cluster) : undefined
+  let nodeIndex = Math.floor(Math.random() * 1024)
+  discovery?.on('error', (e: unknown) => {
+    lastError = e
   })
 
-  // a duplicate of a `lazyConnect: true` client waits for a first command that a subscriber never sends
-  connectIfWaiting(sub)
+  const subscribeOn = async (c: Redis, gen: number): Promise<void> => {
+    try {
+      await c.subscribe(channel)
+    } catch (e) {
+      lastError = e
+      if (!closed && gen === generation) {
+        emit({ type: 'error', error: e })
+        // still connected but not subscribed (e.g. refused): try again shortly
+        timer = setTimeout(() => {
+          if (!closed && gen === generation && c.status === 'ready') void subscribeOn(c, gen)
+        }, 200)
+        timer.unref?.()
+      }
+      return
+    }
+    if (closed || gen !== generation) return
+    subscribed = true
+    pinging = false
+    if (!everSubscribed) {
+      everSubscribed = true
+      missed = false
+      resolveReady()
+      emit({ type: 'ready' })
+      return
+    }
+    if (missed) {
+      missed = false
+      clearL1s()
+    }
+  }
+
+  const lose = (): void => {
+    if (everSubscribed) missed = true
+    subscribed = false
+  }
+
+  const attach = (c: Redis): void => {
+    const gen = ++generation
+    conn = c
+    subscribed = false
+    c.on('ready', () => {
+      if (!closed && gen === generation) void subscribeOn(c, gen)
+    })
+    c.on('close', () => {
+      if (gen === generation) lose()
+    })
+    c.on('end', () => {
+      if (closed || gen !== generation) return
+      lose()
+      // a cluster node that does not come back within a few attempts: move to another node
+      if (discovery !== undefined) openNodeConnection()
+    })
+    c.on('error', (e: unknown) => {
+      lastError = e
+      if (!closed && gen === generation) emit({ type: 'error', error: e })
+    })
+    c.on('message', (ch: string, payload: string) => {
+      if (gen === generation) onMessage(ch, payload)
+    })
+    // a duplicate of a `lazyConnect: true` client waits for a first command that a subscriber never sends
+    connectIfWaiting(c)
+  }
+
+  const retire = (c: Redis | undefined): void => {
+    if (c === undefined) return
+    c.removeAllListeners('message')
+    c.on('error', () => {})
+    c.disconnect()
+  }
+
+  const openNodeConnection = (): void => {
+    if (closed || discovery === undefined) return
+    const nodes = discovery.nodes('all')
+    if (nodes.length === 0) {
+      // the cluster is not known yet (or lost every node): look again shortly
+      connectIfWaiting(discovery)
+      timer = setTimeout(openNodeConnection, 100)
+      timer.unref?.()
+      return
+    }
+    const node = nodes[nodeIndex++ % nodes.length]!
+    const previous = conn
+    attach(
+      node.duplicate({
+        lazyConnect: false,
+        enableOfflineQueue: true,
+        autoResubscribe: false,
+        // a few quick attempts on the same node, then 'end': the next node
+        retryStrategy: (attempt: number) => (attempt <= 3 ? ownRetryDelay(attempt) : null),
+      }) as Redis,
+    )
+    retire(previous)
+  }
+
+  if (discovery === undefined) {
+    attach(
+      (redis as Redis).duplicate({
+        autoResubscribe: false,
+        retryStrategy: ownRetryDelay,
+      }) as Redis,
+    )
+  } else {
+    connectIfWaiting(discovery)
+    if (discovery.status === 'ready') openNodeConnection()
+    else discovery.once('ready', openNodeConnection)
+  }
+
+  // heartbeat: a subscriber connection that stopped answering is dropped and opened again
+  const heartbeat = setInterval(() => {
+    const c = conn
+    if (closed || c === undefined || !subscribed) return
+    if (pinging) {
+      if (Date.now() - pingSentAt > 3 * heartbeatMs) {
+        pinging = false
+        lose()
+        emit({
+          type: 'error',
+          error: new Error(`the subscriber did not answer PING for ${3 * heartbeatMs} ms`),
+        })
+        c.disconnect(true)
+      }
+      return
+    }
+    pinging = true
+    pingSentAt = Date.now()
+    const gen = generation
+    c.ping().then(
+      () => {
+        if (gen === generation) pinging = false
+      },
+      () => {
+        if (gen === generation) pinging = false
+      },
+    )
+  }, heartbeatMs)
+  heartbeat.unref?.()
 
   return {
     instanceId,
     channel,
     async ready(timeoutMs = readyTimeoutMs) {
       const ms = checkReadyTimeout(timeoutMs, 'bus.ready timeoutMs')
-      if (subscribedOnce || closed) return readyPromise
+      if (everSubscribed || closed) return readyPromise
       return boundedReady(readyPromise, 'the invalidation bus', ms, () => lastError)
     },
     async publish(message) {
@@ -294,7 +483,10 @@ export function createInvalidationBus(options: InvalidationBusOptions): Invalida
       if (keys.length > 0) wire.k = [...keys]
       if (tags.length > 0) wire.t = [...tags]
       try {
-        await redis.publish(channel, JSON.stringify(wire))
+        await boundedPublish(
+          Promise.resolve().then(() => redis.publish(channel, JSON.stringify(wire))),
+          publishTimeoutMs,
+        )
       } catch (e) {
         throw new PublishError(e)
       }
@@ -321,12 +513,13 @@ export function createInvalidationBus(options: InvalidationBusOptions): Invalida
     async close() {
       if (closed) return
       closed = true
+      clearInterval(heartbeat)
+      clearTimeout(timer)
       resolveReady()
-      try {
-        await sub.quit()
-      } catch {
-        sub.disconnect()
-      }
+      const c = conn
+      conn = undefined
+      generation++
+      await Promise.all([c && closeOwned(c), discovery && closeOwned(discovery)])
     },
   }
 }

@@ -219,3 +219,25 @@ export class LossyValueError extends UnserializableValueError {
     this.reason = reason
   }
 }
+
+/**
+ * `deleteOnUpdate`/`writeThrough` wrote the database, could not invalidate the cache (Redis or the bus
+ * unreachable) AND could not queue the key for the background retry: the writer's repair queue holds
+ * `maxKeys` keys already (code `E_REPAIR_QUEUE_FULL`). The key may be served stale until its TTL; `cause`
+ * is the invalidation's own error.
+ */
+export class RepairQueueFullError extends InvalidationError {
+  /** The key left without invalidation. */
+  readonly key: string
+  /** The bound of the queue. */
+  readonly maxKeys: number
+  constructor(key: string, maxKeys: number, cause: unknown) {
+    super(
+      'E_REPAIR_QUEUE_FULL',
+      `invalidation: the database was written but the cache could not be invalidated for ${JSON.stringify(key)}, and the repair queue is full (${maxKeys} keys)`,
+      { cause },
+    )
+    this.key = key
+    this.maxKeys = maxKeys
+  }
+}

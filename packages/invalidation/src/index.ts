@@ -22,6 +22,7 @@ export {
   PublishError,
   QueueWriteError,
   ReadyTimeoutError,
+  RepairQueueFullError,
   StoreError,
   StoreResultError,
   TagsUnavailableError,
@@ -67,6 +68,8 @@ export {
   deleteOnUpdate,
   type WriteOptions,
   type Writer,
+  type WriterEvent,
   type WriterOptions,
+  type WriterStats,
   writeThrough,
 } from './writers.js'

@@ -1,8 +1,40 @@
-import { CacheDeleteError, CacheWriteError, InvalidArgumentError, PublishError } from './errors.js'
+import {
+  CacheDeleteError,
+  CacheWriteError,
+  InvalidArgumentError,
+  PublishError,
+  RepairQueueFullError,
+} from './errors.js'
 import { callStore, checkObserver } from './store.js'
 import { checkJitter, checkTtlOption, resolveTtl } from './ttl.js'
 import type { InvalidationCache, InvalidationPublisher, Store, TtlOption, WriteObserver } from './types.js'
-import { checkKey, checkObject } from './validate.js'
+import { checkKey, checkObject, checkPositive } from './validate.js'
+
+/**
+ * What a writer reports through `onEvent`: the background repair of invalidations that failed after the
+ * database was written (Redis or the bus unreachable).
+ */
+export type WriterEvent =
+  /** The cache delete or the bus publish of `key` failed after the database write; queued for a retry. */
+  | { type: 'repair-queued'; key: string; pending: number; error: unknown }
+  /** A retry deleted these keys from the cache and told the other instances: they are invalidated everywhere. */
+  | { type: 'repaired'; keys: readonly string[]; pending: number }
+  /** A retry failed (Redis still unreachable); the next one runs after the backoff (at most 1 s). */
+  | { type: 'repair-failed'; keys: readonly string[]; error: unknown; attempt: number }
+  /** The queue holds `maxKeys` keys: `key` was not queued (its write rejected with `RepairQueueFullError`). */
+  | { type: 'repair-overflow'; key: string; maxKeys: number }
+  /** The cache or the bus was closed: the queued keys were dropped (nothing can invalidate them any more). */
+  | { type: 'repair-dropped'; keys: readonly string[]; error: unknown }
+
+/** Counters of a writer's repair queue. */
+export interface WriterStats {
+  /** Keys waiting for their invalidation to be retried. */
+  pendingRepairs: number
+  /** Keys invalidated by a retry. */
+  repaired: number
+  /** Keys that could not be queued because the queue was full. */
+  overflowed: number
+}
 
 /** Options of {@link deleteOnUpdate} and {@link writeThrough}. */
 export interface WriterOptions<T = unknown> {
@@ -21,6 +53,15 @@ export interface WriterOptions<T = unknown> {
   jitter?: number
   /** Told about every database write (`record('db', 'set' | 'error', ms)`); `@tierkit/metrics`' observer fits. */
   observer?: WriteObserver
+  /**
+   * The background retry of invalidations that failed after the database was written: the key is deleted
+   * from the cache and published on the bus again every `retryMs` (doubling up to 1 s while it fails) until
+   * it succeeds. At most `maxKeys` keys wait (a key is queued once); beyond, the write rejects with
+   * `RepairQueueFullError`. @default { maxKeys: 10000, retryMs: 100 }
+   */
+  repair?: { maxKeys?: number; retryMs?: number }
+  /** Receives the repair queue's events (see {@link WriterEvent}). Must not throw. */
+  onEvent?: (event: WriterEvent) => void
 }
 
 /** Per-call options of `write`. */
@@ -38,8 +79,13 @@ export interface Writer<T = unknown> {
    * Writes `value` to the database, then updates the cache (see the strategy).
    * @throws InvalidArgumentError on an empty key or an `undefined` value (nothing touched).
    * @throws StoreError (`E_STORE_FAILED`) / StoreResultError (`E_STORE_BAD_RESULT`): the database write failed; the cache is untouched.
-   * @throws CacheWriteError / CacheDeleteError: the database was written but the cache could not be updated as planned.
-   * @throws PublishError: database and local cache are updated, the other instances were not told.
+   * @throws CacheWriteError / CacheDeleteError: the database was written but the cache could not be updated
+   * as planned; when the key could not be deleted (or the other instances told), it is queued and the
+   * invalidation is retried in the background until it succeeds (see `stats()`, `onEvent`).
+   * @throws PublishError: database and local cache are updated, the other instances were not told yet; the
+   * publish is retried in the background.
+   * @throws RepairQueueFullError (`E_REPAIR_QUEUE_FULL`): as above, but the repair queue was full, so nothing
+   * will retry this key: it may be served stale until its TTL.
    */
   write(key: string, value: T, options?: WriteOptions): Promise<void>
   /**
@@ -47,6 +93,8 @@ export interface Writer<T = unknown> {
    * @throws as `write`.
    */
   remove(key: string): Promise<void>
+  /** Counters of the repair queue. */
+  stats(): WriterStats
 }
 
 function checkOptions<T>(options: WriterOptions<T>, fn: string): void {
@@ -76,6 +124,136 @@ function checkOptions<T>(options: WriterOptions<T>, fn: string): void {
   checkTtlOption(options.ttl, fn)
   checkJitter(options.jitter, fn)
   checkObserver(options.observer, fn)
+  const { repair, onEvent } = options
+  if (repair !== undefined) {
+    checkObject(repair, `${fn} repair`)
+    if (repair.maxKeys !== undefined) checkPositive(repair.maxKeys, `${fn} repair.maxKeys`)
+    if (repair.retryMs !== undefined) checkPositive(repair.retryMs, `${fn} repair.retryMs`)
+  }
+  if (onEvent !== undefined && typeof onEvent !== 'function') {
+    throw new InvalidArgumentError(`${fn}: onEvent must be a function`)
+  }
+}
+
+const REPAIR_BATCH = 500
+const REPAIR_MAX_DELAY_MS = 1000
+
+/**
+ * Keys whose invalidation failed after the database write, retried in the background until done: delete
+ * from the cache (when the delete was what failed), then publish on the bus. Bounded; one entry per key.
+ */
+class RepairQueue {
+  private readonly pending = new Map<string, { del: boolean; gen: number }>()
+  private gen = 0
+  private failures = 0
+  private running = false
+  private timer: ReturnType<typeof setTimeout> | undefined
+  readonly stats: WriterStats = { pendingRepairs: 0, repaired: 0, overflowed: 0 }
+
+  constructor(
+    private readonly cache: InvalidationCache,
+    private readonly bus: InvalidationPublisher | undefined,
+    readonly maxKeys: number,
+    private readonly retryMs: number,
+    private readonly onEvent: ((e: WriterEvent) => void) | undefined,
+  ) {}
+
+  private emit(e: WriterEvent): void {
+    try {
+      this.onEvent?.(e)
+    } catch {
+      // must not break the write path
+    }
+  }
+
+  /**
+   * Queues `key` (`del`: its cache delete failed). Throws `RepairQueueFullError` when it cannot be queued,
+   * else returns, and the caller throws `error` (the write still fails loudly).
+   */
+  add(key: string, del: boolean, error: unknown): void {
+    const cur = this.pending.get(key)
+    if (cur === undefined && this.pending.size >= this.maxKeys) {
+      this.stats.overflowed++
+      this.emit({ type: 'repair-overflow', key, maxKeys: this.maxKeys })
+      throw new RepairQueueFullError(key, this.maxKeys, error)
+    }
+    this.pending.set(key, { del: del || (cur?.del ?? false), gen: ++this.gen })
+    this.stats.pendingRepairs = this.pending.size
+    this.emit({ type: 'repair-queued', key, pending: this.pending.size, error })
+    this.schedule()
+  }
+
+  /** A later write invalidated `key` completely: no retry needed. */
+  done(key: string): void {
+    if (this.pending.delete(key)) this.stats.pendingRepairs = this.pending.size
+  }
+
+  private schedule(): void {
+    if (this.running || this.timer !== undefined || this.pending.size === 0) return
+    const delay =
+      this.failures === 0
+        ? this.retryMs
+        : Math.min(this.retryMs * 2 ** (this.failures - 1), Math.max(this.retryMs, REPAIR_MAX_DELAY_MS))
+    this.timer = setTimeout(() => {
+      this.timer = undefined
+      void this.round()
+    }, delay)
+    this.timer.unref?.()
+  }
+
+  private async round(): Promise<void> {
+    this.running = true
+    const batch: Array<[string, { del: boolean; gen: number }]> = []
+    for (const e of this.pending) {
+      batch.push([e[0], { ...e[1] }])
+      if (batch.length === REPAIR_BATCH) break
+    }
+    const keys = batch.map(([k]) => k)
+    try {
+      const del = batch.filter(([, e]) => e.del).map(([k]) => k)
+      if (del.length > 0) await this.cache.deleteMany(del)
+      for (const [k, e] of batch) {
+        const cur = this.pending.get(k)
+        if (e.del && cur !== undefined && cur.gen === e.gen) cur.del = false
+      }
+      if (this.bus !== undefined) await this.bus.publish({ keys })
+      const repaired: string[] = []
+      for (const [k, e] of batch) {
+        if (this.pending.get(k)?.gen === e.gen) {
+          this.pending.delete(k)
+          repaired.push(k)
+        }
+      }
+      this.failures = 0
+      this.stats.repaired += repaired.length
+      this.stats.pendingRepairs = this.pending.size
+      this.emit({ type: 'repaired', keys: repaired, pending: this.pending.size })
+    } catch (error) {
+      this.failures++
+      const code = (error as { code?: unknown })?.code
+      if (code === 'E_CACHE_CLOSED' || code === 'E_CLOSED') {
+        const dropped = [...this.pending.keys()]
+        this.pending.clear()
+        this.stats.pendingRepairs = 0
+        this.emit({ type: 'repair-dropped', keys: dropped, error })
+      } else {
+        this.emit({ type: 'repair-failed', keys, error, attempt: this.failures })
+      }
+    } finally {
+      this.running = false
+    }
+    this.schedule()
+  }
+}
+
+function repairQueue<T>(options: WriterOptions<T>): RepairQueue {
+  return new RepairQueue(
+    options.cache,
+    options.bus,
+    options.repair?.maxKeys ?? 10_000,
+    options.repair?.retryMs ?? 100,
+    options.onEvent,
+  )
 }
 
 function checkValue(value: unknown, fn: string): void {
@@ -95,12 +273,13 @@ async function deleteEverywhere(
   cache: InvalidationCache,
   bus: InvalidationPublisher | undefined,
   key: string,
+  repair: RepairQueue,
 ): Promise<void> {
-  let failure: unknown
+  let deleteFailure: unknown
   try {
     await cache.delete(key)
   } catch (e) {
-    failure = e
+    deleteFailure = e
     try {
       await cache.evictLocal(key)
     } catch {
@@ -108,8 +287,19 @@ async function deleteEverywhere(
     }
   }
   // Tell the others even when our own delete failed: their L1 copies are stale either way.
-  await publish(bus, key)
-  if (failure !== undefined) throw new CacheDeleteError([key], failure)
+  let publishFailure: unknown
+  try {
+    await publish(bus, key)
+  } catch (e) {
+    publishFailure = e
+  }
+  if (deleteFailure === undefined && publishFailure === undefined) {
+    repair.done(key)
+    return
+  }
+  const error = deleteFailure !== undefined ? new CacheDeleteError([key], deleteFailure) : publishFailure
+  repair.add(key, deleteFailure !== undefined, error) // throws RepairQueueFullError when full
+  throw error
 }
 
 /**
@@ -124,18 +314,20 @@ async function deleteEverywhere(
 export function deleteOnUpdate<T = unknown>(options: WriterOptions<T>): Writer<T> {
   checkOptions(options, 'deleteOnUpdate')
   const { cache, store, bus, observer } = options
+  const repair = repairQueue(options)
   return {
     async write(key, value) {
       checkKey(key, 'deleteOnUpdate.write')
       checkValue(value, 'deleteOnUpdate.write')
       await callStore('save', key, () => store.save(key, value, { version: undefined }), observer)
-      await deleteEverywhere(cache, bus, key)
+      await deleteEverywhere(cache, bus, key, repair)
     },
     async remove(key) {
       checkKey(key, 'deleteOnUpdate.remove')
       await callStore('remove', key, () => store.remove(key, { version: undefined }), observer)
-      await deleteEverywhere(cache, bus, key)
+      await deleteEverywhere(cache, bus, key, repair)
     },
+    stats: () => ({ ...repair.stats }),
   }
 }
 
@@ -151,6 +343,7 @@ export function deleteOnUpdate<T = unknown>(options: WriterOptions<T>): Writer<T
 export function writeThrough<T = unknown>(options: WriterOptions<T>): Writer<T> {
   checkOptions(options, 'writeThrough')
   const { cache, store, bus, ttl, jitter, observer } = options
+  const repair = repairQueue(options)
   return {
     async write(key, value, callOptions) {
       checkKey(key, 'writeThrough.write')
@@ -172,15 +365,28 @@ export function writeThrough<T = unknown>(options: WriterOptions<T>): Writer<T> 
             // nothing more to do
           }
         }
-        await publish(bus, key).catch(() => {})
-        throw new CacheWriteError(key, deleted, e)
+        const published = await publish(bus, key).then(
+          () => true,
+          () => false,
+        )
+        const error = new CacheWriteError(key, deleted, e)
+        if (deleted && published) repair.done(key)
+        else repair.add(key, !deleted, error) // throws RepairQueueFullError when full
+        throw error
       }
-      await publish(bus, key)
+      try {
+        await publish(bus, key)
+      } catch (e) {
+        repair.add(key, false, e) // throws RepairQueueFullError when full
+        throw e
+      }
+      repair.done(key)
     },
     async remove(key) {
       checkKey(key, 'writeThrough.remove')
       await callStore('remove', key, () => store.remove(key, { version: undefined }), observer)
-      await deleteEverywhere(cache, bus, key)
+      await deleteEverywhere(cache, bus, key, repair)
     },
+    stats: () => ({ ...repair.stats }),
   }
 }

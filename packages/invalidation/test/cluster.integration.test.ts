@@ -110,6 +110,49 @@ describe('on a Redis Cluster', () => {
     expect(await redis.xlen(queueKeys('cluster-q').stream)).toBe(0)
   })
 
+  it('bus: when its subscriber connection on a node drops, the instance clears its L1 (messages were missed) and keeps receiving', async () => {
+    const b = instance('buskill', 'inv:kill')
+    const events: BusEvent[] = []
+    b.bus!.subscribe((e) => events.push(e))
+    await b.bus!.ready()
+    const keys = Array.from({ length: 1500 }, (_, i) => `k${i}`)
+    for (let i = 0; i < keys.length; i += 100) {
+      await Promise.all(keys.slice(i, i + 100).map((k) => b.cache.set(k, 'old')))
+    }
+    expect(b.l1.size).toBe(keys.length)
+    // the node holding B's subscriber connection (the only subscriber of this channel)
+    const holder = await subscriberNode('inv:kill')
+    const other = cluster.nodes.find((n) => n !== holder)!
+    const pub = new Redis(other.port, other.host)
+    closers.push(() => pub.quit())
+    // another instance's evictions, one key per message, in small bursts spread over ~150 ms; B's
+    // subscriber connection is killed in the middle, so some of these messages are never delivered to it
+    const flood = (async () => {
+      for (let i = 0; i < keys.length; i += 10) {
+        const p = pub.pipeline()
+        for (const k of keys.slice(i, i + 10)) p.publish('inv:kill', JSON.stringify({ i: 'other', k: [k] }))
+        await p.exec()
+        await sleep(1)
+      }
+    })()
+    await sleep(40)
+    const killer = new Redis(holder.port, holder.host)
+    expect(await killer.call('CLIENT', 'KILL', 'TYPE', 'pubsub')).toBeGreaterThanOrEqual(1)
+    await killer.quit()
+    await flood
+    // a last message once B is subscribed again (bounded wait), so every message of the flood was handled
+    let seen = false
+    for (let i = 0; i < 100 && !seen; i++) {
+      await pub.publish('inv:kill', JSON.stringify({ i: 'other', k: ['sentinel'] }))
+      await sleep(100)
+      seen = events.some((e) => e.type === 'message' && e.message.keys[0] === 'sentinel')
+    }
+    expect(seen).toBe(true)
+    const left = keys.filter((k) => b.l1.map.has(`ra:7:buskill:v:${k}`))
+    expect({ left: left.length, first: left.slice(0, 3) }).toEqual({ left: 0, first: [] })
+    expect(b.bus!.stats().reconnects).toBeGreaterThanOrEqual(1)
+  })
+
   // last in the file: it kills a master (no replicas, so the whole cluster is down until it is back)
   it('tags: a dead master fails tag operations with a typed error in bounded time (never raw redirection errors, never a hang); they work again once it is back', async () => {
     const a = instance('tgdown')
@@ -152,6 +195,17 @@ describe('on a Redis Cluster', () => {
     expect(await a.tags.get('p:1')).toBe(3)
   })
 })
+
+/** The node where the (only) subscriber of `channel` is connected. */
+async function subscriberNode(channel: string): Promise<RedisClusterNode> {
+  for (const n of cluster.nodes) {
+    const r = new Redis(n.port, n.host)
+    const [, count] = (await r.call('PUBSUB', 'NUMSUB', channel)) as [string, number]
+    await r.quit()
+    if (count > 0) return n
+  }
+  throw new Error(`no node has a subscriber of ${channel}`)
+}
 
 /** The master node serving `slot`. */
 async function masterOf(slot: number): Promise<RedisClusterNode> {

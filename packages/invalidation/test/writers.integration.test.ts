@@ -1,11 +1,17 @@
-import { startRedis } from '@tierkit/testkit'
+import { sleep, startRedis } from '@tierkit/testkit'
+import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
+  CacheDeleteError,
   CacheWriteError,
+  createInvalidationBus,
   deleteOnUpdate,
   InvalidArgumentError,
+  PublishError,
+  RepairQueueFullError,
   StoreError,
   StoreResultError,
+  type WriterEvent,
   writeThrough,
 } from '../src/index.js'
 import { makeCache } from './helpers/cache.js'
@@ -103,15 +109,16 @@ describe('writeThrough', () => {
   it('uses a per-key TTL computed from the value', async () => {
     const { a, store } = setup('wt-ttl')
     const w = writeThrough<{ ttl: number }>({ cache: a.cache, store, ttl: (_k, v) => v.ttl })
-    await w.write('short', { ttl: 5_000 })
-    await w.write('long', { ttl: 50_000 })
+    // (above redis-aside's 30 s floor: every key it writes lives at least its tombstoneTtl in Redis)
+    await w.write('short', { ttl: 40_000 })
+    await w.write('long', { ttl: 400_000 })
     const keys = await a.redis.keys('*wt-ttl*')
     const ttls = new Map<string, number>()
     for (const k of keys) ttls.set(k.endsWith('short') ? 'short' : 'long', await a.redis.pttl(k))
     expect(ttls.get('short')).toBeGreaterThan(0)
-    expect(ttls.get('short')).toBeLessThanOrEqual(5_000)
-    expect(ttls.get('long')).toBeGreaterThan(5_000)
-    expect(ttls.get('long')).toBeLessThanOrEqual(50_000)
+    expect(ttls.get('short')).toBeLessThanOrEqual(40_000)
+    expect(ttls.get('long')).toBeGreaterThan(40_000)
+    expect(ttls.get('long')).toBeLessThanOrEqual(400_000)
   })
 
   it('deletes the key instead of leaving it stale when the cache refuses the value', async () => {
@@ -244,5 +251,99 @@ describe('TTL validation (issue 15, defect 5)', () => {
     // a valid integer TTL still works, at the bound too
     await w.write('k', { t: 2 }, { ttl: 2_147_483_647 })
     expect(store.value('k')).toEqual({ t: 2 })
+  })
+})
+
+describe('background repair of failed invalidations (issue 15, defect 9)', () => {
+  it('a failed delete is queued and retried until Redis is back; a full queue is a typed error, never silent', async () => {
+    const server = await startRedis({ appendonly: true })
+    const a = makeCache(server.url, 'rep1')
+    clients.push(a.redis)
+    const store = new MemoryStore<unknown>()
+    const events: WriterEvent[] = []
+    const w = deleteOnUpdate({
+      cache: a.cache,
+      store,
+      repair: { maxKeys: 2 },
+      onEvent: (e) => events.push(e),
+    })
+    for (const k of ['k1', 'k2', 'k3']) await a.cache.set(k, 'old')
+    await server.stop()
+    const e1 = await w.write('k1', 'new').catch((e: unknown) => e)
+    const e2 = await w.remove('k2').catch((e: unknown) => e)
+    const e3 = await w.write('k3', 'new').catch((e: unknown) => e)
+    expect(e1).toBeInstanceOf(CacheDeleteError)
+    expect(e2).toBeInstanceOf(CacheDeleteError)
+    expect(e3).toBeInstanceOf(RepairQueueFullError)
+    expect(e3).toMatchObject({ code: 'E_REPAIR_QUEUE_FULL', key: 'k3', maxKeys: 2 })
+    expect((e3 as RepairQueueFullError).cause).toBeInstanceOf(CacheDeleteError)
+    expect(events.filter((e) => e.type === 'repair-overflow')).toEqual([
+      { type: 'repair-overflow', key: 'k3', maxKeys: 2 },
+    ])
+    expect(w.stats()).toEqual({ pendingRepairs: 2, repaired: 0, overflowed: 1 })
+    // the database has every write
+    expect([store.value('k1'), store.value('k2'), store.value('k3')]).toEqual(['new', undefined, 'new'])
+
+    await server.restart()
+    for (let i = 0; i < 200 && w.stats().pendingRepairs > 0; i++) await sleep(50)
+    expect(w.stats()).toEqual({ pendingRepairs: 0, repaired: 2, overflowed: 1 })
+    expect(events.some((e) => e.type === 'repaired')).toBe(true)
+    // k1 and k2 are invalidated in Redis (a fresh instance misses them)
+    const fresh = makeCache(server.url, 'rep1')
+    clients.push(fresh.redis)
+    await fresh.redis.ping()
+    expect(await fresh.cache.get('k1')).toBeUndefined()
+    expect(await fresh.cache.get('k2')).toBeUndefined()
+  })
+
+  it('writeThrough: a failed publish is retried until the other instances are told', async () => {
+    const busServer = await startRedis()
+    const a = makeCache(url, 'rep2')
+    const b = makeCache(url, 'rep2')
+    clients.push(a.redis, b.redis)
+    const busA = new Redis(busServer.url, { maxRetriesPerRequest: 1, retryStrategy: () => 50 })
+    const busB = new Redis(busServer.url, { maxRetriesPerRequest: 1, retryStrategy: () => 50 })
+    for (const r of [busA, busB]) r.on('error', () => {})
+    clients.push(busA, busB)
+    const ba = createInvalidationBus({ redis: busA, channel: 'rep2', caches: [a.cache], l1: [a.l1] })
+    const bb = createInvalidationBus({ redis: busB, channel: 'rep2', caches: [b.cache], l1: [b.l1] })
+    clients.push({ quit: () => ba.close() }, { quit: () => bb.close() })
+    await Promise.all([ba.ready(), bb.ready()])
+    const store = new MemoryStore<unknown>()
+    const w = writeThrough({ cache: a.cache, store, bus: ba })
+    await a.cache.set('k', 'old')
+    expect(await b.cache.get('k')).toBe('old') // in B's L1
+    await busServer.stop()
+    const err = await w.write('k', 'new').catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(PublishError)
+    expect(w.stats().pendingRepairs).toBe(1)
+    expect(await b.cache.get('k')).toBe('old') // B was not told (yet)
+    await busServer.restart()
+    for (let i = 0; i < 200 && w.stats().pendingRepairs > 0; i++) await sleep(50)
+    let got: unknown = 'old'
+    for (let i = 0; i < 200 && got === 'old'; i++) {
+      await sleep(50)
+      got = await b.cache.get('k')
+    }
+    expect(got).toBe('new')
+    expect(w.stats()).toMatchObject({ pendingRepairs: 0, repaired: 1 })
+  })
+
+  it('refuses bad repair options with exact messages', () => {
+    const { a, store } = setup('rep3')
+    for (const maxKeys of [0, 1.5, -1, Number.NaN]) {
+      expect(() => deleteOnUpdate({ cache: a.cache, store, repair: { maxKeys } })).toThrowError(
+        new InvalidArgumentError('invalidation: deleteOnUpdate repair.maxKeys must be a positive integer'),
+      )
+    }
+    expect(() => writeThrough({ cache: a.cache, store, repair: { retryMs: 0 } })).toThrowError(
+      new InvalidArgumentError('invalidation: writeThrough repair.retryMs must be a positive integer'),
+    )
+    expect(() => writeThrough({ cache: a.cache, store, repair: 5 as never })).toThrowError(
+      new InvalidArgumentError('invalidation: writeThrough repair must be an object'),
+    )
+    expect(() => writeThrough({ cache: a.cache, store, onEvent: 'x' as never })).toThrowError(
+      new InvalidArgumentError('writeThrough: onEvent must be a function'),
+    )
   })
 })
