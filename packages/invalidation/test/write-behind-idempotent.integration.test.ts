@@ -40,6 +40,12 @@ async function setup(name: string) {
   return { proxy, direct, redis, wb, stream: queueKeys(name).stream, reconnects: () => reconnects }
 }
 
+/** How many times Redis ran EVALSHA so far. */
+async function evalshaCalls(direct: Redis): Promise<number> {
+  const info = await direct.info('commandstats')
+  return Number(/cmdstat_evalsha:calls=(\d+)/.exec(info)?.[1] ?? 0)
+}
+
 /** The stream's entries as `key=value@version`. */
 async function entries(direct: Redis, stream: string): Promise<string[]> {
   const raw = (await direct.xrange(stream, '-', '+')) as Array<[string, string[]]>
@@ -49,13 +55,16 @@ async function entries(direct: Redis, stream: string): Promise<string[]> {
 describe('write-behind: a queue write sent twice is queued once', () => {
   it('the reply is lost after Redis ran the script: ioredis re-sends it, the write is in the queue once', async () => {
     const { proxy, direct, wb, stream, reconnects } = await setup('idem1')
-    proxy.setLatency(300) // each way: the reply is still in the proxy once the entry is in Redis
+    const calls = await evalshaCalls(direct)
+    proxy.setLatency(1_000) // each way: the reply is still in the proxy once the entry is in Redis
     const write = wb.write('k', 1)
     await until(async () => (await direct.xlen(stream)) === 2)
     proxy.setLatency(0)
     expect(proxy.dropConnections()).toBeGreaterThan(0) // the reply never reaches the client
     const ack = await write
     expect(reconnects()).toBeGreaterThan(0)
+    // Redis really ran the script twice: once before the drop, once when ioredis sent it again
+    expect((await evalshaCalls(direct)) - calls).toBe(2)
     const queued = await entries(direct, stream)
     // before the fix: ['warm-up=0@…', 'k=1@v', 'k=1@v+n'] (the second copy with a newer version)
     expect(queued.filter((e) => e.startsWith('k='))).toEqual([`k=1@${ack.version}`])
@@ -65,12 +74,14 @@ describe('write-behind: a queue write sent twice is queued once', () => {
 
   it('sixteen writes in flight when the connection drops: each is queued exactly once and applied once', async () => {
     const { proxy, direct, redis, wb, stream } = await setup('idem2')
-    proxy.setLatency(300)
+    const calls = await evalshaCalls(direct)
+    proxy.setLatency(1_000)
     const writes = Array.from({ length: 16 }, (_, i) => wb.write(`k${i}`, i))
     await until(async () => (await direct.xlen(stream)) === 17)
     proxy.setLatency(0)
     proxy.dropConnections()
     const acks = await Promise.all(writes)
+    expect((await evalshaCalls(direct)) - calls).toBe(32) // each script ran twice
     const queued = (await entries(direct, stream)).filter((e) => !e.startsWith('warm-up'))
     expect(queued.sort()).toEqual(acks.map((a, i) => `k${i}=${i}@${a.version}`).sort())
     // and later writes of the same writer are not mistaken for re-sent ones
