@@ -1,8 +1,14 @@
 import type { Redis } from 'ioredis'
-import type { Clearable, LocalEvictor } from './bus.js'
+import {
+  boundedPublish as bounded,
+  type Clearable,
+  closeOwned,
+  type LocalEvictor,
+  ownRetryDelay,
+} from './bus.js'
 import { boundedReady, checkReadyTimeout, connectIfWaiting, DEFAULT_READY_TIMEOUT_MS } from './connect.js'
 import { InvalidArgumentError } from './errors.js'
-import { checkObject } from './validate.js'
+import { checkObject, checkPositive } from './validate.js'
 
 /** Events of a tracking invalidator. */
 export type TrackingEvent =
@@ -10,8 +16,13 @@ export type TrackingEvent =
   | { type: 'ready' }
   /** Keys changed in Redis (by any client); their L1 copies were evicted. */
   | { type: 'invalidate'; keys: readonly string[] }
-  /** Redis was flushed (FLUSHDB/FLUSHALL) or the connection came back: every L1 was cleared. */
-  | { type: 'cleared'; reason: 'flush' | 'reconnect' }
+  /**
+   * Every L1 was cleared: Redis was flushed (FLUSHDB/FLUSHALL, `flush`); tracking is on again after a
+   * connection was lost or tracking was found off or redirected elsewhere (`reconnect`); or tracking is
+   * still not on (`disconnected`: repeated every `verifyMs` until it is, since nothing can report a change
+   * meanwhile).
+   */
+  | { type: 'cleared'; reason: 'flush' | 'reconnect' | 'disconnected' }
   /** A swallowed error. */
   | { type: 'error'; error: unknown }
 
@@ -45,6 +56,14 @@ export interface TrackingOptions {
    * @default 10000
    */
   readyTimeoutMs?: number
+  /**
+   * Every `verifyMs` the invalidator checks (`CLIENT TRACKINGINFO`) that tracking is still on and redirected
+   * to its own connection, and turns it on again (then clears L1) when not. While tracking is not on (a
+   * connection lost, Redis down), it clears L1 at this period, so that a value cached meanwhile, which no
+   * invalidation can reach, is not kept. A positive integer (ms).
+   * @default 1000
+   */
+  verifyMs?: number
 }
 
 /** A running tracking invalidator. */
@@ -65,6 +84,8 @@ export interface TrackingInvalidator {
 }
 
 const CHANNEL = '__redis__:invalidate'
+/** Bound of each command the invalidator sends to set tracking up, in ms. */
+const COMMAND_MS = 2000
 
 /**
  * Redis client-side caching as an L1 invalidation channel: one connection turns on
@@ -73,6 +94,11 @@ const CHANNEL = '__redis__:invalidate'
  * and the L1 copies are evicted. Beyond the bus, which only hears tierkit's own writers.
  * With `noloop` (the default) tracking is enabled on `redis` itself with `NOLOOP`, so the writes this
  * instance makes through `redis` do not evict its own L1 copies.
+ *
+ * Tracking lives with a connection: when either connection is lost (or Redis restarts, and client ids start
+ * again, so an old REDIRECT id may now name another client), it is set up again on the new connections,
+ * verified with `CLIENT TRACKINGINFO`, and L1 is cleared, every time. The invalidator's own connection
+ * reconnects on its own schedule (at most every 500 ms), not on your client's `retryStrategy`.
  * @throws InvalidArgumentError when an option is invalid.
  * @example
  * const tracking = createTrackingInvalidator({
@@ -109,6 +135,8 @@ export function createTrackingInvalidator(options: TrackingOptions): TrackingInv
     options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS,
     'readyTimeoutMs',
   )
+  const verifyMs = options.verifyMs ?? 1000
+  checkPositive(verifyMs, 'createTrackingInvalidator verifyMs')
 
   const stats = { messages: 0, evicted: 0, clears: 0 }
   const emit = (e: TrackingEvent): void => {
@@ -118,7 +146,7 @@ export function createTrackingInvalidator(options: TrackingOptions): TrackingInv
       // ignore
     }
   }
-  const clearAll = (reason: 'flush' | 'reconnect'): void => {
+  const clearAll = (reason: 'flush' | 'reconnect' | 'disconnected'): void => {
     for (const l1 of l1s) {
       try {
         l1.clear()
@@ -130,65 +158,195 @@ export function createTrackingInvalidator(options: TrackingOptions): TrackingInv
     emit({ type: 'cleared', reason })
   }
 
-  // RESP2: invalidations arrive as pub/sub messages on __redis__:invalidate
-  const conn = redis.duplicate({ protocol: 2, autoResubscribe: false }) as Redis
+  // RESP2: invalidations arrive as pub/sub messages on __redis__:invalidate. Our own reconnection schedule.
+  const conn = redis.duplicate({
+    protocol: 2,
+    autoResubscribe: false,
+    retryStrategy: ownRetryDelay,
+  }) as Redis
+  const noloop = options.noloop ?? true
+  /** The connection whose tracking state matters: the data client with NOLOOP, else our own. */
+  const target = noloop ? redis : conn
   let closed = false
   let once = false
+  /** Tracking is on, redirected to `conn`'s current id, and `conn` is subscribed (as far as we know). */
+  let confirmed = false
+  /** Since tracking was last confirmed, it was (or may have been) off: changes may have been missed. */
   let lost = false
+  /** `conn` is subscribed on its current connection. */
+  let subscribed = false
+  /** `conn`'s current client id (changes with every reconnection). */
+  let connId: number | undefined
   let lastError: unknown
   let resolveReady!: () => void
   const ready = new Promise<void>((r) => {
     resolveReady = r
   })
 
-  const noloop = options.noloop ?? true
-  let redirectId: number | undefined
+  const call = (c: Redis, ...args: [string, ...Array<string | number>]): Promise<unknown> =>
+    bounded(
+      Promise.resolve().then(() => c.call(...args)),
+      COMMAND_MS,
+    )
 
-  const enable = async (target: Redis, id: number): Promise<void> => {
-    const args: Array<string | number> = ['CLIENT', 'TRACKING', 'on', 'REDIRECT', id, 'BCAST']
+  const enable = async (id: number): Promise<void> => {
+    const args: [string, ...Array<string | number>] = ['CLIENT', 'TRACKING', 'on', 'REDIRECT', id, 'BCAST']
     if (noloop) args.push('NOLOOP')
     for (const p of prefixes) args.push('PREFIX', p)
-    if (noloop) await target.call('CLIENT', 'TRACKING', 'off').catch(() => {})
-    await target.call(...(args as [string, ...Array<string | number>]))
+    // off first: prefixes and REDIRECT replace the previous ones instead of adding to them
+    await call(target, 'CLIENT', 'TRACKING', 'off')
+    await call(target, ...args)
   }
 
-  const setup = async (): Promise<void> => {
+  /** True when `CLIENT TRACKINGINFO` of the target says: on, BCAST, (NOLOOP), our prefixes, redirected to `id`. */
+  const verify = async (id: number): Promise<boolean> => {
+    let info: unknown
     try {
-      const id = (await conn.call('CLIENT', 'ID')) as number
-      redirectId = id
-      if (!noloop) await enable(conn, id)
-      await conn.subscribe(CHANNEL)
-      if (noloop) await enable(redis, id)
-    } catch (error) {
-      lastError = error
-      if (!closed) emit({ type: 'error', error })
-      return
+      info = await call(target, 'CLIENT', 'TRACKINGINFO')
+    } catch (e) {
+      if (/unknown subcommand|unknown command/i.test(String((e as Error)?.message))) return true // Redis < 6.2
+      throw e
     }
-    if (!once) {
-      once = true
-      resolveReady()
-      emit({ type: 'ready' })
-    } else if (lost) {
-      lost = false
-      clearAll('reconnect')
+    if (!Array.isArray(info)) return false
+    const field = (name: string): unknown => {
+      const i = info.findIndex((x, j) => j % 2 === 0 && String(x) === name)
+      return i < 0 ? undefined : info[i + 1]
     }
-  }
-
-  // the data client lost its tracking state when it reconnected: turn it on again, and clear L1
-  const onDataReady = (): void => {
-    if (closed || !noloop || !once || redirectId === undefined) return
-    enable(redis, redirectId).then(
-      () => clearAll('reconnect'),
-      (error: unknown) => emit({ type: 'error', error }),
+    const flags = (Array.isArray(field('flags')) ? (field('flags') as unknown[]) : []).map(String)
+    const redirect = Number(field('redirect'))
+    const got = (Array.isArray(field('prefixes')) ? (field('prefixes') as unknown[]) : []).map(String)
+    return (
+      flags.includes('on') &&
+      flags.includes('bcast') &&
+      !flags.includes('broken_redirect') &&
+      (!noloop || flags.includes('noloop')) &&
+      redirect === id &&
+      prefixes.every((p) => got.includes(p))
     )
   }
-  if (noloop) redis.on('ready', onDataReady)
+
+  let running = false
+  let again = false
+  let retryTimer: ReturnType<typeof setTimeout> | undefined
+  /** Moves on with every `ready`/`close` of `conn`: a step that awaited across one starts over. */
+  let epoch = 0
+
+  /**
+   * Brings tracking to the confirmed state: `conn` subscribed, tracking on the target redirected to
+   * `conn`'s current id (verified with CLIENT TRACKINGINFO), then L1 cleared when anything was lost. One
+   * run at a time; a failure retries shortly. Triggered by every connection event and by the periodic check.
+   */
+  const reconcile = async (): Promise<void> => {
+    if (closed) return
+    if (running) {
+      again = true
+      return
+    }
+    running = true
+    try {
+      do {
+        again = false
+        if (conn.status !== 'ready') return // conn's 'ready' runs this again
+        // the data client's 'ready' runs this again (a lazy one in 'wait' is connected by the command)
+        if (noloop && redis.status !== 'ready' && redis.status !== 'wait') return
+        const e = epoch
+        if (connId === undefined) {
+          const id = Number(await call(conn, 'CLIENT', 'ID'))
+          if (e !== epoch) {
+            again = true
+            continue
+          }
+          connId = id
+        }
+        const id = connId
+        if (!subscribed) {
+          if (!noloop) {
+            // RESP2: tracking on `conn` itself must be set before it enters subscriber mode
+            await enable(id)
+            if (!(await verify(id))) throw new Error('CLIENT TRACKING is not on as requested')
+          }
+          await bounded(conn.subscribe(CHANNEL), COMMAND_MS)
+          if (e !== epoch) {
+            again = true
+            continue
+          }
+          subscribed = true
+        }
+        if (noloop && !(await verify(id))) {
+          // off, or redirected elsewhere (after a restart client ids start again: an old id may name another client)
+          if (confirmed) lost = true
+          confirmed = false
+          await enable(id)
+          if (!(await verify(id))) throw new Error('CLIENT TRACKING is not on as requested')
+        }
+        if (closed) return
+        if (e !== epoch) {
+          again = true
+          continue
+        }
+        confirmed = true
+        if (!once) {
+          once = true
+          lost = false
+          resolveReady()
+          emit({ type: 'ready' })
+        } else if (lost) {
+          lost = false
+          clearAll('reconnect')
+        }
+      } while (again && !closed)
+    } catch (error) {
+      lastError = error
+      if (!closed) {
+        emit({ type: 'error', error })
+        clearTimeout(retryTimer)
+        retryTimer = setTimeout(() => void reconcile(), 200)
+        retryTimer.unref?.()
+      }
+    } finally {
+      running = false
+    }
+  }
+
+  /** Tracking is (or may be) off: changes are not reported until it is confirmed again. */
+  const lose = (): void => {
+    if (once) lost = true
+    confirmed = false
+  }
+
+  // periodic: verify that tracking is still on; while it is not, keep L1 clean
+  const periodic = setInterval(() => {
+    if (closed) return
+    if (once && !confirmed) clearAll('disconnected')
+    void reconcile()
+  }, verifyMs)
+  periodic.unref?.()
+
+  const onDataReady = (): void => {
+    if (closed) return
+    lose()
+    void reconcile()
+  }
+  const onDataClose = (): void => {
+    if (!closed) lose()
+  }
+  if (noloop) {
+    redis.on('ready', onDataReady)
+    redis.on('close', onDataClose)
+  }
 
   conn.on('ready', () => {
-    if (!closed) void setup()
+    if (closed) return
+    epoch++
+    connId = undefined
+    subscribed = false
+    void reconcile()
   })
   conn.on('close', () => {
-    if (once) lost = true
+    epoch++
+    connId = undefined
+    subscribed = false
+    if (!closed) lose()
   })
   conn.on('error', (error: unknown) => {
     lastError = error
@@ -237,13 +395,14 @@ export function createTrackingInvalidator(options: TrackingOptions): TrackingInv
       if (closed) return
       closed = true
       resolveReady()
+      clearInterval(periodic)
+      clearTimeout(retryTimer)
       redis.off('ready', onDataReady)
-      if (noloop) await redis.call('CLIENT', 'TRACKING', 'off').catch(() => {})
-      try {
-        await conn.quit()
-      } catch {
-        conn.disconnect()
+      redis.off('close', onDataClose)
+      if (noloop && redis.status === 'ready') {
+        await call(redis, 'CLIENT', 'TRACKING', 'off').catch(() => {})
       }
+      await closeOwned(conn)
     },
   }
 }

@@ -32,6 +32,16 @@ function next(events: TrackingEvent[], pred: (e: TrackingEvent) => boolean): Pro
   })
 }
 
+/** `p`, or a rejection after `ms` (a bounded wait: it only turns a hang into a failure). */
+function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) =>
+      setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms),
+    ),
+  ])
+}
+
 function instance(namespace: string, track: boolean) {
   const redis = client()
   const l1 = new MapL1()
@@ -148,6 +158,51 @@ describe('createTrackingInvalidator (Redis client-side caching, BCAST + REDIRECT
     expect(l1.size).toBe(0)
   })
 
+  it('notices tracking turned off or redirected to another client (a reused id after a restart), turns it on again and clears L1 (issue 15, defect 9)', async () => {
+    const tracked = instance('trk5', true)
+    await tracked.tracking!.ready()
+    const outsider = client()
+    for (const redirect of ['off', 'elsewhere'] as const) {
+      await tracked.cache.set('a', 1)
+      expect(tracked.l1.size).toBe(1)
+      tracked.events.length = 0
+      await tracked.redis.call('CLIENT', 'TRACKING', 'off')
+      if (redirect === 'elsewhere') {
+        const other = (await outsider.call('CLIENT', 'ID')) as number
+        await tracked.redis.call(
+          ...([
+            'CLIENT',
+            'TRACKING',
+            'on',
+            'REDIRECT',
+            other,
+            'BCAST',
+            'NOLOOP',
+            'PREFIX',
+            'ra:4:trk5:v:',
+          ] as [string, ...Array<string | number>]),
+        )
+      }
+      // a change nobody reports to the invalidator now
+      await outsider.del('ra:4:trk5:v:a')
+      await within(
+        20_000,
+        `tracking ${redirect}: L1 cleared`,
+        next(tracked.events, (ev) => ev.type === 'cleared' && ev.reason === 'reconnect'),
+      )
+      expect(tracked.l1.size).toBe(0)
+      // reported again
+      await tracked.cache.set('b', 2)
+      tracked.events.length = 0
+      await outsider.del('ra:4:trk5:v:b')
+      await within(
+        20_000,
+        `tracking ${redirect}: invalidation of b`,
+        next(tracked.events, (ev) => ev.type === 'invalidate' && ev.keys.includes('b')),
+      )
+    }
+  })
+
   it('refuses bad options with exact messages', () => {
     const redis = client()
     expect(() => createTrackingInvalidator({ redis, prefixes: [], toKey: (k) => k, caches: [] })).toThrow(
@@ -159,5 +214,10 @@ describe('createTrackingInvalidator (Redis client-side caching, BCAST + REDIRECT
     expect(() =>
       createTrackingInvalidator({ redis, prefixes: ['p'], toKey: (k) => k, caches: [{} as never] }),
     ).toThrow('createTrackingInvalidator: every cache must have an evictLocal method')
+    for (const verifyMs of [0, -5, 1.5, Number.NaN]) {
+      expect(() =>
+        createTrackingInvalidator({ redis, prefixes: ['p'], toKey: (k) => k, caches: [], verifyMs }),
+      ).toThrow('invalidation: createTrackingInvalidator verifyMs must be a positive integer')
+    }
   })
 })
