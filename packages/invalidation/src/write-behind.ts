@@ -1133,7 +1133,12 @@ export interface WriteBehindOptions<T = unknown> {
   ttl?: TtlOption<T>
   /** Random fraction (0 to 1) by which each TTL is shortened. @default 0 */
   jitter?: number
-  /** Value encoding. @default JSON (refusing undefined, functions, bigint, non-finite numbers) */
+  /**
+   * Value encoding. With the default (`jsonSerializer`) a value that JSON would not give back exactly (a
+   * Map, Set, Date, bigint, undefined property, NaN, -0, class instance, cycle, …) is refused with
+   * `LossyValueError` (`E_UNSERIALIZABLE`, with the `path`); a serializer of your own is trusted to be exact.
+   * @default JSON
+   */
   serializer?: Serializer
   /**
    * Shards of the queue: it is spread over this many streams, each in its own hash slot (see `queueKeys`),
@@ -1157,8 +1162,9 @@ export interface WriteBehind<T = unknown> {
   /**
    * Queues `value` for the database (durable once this resolves: the write is acknowledged) and sets it in
    * the cache at once (if the cache cannot be set, the key is deleted from it instead; see `onEvent`).
-   * @throws InvalidArgumentError on an empty key or `undefined` value; UnserializableValueError; QueueWriteError
-   * (`E_QUEUE_WRITE_FAILED`: NOT acknowledged, the cache untouched); ClosedError.
+   * @throws InvalidArgumentError on an empty key or `undefined` value; UnserializableValueError (with the
+   * default encoding `LossyValueError`, naming the `path` JSON would change; nothing queued or cached);
+   * QueueWriteError (`E_QUEUE_WRITE_FAILED`: NOT acknowledged, the cache untouched); ClosedError.
    */
   write(key: string, value: T, options?: WriteOptions): Promise<QueuedWrite>
   /** Queues the removal of `key` and deletes it from the cache. @throws as `write`. */
