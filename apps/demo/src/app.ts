@@ -13,7 +13,12 @@ import { L1Cache } from '@tierkit/l1-cache'
 import { type CacheMetrics, createCacheMetrics, PROMETHEUS_CONTENT_TYPE } from '@tierkit/metrics'
 import { type BreakerState, createCache } from '@tierkit/redis-aside'
 import { createPool, type WorkerPool } from '@tierkit/worker-pool'
-import Fastify, { type FastifyInstance } from 'fastify'
+import Fastify, {
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify'
 import { Redis } from 'ioredis'
 import type { DemoConfig } from './config.js'
 import { dashboardHtml } from './dashboard.js'
@@ -61,12 +66,23 @@ export interface CircuitRecord {
   cache: string
 }
 
+/** Test-only hooks of {@link createDemo}: they let a test hold an origin response in flight. */
+export interface DemoTestHooks {
+  /**
+   * Awaited by the product read routes (`/api/public/products/:id`, `/api/public/products?ids=`) after the cache
+   * read and before the answer is sent, with the ids read. @default none
+   */
+  beforeProductResponse?: (ids: readonly number[]) => Promise<void> | void
+}
+
 /** Options of {@link createDemo} beyond the configuration. */
 export interface DemoOptions {
   /** Purges the CDN by tag on updates. @default none */
   purger?: TagPurger
   /** Receives one line per notable event (start-up choices). @default console.log */
   log?: (line: string) => void
+  /** Test-only hooks. @default none */
+  testHooks?: DemoTestHooks
 }
 
 /** A running demo service. */
@@ -95,6 +111,13 @@ export interface Demo {
    */
   close(): Promise<void>
 }
+
+/**
+ * A product answer that took longer than this at the origin is not stored by the CDN (`no-store`): any stale
+ * answer the edge may store was read at most this long before it was sent, which bounds how late an answer read
+ * before a write can still reach the edge (the CDN's late-store check then replaces it). See {@link createDemo}.
+ */
+export const CDN_MAX_STORABLE_MS = 500
 
 const ID_RE = /^[1-9]\d{0,9}$/
 const MAX_IDS = 100
@@ -160,6 +183,51 @@ function cacheProduct(p: Product): CachedProduct {
   return { json, etag: computeETag(json) }
 }
 
+/** What a product read captured when it started: the write generations of its products. */
+interface FenceEntry {
+  epoch: number
+  ids: readonly number[] | number
+  gens: readonly number[] | number
+}
+
+/**
+ * The CDN fence. Every write of a product bumps its generation twice (when it starts and when the database, Redis
+ * and the bus are done), a bus message from another instance bumps it once, a bus reconnection (messages may have
+ * been lost) bumps them all. A product read records the generations when it starts; when its answer is sent, a
+ * changed generation means the answer may hold the old row and the purge may already have passed: it goes out
+ * `no-store`. So does an answer that took longer than {@link CDN_MAX_STORABLE_MS}.
+ */
+function createFence() {
+  const gens = new Map<number, number>()
+  const reads = new WeakMap<object, FenceEntry>()
+  let epoch = 0
+  const gen = (id: number): number => gens.get(id) ?? 0
+  return {
+    bump(id: number): void {
+      gens.set(id, gen(id) + 1)
+    },
+    bumpAll(): void {
+      epoch++
+    },
+    enter(req: object, id: number): void {
+      reads.set(req, { epoch, ids: id, gens: gen(id) })
+    },
+    enterMany(req: object, ids: readonly number[]): void {
+      reads.set(req, { epoch, ids, gens: ids.map(gen) })
+    },
+    /** Whether the answer to `req` (a product read) must not be stored at the edge. */
+    stale(req: object, elapsedMs: number): boolean {
+      const e = reads.get(req)
+      if (e === undefined) return false
+      if (elapsedMs > CDN_MAX_STORABLE_MS || e.epoch !== epoch) return true
+      if (typeof e.ids === 'number') return gen(e.ids) !== e.gens
+      const g = e.gens as readonly number[]
+      for (let i = 0; i < e.ids.length; i++) if (gen(e.ids[i]!) !== g[i]) return true
+      return false
+    },
+  }
+}
+
 const pushRecent = <T>(list: T[], item: T): void => {
   list.push(item)
   if (list.length > RECENT) list.shift()
@@ -214,6 +282,7 @@ async function connectRedis(url: string): Promise<Redis> {
  */
 export async function createDemo(config: DemoConfig, options: DemoOptions = {}): Promise<Demo> {
   const log = options.log ?? ((line: string) => console.log(line))
+  const hooks = options.testHooks ?? {}
   let purger = options.purger
   const store = config.databaseUrl
     ? openPostgresStore(config.databaseUrl, config.databaseSchema)
@@ -302,6 +371,9 @@ export async function createDemo(config: DemoConfig, options: DemoOptions = {}):
     }
     cleanup.unshift(() => Promise.all([products.close(), users.close()]))
 
+    // ---- the CDN fence: an answer read before a write of its product and sent after it must not reach the edge
+    const fence = createFence()
+
     // ---- invalidation: bus across instances, delete-on-update, write-behind views
     let bus: InvalidationBus | undefined
     let views: WriteBehind<{ id: number; views: number }> | undefined
@@ -314,7 +386,12 @@ export async function createDemo(config: DemoConfig, options: DemoOptions = {}):
         instanceId: config.instanceId,
       })
       bus.subscribe((e) => {
+        if (e.type === 'reconnect') fence.bumpAll() // messages may have been lost meanwhile
         if (e.type === 'message') {
+          for (const k of e.message.keys) {
+            const m = /^p:(\d+)$/.exec(k)
+            if (m) fence.bump(Number(m[1]))
+          }
           pushRecent(invalidations, {
             at: Date.now(),
             kind: 'remote',
@@ -371,8 +448,28 @@ export async function createDemo(config: DemoConfig, options: DemoOptions = {}):
     const app = Fastify({
       logger: config.logLevel === 'silent' ? false : { level: config.logLevel },
       forceCloseConnections: 'idle',
+      // a URL Fastify cannot decode (400) or an over-long parameter (414) is answered before routing and before
+      // any hook: fail closed there too (the cdn-headers plugin never sees these answers)
+      frameworkErrors: (err: FastifyError, _req: FastifyRequest, reply: FastifyReply) => {
+        const status = typeof err.statusCode === 'number' && err.statusCode >= 400 ? err.statusCode : 400
+        void reply
+          .code(status)
+          .header('cache-control', 'private, no-store')
+          .header('cdn-cache-control', 'no-store')
+          .send({ error: 'E_BAD_REQUEST', message: err.message })
+      },
     })
     await app.register(fastifyCdnHeaders, { policy })
+    // after the plugin's onSend (hooks run in the order they were added): the last word on whether the edge may
+    // store a product answer. Checked in the tick that writes the answer, so no write can slip in between.
+    app.addHook('onSend', (req, reply, payload, done) => {
+      if (fence.stale(req, reply.elapsedTime)) {
+        reply.header('cache-control', 'no-store').header('cdn-cache-control', 'no-store')
+        if (reply.hasHeader('cache-tag')) reply.removeHeader('cache-tag')
+        reply.header('x-cdn-fence', 'overlapped a write')
+      }
+      done(null, payload)
+    })
     app.addHook('onResponse', (_req, reply, done) => {
       http.observer.record('http', reply.statusCode < 500 ? 'hit' : 'error', reply.elapsedTime)
       done()
@@ -393,22 +490,29 @@ export async function createDemo(config: DemoConfig, options: DemoOptions = {}):
       return p === undefined ? null : cacheProduct(p)
     }
 
+    const beforeResponse = hooks.beforeProductResponse
     app.get('/api/public/products/:id', (req, reply) => {
       const id = parseId((req.params as { id: string }).id)
-      return products
-        .getOrLoad<CachedProduct | null>(`p:${id}`, () => loadProduct(id))
-        .then((c) => {
-          if (c === null) throw new NotFoundError(`product ${id} not found`)
-          reply
-            .header('etag', c.etag)
-            .header('cache-tag', `product:${id}`)
-            .type('application/json; charset=utf-8')
-          return reply.send(c.json)
-        })
+      fence.enter(req, id)
+      const send = (c: CachedProduct | null) => {
+        if (c === null) throw new NotFoundError(`product ${id} not found`)
+        reply
+          .header('etag', c.etag)
+          .header('cache-tag', `product:${id}`)
+          .type('application/json; charset=utf-8')
+        return reply.send(c.json)
+      }
+      const read = products.getOrLoad<CachedProduct | null>(`p:${id}`, () => loadProduct(id))
+      if (beforeResponse === undefined) return read.then(send)
+      return read.then(async (c) => {
+        await beforeResponse([id])
+        return send(c)
+      })
     })
 
     app.get('/api/public/products', async (req, reply) => {
       const ids = parseIds((req.query as { ids?: unknown }).ids)
+      fence.enterMany(req, ids)
       const keys = ids.map((id) => `p:${id}`)
       const found = await products.getOrLoadMany<CachedProduct | null>(keys, async (missing) => {
         const rows = await store.getProducts(missing.map((k) => Number(k.slice(2))))
@@ -419,6 +523,7 @@ export async function createDemo(config: DemoConfig, options: DemoOptions = {}):
         }
         return out
       })
+      if (beforeResponse) await beforeResponse(ids)
       const bodies: string[] = []
       const missing: number[] = []
       found.forEach((c, i) => {
@@ -463,6 +568,8 @@ export async function createDemo(config: DemoConfig, options: DemoOptions = {}):
         updatedAt: new Date().toISOString(),
       }
       const key = `p:${id}`
+      // before and after: a read of this product in flight across any part of the write is not stored at the edge
+      fence.bump(id)
       try {
         await productWriter.write(key, next)
       } catch (e) {
@@ -471,6 +578,8 @@ export async function createDemo(config: DemoConfig, options: DemoOptions = {}):
         const code = (e as { code?: string }).code
         if (code !== 'E_CACHE_DELETE_FAILED' && code !== 'E_PUBLISH_FAILED') throw e
         reply.header('x-cache-invalidation', `failed (${code})`)
+      } finally {
+        fence.bump(id)
       }
       pushRecent(invalidations, {
         at: Date.now(),

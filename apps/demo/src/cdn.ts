@@ -11,6 +11,17 @@
  *   file (`<cache>/<md5 of the key, levels 1:2>`); nginx treats a missing file as a miss and fetches it again on
  *   the next request. Re-fetching those was the CDN mode's bottleneck: a hot product sits in hundreds of distinct
  *   batch URLs, and each PUT re-fetched all of them (10 products each) through nginx and the origin.
+ *
+ * Late stores. A miss already on its way to the origin when the write commits can reach nginx, and be stored,
+ * after the purge. The origin answers such a read `no-store` when it knows (its fence: a write of the product
+ * started or a bus message arrived while the read was in flight, or the read took longer than 500 ms), but an
+ * answer sent just before the write, or by an instance whose bus message had not arrived yet, can still land after
+ * the purge's re-fetch. So each purge remembers when it happened, per tag, and every access-log line of a response
+ * nginx may have stored (MISS, EXPIRED, REVALIDATED, BYPASS) that carries a purged tag and started before that
+ * purge is purged again as soon as it is read (the log is unbuffered and read every 50 ms). The same check covers
+ * a URL whose line had not been read yet when the purge ran, so the tag index did not know it. Every purge is
+ * repeated once 200 ms later (not awaited by the write): another instance may serve the old row from its L1 until
+ * the bus message reaches it, and what it answered meanwhile started before the second purge.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
@@ -37,6 +48,8 @@ import { freePort } from './redis-server.js'
 export interface Cdn extends TagPurger {
   /** `http://127.0.0.1:PORT` */
   readonly url: string
+  /** Responses found stored after a purge that they predate (each purged again): the late-store check's count. */
+  readonly lateStores: number
   /** Stops nginx and removes its folder. */
   close(): Promise<void>
 }
@@ -57,6 +70,14 @@ export interface CdnOptions {
 }
 
 const PURGE_HEADER = 'x-tierkit-purge'
+/** Delay of the second purge of every tag purge (see the module comment). */
+const CONFIRM_PURGE_MS = 200
+/** How often the access log is read (it also drives the late-store check). */
+const LOG_POLL_MS = 50
+/** How long a purge is remembered for the late-store check (longer than any upstream answer: nginx's 60 s read timeout). */
+const PURGE_MEMORY_MS = 120_000
+/** Cache statuses of a response nginx may have stored (from the origin, or refreshed by a 304). */
+const STORING: ReadonlySet<string> = new Set(['MISS', 'EXPIRED', 'REVALIDATED', 'BYPASS'])
 /** Tags shared by many URLs (collections), not used to tell a URL's own product. */
 const GENERIC_TAGS: ReadonlySet<string> = new Set(['public', 'products'])
 
@@ -80,9 +101,13 @@ error_log ${dir}/error.log warn;
 events { worker_connections 1024; }
 http {
 ${temps}
-  log_format tk '$upstream_cache_status\\t$request_time\\t$status\\t$request_uri\\t$upstream_http_cache_tag';
-  access_log ${dir}/access.log tk buffer=64k flush=200ms;
+  log_format tk '$upstream_cache_status\\t$request_time\\t$status\\t$request_uri\\t$upstream_http_cache_tag\\t$msec';
+  # unbuffered: a response's line is in the file once nginx is done with it, so a purge finds every URL stored
+  # before it, and the late-store check sees a stale store within one poll of the log
+  access_log ${dir}/access.log tk;
   proxy_cache_path ${dir}/cache levels=1:2 keys_zone=tk:10m max_size=256m inactive=1h use_temp_path=off;
+  # never store a refusal, whatever its headers say: a 401/403 answers one client's credentials
+  map $upstream_status $tk_refusal { ~(^|\\s)40[13]$ 1; default ""; }
   upstream tk_origin {
 ${servers}
     keepalive 32;
@@ -103,7 +128,7 @@ ${servers}
       proxy_cache_lock off; # its waiters poll every 500 ms; the origin collapses concurrent misses itself (single flight)
       proxy_cache_revalidate on;
       proxy_cache_bypass $http_authorization $http_${PURGE_HEADER.replace(/-/g, '_')};
-      proxy_no_cache $http_authorization;
+      proxy_no_cache $http_authorization $tk_refusal;
       add_header X-Cache-Status $upstream_cache_status always;
     }
   }
@@ -146,8 +171,12 @@ export async function startCdn(options: CdnOptions): Promise<Cdn> {
   process.on('exit', kill)
   const url = `http://127.0.0.1:${port}`
 
-  // ---- access log → metrics + tag index
+  // ---- access log → metrics + tag index + late-store check
   const tagIndex = new Map<string, Set<string>>()
+  /** tag → when it was last purged (epoch ms): a stored response carrying it that started earlier is stale. */
+  const purgedAt = new Map<string, number>()
+  /** URIs found stored too late, purged again after the pass over the log (set by readLog). */
+  let late: Set<string> | undefined
   // URI → its tags, to drop a URI from every tag set once its entry is deleted
   const uriTags = new Map<string, string[]>()
   const forget = (uri: string): void => {
@@ -177,7 +206,7 @@ export async function startCdn(options: CdnOptions): Promise<Cdn> {
     const lines = (rest + buf.toString('utf8')).split('\n')
     rest = lines.pop() ?? ''
     for (const line of lines) {
-      const [cache = '-', time = '0', , uri = '', tags = '-'] = line.split('\t')
+      const [cache = '-', time = '0', , uri = '', tags = '-', msec = '0'] = line.split('\t')
       const ms = Number(time) * 1000
       const outcome =
         cache === 'HIT' || cache === 'REVALIDATED'
@@ -198,15 +227,36 @@ export async function startCdn(options: CdnOptions): Promise<Cdn> {
           .map((t) => t.trim())
           .filter((t) => t !== '')
         uriTags.set(uri, list)
+        // when nginx read the request, by its own clock in whole ms. That clock is cached per event-loop turn, so
+        // it is never late: a request that really started before the purge has started <= purgedAt (equal
+        // within the same ms), and `<=` misses none (one extra purge at worst)
+        const started = Math.round(Number(msec) * 1000) - Math.round(ms)
         for (const tag of list) {
           let set = tagIndex.get(tag)
           if (!set) tagIndex.set(tag, (set = new Set()))
           set.add(uri)
+          const p = purgedAt.get(tag)
+          if (p !== undefined && STORING.has(cache) && started <= p) (late ??= new Set()).add(uri)
         }
       }
     }
+    const now = Date.now()
+    if (now - prunedAt > 1000) {
+      prunedAt = now
+      for (const [tag, at] of purgedAt) if (now - at > PURGE_MEMORY_MS) purgedAt.delete(tag)
+    }
+    if (late !== undefined) {
+      const uris = late
+      late = undefined
+      lateStores += uris.size
+      purgeUris(uris).catch(() => {
+        // nginx going away: nothing left to purge
+      })
+    }
   }
-  const timer = setInterval(readLog, 250)
+  let lateStores = 0
+  let prunedAt = 0
+  const timer = setInterval(readLog, LOG_POLL_MS)
   timer.unref()
 
   // re-fetches reuse their connections to nginx
@@ -220,6 +270,24 @@ export async function startCdn(options: CdnOptions): Promise<Cdn> {
       req.on('error', reject)
       req.end()
     })
+
+  /** Replaces (re-fetches) the URIs whose only specific tag is one product's, deletes the others' cache files. */
+  const purgeUris = async (uris: Iterable<string>): Promise<void> => {
+    const refetch: string[] = []
+    for (const u of uris) {
+      const specific = (uriTags.get(u) ?? []).filter((t) => !GENERIC_TAGS.has(t))
+      if (specific.length === 1) refetch.push(u)
+      else {
+        try {
+          unlinkSync(cacheFile(u))
+        } catch {
+          // not stored (any more): nothing to drop
+        }
+        forget(u)
+      }
+    }
+    await Promise.all(refetch.map((u) => fetchThrough(u, { [PURGE_HEADER]: '1' })))
+  }
 
   // wait until nginx answers
   const deadline = Date.now() + 10_000
@@ -235,29 +303,38 @@ export async function startCdn(options: CdnOptions): Promise<Cdn> {
     }
   }
 
+  const purgeNow = async (tags: readonly string[]): Promise<void> => {
+    // remembered first: a response that started before this moment and is logged later is stale
+    const at = Date.now()
+    for (const t of tags) purgedAt.set(t, at)
+    readLog()
+    const uris = new Set<string>()
+    for (const t of tags) for (const u of tagIndex.get(t) ?? []) uris.add(u)
+    await purgeUris(uris)
+  }
+  const confirms = new Set<ReturnType<typeof setTimeout>>()
+
   return {
     url,
+    get lateStores() {
+      return lateStores
+    },
     async purgeTags(tags) {
-      readLog()
-      const uris = new Set<string>()
-      for (const t of tags) for (const u of tagIndex.get(t) ?? []) uris.add(u)
-      const refetch: string[] = []
-      for (const u of uris) {
-        const specific = (uriTags.get(u) ?? []).filter((t) => !GENERIC_TAGS.has(t))
-        if (specific.length === 1) refetch.push(u)
-        else {
-          try {
-            unlinkSync(cacheFile(u))
-          } catch {
-            // not stored (any more): nothing to drop
-          }
-          forget(u)
-        }
-      }
-      await Promise.all(refetch.map((u) => fetchThrough(u, { [PURGE_HEADER]: '1' })))
+      await purgeNow(tags)
+      // the second purge, not awaited: covers what another instance read from its L1 before the bus message
+      // reached it (the late-store check then also covers responses that started before this second purge)
+      const t = setTimeout(() => {
+        confirms.delete(t)
+        purgeNow(tags).catch(() => {
+          // nginx going away: nothing left to purge
+        })
+      }, CONFIRM_PURGE_MS)
+      t.unref()
+      confirms.add(t)
     },
     async close() {
       clearInterval(timer)
+      for (const t of confirms) clearTimeout(t)
       agent.destroy()
       if (child.exitCode === null && child.signalCode === null) {
         const done = new Promise<void>((r) => child.once('exit', () => r()))

@@ -5,7 +5,7 @@ import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
-import { createDemo, type Demo } from '../src/app.js'
+import { createDemo, type Demo, type DemoOptions } from '../src/app.js'
 import { type DemoConfig, loadConfig } from '../src/config.js'
 
 /** PostgreSQL of the machine (`.ci/run` makes sure it answers): DATABASE_URL, else the CI default. */
@@ -52,8 +52,8 @@ export function testConfig(env: Record<string, string>): DemoConfig {
   return loadConfig({ PORT: '0', LOG_LEVEL: 'silent', WORKER_THREADS: '1', ...SMALL_SEED, ...env })
 }
 
-export async function startDemo(env: Record<string, string>): Promise<Demo> {
-  return createDemo(testConfig(env), { log: () => {} })
+export async function startDemo(env: Record<string, string>, options: DemoOptions = {}): Promise<Demo> {
+  return createDemo(testConfig(env), { log: () => {}, ...options })
 }
 
 /** fetch with a JSON body helper. */

@@ -98,6 +98,23 @@ describe.each<DbKind>(['sqlite', 'postgres'])('routes on %s with Redis', (kind) 
     expect(again.body).toEqual(ok.body)
     expect(demo.metrics.snapshot().byLayer.l1!.hits - l1Before).toBe(1)
     expect((await json(`${demo.url}/api/users/5`)).status).toBe(401)
+    // the refusal is as private as the answer, also when the path is encoded (Fastify decodes it to this route)
+    for (const path of ['/api/users/5', '/api/%75sers/5']) {
+      const refused = await json(`${demo.url}${path}`)
+      expect([path, refused.status, refused.body.error, refused.headers.get('cache-control')]).toEqual([
+        path,
+        401,
+        'E_UNAUTHORIZED',
+        'private, no-store',
+      ])
+    }
+    // a path Fastify cannot decode is refused before routing, privately too
+    const bad = await json(`${demo.url}/api/users/%zz`)
+    expect([bad.status, bad.body.error, bad.headers.get('cache-control')]).toEqual([
+      400,
+      'E_BAD_REQUEST',
+      'private, no-store',
+    ])
     expect(
       (await json(`${demo.url}/api/users/5`, { headers: { authorization: `Bearer ${userToken(6)}` } }))
         .status,
