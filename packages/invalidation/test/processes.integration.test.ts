@@ -1,4 +1,4 @@
-import { startRedis } from '@tierkit/testkit'
+import { sleep, startRedis } from '@tierkit/testkit'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type Child, spawnChild } from './helpers/child.js'
 import { PgStore } from './helpers/pg-store.js'
@@ -42,4 +42,49 @@ describe('three processes on one Redis', () => {
     expect(await c.call('stats')).toMatchObject({ published: 0, received: 2, ignoredOwn: 0 })
     expect(await store.load('user:2')).toEqual({ name: 'w' })
   })
+})
+
+describe('three processes, Redis stopped and restarted with its data (issue 15, defect 9)', () => {
+  for (const mode of ['bus', 'tracking'] as const) {
+    it(`${mode}: writes whose invalidation failed during the outage reach the other two processes once Redis is back`, async () => {
+      const redis = await startRedis({ appendonly: true })
+      const keys = Array.from({ length: 10 }, (_, i) => `user:${i}`)
+      for (const k of keys) await store.save(`${mode}:${k}`, { v: 1 }, { version: undefined })
+      const env = {
+        REDIS_URL: redis.url,
+        TABLE: store.table,
+        MODE: mode,
+        CHANNEL: `inv:stale:${mode}`,
+        NAMESPACE: `st${mode}`,
+      }
+      const procs = await Promise.all([0, 1, 2].map(() => spawnChild('stale-instance', env)))
+      children.push(...procs)
+      const a = procs[0]!
+      for (const p of procs)
+        for (const k of keys) expect(await p.call('read', { key: `${mode}:${k}` })).toEqual({ v: 1 })
+
+      await redis.stop()
+      const results = await Promise.all(
+        keys.map((k) => a.call<string>('write', { key: `${mode}:${k}`, value: { v: 2 } })),
+      )
+      // loud: no write claims success while the cache could not be invalidated
+      expect(results.filter((r) => r === 'ok')).toEqual([])
+      expect(await a.call('stats')).toMatchObject({ pendingRepairs: keys.length })
+      await redis.restart()
+      const t0 = Date.now()
+      // bounded wait (it only turns a hang into a failure): every process reads the new value of every key
+      const stale = new Set(procs.flatMap((_, i) => keys.map((k) => `${i}/${k}`)))
+      while (stale.size > 0 && Date.now() - t0 < 20_000) {
+        for (const entry of [...stale]) {
+          const [i, k] = entry.split('/') as [string, string]
+          const got = await procs[Number(i)]!.call('read', { key: `${mode}:${k}` }).catch(() => undefined)
+          if ((got as { v?: number } | undefined)?.v === 2) stale.delete(entry)
+        }
+        if (stale.size > 0) await sleep(100)
+      }
+      console.log(`[staleness] ${mode}, 3 processes: converged ${Date.now() - t0} ms after Redis was back`)
+      expect([...stale]).toEqual([])
+      expect(await a.call('stats')).toMatchObject({ pendingRepairs: 0, repaired: keys.length })
+    })
+  }
 })
