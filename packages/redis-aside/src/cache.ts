@@ -117,22 +117,26 @@ export interface CacheOptions {
   /** TTL of `null` results (negative caching), in ms; `0` does not cache `null`. @default the cache's `ttl` */
   nullTtl?: number
   /**
-   * How long, in ms, the tombstone that `delete` leaves in Redis lasts; every key this cache writes also lives
-   * at least this long. A load stores its result in Redis only if the key still holds what the load's read
-   * saw (a compare-and-set), so a load that started before a write never stores its value after it; a load
-   * whose read saw no entry must store within half of this time (checked on Redis' clock; the other half
-   * absorbs clock skew between your hosts and Redis) or its result is returned but not cached.
+   * How long, in ms, the tombstone that `delete` leaves in Redis, and the lease that a miss puts in the key
+   * before its loader runs, last. A load stores its result in Redis only if the key still holds what its
+   * read saw (its own lease, a tombstone, the stale entry: each carries a unique token), so a load that
+   * started before a write never stores its value after it; a load slower than this finds its lease gone
+   * and its result is returned but not stored in Redis.
    * @default 30000
    */
   tombstoneTtl?: number
   /**
-   * Stampede lock across processes: on a miss, one process holds a Redis lease (`SET NX PX`, renewed while the
-   * loader runs) and the others poll Redis for the value instead of calling the loader.
+   * Stampede lock across processes: on a miss, one process holds a Redis lease (renewed while the loader runs)
+   * and the others poll Redis for the value instead of calling the loader. A lease whose holder stopped
+   * renewing it is taken over; an acquisition whose reply was lost is treated as held and released by token.
    */
   lock?: {
     /** Turn the distributed lock on. @default false */
     distributed?: boolean
-    /** Lease length in ms; renewed every third of it while the loader runs. @default 10000 */
+    /**
+     * Lease length in ms; renewed every third of it (at most every second) while the loader runs. A lease
+     * with less than `lease - 2 renewals` left has lost its holder and is taken over. @default 10000
+     */
     lease?: number
     /** A follower that waited this long loads by itself. @default 30000 */
     waitTimeout?: number
@@ -169,15 +173,16 @@ export interface Cache {
   get<T = unknown>(key: string): Promise<T | undefined>
   /**
    * Stores a value in L1 and Redis.
-   * @throws ValueTooLargeError, UnserializableValueError (nothing stored), RedisUnavailableError (L1 was set), TypeError.
+   * @throws ValueTooLargeError, UnserializableValueError (nothing stored), RedisUnavailableError (L1 was set), RedisReplyError (Redis refused it: nothing stored, L1 copy removed), TypeError.
    */
   set(key: string, value: unknown, options?: LoadOptions): Promise<void>
   /**
-   * Removes a key from L1 and Redis (an in-flight load of it will not be cached).
+   * Removes a key from L1 and Redis: Redis keeps a tombstone for `tombstoneTtl`, so that no load of the key
+   * that started before the delete, in any process, stores its value afterwards (nor in this process's L1).
    * @throws RedisUnavailableError when Redis could not be reached (L1 was cleared).
    */
   delete(key: string): Promise<void>
-  /** Removes many keys (one `DEL` per hash slot on a Cluster). @throws RedisUnavailableError, TypeError. */
+  /** Removes many keys (one tombstone `SET` per key, sent at once). @throws RedisUnavailableError, RedisReplyError, TypeError. */
   deleteMany(keys: readonly string[]): Promise<void>
   /** Fresh values aligned with `keys` (`undefined` for misses), reading Redis in one `MGET` round trip (per hash slot on a Cluster). */
   getMany<T = unknown>(keys: readonly string[]): Promise<Array<T | undefined>>
@@ -186,7 +191,10 @@ export interface Cache {
    * @throws LoaderError, LoaderTimeoutError, TypeError as `getOrLoad`.
    */
   getOrLoadMany<T>(keys: readonly string[], loader: BatchLoader<T>, options?: LoadOptions): Promise<T[]>
-  /** Drops L1 copies only (what an invalidation bus calls). */
+  /**
+   * Drops L1 copies only (what an invalidation bus calls), and stops the loads and Redis reads of these keys
+   * in flight in this process from caching what they get (later calls start afresh).
+   */
   evictLocal(keys: string | readonly string[]): void
   /**
    * Stops background work, aborts the loaders' signals and waits (up to 2 s) for loads in flight to settle.
@@ -224,10 +232,13 @@ interface Fence {
 interface L2Read {
   /** the entry, when one is servable (fresh or in grace) */
   e: Entry | undefined
-  /** the token of what Redis held: an entry's or a tombstone's token; '' for nothing, a corrupt payload or an error */
+  /**
+   * the token of what Redis held (an entry's, a tombstone's or a lease's); '' when the key was empty or
+   * corrupt, or the read got no answer: a fill needs a token to expect (see `leaseIfEmpty`)
+   */
   token: string
-  /** Date.now() before the read was sent */
-  at: number
+  /** the read was answered (so '' means "empty", not "unknown") */
+  ok: boolean
   /** Redis held a tombstone: the value was deleted, there is nothing stale to serve */
   tomb: boolean
   /** an eviction of the key arrived while the read was in flight: do not copy its result to the L1 */
@@ -239,7 +250,19 @@ interface Look {
   entry: Entry | undefined
   fresh: boolean
   token: string
-  at: number
+  /** the MGET was answered */
+  ok: boolean
+}
+
+/** A tombstone (`0<token>`) or a lease (`3<token>`) found in a value key: a miss. */
+interface Marker {
+  marker: true
+  tomb: boolean
+  t: string
+}
+
+function isMarker(d: Entry | Marker | undefined): d is Marker {
+  return d !== undefined && (d as Marker).marker === true
 }
 
 interface PendingCall {
@@ -296,30 +319,32 @@ const RENEW = script(
 
 /**
  * The fill of a load: a compare-and-set on one key (so it works on a Cluster). It stores the entry only if
- * the key still holds what the load's read saw (ARGV[1]): the same entry or tombstone token, or nothing
- * (''). Every write (`set`, `delete`, a fill) puts a new unique token there, so a load that started before
- * a write can never store its value after it. "Nothing" needs one more guard: a tombstone expires, and
- * then the key is empty again. Every write keeps its key at least `tombstoneTtl`, and a fill that expects
- * nothing must land before ARGV[4] (the read's wall-clock time + half of `tombstoneTtl`), checked against
- * Redis' own clock: a late fill (a slow loader, a command replayed from a client's offline queue) is
- * refused instead of landing after the tombstone has gone. Returns 1 stored, 0 refused (changed), -1 too late.
- * Entries are `2<token>,...`, tombstones `0<token>`; a legacy `1...` entry is identified by its whole value.
+ * the key still holds what the load saw before its loader ran (ARGV[1], a token): its own lease (see
+ * LEASE), a tombstone, or the stale entry it refreshes. Every write (`set`, `delete`, a fill, a lease)
+ * puts a new unique token there, and nothing ever brings an old token back, so a load that started before
+ * a write can never store its value after it, in any process, even after Redis lost the write (FLUSHALL,
+ * a restart without persistence, an eviction: the lease is gone too) or the tombstone expired.
+ * Entries are `2<token>,...`, tombstones `0<token>`, leases `3<token>`; a legacy `1...` entry (0.1.0) is
+ * identified by its whole text. Returns 1 stored, 0 refused.
  */
 const FILL = script(`local cur = redis.call('get', KEYS[1])
-local seen = ARGV[1]
-if seen == '' then
-  if cur then return 0 end
-  local t = redis.call('time')
-  if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) >= tonumber(ARGV[4]) then return -1 end
-else
-  if not cur then return 0 end
-  local b = string.byte(cur, 1)
-  local tok = cur
-  if b == 50 then tok = string.match(cur, '^2([^,]*),') elseif b == 48 then tok = string.sub(cur, 2) end
-  if tok ~= seen then return 0 end
-end
+if not cur then return 0 end
+local b = string.byte(cur, 1)
+local tok = cur
+if b == 50 then tok = string.match(cur, '^2([^,]*),') elseif b == 48 or b == 51 then tok = string.sub(cur, 2) end
+if tok ~= ARGV[1] then return 0 end
 redis.call('set', KEYS[1], ARGV[2], 'PX', ARGV[3])
 return 1`)
+
+/**
+ * A miss about to load, memcache-style: when the key is still empty, put a lease there (ARGV[1] =
+ * `3<token>`, for ARGV[2] ms) that the fill will expect; otherwise return what is there now (somebody wrote
+ * it since the read), which the load then expects instead.
+ */
+const LEASE = script(`local cur = redis.call('get', KEYS[1])
+if cur then return cur end
+redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return false`)
 
 let tokenPrefix: string | undefined
 let tokenSeq = 0
@@ -391,8 +416,6 @@ class RedisAsideCache implements Cache {
   private readonly eager: number
   private readonly nullTtl: number | undefined
   private readonly tombstoneTtl: number
-  /** A fill that expects an empty key must reach Redis within this long of its read (half of tombstoneTtl). */
-  private readonly fillWindow: number
   private readonly distributed: boolean
   private readonly lease: number
   /** A holder renews its lease this often: a third of it, at most 1 s (so a dead holder is seen quickly). */
@@ -450,8 +473,7 @@ class RedisAsideCache implements Cache {
     this.eager = o.eagerRefresh === undefined ? 0 : fraction('eagerRefresh', o.eagerRefresh, false)
     this.nullTtl = o.nullTtl === undefined ? undefined : integer('nullTtl', o.nullTtl, 0, MAX_TTL)
     this.tombstoneTtl =
-      o.tombstoneTtl === undefined ? 30_000 : integer('tombstoneTtl', o.tombstoneTtl, 2, MAX_TTL)
-    this.fillWindow = Math.floor(this.tombstoneTtl / 2)
+      o.tombstoneTtl === undefined ? 30_000 : integer('tombstoneTtl', o.tombstoneTtl, 1, MAX_TTL)
     this.distributed = o.lock?.distributed === true
     this.lease = o.lock?.lease === undefined ? 10_000 : integer('lock.lease', o.lock.lease, 3, MAX_TIMER)
     this.renewEvery = Math.max(1, Math.floor(Math.min(this.lease / 3, 1000)))
@@ -691,7 +713,30 @@ class RedisAsideCache implements Cache {
         missing.push(key)
       }
     }
-    if (missing.length > 0) joins.push(this.loadBatch(missing, loader, options, found, stale, values, start))
+    if (missing.length > 0) {
+      // the keys found empty get a lease first (see leaseIfEmpty); one may turn out to be written meanwhile
+      const leased = await Promise.all(
+        missing.map((key) => {
+          const look = found.get(key)!
+          const read: L2Read = { e: undefined, token: look.token, ok: look.ok, tomb: false, evicted: false }
+          return this.leaseIfEmpty(this.prefix + key, key, read)
+        }),
+      )
+      const toLoad: string[] = []
+      missing.forEach((key, i) => {
+        const r = leased[i]!
+        found.get(key)!.token = r.token
+        if (r.e !== undefined && Date.now() < r.e.f) {
+          if (!r.evicted) this.setL1(this.prefix + key, r.e)
+          values.set(key, r.e.v)
+          return
+        }
+        if (r.tomb) stale.delete(key)
+        else if (r.e !== undefined && (stale.get(key)?.f ?? 0) < r.e.f) stale.set(key, r.e)
+        toLoad.push(key)
+      })
+      if (toLoad.length > 0) joins.push(this.loadBatch(toLoad, loader, options, found, stale, values, start))
+    }
     await Promise.all(joins)
     return keys.map((key) => values.get(key) as T)
   }
@@ -800,8 +845,68 @@ class RedisAsideCache implements Cache {
     if (this.distributed && !this.loads.has(k) && this.breakerFor(k).state === 'closed') {
       return this.loadWithLock(k, key, loader, options, stale, start, read)
     }
-    const load = this.startLoad(k, key, loader, options, stale, read.token, read.at)
+    return this.loadFrom(k, key, loader, options, stale, start, read)
+  }
+
+  /**
+   * Loads `k` after the read `read`: joins the load of `k` already running here, if any; otherwise leases
+   * the key when the read found it empty (so that the fill has a token to expect), serves a fresh value
+   * written meanwhile, or starts the loader. `hold` is the distributed lock, renewed while the load runs
+   * and released after it.
+   */
+  private async loadFrom(
+    k: string,
+    key: string,
+    loader: Loader<unknown>,
+    options: LoadOptions | undefined,
+    stale: Entry | undefined,
+    start: number,
+    read: L2Read,
+    hold?: { lk: string; token: string },
+  ): Promise<unknown> {
+    if (!this.loads.has(k)) read = await this.leaseIfEmpty(k, key, read)
+    const e = read.e
+    if (e !== undefined) {
+      if (Date.now() < e.f) {
+        if (hold !== undefined) this.releaseLock(hold.lk, hold.token)
+        if (!read.evicted) this.setL1(k, e)
+        return e.v
+      }
+      if (stale === undefined || e.f > stale.f) stale = e
+    } else if (read.tomb) {
+      stale = undefined
+    }
+    const load = this.startLoad(k, key, loader, options, stale, read.token)
+    if (hold !== undefined) this.holdLock(hold.lk, hold.token, load)
     return this.awaitLoad(load, k, key, stale, start)
+  }
+
+  /**
+   * Before a load from a read that found the key empty: put a lease there (LEASE), or learn what somebody
+   * wrote since. The fill then expects that token; without an answer it has nothing to expect and the
+   * result is not stored in Redis (only in the L1).
+   */
+  private async leaseIfEmpty(k: string, key: string, read: L2Read): Promise<L2Read> {
+    if (!read.ok || read.token !== '') return read
+    const fence = this.fence(k)
+    try {
+      const t0 = this.t0()
+      const token = newToken()
+      let raw: unknown
+      try {
+        raw = await this.call(() => this.runScript(LEASE, [k], [`3${token}`, this.tombstoneTtl]), 'lease', k)
+      } catch {
+        return { e: undefined, token: '', ok: false, tomb: false, evicted: read.evicted || fence.invalid }
+      }
+      if (raw === null || raw === undefined) {
+        return { e: undefined, token, ok: true, tomb: false, evicted: read.evicted || fence.invalid }
+      }
+      const r = this.interpret(k, key, String(raw), t0, false, fence)
+      if (read.evicted) r.evicted = true
+      return r
+    } finally {
+      this.unfence(k, fence)
+    }
   }
 
   private async loadWithLock(
@@ -825,8 +930,7 @@ class RedisAsideCache implements Cache {
       } catch (err) {
         if (isReplyError(err)) {
           // Redis refused the script (OOM, ...): nothing was set, load without the lock
-          const load = this.startLoad(k, key, loader, options, stale, seen.token, seen.at)
-          return this.awaitLoad(load, k, key, stale, start)
+          return this.loadFrom(k, key, loader, options, stale, start, seen)
         }
         // No reply (timeout, connection lost): the lock may have been set all the same. Act as its holder
         // (load, renew, then release it by token) so that it is never left to a holder that does not exist.
@@ -836,16 +940,7 @@ class RedisAsideCache implements Cache {
         if (this.orphans.get(lk) === token) this.orphans.delete(lk)
         // somebody may have stored the value between our read and our lock
         const again = await this.readL2(k, key, false)
-        if (again.e !== undefined && Date.now() < again.e.f) {
-          this.releaseLock(lk, token)
-          if (!again.evicted) this.setL1(k, again.e)
-          return again.e.v
-        }
-        if (again.tomb) stale = undefined
-        else if (again.e !== undefined && (stale === undefined || again.e.f > stale.f)) stale = again.e
-        const load = this.startLoad(k, key, loader, options, stale, again.token, again.at)
-        this.holdLock(lk, token, load)
-        return this.awaitLoad(load, k, key, stale, start)
+        return this.loadFrom(k, key, loader, options, stale, start, again, { lk, token })
       }
       const local = this.loads.get(k)
       if (local) return this.awaitLoad(local, k, key, stale, start)
@@ -872,8 +967,7 @@ class RedisAsideCache implements Cache {
         throw new LoaderTimeoutError(key, this.hard)
       }
       if (waited >= this.waitTimeout) {
-        const load = this.startLoad(k, key, loader, options, stale, seen.token, seen.at)
-        return this.awaitLoad(load, k, key, stale, start)
+        return this.loadFrom(k, key, loader, options, stale, start, seen)
       }
       if (this.closed) throw new CacheClosedError()
     }
@@ -942,7 +1036,8 @@ class RedisAsideCache implements Cache {
 
   /**
    * Starts the loader for `k` unless it already runs; the returned load settles after the value is stored.
-   * `token`/`at` are what the read before it saw in Redis (see `fill`).
+   * `token` is what Redis held before the loader ran: the fill expects it still there (see FILL); '' when
+   * unknown, and then the result is not stored in Redis.
    */
   private startLoad(
     k: string,
@@ -951,7 +1046,6 @@ class RedisAsideCache implements Cache {
     options: LoadOptions | undefined,
     stale: Entry | undefined,
     token: string,
-    at: number,
   ): Load {
     const existing = this.loads.get(k)
     if (existing) return existing
@@ -975,6 +1069,7 @@ class RedisAsideCache implements Cache {
     // `finally` below) before the IIFE returns, which used to leave a dead load registered for good
     this.loads.set(k, load)
     load.promise = (async () => {
+      let stored: boolean | undefined = false
       try {
         let value: unknown
         try {
@@ -985,20 +1080,20 @@ class RedisAsideCache implements Cache {
         }
         this.record('loader', 'hit', t0)
         if (!skip && value !== undefined && !load.invalidated) {
-          await this.fill(
+          stored = await this.fill(
             k,
             key,
             value,
             this.ttlFor(value, ttlOverride ?? options?.ttl),
             options?.grace ?? this.grace,
             token,
-            at,
             load,
           )
         }
         return value
       } finally {
         if (this.loads.get(k) === load) this.loads.delete(k)
+        if (stored === false) this.dropLease(k, token)
       }
     })()
     load.promise.catch(() => {})
@@ -1084,7 +1179,6 @@ class RedisAsideCache implements Cache {
     token: string,
   ): void {
     if (this.closed || this.loads.has(k) || (!fromOwnFlight && this.flights.has(k))) return
-    const at = Date.now()
     const run = async (): Promise<void> => {
       let lk: string | undefined
       let lockToken = ''
@@ -1103,7 +1197,7 @@ class RedisAsideCache implements Cache {
         if (this.orphans.get(lk) === lockToken) this.orphans.delete(lk)
       }
       // the fill expects the entry this refresh started from: any write since then refuses it
-      const load = this.startLoad(k, key, loader, options, undefined, token, at)
+      const load = this.startLoad(k, key, loader, options, undefined, token)
       if (lk !== undefined) this.holdLock(lk, lockToken, load)
       await load.promise
     }
@@ -1143,24 +1237,25 @@ class RedisAsideCache implements Cache {
       const load: Load = { promise: Promise.resolve(), controller: new AbortController(), invalidated: false }
       this.loads.set(k, load)
       load.promise = (async () => {
+        let stored: boolean | undefined = false
         try {
           const m = await results
           const value = m.get(key)
           if (value !== undefined && !load.invalidated) {
-            await this.fill(
+            stored = await this.fill(
               k,
               key,
               value,
               this.ttlFor(value, options?.ttl),
               options?.grace ?? this.grace,
               look.token,
-              look.at,
               load,
             )
           }
           return value
         } finally {
           if (this.loads.get(k) === load) this.loads.delete(k)
+          if (stored === false) this.dropLease(k, look.token)
         }
       })()
       load.promise.catch(() => {})
@@ -1195,12 +1290,17 @@ class RedisAsideCache implements Cache {
         e = this.l1.get(this.prefix + key) as Entry | undefined
         if (e !== undefined && now < e.f) {
           this.record('l1', 'hit', t0)
-          out.set(key, { entry: e, fresh: true, token: e.t, at: now })
+          out.set(key, { entry: e, fresh: true, token: e.t, ok: true })
           continue
         }
         this.record('l1', e !== undefined && now < e.s ? 'stale' : 'miss', t0)
       }
-      out.set(key, { entry: e !== undefined && now < e.s ? e : undefined, fresh: false, token: '', at: now })
+      out.set(key, {
+        entry: e !== undefined && now < e.s ? e : undefined,
+        fresh: false,
+        token: '',
+        ok: false,
+      })
       toRead.push(key)
     }
     if (toRead.length === 0) return out
@@ -1218,7 +1318,6 @@ class RedisAsideCache implements Cache {
               raws.set(k, res[i] ?? null)
             })
           } catch {
-            for (const k of group) raws.set(k, null)
             this.record('l2', 'error', t0)
           }
         }),
@@ -1228,15 +1327,17 @@ class RedisAsideCache implements Cache {
         const k = ks[i]!
         const look = out.get(key)!
         const raw = raws.get(k)
-        if (raw === undefined || raw === null) {
+        if (raw === undefined) return // not answered: look.ok stays false
+        look.ok = true
+        if (raw === null) {
           this.record('l2', 'miss', t0)
           return
         }
         const d = this.decodeRaw(k, key, raw, t0)
-        if (typeof d === 'string') {
+        if (isMarker(d)) {
+          look.token = d.t
           // a tombstone: deleted, so the L1's stale copy (older than the delete) is not a fallback either
-          look.token = d
-          look.entry = undefined
+          if (d.tomb) look.entry = undefined
           this.record('l2', 'miss', t0)
           return
         }
@@ -1271,44 +1372,50 @@ class RedisAsideCache implements Cache {
 
   private async readL2Fenced(k: string, key: string, report: boolean, fence: Fence): Promise<L2Read> {
     const t0 = this.t0()
-    const at = Date.now()
     let raw: string | null
     try {
       raw = await this.readRaw(k)
     } catch {
       if (report) this.record('l2', 'error', t0)
-      return { e: undefined, token: '', at, tomb: false, evicted: fence.invalid }
+      return { e: undefined, token: '', ok: false, tomb: false, evicted: fence.invalid }
     }
     if (raw === null) {
       if (report) this.record('l2', 'miss', t0)
-      return { e: undefined, token: '', at, tomb: false, evicted: fence.invalid }
+      return { e: undefined, token: '', ok: true, tomb: false, evicted: fence.invalid }
     }
+    return this.interpret(k, key, raw, t0, report, fence)
+  }
+
+  /** What the raw value of a value key means for a reader (an entry past its grace, a marker: a miss). */
+  private interpret(k: string, key: string, raw: string, t0: number, report: boolean, fence: Fence): L2Read {
     const d = this.decodeRaw(k, key, raw, t0)
-    if (typeof d === 'string') {
+    if (isMarker(d)) {
       if (report) this.record('l2', 'miss', t0)
-      return { e: undefined, token: d, at, tomb: true, evicted: fence.invalid }
+      return { e: undefined, token: d.t, ok: true, tomb: d.tomb, evicted: fence.invalid }
     }
-    if (d === undefined) return { e: undefined, token: '', at, tomb: false, evicted: fence.invalid }
+    if (d === undefined) return { e: undefined, token: '', ok: true, tomb: false, evicted: fence.invalid }
     const now = coarseNow()
     if (now >= d.s) {
       if (report) this.record('l2', 'miss', t0)
-      return { e: undefined, token: d.t, at, tomb: false, evicted: fence.invalid }
+      return { e: undefined, token: d.t, ok: true, tomb: false, evicted: fence.invalid }
     }
     if (report) this.record('l2', now < d.f ? 'hit' : 'stale', t0)
-    return { e: d, token: d.t, at, tomb: false, evicted: fence.invalid }
+    return { e: d, token: d.t, ok: true, tomb: false, evicted: fence.invalid }
   }
 
   // ---------------------------------------------------------------- encoding and storing
 
   /**
    * Decodes what Redis holds under a value key: an entry (`2<token>,<f>,<r>,<s>,<payload>`, times in base 36;
-   * a legacy `1<f>,<r>,<s>,<payload>` entry is identified by its whole text), or a tombstone `0<token>`
-   * (returned as its token). A payload that does not decode is reported, deleted with a compare-and-delete
+   * a legacy `1<f>,<r>,<s>,<payload>` entry is identified by its whole text), or a marker: a tombstone
+   * `0<token>` or a lease `3<token>`. A payload that does not decode is reported, deleted with a compare-and-delete
    * (so that a value written meanwhile survives) and returned as `undefined`.
    */
-  private decodeRaw(k: string, key: string, raw: string, t0: number): Entry | string | undefined {
+  private decodeRaw(k: string, key: string, raw: string, t0: number): Entry | Marker | undefined {
     const version = raw.charCodeAt(0)
-    if (version === 48 /* '0' */) return raw.slice(1)
+    if (version === 48 /* '0' */ || version === 51 /* '3' */) {
+      return { marker: true, tomb: version === 48, t: raw.slice(1) }
+    }
     try {
       let p: number
       let t: string
@@ -1357,9 +1464,7 @@ class RedisAsideCache implements Cache {
   }
 
   /**
-   * Builds an entry with a new token, and its Redis payload and `PX` (`ttl + grace`, but at least
-   * `tombstoneTtl`: a written key must outlive the fill window like a tombstone does, see FILL). An
-   * unserializable or oversized value throws when `strict`, else is reported and gives `undefined`.
+   * Builds an entry with a new token, and its Redis payload and `PX` (`ttl + grace`). An unserializable or oversized value throws when `strict`, else is reported and gives `undefined`.
    */
   private encodeEntry(
     key: string,
@@ -1394,14 +1499,14 @@ class RedisAsideCache implements Cache {
       this.emit({ type: 'store-error', key, error })
       return undefined
     }
-    return { entry: { v: value, f, r, s, t: token }, payload, px: Math.max(s - now, this.tombstoneTtl) }
+    return { entry: { v: value, f, r, s, t: token }, payload, px: s - now }
   }
 
   /**
-   * Stores a load's result: in Redis with the FILL compare-and-set against what the load's read saw
-   * (`token`, read at `at`), then in the L1 unless the fill was refused (the value may predate a write) or
-   * the key was invalidated in this process meanwhile. When Redis cannot be reached the outcome is unknown:
-   * the L1 still gets the value, so that reads keep being served during an outage.
+   * Stores a load's result: in Redis with the FILL compare-and-set against `token` (what Redis held before
+   * the loader ran), then in the L1 unless the fill was refused (the value may predate a write) or the key
+   * was invalidated in this process meanwhile. When Redis could not be asked (no token) or did not answer,
+   * the outcome is unknown: the L1 still gets the value, so that reads keep being served during an outage.
    */
   private async fill(
     k: string,
@@ -1410,35 +1515,37 @@ class RedisAsideCache implements Cache {
     ttl: number,
     grace: number,
     token: string,
-    at: number,
     load: Load,
-  ): Promise<void> {
-    if (ttl === 0) return // nullTtl: 0
+  ): Promise<boolean | undefined> {
+    if (ttl === 0) return false // nullTtl: 0
     const enc = this.encodeEntry(key, value, ttl, grace, false)
-    if (enc === undefined) return
-    const deadline = at + this.fillWindow
+    if (enc === undefined) return false
     let stored: boolean | undefined
-    if (token === '' && Date.now() >= deadline) {
-      stored = false // too old to prove that no delete happened since its read
-    } else {
+    if (token !== '') {
       try {
-        const res = await this.call(
-          () => this.runScript(FILL, [k], [token, enc.payload, enc.px, deadline]),
-          'fill',
-          k,
-        )
+        const res = await this.call(() => this.runScript(FILL, [k], [token, enc.payload, enc.px]), 'fill', k)
         stored = res === 1
       } catch (err) {
         this.emit({ type: 'store-error', key, error: err })
       }
     }
-    if (load.invalidated) return
+    if (load.invalidated) return stored
     if (stored === false) {
       // what this process holds for the key is older than what Redis holds now
       this.l1?.delete(k)
-      return
+      return false
     }
     this.setL1(k, enc.entry)
+    return stored
+  }
+
+  /**
+   * A load that stored nothing (skipCache, `undefined`, an error, a refused value) removes the lease it may
+   * have put in the key (compare-and-delete: only `3<token>` itself, never what replaced it).
+   */
+  private dropLease(k: string, token: string): void {
+    if (token === '') return
+    this.call(() => this.runScript(RELEASE, [k], [`3${token}`]), 'lease-drop', k).catch(() => {})
   }
 
   private setL1(k: string, e: Entry): void {

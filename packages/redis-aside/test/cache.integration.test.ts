@@ -211,8 +211,7 @@ describe.each(TOPOLOGIES)('redis-aside on %s', (topology) => {
     })
 
     it('caches null with its own TTL (negative caching); nullTtl 0 does not cache it', async () => {
-      // (every written key lives at least tombstoneTtl, see the fencing tests: kept short here)
-      const cache = make({ ttl: 300_000, nullTtl: 5_000, tombstoneTtl: 2_000 })
+      const cache = make({ ttl: 300_000, nullTtl: 5_000 })
       let calls = 0
       const loader = () => {
         calls++
@@ -238,7 +237,7 @@ describe.each(TOPOLOGIES)('redis-aside on %s', (topology) => {
     })
 
     it('ctx.setTtl and ctx.skipCache control caching from the loader', async () => {
-      const cache = make({ tombstoneTtl: 2_000 })
+      const cache = make()
       await cache.getOrLoad('short', (ctx) => {
         ctx.setTtl(3_000)
         return 'x'

@@ -104,6 +104,21 @@ describe.each(TOPOLOGIES)('fencing on %s', (topology) => {
     expect(await redis.exists(rkey(ns, 'k'))).toBe(0)
   })
 
+  it('Redis losing its data during a load (FLUSHALL after the delete) never lets the old value land', async () => {
+    const ns = uniqueNs('fence-flush')
+    await prepA(ns)
+    const b = make({ namespace: ns })
+    const c = make({ namespace: ns })
+    a.command({ cmd: 'load', id: 'f1', key: 'k', value: 'v1' })
+    expect(await a.nextJson()).toEqual({ loading: 'f1' })
+    await b.delete('k')
+    await t.onEveryNode(['FLUSHALL']) // the tombstone (and whatever else) is gone
+    a.command({ cmd: 'release', id: 'f1' })
+    expect(await a.nextJson()).toEqual({ loaded: 'f1', value: 'v1' })
+    expect(await c.get('k')).toBeUndefined()
+    expect(await redis.exists(rkey(ns, 'k'))).toBe(0)
+  })
+
   it('getOrLoadMany: a delete of one key during the batch load keeps that key out of Redis, the others are stored', async () => {
     const ns = uniqueNs('fence-many')
     await prepA(ns)

@@ -52,7 +52,7 @@ describe.each(TOPOLOGIES)('durations, sizes and reply errors on %s', (topology) 
       ['ttl', (v) => ({ ttl: v }), `from 1 to ${MAX_TTL}`],
       ['grace', (v) => ({ grace: v }), `from 0 to ${MAX_TTL}`],
       ['nullTtl', (v) => ({ nullTtl: v }), `from 0 to ${MAX_TTL}`],
-      ['tombstoneTtl', (v) => ({ tombstoneTtl: v }), `from 2 to ${MAX_TTL}`],
+      ['tombstoneTtl', (v) => ({ tombstoneTtl: v }), `from 1 to ${MAX_TTL}`],
       ['timeouts.soft', (v) => ({ timeouts: { soft: v } }), `from 0 to ${MAX_TIMER}`],
       ['timeouts.hard', (v) => ({ timeouts: { hard: v } }), `from 0 to ${MAX_TIMER}`],
       ['timeouts.redis', (v) => ({ timeouts: { redis: v } }), `from 1 to ${MAX_TIMER}`],
