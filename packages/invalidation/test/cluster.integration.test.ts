@@ -153,6 +153,36 @@ describe('on a Redis Cluster', () => {
     expect(b.bus!.stats().reconnects).toBeGreaterThanOrEqual(1)
   })
 
+  it('bus: when the master holding its subscriber dies, the bus moves to another node, clears L1 and keeps receiving', async () => {
+    const b = instance('busdead', 'inv:dead')
+    const events: BusEvent[] = []
+    b.bus!.subscribe((e) => events.push(e))
+    await b.bus!.ready()
+    for (const k of ['x', 'y', 'z']) await b.cache.set(k, 'old')
+    expect(b.l1.size).toBe(3)
+    const node = await subscriberNode('inv:dead')
+    const other = cluster.nodes.find((n) => n !== node)!
+    await node.kill()
+    try {
+      for (let i = 0; i < 200 && !events.some((e) => e.type === 'reconnect'); i++) await sleep(100)
+      expect(events.find((e) => e.type === 'reconnect')).toEqual({ type: 'reconnect', cleared: 1 })
+      expect(b.l1.size).toBe(0)
+      // still receiving while the dead node is down
+      const pub = new Redis(other.port, other.host)
+      closers.push(() => pub.quit())
+      let got = false
+      for (let i = 0; i < 100 && !got; i++) {
+        await pub.publish('inv:dead', JSON.stringify({ i: 'other', k: ['ping'] }))
+        await sleep(100)
+        got = events.some((e) => e.type === 'message' && e.message.keys[0] === 'ping')
+      }
+      expect(got).toBe(true)
+    } finally {
+      await node.restart()
+      await waitClusterOk()
+    }
+  })
+
   // last in the file: it kills a master (no replicas, so the whole cluster is down until it is back)
   it('tags: a dead master fails tag operations with a typed error in bounded time (never raw redirection errors, never a hang); they work again once it is back', async () => {
     const a = instance('tgdown')
