@@ -21,7 +21,15 @@
  * - `duplicate-enqueue` (from defect 10): the write-behind stream never holds more entries than writes were sent.
  */
 import { redisKeysOf, slotOf } from './slot.js'
-import type { AppliedEvent, FaultEvent, HistoryEvent, LoadEvent, OpEvent, Topology } from './types.js'
+import type {
+  AppliedEvent,
+  FaultEvent,
+  HistoryEvent,
+  LoadEvent,
+  OpEvent,
+  PhaseEvent,
+  Topology,
+} from './types.js'
 
 /** The invariants, in report order. */
 export const INVARIANTS = [
@@ -412,43 +420,53 @@ export function check(input: CheckInput, params: Partial<CheckParams> = {}): Che
     })
   }
 
-  // ---- 7. loader amplification during outages
-  const firstFault = faults[0]?.start ?? Number.POSITIVE_INFINITY
+  // ---- 7. loader amplification during outages. The no-cache rate of the same load: one loader call per read of
+  // a key the outage took away (its Redis node is down), plus, for the keys it did not take away, what they cost the
+  // loader while healthy (the steady state of the warm-up). Both groups are judged: a dead Cluster master must not
+  // send the live masters' keys to the loader either.
+  // the steady state: the warm-up after the first second (the instances read every key once before it starts)
   const firstOp = ops.reduce((m, o) => Math.min(m, o.start), Number.POSITIVE_INFINITY)
-  const baselineMs = Math.max(1, firstFault - firstOp)
+  const started =
+    input.events.find((e): e is PhaseEvent => e.t === 'phase' && e.phase === 'start')?.at ?? firstOp
+  const baseFrom = started + 1000
+  const baseTo =
+    faults[0]?.start ?? ops.filter((o) => o.via !== 'sweep').reduce((m, o) => Math.max(m, o.start), 0)
+  const healthyMs = Math.max(1, baseTo - baseFrom)
+  const inHealthy = (t: number): boolean => t >= baseFrom && t < baseTo
   const directReads = ops.filter((o) => o.kind === 'read' && o.via === 'direct' && o.key !== undefined)
   const procs = [...new Set(directReads.map((o) => o.p))]
   const nsOf = (key: string): string => (key.startsWith('rd:') ? 'rd' : 'items')
+  const lost = (f: FaultEvent, key: string): boolean =>
+    f.slots === undefined || inSlots(f, slotOf(redisKeysOf(key, 'read', input.runId)[0]!))
   const amplifications: CheckResult['amplifications'] = []
   for (const f of outages) {
     const dur = f.end - f.start
     if (dur < 1000) continue
+    const during = (t: number): boolean => t >= f.start && t <= f.end
     for (const p of procs) {
       for (const ns of ['items', 'rd']) {
-        const nLoads = loads.filter(
-          (l) => l.p === p && l.ns === ns && l.start >= f.start && l.start <= f.end,
+        const mine = loads.filter((l) => l.p === p && l.ns === ns)
+        const lostLoads = mine.filter((l) => during(l.start) && lost(f, l.key)).length
+        const keptLoads = mine.filter((l) => during(l.start) && !lost(f, l.key)).length
+        const lostReads = directReads.filter(
+          (r) => r.p === p && nsOf(r.key!) === ns && during(r.start) && lost(f, r.key!),
         ).length
-        const affected = directReads.filter(
-          (r) =>
-            r.p === p &&
-            nsOf(r.key!) === ns &&
-            r.start >= f.start &&
-            r.start <= f.end &&
-            (f.slots === undefined || inSlots(f, slotOf(redisKeysOf(r.key!, 'read', input.runId)[0]!))),
-        ).length
-        const baseLoads = loads.filter(
-          (l) => l.p === p && l.ns === ns && l.start >= firstOp && l.start < firstFault,
-        ).length
-        const expected = affected + (baseLoads / baselineMs) * dur
-        if (expected < P.amplificationMinSample) continue
-        const ratio = nLoads / expected
+        const keptHealthy =
+          (mine.filter((l) => !lost(f, l.key) && inHealthy(l.start)).length / healthyMs) * dur
+        const expected = lostReads + keptHealthy
+        const nLoads = lostLoads + keptLoads
+        if (expected < P.amplificationMinSample && keptLoads < P.amplificationMinSample) continue
+        const ratio = nLoads / Math.max(expected, 1)
         amplifications.push({ faultId: f.id, fault: f.fault, proc: p, ns, loads: nLoads, expected, ratio })
-        if (ratio > P.amplificationMax) {
+        const overall = expected >= P.amplificationMinSample && ratio > P.amplificationMax
+        // the keys whose node is alive: more than twice their healthy cost, with a small absolute slack
+        const kept = keptLoads > P.amplificationMax * keptHealthy + P.amplificationMinSample
+        if (overall || kept) {
           add(
             {
               invariant: 'loader-amplification',
               at: f.start,
-              detail: `${p} cache ${ns}: ${nLoads} loader calls in ${Math.round(dur)} ms of ${f.fault}, ${ratio.toFixed(2)}× the no-cache rate of the keys it took away (${affected} reads) plus the healthy loader rate (${expected.toFixed(1)} expected)`,
+              detail: `${p} cache ${ns}: ${nLoads} loader calls in ${Math.round(dur)} ms of ${f.fault} = ${ratio.toFixed(2)}× the no-cache rate (${lostReads} reads of the keys it took away + ${keptHealthy.toFixed(1)} healthy loads of the others); ${keptLoads} of the calls were for keys whose Redis node was up`,
             },
             f.start,
           )
@@ -457,21 +475,54 @@ export function check(input: CheckInput, params: Partial<CheckParams> = {}): Che
     }
   }
 
-  // ---- 8. write-behind writes queued more than once
-  if (input.streamEntriesAdded !== undefined) {
-    // faults that delete the stream itself (a failover keeps it: the replica had it)
-    const lastLoss = lossFaults
-      .filter((f) => f.fault !== 'sentinel-failover' && inSlots(f, queueSlot))
-      .reduce((m, f) => Math.max(m, f.lossAt ?? f.start), 0)
+  // ---- 8. write-behind writes queued more than once: per life of the stream (between the faults that delete it:
+  // a failover keeps it), the stream's `entries-added` at the end of that life ≤ the writes sent during it
+  const resets = lossFaults
+    .filter((f) => f.fault !== 'sentinel-failover' && inSlots(f, queueSlot))
+    .sort((a, b) => (a.lossAt ?? a.start) - (b.lossAt ?? b.start))
+  const lives: Array<{ from: number; to: number; added: number | undefined }> = []
+  let from = 0
+  for (const f of resets) {
+    const at = f.lossAt ?? f.start
+    lives.push({ from, to: at, added: f.streamEntriesAdded })
+    from = at
+  }
+  lives.push({ from, to: Number.POSITIVE_INFINITY, added: input.streamEntriesAdded })
+  for (const life of lives) {
+    if (life.added === undefined) continue
+    // writes that may have reached Redis (a client that refused to send, with its offline queue off, did not)
     const sent = ops.filter(
-      (o) => o.kind === 'write' && o.fam === 'wb' && o.end >= lastLoss && !o.refused,
+      (o) =>
+        o.kind === 'write' &&
+        o.fam === 'wb' &&
+        !o.refused &&
+        !(o.msg ?? '').includes("isn't writeable") &&
+        o.end >= life.from &&
+        o.start <= life.to,
     ).length
-    if (input.streamEntriesAdded > sent) {
-      add({
-        invariant: 'duplicate-enqueue',
-        at: lastLoss,
-        detail: `the queue stream counts ${input.streamEntriesAdded} entries added since ${lastLoss ? 'the last data loss' : 'the start'}, but only ${sent} writes were sent: ${input.streamEntriesAdded - sent} queued twice`,
-      })
+    if (life.added > sent) {
+      // put it in the phase of the first fault of that life that can make a client send a command again (a link
+      // reset, a crash, a stop, a failover)
+      const replay = faults.find(
+        (f) =>
+          f.start >= life.from &&
+          f.start <= life.to &&
+          [
+            'proxy-delay',
+            'redis-sigkill',
+            'redis-sigstop',
+            'sentinel-failover',
+            'cluster-master-kill',
+          ].includes(f.fault),
+      )
+      add(
+        {
+          invariant: 'duplicate-enqueue',
+          at: replay?.start ?? life.from,
+          detail: `the queue stream counted ${life.added} entries added ${life.from === 0 ? 'from the start' : 'after it was lost'}${Number.isFinite(life.to) ? ' until it was lost again' : ' to the end'}, but only ${sent} writes were sent meanwhile: ${life.added - sent} queued twice`,
+        },
+        replay?.start ?? life.from,
+      )
     }
   }
   // a write applied twice by the store (a duplicate queue entry that was not coalesced)

@@ -355,6 +355,27 @@ export async function runTopology(o: RunOptions): Promise<RunData> {
     await sleep(plan.warmupMs)
     orch.add({ t: 'phase', at: now(), phase: 'faults' })
 
+    const queueKey = `wb:{q-${runId}}:q`
+    /** `entries-added` of the queue stream now (undefined when it does not exist or cannot be read) */
+    const streamAdded = async (): Promise<number | undefined> => {
+      let where: { host: string; port: number } | undefined
+      if (redis) where = redis
+      else if (sentinel) where = await sentinel.masterAddress().catch(() => undefined)
+      else if (cluster) {
+        const slot = slotOf(queueKey)
+        for (const n of cluster.nodes) {
+          const ranges = await slotsOf(cluster.nodes.find((x) => x.running) ?? n, n.port).catch(() => [])
+          if (ranges.some(([a, b]) => slot >= a && slot <= b)) where = n
+        }
+      }
+      if (!where) return undefined
+      const info = await redisCommand(where, ['XINFO', 'STREAM', queueKey], { timeoutMs: 1000 }).catch(
+        () => null,
+      )
+      const m = infoMap(info as RespValue)
+      return m['entries-added'] === undefined ? undefined : Number(m['entries-added'])
+    }
+
     const record = (f: Omit<FaultEvent, 't' | 'id' | 'topology'>): void => {
       const e: FaultEvent = { t: 'fault', id: faultId++, topology, ...f }
       faults.push(e)
@@ -375,6 +396,7 @@ export async function runTopology(o: RunOptions): Promise<RunData> {
           return
         }
         case 'redis-restart-empty': {
+          const added = await streamAdded()
           const start = now()
           await redis!.kill()
           for (const name of readdirSync(redis!.dir)) {
@@ -391,6 +413,7 @@ export async function runTopology(o: RunOptions): Promise<RunData> {
             dataLoss: true,
             lossAt: start,
             detail: 'AOF and RDB removed',
+            ...(added === undefined ? {} : { streamEntriesAdded: added }),
           })
           return
         }
@@ -406,18 +429,31 @@ export async function runTopology(o: RunOptions): Promise<RunData> {
           return
         }
         case 'redis-flushall': {
+          const added = await streamAdded()
           const start = now()
           await redisCommand(redis!, ['FLUSHALL'])
           const end = now()
-          record({ fault: f.kind, start, end, outage: false, dataLoss: true, lossAt: start })
+          record({
+            fault: f.kind,
+            start,
+            end,
+            outage: false,
+            dataLoss: true,
+            lossAt: start,
+            ...(added === undefined ? {} : { streamEntriesAdded: added }),
+          })
           return
         }
         case 'proxy-delay': {
           const latency = f.latencyMs ?? 400
           const start = now()
           proxy!.setLatency(latency)
-          await sleep(f.durationMs)
-          // then the link resets: commands Redis already ran lose their replies (clients see a dropped connection)
+          // then the link resets while a burst of write-behind writes awaits its replies: Redis has run those
+          // commands, their replies are lost, the clients see a dropped connection (and ioredis sends them again)
+          const burstAt = Math.max(0, f.durationMs - Math.round(latency * 1.5))
+          await sleep(burstAt)
+          for (const c of instances) c.send({ cmd: 'write-burst', fam: 'wb' })
+          await sleep(f.durationMs - burstAt)
           const dropped = proxy!.dropConnections()
           proxy!.setLatency(0)
           record({
@@ -426,7 +462,7 @@ export async function runTopology(o: RunOptions): Promise<RunData> {
             end: now(),
             outage: true,
             dataLoss: false,
-            detail: `+${latency} ms each way, then ${dropped} connections reset`,
+            detail: `+${latency} ms each way, then ${dropped} connections reset under a burst of queue writes`,
           })
           return
         }
@@ -456,6 +492,8 @@ export async function runTopology(o: RunOptions): Promise<RunData> {
           const node = cluster!.nodes[(f.target ?? 0) % cluster!.nodes.length]!
           const live = cluster!.nodes.find((n) => n !== node)!
           const slots = await slotsOf(live, node.port)
+          const qs = slotOf(queueKey)
+          const added = slots.some(([a, b]) => qs >= a && qs <= b) ? await streamAdded() : undefined
           const start = now()
           await node.kill()
           await sleep(f.durationMs)
@@ -473,6 +511,7 @@ export async function runTopology(o: RunOptions): Promise<RunData> {
             slots,
             target: `127.0.0.1:${node.port}`,
             detail: `${slots.reduce((n, [a, b]) => n + b - a + 1, 0)} slots, back empty`,
+            ...(added === undefined ? {} : { streamEntriesAdded: added }),
           })
           return
         }
@@ -540,23 +579,7 @@ export async function runTopology(o: RunOptions): Promise<RunData> {
     orch.add({ t: 'phase', at: now(), phase: 'end' })
 
     // what the checker needs from the servers before they stop
-    const queueKey = `wb:{q-${runId}}:q`
-    let streamEntriesAdded: number | undefined
-    let where: { host: string; port: number } | undefined
-    if (redis) where = redis
-    else if (sentinel) where = await sentinel.masterAddress()
-    else if (cluster) {
-      const slot = slotOf(queueKey)
-      for (const n of cluster.nodes) {
-        const ranges = await slotsOf(cluster.nodes[0]!, n.port).catch(() => [])
-        if (ranges.some(([a, b]) => slot >= a && slot <= b)) where = n
-      }
-    }
-    if (where) {
-      const info = await redisCommand(where, ['XINFO', 'STREAM', queueKey]).catch(() => null)
-      const m = infoMap(info as RespValue)
-      if (m['entries-added'] !== undefined) streamEntriesAdded = Number(m['entries-added'])
-    }
+    const streamEntriesAdded = await streamAdded()
     const nginxPrivateFiles: string[] = []
     nginxes.forEach((n, i) => {
       for (const f of filesUnder(join(n.dir, 'cache'))) {

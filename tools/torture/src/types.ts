@@ -132,6 +132,8 @@ export interface FaultEvent {
   slots?: Array<[number, number]>
   target?: string
   detail?: string
+  /** `entries-added` of the write-behind stream just before a fault that deletes it (the checker's segment end) */
+  streamEntriesAdded?: number
 }
 
 /** A save the store applied or skipped (read back from PostgreSQL at the end). */
@@ -217,6 +219,7 @@ export interface ChildConfig {
 export type ParentMessage =
   | { cmd: 'start'; edges: string[] }
   | { cmd: 'stall'; ms: number }
+  | { cmd: 'write-burst'; fam: Family }
   | { cmd: 'stop' }
   | { cmd: 'sweep' }
   | { cmd: 'arm-kill' }

@@ -387,7 +387,64 @@ describe('checker: loader amplification during an outage', () => {
   })
 })
 
+describe('checker: loader amplification on the keys an outage did not take away', () => {
+  it("reports a dead master sending the live masters' keys to the loader, against their healthy cost", () => {
+    const keys = Array.from({ length: 12 }, (_, i) => `rd:${i}`)
+    const deadKey = keys[0]!
+    const slot = slotOf(`ra:2:rd:v:${deadKey}`)
+    const start: HistoryEvent = { t: 'phase', at: T0 - 5000, phase: 'start' }
+    // steady state: reads answered by Redis, no loader call
+    const warm = keys.map((k, i) =>
+      read({ key: k, p: 'inst0', start: T0 - 3000 + i * 100, v: 0, layer: 'l2' }),
+    )
+    const dead = fault({
+      fault: 'cluster-master-kill',
+      topology: 'cluster',
+      start: T0,
+      end: T0 + 3000,
+      slots: [[slot, slot]],
+    })
+    const during = keys.flatMap((k, i) =>
+      [0, 1].map((j) => read({ key: k, p: 'inst0', start: T0 + i * 100 + j * 1500, v: 0 })),
+    )
+    const loadsAll = during.map((r) => load({ key: r.key!, p: 'inst0', start: r.start }))
+    const r = check(baseInput([start, ...warm, dead, ...during, ...loadsAll], { topology: 'cluster' }))
+    expect(r.violations.map((v) => v.invariant)).toEqual(['loader-amplification'])
+    expect(r.violations[0]!.detail).toContain('22 of the calls were for keys whose Redis node was up')
+    // only the dead master's key goes to the loader: fine
+    const onlyDead = loadsAll.filter((l) => l.key === deadKey)
+    expect(
+      check(baseInput([start, ...warm, dead, ...during, ...onlyDead], { topology: 'cluster' })).violations,
+    ).toEqual([])
+  })
+})
+
 describe('checker: write-behind queues each write once', () => {
+  it('judges each life of the stream on its own (FLUSHALL deletes it and its counter)', () => {
+    const before = [1, 2].map((v) =>
+      write({ key: 'wb:1', v, start: T0 + v * 10, end: T0 + v * 10 + 5, qv: v }),
+    )
+    const after = [3, 4].map((v) =>
+      write({ key: 'wb:1', v, start: T0 + 1000 + v, end: T0 + 1005 + v, qv: v }),
+    )
+    const flush = (added: number) =>
+      fault({
+        fault: 'redis-flushall',
+        start: T0 + 500,
+        end: T0 + 501,
+        outage: false,
+        dataLoss: true,
+        lossAt: T0 + 500,
+        streamEntriesAdded: added,
+      })
+    const final = finalAt([['wb:1', 4]])
+    // 3 entries for the 2 writes before the flush: one queued twice, though the counter restarted after it
+    expect(kinds([...before, flush(3), ...after], { streamEntriesAdded: 2, final })).toEqual([
+      'duplicate-enqueue',
+    ])
+    expect(kinds([...before, flush(2), ...after], { streamEntriesAdded: 2, final })).toEqual([])
+  })
+
   it('reports a stream holding more entries than writes were sent', () => {
     const ws = [1, 2, 3].map((v) =>
       write({ key: 'wb:1', v, start: T0 + v * 10, end: T0 + v * 10 + 5, qv: v }),

@@ -357,6 +357,8 @@ process.on('message', (m: ParentMessage) => {
   void (async () => {
     if (m.cmd === 'start') {
       edges = m.edges
+      // warm: every key once, so that the warm-up is the steady state the loader rates are compared with
+      for (const key of keys) await recordedRead(key, 'sweep')
       startLoops()
     } else if (m.cmd === 'stall') {
       note('stall', String(m.ms))
@@ -380,6 +382,13 @@ process.on('message', (m: ParentMessage) => {
         send({ type: 'stalled', ms: m.ms })
       }
       process.nextTick(burst)
+    } else if (m.cmd === 'write-burst') {
+      // every key of the family this instance owns and is not writing now, at once
+      for (const key of owned) {
+        if (familyOf(key) !== m.fam || writing.has(key)) continue
+        writing.add(key)
+        void track(writeKey(key)).finally(() => writing.delete(key))
+      }
     } else if (m.cmd === 'stop') {
       await stopLoops()
       send({ type: 'stopped' })
