@@ -9,10 +9,12 @@
  *    (a) server CPU per request with light-my-request `inject` loops (no sockets);
  *    (b) over HTTP: each app in its own child process on loopback, autocannon 9 in this process; the server's own
  *        CPU time per request (read over IPC) and wall-clock requests per second.
+ * 3. `policy.compile` alone (route matching with path normalisation, safety rule, headers) per call, for plain,
+ *    query-string, percent-encoded and upper-case targets, against the BENCH_BASELINE_DIST build when given.
  * Robust on a noisy shared machine: A/B rounds are interleaved (the order rotates every round), each round yields
  * a ratio against the anchor measured in that same round, and the report gives the median ratio (with the range).
  * Knobs: BENCH_ROUNDS (inject rounds, 21), BENCH_HTTP_ROUNDS (7), BENCH_SECONDS (per HTTP run, 2),
- * BENCH_ONLY (hash | inject | http), BENCH_BASELINE_DIST (an older build of the package, measured as one more variant).
+ * BENCH_ONLY (hash | compile | inject | http), BENCH_BASELINE_DIST (an older build of the package, measured as one more variant).
  */
 
 import { type ChildProcess, fork } from 'node:child_process'
@@ -21,6 +23,7 @@ import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
 import etag from 'etag'
 import type { FastifyInstance } from 'fastify'
+import type * as MainEntry from '../src/index.js'
 import { ANCHOR, BARE, computeETag, ROUTE, variants } from './apps.js'
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 21)
@@ -91,6 +94,60 @@ function hashBench(): void {
       const m = median(ours)
       console.log(
         `  ${`${label} ${kind}`.padEnd(14)} computeETag ${(m / 1000).toFixed(0).padStart(5)} k ops/s (${((m * size) / 1e6).toFixed(0)} MB/s)   vs etag@1.8.1 ${fmt(median(ratios))} ${range(ratios)}`,
+      )
+    }
+  }
+}
+
+/** The compile() cost per call of this build (and of the baseline build): the part the path normalisation touches. */
+async function compileBench(): Promise<void> {
+  const load = async (dir: string): Promise<typeof MainEntry> =>
+    (await import(new URL('index.js', `file://${dir}/`).href)) as typeof MainEntry
+  const builds: [string, typeof MainEntry][] = [
+    ['this build', await load(fileURLToPath(new URL('../dist', import.meta.url)))],
+  ]
+  const baselineDist = process.env.BENCH_BASELINE_DIST
+  if (baselineDist !== undefined) builds.push(['baseline build', await load(baselineDist)])
+  // the demo's table shape: a private route first, a public API, a catch-all
+  const rules = [
+    { path: '/api/users/*', authenticated: true },
+    { path: '/api/public/*', browserTtl: 600, edgeTtl: 600, staleWhileRevalidate: 60, tags: ['public'] },
+    { path: '/*', browserTtl: 60 },
+  ]
+  const targets = [
+    ['plain', '/api/public/products/123'],
+    ['query string', '/api/public/products?ids=1,2,3,4,5,6,7,8,9,10'],
+    ['percent-encoded', '/api/public/caf%C3%A9/%31%32%33'],
+    ['upper case', '/api/public/Products/ABC'],
+  ] as const
+  console.log(
+    `
+policy.compile per call (3 rules), ops per CPU-second; ratio = this build / baseline build, median of 7 interleaved rounds`,
+  )
+  for (const [label, target] of targets) {
+    const fns = builds.map(([, m]) => {
+      const policy = m.definePolicy(rules)
+      const req = { method: 'GET', path: target, headers: {} }
+      const res = { status: 200, setsCookie: false }
+      return () => {
+        policy.compile(req, res)
+      }
+    })
+    const ops: number[][] = fns.map(() => [])
+    for (let r = 0; r < 7; r++) {
+      for (const i of order(
+        fns.map((_, j) => j),
+        r,
+      ))
+        ops[i]!.push(opsPerSec(fns[i]!, 100))
+    }
+    const ours = median(ops[0]!)
+    const line = `  ${label.padEnd(16)} ${(ours / 1000).toFixed(0).padStart(6)} k ops/s`
+    if (ops.length === 1) console.log(line)
+    else {
+      const ratios = ops[0]!.map((o, r) => o / ops[1]![r]!)
+      console.log(
+        `${line}   baseline ${(median(ops[1]!) / 1000).toFixed(0).padStart(6)} k ops/s   ${fmt(median(ratios))} ${range(ratios)}`,
       )
     }
   }
@@ -229,5 +286,6 @@ async function httpBench(): Promise<void> {
 console.log(`@tierkit/cdn-headers benchmark — Node ${process.version}, ${new Date().toISOString()}`)
 const only = process.env.BENCH_ONLY
 if (only === undefined || only === 'hash') hashBench()
+if (only === undefined || only === 'compile') await compileBench()
 if (only === undefined || only === 'inject') await injectBench()
 if (only === undefined || only === 'http') await httpBench()

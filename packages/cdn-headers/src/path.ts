@@ -182,7 +182,8 @@ export function scanPath(target: string, maxLength: number, out: PathScan): bool
           const u = text.charCodeAt(m)
           if (u >= 0x80 && u <= 0x9f) return fail(out, 'control-character')
         }
-        flags |= FLAG_FOLD
+        // find-my-way folds with toLowerCase(), which maps some non-ASCII letters (K, the Kelvin sign, to k)
+        if (text.toLowerCase() !== text) flags |= FLAG_FOLD
         canon += target.slice(from, i) + text
         i = j - 1
         from = j
@@ -226,26 +227,34 @@ const cutSemicolon = (p: string): string => {
   const s = p.indexOf(';')
   return s === -1 ? p : p.slice(0, s) || '/'
 }
-const stripParams = (p: string): string => p.replace(/;[^/]*/g, '') || '/'
+const stripParams = (p: string): string => (p.includes(';') ? p.replace(/;[^/]*/g, '') || '/' : p)
 
 /**
  * Every reading of a scanned path (see {@link NormalizedPath}), `scan.path` first.
  * @internal
  */
 export function readingsOf(scan: PathScan): string[] {
-  const set = new Set<string>([scan.path])
-  if ((scan.flags & FLAG_ESCAPES) !== 0) set.add(scan.raw)
-  const apply = (f: (p: string) => string): void => {
-    for (const p of [...set]) set.add(f(p))
-  }
-  if ((scan.flags & FLAG_DOUBLE_SLASH) !== 0) apply(collapse)
-  if ((scan.flags & FLAG_SEMICOLON) !== 0) {
-    apply((p) => (p.includes(';') ? cutSemicolon(p) : p))
-    apply((p) => (p.includes(';') ? stripParams(p) : p))
+  // at most 2 x 2^4 readings, usually 2: an array with `includes` beats a Set at these sizes (and no closures:
+  // they are allocated per call)
+  const out = [scan.path]
+  const flags = scan.flags
+  if ((flags & FLAG_ESCAPES) !== 0 && scan.raw !== scan.path) out.push(scan.raw)
+  if ((flags & FLAG_DOUBLE_SLASH) !== 0) applyTo(out, collapse)
+  if ((flags & FLAG_SEMICOLON) !== 0) {
+    applyTo(out, cutSemicolon)
+    applyTo(out, stripParams)
   }
   // after the others: cutting `;x` or merging slashes may leave a trailing slash
-  apply(trimSlash)
-  return [...set]
+  applyTo(out, trimSlash)
+  return out
+}
+
+/** Adds `f(p)` for every reading `p` already in `out` (once each). */
+function applyTo(out: string[], f: (p: string) => string): void {
+  for (let i = 0, n = out.length; i < n; i++) {
+    const q = f(out[i]!)
+    if (!out.includes(q)) out.push(q)
+  }
 }
 
 /**

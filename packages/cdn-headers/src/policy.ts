@@ -516,7 +516,10 @@ export class CachePolicyTable {
         if (x !== primary) disagree = true
         if (auth === undefined && x?.authenticated === true) auth = x
         if (fold) {
-          const y = this.#first(m, r.toLowerCase(), true)
+          const lower = r.toLowerCase()
+          // an unchanged reading against unchanged (all lower-case) patterns: the same answer as above
+          if (lower === r && !this.#foldPatterns) continue
+          const y = this.#first(m, lower, true)
           if (y !== primary) disagree = true
           if (auth === undefined && y?.authenticated === true) auth = y
         }

@@ -165,6 +165,17 @@ describe('the policy matches normalised paths and fails closed', () => {
     }
   })
 
+  test('case folding as find-my-way does it (toLowerCase): the Kelvin sign folds to "k"', () => {
+    const p = definePolicy([
+      { path: '/api/keys/*', authenticated: true },
+      { path: '/*', browserTtl: 60 },
+    ])
+    // \u212a (KELVIN SIGN) lower-cases to "k": a case-insensitive find-my-way routes this to /api/keys/:id
+    expect(p.match('GET', '/api/%E2%84%AAeys/1')?.path).toBe('/api/keys/*')
+    // an accented letter with no ASCII fold stays what it is (and public)
+    expect(p.match('GET', '/caf%C3%A9')?.path).toBe('/*')
+  })
+
   test('upper-case patterns are matched case-folded too', () => {
     const p = definePolicy([
       { path: '/Account/*', authenticated: true },
