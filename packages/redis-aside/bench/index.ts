@@ -17,6 +17,7 @@ import { memoryDriver } from 'bentocache/drivers/memory'
 import { redisDriver } from 'bentocache/drivers/redis'
 import { Redis } from 'ioredis'
 import type { L1Store } from '../src/index.js'
+import { FILL, LEASE } from '../src/scripts.js'
 
 // Measure the built package (what users run), not the sources through tsx (whose helpers add overhead).
 // turbo builds it before `bench`; `pnpm --filter @tierkit/redis-aside build` otherwise.
@@ -24,6 +25,9 @@ const { createCache } = (await import('../dist/index.js' as string)) as typeof i
 
 const QUICK = process.env.BENCH_QUICK === '1'
 const ROUNDS = QUICK ? 3 : 5
+/** BENCH_ONLY=fill,l2 runs only those sections (l1, l2, zipf, fill). */
+const ONLY = process.env.BENCH_ONLY?.split(',')
+const section = (name: string): boolean => ONLY === undefined || ONLY.includes(name)
 
 /** A plain LRU with TTL: used only if @tierkit/l1-cache is not built yet. */
 class FallbackLru implements L1Store {
@@ -180,7 +184,7 @@ async function main(): Promise<void> {
   }
 
   // ------------------------------------------------------------------ 1. L1-hit getOrLoad
-  {
+  if (section('l1')) {
     const { l1, name } = await makeL1(10_000)
     log(`L1 used by redis-aside: ${name}`)
     const ours = createCache({ redis, l1, namespace: 'bench-l1', ttl: 3_600_000 })
@@ -236,7 +240,7 @@ async function main(): Promise<void> {
   }
 
   // ------------------------------------------------------------------ 2. L2-hit latency, L1 off
-  {
+  if (section('l2')) {
     const ours = createCache({ redis, namespace: 'bench-l2', ttl: 3_600_000 })
     const bento = new BentoCache({
       default: 'l2',
@@ -288,7 +292,7 @@ async function main(): Promise<void> {
   }
 
   // ------------------------------------------------------------------ 3. Zipf 0.99 over 100k keys, L1 10k, L2 warm, 64 in flight
-  {
+  if (section('zipf')) {
     const KEYS = 100_000
     const TOTAL = QUICK ? 100_000 : 300_000
     const WARM = 50_000
@@ -368,6 +372,79 @@ async function main(): Promise<void> {
     await ours.close()
     await bento.disconnectAll().catch(() => {})
     await bentoWarm.disconnectAll().catch(() => {})
+  }
+
+  // ------------------------------------------------------------------ 4. the fenced fill vs a plain SET
+  if (section('fill')) {
+    // the Redis commands of a fill, raw, interleaved call by call: the 0.1.0 fill (plain SET PX), the fenced
+    // fill (FILL: compare-and-set against the load's lease), and the lease a cold miss now takes first
+    const ttl = 3_600_000
+    const payload = `2benchtoken,${(Date.now() + ttl).toString(36)},0,${(Date.now() + ttl).toString(36)},J${JSON.stringify(user(1))}`
+    await redis.script('LOAD', FILL.src)
+    await redis.script('LOAD', LEASE.src)
+    const n = QUICK ? 3000 : 8000
+    const lats: Record<string, number[][]> = {}
+    const push = (got: Record<string, number[]>) => {
+      for (const [name, l] of Object.entries(got)) (lats[name] ??= []).push(l)
+    }
+    for (let r = -1; r < ROUNDS; r++) {
+      // every key of the compare-and-set holds the lease its fill expects (prepared, not timed)
+      const prep = redis.pipeline()
+      for (let i = 0; i < n; i++) prep.set(`fill:cas:${r}:${i}`, `3lease${i}`, 'PX', 600_000)
+      await prep.exec()
+      const got = await interleaved(
+        {
+          'plain SET PX (the 0.1.0 fill)': (i) => redis.set(`fill:set:${r}:${i}`, payload, 'PX', ttl),
+          'FILL compare-and-set (EVALSHA)': (i) =>
+            redis.evalsha(FILL.sha, 1, `fill:cas:${r}:${i}`, `lease${i}`, payload, ttl),
+          'LEASE on an empty key (EVALSHA)': (i) =>
+            redis.evalsha(LEASE.sha, 1, `fill:lease:${r}:${i}`, `3lease${i}`, 30_000),
+        },
+        r < 0 ? 1000 : n,
+      )
+      if (r >= 0) push(got) // round -1 warms up
+    }
+    // a whole cold miss, end to end: redis-aside (GET + LEASE + loader + FILL) against the Redis work of
+    // the 0.1.0 miss (GET + SET PX), raw
+    const ours = createCache({ redis, namespace: 'bench-cold', ttl })
+    const coldN = QUICK ? 2000 : 5000
+    for (let r = -1; r < ROUNDS; r++) {
+      const got = await interleaved(
+        {
+          'redis-aside getOrLoad, cold key': (i) => ours.getOrLoad(`c${r}:${i}`, () => user(i)),
+          'raw GET + SET PX (the 0.1.0 miss)': async (i) => {
+            await redis.get(`raw-cold:${r}:${i}`)
+            await redis.set(`raw-cold:${r}:${i}`, payload, 'PX', ttl)
+          },
+        },
+        r < 0 ? 500 : coldN,
+      )
+      if (r >= 0) push(got)
+    }
+    await ours.close()
+    log(
+      '\n## The fenced fill (one in flight, paths interleaved call by call; p50/p99 per round, median over rounds)',
+    )
+    log('| path | p50 | p99 |')
+    log('|---|---:|---:|')
+    const fillRes: Record<string, { p50: number; p99: number }> = {}
+    for (const [name, rounds] of Object.entries(lats)) {
+      const p50 = median(rounds.map((l) => pct(l, 50)))
+      const p99 = median(rounds.map((l) => pct(l, 99)))
+      fillRes[name] = { p50, p99 }
+      log(`| ${name} | ${us(p50)} | ${us(p99)} |`)
+    }
+    const ratio = (a: string, b: string, p: 'p50' | 'p99') => fillRes[a]![p] / fillRes[b]![p]
+    const casVsSet = ratio('FILL compare-and-set (EVALSHA)', 'plain SET PX (the 0.1.0 fill)', 'p50')
+    const leaseVsSet = ratio('LEASE on an empty key (EVALSHA)', 'plain SET PX (the 0.1.0 fill)', 'p50')
+    const coldVsRaw = ratio('redis-aside getOrLoad, cold key', 'raw GET + SET PX (the 0.1.0 miss)', 'p50')
+    log(
+      `FILL / plain SET: p50 ${casVsSet.toFixed(2)}×, p99 ${ratio('FILL compare-and-set (EVALSHA)', 'plain SET PX (the 0.1.0 fill)', 'p99').toFixed(2)}×; LEASE / plain SET: p50 ${leaseVsSet.toFixed(2)}×`,
+    )
+    log(
+      `cold getOrLoad / raw GET+SET: p50 ${coldVsRaw.toFixed(2)}×, p99 ${ratio('redis-aside getOrLoad, cold key', 'raw GET + SET PX (the 0.1.0 miss)', 'p99').toFixed(2)}× (one more round trip: the lease)`,
+    )
+    results.fill = { ...fillRes, casVsSetP50: casVsSet, leaseVsSetP50: leaseVsSet, coldVsRawP50: coldVsRaw }
   }
 
   mkdirSync('bench-results', { recursive: true })
