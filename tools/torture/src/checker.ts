@@ -20,7 +20,7 @@
  *   keys the outage took away, i.e. the reads of those keys, + the loader rate the same load had when healthy);
  * - `duplicate-enqueue` (from defect 10): the write-behind stream never holds more entries than writes were sent.
  */
-import { redisKeysOf, slotOf } from './slot.js'
+import { queueStreamOf, redisKeysOf, slotOf } from './slot.js'
 import type {
   AppliedEvent,
   FaultEvent,
@@ -100,7 +100,10 @@ export interface CheckInput {
   events: HistoryEvent[]
   applied: AppliedEvent[]
   final: Map<string, { lv: number; qv: number; enc: string }>
+  /** `entries-added` of the queue stream at the end (a queue of one shard only) */
   streamEntriesAdded?: number | undefined
+  /** shards of the write-behind queue (1 before write-behind had shards, and on a single Redis) @default 1 */
+  queueShards?: number | undefined
   nginxPrivateFiles?: string[]
   drain?: { ok: boolean; code?: string; msg?: string }
 }
@@ -182,6 +185,10 @@ export function check(input: CheckInput, params: Partial<CheckParams> = {}): Che
     .filter((e): e is FaultEvent => e.t === 'fault')
     .sort((a, b) => a.start - b.start)
   const violations: Violation[] = []
+  const shards = input.queueShards ?? 1
+  /** the hash slot of the queue (shard) that holds the writes of `key` */
+  const queueSlotOf = (key: string): number => slotOf(queueStreamOf(key, input.runId, shards))
+  /** shard 0: the whole queue when it has one shard */
   const queueSlot = slotOf(`wb:{q-${input.runId}}:q`)
 
   // ---- phases: baseline until the first fault, then each fault's phase until the next one
@@ -230,7 +237,7 @@ export function check(input: CheckInput, params: Partial<CheckParams> = {}): Che
   const lostByFault = (w: OpEvent): FaultEvent | undefined => {
     if (w.fam !== 'wb') return undefined
     for (const f of lossFaults) {
-      if (!inSlots(f, queueSlot)) continue
+      if (!inSlots(f, queueSlotOf(w.key!))) continue
       const from = f.lossAt ?? f.start
       if (w.start <= f.end && firstAppliedAt(w.key!, w.v!) > from) return f
     }
@@ -436,8 +443,12 @@ export function check(input: CheckInput, params: Partial<CheckParams> = {}): Che
   const directReads = ops.filter((o) => o.kind === 'read' && o.via === 'direct' && o.key !== undefined)
   const procs = [...new Set(directReads.map((o) => o.p))]
   const nsOf = (key: string): string => (key.startsWith('rd:') ? 'rd' : 'items')
+  /** the outage took the cache of `key` away: its value's node is down (or, for a tagged key, its tag versions') */
   const lost = (f: FaultEvent, key: string): boolean =>
-    f.slots === undefined || inSlots(f, slotOf(redisKeysOf(key, 'read', input.runId)[0]!))
+    f.slots === undefined ||
+    redisKeysOf(key, 'read', input.runId)
+      .filter((k) => !k.includes(':l:'))
+      .some((k) => inSlots(f, slotOf(k)))
   const amplifications: CheckResult['amplifications'] = []
   for (const f of outages) {
     const dur = f.end - f.start
@@ -488,7 +499,8 @@ export function check(input: CheckInput, params: Partial<CheckParams> = {}): Che
     from = at
   }
   lives.push({ from, to: Number.POSITIVE_INFINITY, added: input.streamEntriesAdded })
-  for (const life of lives) {
+  // (a sharded queue has one stream per shard: only the store's record below judges it)
+  for (const life of shards === 1 ? lives : []) {
     if (life.added === undefined) continue
     // writes that may have reached Redis (a client that refused to send, with its offline queue off, did not)
     const sent = ops.filter(

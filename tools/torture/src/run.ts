@@ -53,8 +53,10 @@ export interface RunData {
   events: HistoryEvent[]
   applied: AppliedEvent[]
   final: Map<string, { lv: number; qv: number; enc: string }>
-  /** `entries-added` of the write-behind stream at the end (undefined when the stream is gone) */
+  /** `entries-added` of the write-behind stream at the end (undefined when the stream is gone or sharded) */
   streamEntriesAdded: number | undefined
+  /** shards of the write-behind queue */
+  queueShards: number
   /** files of the nginx caches that hold a body of the private handler */
   nginxPrivateFiles: string[]
   /** the final drain of the write-behind queue */
@@ -578,8 +580,24 @@ export async function runTopology(o: RunOptions): Promise<RunData> {
     )
     orch.add({ t: 'phase', at: now(), phase: 'end' })
 
-    // what the checker needs from the servers before they stop
-    const streamEntriesAdded = await streamAdded()
+    // what the checker needs from the servers before they stop: the queue's shard count (recorded by the writers
+    // of a sharded queue), and the stream's counter when the queue is one stream
+    let queueShards = 1
+    {
+      const k = `wb:{q-${runId}}:shards`
+      let where: { host: string; port: number } | undefined = redis
+      if (sentinel) where = await sentinel.masterAddress().catch(() => undefined)
+      if (cluster) {
+        const slot = slotOf(k)
+        for (const n of cluster.nodes) {
+          const ranges = await slotsOf(cluster.nodes[0]!, n.port).catch(() => [])
+          if (ranges.some(([a, b]) => slot >= a && slot <= b)) where = n
+        }
+      }
+      const v = where ? await redisCommand(where, ['GET', k], { timeoutMs: 1000 }).catch(() => null) : null
+      if (typeof v === 'string' && Number.isSafeInteger(Number(v)) && Number(v) > 0) queueShards = Number(v)
+    }
+    const streamEntriesAdded = queueShards === 1 ? await streamAdded() : undefined
     const nginxPrivateFiles: string[] = []
     nginxes.forEach((n, i) => {
       for (const f of filesUnder(join(n.dir, 'cache'))) {
@@ -609,6 +627,7 @@ export async function runTopology(o: RunOptions): Promise<RunData> {
       applied,
       final,
       streamEntriesAdded,
+      queueShards,
       nginxPrivateFiles,
       drain,
       startedAt,

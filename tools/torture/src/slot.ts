@@ -34,6 +34,26 @@ export function redisKeysOf(key: string, kind: 'read' | 'write', runId: string):
   const out = [`ra:5:items:v:${key}`]
   if (kind === 'read' && fam !== 'tg') out.push(`ra:5:items:l:${key}`)
   if (fam === 'tg') out.push(`tk:{tg-${runId}}:x`)
-  if (fam === 'wb' && kind === 'write') out.push(`wb:{q-${runId}}:q`)
+  if (fam === 'wb' && kind === 'write') out.push(queueStreamOf(key, runId, 1))
   return out
+}
+
+/** The write-behind queue shard of `key` (FNV-1a over the UTF-16 code units, modulo `shards`). */
+export function shardOf(key: string, shards: number): number {
+  if (shards <= 1) return 0
+  let h = 0x811c9dc5
+  for (let i = 0; i < key.length; i++) {
+    h ^= key.charCodeAt(i)
+    h = Math.imul(h, 0x01000193)
+  }
+  return (h >>> 0) % shards
+}
+
+/**
+ * The stream key that queues the writes of `key`: `wb:{q-<run>}:q` for a queue of one shard (the only layout
+ * before write-behind had shards), shard i > 0 of a sharded queue under `wb:{q-<run>|i}:si:`.
+ */
+export function queueStreamOf(key: string, runId: string, shards: number): string {
+  const i = shardOf(key, shards)
+  return i === 0 ? `wb:{q-${runId}}:q` : `wb:{q-${runId}|${i}}:s${i}:q`
 }

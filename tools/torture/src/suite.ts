@@ -52,6 +52,7 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
       applied: data.applied,
       final: data.final,
       streamEntriesAdded: data.streamEntriesAdded,
+      queueShards: data.queueShards,
       nginxPrivateFiles: data.nginxPrivateFiles,
       drain: data.drain,
     })

@@ -256,7 +256,16 @@ async function writeKey(key: string): Promise<void> {
       ev.strategy = 'tags'
       await store.save(key, value, { version: undefined })
       dbDone = true
-      await tags.invalidateTags([tagOf(key, wl)])
+      // the app's part: the database is written, so the invalidation must happen; retry it while Redis is away
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await tags.invalidateTags([tagOf(key, wl)])
+          break
+        } catch (e) {
+          if (isRefusal(e) || attempt >= 50) throw e
+          await sleep(200)
+        }
+      }
     }
     ev.dbApplied = fam !== 'wb'
   } catch (e) {
