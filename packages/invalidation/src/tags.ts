@@ -43,7 +43,7 @@ export interface TagsOptions<T = unknown> {
 export interface TagOptions {
   /** Tags of the value (non-empty strings). */
   tags: readonly string[]
-  /** TTL of this value: an integer number of ms from 1 to 2147483647. */
+  /** TTL of this value: an integer number of ms from 1 to 315360000000. */
   ttl?: number
 }
 

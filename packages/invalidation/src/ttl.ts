@@ -2,11 +2,12 @@ import { InvalidArgumentError } from './errors.js'
 import type { TtlOption } from './types.js'
 
 /**
- * The largest TTL accepted, in ms: 2^31 - 1 (about 24.8 days), the largest delay a Node.js timer takes.
+ * The largest TTL accepted, in ms: 315,360,000,000 (10 years), the bound `@tierkit/redis-aside` takes, so a
+ * TTL accepted here is never refused by the cache after the database was written.
  * Redis takes only integer `PX` values, so a TTL must also be an integer: `1.5`, `1000.25`, `NaN`, `1e300`
  * are refused before anything is written (not by Redis after the database was written).
  */
-export const MAX_TTL_MS = 2_147_483_647
+export const MAX_TTL_MS = 315_360_000_000
 
 /** True when `v` is a TTL Redis and the L1 take: an integer number of ms in [1, MAX_TTL_MS]. */
 export function isValidTtl(v: unknown): v is number {

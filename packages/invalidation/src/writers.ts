@@ -45,7 +45,7 @@ export interface WriterOptions<T = unknown> {
   /** Tells the other instances to drop their L1 copies (see `createInvalidationBus`). Without it only this instance's L1 is updated. */
   bus?: InvalidationPublisher
   /**
-   * TTL of values set in the cache by `writeThrough` (an integer number of ms from 1 to 2147483647, or a
+   * TTL of values set in the cache by `writeThrough` (an integer number of ms from 1 to 315360000000, or a
    * function of key and value returning one). @default the cache's own TTL
    */
   ttl?: TtlOption<T>
@@ -68,7 +68,7 @@ export interface WriterOptions<T = unknown> {
 export interface WriteOptions {
   /**
    * TTL of this value in ms (`writeThrough`, `writeBehind`); overrides the writer's `ttl`. An integer from 1
-   * to 2147483647: anything else is refused with `InvalidArgumentError` before the database is written.
+   * to 315360000000: anything else is refused with `InvalidArgumentError` before the database is written.
    */
   ttl?: number
 }
