@@ -88,7 +88,7 @@ describe.each(TOPOLOGIES)('fencing on %s', (topology) => {
     expect(await c.get('k')).toBeUndefined()
   })
 
-  it('an expired tombstone never lets an old fill land: fills are bounded by the age of the load', async () => {
+  it('an expired tombstone never lets an old fill land: the fill expects the lease of the load, never an empty key', async () => {
     const ns = uniqueNs('fence-expired')
     await prepA(ns, { tombstoneTtl: 400 })
     const b = make({ namespace: ns, tombstoneTtl: 400 })
