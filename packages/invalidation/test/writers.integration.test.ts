@@ -220,7 +220,18 @@ describe('TTL validation (issue 15, defect 5)', () => {
   it('refuses non-integer, non-finite and absurd TTLs before anything is written', async () => {
     const { a, store } = setup('ttl5')
     await a.cache.set('k', 'cached')
-    const bad = [1.5, 1500.5, 1000.25, 0.5, 1e300, Number.NaN, -1, 0, Number.POSITIVE_INFINITY, 315_360_000_001]
+    const bad = [
+      1.5,
+      1500.5,
+      1000.25,
+      0.5,
+      1e300,
+      Number.NaN,
+      -1,
+      0,
+      Number.POSITIVE_INFINITY,
+      315_360_000_001,
+    ]
     // at construction time
     for (const ttl of bad) {
       expect(() => writeThrough({ cache: a.cache, store, ttl })).toThrowError(
