@@ -9,7 +9,7 @@
  * - `lower-overwrote-higher`: per key, the logical versions the store applied only grow;
  * - `stale-read`: once a write has returned, no read starting more than B later returns an older version (on any
  *   instance, from L1, L2 or nginx); B = 1 s while Redis is healthy, the outage's length + 2 s when an outage
- *   overlaps the write or the second after it;
+ *   overlaps the write or the second after it, or ended less than the settle time before it;
  * - `private-cached`: no answer of the private handler is served from nginx's cache or to another client, and
  *   nginx's cache holds none at the end;
  * - `failed-while-healthy`: no read or write fails (other than an input refusal) unless an outage that affects it
@@ -252,11 +252,17 @@ export function check(input: CheckInput, params: Partial<CheckParams> = {}): Che
     w.fam === 'wb'
       ? w.ok && lostByFault(w) === undefined
       : (w.ok || w.dbApplied === true) && !invalidationLost(w)
+  /**
+   * B for a write: 1 s while healthy; the outage's length + 2 s when an outage overlaps the write or the second
+   * after it, or ended less than the settle time before it (Redis answers again, but the clients are still
+   * reconnecting and the breakers cooling down: for the application the outage is not over)
+   */
   const bound = (w: OpEvent): number => {
     let b = P.healthyBoundMs
     for (const f of outages) {
-      if (f.start <= w.end + P.healthyBoundMs && f.end >= w.start)
+      if (f.start <= w.end + P.healthyBoundMs && f.end + P.settleMs >= w.start) {
         b = Math.max(b, f.end - f.start + P.outageExtraMs)
+      }
     }
     return b
   }

@@ -215,6 +215,13 @@ describe('checker: bounded staleness', () => {
     expect(kinds([w1, outage, inside])).toEqual([])
     expect(kinds([w1, outage, past])).toEqual(['stale-read'])
   })
+  it('gives a write made while the clients still settle after an outage the outage bound too', () => {
+    const outage = fault({ start: T0 - 2000, end: T0 - 500 }) // 1.5 s, over 500 ms before the write: bound 3.5 s
+    expect(kinds([w1, outage, read({ key: 'du:1', start: T0 + 3000, v: 0 })])).toEqual([])
+    expect(kinds([w1, outage, read({ key: 'du:1', start: T0 + 3600, v: 0 })])).toEqual(['stale-read'])
+    const long = fault({ start: T0 - 6000, end: T0 - 4000 }) // ended 4 s before: healthy again
+    expect(kinds([w1, long, read({ key: 'du:1', start: T0 + 1500, v: 0 })])).toEqual(['stale-read'])
+  })
   it('counts one violation per stale (key, write), however many reads saw it', () => {
     const reads = [2000, 3000, 4000].map((d) => read({ key: 'du:1', start: T0 + d, v: 0 }))
     const r = check(input([w1, ...reads]))
