@@ -476,14 +476,18 @@ export function check(input: CheckInput, params: Partial<CheckParams> = {}): Che
         const ratio = nLoads / Math.max(expected, 1)
         amplifications.push({ faultId: f.id, fault: f.fault, proc: p, ns, loads: nLoads, expected, ratio })
         const overall = expected >= P.amplificationMinSample && ratio > P.amplificationMax
-        // the keys whose node is alive: more than twice their healthy cost, with a small absolute slack
-        const kept = keptLoads > P.amplificationMax * keptHealthy + P.amplificationMinSample
+        // the keys whose node is alive: more than twice their steady-state cost plus one call per instance for
+        // each write of them meanwhile (its invalidation makes the next read a miss), with a small slack
+        const keptWrites = writes.filter(
+          (w) => nsOf(w.key!) === ns && w.start >= f.start && w.start <= f.end && !lost(f, w.key!),
+        ).length
+        const kept = keptLoads > P.amplificationMax * keptHealthy + keptWrites + P.amplificationMinSample
         if (overall || kept) {
           add(
             {
               invariant: 'loader-amplification',
               at: f.start,
-              detail: `${p} cache ${ns}: ${nLoads} loader calls in ${Math.round(dur)} ms of ${f.fault} = ${ratio.toFixed(2)}× the no-cache rate (${lostReads} reads of the keys it took away + ${keptHealthy.toFixed(1)} healthy loads of the others); ${keptLoads} of the calls were for keys whose Redis node was up`,
+              detail: `${p} cache ${ns}: ${nLoads} loader calls in ${Math.round(dur)} ms of ${f.fault} = ${ratio.toFixed(2)}× the no-cache rate (${lostReads} reads of the keys it took away + ${keptHealthy.toFixed(1)} healthy loads of the others); ${keptLoads} of the calls were for keys whose Redis node was up (written ${keptWrites} times meanwhile)`,
             },
             f.start,
           )

@@ -102,9 +102,16 @@ await bus.ready(15_000)
 await tracking?.ready(15_000)
 
 const tags = pk.inv.createTags<Item>({ redis, cache: items, namespace: `tg-${cfg.runId}` })
-const duWriter = pk.inv.deleteOnUpdate<Item>({ cache: items, store, bus })
+// when a writer repaired an invalidation that had failed (Redis was away), the app purges the CDN again: the
+// purge made at write time may have fetched the old value the cache still held
+const onWriterEvent = (e: { type: string; keys?: readonly string[] }): void => {
+  if (e.type !== 'repaired' || !e.keys) return
+  note('repaired', e.keys.join(' '))
+  for (const k of e.keys) void track(purge(k))
+}
+const duWriter = pk.inv.deleteOnUpdate<Item>({ cache: items, store, bus, onEvent: onWriterEvent })
 const rdWriter = pk.inv.deleteOnUpdate<Item>({ cache: rd, store })
-const wtWriter = pk.inv.writeThrough<Item>({ cache: items, store, bus })
+const wtWriter = pk.inv.writeThrough<Item>({ cache: items, store, bus, onEvent: onWriterEvent })
 const wbWriter = pk.inv.writeBehind<Item>({ redis, name: `q-${cfg.runId}`, cache: items, bus })
 
 // ---------------------------------------------------------------- reads
