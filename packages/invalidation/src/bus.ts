@@ -35,8 +35,11 @@ export type BusEvent =
 
 /** Something with an `evictLocal` method (redis-aside's cache). */
 export interface LocalEvictor {
-  /** Drops the L1 copies of these keys. */
-  evictLocal(keys: string | readonly string[]): unknown
+  /**
+   * Drops the L1 copies of these keys; without keys, every L1 copy and every read or load in flight (called
+   * after the bus or the tracking channel may have missed invalidations).
+   */
+  evictLocal(keys?: string | readonly string[]): unknown
 }
 
 /** Something that can be cleared entirely (the L1 object given to redis-aside, e.g. an `L1Cache`). */
@@ -271,6 +274,14 @@ export function createInvalidationBus(options: InvalidationBusOptions): Invalida
   const clearL1s = (): void => {
     stats.reconnects++
     let cleared = 0
+    // the caches first: their reads and loads in flight may predate a missed message and must not fill the L1
+    for (const c of caches) {
+      try {
+        c.evictLocal()
+      } catch (e) {
+        emit({ type: 'error', error: e })
+      }
+    }
     for (const l1 of l1s) {
       try {
         l1.clear()

@@ -19,6 +19,7 @@ export {
   FlushTimeoutError,
   InvalidArgumentError,
   InvalidationError,
+  LossyValueError,
   PublishError,
   QueueWriteError,
   ReadyTimeoutError,
@@ -51,6 +52,7 @@ export type {
 export {
   createFlusher,
   type DeadLetter,
+  FLUSHER_DEFAULTS,
   type Flusher,
   type FlusherEvent,
   type FlusherOptions,

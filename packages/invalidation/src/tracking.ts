@@ -147,6 +147,14 @@ export function createTrackingInvalidator(options: TrackingOptions): TrackingInv
     }
   }
   const clearAll = (reason: 'flush' | 'reconnect' | 'disconnected'): void => {
+    // the caches first: their reads and loads in flight may predate a missed invalidation
+    for (const c of caches) {
+      try {
+        c.evictLocal()
+      } catch (error) {
+        emit({ type: 'error', error })
+      }
+    }
     for (const l1 of l1s) {
       try {
         l1.clear()

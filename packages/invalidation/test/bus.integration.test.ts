@@ -93,6 +93,27 @@ describe('createInvalidationBus', () => {
     expect(a.l1.size).toBe(0)
   })
 
+  it('after a reconnect, a load that was in flight during the disconnect does not fill the L1', async () => {
+    const a = instance('ch2b', 'ns2b')
+    await a.bus.ready()
+    let release!: () => void
+    const gate = new Promise<void>((r) => {
+      release = r
+    })
+    // the load read the database before a write whose message the bus may have missed while disconnected
+    const pending = a.cache.getOrLoad('inflight', async () => {
+      await gate
+      return 'maybe-old'
+    })
+    const reconnected = next(a.bus, (e) => e.type === 'reconnect')
+    expect(await client().call('CLIENT', 'KILL', 'TYPE', 'pubsub')).toBeGreaterThanOrEqual(1)
+    await reconnected
+    release()
+    expect(await pending).toBe('maybe-old')
+    expect(a.l1.size).toBe(0)
+    expect(await a.cache.get('inflight')).toBeUndefined()
+  })
+
   it('ignores payloads that are not bus messages and keeps working', async () => {
     const a = instance('ch3', 'ns3')
     const b = instance('ch3', 'ns3')

@@ -62,7 +62,7 @@ describe('lazyConnect: true clients', () => {
     const b = createInvalidationBus({
       redis: rb,
       channel: 'lazy-bus',
-      caches: [{ evictLocal: (k) => evicted.push([k].flat()) }],
+      caches: [{ evictLocal: (k) => k !== undefined && evicted.push([k].flat()) }],
       onEvent: (e) => eventsB.push(e),
     })
     closers.push(

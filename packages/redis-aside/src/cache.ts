@@ -194,9 +194,11 @@ export interface Cache {
   getOrLoadMany<T>(keys: readonly string[], loader: BatchLoader<T>, options?: LoadOptions): Promise<T[]>
   /**
    * Drops L1 copies only (what an invalidation bus calls), and stops the loads and Redis reads of these keys
-   * in flight in this process from caching what they get (later calls start afresh).
+   * in flight in this process from caching what they get (later calls start afresh). Without `keys`, does that
+   * for every key and clears the whole L1 object (`l1.clear()`, so an L1 shared with other caches too): what a
+   * bus or a tracking channel calls after it may have missed invalidations.
    */
-  evictLocal(keys: string | readonly string[]): void
+  evictLocal(keys?: string | readonly string[]): void
   /**
    * Stops background work, aborts the loaders' signals and waits (up to 2 s) for loads in flight to settle.
    * Later calls reject with `E_CACHE_CLOSED`. Does not close your Redis client or clear your L1.
@@ -681,7 +683,12 @@ class RedisAsideCache implements Cache {
     return keys.map((key) => values.get(key) as T)
   }
 
-  evictLocal(keys: string | readonly string[]): void {
+  evictLocal(keys?: string | readonly string[]): void {
+    if (keys === undefined) {
+      this.invalidateAll()
+      this.l1?.clear()
+      return
+    }
     if (typeof keys === 'string') {
       const k = this.prefix + keys
       this.invalidate(k)
@@ -735,6 +742,14 @@ class RedisAsideCache implements Cache {
     this.flights.delete(k)
     const fences = this.fences.get(k)
     if (fences !== undefined) for (const f of fences) f.invalid = true
+  }
+
+  /** {@link invalidate} for every key: after an eviction of everything (a bus that missed messages). */
+  private invalidateAll(): void {
+    for (const load of this.loads.values()) load.invalidated = true
+    this.loads.clear()
+    this.flights.clear()
+    for (const list of this.fences.values()) for (const f of list) f.invalid = true
   }
 
   private fence(k: string): Fence {

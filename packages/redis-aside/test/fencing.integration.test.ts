@@ -164,6 +164,48 @@ describe.each(TOPOLOGIES)('fencing on %s', (topology) => {
     expect(inL1('g2')).toBe(true)
   })
 
+  it('evictLocal() with no keys (what a bus calls after it missed messages) clears the L1 and stops every read and load in flight from filling it', async () => {
+    const ns = uniqueNs('fence-all')
+    const writer = make({ namespace: ns })
+    for (const k of ['a1', 'a2']) await writer.set(k, `${k}-old`)
+    const l1 = new MapL1()
+    let evictAll = false
+    let cache: Cache | undefined
+    const serializer = {
+      encode: (v: unknown) => defaultSerializer.encode(v),
+      decode: (s: string) => {
+        if (evictAll) {
+          evictAll = false
+          cache!.evictLocal()
+        }
+        return defaultSerializer.decode(s)
+      },
+    }
+    cache = make({ namespace: ns, l1, serializer })
+    const inL1 = (key: string) => l1.map.has(`${keyPrefix(ns)}v:${key}`)
+    // something else in the L1 is gone too
+    await cache.set('other', 'x')
+    expect(inL1('other')).toBe(true)
+    evictAll = true
+    expect(await cache.get('a1')).toBe('a1-old')
+    expect([inL1('a1'), inL1('other')]).toEqual([false, false])
+    // a load in flight when everything is evicted returns its value but caches it nowhere
+    let release!: () => void
+    const gate = new Promise<void>((r) => {
+      release = r
+    })
+    const pending = cache.getOrLoad('fresh', async () => {
+      await gate
+      return 'loaded'
+    })
+    await new Promise((r) => setTimeout(r, 50))
+    cache.evictLocal()
+    release()
+    expect(await pending).toBe('loaded')
+    expect(inL1('fresh')).toBe(false)
+    expect(await writer.get('fresh')).toBeUndefined()
+  })
+
   it('a deleted key reads as a miss with nothing stale to serve, and its tombstone is replaced by the next load', async () => {
     const ns = uniqueNs('fence-tomb')
     const b = make({ namespace: ns })
