@@ -3,7 +3,7 @@
  * temp folder, node_modules linked from this checkout, built with turbo there) so the harness can run against the
  * code before a fix. The worktree is removed afterwards.
  */
-import { execFile } from 'node:child_process'
+import { execFile, execFileSync } from 'node:child_process'
 import { existsSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -43,7 +43,21 @@ export async function buildAgainst(
   const dir = join(mkdtempSync(join(tmpdir(), 'tierkit-torture-against-')), 'tree')
   log(`[against] git worktree add ${dir} ${commit.slice(0, 12)}`)
   await run('git', ['worktree', 'add', '--detach', dir, commit], repo)
+  let removed = false
+  // an interrupted run (SIGINT, a crash) still removes the worktree
+  const onExit = (): void => {
+    if (removed) return
+    rmSync(resolve(dir, '..'), { recursive: true, force: true })
+    try {
+      execFileSync('git', ['worktree', 'prune'], { cwd: repo, stdio: 'ignore' })
+    } catch {
+      // best effort
+    }
+  }
+  process.on('exit', onExit)
   const remove = async (): Promise<void> => {
+    removed = true
+    process.off('exit', onExit)
     await run('git', ['worktree', 'remove', '--force', dir], repo).catch(() =>
       rmSync(dir, { recursive: true, force: true }),
     )

@@ -223,10 +223,12 @@ export async function runTopology(o: RunOptions): Promise<RunData> {
   const { schedule, plan } = o
   const log = o.log ?? (() => {})
   const topology = plan.topology
-  const runId = `${topology.slice(0, 2)}${schedule.seed}${randomBytes(3).toString('hex')}`
+  // names in Redis (queue, tag namespace, bus channel) follow from the seed, so that a seed replays the same
+  // placement of keys on Cluster slots; the database schema is unique per run (runs may share PostgreSQL)
+  const runId = `${topology.slice(0, 2)}${schedule.seed}`
   const dir = mkdtempSync(join(tmpdir(), `tierkit-torture-${runId}-`))
   const orch = new HistoryWriter(join(dir, 'orchestrator.jsonl'))
-  const pg = { connectionString: pgUrl(), schema: `torture_${runId}` }
+  const pg = { connectionString: pgUrl(), schema: `torture_${runId}_${randomBytes(4).toString('hex')}` }
   const keys = allKeys(schedule.workload)
   const children: Child[] = []
   const nginxes: NginxServer[] = []
