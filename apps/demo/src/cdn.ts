@@ -19,9 +19,10 @@
  * the purge's re-fetch. So each purge remembers when it happened, per tag, and every access-log line of a response
  * nginx may have stored (MISS, EXPIRED, REVALIDATED, BYPASS) that carries a purged tag and started before that
  * purge is purged again as soon as it is read (the log is unbuffered and read every 50 ms). The same check covers
- * a URL whose line had not been read yet when the purge ran, so the tag index did not know it. Every purge is
- * repeated once 200 ms later (not awaited by the write): another instance may serve the old row from its L1 until
- * the bus message reaches it, and what it answered meanwhile started before the second purge.
+ * a URL whose line had not been read yet when the purge ran, so the tag index did not know it. With several
+ * origins, every purge is repeated once 200 ms later (not awaited by the write): another instance may serve the old
+ * row from its L1 until the bus message reaches it (within 50 ms of the write, assumed), and what it answered
+ * meanwhile is in the index by then, or logged later as having started before that bound.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
@@ -67,11 +68,19 @@ export interface CdnOptions {
   onLookup?: (outcome: 'hit' | 'miss' | 'stale', ms: number) => void
   /** nginx binary. @default $NGINX_BIN, /usr/sbin/nginx, or nginx on the PATH */
   bin?: string
+  /**
+   * Delay of the second purge of every tag purge (`0`: none). It covers what another instance answered from its
+   * L1 before the bus message of the write reached it, so it only matters with several instances.
+   * @default 200 with several upstreams, else 0
+   */
+  confirmPurgeMs?: number
 }
 
 const PURGE_HEADER = 'x-tierkit-purge'
-/** Delay of the second purge of every tag purge (see the module comment). */
+/** Delay of the second purge of every tag purge when nginx has several origins (see the module comment). */
 const CONFIRM_PURGE_MS = 200
+/** How long after a write the bus message may still be on its way to another instance (what the second purge covers). */
+const BUS_LAG_MS = 50
 /** How often the access log is read (it also drives the late-store check). */
 const LOG_POLL_MS = 50
 /** How long a purge is remembered for the late-store check (longer than any upstream answer: nginx's 60 s read timeout). */
@@ -138,11 +147,16 @@ ${servers}
 
 /**
  * Starts nginx in front of `upstreams` on a free loopback port.
- * @throws Error when nginx is not installed or does not start.
+ * @throws Error when nginx is not installed or does not start; TypeError `confirmPurgeMs must be a non-negative
+ *   number of milliseconds`.
  */
 export async function startCdn(options: CdnOptions): Promise<Cdn> {
   const bin = options.bin ?? findNginx()
   if (bin === undefined) throw new Error('CDN mode needs nginx (Debian: apt-get install -y nginx)')
+  const confirmMs = options.confirmPurgeMs ?? (options.upstreams.length > 1 ? CONFIRM_PURGE_MS : 0)
+  if (typeof confirmMs !== 'number' || !Number.isFinite(confirmMs) || confirmMs < 0) {
+    throw new TypeError('confirmPurgeMs must be a non-negative number of milliseconds')
+  }
   const dir = mkdtempSync(join(tmpdir(), 'tierkit-demo-cdn-'))
   // when run as root, nginx's workers run as nobody: they must be able to write the cache and temp folders
   chmodSync(dir, 0o755)
@@ -303,11 +317,11 @@ export async function startCdn(options: CdnOptions): Promise<Cdn> {
     }
   }
 
-  const purgeNow = async (tags: readonly string[]): Promise<void> => {
-    // remembered first: a response that started before this moment and is logged later is stale
-    const at = Date.now()
-    for (const t of tags) purgedAt.set(t, at)
+  /** Purges what the index knows of `tags`; a response that started before `staleBefore` and is logged later is stale. */
+  const purgeNow = async (tags: readonly string[], staleBefore: number): Promise<void> => {
+    // the log first: what is in it now is in the index, and purged below (not again by the late-store check)
     readLog()
+    for (const t of tags) if ((purgedAt.get(t) ?? 0) < staleBefore) purgedAt.set(t, staleBefore)
     const uris = new Set<string>()
     for (const t of tags) for (const u of tagIndex.get(t) ?? []) uris.add(u)
     await purgeUris(uris)
@@ -320,15 +334,18 @@ export async function startCdn(options: CdnOptions): Promise<Cdn> {
       return lateStores
     },
     async purgeTags(tags) {
-      await purgeNow(tags)
-      // the second purge, not awaited: covers what another instance read from its L1 before the bus message
-      // reached it (the late-store check then also covers responses that started before this second purge)
+      // the write has committed before this call: anything that started before now may hold the old row
+      const at = Date.now()
+      await purgeNow(tags, at)
+      if (confirmMs <= 0) return
+      // the second purge, not awaited: what another instance answered from its L1 before the bus message reached
+      // it started within BUS_LAG_MS of the first purge; stored since, it is in the index now, or logged later
       const t = setTimeout(() => {
         confirms.delete(t)
-        purgeNow(tags).catch(() => {
+        purgeNow(tags, at + BUS_LAG_MS).catch(() => {
           // nginx going away: nothing left to purge
         })
-      }, CONFIRM_PURGE_MS)
+      }, confirmMs)
       t.unref()
       confirms.add(t)
     },

@@ -184,6 +184,14 @@ describe('the CDN layer alone (nginx + access log + tag purge) in front of a con
     expect(stillStale).toEqual([])
   })
 
+  test('a bad option is a TypeError, before nginx starts', async () => {
+    for (const confirmPurgeMs of [-1, Number.NaN, '200' as never]) {
+      await expect(startCdn({ upstreams: ['http://127.0.0.1:1'], confirmPurgeMs })).rejects.toThrow(
+        new TypeError('confirmPurgeMs must be a non-negative number of milliseconds'),
+      )
+    }
+  })
+
   test('a 401 or 403 is never stored, even marked public by the origin', async () => {
     for (const status of [401, 403]) {
       const a = await fetch(`${cdn.url}/api/refuse/${status}`, { headers: { 'x-user': 'alice' } })

@@ -155,8 +155,9 @@ describe('CDN mode, two instances (one Redis, one database): the read on A, the 
       { testHooks: { beforeProductResponse: gate.hook } },
     )
     b = await startDemo({ ...env, INSTANCE_ID: 'race-b' })
-    // nginx sends the reads to A; the PUTs go to B directly, which purges the same CDN
-    cdn = await startCdn({ upstreams: [a.url] })
+    // nginx sends the reads to A; the PUTs go to B directly, which purges the same CDN (with the second purge
+    // of a multi-instance CDN, which this one is although nginx knows one origin)
+    cdn = await startCdn({ upstreams: [a.url], confirmPurgeMs: 200 })
     a.setPurger(cdn)
     b.setPurger(cdn)
   })
