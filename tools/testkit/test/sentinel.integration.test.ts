@@ -71,6 +71,8 @@ describe('startSentinel', () => {
     expect(await get(b.port, 'before')).toBe('1')
     expect(await redisCommand(b, ['SET', 'after', '2'])).toBe('OK')
     expect((await set.primary())?.port).toBe(b.port)
+    // replication is asynchronous: fail back only once the write reached the old primary (else it is lost)
+    expect(await eventually(async () => ((await get(a.port, 'after')) === '2' ? true : undefined))).toBe(true)
     // without waiting for the old primary: it answers as soon as the new one is agreed
     const back = await set.failover({ waitForReplica: false })
     expect(back.port).toBe(a.port)
