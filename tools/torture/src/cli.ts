@@ -57,10 +57,12 @@ const log = (line: string): void => {
   process.stderr.write(`${line}\n`)
 }
 let packagesRoot: string | undefined
+let packagesLabel: string | undefined
 let release: (() => Promise<void>) | undefined
 if (against !== undefined) {
   const built = await buildAgainst(against, log)
   packagesRoot = built.packagesRoot
+  packagesLabel = `${against} (${built.commit.slice(0, 12)}, built in a worktree)`
   release = built.remove
 }
 let code = 0
@@ -72,6 +74,7 @@ try {
     ...(instances === undefined ? {} : { instances }),
     workload: typeProbe ? { typeProbe: true } : {},
     packagesRoot,
+    packagesLabel,
     keepHistory: keep,
     log,
   })

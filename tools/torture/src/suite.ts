@@ -13,6 +13,8 @@ export interface SuiteOptions {
   instances?: number
   workload?: Partial<Workload>
   packagesRoot?: string | undefined
+  /** how the report names where the packages came from @default the packages folder */
+  packagesLabel?: string | undefined
   keepHistory?: boolean
   log?: (line: string) => void
 }
@@ -61,6 +63,6 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
   }
   const seconds = (Date.now() - t0) / 1000
   const violations = results.reduce((n, r) => n + r.violations.length, 0)
-  const title = `torture: seed ${o.seed}, ${o.minutes === undefined ? 'the short CI schedule' : `${o.minutes} min per topology`}, topologies ${o.topologies.join(', ')}, packages from ${o.packagesRoot ?? 'this checkout'}, ${Math.round(seconds)} s`
+  const title = `torture: seed ${o.seed}, ${o.minutes === undefined ? 'the short CI schedule' : `${o.minutes} min per topology`}, topologies ${o.topologies.join(', ')}, packages from ${o.packagesLabel ?? o.packagesRoot ?? 'this checkout'}, ${Math.round(seconds)} s`
   return { schedule, results, violations, text: report(results, { title }), seconds }
 }
