@@ -63,6 +63,7 @@ export {
   readDeadLetters,
   requeueDeadLetters,
   type WriteBehind,
+  type WriteBehindEvent,
   type WriteBehindOptions,
   writeBehind,
 } from './write-behind.js'

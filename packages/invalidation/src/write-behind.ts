@@ -24,7 +24,7 @@ import type {
   WriteObserver,
 } from './types.js'
 import { checkKey, checkObject, checkPositive } from './validate.js'
-import type { WriteOptions } from './writers.js'
+import { RepairQueue, type WriteOptions, type WriterEvent } from './writers.js'
 
 /** `.name` for an identifier, `["odd name"]` otherwise. */
 function pathTo(path: string, key: string | symbol): string {
@@ -1153,9 +1153,23 @@ export interface WriteBehindOptions<T = unknown> {
    * writer's `cache`, `bus`, `serializer` and `shards`.
    */
   flusher?: Omit<FlusherOptions<T>, 'redis' | 'name' | 'serializer' | 'shards'>
-  /** Receives cache failures after a write was queued (the write stays queued). Must not throw. */
-  onEvent?: (event: { type: 'cache-error'; key: string; error: unknown }) => void
+  /**
+   * A write is acknowledged once it is queued, so a cache update, the fallback delete or the publish that fails
+   * after it cannot fail the write: the key goes into a bounded background repair queue (as with
+   * `deleteOnUpdate`), which deletes it from the cache and publishes it until that works. When the queue is full
+   * the key is only evicted from this process's L1 (a `repair-overflow` event) and L2 keeps what it had until
+   * the next write of the key or the TTL. @default { maxKeys: 10000, retryMs: 100 }
+   */
+  repair?: { maxKeys?: number; retryMs?: number }
+  /**
+   * Receives cache failures after a write was queued (the write stays queued) and the repair queue's events
+   * (`repair-queued`, `repaired`, `repair-failed`, `repair-overflow`, `repair-dropped`). Must not throw.
+   */
+  onEvent?: (event: WriteBehindEvent) => void
 }
+
+/** What {@link writeBehind} reports: a cache failure after a write was queued, and the repair of it. */
+export type WriteBehindEvent = { type: 'cache-error'; key: string; error: unknown } | WriterEvent
 
 /** A write-behind writer returned by {@link writeBehind}. */
 export interface WriteBehind<T = unknown> {
@@ -1178,6 +1192,14 @@ export interface WriteBehind<T = unknown> {
   close(timeoutMs?: number): Promise<void>
   /** The in-process flusher, when `flusher` was given. */
   readonly flusher: Flusher | undefined
+}
+
+/** The repair queue's cache when a writer has only a bus (it then only publishes: nothing is deleted). */
+const NO_CACHE: InvalidationCache = {
+  set: () => undefined,
+  delete: () => undefined,
+  deleteMany: () => undefined,
+  evictLocal: () => undefined,
 }
 
 /**
@@ -1204,6 +1226,7 @@ export function writeBehind<T = unknown>(options: WriteBehindOptions<T>): WriteB
       cache === null ||
       typeof cache.set !== 'function' ||
       typeof cache.delete !== 'function' ||
+      typeof cache.deleteMany !== 'function' ||
       typeof cache.evictLocal !== 'function')
   ) {
     throw new InvalidArgumentError(
@@ -1216,6 +1239,13 @@ export function writeBehind<T = unknown>(options: WriteBehindOptions<T>): WriteB
   checkTtlOption(ttl, 'writeBehind')
   checkJitter(jitter, 'writeBehind')
   checkSerializer(options.serializer, 'writeBehind')
+  if (options.repair !== undefined) {
+    checkObject(options.repair, 'writeBehind repair')
+    if (options.repair.maxKeys !== undefined)
+      checkPositive(options.repair.maxKeys, 'writeBehind repair.maxKeys')
+    if (options.repair.retryMs !== undefined)
+      checkPositive(options.repair.retryMs, 'writeBehind repair.retryMs')
+  }
   const serializer = options.serializer ?? jsonSerializer
   const flusher =
     options.flusher === undefined
@@ -1300,26 +1330,53 @@ export function writeBehind<T = unknown>(options: WriteBehindOptions<T>): WriteB
   const drained = (timeoutMs: number): Promise<void> =>
     waitDrained(redis, new Map([...last].map(([shard, id]) => [shards[shard]!.keys.stream, id])), timeoutMs)
 
-  const dropFromCache = async (key: string): Promise<void> => {
-    if (cache === undefined) return
+  /** Failed invalidations of acknowledged writes, retried in the background (see the `repair` option). */
+  const repairs =
+    cache === undefined && bus === undefined
+      ? undefined
+      : new RepairQueue(
+          cache ?? NO_CACHE,
+          bus,
+          options.repair?.maxKeys ?? 10_000,
+          options.repair?.retryMs ?? 100,
+          onEvent,
+        )
+  const repairLater = (key: string, del: boolean, error: unknown): void => {
+    try {
+      repairs?.add(key, del, error)
+    } catch {
+      // the queue is full: it reported `repair-overflow`; the write stays acknowledged
+    }
+  }
+
+  /** Deletes `key` from the cache; false when that failed (then it is queued for repair). */
+  const dropFromCache = async (key: string): Promise<boolean> => {
+    if (cache === undefined) return true
     try {
       await cache.delete(key)
+      return true
     } catch (e) {
       report(key, e)
       try {
         await cache.evictLocal(key)
       } catch {
-        // nothing more to do
+        // nothing more to do here: the repair deletes it
       }
+      repairLater(key, true, e)
+      return false
     }
   }
 
-  const tell = async (key: string): Promise<void> => {
-    if (bus === undefined) return
+  /** Publishes `key` on the bus; false when that failed (then it is queued for repair). */
+  const tell = async (key: string): Promise<boolean> => {
+    if (bus === undefined) return true
     try {
       await bus.publish({ keys: [key] })
+      return true
     } catch (e) {
       report(key, e)
+      repairLater(key, false, e)
+      return false
     }
   }
 
@@ -1343,23 +1400,25 @@ export function writeBehind<T = unknown>(options: WriteBehindOptions<T>): WriteB
       if (typeof payload !== 'string')
         throw new UnserializableValueError(key, new TypeError('encode did not return a string'))
       const queued = await enqueue(key, 's', payload)
+      let cached = true
       if (cache !== undefined) {
         try {
           await cache.set(key, value, t === undefined ? undefined : { ttl: t })
         } catch (e) {
           report(key, e)
-          await dropFromCache(key)
+          cached = await dropFromCache(key)
         }
       }
-      await tell(key)
+      // a complete invalidation of this write supersedes a repair pending for an earlier one
+      if ((await tell(key)) && cached) repairs?.done(key)
       return queued
     },
     async remove(key) {
       if (closed) throw new ClosedError('the write-behind writer')
       checkKey(key, 'writeBehind.remove')
       const queued = await enqueue(key, 'd', '')
-      await dropFromCache(key)
-      await tell(key)
+      const dropped = await dropFromCache(key)
+      if ((await tell(key)) && dropped) repairs?.done(key)
       return queued
     },
     async flush(timeoutMs = DEFAULT_TIMEOUT) {

@@ -141,8 +141,10 @@ const REPAIR_MAX_DELAY_MS = 1000
 /**
  * Keys whose invalidation failed after the database write, retried in the background until done: delete
  * from the cache (when the delete was what failed), then publish on the bus. Bounded; one entry per key.
+ * Internal (not exported by the package): the writers here and write-behind's writer share it.
+ * @internal
  */
-class RepairQueue {
+export class RepairQueue {
   private readonly pending = new Map<string, { del: boolean; gen: number }>()
   private gen = 0
   private failures = 0
