@@ -112,7 +112,13 @@ const onWriterEvent = (e: { type: string; keys?: readonly string[] }): void => {
 const duWriter = pk.inv.deleteOnUpdate<Item>({ cache: items, store, bus, onEvent: onWriterEvent })
 const rdWriter = pk.inv.deleteOnUpdate<Item>({ cache: rd, store })
 const wtWriter = pk.inv.writeThrough<Item>({ cache: items, store, bus, onEvent: onWriterEvent })
-const wbWriter = pk.inv.writeBehind<Item>({ redis, name: `q-${cfg.runId}`, cache: items, bus })
+const wbWriter = pk.inv.writeBehind<Item>({
+  redis,
+  name: `q-${cfg.runId}`,
+  cache: items,
+  bus,
+  onEvent: onWriterEvent,
+})
 
 // ---------------------------------------------------------------- reads
 
