@@ -566,7 +566,7 @@ class RedisAsideCache implements Cache {
     this.invalidate(k) // an older load or read in this process must not overwrite this value
     this.setL1(k, enc.entry)
     try {
-      await this.call(() => this.redis.set(k, enc.payload, 'PX', enc.px), 'set', k)
+      await this.call(() => this.redis.set(k, enc.payload, 'PX', enc.px), 'set', k, true)
     } catch (err) {
       if (isReplyError(err)) {
         // Redis is up and refused the write (OOM, READONLY...): the L1 must not serve what Redis does not hold
@@ -598,7 +598,7 @@ class RedisAsideCache implements Cache {
     const tombstone = `0${newToken()}`
     try {
       await Promise.all(
-        ks.map((k) => this.call(() => this.redis.set(k, tombstone, 'PX', this.tombstoneTtl), 'del', k)),
+        ks.map((k) => this.call(() => this.redis.set(k, tombstone, 'PX', this.tombstoneTtl), 'del', k, true)),
       )
     } catch (e) {
       if (isReplyError(e)) throw new RedisReplyError('del', e)
@@ -710,7 +710,7 @@ class RedisAsideCache implements Cache {
     for (const t of this.releaseRetries) clearTimeout(t)
     // one last try for the locks whose release was not answered (they expire after their lease anyway)
     for (const [lk, token] of this.orphans) {
-      this.call(() => this.runScript(RELEASE, [lk], [token]), 'lock-release', lk).catch(() => {})
+      this.call(() => this.runScript(RELEASE, [lk], [token]), 'lock-release', lk, true).catch(() => {})
     }
     this.orphans.clear()
     const loads = [...this.loads.values()]
@@ -963,7 +963,7 @@ class RedisAsideCache implements Cache {
   private releaseLock(lk: string, token: string): void {
     const until = Date.now() + this.lease
     const attempt = (): void => {
-      this.call(() => this.runScript(RELEASE, [lk], [token]), 'lock-release', lk).then(
+      this.call(() => this.runScript(RELEASE, [lk], [token]), 'lock-release', lk, true).then(
         () => {
           if (this.orphans.get(lk) === token) this.orphans.delete(lk)
         },
@@ -1597,9 +1597,12 @@ class RedisAsideCache implements Cache {
    * Runs one Redis call through the circuit breaker and `timeouts.redis`. Deadlines are checked by one
    * shared timer (every `timeouts.redis / 4`, at most 25 ms, at least 1 ms) rather than a timer per call.
    */
-  private call<T>(fn: () => Promise<T>, operation: string, k: string): Promise<T> {
+  private call<T>(fn: () => Promise<T>, operation: string, k: string, write = false): Promise<T> {
     const breaker = this.breakerFor(k)
-    if (!breaker.allow()) return Promise.reject(BREAKER_OPEN)
+    // The breaker spares Redis (and the callers) the reads that would fail during an outage. An explicit write
+    // (`set`, `delete`: an invalidation) always tries, bounded by timeouts.redis: held back for the cool-down,
+    // it would leave the old value in Redis after Redis is back. Its success closes the breaker.
+    if (!write && !breaker.allow()) return Promise.reject(BREAKER_OPEN)
     return new Promise<T>((resolve, reject) => {
       // monotonic, and read now: the coarse clock can be a reading from before an event-loop stall
       const pc: PendingCall = {

@@ -92,6 +92,42 @@ describe.each(TOPOLOGIES)('Redis faults on %s', (topology) => {
     redis.disconnect()
   }, 60_000)
 
+  it('an open breaker does not stop a delete or a set once Redis is back: invalidations are not held for the cool-down', async () => {
+    const redis = t.client({ enableOfflineQueue: false })
+    await ready(redis)
+    const ns = uniqueNs('brk-writes')
+    const events: CacheEvent[] = []
+    const cache = createCache({
+      redis,
+      namespace: ns,
+      ttl: 600_000,
+      timeouts: { redis: 100 },
+      breaker: { threshold: 2, coolDown: 600_000 }, // stays open for the whole test unless a call gets through
+      onEvent: (e) => events.push(e),
+    })
+    await cache.set('k', 'old')
+    await cache.set('w', 'old')
+    await t.stopServers()
+    for (let i = 0; i < 5; i++) await cache.get('k') // the key's own breaker (its node's on a Cluster) opens
+    expect(cache.breakerState).toBe('open')
+    // still down: the write tries Redis (bounded by timeouts.redis) and fails loudly
+    await expect(cache.delete('k')).rejects.toBeInstanceOf(RedisUnavailableError)
+    await t.restartServers()
+    await eventually(() => redis.status === 'ready', 20_000)
+    // Redis is back, the breaker still open: the delete and the set go through anyway, and close it (on a
+    // Cluster: the breakers of the nodes they reached)
+    const closedBefore = events.filter((e) => e.type === 'breaker' && e.state === 'closed').length
+    await cache.delete('k')
+    await cache.set('w', 'new')
+    expect(events.filter((e) => e.type === 'breaker' && e.state === 'closed').length).toBeGreaterThan(closedBefore)
+    const other = createCache({ redis, namespace: ns, ttl: 600_000 })
+    expect(await other.get('k')).toBeUndefined()
+    expect(await other.get('w')).toBe('new')
+    await other.close()
+    await cache.close()
+    redis.disconnect()
+  }, 60_000)
+
   it('explicit writes while Redis is down reject with E_REDIS_UNAVAILABLE; reads still resolve', async () => {
     // without the offline queue a write fails at once instead of being replayed after the outage
     const redis = t.client({ enableOfflineQueue: false })
