@@ -33,6 +33,9 @@ export function connect(spec: RedisSpec, extra: RedisOptions = {}): Redis | Clus
       retryDelayOnFailover: 50,
       retryDelayOnClusterDown: 50,
       maxRedirections: 4,
+      // a master that comes back re-announces its slots: answers MOVED back and forth for a moment, and four
+      // redirections without a pause are spent in a millisecond (each then a miss and a loader call)
+      retryDelayOnMoved: 20,
       slotsRefreshTimeout: 1000,
       redisOptions: { ...common, ...extra },
     })

@@ -46,9 +46,15 @@ const redis = connect(cfg.redis)
 await whenReady(redis)
 
 const note = (what: string, detail?: string): void => h.add({ t: 'note', p: me, at: now(), what, detail })
-const cacheEvents = (ns: string) => (e: { type: string; state?: string; operation?: string }) => {
-  if (e.type === 'breaker') note(`breaker-${e.state}`, ns)
-}
+const cacheEvents =
+  (ns: string) => (e: { type: string; state?: string; operation?: string; error?: unknown }) => {
+    if (e.type === 'breaker') note(`breaker-${e.state}`, ns)
+    if (e.type === 'redis-error' && process.env.TORTURE_DEBUG)
+      note(
+        'redis-error',
+        `${ns} ${e.operation} ${String((e.error as Error)?.message ?? e.error).slice(0, 120)}`,
+      )
+  }
 
 const l1 = new pk.l1.L1Cache<string, unknown>({ max: 10_000 })
 const common = {
