@@ -65,6 +65,8 @@ const workspacePackages = (base) =>
     .filter(({ pkg }) => !pkg.private)
 
 const publicPackages = workspacePackages(root)
+/** The version each package is released at: the scratch copy's, after its pending changesets (see main). */
+const versionOf = new Map(publicPackages.map(({ pkg }) => [pkg.name, pkg.version]))
 const consumed = publicPackages.filter(({ pkg }) => only === null || only.includes(pkg.name))
 const gitStatus = () => run('git', ['status', '--porcelain'], { cwd: root }).out
 
@@ -282,7 +284,7 @@ async function consume(lock) {
     problems.length === 0,
     problems.join('; '),
   )
-  const deps = Object.fromEntries(consumed.map(({ pkg }) => [pkg.name, pkg.version]))
+  const deps = Object.fromEntries(consumed.map(({ pkg }) => [pkg.name, versionOf.get(pkg.name)]))
   if (!newestPeers) Object.assign(deps, peers)
   else for (const { pkg } of publicPackages) Object.assign(deps, pkg.peerDependencies) // the newest each range allows
   const nodeTypes = lock.importers.get('.')?.get('@types/node')
@@ -458,10 +460,24 @@ async function main() {
 
   // 1. the first release, then one with nothing new
   const scratch = scratchWorkspace()
-  const all = publicPackages.map(({ pkg }) => `${pkg.name}@${pkg.version}`).sort()
+  // changesets still pending are versioned first, as a release does (`pnpm version-packages`, then `pnpm release`)
+  const pending = readdirSync(join(scratch, '.changeset')).filter(
+    (f) => f.endsWith('.md') && f !== 'README.md',
+  )
+  if (pending.length > 0) {
+    const v = run('pnpm', ['version-packages'], { cwd: scratch, env: gitEnv })
+    record(
+      `first release: pnpm version-packages consumed ${pending.length} pending changesets`,
+      v.ok,
+      v.ok ? '' : v.out.slice(-2000),
+    )
+    run('git', ['commit', '-qam', 'version packages'], { cwd: scratch, env: gitEnv })
+  }
+  for (const { pkg } of workspacePackages(scratch)) versionOf.set(pkg.name, pkg.version)
+  const all = publicPackages.map(({ pkg }) => `${pkg.name}@${versionOf.get(pkg.name)}`).sort()
   const first = await release(scratch, 'first release')
   record(
-    'first release published exactly the packages not yet on the registry (all six)',
+    `first release published exactly the packages not yet on the registry (all ${all.length})`,
     JSON.stringify(first) === JSON.stringify(all),
     first.join(', '),
   )
@@ -479,7 +495,7 @@ async function main() {
   await consume(lock)
 
   // 3. a user installs l1-cache by its exact version
-  const l1 = publicPackages.find(({ pkg }) => pkg.name === '@tierkit/l1-cache').pkg
+  const l1 = { name: '@tierkit/l1-cache', version: versionOf.get('@tierkit/l1-cache') }
   const user = join(work, 'user')
   const userInstall = installConsumer(user, { [l1.name]: l1.version }, lock)
   record(
@@ -542,11 +558,10 @@ async function main() {
 }
 
 async function otelNewest(lock) {
-  const metrics = publicPackages.find(({ pkg }) => pkg.name === '@tierkit/metrics')
   const sdk = lock.importers.get('packages/metrics')?.get('@opentelemetry/sdk-metrics')
   const dir = join(work, 'otel-newest')
   const deps = {
-    '@tierkit/metrics': metrics.pkg.version,
+    '@tierkit/metrics': versionOf.get('@tierkit/metrics'),
     '@opentelemetry/api': NEWEST_OTEL_API,
     '@opentelemetry/sdk-metrics': sdk,
   }

@@ -1,0 +1,131 @@
+/**
+ * Argument checks with one message shape for the whole family:
+ * `<where>: <what> must be <rule>, got <value>`, thrown as a {@link TierkitTypeError} before anything changes.
+ * `where` is the public function or method (`createCache`, `L1Cache.set`, `writeBehind.write`), `what` the
+ * argument or option (`ttl`, `options.timeouts.redis`).
+ */
+import { TierkitTypeError } from './errors.js'
+
+/** The largest duration a Node.js timer accepts (2^31 - 1 ms, about 24.8 days). */
+export const MAX_TIMER_MS = 2_147_483_647
+/** The largest TTL the family accepts: ten years in ms (Redis `PX` accepts it; a timer never waits for it). */
+export const MAX_TTL_MS = 315_360_000_000
+
+/** How a bad value is shown in a message: strings quoted, numbers as written, other things by their type. */
+export function describeValue(v: unknown): string {
+  if (typeof v === 'string') return v.length > 60 ? `${JSON.stringify(v.slice(0, 60))}...` : JSON.stringify(v)
+  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint')
+    return typeof v === 'bigint' ? `${v}n` : String(v)
+  if (v === null) return 'null'
+  if (v === undefined) return 'undefined'
+  if (Array.isArray(v)) return 'an array'
+  if (typeof v === 'function') return 'a function'
+  if (typeof v === 'symbol') return 'a symbol'
+  const name = (v as object).constructor?.name
+  return name && name !== 'Object' ? `an instance of ${name}` : 'an object'
+}
+
+/** The error for a bad argument: `<where>: <what> must be <rule>, got <value>`. */
+export function invalidArgument(where: string, what: string, rule: string, value: unknown): TierkitTypeError {
+  return new TierkitTypeError(`${where}: ${what} must be ${rule}, got ${describeValue(value)}`)
+}
+
+/**
+ * An integer from `min` to `max` (safe integers only).
+ * @throws TierkitTypeError otherwise
+ */
+export function checkInteger(where: string, what: string, v: unknown, min: number, max: number): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max)
+    throw invalidArgument(where, what, `an integer from ${min} to ${max}`, v)
+  return v
+}
+
+/**
+ * A duration in milliseconds: an integer from `min` (default 0) to `max` (default {@link MAX_TIMER_MS}).
+ * @throws TierkitTypeError otherwise
+ */
+export function checkDuration(
+  where: string,
+  what: string,
+  v: unknown,
+  min = 0,
+  max: number = MAX_TIMER_MS,
+): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max)
+    throw invalidArgument(where, what, `a duration in ms, an integer from ${min} to ${max}`, v)
+  return v
+}
+
+/**
+ * A TTL in milliseconds: an integer from `min` (default 1) to {@link MAX_TTL_MS}.
+ * @throws TierkitTypeError otherwise
+ */
+export function checkTtl(where: string, what: string, v: unknown, min = 1): number {
+  return checkDuration(where, what, v, min, MAX_TTL_MS)
+}
+
+/**
+ * A finite number from `min` to `max` (fractions allowed: ratios, factors).
+ * @throws TierkitTypeError otherwise
+ */
+export function checkNumber(where: string, what: string, v: unknown, min: number, max: number): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max)
+    throw invalidArgument(where, what, `a number from ${min} to ${max}`, v)
+  return v
+}
+
+/**
+ * A non-empty string of at most `maxLength` characters (cache keys, names).
+ * @throws TierkitTypeError otherwise
+ */
+export function checkString(where: string, what: string, v: unknown, maxLength = 65_536): string {
+  if (typeof v !== 'string' || v.length === 0 || v.length > maxLength)
+    throw invalidArgument(where, what, `a non-empty string of at most ${maxLength} characters`, v)
+  return v
+}
+
+/**
+ * A function.
+ * @throws TierkitTypeError otherwise
+ */
+export function checkFunction(where: string, what: string, v: unknown): void {
+  if (typeof v !== 'function') throw invalidArgument(where, what, 'a function', v)
+}
+
+/**
+ * A plain object (an object literal or `Object.create(null)`); `undefined` passes when `optional`.
+ * @throws TierkitTypeError otherwise
+ */
+export function checkObject(where: string, what: string, v: unknown, optional = false): void {
+  if (optional && v === undefined) return
+  const proto = typeof v === 'object' && v !== null ? Object.getPrototypeOf(v) : undefined
+  if (proto !== Object.prototype && proto !== null) throw invalidArgument(where, what, 'an object', v)
+}
+
+/**
+ * An `AbortSignal`, or `undefined`.
+ * @throws TierkitTypeError otherwise
+ */
+export function checkSignal(where: string, what: string, v: unknown): AbortSignal | undefined {
+  if (v === undefined) return undefined
+  if (
+    typeof v !== 'object' ||
+    v === null ||
+    typeof (v as AbortSignal).aborted !== 'boolean' ||
+    typeof (v as AbortSignal).addEventListener !== 'function'
+  )
+    throw invalidArgument(where, what, 'an AbortSignal', v)
+  return v as AbortSignal
+}
+
+/**
+ * The options of `close(options?)`, the one shape of the family: `{ timeout?: number }` (ms).
+ * @returns the timeout, or `fallback` when none was given
+ * @throws TierkitTypeError on anything else
+ */
+export function closeTimeout(where: string, options: unknown, fallback: number): number {
+  if (options === undefined) return fallback
+  checkObject(where, 'options', options)
+  const t = (options as { timeout?: unknown }).timeout
+  return t === undefined ? fallback : checkDuration(where, 'options.timeout', t)
+}

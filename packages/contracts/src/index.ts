@@ -1,0 +1,49 @@
+/**
+ * `@tierkit/contracts`: what the tierkit packages share, in one small stable package: the structural
+ * interfaces where they meet, the layer and outcome names, the one error base, the argument checks with one
+ * message shape, and the exact serializer.
+ *
+ * @packageDocumentation
+ */
+export {
+  checkDuration,
+  checkFunction,
+  checkInteger,
+  checkNumber,
+  checkObject,
+  checkSignal,
+  checkString,
+  checkTtl,
+  closeTimeout,
+  describeValue,
+  invalidArgument,
+  MAX_TIMER_MS,
+  MAX_TTL_MS,
+} from './args.js'
+export {
+  AbortedError,
+  ClosedError,
+  type ContractsErrorCode,
+  CorruptPayloadError,
+  errors,
+  isTierkitError,
+  TierkitError,
+  type TierkitErrorOptions,
+  TierkitTypeError,
+  UnserializableValueError,
+} from './errors.js'
+export { exactSerializer, type Serializer } from './serializer.js'
+export {
+  CACHE_LAYERS,
+  CACHE_OUTCOMES,
+  type CacheLayer,
+  type CacheObserver,
+  type CacheOutcome,
+  type CloseOptions,
+  type L1Store,
+  type LoaderContext,
+  type Store,
+  type StoreWrite,
+  type WritableCache,
+  type WriteContext,
+} from './types.js'

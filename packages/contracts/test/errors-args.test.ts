@@ -1,0 +1,135 @@
+import { describe, expect, it } from 'vitest'
+import {
+  AbortedError,
+  ClosedError,
+  CorruptPayloadError,
+  checkDuration,
+  checkFunction,
+  checkInteger,
+  checkNumber,
+  checkObject,
+  checkSignal,
+  checkString,
+  checkTtl,
+  closeTimeout,
+  errors,
+  isTierkitError,
+  MAX_TTL_MS,
+  TierkitError,
+  TierkitTypeError,
+  UnserializableValueError,
+} from '../src/index.js'
+
+describe('the error base', () => {
+  it('every error has a stable code, its class name, and keeps its cause', () => {
+    const cause = new Error('socket closed')
+    const e = new TierkitError('E_SOMETHING', 'it broke', { cause })
+    expect([e.code, e.name, e.message, e.cause]).toEqual(['E_SOMETHING', 'TierkitError', 'it broke', cause])
+    class SubError extends TierkitError<'E_SUB'> {
+      constructor() {
+        super('E_SUB', 'sub')
+      }
+    }
+    const sub = new SubError()
+    expect(sub.name).toBe('SubError')
+    expect(sub).toBeInstanceOf(TierkitError)
+    expect('cause' in sub).toBe(false)
+  })
+
+  it('the shared errors carry their context, and the errors map names each class by its code', () => {
+    expect(new ClosedError('the cache "users"')).toMatchObject({
+      code: 'E_CLOSED',
+      resource: 'the cache "users"',
+      message: 'the cache "users" is closed',
+    })
+    const u = new UnserializableValueError('$.a', 'a function', 'k')
+    expect(u).toMatchObject({ code: 'E_UNSERIALIZABLE', path: '$.a', reason: 'a function', key: 'k' })
+    expect(u.message).toMatch(/^cannot serialize a function at \$\.a \(key "k"\): the serializer encodes/)
+    const a = new AbortedError('getOrLoad', 'gone', 'k')
+    expect([a.name, a.code, a.cause, a.key]).toEqual(['AbortError', 'E_ABORTED', 'gone', 'k'])
+    expect(new CorruptPayloadError('bad tag').message).toBe('corrupt payload: bad tag')
+    for (const [code, Class] of Object.entries(errors))
+      expect(new (Class as new (...a: never[]) => { code: string })().code).toBe(code)
+    expect(Object.keys(errors).sort()).toEqual([
+      'E_ABORTED',
+      'E_CLOSED',
+      'E_CORRUPT_PAYLOAD',
+      'E_INVALID_ARGUMENT',
+      'E_UNSERIALIZABLE',
+    ])
+    expect(isTierkitError(new ClosedError('x'), 'E_CLOSED')).toBe(true)
+    expect(isTierkitError(new ClosedError('x'), 'E_ABORTED')).toBe(false)
+    expect(isTierkitError(new TierkitTypeError('m'))).toBe(true)
+    expect(isTierkitError(Object.assign(new Error('x'), { code: 'E_CLOSED' }))).toBe(false)
+  })
+})
+
+describe('argument checks: one message shape, `<where>: <what> must be <rule>, got <value>`', () => {
+  const threw = (fn: () => unknown): TierkitTypeError => {
+    let thrown: unknown
+    try {
+      fn()
+    } catch (e) {
+      thrown = e
+    }
+    expect(thrown).toBeInstanceOf(TierkitTypeError)
+    expect(thrown).toBeInstanceOf(TypeError)
+    expect((thrown as TierkitTypeError).code).toBe('E_INVALID_ARGUMENT')
+    return thrown as TierkitTypeError
+  }
+
+  it('integers, durations and TTLs refuse fractions, non-finite numbers, strings and out-of-range values', () => {
+    for (const bad of [1.5, Number.NaN, Number.POSITIVE_INFINITY, -1, '10', 1e300, undefined, null])
+      threw(() => checkTtl('createCache', 'ttl', bad))
+    expect(threw(() => checkTtl('createCache', 'ttl', 1.5)).message).toBe(
+      `createCache: ttl must be a duration in ms, an integer from 1 to ${MAX_TTL_MS}, got 1.5`,
+    )
+    expect(threw(() => checkDuration('L1Cache', 'options.grace', '5')).message).toBe(
+      'L1Cache: options.grace must be a duration in ms, an integer from 0 to 2147483647, got "5"',
+    )
+    expect(threw(() => checkInteger('createPool', 'maxThreads', 0, 1, 64)).message).toBe(
+      'createPool: maxThreads must be an integer from 1 to 64, got 0',
+    )
+    expect(checkTtl('x', 'ttl', MAX_TTL_MS)).toBe(MAX_TTL_MS)
+    expect(checkDuration('x', 'timeout', 0)).toBe(0)
+    expect(checkInteger('x', 'n', 64, 1, 64)).toBe(64)
+  })
+
+  it('numbers, strings, functions, objects and signals', () => {
+    expect(checkNumber('x', 'jitter', 0.25, 0, 1)).toBe(0.25)
+    expect(threw(() => checkNumber('x', 'jitter', 2, 0, 1)).message).toBe(
+      'x: jitter must be a number from 0 to 1, got 2',
+    )
+    expect(threw(() => checkString('get', 'key', '')).message).toBe(
+      'get: key must be a non-empty string of at most 65536 characters, got ""',
+    )
+    expect(threw(() => checkString('get', 'key', 'x'.repeat(100), 10)).message).toContain('got "xxxx')
+    expect(threw(() => checkFunction('getOrLoad', 'loader', 5)).message).toBe(
+      'getOrLoad: loader must be a function, got 5',
+    )
+    expect(threw(() => checkObject('createCache', 'options', [])).message).toBe(
+      'createCache: options must be an object, got an array',
+    )
+    expect(() => checkObject('createCache', 'options', undefined, true)).not.toThrow()
+    expect(threw(() => checkSignal('getOrLoad', 'options.signal', { aborted: 'no' })).message).toBe(
+      'getOrLoad: options.signal must be an AbortSignal, got an object',
+    )
+    const signal = new AbortController().signal
+    expect(checkSignal('x', 'signal', signal)).toBe(signal)
+    expect(threw(() => checkObject('x', 'o', new Map())).message).toBe(
+      'x: o must be an object, got an instance of Map',
+    )
+  })
+
+  it('close(options?) takes { timeout } only', () => {
+    expect(closeTimeout('cache.close', undefined, 2000)).toBe(2000)
+    expect(closeTimeout('cache.close', {}, 2000)).toBe(2000)
+    expect(closeTimeout('cache.close', { timeout: 50 }, 2000)).toBe(50)
+    expect(threw(() => closeTimeout('cache.close', 5000, 2000)).message).toBe(
+      'cache.close: options must be an object, got 5000',
+    )
+    expect(threw(() => closeTimeout('cache.close', { timeout: -1 }, 2000)).message).toBe(
+      'cache.close: options.timeout must be a duration in ms, an integer from 0 to 2147483647, got -1',
+    )
+  })
+})
