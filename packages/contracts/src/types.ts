@@ -39,8 +39,8 @@ export const CACHE_OUTCOMES: readonly CacheOutcome[] = Object.freeze([
  * package calling it swallows what it throws.
  */
 export interface CacheObserver {
-  /** Records one outcome; `durationMs` is the time spent in that layer, when measured. */
-  record(layer: CacheLayer, outcome: CacheOutcome, durationMs?: number): void
+  /** Records one outcome; `duration` is the time spent in that layer in ms, when measured. */
+  record(layer: CacheLayer, outcome: CacheOutcome, duration?: number): void
 }
 
 /**
