@@ -119,7 +119,9 @@ describe.each(TOPOLOGIES)('Redis faults on %s', (topology) => {
     const closedBefore = events.filter((e) => e.type === 'breaker' && e.state === 'closed').length
     await cache.delete('k')
     await cache.set('w', 'new')
-    expect(events.filter((e) => e.type === 'breaker' && e.state === 'closed').length).toBeGreaterThan(closedBefore)
+    expect(events.filter((e) => e.type === 'breaker' && e.state === 'closed').length).toBeGreaterThan(
+      closedBefore,
+    )
     const other = createCache({ redis, namespace: ns, ttl: 600_000 })
     expect(await other.get('k')).toBeUndefined()
     expect(await other.get('w')).toBe('new')
