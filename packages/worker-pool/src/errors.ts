@@ -1,16 +1,24 @@
+import { AbortedError, ClosedError, TierkitError, TierkitTypeError } from '@tierkit/contracts'
+
 /**
- * Stable error codes of `@tierkit/worker-pool`. Match on `error.code`, never on the message.
+ * Every stable error code `@tierkit/worker-pool` rejects or throws with, its own and the shared ones of
+ * `@tierkit/contracts` (`E_ABORTED`, `E_CLOSED`, `E_INVALID_ARGUMENT`). Match on `error.code`, never on the
+ * message; {@link errors} maps each code to its class.
  */
 export type WorkerPoolErrorCode =
   | 'E_QUEUE_FULL'
   | 'E_TASK_TIMEOUT'
-  | 'E_ABORTED'
   | 'E_WORKER_CRASHED'
-  | 'E_POOL_CLOSED'
   | 'E_POOL_DESTROYED'
   | 'E_CLOSE_TIMEOUT'
   | 'E_UNKNOWN_TASK'
   | 'E_TASKS_LOAD_FAILED'
+  | 'E_ABORTED'
+  | 'E_CLOSED'
+  | 'E_INVALID_ARGUMENT'
+
+/** The codes of the errors this package defines on {@link WorkerPoolError}. */
+type OwnCode = Exclude<WorkerPoolErrorCode, 'E_ABORTED' | 'E_CLOSED' | 'E_INVALID_ARGUMENT'>
 
 /** Options every error of this package accepts. */
 export interface WorkerPoolErrorOptions {
@@ -21,54 +29,60 @@ export interface WorkerPoolErrorOptions {
 }
 
 /**
- * Base class of every error this package raises (except `TypeError` for a bad argument).
+ * Base class of the errors only this package raises (a `TierkitError`, with `code`, `name` = the class name,
+ * `cause`, and the `task` concerned). The shared errors it raises come from `@tierkit/contracts`:
+ * `ClosedError` (`E_CLOSED`), `AbortedError` (`E_ABORTED`; a task's abort is its subclass
+ * {@link TaskAbortedError}) and `TierkitTypeError` (`E_INVALID_ARGUMENT`).
  *
  * @example
  * ```ts
- * try { await pool.run('resize', img) } catch (err) {
- *   if (err instanceof WorkerPoolError && err.code === 'E_QUEUE_FULL') retryLater()
- * }
+ * import { WorkerPoolError } from '@tierkit/worker-pool'
+ * declare const error: unknown
+ * if (error instanceof WorkerPoolError && error.code === 'E_QUEUE_FULL') console.log('retry later')
  * ```
  */
-export class WorkerPoolError extends Error {
-  /** Stable machine-readable code. */
-  readonly code: WorkerPoolErrorCode
+export class WorkerPoolError<Code extends OwnCode = OwnCode> extends TierkitError<Code> {
   /** Name of the task concerned, if any. */
   readonly task: string | undefined
 
-  constructor(code: WorkerPoolErrorCode, message: string, options: WorkerPoolErrorOptions = {}) {
-    super(message, 'cause' in options ? { cause: options.cause } : undefined)
-    this.code = code
+  /**
+   * @param code - the stable code
+   * @param message - what happened
+   * @param options - the task concerned and the `cause`
+   */
+  constructor(code: Code, message: string, options: WorkerPoolErrorOptions = {}) {
+    super(code, message, 'cause' in options ? { cause: options.cause } : undefined)
     this.task = options.task
-  }
-
-  override get name(): string {
-    return 'WorkerPoolError'
   }
 }
 
 /** The pool's queue holds `maxQueue` tasks already (`pool.run`); use `pool.submit` to wait for room instead. */
-export class QueueFullError extends WorkerPoolError {
+export class QueueFullError extends WorkerPoolError<'E_QUEUE_FULL'> {
   /** The configured `maxQueue`. */
   readonly maxQueue: number
 
+  /**
+   * @param task - the task refused
+   * @param maxQueue - the pool's `maxQueue`
+   */
   constructor(task: string, maxQueue: number) {
     super('E_QUEUE_FULL', `task "${task}" rejected: the queue is full (maxQueue ${maxQueue})`, { task })
     this.maxQueue = maxQueue
   }
-
-  override get name(): string {
-    return 'QueueFullError'
-  }
 }
 
 /** The task did not finish within its `timeout` (counted from acceptance: queue wait plus run time). */
-export class TaskTimeoutError extends WorkerPoolError {
-  /** The timeout that elapsed, in milliseconds. */
+export class TaskTimeoutError extends WorkerPoolError<'E_TASK_TIMEOUT'> {
+  /** The timeout that elapsed, in ms. */
   readonly timeout: number
   /** Whether the task had started on a thread (the thread was then ended and replaced). */
   readonly started: boolean
 
+  /**
+   * @param task - the task
+   * @param timeout - its timeout in ms
+   * @param started - whether it had started on a thread
+   */
   constructor(task: string, timeout: number, started: boolean) {
     super(
       'E_TASK_TIMEOUT',
@@ -78,33 +92,28 @@ export class TaskTimeoutError extends WorkerPoolError {
     this.timeout = timeout
     this.started = started
   }
-
-  override get name(): string {
-    return 'TaskTimeoutError'
-  }
 }
 
 /**
- * The work was cancelled through an `AbortSignal`. Its `name` is `'AbortError'` (like `fetch` and
- * `timers/promises`), its `cause` is `signal.reason`.
+ * A task cancelled through its `AbortSignal`: the family's `AbortedError` (`E_ABORTED`, `name` `'AbortError'`,
+ * `cause` = `signal.reason`) with the task's name and whether it had started.
  */
-export class TaskAbortedError extends WorkerPoolError {
+export class TaskAbortedError extends AbortedError {
+  /** Name of the task. */
+  readonly task: string
   /** Whether the task had started on a thread (the thread was then ended and replaced). */
   readonly started: boolean
 
-  constructor(task: string | undefined, reason: unknown, started = false) {
-    super(
-      'E_ABORTED',
-      task === undefined
-        ? 'the operation was aborted'
-        : `task "${task}" was aborted (${started ? 'while running; its thread was replaced' : 'before it ran'})`,
-      { task, cause: reason },
-    )
+  /**
+   * @param task - the task
+   * @param reason - the signal's `reason`
+   * @param started - whether it had started on a thread
+   */
+  constructor(task: string, reason: unknown, started = false) {
+    super(`task "${task}"`, reason)
+    this.message = `${this.message} (${started ? 'while running; its thread was replaced' : 'before it ran'})`
+    this.task = task
     this.started = started
-  }
-
-  override get name(): string {
-    return 'AbortError'
   }
 }
 
@@ -120,12 +129,13 @@ export interface WorkerCrashedErrorOptions extends WorkerPoolErrorOptions {
  * The thread running the task died: `process.exit()`, `resourceLimits` exceeded, an uncaught error outside the
  * task's promise, or a result that cannot be cloned. The pool has replaced the thread.
  */
-export class WorkerCrashedError extends WorkerPoolError {
+export class WorkerCrashedError extends WorkerPoolError<'E_WORKER_CRASHED'> {
   /** Thread id of the worker that died, when known. */
   readonly threadId: number | undefined
   /** Exit code, when the thread exited. */
   readonly exitCode: number | undefined
 
+  /** @param options - the task, the thread, the exit code and the `cause` */
   constructor(options: WorkerCrashedErrorOptions = {}) {
     const what =
       options.task === undefined ? 'a worker thread' : `the worker thread running task "${options.task}"`
@@ -139,54 +149,40 @@ export class WorkerCrashedError extends WorkerPoolError {
     this.threadId = options.threadId
     this.exitCode = options.exitCode
   }
-
-  override get name(): string {
-    return 'WorkerCrashedError'
-  }
 }
 
-/** The pool is closing or closed (`close()`): it takes no new work. */
-export class PoolClosedError extends WorkerPoolError {
-  constructor(task: string | undefined) {
-    super('E_POOL_CLOSED', `task "${task}" rejected: the pool is closed`, { task })
-  }
-
-  override get name(): string {
-    return 'PoolClosedError'
-  }
-}
-
-/** The pool was destroyed (`destroy()`) before the task finished. */
-export class PoolDestroyedError extends WorkerPoolError {
-  constructor(task: string | undefined) {
+/** The pool was destroyed (`destroy()`) while the task was waiting, queued or running. */
+export class PoolDestroyedError extends WorkerPoolError<'E_POOL_DESTROYED'> {
+  /** @param task - the task cut off */
+  constructor(task: string) {
     super('E_POOL_DESTROYED', `task "${task}" rejected: the pool was destroyed`, { task })
-  }
-
-  override get name(): string {
-    return 'PoolDestroyedError'
   }
 }
 
 /** `close({ timeout })` elapsed before the task finished; the task was cut off and its thread ended. */
-export class CloseTimeoutError extends WorkerPoolError {
-  /** The close timeout, in milliseconds. */
+export class CloseTimeoutError extends WorkerPoolError<'E_CLOSE_TIMEOUT'> {
+  /** The close timeout, in ms. */
   readonly timeout: number
 
+  /**
+   * @param task - the task cut off
+   * @param timeout - the close timeout in ms
+   */
   constructor(task: string, timeout: number) {
     super('E_CLOSE_TIMEOUT', `task "${task}" cut off: close() timed out after ${timeout} ms`, { task })
     this.timeout = timeout
   }
-
-  override get name(): string {
-    return 'CloseTimeoutError'
-  }
 }
 
 /** The tasks module has no task of that name. */
-export class UnknownTaskError extends WorkerPoolError {
+export class UnknownTaskError extends WorkerPoolError<'E_UNKNOWN_TASK'> {
   /** Names the tasks module does define. */
   readonly known: readonly string[]
 
+  /**
+   * @param task - the name asked for
+   * @param known - the names the tasks module defines
+   */
   constructor(task: string, known: readonly string[]) {
     super(
       'E_UNKNOWN_TASK',
@@ -197,20 +193,21 @@ export class UnknownTaskError extends WorkerPoolError {
     )
     this.known = known
   }
-
-  override get name(): string {
-    return 'UnknownTaskError'
-  }
 }
 
 /**
  * The worker could not load the tasks module: it threw while loading, it does not `export default
  * defineTasks({ ... })`, or it is TypeScript and `tsx` could not be loaded. `cause` holds the original error.
  */
-export class TasksLoadError extends WorkerPoolError {
+export class TasksLoadError extends WorkerPoolError<'E_TASKS_LOAD_FAILED'> {
   /** URL of the tasks module. */
   readonly file: string
 
+  /**
+   * @param task - the task that could not run
+   * @param file - the tasks module's URL
+   * @param cause - what loading it threw
+   */
   constructor(task: string, file: string, cause: unknown) {
     const detail = cause instanceof Error ? `: ${cause.message}` : ''
     super(
@@ -223,8 +220,39 @@ export class TasksLoadError extends WorkerPoolError {
     )
     this.file = file
   }
-
-  override get name(): string {
-    return 'TasksLoadError'
-  }
 }
+
+/**
+ * Every error class this package throws or rejects with, by its code, the shared ones of `@tierkit/contracts`
+ * included (`E_ABORTED` is `AbortedError`, whose subclass {@link TaskAbortedError} a task's abort rejects with).
+ *
+ * @example
+ * ```ts
+ * import { errors } from '@tierkit/worker-pool'
+ * declare const error: unknown
+ * if (error instanceof errors.E_QUEUE_FULL) console.log(error.maxQueue)
+ * ```
+ */
+export const errors: {
+  readonly E_QUEUE_FULL: typeof QueueFullError
+  readonly E_TASK_TIMEOUT: typeof TaskTimeoutError
+  readonly E_WORKER_CRASHED: typeof WorkerCrashedError
+  readonly E_POOL_DESTROYED: typeof PoolDestroyedError
+  readonly E_CLOSE_TIMEOUT: typeof CloseTimeoutError
+  readonly E_UNKNOWN_TASK: typeof UnknownTaskError
+  readonly E_TASKS_LOAD_FAILED: typeof TasksLoadError
+  readonly E_ABORTED: typeof AbortedError
+  readonly E_CLOSED: typeof ClosedError
+  readonly E_INVALID_ARGUMENT: typeof TierkitTypeError
+} = Object.freeze({
+  E_QUEUE_FULL: QueueFullError,
+  E_TASK_TIMEOUT: TaskTimeoutError,
+  E_WORKER_CRASHED: WorkerCrashedError,
+  E_POOL_DESTROYED: PoolDestroyedError,
+  E_CLOSE_TIMEOUT: CloseTimeoutError,
+  E_UNKNOWN_TASK: UnknownTaskError,
+  E_TASKS_LOAD_FAILED: TasksLoadError,
+  E_ABORTED: AbortedError,
+  E_CLOSED: ClosedError,
+  E_INVALID_ARGUMENT: TierkitTypeError,
+})

@@ -4,9 +4,10 @@
  *
  * @packageDocumentation
  */
+export type { CloseOptions } from '@tierkit/contracts'
 export {
   CloseTimeoutError,
-  PoolClosedError,
+  errors,
   PoolDestroyedError,
   QueueFullError,
   TaskAbortedError,
@@ -21,9 +22,8 @@ export {
 } from './errors.js'
 export { type MapLimitFn, type MapLimitOptions, mapLimit, type SettleMode } from './map-limit.js'
 export {
-  type CloseOptions,
   createPool,
-  type PoolEvents,
+  type PoolEvent,
   type PoolMapOptions,
   type PoolOptions,
   type PoolStats,

@@ -1,4 +1,5 @@
-import { TaskAbortedError } from './errors.js'
+import { AbortedError, checkFunction, checkObject, checkSignal, invalidArgument } from '@tierkit/contracts'
+import { checkCount } from './checks.js'
 
 /** How {@link mapLimit} settles when a call fails. */
 export type SettleMode = 'fail-fast' | 'all'
@@ -7,7 +8,8 @@ export type SettleMode = 'fail-fast' | 'all'
 export interface MapLimitOptions {
   /**
    * Cancels the whole operation: no new call starts, the calls in flight see their signal abort, and the
-   * returned promise rejects with a `TaskAbortedError` (`E_ABORTED`, `cause` = `signal.reason`), in both modes.
+   * returned promise rejects at once with an `AbortedError` (`E_ABORTED`, `name` `'AbortError'`, `cause` =
+   * `signal.reason`), in both modes.
    */
   signal?: AbortSignal | undefined
   /**
@@ -34,14 +36,17 @@ export type MapLimitFn<T, R> = (item: T, index: number, signal: AbortSignal) => 
  *   fail-fast mode, or the caller's `signal`).
  * @param options - {@link MapLimitOptions}.
  * @returns The results in input order (`'fail-fast'`), or one `PromiseSettledResult` per item (`'all'`).
- * @throws TypeError (as a rejection) `mapLimit: items must be iterable`, `mapLimit: limit must be a positive
- *   integer or Infinity`, `mapLimit: fn must be a function`, `mapLimit: settle must be 'fail-fast' or 'all'`,
- *   `mapLimit: signal must be an AbortSignal`.
- * @throws TaskAbortedError (as a rejection) when `options.signal` aborts.
+ * @throws TierkitTypeError (as a rejection, `E_INVALID_ARGUMENT`) for a bad argument, e.g. `mapLimit: limit
+ *   must be an integer from 1 to 2147483647, or Infinity, got 0`.
+ * @throws AbortedError (as a rejection, `E_ABORTED`) when `options.signal` aborts.
  * @example
  * ```ts
+ * import { mapLimit } from '@tierkit/worker-pool'
+ * declare const urls: string[]
+ * declare const ids: number[]
+ * declare function loadUser(id: number, index: number, signal: AbortSignal): Promise<{ name: string }>
  * const pages = await mapLimit(urls, 8, async (url, _i, signal) => (await fetch(url, { signal })).text())
- * const outcomes = await mapLimit(ids, 4, loadUser, { settle: 'all' })
+ * const outcomes = await mapLimit(ids, 4, loadUser, { settle: 'all', signal: AbortSignal.timeout(5_000) })
  * ```
  */
 export function mapLimit<T, R>(
@@ -66,27 +71,40 @@ export function mapLimit<T, R>(
   items: Iterable<T>,
   limit: number,
   fn: MapLimitFn<T, R>,
-  options: MapLimitOptions = {},
+  options?: MapLimitOptions,
 ): Promise<unknown[]> {
-  if (items === null || typeof (items as Partial<Iterable<T>>)?.[Symbol.iterator] !== 'function') {
-    return Promise.reject(new TypeError('mapLimit: items must be iterable'))
+  let signal: AbortSignal | undefined
+  try {
+    if (items === null || typeof (items as Partial<Iterable<T>>)?.[Symbol.iterator] !== 'function') {
+      throw invalidArgument('mapLimit', 'items', 'an iterable', items)
+    }
+    checkCount('mapLimit', 'limit', limit, 1)
+    checkFunction('mapLimit', 'fn', fn)
+    checkObject('mapLimit', 'options', options, true)
+    const settle = options?.settle
+    if (settle !== undefined && settle !== 'all' && settle !== 'fail-fast') {
+      throw invalidArgument('mapLimit', 'options.settle', "'fail-fast' or 'all'", settle)
+    }
+    signal = checkSignal('mapLimit', 'options.signal', options?.signal)
+  } catch (err) {
+    return Promise.reject(err)
   }
-  if (!(limit === Number.POSITIVE_INFINITY || (Number.isInteger(limit) && limit >= 1))) {
-    return Promise.reject(new TypeError('mapLimit: limit must be a positive integer or Infinity'))
-  }
-  if (typeof fn !== 'function') return Promise.reject(new TypeError('mapLimit: fn must be a function'))
-  if (options === null || typeof options !== 'object') {
-    return Promise.reject(new TypeError('mapLimit: options must be an object'))
-  }
-  const settleAll = options.settle === 'all'
-  if (options.settle !== undefined && !settleAll && options.settle !== 'fail-fast') {
-    return Promise.reject(new TypeError("mapLimit: settle must be 'fail-fast' or 'all'"))
-  }
-  const outer = options.signal
-  if (outer !== undefined && !(outer instanceof AbortSignal)) {
-    return Promise.reject(new TypeError('mapLimit: signal must be an AbortSignal'))
-  }
-  if (outer?.aborted) return Promise.reject(new TaskAbortedError(undefined, outer.reason))
+  return limitedMap('mapLimit', items, limit, fn, options?.settle === 'all', signal)
+}
+
+/**
+ * What {@link mapLimit} and `pool.map` run once their arguments are checked; `where` names the caller in the
+ * `AbortedError` an abort of `outer` rejects with.
+ */
+export function limitedMap<T, R>(
+  where: string,
+  items: Iterable<T>,
+  limit: number,
+  fn: MapLimitFn<T, R>,
+  settleAll: boolean,
+  outer: AbortSignal | undefined,
+): Promise<unknown[]> {
+  if (outer?.aborted) return Promise.reject(new AbortedError(where, outer.reason))
 
   return new Promise<unknown[]>((resolve, reject) => {
     const controller = new AbortController()
@@ -120,7 +138,7 @@ export function mapLimit<T, R>(
       resolve(results)
     }
     function onOuterAbort(): void {
-      fail(new TaskAbortedError(undefined, outer?.reason))
+      fail(new AbortedError(where, outer?.reason))
     }
     const settled = (): void => {
       active--

@@ -1,21 +1,32 @@
-import { EventEmitter } from 'node:events'
 import { existsSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { availableParallelism } from 'node:os'
-import { isAbsolute } from 'node:path'
+import { basename, isAbsolute } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import type { ResourceLimits, TransferListItem, Worker } from 'node:worker_threads'
+import {
+  ClosedError,
+  type CloseOptions,
+  checkDuration,
+  checkFunction,
+  checkInteger,
+  checkObject,
+  checkSignal,
+  checkString,
+  closeTimeout,
+  invalidArgument,
+} from '@tierkit/contracts'
 import { Tinypool } from 'tinypool'
+import { checkCount, checkTimeout } from './checks.js'
 import {
   CloseTimeoutError,
-  PoolClosedError,
   PoolDestroyedError,
   QueueFullError,
   TaskAbortedError,
   TaskTimeoutError,
   WorkerCrashedError,
 } from './errors.js'
-import { mapLimit } from './map-limit.js'
+import { limitedMap } from './map-limit.js'
 import { type Percentiles, SampleWindow } from './samples.js'
 import { fromWireFailure, isWireFailure, WIRE } from './wire.js'
 import type { TaskMap } from './worker.js'
@@ -96,18 +107,43 @@ export interface PoolOptions {
    * @default 'auto'
    */
   loader?: TasksLoader | undefined
+  /**
+   * Called with each {@link PoolEvent} (`drain`, `crash`), synchronously; what it throws is ignored.
+   *
+   * @example
+   * ```ts
+   * import { createPool } from '@tierkit/worker-pool'
+   * const pool = createPool({
+   *   tasks: new URL('./tasks.js', import.meta.url),
+   *   onEvent: (event) => {
+   *     if (event.type === 'crash') console.warn(event.error.message)
+   *   },
+   * })
+   * ```
+   */
+  onEvent?: ((event: PoolEvent) => void) | undefined
 }
+
+/**
+ * What the pool reports through `onEvent`:
+ * - `drain`: the queue became empty after holding tasks (a producer told `E_QUEUE_FULL` may go on);
+ * - `crash`: a thread died while no task was on it (idle, or while loading the tasks module) and was replaced;
+ *   a crash during a task rejects that task with the same error instead.
+ */
+export type PoolEvent =
+  | { readonly type: 'drain' }
+  | { readonly type: 'crash'; readonly error: WorkerCrashedError }
 
 /** Options of one task. */
 export interface RunOptions {
   /**
    * Cancels the task: a queued task is removed and never runs; a running one has its thread ended (and
-   * replaced). The promise rejects with `TaskAbortedError` (`E_ABORTED`).
+   * replaced). The promise rejects with `TaskAbortedError` (an `AbortedError`, `E_ABORTED`).
    */
   signal?: AbortSignal | undefined
   /**
    * Milliseconds from acceptance (queue wait plus run time) after which the task is cancelled like an abort and
-   * rejects with `TaskTimeoutError` (`E_TASK_TIMEOUT`).
+   * rejects with `TaskTimeoutError` (`E_TASK_TIMEOUT`): an integer from 1 to 2147483647, or `Infinity` for none.
    *
    * @default the pool's `taskTimeout`
    */
@@ -121,17 +157,6 @@ export interface PoolMapOptions {
   /** Cancels the whole map (queued items never run, running ones have their threads replaced). */
   signal?: AbortSignal | undefined
   /** Timeout of each item, as in {@link RunOptions.timeout}. */
-  timeout?: number | undefined
-}
-
-/** Options of {@link WorkerPool.close}. */
-export interface CloseOptions {
-  /**
-   * Milliseconds to wait for queued and running tasks; past it they reject with `E_CLOSE_TIMEOUT` and the
-   * threads are ended anyway.
-   *
-   * @default 30000
-   */
   timeout?: number | undefined
 }
 
@@ -163,45 +188,41 @@ export interface PoolStats {
   /**
    * Busy thread time over available thread time (`maxThreads` x age of the pool), from 0 to 1: an average
    * over the pool's whole life. For a live figure over an interval, take two snapshots and use
-   * `busyTimeMs` and `uptimeMs` (see {@link PoolStats.busyTimeMs}).
+   * `busyTime` and `uptime` (see {@link PoolStats.busyTime}).
    */
   readonly utilization: number
   /**
    * Total thread-busy time so far, in ms: for every task that ran, the time from its start on a thread to its
    * settlement, with tasks still running counted up to now. It never decreases (monotonic clock), and
-   * `0 <= busyTimeMs <= uptimeMs * maxThreads`.
+   * `0 <= busyTime <= uptime * maxThreads`.
    *
    * Utilization over the interval between two snapshots `a` (older) and `b`:
-   * `(b.busyTimeMs - a.busyTimeMs) / ((b.uptimeMs - a.uptimeMs) * b.maxThreads)`, from 0 to 1.
+   * `(b.busyTime - a.busyTime) / ((b.uptime - a.uptime) * b.maxThreads)`, from 0 to 1.
    *
    * @example
+   * ```ts
+   * import { createPool } from '@tierkit/worker-pool'
+   * const pool = createPool({ tasks: new URL('./tasks.js', import.meta.url) })
    * const a = pool.stats()
    * await new Promise((r) => setTimeout(r, 1000))
    * const b = pool.stats()
-   * const utilization = (b.busyTimeMs - a.busyTimeMs) / ((b.uptimeMs - a.uptimeMs) * b.maxThreads)
+   * const utilization = (b.busyTime - a.busyTime) / ((b.uptime - a.uptime) * b.maxThreads)
+   * ```
    */
-  readonly busyTimeMs: number
+  readonly busyTime: number
   /** When the pool was created: milliseconds since the epoch (`Date.now()` at `createPool`). */
   readonly createdAt: number
   /**
    * Milliseconds since the pool was created, on the monotonic clock (`performance.now()`, unaffected by
-   * wall-clock changes); measured at the same instant as `busyTimeMs`.
+   * wall-clock changes); measured at the same instant as `busyTime`.
    */
-  readonly uptimeMs: number
+  readonly uptime: number
   /** The `maxThreads` of the pool: the most threads that can be busy at once. */
   readonly maxThreads: number
   /** Milliseconds from acceptance to start on a thread, over the last 1024 started tasks. */
   readonly waitTime: Percentiles
   /** Milliseconds from start to settlement on the main thread, over the last 1024 tasks that ran. */
   readonly runTime: Percentiles
-}
-
-/** Events of a {@link WorkerPool}. */
-export interface PoolEvents {
-  /** The queue became empty after holding tasks: a producer told `E_QUEUE_FULL` may continue. */
-  drain: []
-  /** A thread died while no task was on it (an idle crash); it has been replaced. */
-  crash: [error: WorkerCrashedError]
 }
 
 const WAITING = 0
@@ -216,7 +237,8 @@ const CLOSING = 1
 const CLOSED = 2
 const DESTROYED = 3
 
-const MAX_TIMER = 2_147_483_647
+/** The most threads a pool may have. */
+const MAX_THREADS = 1024
 const ENTRY = fileURLToPath(new URL('./worker-entry.js', import.meta.url))
 
 interface Job {
@@ -293,15 +315,7 @@ function isCancelError(err: unknown): boolean {
   return err instanceof Error && err.name === 'CancelError'
 }
 
-function checkTimeout(where: string, name: string, value: unknown, allowInfinity: boolean): number {
-  if (value === Number.POSITIVE_INFINITY && allowInfinity) return value
-  if (typeof value !== 'number' || !(value > 0) || value > MAX_TIMER) {
-    throw new TypeError(
-      `${where}: ${name} must be a positive number of milliseconds (at most ${MAX_TIMER})${allowInfinity ? ' or Infinity' : ''}`,
-    )
-  }
-  return value
-}
+const TSX_NEEDED = 'the optional peer dependency "tsx" to load TypeScript on worker threads'
 
 function resolveTasks(tasks: unknown, loader: TasksLoader): { url: string; loader: 'native' | 'tsx' } {
   let url: URL | undefined
@@ -310,29 +324,35 @@ function resolveTasks(tasks: unknown, loader: TasksLoader): { url: string; loade
     url = URL.canParse(tasks) ? new URL(tasks) : undefined
   else if (typeof tasks === 'string' && isAbsolute(tasks)) url = pathToFileURL(tasks)
   if (url === undefined || url.protocol !== 'file:') {
-    throw new TypeError('createPool: tasks must be a file: URL or an absolute path')
+    throw invalidArgument(
+      'createPool',
+      'tasks',
+      'a file: URL or an absolute path',
+      tasks instanceof URL ? tasks.href : tasks,
+    )
   }
   let path = fileURLToPath(url)
   if (!existsSync(path)) {
     const ts = path.replace(/\.(c|m)?js$/, (_m, p: string | undefined) => `.${p ?? ''}ts`)
     if (ts !== path && existsSync(ts)) path = ts
-    else throw new TypeError(`createPool: tasks file not found: ${path}`)
+    else throw invalidArgument('createPool', 'tasks', 'an existing file (or its .ts source)', path)
   }
   const mode = loader === 'auto' ? (/\.(?:[cm]?ts|tsx)$/.test(path) ? 'tsx' : 'native') : loader
   if (mode === 'tsx') {
     try {
       createRequire(import.meta.url).resolve('tsx/esm/api')
     } catch {
-      throw new TypeError(
-        `createPool: ${path} is TypeScript and needs the optional peer dependency "tsx" to load on worker threads: install tsx, or point tasks at the compiled .js file`,
-      )
+      throw loader === 'tsx'
+        ? invalidArgument('createPool', 'loader', `'native' or 'auto' without ${TSX_NEEDED}`, loader)
+        : invalidArgument(
+            'createPool',
+            'tasks',
+            `a .js file, or a .ts file with ${TSX_NEEDED} installed`,
+            path,
+          )
     }
   }
   return { url: pathToFileURL(path).href, loader: mode }
-}
-
-function nonNegativeInteger(value: unknown): value is number {
-  return typeof value === 'number' && Number.isInteger(value) && value >= 0
 }
 
 /**
@@ -347,7 +367,7 @@ function nonNegativeInteger(value: unknown): value is number {
  *
  * @typeParam T - The task set: `typeof import('./tasks.js').default`.
  */
-export class WorkerPool<T extends TaskMap = TaskMap> extends EventEmitter<PoolEvents> {
+export class WorkerPool<T extends TaskMap = TaskMap> {
   /** `file:` URL of the tasks module the threads load. */
   readonly tasksUrl: string
   /** How the threads load it: `'native'` (`import()`) or `'tsx'` (tsx's `tsImport`). */
@@ -383,48 +403,36 @@ export class WorkerPool<T extends TaskMap = TaskMap> extends EventEmitter<PoolEv
   #crashes = 0
   #busy = 0
   #lastCrash: unknown
+  readonly #onEvent: ((event: PoolEvent) => void) | undefined
   #onIdle: (() => void) | undefined
   #closing: Promise<void> | undefined
   #shutdown: Promise<void> | undefined
 
   /**
    * @param options - {@link PoolOptions}.
-   * @throws TypeError for a bad option (see {@link createPool}).
+   * @throws TierkitTypeError for a bad option (see {@link createPool}).
    */
   constructor(options: PoolOptions) {
-    super()
-    if (options === null || typeof options !== 'object')
-      throw new TypeError('createPool: options must be an object')
+    checkObject('createPool', 'options', options)
     const loader = options.loader ?? 'auto'
     if (loader !== 'auto' && loader !== 'native' && loader !== 'tsx') {
-      throw new TypeError("createPool: loader must be 'auto', 'native' or 'tsx'")
+      throw invalidArgument('createPool', 'loader', "'auto', 'native' or 'tsx'", loader)
     }
     const { minThreads, maxThreads, maxQueue = Number.POSITIVE_INFINITY, idleTimeout = 10_000 } = options
-    if (minThreads !== undefined && !nonNegativeInteger(minThreads)) {
-      throw new TypeError('createPool: minThreads must be a non-negative integer')
-    }
-    if (maxThreads !== undefined && !(nonNegativeInteger(maxThreads) && maxThreads >= 1)) {
-      throw new TypeError('createPool: maxThreads must be a positive integer')
-    }
+    if (minThreads !== undefined) checkInteger('createPool', 'minThreads', minThreads, 0, MAX_THREADS)
+    if (maxThreads !== undefined) checkInteger('createPool', 'maxThreads', maxThreads, 1, MAX_THREADS)
     if (minThreads !== undefined && maxThreads !== undefined && minThreads > maxThreads) {
-      throw new TypeError('createPool: minThreads must not exceed maxThreads')
+      throw invalidArgument('createPool', 'minThreads', `at most maxThreads (${maxThreads})`, minThreads)
     }
-    if (!(maxQueue === Number.POSITIVE_INFINITY || nonNegativeInteger(maxQueue))) {
-      throw new TypeError('createPool: maxQueue must be a non-negative integer or Infinity')
-    }
-    if (!nonNegativeInteger(idleTimeout) || idleTimeout > MAX_TIMER) {
-      throw new TypeError('createPool: idleTimeout must be a non-negative integer number of milliseconds')
-    }
+    checkCount('createPool', 'maxQueue', maxQueue, 0)
+    checkDuration('createPool', 'idleTimeout', idleTimeout)
     this.#taskTimeout =
       options.taskTimeout === undefined
         ? Number.POSITIVE_INFINITY
-        : checkTimeout('createPool', 'taskTimeout', options.taskTimeout, true)
-    if (
-      options.resourceLimits !== undefined &&
-      (options.resourceLimits === null || typeof options.resourceLimits !== 'object')
-    ) {
-      throw new TypeError('createPool: resourceLimits must be an object')
-    }
+        : checkTimeout('createPool', 'taskTimeout', options.taskTimeout, 1)
+    checkObject('createPool', 'resourceLimits', options.resourceLimits, true)
+    if (options.onEvent !== undefined) checkFunction('createPool', 'onEvent', options.onEvent)
+    this.#onEvent = options.onEvent
     const tasks = resolveTasks(options.tasks, loader)
     this.tasksUrl = tasks.url
     this.loader = tasks.loader
@@ -459,20 +467,22 @@ export class WorkerPool<T extends TaskMap = TaskMap> extends EventEmitter<PoolEv
    * @param args - `(arg, options?)`: the task's argument (structured-cloned, or transferred with
    *   `options.transfer`; optional when the task takes none) and {@link RunOptions}.
    * @returns The task's result. Rejects with what the task threw (name, message, stack, `cause` and own
-   *   properties kept; a custom class arrives as an `Error` with that `name`), or: `E_QUEUE_FULL`, `E_ABORTED`,
-   *   `E_TASK_TIMEOUT`, `E_WORKER_CRASHED`, `E_POOL_CLOSED`, `E_POOL_DESTROYED`, `E_CLOSE_TIMEOUT`,
-   *   `E_UNKNOWN_TASK`, `E_TASKS_LOAD_FAILED`, a `DataCloneError` for an argument that cannot be cloned, or a
-   *   `TypeError` for a bad argument.
+   *   properties kept; a custom class arrives as an `Error` with that `name`), or: `E_QUEUE_FULL`, `E_ABORTED`
+   *   (`TaskAbortedError`), `E_TASK_TIMEOUT`, `E_WORKER_CRASHED`, `E_CLOSED` (`ClosedError`, after `close()` or
+   *   `destroy()`), `E_POOL_DESTROYED`, `E_CLOSE_TIMEOUT`, `E_UNKNOWN_TASK`, `E_TASKS_LOAD_FAILED`, a
+   *   `DataCloneError` for an argument that cannot be cloned, or a `TierkitTypeError` for a bad argument.
    * @example
    * ```ts
-   * const total = await pool.run('sumSquares', 10_000_000, { timeout: 5_000 })
+   * import { createPool } from '@tierkit/worker-pool'
+   * const pool = createPool<{ sumSquares: (n: number) => number }>({ tasks: new URL('./tasks.js', import.meta.url) })
+   * const total: number = await pool.run('sumSquares', 10_000_000, { timeout: 5_000 })
    * ```
    */
   run<K extends TaskName<T>>(name: K, ...args: TaskArgs<T[K], RunOptions>): Promise<TaskResult<T[K]>> {
     const [arg, options] = args
     let job: Job
     try {
-      job = this.#prepare('run', name, arg, options)
+      job = this.#prepare('WorkerPool.run', name, arg, options)
     } catch (err) {
       return Promise.reject(err)
     }
@@ -494,11 +504,15 @@ export class WorkerPool<T extends TaskMap = TaskMap> extends EventEmitter<PoolEv
    * @param name - Task name.
    * @param args - `(arg, options?)` as for {@link WorkerPool.run}; `options.signal` also cancels the wait for
    *   room.
-   * @returns A {@link TaskHandle}. Rejects (without a handle) with `E_ABORTED`, `E_POOL_CLOSED` or
-   *   `E_POOL_DESTROYED` when it could not be accepted, or a `TypeError` for a bad argument.
+   * @returns A {@link TaskHandle}. Rejects (without a handle) with `E_ABORTED` (`TaskAbortedError`),
+   *   `E_CLOSED` (`ClosedError`) or `E_POOL_DESTROYED` when it could not be accepted, or a `TierkitTypeError`
+   *   for a bad argument.
    * @example
    * ```ts
-   * const pending = []
+   * import { createPool } from '@tierkit/worker-pool'
+   * declare const rows: AsyncIterable<string>
+   * const pool = createPool<{ hashRow: (row: string) => string }>({ tasks: new URL('./tasks.js', import.meta.url) })
+   * const pending: Promise<string>[] = []
    * for await (const row of rows) pending.push((await pool.submit('hashRow', row)).result)
    * const hashes = await Promise.all(pending)
    * ```
@@ -510,7 +524,7 @@ export class WorkerPool<T extends TaskMap = TaskMap> extends EventEmitter<PoolEv
     const [arg, options] = args
     let job: Job
     try {
-      job = this.#prepare('submit', name, arg, options)
+      job = this.#prepare('WorkerPool.submit', name, arg, options)
     } catch (err) {
       return Promise.reject(err)
     }
@@ -534,10 +548,13 @@ export class WorkerPool<T extends TaskMap = TaskMap> extends EventEmitter<PoolEv
    * @param name - Task name.
    * @param items - The arguments, one task each.
    * @param options - {@link PoolMapOptions}.
-   * @returns The results in input order.
+   * @returns The results in input order. Rejects with the first failure, with `AbortedError` (`E_ABORTED`)
+   *   when `options.signal` aborts, or with a `TierkitTypeError` for a bad argument.
    * @example
    * ```ts
-   * const sums = await pool.map('sumSquares', [1e7, 1e7, 1e7, 1e7])
+   * import { createPool } from '@tierkit/worker-pool'
+   * const pool = createPool<{ sumSquares: (n: number) => number }>({ tasks: new URL('./tasks.js', import.meta.url) })
+   * const sums: number[] = await pool.map('sumSquares', [1e7, 1e7, 1e7, 1e7])
    * ```
    */
   map<K extends TaskName<T>>(
@@ -546,28 +563,30 @@ export class WorkerPool<T extends TaskMap = TaskMap> extends EventEmitter<PoolEv
     options: PoolMapOptions = {},
   ): Promise<TaskResult<T[K]>[]> {
     try {
-      this.#prepare('map', name, undefined, options)
+      this.#prepare('WorkerPool.map', name, undefined, options)
       if (items === null || typeof (items as Partial<Iterable<unknown>>)?.[Symbol.iterator] !== 'function') {
-        throw new TypeError('map: items must be iterable')
+        throw invalidArgument('WorkerPool.map', 'items', 'an iterable', items)
       }
     } catch (err) {
       return Promise.reject(err)
     }
     const timeout = options.timeout
-    return mapLimit<TaskArg<T[K]>, TaskResult<T[K]>>(
+    return limitedMap<TaskArg<T[K]>, TaskResult<T[K]>>(
+      'WorkerPool.map',
       items,
       Number.POSITIVE_INFINITY,
       (item, _index, signal) =>
         this.submit(name, ...([item, { signal, timeout }] as unknown as TaskArgs<T[K], RunOptions>)).then(
           (handle) => handle.result,
         ),
-      { signal: options.signal },
+      false,
+      options.signal,
     ) as Promise<TaskResult<T[K]>[]>
   }
 
   /**
    * A snapshot of the pool: threads, queue, counters, utilization, busy time and uptime (for utilization
-   * over any interval, from two snapshots: see {@link PoolStats.busyTimeMs}) and wait/run time percentiles.
+   * over any interval, from two snapshots: see {@link PoolStats.busyTime}) and wait/run time percentiles.
    *
    * @returns {@link PoolStats}.
    */
@@ -588,9 +607,9 @@ export class WorkerPool<T extends TaskMap = TaskMap> extends EventEmitter<PoolEv
       failed: this.#failed,
       crashes: this.#crashes,
       utilization: capacity > 0 ? Math.min(1, busy / capacity) : 0,
-      busyTimeMs: busy,
+      busyTime: busy,
       createdAt: this.#createdAt,
-      uptimeMs: uptime,
+      uptime,
       maxThreads: this.#maxThreads,
       waitTime: this.#waitTimes.percentiles(),
       runTime: this.#runTimes.percentiles(),
@@ -603,28 +622,26 @@ export class WorkerPool<T extends TaskMap = TaskMap> extends EventEmitter<PoolEv
   }
 
   /**
-   * Stops taking work (`run`/`submit` reject with `E_POOL_CLOSED`, waiting `submit` calls too), lets every
-   * queued and running task finish, then ends the threads. Past `timeout` the unfinished tasks reject with
-   * `E_CLOSE_TIMEOUT` and the threads are ended anyway. Calling it again returns the same promise.
+   * Stops taking work (`run`/`submit`/`map` reject with `ClosedError`, `E_CLOSED`, and so do `submit` calls
+   * still waiting for room), lets every queued and running task finish, then ends the threads. Past `timeout`
+   * (ms, default 30000) the unfinished tasks reject with `E_CLOSE_TIMEOUT` and the threads are ended anyway.
+   * Idempotent: calling it again (or after `destroy()`) returns the same promise.
    *
-   * @param options - {@link CloseOptions}.
+   * @param options - `{ timeout }`: an integer from 0 to 2147483647 ms.
    * @returns Resolves once the threads have ended.
-   * @throws TypeError (as a rejection) for a bad `timeout`.
+   * @throws TierkitTypeError (as a rejection) for bad options.
    */
-  close(options: CloseOptions = {}): Promise<void> {
+  close(options?: CloseOptions): Promise<void> {
     let timeout: number
     try {
-      if (options === null || typeof options !== 'object')
-        throw new TypeError('close: options must be an object')
-      timeout =
-        options.timeout === undefined ? 30_000 : checkTimeout('close', 'timeout', options.timeout, true)
+      timeout = closeTimeout('WorkerPool.close', options, 30_000)
     } catch (err) {
       return Promise.reject(err)
     }
     if (this.#closing !== undefined) return this.#closing
     if (this.#state === DESTROYED) return (this.#closing = this.#end())
     this.#state = CLOSING
-    for (const job of this.#waiters.live(WAITING)) this.#settle(job, false, new PoolClosedError(job.name))
+    for (const job of this.#waiters.live(WAITING)) this.#settle(job, false, this.#closedError())
     this.#closing = new Promise<void>((resolve) => {
       let timer: ReturnType<typeof setTimeout> | undefined
       const finish = (): void => {
@@ -637,20 +654,19 @@ export class WorkerPool<T extends TaskMap = TaskMap> extends EventEmitter<PoolEv
         return
       }
       this.#onIdle = finish
-      if (timeout !== Number.POSITIVE_INFINITY) {
-        timer = setTimeout(() => {
-          this.#state = CLOSED
-          this.#rejectAll((job) => new CloseTimeoutError(job.name, timeout))
-          finish()
-        }, timeout)
-      }
+      timer = setTimeout(() => {
+        this.#state = CLOSED
+        this.#rejectAll((job) => new CloseTimeoutError(job.name, timeout))
+        finish()
+      }, timeout)
     })
     return this.#closing
   }
 
   /**
    * Ends the pool now: waiting, queued and running tasks reject with `E_POOL_DESTROYED` and the threads are
-   * terminated. Calling it again returns the same promise.
+   * terminated; later calls reject with `ClosedError` (`E_CLOSED`). Idempotent: calling it again returns the
+   * same promise. (`close({ timeout: 0 })` is the graceful variant: tasks are cut off with `E_CLOSE_TIMEOUT`.)
    *
    * @returns Resolves once the threads have ended.
    */
@@ -684,24 +700,18 @@ export class WorkerPool<T extends TaskMap = TaskMap> extends EventEmitter<PoolEv
     arg: unknown,
     options: RunOptions | PoolMapOptions | undefined,
   ): Job {
-    if (typeof name !== 'string' || name === '')
-      throw new TypeError(`${method}: task name must be a non-empty string`)
-    if (options !== undefined && (options === null || typeof options !== 'object')) {
-      throw new TypeError(`${method}: options must be an object`)
-    }
-    const signal = options?.signal
-    if (signal !== undefined && !(signal instanceof AbortSignal)) {
-      throw new TypeError(`${method}: signal must be an AbortSignal`)
-    }
+    const task = checkString(method, 'name', name)
+    checkObject(method, 'options', options, true)
+    const signal = checkSignal(method, 'options.signal', options?.signal)
     const timeout =
       options?.timeout === undefined
         ? this.#taskTimeout
-        : checkTimeout(method, 'timeout', options.timeout, true)
+        : checkTimeout(method, 'options.timeout', options.timeout, 1)
     const transfer = (options as RunOptions | undefined)?.transfer
     if (transfer !== undefined && !Array.isArray(transfer))
-      throw new TypeError(`${method}: transfer must be an array`)
+      throw invalidArgument(method, 'options.transfer', 'an array', transfer)
     return {
-      name,
+      name: task,
       arg,
       transfer: transfer as TransferListItem[] | undefined,
       signal,
@@ -718,9 +728,12 @@ export class WorkerPool<T extends TaskMap = TaskMap> extends EventEmitter<PoolEv
     }
   }
 
+  #closedError(): ClosedError {
+    return new ClosedError(`the worker pool of ${basename(fileURLToPath(this.tasksUrl))}`)
+  }
+
   #refusal(job: Job): Error | undefined {
-    if (this.#state === DESTROYED) return new PoolDestroyedError(job.name)
-    if (this.#state !== OPEN) return new PoolClosedError(job.name)
+    if (this.#state !== OPEN) return this.#closedError()
     if (job.signal?.aborted) return new TaskAbortedError(job.name, job.signal.reason)
     return undefined
   }
@@ -813,7 +826,7 @@ export class WorkerPool<T extends TaskMap = TaskMap> extends EventEmitter<PoolEv
     }
     if (this.#queued === 0 && this.#spares === 0 && this.#hadQueue) {
       this.#hadQueue = false
-      this.emit('drain')
+      this.#emit({ type: 'drain' })
     }
     if (this.#state === CLOSING && this.#active.size === 0 && this.#queued === 0) this.#onIdle?.()
   }
@@ -956,8 +969,22 @@ export class WorkerPool<T extends TaskMap = TaskMap> extends EventEmitter<PoolEv
       for (const job of stranded)
         this.#settle(job, false, new WorkerCrashedError({ task: job.name, cause: err }))
     }
-    if (this.listenerCount('crash') > 0) {
-      this.emit('crash', err instanceof WorkerCrashedError ? err : new WorkerCrashedError({ cause: err }))
+    if (this.#onEvent !== undefined) {
+      this.#emit({
+        type: 'crash',
+        error: err instanceof WorkerCrashedError ? err : new WorkerCrashedError({ cause: err }),
+      })
+    }
+  }
+
+  /** Calls `onEvent`; what it throws is ignored (it runs inside the pool's bookkeeping). */
+  #emit(event: PoolEvent): void {
+    const onEvent = this.#onEvent
+    if (onEvent === undefined) return
+    try {
+      onEvent(event)
+    } catch {
+      // a listener that throws is ignored (docs/contributing.md, Events)
     }
   }
 }
@@ -968,13 +995,11 @@ export class WorkerPool<T extends TaskMap = TaskMap> extends EventEmitter<PoolEv
  * @typeParam T - The task set: `typeof import('./tasks.js').default` (a type-only import).
  * @param options - {@link PoolOptions}.
  * @returns The pool.
- * @throws TypeError `createPool: tasks must be a file: URL or an absolute path`, `createPool: tasks file not
- *   found: <path>`, `createPool: <path> is TypeScript and needs the optional peer dependency "tsx" ...`,
- *   `createPool: minThreads must be a non-negative integer`, `createPool: maxThreads must be a positive integer`,
- *   `createPool: minThreads must not exceed maxThreads`, `createPool: maxQueue must be a non-negative integer or
- *   Infinity`, `createPool: idleTimeout must be a non-negative integer number of milliseconds`, `createPool:
- *   taskTimeout must be a positive number of milliseconds (at most 2147483647) or Infinity`, `createPool:
- *   resourceLimits must be an object`, `createPool: loader must be 'auto', 'native' or 'tsx'`.
+ * @throws TierkitTypeError (`E_INVALID_ARGUMENT`) for a bad option, in the family's one message shape, e.g.
+ *   `createPool: tasks must be a file: URL or an absolute path, got "./tasks.js"`, `createPool: maxThreads must
+ *   be an integer from 1 to 1024, got 0`, `createPool: taskTimeout must be a duration in ms, an integer from 1
+ *   to 2147483647, or Infinity, got 0.5`; a `tasks` file that does not exist, or a `.ts` one without tsx
+ *   installed, is refused the same way.
  * @example
  * ```ts
  * import { createPool } from '@tierkit/worker-pool'

@@ -3,6 +3,7 @@
  *
  * @packageDocumentation
  */
+import { checkFunction, checkObject } from '@tierkit/contracts'
 
 const TASKS: unique symbol = Symbol.for('@tierkit/worker-pool.tasks') as never
 
@@ -22,8 +23,9 @@ export type TaskMap = Record<string, Task>
  *
  * @param tasks - Record of task name to function. Each function takes at most one argument.
  * @returns The same tasks (a frozen copy, marked so the worker can recognise it).
- * @throws TypeError `defineTasks: expected an object of task functions` when `tasks` is not a plain object, or
- *   `defineTasks: task "<name>" is not a function` when one entry is not a function.
+ * @throws TierkitTypeError (`E_INVALID_ARGUMENT`) `defineTasks: tasks must be an object, got null` when `tasks`
+ *   is not a plain object, `defineTasks: tasks.<name> must be a function, got 42` when one entry is not a
+ *   function.
  * @example
  * ```ts
  * // tasks.ts (runs in the worker threads)
@@ -39,25 +41,13 @@ export type TaskMap = Record<string, Task>
  * ```
  */
 export function defineTasks<T extends TaskMap>(tasks: T): T {
-  if (tasks === null || typeof tasks !== 'object' || Array.isArray(tasks)) {
-    throw new TypeError('defineTasks: expected an object of task functions')
-  }
+  checkObject('defineTasks', 'tasks', tasks)
   const copy: Record<string, Task> = {}
   for (const name of Object.keys(tasks)) {
     const fn = tasks[name]
-    if (typeof fn !== 'function') throw new TypeError(`defineTasks: task "${name}" is not a function`)
-    copy[name] = fn
+    checkFunction('defineTasks', `tasks.${name}`, fn)
+    copy[name] = fn as Task
   }
   Object.defineProperty(copy, TASKS, { value: true, enumerable: false })
   return Object.freeze(copy) as T
-}
-
-/**
- * Whether a value was made by {@link defineTasks}.
- *
- * @param value - Anything.
- * @returns `true` for a task set made by `defineTasks`.
- */
-export function isTaskSet(value: unknown): value is TaskMap {
-  return typeof value === 'object' && value !== null && (value as { [TASKS]?: unknown })[TASKS] === true
 }

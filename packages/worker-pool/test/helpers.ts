@@ -58,3 +58,13 @@ export async function rejection(promise: Promise<unknown>): Promise<Error & Reco
 export async function until(check: () => boolean): Promise<void> {
   while (!check()) await new Promise((resolve) => setTimeout(resolve, 5))
 }
+
+/** What a synchronous call throws (fails the test when it does not throw). */
+export function thrown(call: () => unknown): unknown {
+  try {
+    call()
+  } catch (err) {
+    return err
+  }
+  throw new Error('expected the call to throw')
+}

@@ -1,6 +1,7 @@
+import { AbortedError, TierkitTypeError } from '@tierkit/contracts'
 import fc from 'fast-check'
 import { describe, expect, test } from 'vitest'
-import { mapLimit, TaskAbortedError } from '../src/index.js'
+import { errors, mapLimit } from '../src/index.js'
 import { expectNoProcessErrors, rejection } from './helpers.js'
 
 expectNoProcessErrors()
@@ -117,13 +118,17 @@ describe('mapLimit', () => {
         return n
       })
       const err = await rejection(mapLimit([0, 1, 2, 3, 4], 2, fn, { signal: ac.signal, settle }))
-      expect(err).toBeInstanceOf(TaskAbortedError)
+      expect(err).toBeInstanceOf(AbortedError)
+      expect(err).toBeInstanceOf(errors.E_ABORTED)
       expect(err.code).toBe('E_ABORTED')
+      expect(err.name).toBe('AbortError')
+      expect(err.message).toBe('mapLimit was aborted by its signal')
       expect(err.cause).toBe('stop')
       expect(state.started).toEqual([0, 1])
       expect(state.signals.every((s) => s.aborted)).toBe(true)
     }
     const early = await rejection(mapLimit([1], 1, (n) => n, { signal: AbortSignal.abort() }))
+    expect(early).toBeInstanceOf(AbortedError)
     expect(early.code).toBe('E_ABORTED')
   })
 
@@ -139,26 +144,36 @@ describe('mapLimit', () => {
     expect(await mapLimit([], 5, () => 1)).toEqual([])
   })
 
-  test('bad arguments reject with exact TypeErrors', async () => {
+  test('bad arguments reject with exact TierkitTypeErrors, and fn is never called', async () => {
+    let calls = 0
+    const fn = (): number => ++calls
+    const limitRule = 'an integer from 1 to 2147483647, or Infinity'
     const cases: [Promise<unknown>, string][] = [
-      [mapLimit(42 as never, 1, () => 1), 'mapLimit: items must be iterable'],
-      [mapLimit(null as never, 1, () => 1), 'mapLimit: items must be iterable'],
-      [mapLimit([1], 0, () => 1), 'mapLimit: limit must be a positive integer or Infinity'],
-      [mapLimit([1], 1.5, () => 1), 'mapLimit: limit must be a positive integer or Infinity'],
-      [mapLimit([1], Number.NaN, () => 1), 'mapLimit: limit must be a positive integer or Infinity'],
-      [mapLimit([1], 1, 'fn' as never), 'mapLimit: fn must be a function'],
-      [mapLimit([1], 1, () => 1, null as never), 'mapLimit: options must be an object'],
+      [mapLimit(42 as never, 1, fn), 'mapLimit: items must be an iterable, got 42'],
+      [mapLimit(null as never, 1, fn), 'mapLimit: items must be an iterable, got null'],
+      [mapLimit([1], 0, fn), `mapLimit: limit must be ${limitRule}, got 0`],
+      [mapLimit([1], 1.5, fn), `mapLimit: limit must be ${limitRule}, got 1.5`],
+      [mapLimit([1], Number.NaN, fn), `mapLimit: limit must be ${limitRule}, got NaN`],
+      [mapLimit([1], 1, 'fn' as never), 'mapLimit: fn must be a function, got "fn"'],
+      [mapLimit([1], 1, fn, null as never), 'mapLimit: options must be an object, got null'],
       [
-        mapLimit([1], 1, () => 1, { settle: 'some' as never }),
-        "mapLimit: settle must be 'fail-fast' or 'all'",
+        mapLimit([1], 1, fn, { settle: 'some' as never }),
+        `mapLimit: options.settle must be 'fail-fast' or 'all', got "some"`,
       ],
-      [mapLimit([1], 1, () => 1, { signal: {} as never }), 'mapLimit: signal must be an AbortSignal'],
+      [
+        mapLimit([1], 1, fn, { signal: {} as never }),
+        'mapLimit: options.signal must be an AbortSignal, got an object',
+      ],
     ]
+    expect(cases).toHaveLength(9)
     for (const [promise, message] of cases) {
       const err = await rejection(promise)
+      expect(err).toBeInstanceOf(TierkitTypeError)
       expect(err).toBeInstanceOf(TypeError)
+      expect(err.code).toBe('E_INVALID_ARGUMENT')
       expect(err.message).toBe(message)
     }
+    expect(calls).toBe(0)
   })
 
   test('property: limit respected, order kept, each item settled once, fail-fast starts nothing after a failure', async () => {

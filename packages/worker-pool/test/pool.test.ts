@@ -1,9 +1,12 @@
 import { fileURLToPath } from 'node:url'
+import { AbortedError, ClosedError, describeValue, TierkitError, TierkitTypeError } from '@tierkit/contracts'
 import { afterEach, describe, expect, test } from 'vitest'
 import {
+  CloseTimeoutError,
   createPool,
-  PoolClosedError,
+  errors,
   PoolDestroyedError,
+  type PoolEvent,
   QueueFullError,
   TaskAbortedError,
   TasksLoadError,
@@ -13,7 +16,7 @@ import {
   type WorkerPool,
   WorkerPoolError,
 } from '../src/index.js'
-import { expectNoProcessErrors, Gate, rejection, TASKS_JS, type Tasks, until } from './helpers.js'
+import { expectNoProcessErrors, Gate, rejection, TASKS_JS, type Tasks, thrown, until } from './helpers.js'
 
 expectNoProcessErrors()
 
@@ -129,9 +132,13 @@ describe('tasks module that cannot load', () => {
   })
 
   test('a module whose thread exits while loading rejects instead of hanging, and reports a crash', async () => {
-    const p = pool({ tasks: new URL('./fixtures/broken/exits-on-load.mjs', import.meta.url) })
     const crashes: WorkerCrashedError[] = []
-    p.on('crash', (err) => crashes.push(err))
+    const p = pool({
+      tasks: new URL('./fixtures/broken/exits-on-load.mjs', import.meta.url),
+      onEvent: (event) => {
+        if (event.type === 'crash') crashes.push(event.error)
+      },
+    })
     const first = await rejection(p.run('ping'))
     expect(first.code).toBe('E_WORKER_CRASHED')
     const second = await rejection(p.run('ping'))
@@ -143,9 +150,14 @@ describe('tasks module that cannot load', () => {
 
 describe('tasks module that cannot load: crash listeners', () => {
   test('a crash listener that aborts pending work cannot trip tinypool into an uncaught error', async () => {
-    const p = pool({ tasks: new URL('./fixtures/broken/exits-on-load.mjs', import.meta.url), maxThreads: 2 })
     const ac = new AbortController()
-    p.on('crash', () => ac.abort())
+    const p = pool({
+      tasks: new URL('./fixtures/broken/exits-on-load.mjs', import.meta.url),
+      maxThreads: 2,
+      onEvent: (event) => {
+        if (event.type === 'crash') ac.abort()
+      },
+    })
     const outcomes = await Promise.allSettled([
       p.run('ping', undefined, { signal: ac.signal }),
       p.run('ping', undefined, { signal: ac.signal }),
@@ -155,6 +167,21 @@ describe('tasks module that cannot load: crash listeners', () => {
       expect(outcome.status).toBe('rejected')
       expect(['E_WORKER_CRASHED', 'E_ABORTED']).toContain((outcome as PromiseRejectedResult).reason.code)
     }
+    expect(p.stats()).toMatchObject({ running: 0, queued: 0 })
+  })
+
+  test('an onEvent listener that throws is ignored: the pool carries on and nothing reaches the process', async () => {
+    const seen: PoolEvent['type'][] = []
+    const p = pool({
+      tasks: new URL('./fixtures/broken/exits-on-load.mjs', import.meta.url),
+      onEvent: (event) => {
+        seen.push(event.type)
+        throw new Error('listener failed')
+      },
+    })
+    expect((await rejection(p.run('ping'))).code).toBe('E_WORKER_CRASHED')
+    expect((await rejection(p.run('ping'))).code).toBe('E_WORKER_CRASHED')
+    expect(seen).toContain('crash')
     expect(p.stats()).toMatchObject({ running: 0, queued: 0 })
   })
 })
@@ -219,9 +246,13 @@ describe('cancellation', () => {
     ac.abort(new Error('changed my mind'))
     const err = await rejection(queued)
     expect(err).toBeInstanceOf(TaskAbortedError)
+    expect(err).toBeInstanceOf(AbortedError)
+    expect(err).toBeInstanceOf(errors.E_ABORTED)
     expect(err.name).toBe('AbortError')
     expect(err.code).toBe('E_ABORTED')
+    expect(err.task).toBe('mark')
     expect(err.started).toBe(false)
+    expect(err.message).toBe('task "mark" was aborted by its signal (before it ran)')
     expect((err.cause as Error).message).toBe('changed my mind')
     expect(p.stats().queued).toBe(0)
     gate.open()
@@ -240,6 +271,7 @@ describe('cancellation', () => {
     const err = await rejection(running)
     expect(err.code).toBe('E_ABORTED')
     expect(err.started).toBe(true)
+    expect(err.message).toBe('task "gate" was aborted by its signal (while running; its thread was replaced)')
     const after = await p.run('threadId')
     expect(after).not.toBe(before)
     expect(p.stats()).toMatchObject({ threads: 1, running: 0, crashes: 0 })
@@ -264,6 +296,27 @@ describe('cancellation', () => {
     const results = await Promise.allSettled(tasks)
     expect(results.every((r) => r.status === 'rejected' && r.reason.code === 'E_ABORTED')).toBe(true)
     expect(await p.run('ping')).toBe('pong')
+  })
+
+  test('map({ signal }) rejects with AbortedError at once and cancels its items: none of them runs', async () => {
+    const p = pool()
+    const gate = new Gate()
+    const counter = new Int32Array(new SharedArrayBuffer(4))
+    const blocker = p.run('gate', gate.view)
+    await gate.started()
+    const ac = new AbortController()
+    const mapped = p.map('mark', [counter, counter, counter], { signal: ac.signal })
+    expect(p.stats().queued).toBe(3)
+    ac.abort('gone')
+    const err = await rejection(mapped)
+    expect(err).toBeInstanceOf(AbortedError)
+    expect(err.code).toBe('E_ABORTED')
+    expect(err.message).toBe('WorkerPool.map was aborted by its signal')
+    expect(err.cause).toBe('gone')
+    expect(p.stats().queued).toBe(0)
+    gate.open()
+    expect(await blocker).toBe(1)
+    expect(await p.run('mark', counter)).toBe(1) // none of the mapped items incremented it
   })
 
   test('timeout cancels a running task with E_TASK_TIMEOUT and replaces its thread', async () => {
@@ -294,7 +347,16 @@ describe('cancellation', () => {
 
 describe('queue and backpressure', () => {
   test('a full queue rejects run() with E_QUEUE_FULL; state stays intact; drain tells when to go on', async () => {
-    const p = pool({ maxQueue: 2 })
+    let onDrain = (): void => {}
+    const drained = new Promise<void>((resolve) => {
+      onDrain = resolve
+    })
+    const p = pool({
+      maxQueue: 2,
+      onEvent: (event) => {
+        if (event.type === 'drain') onDrain()
+      },
+    })
     const gate = new Gate()
     const blocker = p.run('gate', gate.view)
     await gate.started()
@@ -304,7 +366,6 @@ describe('queue and backpressure', () => {
     expect(err.code).toBe('E_QUEUE_FULL')
     expect(err.maxQueue).toBe(2)
     expect(p.stats()).toMatchObject({ queued: 2, running: 1 })
-    const drained = new Promise<void>((resolve) => p.once('drain', resolve))
     gate.open()
     await drained
     expect(await Promise.all([blocker, ...queued])).toEqual([1, 1, 2])
@@ -381,14 +442,21 @@ describe('close and destroy', () => {
     const closing = p.close().then(() => events.push('closed'))
     expect(p.closed).toBe(true)
     const refused = await rejection(p.run('ping'))
-    expect(refused).toBeInstanceOf(PoolClosedError)
-    expect(refused.code).toBe('E_POOL_CLOSED')
-    expect((await rejection(waiting)).code).toBe('E_POOL_CLOSED')
+    expect(refused).toBeInstanceOf(ClosedError)
+    expect(refused).toBeInstanceOf(errors.E_CLOSED)
+    expect(refused.code).toBe('E_CLOSED')
+    expect(refused.name).toBe('ClosedError')
+    expect(refused.message).toBe('the worker pool of tasks.js is closed')
+    expect((await rejection(waiting)).code).toBe('E_CLOSED')
+    expect((await rejection(p.submit('ping'))).code).toBe('E_CLOSED')
+    expect((await rejection(p.map('echo', [1]))).code).toBe('E_CLOSED')
     gate.open(9)
     await Promise.all([running, queued, closing])
     expect(events).toEqual(['gate 9', 'queued', 'closed'])
     expect(p.stats()).toMatchObject({ threads: 0, running: 0, queued: 0, completed: 2 })
     expect(p.close()).toBe(p.close())
+    expect(p.close({ timeout: 5 })).toBe(p.close())
+    expect(await p.close()).toBeUndefined()
   })
 
   test('close({ timeout }) cuts off tasks that do not finish with E_CLOSE_TIMEOUT', async () => {
@@ -398,9 +466,23 @@ describe('close and destroy', () => {
     const queued = rejection(p.run('echo', 1))
     await gate.started()
     await p.close({ timeout: 50 })
-    expect((await stuck).code).toBe('E_CLOSE_TIMEOUT')
+    const err = await stuck
+    expect(err).toBeInstanceOf(CloseTimeoutError)
+    expect(err.code).toBe('E_CLOSE_TIMEOUT')
+    expect(err.timeout).toBe(50)
+    expect(err.message).toBe('task "gate" cut off: close() timed out after 50 ms')
     expect((await queued).code).toBe('E_CLOSE_TIMEOUT')
     expect(p.stats().threads).toBe(0)
+  })
+
+  test('close({ timeout: 0 }) cuts off at once what is pending', async () => {
+    const p = pool()
+    const gate = new Gate()
+    const stuck = rejection(p.run('gate', gate.view))
+    await gate.started()
+    await p.close({ timeout: 0 })
+    expect((await stuck).code).toBe('E_CLOSE_TIMEOUT')
+    expect(p.stats()).toMatchObject({ threads: 0, running: 0 })
   })
 
   test('destroy() ends at once: queued and in-flight tasks reject with E_POOL_DESTROYED', async () => {
@@ -416,8 +498,15 @@ describe('close and destroy', () => {
       expect(err).toBeInstanceOf(PoolDestroyedError)
       expect(err.code).toBe('E_POOL_DESTROYED')
     }
-    expect((await rejection(p.run('ping'))).code).toBe('E_POOL_DESTROYED')
+    // after destroy(), as after close(), calls are refused with ClosedError
+    const refused = await rejection(p.run('ping'))
+    expect(refused).toBeInstanceOf(ClosedError)
+    expect(refused.code).toBe('E_CLOSED')
     expect(p.stats()).toMatchObject({ threads: 0, running: 0, queued: 0, waiting: 0 })
+    expect(p.destroy()).toBe(p.destroy())
+    // close() after destroy() resolves once the threads are gone, and is idempotent too
+    expect(p.close()).toBe(p.close())
+    expect(await p.close()).toBeUndefined()
   })
 
   test('destroy() during close() settles everything and resolves both', async () => {
@@ -470,75 +559,120 @@ describe('stats', () => {
 })
 
 describe('bad input', () => {
-  test('createPool rejects bad options with exact TypeErrors', () => {
+  /** The one shape of a bad argument: a TierkitTypeError (a TypeError, E_INVALID_ARGUMENT) with an exact message. */
+  function expectInvalid(err: unknown, message: string): void {
+    expect(err).toBeInstanceOf(TierkitTypeError)
+    expect(err).toBeInstanceOf(TypeError)
+    expect(err).toBeInstanceOf(errors.E_INVALID_ARGUMENT)
+    expect((err as TierkitTypeError).code).toBe('E_INVALID_ARGUMENT')
+    expect((err as TierkitTypeError).message).toBe(message)
+  }
+
+  test('createPool rejects bad options with exact TierkitTypeErrors', () => {
     const tasks = TASKS_JS
     const cases: [unknown, string][] = [
-      [null, 'createPool: options must be an object'],
-      [{ tasks: './relative.js' }, 'createPool: tasks must be a file: URL or an absolute path'],
+      [null, 'createPool: options must be an object, got null'],
+      [
+        { tasks: './relative.js' },
+        'createPool: tasks must be a file: URL or an absolute path, got "./relative.js"',
+      ],
       [
         { tasks: new URL('https://example.invalid/t.js') },
-        'createPool: tasks must be a file: URL or an absolute path',
+        'createPool: tasks must be a file: URL or an absolute path, got "https://example.invalid/t.js"',
       ],
-      [{ tasks: 42 }, 'createPool: tasks must be a file: URL or an absolute path'],
-      [{ tasks, minThreads: -1 }, 'createPool: minThreads must be a non-negative integer'],
-      [{ tasks, maxThreads: 0 }, 'createPool: maxThreads must be a positive integer'],
-      [{ tasks, maxThreads: 1.5 }, 'createPool: maxThreads must be a positive integer'],
-      [{ tasks, minThreads: 3, maxThreads: 2 }, 'createPool: minThreads must not exceed maxThreads'],
-      [{ tasks, maxQueue: -1 }, 'createPool: maxQueue must be a non-negative integer or Infinity'],
+      [{ tasks: 42 }, 'createPool: tasks must be a file: URL or an absolute path, got 42'],
+      [{ tasks, minThreads: -1 }, 'createPool: minThreads must be an integer from 0 to 1024, got -1'],
+      [{ tasks, maxThreads: 0 }, 'createPool: maxThreads must be an integer from 1 to 1024, got 0'],
+      [{ tasks, maxThreads: 1.5 }, 'createPool: maxThreads must be an integer from 1 to 1024, got 1.5'],
+      [
+        { tasks, minThreads: 3, maxThreads: 2 },
+        'createPool: minThreads must be at most maxThreads (2), got 3',
+      ],
+      [
+        { tasks, maxQueue: -1 },
+        'createPool: maxQueue must be an integer from 0 to 2147483647, or Infinity, got -1',
+      ],
       [
         { tasks, idleTimeout: 'soon' },
-        'createPool: idleTimeout must be a non-negative integer number of milliseconds',
+        'createPool: idleTimeout must be a duration in ms, an integer from 0 to 2147483647, got "soon"',
       ],
       [
         { tasks, taskTimeout: 0 },
-        'createPool: taskTimeout must be a positive number of milliseconds (at most 2147483647) or Infinity',
+        'createPool: taskTimeout must be a duration in ms, an integer from 1 to 2147483647, or Infinity, got 0',
       ],
-      [{ tasks, resourceLimits: 5 }, 'createPool: resourceLimits must be an object'],
-      [{ tasks, loader: 'babel' }, "createPool: loader must be 'auto', 'native' or 'tsx'"],
+      [
+        { tasks, taskTimeout: 2.5 },
+        'createPool: taskTimeout must be a duration in ms, an integer from 1 to 2147483647, or Infinity, got 2.5',
+      ],
+      [{ tasks, resourceLimits: 5 }, 'createPool: resourceLimits must be an object, got 5'],
+      [{ tasks, loader: 'babel' }, `createPool: loader must be 'auto', 'native' or 'tsx', got "babel"`],
+      [{ tasks, onEvent: 'log' }, 'createPool: onEvent must be a function, got "log"'],
     ]
-    for (const [options, message] of cases) {
-      expect(() => createPool(options as never)).toThrow(new TypeError(message))
-    }
+    for (const [options, message] of cases)
+      expectInvalid(
+        thrown(() => createPool(options as never)),
+        message,
+      )
+    expect(cases).toHaveLength(15)
     const missing = fileURLToPath(new URL('./fixtures/missing.js', import.meta.url))
-    expect(() => createPool({ tasks: missing })).toThrow(
-      new TypeError(`createPool: tasks file not found: ${missing}`),
+    expectInvalid(
+      thrown(() => createPool({ tasks: missing })),
+      `createPool: tasks must be an existing file (or its .ts source), got ${describeValue(missing)}`,
     )
   })
 
-  test('run/submit/map/close reject bad arguments with exact TypeErrors and leave the pool intact', async () => {
+  test('run/submit/map/close reject bad arguments with exact TierkitTypeErrors and leave the pool intact', async () => {
     const p = pool()
     await p.run('ping')
     const before = p.stats()
+    const timeoutRule = 'a duration in ms, an integer from 1 to 2147483647, or Infinity'
     const cases: [Promise<unknown>, string][] = [
-      [p.run('' as 'ping'), 'run: task name must be a non-empty string'],
-      [(p.run as (name: unknown) => Promise<unknown>)(7), 'run: task name must be a non-empty string'],
-      [p.run('ping', undefined, null as never), 'run: options must be an object'],
-      [p.run('ping', undefined, { signal: {} as AbortSignal }), 'run: signal must be an AbortSignal'],
+      [
+        p.run('' as 'ping'),
+        'WorkerPool.run: name must be a non-empty string of at most 65536 characters, got ""',
+      ],
+      [
+        (p.run as (name: unknown) => Promise<unknown>)(7),
+        'WorkerPool.run: name must be a non-empty string of at most 65536 characters, got 7',
+      ],
+      [p.run('ping', undefined, null as never), 'WorkerPool.run: options must be an object, got null'],
+      [
+        p.run('ping', undefined, { signal: {} as AbortSignal }),
+        'WorkerPool.run: options.signal must be an AbortSignal, got an object',
+      ],
       [
         p.run('ping', undefined, { timeout: -5 }),
-        'run: timeout must be a positive number of milliseconds (at most 2147483647) or Infinity',
+        `WorkerPool.run: options.timeout must be ${timeoutRule}, got -5`,
       ],
       [
         p.run('ping', undefined, { timeout: 2 ** 31 }),
-        'run: timeout must be a positive number of milliseconds (at most 2147483647) or Infinity',
+        `WorkerPool.run: options.timeout must be ${timeoutRule}, got 2147483648`,
       ],
-      [p.run('ping', undefined, { transfer: 'x' as never }), 'run: transfer must be an array'],
+      [
+        p.run('ping', undefined, { transfer: 'x' as never }),
+        'WorkerPool.run: options.transfer must be an array, got "x"',
+      ],
       [
         p.submit('ping', undefined, { timeout: Number.NaN }),
-        'submit: timeout must be a positive number of milliseconds (at most 2147483647) or Infinity',
+        `WorkerPool.submit: options.timeout must be ${timeoutRule}, got NaN`,
       ],
-      [p.map('echo', 5 as never), 'map: items must be iterable'],
-      [p.map('echo', [1], { signal: 'no' as never }), 'map: signal must be an AbortSignal'],
+      [
+        p.submit('' as 'ping'),
+        'WorkerPool.submit: name must be a non-empty string of at most 65536 characters, got ""',
+      ],
+      [p.map('echo', 5 as never), 'WorkerPool.map: items must be an iterable, got 5'],
+      [
+        p.map('echo', [1], { signal: 'no' as never }),
+        'WorkerPool.map: options.signal must be an AbortSignal, got "no"',
+      ],
       [
         p.close({ timeout: -1 }),
-        'close: timeout must be a positive number of milliseconds (at most 2147483647) or Infinity',
+        'WorkerPool.close: options.timeout must be a duration in ms, an integer from 0 to 2147483647, got -1',
       ],
+      [p.close(5000 as never), 'WorkerPool.close: options must be an object, got 5000'],
     ]
-    for (const [promise, message] of cases) {
-      const err = await rejection(promise)
-      expect(err).toBeInstanceOf(TypeError)
-      expect(err.message).toBe(message)
-    }
+    for (const [promise, message] of cases) expectInvalid(await rejection(promise), message)
+    expect(cases).toHaveLength(13)
     expect(p.stats()).toMatchObject({
       completed: before.completed,
       failed: before.failed,
@@ -551,26 +685,61 @@ describe('bad input', () => {
     expect(await p.run('ping')).toBe('pong')
   })
 
-  test('every error of the pool is a WorkerPoolError with a stable code', () => {
-    const errors = [
+  test('every error is a TierkitError with a stable code and name = class name; errors maps each code to its class', () => {
+    const own = [
       new QueueFullError('t', 1),
       new TaskTimeoutError('t', 5, false),
-      new TaskAbortedError('t', undefined),
       new WorkerCrashedError({ task: 't' }),
-      new PoolClosedError('t'),
       new PoolDestroyedError('t'),
+      new CloseTimeoutError('t', 5),
       new UnknownTaskError('t', []),
       new TasksLoadError('t', 'file:///x', new Error('y')),
     ]
-    expect(errors.map((e) => e instanceof WorkerPoolError && e.code)).toEqual([
+    expect(own.map((e) => e instanceof WorkerPoolError && e instanceof TierkitError && e.code)).toEqual([
       'E_QUEUE_FULL',
       'E_TASK_TIMEOUT',
-      'E_ABORTED',
       'E_WORKER_CRASHED',
-      'E_POOL_CLOSED',
       'E_POOL_DESTROYED',
+      'E_CLOSE_TIMEOUT',
       'E_UNKNOWN_TASK',
       'E_TASKS_LOAD_FAILED',
     ])
+    expect(own.map((e) => e.name)).toEqual(own.map((e) => e.constructor.name))
+    expect(own.map((e) => e.task)).toEqual(['t', 't', 't', 't', 't', 't', 't'])
+    for (const e of own) expect(e).toBeInstanceOf(errors[e.code])
+
+    const aborted = new TaskAbortedError('t', 'why')
+    expect(aborted).toBeInstanceOf(AbortedError)
+    expect(aborted).toBeInstanceOf(TierkitError)
+    expect([aborted.code, aborted.name, aborted.cause, aborted.task]).toEqual([
+      'E_ABORTED',
+      'AbortError',
+      'why',
+      't',
+    ])
+    const cause = new Error('root')
+    expect(new WorkerCrashedError({ cause }).cause).toBe(cause)
+    expect(new TasksLoadError('t', 'file:///x', cause).cause).toBe(cause)
+
+    expect(Object.keys(errors).sort()).toEqual(
+      [
+        'E_QUEUE_FULL',
+        'E_TASK_TIMEOUT',
+        'E_WORKER_CRASHED',
+        'E_POOL_DESTROYED',
+        'E_CLOSE_TIMEOUT',
+        'E_UNKNOWN_TASK',
+        'E_TASKS_LOAD_FAILED',
+        'E_ABORTED',
+        'E_CLOSED',
+        'E_INVALID_ARGUMENT',
+      ].sort(),
+    )
+    expect([errors.E_ABORTED, errors.E_CLOSED, errors.E_INVALID_ARGUMENT]).toEqual([
+      AbortedError,
+      ClosedError,
+      TierkitTypeError,
+    ])
+    expect(Object.isFrozen(errors)).toBe(true)
   })
 })

@@ -58,9 +58,9 @@ const scenarioArb = fc.record({
 /** Codes a task may legitimately reject with, given how it was called. */
 function allowedCodes(op: Op, afterClose: boolean): Set<string> {
   const codes = new Set<string>()
-  if (afterClose) codes.add('E_POOL_CLOSED')
+  if (afterClose) codes.add('E_CLOSED')
   if (op.kind === 'run') codes.add('E_QUEUE_FULL')
-  if (op.kind !== 'run') codes.add('E_POOL_CLOSED') // a submit still waiting for room when close() is called
+  if (op.kind !== 'run') codes.add('E_CLOSED') // a submit still waiting for room when close() is called
   if (op.abortAfter >= 0) codes.add('E_ABORTED')
   if (op.timeout !== undefined) codes.add('E_TASK_TIMEOUT')
   if (op.task === 'exit') codes.add('E_WORKER_CRASHED')
@@ -88,19 +88,21 @@ async function runScenario({
         ? { kind: 'submit-await', task: 'exit', abortAfter: -1, timeout: undefined, yieldFirst: false }
         : op,
   )
+  const violations: string[] = []
+  const checkQueue = (where: string): void => {
+    const { queued } = pool.stats()
+    if (queued > maxQueue) violations.push(`queue ${queued} > maxQueue ${maxQueue} (${where})`)
+  }
   const pool: WorkerPool<Tasks> = createPool<Tasks>({
     tasks: TASKS_JS,
     minThreads: 1,
     maxThreads: 2,
     maxQueue,
     idleTimeout: 5,
+    onEvent: (event) => {
+      if (event.type === 'drain') checkQueue('drain')
+    },
   })
-  const violations: string[] = []
-  const checkQueue = (where: string): void => {
-    const { queued } = pool.stats()
-    if (queued > maxQueue) violations.push(`queue ${queued} > maxQueue ${maxQueue} (${where})`)
-  }
-  pool.on('drain', () => checkQueue('drain'))
 
   const settleCounts = new Map<string, number>()
   const pending = new Set<string>()
@@ -171,7 +173,7 @@ async function runScenario({
         (err: { code?: string }) => {
           const refused =
             err.code === 'E_QUEUE_FULL' ||
-            err.code === 'E_POOL_CLOSED' ||
+            err.code === 'E_CLOSED' ||
             (op.abortAfter === 0 && err.code === 'E_ABORTED')
           if (!refused) acceptedTasks++
         },

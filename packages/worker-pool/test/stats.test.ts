@@ -18,23 +18,23 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 
 /** The documented formula: utilization between two snapshots. */
 function intervalUtilization(a: PoolStats, b: PoolStats): number {
-  return (b.busyTimeMs - a.busyTimeMs) / ((b.uptimeMs - a.uptimeMs) * b.maxThreads)
+  return (b.busyTime - a.busyTime) / ((b.uptime - a.uptime) * b.maxThreads)
 }
 
 /** The invariants every snapshot keeps, and between two snapshots in order. */
 function expectConsistent(a: PoolStats, b: PoolStats): void {
   for (const s of [a, b]) {
-    expect(s.busyTimeMs).toBeGreaterThanOrEqual(0)
-    expect(s.uptimeMs).toBeGreaterThanOrEqual(0)
-    expect(s.busyTimeMs).toBeLessThanOrEqual(s.uptimeMs * s.maxThreads)
+    expect(s.busyTime).toBeGreaterThanOrEqual(0)
+    expect(s.uptime).toBeGreaterThanOrEqual(0)
+    expect(s.busyTime).toBeLessThanOrEqual(s.uptime * s.maxThreads)
   }
-  expect(b.busyTimeMs).toBeGreaterThanOrEqual(a.busyTimeMs)
-  expect(b.uptimeMs).toBeGreaterThanOrEqual(a.uptimeMs)
+  expect(b.busyTime).toBeGreaterThanOrEqual(a.busyTime)
+  expect(b.uptime).toBeGreaterThanOrEqual(a.uptime)
   expect(b.createdAt).toBe(a.createdAt)
   expect(b.maxThreads).toBe(a.maxThreads)
 }
 
-describe('stats(): busyTimeMs, createdAt, uptimeMs', () => {
+describe('stats(): busyTime, createdAt, uptime', () => {
   test('a new pool: createdAt is its creation time, nothing busy yet', () => {
     const before = Date.now()
     const p = pool(2)
@@ -42,9 +42,9 @@ describe('stats(): busyTimeMs, createdAt, uptimeMs', () => {
     const s = p.stats()
     expect(s.createdAt).toBeGreaterThanOrEqual(before)
     expect(s.createdAt).toBeLessThanOrEqual(after)
-    expect(s.busyTimeMs).toBe(0)
+    expect(s.busyTime).toBe(0)
     expect(s.maxThreads).toBe(2)
-    expect(s.uptimeMs).toBeGreaterThanOrEqual(0)
+    expect(s.uptime).toBeGreaterThanOrEqual(0)
     expect(s.utilization).toBe(0)
   })
 
@@ -70,14 +70,14 @@ describe('stats(): busyTimeMs, createdAt, uptimeMs', () => {
     expect(snapshots.length).toBeGreaterThan(2)
     for (let i = 1; i < snapshots.length; i++) expectConsistent(snapshots[i - 1]!, snapshots[i]!)
     const last = snapshots.at(-1)!
-    expect(last.busyTimeMs).toBeGreaterThan(0)
+    expect(last.busyTime).toBeGreaterThan(0)
     expect(last).toMatchObject({ completed: 24, failed: 2, running: 0 })
     // idle now: the busy time stops growing while the uptime goes on
     await sleep(10)
     const idle = p.stats()
     expectConsistent(last, idle)
-    expect(idle.busyTimeMs).toBe(last.busyTimeMs)
-    expect(idle.uptimeMs).toBeGreaterThan(last.uptimeMs)
+    expect(idle.busyTime).toBe(last.busyTime)
+    expect(idle.uptime).toBeGreaterThan(last.uptime)
   })
 
   test('the busy time of a task that held its thread covers the time it was seen holding it', async () => {
@@ -100,10 +100,10 @@ describe('stats(): busyTimeMs, createdAt, uptimeMs', () => {
     expectConsistent(during, after)
     // counted while still running
     expect(during.running).toBe(1)
-    expect(during.busyTimeMs).toBeGreaterThan(before.busyTimeMs)
+    expect(during.busyTime).toBeGreaterThan(before.busyTime)
     // the task was on its thread at least from when it was seen started until the gate opened, and at most
     // from before run() until run() settled: the busy time added lies between the two (no timing threshold)
-    const added = after.busyTimeMs - before.busyTimeMs
+    const added = after.busyTime - before.busyTime
     expect(added).toBeGreaterThanOrEqual(openAt - startedSeen)
     expect(added).toBeLessThanOrEqual(t1 - t0)
   })
@@ -121,7 +121,7 @@ describe('stats(): busyTimeMs, createdAt, uptimeMs', () => {
     await task
     expectConsistent(a, b)
     // the held task is the only one running between a and b: busy grew exactly as fast as the uptime
-    expect(b.busyTimeMs - a.busyTimeMs).toBeCloseTo(b.uptimeMs - a.uptimeMs, 6)
+    expect(b.busyTime - a.busyTime).toBeCloseTo(b.uptime - a.uptime, 6)
     expect(intervalUtilization(a, b)).toBeCloseTo(0.5, 6)
     // idle afterwards: the next interval is 0 whatever the lifetime average says
     const c = p.stats()
@@ -144,6 +144,6 @@ describe('stats(): busyTimeMs, createdAt, uptimeMs', () => {
     const c = p.stats()
     expectConsistent(a, b)
     expectConsistent(b, c)
-    expect(c.busyTimeMs).toBe(b.busyTimeMs)
+    expect(c.busyTime).toBe(b.busyTime)
   })
 })

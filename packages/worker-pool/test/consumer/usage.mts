@@ -1,7 +1,10 @@
 // Type-checked against the packed package in a scratch project (publish-and-consume check). Main entry only.
 import {
+  type CloseOptions,
   createPool,
+  errors,
   mapLimit,
+  type PoolEvent,
   type PoolOptions,
   type PoolStats,
   type RunOptions,
@@ -9,6 +12,7 @@ import {
   type TaskMap,
   type WorkerPool,
   WorkerPoolError,
+  type WorkerPoolErrorCode,
 } from '@tierkit/worker-pool'
 
 // The shape `defineTasks({ ... })` returns in a tasks module (written inline: this file imports the main entry only).
@@ -18,7 +22,18 @@ type Tasks = {
   ping: () => 'pong'
 } & TaskMap
 
-const options: PoolOptions = { tasks: new URL('./tasks.js', import.meta.url), maxThreads: 2, maxQueue: 16 }
+const seen: PoolEvent[] = []
+const options: PoolOptions = {
+  tasks: new URL('./tasks.js', import.meta.url),
+  maxThreads: 2,
+  maxQueue: 16,
+  idleTimeout: 10_000,
+  taskTimeout: 60_000,
+  onEvent: (event) => {
+    if (event.type === 'crash') console.warn(event.error.code, event.error.threadId)
+    seen.push(event)
+  },
+}
 const pool: WorkerPool<Tasks> = createPool<Tasks>(options)
 
 export async function main(): Promise<void> {
@@ -26,24 +41,36 @@ export async function main(): Promise<void> {
   const total: number = await pool.run('sumSquares', 10_000_000, runOptions)
   const hash: string = await pool.run('hashRows', [{ id: 1, name: 'a' }])
   const pong: 'pong' = await pool.run('ping')
-  const sums: number[] = await pool.map('sumSquares', [1e7, 1e7, 1e7, 1e7])
+  const sums: number[] = await pool.map('sumSquares', [1e7, 1e7, 1e7, 1e7], {
+    signal: AbortSignal.timeout(1_000),
+  })
   const handle: TaskHandle<number> = await pool.submit('sumSquares', 5)
   const stats: PoolStats = pool.stats()
   const p99: number = stats.runTime.p99
   const later: PoolStats = pool.stats()
   const interval: number =
-    (later.busyTimeMs - stats.busyTimeMs) / ((later.uptimeMs - stats.uptimeMs) * later.maxThreads)
+    (later.busyTime - stats.busyTime) / ((later.uptime - stats.uptime) * later.maxThreads)
   const since: Date = new Date(stats.createdAt)
-  const pages: string[] = await mapLimit(['a', 'b'], 8, async (item, _i, signal) =>
-    signal.aborted ? '' : item,
+  const pages: string[] = await mapLimit(
+    ['a', 'b'],
+    8,
+    async (item, _i, signal) => (signal.aborted ? '' : item),
+    {
+      signal: AbortSignal.timeout(1_000),
+    },
   )
   const settled: PromiseSettledResult<number>[] = await mapLimit([1, 2], 2, async (n) => n, { settle: 'all' })
   try {
     await pool.run('ping')
   } catch (err) {
-    if (err instanceof WorkerPoolError && err.code === 'E_QUEUE_FULL') pool.on('drain', () => {})
+    if (err instanceof WorkerPoolError && err.code === 'E_QUEUE_FULL') console.log('retry later')
+    if (err instanceof errors.E_CLOSED) console.log(err.resource)
+    if (err instanceof errors.E_ABORTED) console.log(err.cause)
+    const code: WorkerPoolErrorCode | undefined = err instanceof WorkerPoolError ? err.code : undefined
+    console.log(code)
   }
-  console.log(total, hash, pong, sums, await handle.result, p99, interval, since, pages, settled)
-  await pool.close({ timeout: 1_000 })
+  console.log(total, hash, pong, sums, await handle.result, p99, interval, since, pages, settled, seen)
+  const closeOptions: CloseOptions = { timeout: 1_000 }
+  await pool.close(closeOptions)
   await pool.destroy()
 }
