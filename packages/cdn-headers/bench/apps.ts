@@ -19,6 +19,24 @@ export const computeETag: typeof MainEntry.computeETag = mainEntry.computeETag
 
 export const ROUTE = '/api/public/users'
 
+/**
+ * The table built by `m`, in its vocabulary: builds before the one-family rename spell `maxAge` / `cdnMaxAge`
+ * `browserTtl` / `edgeTtl` (and ignore the new names), so a baseline build gets the same policy.
+ */
+export function policyFor(
+  m: typeof MainEntry,
+  rules: readonly MainEntry.RouteRule[],
+): MainEntry.CachePolicyTable {
+  const probe = m.definePolicy([{ path: '/', maxAge: 1 }]).rules[0] as { maxAge?: number } | undefined
+  if (probe?.maxAge === 1) return m.definePolicy(rules)
+  const legacy = rules.map(({ maxAge, cdnMaxAge, ...r }) => ({
+    ...r,
+    browserTtl: maxAge,
+    edgeTtl: cdnMaxAge,
+  }))
+  return (m.definePolicy as (rules: readonly object[]) => MainEntry.CachePolicyTable)(legacy)
+}
+
 const payload = {
   users: Array.from({ length: 12 }, (_, i) => ({
     id: i,
@@ -30,7 +48,7 @@ const payload = {
 
 async function ours(): Promise<FastifyInstance> {
   const app = Fastify()
-  const policy = definePolicy([{ path: '/api/public/*', browserTtl: 600, edgeTtl: 600, tags: ['public'] }])
+  const policy = definePolicy([{ path: '/api/public/*', maxAge: 600, cdnMaxAge: 600, tags: ['public'] }])
   await app.register(fastifyCdnHeaders, { policy })
   app.get(ROUTE, async () => payload)
   return app
@@ -66,7 +84,7 @@ async function baseline(): Promise<FastifyInstance> {
   const f = (await import(new URL('fastify.js', base).href)) as typeof FastifyEntry
   const m = (await import(new URL('index.js', base).href)) as typeof MainEntry
   const app = Fastify()
-  const policy = m.definePolicy([{ path: '/api/public/*', browserTtl: 600, edgeTtl: 600, tags: ['public'] }])
+  const policy = policyFor(m, [{ path: '/api/public/*', maxAge: 600, cdnMaxAge: 600, tags: ['public'] }])
   await app.register(f.fastifyCdnHeaders, { policy })
   app.get(ROUTE, async () => payload)
   return app

@@ -24,7 +24,7 @@ import autocannon from 'autocannon'
 import etag from 'etag'
 import type { FastifyInstance } from 'fastify'
 import type * as MainEntry from '../src/index.js'
-import { ANCHOR, BARE, computeETag, ROUTE, variants } from './apps.js'
+import { ANCHOR, BARE, computeETag, policyFor, ROUTE, variants } from './apps.js'
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 21)
 const HTTP_ROUNDS = Number(process.env.BENCH_HTTP_ROUNDS ?? 7)
@@ -109,10 +109,10 @@ async function compileBench(): Promise<void> {
   const baselineDist = process.env.BENCH_BASELINE_DIST
   if (baselineDist !== undefined) builds.push(['baseline build', await load(baselineDist)])
   // the demo's table shape: a private route first, a public API, a catch-all
-  const rules = [
+  const rules: MainEntry.RouteRule[] = [
     { path: '/api/users/*', authenticated: true },
-    { path: '/api/public/*', browserTtl: 600, edgeTtl: 600, staleWhileRevalidate: 60, tags: ['public'] },
-    { path: '/*', browserTtl: 60 },
+    { path: '/api/public/*', maxAge: 600, cdnMaxAge: 600, staleWhileRevalidate: 60, tags: ['public'] },
+    { path: '/*', maxAge: 60 },
   ]
   const targets = [
     ['plain', '/api/public/products/123'],
@@ -126,7 +126,7 @@ policy.compile per call (3 rules), ops per CPU-second; ratio = this build / base
   )
   for (const [label, target] of targets) {
     const fns = builds.map(([, m]) => {
-      const policy = m.definePolicy(rules)
+      const policy = policyFor(m, rules)
       const req = { method: 'GET', path: target, headers: {} }
       const res = { status: 200, setsCookie: false }
       return () => {

@@ -4,8 +4,16 @@
  *
  * @module
  */
+import {
+  checkDuration,
+  checkFunction,
+  checkObject,
+  describeValue,
+  invalidArgument,
+  TierkitTypeError,
+} from '@tierkit/contracts'
 import { PurgeFailedError } from './errors.js'
-import type { CachePolicyTable, ResolvedRule } from './policy.js'
+import { type CachePolicyTable, isValidTag, type ResolvedRule, TAG_CHARS } from './policy.js'
 
 /** One `set_cache_settings` rule, shaped as `cloudflare`'s `RulesAPI.SetCacheSettingsRuleParam`. */
 export interface CloudflareCacheRule {
@@ -15,9 +23,9 @@ export interface CloudflareCacheRule {
   action_parameters: {
     /** Whether Cloudflare caches matching requests. */
     cache: boolean
-    /** Edge TTL (present when `cache` is true). */
+    /** Edge TTL in seconds, Cloudflare's field (present when `cache` is true): the rule's `cdnMaxAge`. */
     edge_ttl?: { mode: 'override_origin' | 'respect_origin'; default?: number }
-    /** Browser TTL. */
+    /** Browser TTL in seconds, Cloudflare's field: the rule's `maxAge`. */
     browser_ttl?: { mode: 'override_origin' | 'respect_origin' | 'bypass'; default?: number }
     /** Serve stale while revalidating at the edge. */
     serve_stale?: { disable_stale_while_updating: boolean }
@@ -51,8 +59,9 @@ export interface CloudflareRulesetOptions {
   /** Ruleset name. @default 'tierkit cache rules' */
   name?: string
   /**
-   * TTL mode: `'override_origin'` writes the table's TTLs into the rules; `'respect_origin'` lets the origin's
-   * headers (which this package writes from the same table) decide.
+   * Cloudflare's TTL mode: `'override_origin'` writes the table's `cdnMaxAge` and `maxAge` into the rules'
+   * `edge_ttl` and `browser_ttl`; `'respect_origin'` lets the origin's headers (which this package writes from the
+   * same table) decide.
    * @default 'override_origin'
    */
   ttlMode?: 'override_origin' | 'respect_origin'
@@ -61,6 +70,8 @@ export interface CloudflareRulesetOptions {
   /** Hostname to restrict every rule to (`http.host eq "..."`). @default undefined (all hosts of the zone) */
   host?: string
 }
+
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 
 const quote = (s: string): string => `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`
 
@@ -81,7 +92,8 @@ function ruleExpression(r: ResolvedRule, hostClause: string): string {
  * @param policy - the route table
  * @param options - {@link CloudflareRulesetOptions}
  * @returns the ruleset body
- * @throws TypeError `policy must be a CachePolicyTable` / `sessionCookies must be cookie names`
+ * @throws TierkitTypeError (`E_INVALID_ARGUMENT`) for a `policy` that is not a `CachePolicyTable` or a bad option
+ *   (`toCloudflareRuleset: options.sessionCookies[0] must be a cookie name (an RFC 9110 token), got "a b"`)
  * @example
  * ```ts
  * const body = toCloudflareRuleset(policy)
@@ -92,28 +104,45 @@ export function toCloudflareRuleset(
   policy: CachePolicyTable,
   options: CloudflareRulesetOptions = {},
 ): CloudflareCacheRuleset {
+  const where = 'toCloudflareRuleset'
   if (policy === null || typeof policy !== 'object' || !Array.isArray(policy.rules)) {
-    throw new TypeError('policy must be a CachePolicyTable')
+    throw invalidArgument(where, 'policy', 'a CachePolicyTable', policy)
   }
+  checkObject(where, 'options', options)
   const cookies = options.sessionCookies ?? ['session', 'sid']
-  if (
-    !Array.isArray(cookies) ||
-    cookies.some((c) => typeof c !== 'string' || !/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(c))
-  ) {
-    throw new TypeError('sessionCookies must be cookie names')
+  if (!Array.isArray(cookies))
+    throw invalidArgument(where, 'options.sessionCookies', 'an array of cookie names', cookies)
+  for (const [i, c] of cookies.entries()) {
+    if (typeof c !== 'string' || !TOKEN.test(c))
+      throw invalidArgument(where, `options.sessionCookies[${i}]`, 'a cookie name (an RFC 9110 token)', c)
   }
   if (
     options.host !== undefined &&
     (typeof options.host !== 'string' || !/^[A-Za-z0-9.-]+$/.test(options.host))
   ) {
-    throw new TypeError('host must be a hostname')
+    throw invalidArgument(
+      where,
+      'options.host',
+      'a hostname (letters, digits, dots and hyphens)',
+      options.host,
+    )
+  }
+  if (
+    options.ttlMode !== undefined &&
+    options.ttlMode !== 'override_origin' &&
+    options.ttlMode !== 'respect_origin'
+  ) {
+    throw invalidArgument(where, 'options.ttlMode', "'override_origin' or 'respect_origin'", options.ttlMode)
+  }
+  if (options.name !== undefined && typeof options.name !== 'string') {
+    throw invalidArgument(where, 'options.name', 'a string', options.name)
   }
   const mode = options.ttlMode ?? 'override_origin'
   const hostClause = options.host === undefined ? '' : `http.host eq ${quote(options.host)} and `
   const rules: CloudflareCacheRule[] = []
   for (const r of [...policy.rules].reverse()) {
     const expression = ruleExpression(r, hostClause)
-    if (r.authenticated || r.edgeTtl === 0 || !r.methods.includes('GET')) {
+    if (r.authenticated || r.cdnMaxAge === 0 || !r.methods.includes('GET')) {
       rules.push({
         action: 'set_cache_settings',
         action_parameters: { cache: false },
@@ -125,12 +154,10 @@ export function toCloudflareRuleset(
     }
     const params: CloudflareCacheRule['action_parameters'] = {
       cache: true,
-      edge_ttl: mode === 'override_origin' ? { mode, default: r.edgeTtl } : { mode },
-      // a browser TTL of 0 is the origin's `public, no-cache`: let Cloudflare pass it through
+      edge_ttl: mode === 'override_origin' ? { mode, default: r.cdnMaxAge } : { mode },
+      // a maxAge of 0 is the origin's `public, no-cache`: let Cloudflare pass it through
       browser_ttl:
-        mode === 'override_origin' && r.browserTtl > 0
-          ? { mode, default: r.browserTtl }
-          : { mode: 'respect_origin' },
+        mode === 'override_origin' && r.maxAge > 0 ? { mode, default: r.maxAge } : { mode: 'respect_origin' },
       respect_strong_etags: true,
     }
     if (r.staleWhileRevalidate > 0) params.serve_stale = { disable_stale_while_updating: false }
@@ -166,19 +193,22 @@ export function toCloudflareRuleset(
 export interface PurgeClientOptions {
   /** Cloudflare zone id. */
   zoneId: string
-  /** API token with the `Cache Purge` permission (sent as `Authorization: Bearer`). */
+  /** API token with the `Cache Purge` permission (sent as `Authorization: Bearer`; never put in an error message). */
   apiToken: string
-  /** API base URL. @default 'https://api.cloudflare.com/client/v4' */
+  /** API base URL (`http:` or `https:`). @default 'https://api.cloudflare.com/client/v4' */
   baseUrl?: string
   /** Tags per request (Cloudflare accepts up to 100). @default 100 */
   batchSize?: number
-  /** Per-request timeout in milliseconds. @default 10000 */
-  timeoutMs?: number
+  /** How long one purge request may take, in ms, before it fails with `PurgeFailedError` (status 0, retryable). @default 10000 */
+  timeout?: number
   /** The `fetch` to use. @default globalThis.fetch */
   fetch?: typeof fetch
 }
 
-/** A cache-tag purge client. */
+/**
+ * A cache-tag purge client. It owns nothing to close: each `purgeTags` call sends its requests and is done (the
+ * connections belong to the `fetch` it was given), and it reports no events (a failure rejects the call).
+ */
 export interface PurgeClient {
   /**
    * Purges every cached response carrying one of the tags (`POST /zones/{zone}/purge_cache` with `{ tags }`), in
@@ -186,10 +216,18 @@ export interface PurgeClient {
    *
    * @param tags - cache tags
    * @returns how many requests were sent
-   * @throws TypeError `tags must be a non-empty array of valid cache tags`
+   * @throws TierkitTypeError (`E_INVALID_ARGUMENT`) when `tags` is not a non-empty array of cache tags (see
+   *   `isValidTag`), before anything is sent (`PurgeClient.purgeTags: tags[1] must be a cache tag (1 to 1024
+   *   printable ASCII characters, no space or comma), got "a b"`)
    * @throws PurgeFailedError (`E_PURGE_FAILED`) for the first failing batch; earlier batches were purged
    */
   purgeTags(tags: readonly string[]): Promise<{ requests: number }>
+}
+
+/** `purgeTags ["a","b"]` for messages: the first tags of the batch, and how many more. */
+function describeBatch(batch: readonly string[]): string {
+  const shown = batch.slice(0, 3).map((t) => JSON.stringify(t))
+  return `purgeTags [${shown.join(',')}${batch.length > 3 ? `, and ${batch.length - 3} more` : ''}]`
 }
 
 /**
@@ -197,42 +235,65 @@ export interface PurgeClient {
  *
  * @param options - {@link PurgeClientOptions}
  * @returns the {@link PurgeClient}
- * @throws TypeError for a missing `zoneId` / `apiToken` or a bad `batchSize`
+ * @throws TierkitTypeError (`E_INVALID_ARGUMENT`) for a missing or bad option
+ *   (`createPurgeClient: options.batchSize must be an integer from 1 to 100, got 0`)
  * @example
  * ```ts
- * const purge = createPurgeClient({ zoneId, apiToken: process.env.CF_TOKEN! })
+ * const purge = createPurgeClient({ zoneId, apiToken: process.env.CF_API_TOKEN!, timeout: 5000 })
  * await purge.purgeTags(['product-42'])
  * ```
  */
 export function createPurgeClient(options: PurgeClientOptions): PurgeClient {
-  if (options === null || typeof options !== 'object') throw new TypeError('options must be an object')
-  if (typeof options.zoneId !== 'string' || !/^[A-Za-z0-9]+$/.test(options.zoneId)) {
-    throw new TypeError('zoneId must be an alphanumeric zone id')
+  const where = 'createPurgeClient'
+  checkObject(where, 'options', options)
+  if ((options as { timeoutMs?: unknown }).timeoutMs !== undefined) {
+    throw invalidArgument(
+      where,
+      'options.timeoutMs',
+      'absent (renamed options.timeout, in ms)',
+      (options as { timeoutMs?: unknown }).timeoutMs,
+    )
   }
-  if (
-    typeof options.apiToken !== 'string' ||
-    options.apiToken.length === 0 ||
-    /[\r\n]/.test(options.apiToken)
-  ) {
-    throw new TypeError('apiToken must be a non-empty string')
+  if (typeof options.zoneId !== 'string' || !/^[A-Za-z0-9]+$/.test(options.zoneId)) {
+    throw invalidArgument(where, 'options.zoneId', 'an alphanumeric zone id', options.zoneId)
+  }
+  const token: unknown = options.apiToken
+  if (typeof token !== 'string' || token.length === 0 || /[\r\n]/.test(token)) {
+    // the token is a secret: say what is wrong with it, never what it is
+    throw new TierkitTypeError(
+      `${where}: options.apiToken must be a non-empty string without line breaks, got ${
+        typeof token === 'string'
+          ? token.length === 0
+            ? '""'
+            : 'a string with a line break'
+          : describeValue(token)
+      }`,
+    )
   }
   const batchSize = options.batchSize ?? 100
-  if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 100) {
-    throw new TypeError('batchSize must be an integer in [1, 100]')
+  if (typeof batchSize !== 'number' || !Number.isInteger(batchSize) || batchSize < 1 || batchSize > 100) {
+    throw invalidArgument(where, 'options.batchSize', 'an integer from 1 to 100', batchSize)
   }
-  const timeoutMs = options.timeoutMs ?? 10_000
-  const base = (options.baseUrl ?? 'https://api.cloudflare.com/client/v4').replace(/\/+$/, '')
+  const timeout =
+    options.timeout === undefined ? 10_000 : checkDuration(where, 'options.timeout', options.timeout, 1)
+  const baseUrl = options.baseUrl ?? 'https://api.cloudflare.com/client/v4'
+  if (typeof baseUrl !== 'string' || !/^https?:\/\/[^\s]+$/.test(baseUrl) || !URL.canParse(baseUrl)) {
+    throw invalidArgument(where, 'options.baseUrl', 'an http: or https: URL', baseUrl)
+  }
   const doFetch = options.fetch ?? globalThis.fetch
+  checkFunction(where, 'options.fetch', doFetch)
+  const base = baseUrl.replace(/\/+$/, '')
   const url = `${base}/zones/${options.zoneId}/purge_cache`
+  const authorization = `Bearer ${token}`
 
   return {
     async purgeTags(tags) {
-      if (
-        !Array.isArray(tags) ||
-        tags.length === 0 ||
-        tags.some((t) => typeof t !== 'string' || !/^[\x21-\x2b\x2d-\x7e]{1,1024}$/.test(t))
-      ) {
-        throw new TypeError('tags must be a non-empty array of valid cache tags')
+      if (!Array.isArray(tags) || tags.length === 0) {
+        throw invalidArgument('PurgeClient.purgeTags', 'tags', 'a non-empty array of cache tags', tags)
+      }
+      for (const [i, t] of tags.entries()) {
+        if (!isValidTag(t))
+          throw invalidArgument('PurgeClient.purgeTags', `tags[${i}]`, `a cache tag (${TAG_CHARS})`, t)
       }
       const unique = [...new Set(tags)]
       let requests = 0
@@ -243,17 +304,16 @@ export function createPurgeClient(options: PurgeClientOptions): PurgeClient {
         try {
           res = await doFetch(url, {
             method: 'POST',
-            headers: { authorization: `Bearer ${options.apiToken}`, 'content-type': 'application/json' },
+            headers: { authorization, 'content-type': 'application/json' },
             body: JSON.stringify({ tags: batch }),
-            signal: AbortSignal.timeout(timeoutMs),
+            signal: AbortSignal.timeout(timeout),
           })
         } catch (cause) {
-          throw new PurgeFailedError(
-            0,
-            batch,
-            `purge request failed: ${(cause as Error)?.message ?? String(cause)}`,
-            { cause },
-          )
+          const why =
+            (cause as Error)?.name === 'TimeoutError'
+              ? `no answer within ${timeout} ms`
+              : `the request failed: ${(cause as Error)?.message ?? String(cause)}`
+          throw new PurgeFailedError(0, batch, `${describeBatch(batch)}: ${why}`, { cause })
         }
         const text = await res.text().catch(() => '')
         let json: { success?: unknown; errors?: { message?: string }[] } | undefined
@@ -263,8 +323,15 @@ export function createPurgeClient(options: PurgeClientOptions): PurgeClient {
           json = undefined
         }
         if (!res.ok || json?.success !== true) {
-          const msg = json?.errors?.map((e) => e.message).join('; ') || text.slice(0, 200) || res.statusText
-          throw new PurgeFailedError(res.status, batch, `purge rejected with HTTP ${res.status}: ${msg}`)
+          const msg =
+            (Array.isArray(json?.errors) && json.errors.map((e) => e?.message).join('; ')) ||
+            text.slice(0, 200) ||
+            res.statusText
+          throw new PurgeFailedError(
+            res.status,
+            batch,
+            `${describeBatch(batch)}: Cloudflare answered HTTP ${res.status}${json?.success === false && res.ok ? ' with success: false' : ''}: ${msg}`,
+          )
         }
       }
       return { requests }

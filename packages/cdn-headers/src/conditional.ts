@@ -1,4 +1,5 @@
-import { type EntityTag, isSingleETag, parseETag, parseETagList, strongMatch, weakMatch } from './etag.js'
+import { invalidArgument } from '@tierkit/contracts'
+import { type EntityTag, isSingleETag, parseList } from './etag.js'
 
 /** Request fields that conditional evaluation reads (Node's `IncomingMessage` fits). */
 export interface ConditionalRequest {
@@ -44,9 +45,23 @@ const ASCTIME =
  * Parses an HTTP-date (RFC 9110 §5.6.7: IMF-fixdate, obsolete RFC 850 or asctime form).
  *
  * @param value - field value
- * @returns epoch seconds, or `undefined` when the value is not exactly one valid HTTP-date
+ * @returns the date as epoch milliseconds (a whole number of seconds: HTTP-dates have no fractions), or
+ *   `undefined` when the value is absent or not exactly one valid HTTP-date
+ * @throws TierkitTypeError (`E_INVALID_ARGUMENT`) when `value` is neither a string nor `undefined`
+ * @example
+ * ```ts
+ * parseHttpDate('Thu, 01 Jan 2026 00:00:00 GMT') // 1767225600000, the same as Date.UTC(2026, 0, 1)
+ * ```
  */
 export function parseHttpDate(value: string | undefined): number | undefined {
+  if (value !== undefined && typeof value !== 'string')
+    throw invalidArgument('parseHttpDate', 'value', 'a string or undefined', value)
+  const s = httpDateSeconds(value)
+  return s === undefined ? undefined : s * 1000
+}
+
+/** An HTTP-date as epoch seconds (what the precondition comparisons use). */
+function httpDateSeconds(value: string | undefined): number | undefined {
   if (value === undefined) return undefined
   const v = value.trim()
   let ms: number
@@ -71,7 +86,7 @@ function toEpochSeconds(v: Date | number | string | undefined): number | undefin
     return Number.isFinite(t) ? Math.floor(t / 1000) : undefined
   }
   if (typeof v === 'number') return Number.isFinite(v) ? Math.floor(v / 1000) : undefined
-  return parseHttpDate(v)
+  return httpDateSeconds(v)
 }
 
 function header(req: ConditionalRequest, name: string): string | undefined {
@@ -97,16 +112,32 @@ const isGetOrHeadMethod = (m: string): boolean => m === 'GET' || m === 'HEAD'
  * @param req - method and headers of the request
  * @param state - {@link ResourceState} of the selected representation
  * @returns the {@link PreconditionOutcome}
- * @throws TypeError `req.headers must be an object` when headers are missing
+ * @throws TierkitTypeError (`E_INVALID_ARGUMENT`) when `req` has no `headers` object, its `method` is not a
+ *   string, or `state` is not an object (`evaluatePreconditions: req.headers must be an object, got undefined`)
  * @example
  * ```ts
  * evaluatePreconditions({ method: 'GET', headers: { 'if-none-match': 'W/"a", "b"' } }, { etag: '"b"' }) // 'not-modified'
  * ```
  */
 export function evaluatePreconditions(req: ConditionalRequest, state: ResourceState): PreconditionOutcome {
-  if (req === null || typeof req !== 'object' || req.headers === null || typeof req.headers !== 'object') {
-    throw new TypeError('req.headers must be an object')
-  }
+  return evaluate(req, state, 'evaluatePreconditions')
+}
+
+/**
+ * {@link evaluatePreconditions}, its bad-argument messages naming `where` (the adapters' `checkPreconditions`).
+ * @internal
+ */
+export function evaluate(req: ConditionalRequest, state: ResourceState, where: string): PreconditionOutcome {
+  if (req === null || typeof req !== 'object')
+    throw invalidArgument(where, 'req', 'an object { method, headers }', req)
+  if (req.headers === null || typeof req.headers !== 'object')
+    throw invalidArgument(where, 'req.headers', 'an object', req.headers)
+  if (req.method !== undefined && typeof req.method !== 'string')
+    throw invalidArgument(where, 'req.method', 'a string or undefined', req.method)
+  if (state === null || typeof state !== 'object')
+    throw invalidArgument(where, 'state', 'an object { status?, etag?, lastModified?, exists? }', state)
+  if (state.etag !== undefined && typeof state.etag !== 'string')
+    throw invalidArgument(where, 'state.etag', 'a string or undefined', state.etag)
   const m = req.method ?? 'GET'
   const method = m === 'GET' || m === 'HEAD' ? m : m.toUpperCase()
   const status = state.status ?? 200
@@ -139,19 +170,27 @@ export function evaluatePreconditions(req: ConditionalRequest, state: ResourceSt
   ) {
     return isGetOrHeadMethod(method) ? 'not-modified' : 'precondition-failed'
   }
-  const current: EntityTag | undefined = state.etag === undefined ? undefined : parseETag(state.etag)
+  const currentList = state.etag === undefined ? undefined : parseList(state.etag)
+  const current: EntityTag | undefined =
+    currentList !== undefined && currentList !== '*' && currentList.length === 1 && currentList.invalid === 0
+      ? currentList[0]
+      : undefined
   const lastModified = toEpochSeconds(state.lastModified)
   const isGetOrHead = method === 'GET' || method === 'HEAD'
 
   // step 1 / 2
   const ifMatch = header(req, 'if-match')
   if (ifMatch !== undefined) {
-    const list = parseETagList(ifMatch)
+    const list = parseList(ifMatch)
     const ok =
-      list === '*' ? exists : current !== undefined && exists && list.some((t) => strongMatch(t, current))
+      list === '*'
+        ? exists
+        : current !== undefined &&
+          exists &&
+          list.some((t) => !t.weak && !current.weak && t.opaque === current.opaque)
     if (!ok) return 'precondition-failed'
   } else {
-    const ius = parseHttpDate(header(req, 'if-unmodified-since'))
+    const ius = httpDateSeconds(header(req, 'if-unmodified-since'))
     if (ius !== undefined && lastModified !== undefined && !(lastModified <= ius))
       return 'precondition-failed'
   }
@@ -159,22 +198,23 @@ export function evaluatePreconditions(req: ConditionalRequest, state: ResourceSt
   // step 3 / 4
   const ifNoneMatch = header(req, 'if-none-match')
   if (ifNoneMatch !== undefined) {
-    const list = parseETagList(ifNoneMatch)
+    const list = parseList(ifNoneMatch)
     const matched =
-      list === '*' ? exists : current !== undefined && exists && list.some((t) => weakMatch(t, current))
+      list === '*' ? exists : current !== undefined && exists && list.some((t) => t.opaque === current.opaque)
     if (matched) return isGetOrHead ? 'not-modified' : 'precondition-failed'
   } else if (isGetOrHead) {
-    const ims = parseHttpDate(header(req, 'if-modified-since'))
+    const ims = httpDateSeconds(header(req, 'if-modified-since'))
     if (ims !== undefined && lastModified !== undefined && lastModified <= ims) return 'not-modified'
   }
   return 'proceed'
 }
 
 /**
- * Response header fields a 304 keeps from the 200 it stands for (RFC 9110 §15.4.5 plus the cache-update fields
- * this package emits). `Last-Modified` is kept only when there is no `ETag`.
+ * The representation header fields a 304 drops from the 200 it stands for (RFC 9110 §15.4.5); it keeps every
+ * other field (`ETag`, `Cache-Control`, the CDN fields, `Vary`, `Expires`, `Content-Location`, tags), and
+ * `Last-Modified` only when there is no `ETag`. Frozen.
  */
-export const NOT_MODIFIED_DROPPED_HEADERS: readonly string[] = [
+export const NOT_MODIFIED_DROPPED_HEADERS: readonly string[] = Object.freeze([
   'content-type',
   'content-length',
   'content-encoding',
@@ -182,4 +222,4 @@ export const NOT_MODIFIED_DROPPED_HEADERS: readonly string[] = [
   'content-range',
   'content-disposition',
   'transfer-encoding',
-]
+])

@@ -1,4 +1,5 @@
 import { hash } from 'node:crypto'
+import { invalidArgument } from '@tierkit/contracts'
 
 /** Options of {@link computeETag}. */
 export interface ETagOptions {
@@ -17,7 +18,8 @@ export interface ETagOptions {
  * @param body - the exact bytes (or UTF-8 string) that will be sent
  * @param options - {@link ETagOptions}
  * @returns the quoted entity tag, ready for the `ETag` header
- * @throws TypeError `body must be a string, Buffer or Uint8Array` for any other body
+ * @throws TierkitTypeError (`E_INVALID_ARGUMENT`) for any other body
+ *   (`computeETag: body must be a string, a Buffer or a Uint8Array, got 42`) or options that are not an object
  * @example
  * ```ts
  * computeETag('hello') // '"LPJNul-wow4m6DsqxbninhsWHlw"'.length === 24
@@ -26,8 +28,10 @@ export interface ETagOptions {
  */
 export function computeETag(body: string | Uint8Array, options?: ETagOptions): string {
   if (typeof body !== 'string' && !(body instanceof Uint8Array)) {
-    throw new TypeError('body must be a string, Buffer or Uint8Array')
+    throw invalidArgument('computeETag', 'body', 'a string, a Buffer or a Uint8Array', body)
   }
+  if (options !== undefined && (options === null || typeof options !== 'object'))
+    throw invalidArgument('computeETag', 'options', 'an object { weak? }', options)
   const digest = hash('sha256', body, 'base64url').slice(0, 22)
   return options?.weak === true ? `W/"${digest}"` : `"${digest}"`
 }
@@ -66,9 +70,11 @@ const isEtagc = (c: number): boolean => c === 0x21 || (c >= 0x23 && c <= 0x7e) |
  *
  * @param value - a header value holding exactly one entity tag (surrounding spaces allowed)
  * @returns the parsed tag, or `undefined` when the value is not a valid entity tag
+ * @throws TierkitTypeError (`E_INVALID_ARGUMENT`) when `value` is not a string
  */
 export function parseETag(value: string): EntityTag | undefined {
-  const list = parseETagList(value)
+  if (typeof value !== 'string') throw invalidArgument('parseETag', 'value', 'a string', value)
+  const list = parseList(value)
   return list !== '*' && list.length === 1 && list.invalid === 0 ? list[0] : undefined
 }
 
@@ -81,8 +87,15 @@ export type EntityTagList = EntityTag[] & { invalid: number }
  *
  * @param value - field value (several field lines may be joined with `, `)
  * @returns `'*'` or the list of valid members (with an `invalid` count)
+ * @throws TierkitTypeError (`E_INVALID_ARGUMENT`) when `value` is not a string
  */
 export function parseETagList(value: string): '*' | EntityTagList {
+  if (typeof value !== 'string') throw invalidArgument('parseETagList', 'value', 'a string', value)
+  return parseList(value)
+}
+
+/** {@link parseETagList} without the argument check (the conditional evaluation hands it strings). */
+export function parseList(value: string): '*' | EntityTagList {
   const out = [] as unknown as EntityTagList
   out.invalid = 0
   const s = value
@@ -148,8 +161,10 @@ export function parseETagList(value: string): '*' | EntityTagList {
  * @param a - first tag
  * @param b - second tag
  * @returns whether they match strongly
+ * @throws TierkitTypeError (`E_INVALID_ARGUMENT`) when `a` or `b` is not an object `{ weak, opaque }`
  */
 export function strongMatch(a: EntityTag, b: EntityTag): boolean {
+  checkTags('strongMatch', a, b)
   return !a.weak && !b.weak && a.opaque === b.opaque
 }
 
@@ -159,7 +174,17 @@ export function strongMatch(a: EntityTag, b: EntityTag): boolean {
  * @param a - first tag
  * @param b - second tag
  * @returns whether they match weakly
+ * @throws TierkitTypeError (`E_INVALID_ARGUMENT`) when `a` or `b` is not an object `{ weak, opaque }`
  */
 export function weakMatch(a: EntityTag, b: EntityTag): boolean {
+  checkTags('weakMatch', a, b)
   return a.opaque === b.opaque
 }
+
+function checkTags(where: string, a: unknown, b: unknown): void {
+  if (!isTag(a)) throw invalidArgument(where, 'a', 'an entity tag { weak, opaque }', a)
+  if (!isTag(b)) throw invalidArgument(where, 'b', 'an entity tag { weak, opaque }', b)
+}
+
+const isTag = (t: unknown): boolean =>
+  t !== null && typeof t === 'object' && typeof (t as EntityTag).opaque === 'string'

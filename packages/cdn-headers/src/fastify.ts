@@ -4,8 +4,9 @@
  * @module
  */
 import { Readable } from 'node:stream'
+import { invalidArgument } from '@tierkit/contracts'
 import type { FastifyError, FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify'
-import { evaluatePreconditions, type ResourceState } from './conditional.js'
+import { evaluate, type ResourceState } from './conditional.js'
 import type { CachePolicyTable } from './policy.js'
 import { type DraftResponse, prepareResponse } from './respond.js'
 
@@ -49,7 +50,7 @@ class ReplyDraft implements DraftResponse {
 }
 
 function checkPreconditions(this: FastifyReply, state: ResourceState): boolean {
-  const outcome = evaluatePreconditions(this.request.raw, state)
+  const outcome = evaluate(this.request.raw, state, 'reply.checkPreconditions')
   if (outcome === 'proceed') return true
   this.code(outcome === 'not-modified' ? 304 : 412)
   this.header('Cache-Control', 'no-store')
@@ -61,7 +62,7 @@ function checkPreconditions(this: FastifyReply, state: ResourceState): boolean {
 const plugin: FastifyPluginCallback<FastifyCdnHeadersOptions> = (fastify, opts, done) => {
   const policy = opts?.policy
   if (policy === null || typeof policy !== 'object' || typeof policy.compile !== 'function') {
-    done(new TypeError('policy must be a CachePolicyTable'))
+    done(invalidArgument('fastifyCdnHeaders', 'options.policy', 'a CachePolicyTable', policy))
     return
   }
   fastify.decorateReply('checkPreconditions', checkPreconditions)
@@ -110,7 +111,8 @@ Object.defineProperty(plugin, Symbol.for('plugin-meta'), {
  * 304 or 412; plus `reply.checkPreconditions(state)` for unsafe methods. Registered without encapsulation, so it
  * covers every route of the instance.
  *
- * @throws TypeError `policy must be a CachePolicyTable` (through `register`) when `policy` is missing
+ * @throws TierkitTypeError (`E_INVALID_ARGUMENT`, through `register`) when `policy` is missing
+ *   (`fastifyCdnHeaders: options.policy must be a CachePolicyTable, got undefined`)
  * @example
  * ```ts
  * await app.register(fastifyCdnHeaders, { policy })

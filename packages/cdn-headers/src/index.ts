@@ -1,6 +1,7 @@
 /**
  * `@tierkit/cdn-headers`: one route policy compiled into HTTP caching headers, ETags and 304/412 answers.
- * Adapters live on subpaths: `@tierkit/cdn-headers/node`, `/fastify`, `/cloudflare`.
+ * Adapters live on subpaths: `@tierkit/cdn-headers/node`, `/fastify`, `/cloudflare`. Errors extend
+ * `TierkitError` of `@tierkit/contracts`; `errors` maps each code this package throws to its class.
  *
  * @module
  */
@@ -15,6 +16,7 @@ export {
 export {
   CdnHeadersError,
   type CdnHeadersErrorCode,
+  errors,
   InvalidPolicyError,
   PurgeFailedError,
 } from './errors.js'

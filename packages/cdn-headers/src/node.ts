@@ -4,7 +4,8 @@
  * @module
  */
 import type { IncomingMessage, OutgoingHttpHeader, OutgoingHttpHeaders, ServerResponse } from 'node:http'
-import { evaluatePreconditions, type ResourceState } from './conditional.js'
+import { checkInteger, checkObject, invalidArgument } from '@tierkit/contracts'
+import { evaluate, type ResourceState } from './conditional.js'
 import type { CachePolicyTable } from './policy.js'
 import { prepareResponse } from './respond.js'
 
@@ -63,7 +64,8 @@ function routeOf(req: ExpressRequest): string | undefined {
  * @param policy - the route table from `definePolicy`
  * @param options - {@link NodeAdapterOptions}
  * @returns the middleware
- * @throws TypeError `policy must be a CachePolicyTable` / `maxBufferBytes must be a non-negative integer`
+ * @throws TierkitTypeError (`E_INVALID_ARGUMENT`) when `policy` is not a `CachePolicyTable` or
+ *   `options.maxBufferBytes` is not a safe integer from 0 (`cacheHeaders: policy must be a CachePolicyTable, got null`)
  * @example
  * ```ts
  * const mw = cacheHeaders(policy)
@@ -73,10 +75,19 @@ function routeOf(req: ExpressRequest): string | undefined {
  */
 export function cacheHeaders(policy: CachePolicyTable, options: NodeAdapterOptions = {}): NodeMiddleware {
   if (policy === null || typeof policy !== 'object' || typeof policy.compile !== 'function') {
-    throw new TypeError('policy must be a CachePolicyTable')
+    throw invalidArgument('cacheHeaders', 'policy', 'a CachePolicyTable', policy)
   }
-  const max = options.maxBufferBytes ?? 8 * 1024 * 1024
-  if (!Number.isInteger(max) || max < 0) throw new TypeError('maxBufferBytes must be a non-negative integer')
+  checkObject('cacheHeaders', 'options', options)
+  const max =
+    options.maxBufferBytes === undefined
+      ? 8 * 1024 * 1024
+      : checkInteger(
+          'cacheHeaders',
+          'options.maxBufferBytes',
+          options.maxBufferBytes,
+          0,
+          Number.MAX_SAFE_INTEGER,
+        )
 
   return (req, res, next) => {
     const origWriteHead = res.writeHead
@@ -238,13 +249,15 @@ export function cacheHeaders(policy: CachePolicyTable, options: NodeAdapterOptio
  * @param res - the response (ended when `false` is returned)
  * @param state - the current ETag / Last-Modified / existence of the resource
  * @returns `true` when the handler may proceed
+ * @throws TierkitTypeError (`E_INVALID_ARGUMENT`) when `state` is not an object
+ *   (`checkPreconditions: state must be an object { status?, etag?, lastModified?, exists? }, got undefined`)
  * @example
  * ```ts
  * if (!checkPreconditions(req, res, { etag: current.etag })) return
  * ```
  */
 export function checkPreconditions(req: IncomingMessage, res: ServerResponse, state: ResourceState): boolean {
-  const outcome = evaluatePreconditions(req, state)
+  const outcome = evaluate(req, state, 'checkPreconditions')
   if (outcome === 'proceed') return true
   res.statusCode = outcome === 'not-modified' ? 304 : 412
   res.setHeader('Cache-Control', 'no-store')

@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { checkInteger, checkObject, invalidArgument } from '@tierkit/contracts'
 
 /**
  * Why a request path cannot be normalised unambiguously. A response to such a request fails closed
@@ -56,6 +57,8 @@ export type NormalizedPath =
 
 /** Default longest path (without the query) that is normalised; longer ones fail closed. */
 export const DEFAULT_MAX_PATH_LENGTH = 8192
+/** The largest `maxLength` / `maxPathLength` accepted. */
+export const MAX_PATH_LIMIT = 1_048_576
 
 // character classes of the raw target
 const INVALID = 0
@@ -259,12 +262,14 @@ function applyTo(out: string[], f: (p: string) => string): void {
 
 /**
  * Normalises a request target (`req.url`) the way the router sees its path, or says why it cannot be normalised
- * unambiguously. Rule matching uses this; exported for adapters of other frameworks and for tests.
+ * unambiguously. Rule matching uses this; exported for adapters of other frameworks.
  *
  * @param target - the request target as received, query string included
- * @param options - `maxLength`: longest path (without the query) accepted, default 8192
+ * @param options - `maxLength`: longest path (without the query) accepted, an integer from 1 to 1048576,
+ *   default 8192
  * @returns the {@link NormalizedPath}
- * @throws TypeError `path must be a string` / `maxLength must be a positive integer`
+ * @throws TierkitTypeError (`E_INVALID_ARGUMENT`) when `target` is not a string or `options.maxLength` is not
+ *   an integer from 1 to 1048576 (`normalizePath: target must be a string, got 1`)
  * @example
  * ```ts
  * normalizePath('/api/%75sers/1?x=1') // { ok: true, path: '/api/users/1', readings: ['/api/users/1', '/api/%75sers/1'] }
@@ -272,9 +277,12 @@ function applyTo(out: string[], f: (p: string) => string): void {
  * ```
  */
 export function normalizePath(target: string, options: { maxLength?: number } = {}): NormalizedPath {
-  if (typeof target !== 'string') throw new TypeError('path must be a string')
-  const max = options.maxLength ?? DEFAULT_MAX_PATH_LENGTH
-  if (!Number.isInteger(max) || max < 1) throw new TypeError('maxLength must be a positive integer')
+  if (typeof target !== 'string') throw invalidArgument('normalizePath', 'target', 'a string', target)
+  checkObject('normalizePath', 'options', options)
+  const max =
+    options.maxLength === undefined
+      ? DEFAULT_MAX_PATH_LENGTH
+      : checkInteger('normalizePath', 'options.maxLength', options.maxLength, 1, MAX_PATH_LIMIT)
   const scan: PathScan = { path: '', raw: '', flags: 0, issue: undefined }
   if (!scanPath(target, max, scan)) return Object.freeze({ ok: false, issue: scan.issue! })
   return Object.freeze({ ok: true, path: scan.path, readings: Object.freeze(readingsOf(scan)) })

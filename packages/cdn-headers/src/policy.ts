@@ -1,3 +1,4 @@
+import { describeValue, invalidArgument } from '@tierkit/contracts'
 import { InvalidPolicyError } from './errors.js'
 import {
   DEFAULT_MAX_PATH_LENGTH,
@@ -6,6 +7,7 @@ import {
   FLAG_FOLD,
   FLAG_SEMICOLON,
   FLAG_TRAILING_SLASH,
+  MAX_PATH_LIMIT,
   type PathIssue,
   type PathScan,
   readingsOf,
@@ -32,11 +34,15 @@ export interface TagContext {
 
 /**
  * One row of the route table: which requests it covers and how their responses may be cached.
- * All durations are whole seconds.
+ *
+ * The freshness options are the one exception to the family's "durations are ms" rule: each maps one-to-one onto
+ * an HTTP directive, so it keeps the directive's unit, whole **seconds**, and is named after it (`maxAge` is
+ * `max-age`, `cdnMaxAge` is `max-age` in `CDN-Cache-Control`, `staleWhileRevalidate` is `stale-while-revalidate`,
+ * ...). An unknown option is refused (a typo such as `authenticted` would otherwise make a private route public).
  *
  * @example
  * ```ts
- * const rule: RouteRule = { path: '/api/public/*', browserTtl: 600, edgeTtl: 600, tags: ['public'] }
+ * const rule: RouteRule = { path: '/api/public/*', maxAge: 600, cdnMaxAge: 600, tags: ['public'] }
  * ```
  */
 export interface RouteRule {
@@ -57,13 +63,21 @@ export interface RouteRule {
    * Must start with `/`; may not contain `"`, `\`, `?`, `#` or whitespace.
    */
   path: string
-  /** Freshness for browsers and generic shared caches: `Cache-Control: max-age`. `0` emits `no-cache`. @default 0 */
-  browserTtl?: number
-  /** Freshness at the CDN: `CDN-Cache-Control: max-age`. `0` emits `no-store` there. @default browserTtl */
-  edgeTtl?: number
-  /** `stale-while-revalidate` window (RFC 5861), emitted in both Cache-Control and CDN-Cache-Control. @default 0 */
+  /**
+   * `Cache-Control: max-age` in seconds: freshness for browsers and generic shared caches. `0` emits `no-cache`
+   * (browsers revalidate, cheap with the ETag). Also the Cloudflare rule's browser TTL.
+   * @default 0
+   */
+  maxAge?: number
+  /**
+   * `CDN-Cache-Control: max-age` in seconds (RFC 9213): freshness at the CDN. `0` emits `no-store` there (and a
+   * Cloudflare bypass rule). Not written as `s-maxage`, which would forbid serving stale at the edge.
+   * @default maxAge
+   */
+  cdnMaxAge?: number
+  /** `stale-while-revalidate` in seconds (RFC 5861), emitted in both Cache-Control and CDN-Cache-Control. @default 0 */
   staleWhileRevalidate?: number
-  /** `stale-if-error` window (RFC 5861), emitted in both Cache-Control and CDN-Cache-Control. @default 0 */
+  /** `stale-if-error` in seconds (RFC 5861), emitted in both Cache-Control and CDN-Cache-Control. @default 0 */
   staleIfError?: number
   /** Request header names the response varies on (merged with any `Vary` the handler sets). @default [] */
   vary?: readonly string[]
@@ -76,10 +90,18 @@ export interface RouteRule {
   authenticated?: boolean
   /** Add `immutable` to Cache-Control (fingerprinted assets). @default false */
   immutable?: boolean
-  /** Freshness of 404/410 answers (negative caching). `0`: 404/410 are `no-store`. @default 0 */
-  negativeTtl?: number
-  /** Browser freshness when the response is private (credentials, authenticated route). `0`: `private, no-store`. @default 0 */
-  privateTtl?: number
+  /**
+   * `max-age` in seconds of 404/410 answers (negative caching), in Cache-Control and the CDN fields. `0`: 404/410
+   * are `no-store`.
+   * @default 0
+   */
+  negativeMaxAge?: number
+  /**
+   * `Cache-Control: private, max-age` in seconds when the answer is private (credentials, authenticated route).
+   * `0`: `private, no-store`.
+   * @default 0
+   */
+  privateMaxAge?: number
   /** Entity tag to compute when the handler did not set one. @default the table's `etag` option */
   etag?: 'strong' | 'weak' | false
   /**
@@ -104,7 +126,7 @@ export interface PolicyOptions {
    * @default /sess|sid|auth|token|jwt/i
    */
   sessionCookie?: RegExp | readonly string[] | ((name: string) => boolean) | 'any'
-  /** Targeted fields to write the edge TTL and stale directives to (RFC 9213). @default ['CDN-Cache-Control'] */
+  /** Targeted fields to write `cdnMaxAge` and the stale directives to (RFC 9213). @default ['CDN-Cache-Control'] */
   cdnHeaders?: readonly CdnHeaderName[]
   /** Headers to write cache tags to: `Cache-Tag` (comma-separated, Cloudflare) and/or `Surrogate-Key` (space-separated, Fastly). @default ['Cache-Tag'] */
   tagHeaders?: readonly TagHeaderName[]
@@ -128,10 +150,10 @@ export interface ResolvedRule {
   readonly path: string
   /** Covered methods (HEAD added when GET is listed). */
   readonly methods: readonly HttpMethod[]
-  /** Browser TTL in seconds. */
-  readonly browserTtl: number
-  /** Edge TTL in seconds. */
-  readonly edgeTtl: number
+  /** `Cache-Control: max-age`, in seconds. */
+  readonly maxAge: number
+  /** `CDN-Cache-Control: max-age`, in seconds. */
+  readonly cdnMaxAge: number
   /** stale-while-revalidate in seconds. */
   readonly staleWhileRevalidate: number
   /** stale-if-error in seconds. */
@@ -144,10 +166,10 @@ export interface ResolvedRule {
   readonly authenticated: boolean
   /** Whether `immutable` is emitted. */
   readonly immutable: boolean
-  /** Negative TTL for 404/410. */
-  readonly negativeTtl: number
-  /** Private TTL. */
-  readonly privateTtl: number
+  /** `max-age` of 404/410 answers, in seconds. */
+  readonly negativeMaxAge: number
+  /** `private, max-age` of private answers, in seconds. */
+  readonly privateMaxAge: number
   /** Entity tag strength to compute. */
   readonly etag: 'strong' | 'weak' | false
   /** Credential kinds that do not block shared caching. */
@@ -221,23 +243,80 @@ export interface CompiledHeaders {
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 const TAG = /^[\x21-\x2b\x2d-\x7e]{1,1024}$/ // printable ASCII, no space, no comma
 const BAD_PATH = /["\\?#\s]/
-const MAX_TTL = 2_147_483_647
+/** The largest directive value: delta-seconds up to 2^31 - 1 (RFC 9111 §1.2.2). */
+const MAX_SECONDS = 2_147_483_647
 
 const DEFAULT_SESSION = /sess|sid|auth|token|jwt/i
 
-function checkTtl(i: number, field: string, v: unknown): number | undefined {
+/** What a cache tag is made of, as the messages say it. */
+export const TAG_CHARS = '1 to 1024 printable ASCII characters, no space or comma'
+
+/** The options of a rule, and what the 0.x names became (refused with a hint). */
+const RULE_KEYS: ReadonlySet<string> = new Set([
+  'name',
+  'methods',
+  'path',
+  'maxAge',
+  'cdnMaxAge',
+  'staleWhileRevalidate',
+  'staleIfError',
+  'vary',
+  'tags',
+  'authenticated',
+  'immutable',
+  'negativeMaxAge',
+  'privateMaxAge',
+  'etag',
+  'sharedDespite',
+])
+const RENAMED_RULE_KEYS: Readonly<Record<string, string>> = {
+  browserTtl: 'maxAge',
+  edgeTtl: 'cdnMaxAge',
+  negativeTtl: 'negativeMaxAge',
+  privateTtl: 'privateMaxAge',
+}
+const OPTION_KEYS: ReadonlySet<string> = new Set([
+  'sessionCookie',
+  'cdnHeaders',
+  'tagHeaders',
+  'etag',
+  'maxPathLength',
+])
+
+/** A directive value in seconds, or `undefined` when absent. */
+function checkSeconds(i: number, field: string, v: unknown): number | undefined {
   if (v === undefined) return undefined
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > MAX_TTL) {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0 || v > MAX_SECONDS) {
     throw new InvalidPolicyError(
       i,
       field,
-      `must be an integer number of seconds in [0, ${MAX_TTL}], got ${String(v)}`,
+      `an integer number of seconds from 0 to ${MAX_SECONDS}`,
+      describeValue(v),
     )
   }
   return v
 }
 
-/** Returns whether `tag` can be sent in `Cache-Tag` and `Surrogate-Key`. */
+/** Refuses the options a rule (or the table, `i` = -1) does not have: a typo must not pass silently. */
+function checkKeys(i: number, o: object, known: ReadonlySet<string>): void {
+  for (const k of Object.keys(o)) {
+    if (known.has(k) || (o as Record<string, unknown>)[k] === undefined) continue
+    const renamed = i >= 0 ? RENAMED_RULE_KEYS[k] : undefined
+    throw new InvalidPolicyError(
+      i,
+      k,
+      renamed === undefined
+        ? `absent (not a ${i >= 0 ? 'rule' : 'table'} option)`
+        : `absent (renamed ${renamed}, in seconds)`,
+      describeValue((o as Record<string, unknown>)[k]),
+    )
+  }
+}
+
+/**
+ * Returns whether `tag` can be sent in `Cache-Tag` and `Surrogate-Key` (and purged with `purgeTags`): 1 to 1024
+ * printable ASCII characters, no space or comma.
+ */
 export function isValidTag(tag: string): boolean {
   return typeof tag === 'string' && TAG.test(tag)
 }
@@ -245,7 +324,6 @@ export function isValidTag(tag: string): boolean {
 /** Scratch of the path scan: matching is synchronous and reads it back at once. */
 const SCAN: PathScan = { path: '', raw: '', flags: 0, issue: undefined }
 const MAX_ROUTE_CACHE = 512
-const MAX_PATH_LIMIT = 1_048_576
 
 function globToRegExp(pattern: string): RegExp {
   const src = pattern
@@ -256,76 +334,103 @@ function globToRegExp(pattern: string): RegExp {
 }
 
 function resolveRule(r: RouteRule, i: number, options: PolicyOptions): ResolvedRule {
-  if (r === null || typeof r !== 'object') throw new InvalidPolicyError(i, 'rule', 'must be an object')
+  if (r === null || typeof r !== 'object' || Array.isArray(r)) {
+    throw new InvalidPolicyError(i, '', 'an object', describeValue(r))
+  }
+  checkKeys(i, r, RULE_KEYS)
   if (typeof r.path !== 'string' || !r.path.startsWith('/') || BAD_PATH.test(r.path)) {
     throw new InvalidPolicyError(
       i,
       'path',
-      `must start with "/" and contain no quote, backslash, "?", "#" or whitespace, got ${JSON.stringify(r.path)}`,
+      'a pattern starting with "/", without quote, backslash, "?", "#" or whitespace',
+      describeValue(r.path),
     )
   }
   let methods: HttpMethod[] = ['GET', 'HEAD']
   if (r.methods !== undefined) {
     if (!Array.isArray(r.methods) || r.methods.length === 0) {
-      throw new InvalidPolicyError(i, 'methods', 'must be a non-empty array of HTTP methods')
+      throw new InvalidPolicyError(
+        i,
+        'methods',
+        'a non-empty array of HTTP methods',
+        describeValue(r.methods),
+      )
     }
     for (const m of r.methods) {
-      if (!METHODS.has(m)) throw new InvalidPolicyError(i, 'methods', `unknown method ${JSON.stringify(m)}`)
+      if (!METHODS.has(m))
+        throw new InvalidPolicyError(
+          i,
+          'methods',
+          'an array of GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS',
+          describeValue(m),
+        )
     }
     methods = [...new Set(r.methods)]
     if (methods.includes('GET') && !methods.includes('HEAD')) methods.push('HEAD')
   }
-  const browserTtl = checkTtl(i, 'browserTtl', r.browserTtl) ?? 0
-  const edgeTtl = checkTtl(i, 'edgeTtl', r.edgeTtl) ?? browserTtl
+  const maxAge = checkSeconds(i, 'maxAge', r.maxAge) ?? 0
+  const cdnMaxAge = checkSeconds(i, 'cdnMaxAge', r.cdnMaxAge) ?? maxAge
   const vary = r.vary ?? []
-  if (!Array.isArray(vary)) throw new InvalidPolicyError(i, 'vary', 'must be an array of header names')
+  if (!Array.isArray(vary))
+    throw new InvalidPolicyError(i, 'vary', 'an array of header names', describeValue(vary))
   for (const v of vary) {
     if (typeof v !== 'string' || !TOKEN.test(v)) {
-      throw new InvalidPolicyError(i, 'vary', `invalid header name ${JSON.stringify(v)}`)
+      throw new InvalidPolicyError(i, 'vary', 'an array of header names (RFC 9110 tokens)', describeValue(v))
     }
   }
   const tags = r.tags ?? []
   if (typeof tags !== 'function') {
     if (!Array.isArray(tags))
-      throw new InvalidPolicyError(i, 'tags', 'must be an array of tags or a function')
+      throw new InvalidPolicyError(i, 'tags', 'an array of cache tags or a function', describeValue(tags))
     for (const t of tags) {
-      if (!isValidTag(t)) {
-        throw new InvalidPolicyError(
-          i,
-          'tags',
-          `invalid tag ${JSON.stringify(t)} (1-1024 printable ASCII, no space or comma)`,
-        )
-      }
+      if (!isValidTag(t))
+        throw new InvalidPolicyError(i, 'tags', `an array of cache tags (${TAG_CHARS})`, describeValue(t))
     }
   }
   const sharedDespite = r.sharedDespite ?? []
+  if (!Array.isArray(sharedDespite))
+    throw new InvalidPolicyError(
+      i,
+      'sharedDespite',
+      'an array of credential kinds',
+      describeValue(sharedDespite),
+    )
   for (const k of sharedDespite) {
     if (k !== 'authorization' && k !== 'session-cookie' && k !== 'set-cookie') {
-      throw new InvalidPolicyError(i, 'sharedDespite', `unknown credential kind ${JSON.stringify(k)}`)
+      throw new InvalidPolicyError(
+        i,
+        'sharedDespite',
+        "an array of 'authorization', 'session-cookie' or 'set-cookie'",
+        describeValue(k),
+      )
     }
   }
   const etag = r.etag ?? options.etag ?? 'strong'
   if (etag !== 'strong' && etag !== 'weak' && etag !== false) {
-    throw new InvalidPolicyError(i, 'etag', `must be 'strong', 'weak' or false`)
+    throw new InvalidPolicyError(i, 'etag', "'strong', 'weak' or false", describeValue(etag))
   }
   if (r.name !== undefined && (typeof r.name !== 'string' || r.name.includes('"'))) {
-    throw new InvalidPolicyError(i, 'name', 'must be a string without quotes')
+    throw new InvalidPolicyError(i, 'name', 'a string without quotes', describeValue(r.name))
+  }
+  for (const f of ['authenticated', 'immutable'] as const) {
+    if (r[f] !== undefined && typeof r[f] !== 'boolean')
+      throw new InvalidPolicyError(i, f, 'a boolean', describeValue(r[f]))
   }
   return Object.freeze({
     index: i,
     name: r.name ?? r.path,
     path: r.path,
     methods: Object.freeze(methods),
-    browserTtl,
-    edgeTtl,
-    staleWhileRevalidate: checkTtl(i, 'staleWhileRevalidate', r.staleWhileRevalidate) ?? 0,
-    staleIfError: checkTtl(i, 'staleIfError', r.staleIfError) ?? 0,
+    maxAge,
+    cdnMaxAge,
+    staleWhileRevalidate: checkSeconds(i, 'staleWhileRevalidate', r.staleWhileRevalidate) ?? 0,
+    staleIfError: checkSeconds(i, 'staleIfError', r.staleIfError) ?? 0,
     vary: Object.freeze([...vary]),
     tags: typeof tags === 'function' ? tags : Object.freeze([...tags]),
     authenticated: r.authenticated === true,
     immutable: r.immutable === true,
-    negativeTtl: checkTtl(i, 'negativeTtl', r.negativeTtl) ?? 0,
-    privateTtl: checkTtl(i, 'privateTtl', r.privateTtl) ?? 0,
+    negativeMaxAge: checkSeconds(i, 'negativeMaxAge', r.negativeMaxAge) ?? 0,
+    privateMaxAge: checkSeconds(i, 'privateMaxAge', r.privateMaxAge) ?? 0,
     etag,
     sharedDespite: Object.freeze([...sharedDespite]),
   })
@@ -344,6 +449,9 @@ function members(v: string | undefined): string[] {
     .map((s) => s.trim())
     .filter((s) => s.length > 0)
 }
+
+const MATCH = 'CachePolicyTable.match'
+const COMPILE = 'CachePolicyTable.compile'
 
 const OK_STATUSES: ReadonlySet<number> = new Set([200, 203, 204, 300, 301, 308])
 const NEGATIVE_STATUSES: ReadonlySet<number> = new Set([404, 410])
@@ -377,23 +485,39 @@ export class CachePolicyTable {
    * @throws InvalidPolicyError for an invalid rule or option
    */
   constructor(rules: readonly RouteRule[], options: PolicyOptions = {}) {
-    if (!Array.isArray(rules)) throw new TypeError('rules must be an array')
-    if (options === null || typeof options !== 'object') throw new TypeError('options must be an object')
+    if (!Array.isArray(rules)) throw invalidArgument('definePolicy', 'rules', 'an array of rules', rules)
+    if (options === null || typeof options !== 'object' || Array.isArray(options))
+      throw invalidArgument('definePolicy', 'options', 'an object', options)
+    checkKeys(-1, options, OPTION_KEYS)
     const cdnHeaders = options.cdnHeaders ?? ['CDN-Cache-Control']
+    if (!Array.isArray(cdnHeaders))
+      throw new InvalidPolicyError(-1, 'cdnHeaders', 'an array of header names', describeValue(cdnHeaders))
     for (const h of cdnHeaders) {
       if (h !== 'CDN-Cache-Control' && h !== 'Cloudflare-CDN-Cache-Control') {
-        throw new InvalidPolicyError(-1, 'cdnHeaders', `unknown header ${JSON.stringify(h)}`)
+        throw new InvalidPolicyError(
+          -1,
+          'cdnHeaders',
+          "an array of 'CDN-Cache-Control' or 'Cloudflare-CDN-Cache-Control'",
+          describeValue(h),
+        )
       }
     }
     const tagHeaders = options.tagHeaders ?? ['Cache-Tag']
+    if (!Array.isArray(tagHeaders))
+      throw new InvalidPolicyError(-1, 'tagHeaders', 'an array of header names', describeValue(tagHeaders))
     for (const h of tagHeaders) {
       if (h !== 'Cache-Tag' && h !== 'Surrogate-Key') {
-        throw new InvalidPolicyError(-1, 'tagHeaders', `unknown header ${JSON.stringify(h)}`)
+        throw new InvalidPolicyError(
+          -1,
+          'tagHeaders',
+          "an array of 'Cache-Tag' or 'Surrogate-Key'",
+          describeValue(h),
+        )
       }
     }
     const etag = options.etag ?? 'strong'
     if (etag !== 'strong' && etag !== 'weak' && etag !== false) {
-      throw new InvalidPolicyError(-1, 'etag', `must be 'strong', 'weak' or false`)
+      throw new InvalidPolicyError(-1, 'etag', "'strong', 'weak' or false", describeValue(etag))
     }
     const sc = options.sessionCookie ?? DEFAULT_SESSION
     if (sc === 'any') this.#isSession = () => true
@@ -408,19 +532,21 @@ export class CachePolicyTable {
       throw new InvalidPolicyError(
         -1,
         'sessionCookie',
-        'must be a RegExp, an array of names, a function or "any"',
+        "a RegExp, an array of cookie names, a function or 'any'",
+        describeValue(sc),
       )
     const maxPathLength = options.maxPathLength ?? DEFAULT_MAX_PATH_LENGTH
     if (!Number.isInteger(maxPathLength) || maxPathLength < 1 || maxPathLength > MAX_PATH_LIMIT) {
       throw new InvalidPolicyError(
         -1,
         'maxPathLength',
-        `must be an integer from 1 to ${MAX_PATH_LIMIT}, got ${String(maxPathLength)}`,
+        `an integer from 1 to ${MAX_PATH_LIMIT}`,
+        describeValue(maxPathLength),
       )
     }
     this.options = Object.freeze({
-      cdnHeaders: [...cdnHeaders],
-      tagHeaders: [...tagHeaders],
+      cdnHeaders: Object.freeze([...cdnHeaders]),
+      tagHeaders: Object.freeze([...tagHeaders]),
       etag,
       maxPathLength,
     })
@@ -434,11 +560,11 @@ export class CachePolicyTable {
       if (r.staleWhileRevalidate > 0) staleParts.push(`stale-while-revalidate=${r.staleWhileRevalidate}`)
       if (r.staleIfError > 0) staleParts.push(`stale-if-error=${r.staleIfError}`)
       const cc = ['public']
-      if (r.browserTtl > 0) {
-        cc.push(`max-age=${r.browserTtl}`, ...staleParts)
+      if (r.maxAge > 0) {
+        cc.push(`max-age=${r.maxAge}`, ...staleParts)
         if (r.immutable) cc.push('immutable')
       } else cc.push('no-cache')
-      const cdn = r.edgeTtl > 0 ? [`max-age=${r.edgeTtl}`, ...staleParts].join(', ') : 'no-store'
+      const cdn = r.cdnMaxAge > 0 ? [`max-age=${r.cdnMaxAge}`, ...staleParts].join(', ') : 'no-store'
       let tags: Record<string, string> | undefined
       if (typeof r.tags !== 'function' && r.tags.length > 0) {
         const unique = [...new Set(r.tags)]
@@ -459,12 +585,14 @@ export class CachePolicyTable {
    * @param route - the route pattern the router dispatched to, if known (see {@link RequestFacts.route})
    * @returns the rule, or `undefined` when none matches or the path cannot be normalised unambiguously
    *   (`compile` then fails closed with the verdict `unsafe-path`)
-   * @throws TypeError `method and path must be strings`
+   * @throws TierkitTypeError (`E_INVALID_ARGUMENT`) when `method` or `path` is not a string, or `route` is
+   *   neither a string nor `undefined` (`CachePolicyTable.match: path must be a string, got 1`)
    */
   match(method: string, path: string, route?: string): ResolvedRule | undefined {
-    if (typeof method !== 'string' || typeof path !== 'string')
-      throw new TypeError('method and path must be strings')
-    if (route !== undefined && typeof route !== 'string') throw new TypeError('route must be a string')
+    if (typeof method !== 'string') throw invalidArgument(MATCH, 'method', 'a string', method)
+    if (typeof path !== 'string') throw invalidArgument(MATCH, 'path', 'a string', path)
+    if (route !== undefined && typeof route !== 'string')
+      throw invalidArgument(MATCH, 'route', 'a string or undefined', route)
     const m = method === 'GET' || method === 'HEAD' ? method : method.toUpperCase()
     return this.#resolve(m, path, route) ?? undefined
   }
@@ -539,9 +667,16 @@ export class CachePolicyTable {
    * Which credentials a request carries: `'authorization'` and/or `'session-cookie'`.
    *
    * @param headers - request headers, lower-case names
-   * @returns the credential kinds present
+   * @returns the credential kinds present (a new array)
+   * @throws TierkitTypeError (`E_INVALID_ARGUMENT`) when `headers` is not an object
    */
   credentials(headers: Readonly<Record<string, string | string[] | undefined>>): CredentialKind[] {
+    if (headers === null || typeof headers !== 'object')
+      throw invalidArgument('CachePolicyTable.credentials', 'headers', 'an object', headers)
+    return this.#credentials(headers)
+  }
+
+  #credentials(headers: Readonly<Record<string, string | string[] | undefined>>): CredentialKind[] {
     const out: CredentialKind[] = []
     const auth = headerString(headers.authorization)
     if (auth !== undefined && auth.length > 0) out.push('authorization')
@@ -567,8 +702,9 @@ export class CachePolicyTable {
    * @param req - {@link RequestFacts}
    * @param res - {@link ResponseFacts}
    * @returns the {@link CompiledHeaders}
-   * @throws TypeError `req must be { method, path, headers }` / `res.status must be an integer` /
-   *   `method and path must be strings`
+   * @throws TierkitTypeError (`E_INVALID_ARGUMENT`) for a `req` that is not `{ method, path, headers, route? }`
+   *   of strings and an object, or a `res` without an integer `status`
+   *   (`CachePolicyTable.compile: res.status must be an integer from 100 to 999, got "x"`)
    * @example
    * ```ts
    * const c = policy.compile({ method: 'GET', path: '/api/public/users', headers: {} }, { status: 200, setsCookie: false })
@@ -576,16 +712,18 @@ export class CachePolicyTable {
    * ```
    */
   compile(req: RequestFacts, res: ResponseFacts): CompiledHeaders {
-    if (req === null || typeof req !== 'object' || req.headers === null || typeof req.headers !== 'object') {
-      throw new TypeError('req must be { method, path, headers }')
-    }
-    if (res === null || typeof res !== 'object' || !Number.isInteger(res.status)) {
-      throw new TypeError('res.status must be an integer')
-    }
-    if (typeof req.method !== 'string' || typeof req.path !== 'string')
-      throw new TypeError('method and path must be strings')
+    if (req === null || typeof req !== 'object')
+      throw invalidArgument(COMPILE, 'req', 'an object { method, path, headers }', req)
+    if (req.headers === null || typeof req.headers !== 'object')
+      throw invalidArgument(COMPILE, 'req.headers', 'an object', req.headers)
+    if (res === null || typeof res !== 'object')
+      throw invalidArgument(COMPILE, 'res', 'an object { status, setsCookie }', res)
+    if (!Number.isInteger(res.status) || res.status < 100 || res.status > 999)
+      throw invalidArgument(COMPILE, 'res.status', 'an integer from 100 to 999', res.status)
+    if (typeof req.method !== 'string') throw invalidArgument(COMPILE, 'req.method', 'a string', req.method)
+    if (typeof req.path !== 'string') throw invalidArgument(COMPILE, 'req.path', 'a string', req.path)
     if (req.route !== undefined && typeof req.route !== 'string')
-      throw new TypeError('req.route must be a string')
+      throw invalidArgument(COMPILE, 'req.route', 'a string or undefined', req.route)
     const method = req.method === 'GET' || req.method === 'HEAD' ? req.method : req.method.toUpperCase()
     const resolved = this.#resolve(method, req.path, req.route)
     const path = SCAN.path
@@ -600,7 +738,7 @@ export class CachePolicyTable {
     const rule = resolved
     let blocking: CredentialKind[] | undefined
     if (h.authorization !== undefined || h.cookie !== undefined || res.setsCookie) {
-      const creds = this.credentials(h)
+      const creds = this.#credentials(h)
       if (res.setsCookie) creds.push('set-cookie')
       const b = rule === undefined ? creds : creds.filter((c) => !rule.sharedDespite.includes(c))
       if (b.length > 0) blocking = b
@@ -626,8 +764,8 @@ export class CachePolicyTable {
     const okStatus = OK_STATUSES.has(res.status)
     if (rule.authenticated || blocking !== undefined) {
       const cc =
-        rule.privateTtl > 0 && okStatus && (method === 'GET' || method === 'HEAD')
-          ? `private, max-age=${rule.privateTtl}`
+        rule.privateMaxAge > 0 && okStatus && (method === 'GET' || method === 'HEAD')
+          ? `private, max-age=${rule.privateMaxAge}`
           : 'private, no-store'
       return this.#notCacheable(
         set,
@@ -647,15 +785,15 @@ export class CachePolicyTable {
       const ok = this.#ok[rule.index]!
       set['Cache-Control'] = ok.cc
       for (const name of this.options.cdnHeaders) set[name] = ok.cdn
-      edge = rule.edgeTtl
+      edge = rule.cdnMaxAge
       if (edge > 0 && res.cacheTag === undefined && ok.tags !== undefined) {
         Object.assign(set, ok.tags)
       } else if (edge > 0) this.#addTags(set, rule, res, method, path)
-      return { set, remove, shared: edge > 0 || rule.browserTtl > 0, verdict: 'shared', rule, etag }
+      return { set, remove, shared: edge > 0 || rule.maxAge > 0, verdict: 'shared', rule, etag }
     }
-    if (NEGATIVE_STATUSES.has(res.status) && rule.negativeTtl > 0) {
-      set['Cache-Control'] = `public, max-age=${rule.negativeTtl}`
-      for (const name of this.options.cdnHeaders) set[name] = `max-age=${rule.negativeTtl}`
+    if (NEGATIVE_STATUSES.has(res.status) && rule.negativeMaxAge > 0) {
+      set['Cache-Control'] = `public, max-age=${rule.negativeMaxAge}`
+      for (const name of this.options.cdnHeaders) set[name] = `max-age=${rule.negativeMaxAge}`
       this.#addTags(set, rule, res, method, path)
       return { set, remove, shared: true, verdict: 'shared', rule, etag }
     }
@@ -710,12 +848,12 @@ function safeTags(fn: (ctx: TagContext) => readonly string[], ctx: TagContext): 
  * @param options - {@link PolicyOptions}
  * @returns the policy table
  * @throws InvalidPolicyError (`E_INVALID_POLICY`) for an invalid rule or option
- * @throws TypeError `rules must be an array` / `options must be an object`
+ * @throws TierkitTypeError (`E_INVALID_ARGUMENT`) when `rules` is not an array or `options` not an object
  * @example
  * ```ts
  * const policy = definePolicy([
  *   { path: '/api/me*', authenticated: true },
- *   { path: '/api/public/*', browserTtl: 600, edgeTtl: 600, tags: ['public'] },
+ *   { path: '/api/public/*', maxAge: 600, cdnMaxAge: 600, tags: ['public'] },
  * ])
  * ```
  */

@@ -1,3 +1,4 @@
+import { invalidArgument } from '@tierkit/contracts'
 import {
   evaluatePreconditions,
   NOT_MODIFIED_DROPPED_HEADERS,
@@ -47,12 +48,24 @@ export interface PreparedResponse {
  * @param req - request facts
  * @param draft - the response as the handler left it
  * @returns the {@link PreparedResponse}
+ * @throws TierkitTypeError (`E_INVALID_ARGUMENT`) when `policy` is not a `CachePolicyTable` or `draft` has no
+ *   `getHeader` function (`prepareResponse: policy must be a CachePolicyTable, got undefined`), and as
+ *   `CachePolicyTable.compile` for bad request facts or status
  */
 export function prepareResponse(
   policy: CachePolicyTable,
   req: RequestFacts,
   draft: DraftResponse,
 ): PreparedResponse {
+  if (policy === null || typeof policy !== 'object' || typeof policy.compile !== 'function')
+    throw invalidArgument('prepareResponse', 'policy', 'a CachePolicyTable', policy)
+  if (draft === null || typeof draft !== 'object' || typeof draft.getHeader !== 'function')
+    throw invalidArgument(
+      'prepareResponse',
+      'draft',
+      'an object { status, getHeader, setsCookie, body? }',
+      draft,
+    )
   const compiled = policy.compile(req, {
     status: draft.status,
     setsCookie: draft.setsCookie,

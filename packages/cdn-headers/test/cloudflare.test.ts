@@ -1,16 +1,17 @@
+import { TierkitError } from '@tierkit/contracts'
 import type { CachePurgeParams } from 'cloudflare/resources/cache/cache'
 import type { PhaseUpdateParams } from 'cloudflare/resources/rulesets/phases/phases'
 import type { RulesetCreateParams } from 'cloudflare/resources/rulesets/rulesets'
 import { afterAll, describe, expect, expectTypeOf, test } from 'vitest'
 import { type CloudflareCacheRuleset, createPurgeClient, toCloudflareRuleset } from '../src/cloudflare.js'
-import { definePolicy, PurgeFailedError } from '../src/index.js'
-import { listen } from './helpers.js'
+import { CdnHeadersError, definePolicy, PurgeFailedError } from '../src/index.js'
+import { expectInvalidArgument, listen, rejection, thrown } from './helpers.js'
 
 const policy = definePolicy([
   { name: 'authenticated', path: '/api/me*', authenticated: true },
-  { name: 'public api', path: '/api/public/*', browserTtl: 600, edgeTtl: 600, staleWhileRevalidate: 60 },
-  { name: 'home', path: '/', browserTtl: 60, edgeTtl: 300 },
-  { name: 'edge only', path: '/feed/*', browserTtl: 0, edgeTtl: 120 },
+  { name: 'public api', path: '/api/public/*', maxAge: 600, cdnMaxAge: 600, staleWhileRevalidate: 60 },
+  { name: 'home', path: '/', maxAge: 60, cdnMaxAge: 300 },
+  { name: 'edge only', path: '/feed/*', maxAge: 0, cdnMaxAge: 120 },
 ])
 
 describe('Cloudflare ruleset export', () => {
@@ -68,15 +69,36 @@ describe('Cloudflare ruleset export', () => {
   })
 
   test('bad arguments', () => {
-    expect(() => toCloudflareRuleset(null as never)).toThrow(
-      new TypeError('policy must be a CachePolicyTable'),
+    expectInvalidArgument(
+      thrown(() => toCloudflareRuleset(null as never)),
+      'toCloudflareRuleset: policy must be a CachePolicyTable, got null',
     )
-    expect(() => toCloudflareRuleset(policy, { sessionCookies: ['a b'] })).toThrow(
-      new TypeError('sessionCookies must be cookie names'),
+    expectInvalidArgument(
+      thrown(() => toCloudflareRuleset(policy, { sessionCookies: ['sid', 'a b'] })),
+      'toCloudflareRuleset: options.sessionCookies[1] must be a cookie name (an RFC 9110 token), got "a b"',
     )
-    expect(() => toCloudflareRuleset(policy, { host: 'a" or true' })).toThrow(
-      new TypeError('host must be a hostname'),
+    expectInvalidArgument(
+      thrown(() => toCloudflareRuleset(policy, { sessionCookies: 'sid' as never })),
+      'toCloudflareRuleset: options.sessionCookies must be an array of cookie names, got "sid"',
     )
+    expectInvalidArgument(
+      thrown(() => toCloudflareRuleset(policy, { host: 'a" or true' })),
+      'toCloudflareRuleset: options.host must be a hostname (letters, digits, dots and hyphens), got "a\\" or true"',
+    )
+    // before, an unknown mode was written into the rules as it was
+    expectInvalidArgument(
+      thrown(() => toCloudflareRuleset(policy, { ttlMode: 'bypass' as never })),
+      "toCloudflareRuleset: options.ttlMode must be 'override_origin' or 'respect_origin', got \"bypass\"",
+    )
+    expectInvalidArgument(
+      thrown(() => toCloudflareRuleset(policy, { name: 5 as never })),
+      'toCloudflareRuleset: options.name must be a string, got 5',
+    )
+    expectInvalidArgument(
+      thrown(() => toCloudflareRuleset(policy, null as never)),
+      'toCloudflareRuleset: options must be an object, got null',
+    )
+    expect(toCloudflareRuleset(policy).rules).toHaveLength(5)
   })
 })
 
@@ -155,8 +177,17 @@ describe('purge client', () => {
     answer = { status: 400, body: '{"success":false,"errors":[{"code":1134,"message":"bad tag"}]}' }
     const e = await client.purgeTags(['x']).catch((err: unknown) => err)
     expect(e).toBeInstanceOf(PurgeFailedError)
-    expect(e).toMatchObject({ code: 'E_PURGE_FAILED', status: 400, tags: ['x'], retryable: false })
-    expect((e as Error).message).toContain('bad tag')
+    expect(e).toBeInstanceOf(CdnHeadersError)
+    expect(e).toBeInstanceOf(TierkitError)
+    expect(e).toMatchObject({
+      name: 'PurgeFailedError',
+      code: 'E_PURGE_FAILED',
+      status: 400,
+      tags: ['x'],
+      retryable: false,
+      // which call failed, and why
+      message: 'purgeTags ["x"]: Cloudflare answered HTTP 400: bad tag',
+    })
     answer = { status: 429, body: '{"success":false,"errors":[{"message":"rate limited"}]}' }
     expect(await client.purgeTags(['x']).catch((err: unknown) => err)).toMatchObject({
       status: 429,
@@ -168,27 +199,79 @@ describe('purge client', () => {
       retryable: false,
     })
     answer = 'drop'
-    expect(await client.purgeTags(['x']).catch((err: unknown) => err)).toMatchObject({
-      status: 0,
-      retryable: true,
-    })
+    const dropped = await client.purgeTags(['x', 'y', 'z', 'w', 'v']).catch((err: unknown) => err)
+    expect(dropped).toMatchObject({ status: 0, retryable: true, tags: ['x', 'y'] })
+    expect((dropped as Error).message.startsWith('purgeTags ["x","y"]: the request failed: ')).toBe(true)
+    expect((dropped as Error).cause).toBeInstanceOf(Error)
   })
 
-  test('bad arguments are TypeErrors and send nothing', async () => {
+  test('bad arguments are TierkitTypeErrors and send nothing', async () => {
     recorded.length = 0
-    await expect(client.purgeTags([])).rejects.toThrow(
-      new TypeError('tags must be a non-empty array of valid cache tags'),
+    expectInvalidArgument(
+      await rejection(client.purgeTags([])),
+      'PurgeClient.purgeTags: tags must be a non-empty array of cache tags, got an array',
     )
-    await expect(client.purgeTags(['a b'])).rejects.toThrow(TypeError)
+    expectInvalidArgument(
+      await rejection(client.purgeTags(['ok', 'a b'])),
+      'PurgeClient.purgeTags: tags[1] must be a cache tag (1 to 1024 printable ASCII characters, no space or comma), got "a b"',
+    )
+    expectInvalidArgument(
+      await rejection(client.purgeTags('a' as never)),
+      'PurgeClient.purgeTags: tags must be a non-empty array of cache tags, got "a"',
+    )
     expect(recorded).toHaveLength(0)
-    expect(() => createPurgeClient({ zoneId: '', apiToken: 't' })).toThrow(
-      new TypeError('zoneId must be an alphanumeric zone id'),
+    expectInvalidArgument(
+      thrown(() => createPurgeClient({ zoneId: '', apiToken: 't' })),
+      'createPurgeClient: options.zoneId must be an alphanumeric zone id, got ""',
     )
-    expect(() => createPurgeClient({ zoneId: 'z', apiToken: '' })).toThrow(
-      new TypeError('apiToken must be a non-empty string'),
+    expectInvalidArgument(
+      thrown(() => createPurgeClient({ zoneId: 'z', apiToken: '' })),
+      'createPurgeClient: options.apiToken must be a non-empty string without line breaks, got ""',
     )
-    expect(() => createPurgeClient({ zoneId: 'z', apiToken: 't', batchSize: 0 })).toThrow(
-      new TypeError('batchSize must be an integer in [1, 100]'),
+    // the token is a secret: the message never shows it
+    const secret = thrown(() => createPurgeClient({ zoneId: 'z', apiToken: 'sEcReT\r\nX-Injected: 1' }))
+    expectInvalidArgument(
+      secret,
+      'createPurgeClient: options.apiToken must be a non-empty string without line breaks, got a string with a line break',
     )
+    expectInvalidArgument(
+      thrown(() => createPurgeClient({ zoneId: 'z', apiToken: 't', batchSize: 0 })),
+      'createPurgeClient: options.batchSize must be an integer from 1 to 100, got 0',
+    )
+    expectInvalidArgument(
+      thrown(() => createPurgeClient({ zoneId: 'z', apiToken: 't', timeout: 1.5 })),
+      'createPurgeClient: options.timeout must be a duration in ms, an integer from 1 to 2147483647, got 1.5',
+    )
+    // the 0.1 name is refused rather than ignored
+    expectInvalidArgument(
+      thrown(() => createPurgeClient({ zoneId: 'z', apiToken: 't', timeoutMs: 5000 } as never)),
+      'createPurgeClient: options.timeoutMs must be absent (renamed options.timeout, in ms), got 5000',
+    )
+    expectInvalidArgument(
+      thrown(() => createPurgeClient({ zoneId: 'z', apiToken: 't', baseUrl: 'ftp://x' })),
+      'createPurgeClient: options.baseUrl must be an http: or https: URL, got "ftp://x"',
+    )
+    expectInvalidArgument(
+      thrown(() => createPurgeClient({ zoneId: 'z', apiToken: 't', fetch: 'fetch' as never })),
+      'createPurgeClient: options.fetch must be a function, got "fetch"',
+    )
+    expectInvalidArgument(
+      thrown(() => createPurgeClient(null as never)),
+      'createPurgeClient: options must be an object, got null',
+    )
+  })
+
+  test('timeout: a purge without an answer within it fails with a retryable PurgeFailedError saying so', async () => {
+    const silent = await listen(() => {}) // reads the request, never answers
+    const slow = createPurgeClient({ zoneId: 'zone123', apiToken: 'tok', baseUrl: silent.url, timeout: 50 })
+    const e = await rejection(slow.purgeTags(['late']))
+    await silent.close()
+    expect(e).toBeInstanceOf(PurgeFailedError)
+    expect(e).toMatchObject({
+      status: 0,
+      retryable: true,
+      tags: ['late'],
+      message: 'purgeTags ["late"]: no answer within 50 ms',
+    })
   })
 })

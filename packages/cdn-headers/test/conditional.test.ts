@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'vitest'
-import { evaluatePreconditions, parseHttpDate } from '../src/index.js'
+import { evaluatePreconditions, NOT_MODIFIED_DROPPED_HEADERS, parseHttpDate } from '../src/index.js'
+import { expectInvalidArgument, thrown } from './helpers.js'
 
 const LM = 'Thu, 01 Jan 2026 00:00:00 GMT'
 const EARLIER = 'Wed, 31 Dec 2025 23:59:59 GMT'
@@ -93,7 +94,15 @@ describe('If-Modified-Since (RFC 9110 §13.1.3)', () => {
   test('obsolete date forms are accepted', () => {
     expect(ev('GET', { 'if-modified-since': 'Thursday, 01-Jan-26 00:00:00 GMT' })).toBe('not-modified')
     expect(ev('GET', { 'if-modified-since': 'Thu Jan  1 00:00:00 2026' })).toBe('not-modified')
-    expect(parseHttpDate('Thu, 01 Jan 2026 00:00:00 GMT')).toBe(Date.UTC(2026, 0, 1) / 1000)
+    // epoch milliseconds, like Date.UTC and ResourceState.lastModified (a whole number of seconds)
+    expect(parseHttpDate('Thu, 01 Jan 2026 00:00:00 GMT')).toBe(Date.UTC(2026, 0, 1))
+    expect(parseHttpDate('Thursday, 01-Jan-26 00:00:00 GMT')).toBe(Date.UTC(2026, 0, 1))
+    expect(parseHttpDate('Thu Jan  1 00:00:00 2026')).toBe(Date.UTC(2026, 0, 1))
+    expect(parseHttpDate('yesterday')).toBeUndefined()
+    expect(parseHttpDate(undefined)).toBeUndefined()
+    // a lastModified given as parseHttpDate's result is the same date as the header it came from
+    expect(ev('GET', { 'if-modified-since': LM }, { lastModified: parseHttpDate(LM) })).toBe('not-modified')
+    expect(ev('GET', { 'if-modified-since': EARLIER }, { lastModified: parseHttpDate(LM) })).toBe('proceed')
   })
 })
 
@@ -134,12 +143,35 @@ describe('when preconditions are ignored (RFC 9110 §13.2.1)', () => {
   test('for CONNECT, OPTIONS and TRACE', () => {
     for (const m of ['OPTIONS', 'TRACE', 'CONNECT']) expect(ev(m, { 'if-match': '"zz"' })).toBe('proceed')
   })
-  test('bad arguments are a TypeError with an exact message', () => {
-    expect(() => evaluatePreconditions(null as never, state)).toThrow(
-      new TypeError('req.headers must be an object'),
+  test('bad arguments are a TierkitTypeError with an exact message', () => {
+    expectInvalidArgument(
+      thrown(() => evaluatePreconditions(null as never, state)),
+      'evaluatePreconditions: req must be an object { method, headers }, got null',
     )
-    expect(() => evaluatePreconditions({ method: 'GET' } as never, state)).toThrow(
-      new TypeError('req.headers must be an object'),
+    expectInvalidArgument(
+      thrown(() => evaluatePreconditions({ method: 'GET' } as never, state)),
+      'evaluatePreconditions: req.headers must be an object, got undefined',
     )
+    expectInvalidArgument(
+      thrown(() => evaluatePreconditions({ method: 1, headers: {} } as never, state)),
+      'evaluatePreconditions: req.method must be a string or undefined, got 1',
+    )
+    expectInvalidArgument(
+      thrown(() => evaluatePreconditions({ method: 'GET', headers: {} }, undefined as never)),
+      'evaluatePreconditions: state must be an object { status?, etag?, lastModified?, exists? }, got undefined',
+    )
+    expectInvalidArgument(
+      thrown(() => evaluatePreconditions({ method: 'GET', headers: {} }, { etag: 42 as never })),
+      'evaluatePreconditions: state.etag must be a string or undefined, got 42',
+    )
+    expectInvalidArgument(
+      thrown(() => parseHttpDate(42 as never)),
+      'parseHttpDate: value must be a string or undefined, got 42',
+    )
+    expect(ev('GET', { 'if-none-match': '"v1"' })).toBe('not-modified')
+  })
+  test('NOT_MODIFIED_DROPPED_HEADERS is frozen, as its readonly type says', () => {
+    expect(Object.isFrozen(NOT_MODIFIED_DROPPED_HEADERS)).toBe(true)
+    expect(NOT_MODIFIED_DROPPED_HEADERS).toContain('content-length')
   })
 })

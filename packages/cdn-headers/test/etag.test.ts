@@ -1,6 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, test } from 'vitest'
-import { computeETag, parseETag, parseETagList } from '../src/index.js'
+import { computeETag, parseETag, parseETagList, strongMatch, weakMatch } from '../src/index.js'
+import { expectInvalidArgument, thrown } from './helpers.js'
 
 describe('computeETag', () => {
   test('strong by default, weak on request, deterministic, body-sensitive', () => {
@@ -20,17 +21,47 @@ describe('computeETag', () => {
       }),
     )
   })
-  test('bad input is a TypeError with an exact message', () => {
-    expect(() => computeETag(42 as never)).toThrow(
-      new TypeError('body must be a string, Buffer or Uint8Array'),
+  test('bad input is a TierkitTypeError with an exact message', () => {
+    expectInvalidArgument(
+      thrown(() => computeETag(42 as never)),
+      'computeETag: body must be a string, a Buffer or a Uint8Array, got 42',
     )
-    expect(() => computeETag(undefined as never)).toThrow(
-      new TypeError('body must be a string, Buffer or Uint8Array'),
+    expectInvalidArgument(
+      thrown(() => computeETag(undefined as never)),
+      'computeETag: body must be a string, a Buffer or a Uint8Array, got undefined',
+    )
+    expectInvalidArgument(
+      thrown(() => computeETag('x', 'weak' as never)),
+      'computeETag: options must be an object { weak? }, got "weak"',
     )
   })
 })
 
 describe('entity-tag parsing', () => {
+  test('bad input is a TierkitTypeError with an exact message', () => {
+    expectInvalidArgument(
+      thrown(() => parseETag(1 as never)),
+      'parseETag: value must be a string, got 1',
+    )
+    expectInvalidArgument(
+      thrown(() => parseETagList(undefined as never)),
+      'parseETagList: value must be a string, got undefined',
+    )
+    const a = { weak: false, opaque: 'a' }
+    expectInvalidArgument(
+      thrown(() => strongMatch(a, '"a"' as never)),
+      'strongMatch: b must be an entity tag { weak, opaque }, got "\\"a\\""',
+    )
+    expectInvalidArgument(
+      thrown(() => weakMatch(null as never, a)),
+      'weakMatch: a must be an entity tag { weak, opaque }, got null',
+    )
+    expect([
+      strongMatch(a, a),
+      weakMatch(a, { weak: true, opaque: 'a' }),
+      strongMatch(a, { weak: true, opaque: 'a' }),
+    ]).toEqual([true, true, false])
+  })
   test('single tags', () => {
     expect(parseETag('"abc"')).toEqual({ weak: false, opaque: 'abc' })
     expect(parseETag(' W/"abc" ')).toEqual({ weak: true, opaque: 'abc' })

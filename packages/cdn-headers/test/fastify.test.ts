@@ -3,10 +3,11 @@ import Fastify from 'fastify'
 import { afterAll, describe, expect, test } from 'vitest'
 import { fastifyCdnHeaders } from '../src/fastify.js'
 import { computeETag, definePolicy } from '../src/index.js'
+import { expectInvalidArgument, rejection, thrown } from './helpers.js'
 
 const policy = definePolicy([
   { path: '/api/me/*', authenticated: true },
-  { path: '/api/public/*', browserTtl: 600, edgeTtl: 600, staleWhileRevalidate: 30, tags: ['public'] },
+  { path: '/api/public/*', maxAge: 600, cdnMaxAge: 600, staleWhileRevalidate: 30, tags: ['public'] },
 ])
 
 let version = 1
@@ -23,6 +24,11 @@ app.get('/api/public/doc', async () => `doc v${version}`)
 app.put('/api/public/doc', async (_req, reply) => {
   if (!reply.checkPreconditions({ etag: computeETag(`doc v${version}`) })) return reply
   version++
+  return reply.code(204).send()
+})
+let badStateError: unknown
+app.put('/api/public/bad-state', async (_req, reply) => {
+  badStateError = thrown(() => reply.checkPreconditions(undefined as never))
   return reply.code(204).send()
 })
 afterAll(() => app.close())
@@ -108,11 +114,20 @@ describe('Fastify plugin', () => {
     ).toBe(204)
     expect(version).toBe(v + 1)
   })
-  test('registering without a policy fails with a TypeError', async () => {
+  test('registering without a policy fails with a TierkitTypeError', async () => {
     const bad = Fastify()
-    await expect(bad.register(fastifyCdnHeaders, {} as never).ready()).rejects.toThrow(
-      'policy must be a CachePolicyTable',
+    expectInvalidArgument(
+      await rejection(bad.register(fastifyCdnHeaders, {} as never).ready()),
+      'fastifyCdnHeaders: options.policy must be a CachePolicyTable, got undefined',
     )
     await bad.close()
+  })
+  test('reply.checkPreconditions with a bad state throws a TierkitTypeError naming it', async () => {
+    const r = await app.inject({ method: 'PUT', url: '/api/public/bad-state' })
+    expect(r.statusCode).toBe(204)
+    expectInvalidArgument(
+      badStateError,
+      'reply.checkPreconditions: state must be an object { status?, etag?, lastModified?, exists? }, got undefined',
+    )
   })
 })

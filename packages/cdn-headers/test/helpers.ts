@@ -1,5 +1,7 @@
 import * as http from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { TierkitTypeError } from '@tierkit/contracts'
+import { expect } from 'vitest'
 
 export interface HttpAnswer {
   status: number
@@ -91,4 +93,29 @@ export function flatHeaders(
     out[k.toLowerCase()] = Array.isArray(v) ? v.join(', ') : String(v)
   }
   return out
+}
+
+/** What `fn` throws, or `undefined` when it returns: assert on it outside any `catch`. */
+export function thrown(fn: () => unknown): unknown {
+  try {
+    fn()
+  } catch (e) {
+    return e
+  }
+  return undefined
+}
+
+/** What `promise` rejects with, or `undefined` when it resolves. */
+export function rejection(promise: PromiseLike<unknown>): Promise<unknown> {
+  return Promise.resolve(promise).then(
+    () => undefined,
+    (e: unknown) => e,
+  )
+}
+
+/** Checks that `e` is the family's bad-argument error (`TierkitTypeError`) with exactly this message. */
+export function expectInvalidArgument(e: unknown, message: string): void {
+  expect(e).toBeInstanceOf(TierkitTypeError)
+  expect(e).toBeInstanceOf(TypeError)
+  expect(e).toMatchObject({ code: 'E_INVALID_ARGUMENT', name: 'TypeError', message })
 }

@@ -15,8 +15,8 @@ export const hostilePolicy: CachePolicyTable = definePolicy([
   { name: 'users', path: '/api/users/*', authenticated: true },
   { name: 'me', path: '/api/me', authenticated: true },
   { name: 'account', path: '/account/*', authenticated: true },
-  { name: 'public api', path: '/api/public/*', browserTtl: 600, edgeTtl: 600 },
-  { name: 'catch-all', path: '/*', browserTtl: 300 },
+  { name: 'public api', path: '/api/public/*', maxAge: 600, cdnMaxAge: 600 },
+  { name: 'catch-all', path: '/*', maxAge: 300 },
 ])
 
 /** The private paths the apps serve, each with the handler name it answers with (`x-handler`). */

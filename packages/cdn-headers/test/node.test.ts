@@ -1,13 +1,13 @@
 import express from 'express'
 import { afterAll, describe, expect, test } from 'vitest'
-import { computeETag, definePolicy } from '../src/index.js'
+import { computeETag, definePolicy, prepareResponse } from '../src/index.js'
 import { cacheHeaders, checkPreconditions } from '../src/node.js'
-import { listen, request } from './helpers.js'
+import { expectInvalidArgument, listen, request, thrown } from './helpers.js'
 
 const policy = definePolicy([
   { path: '/api/me/*', authenticated: true },
-  { path: '/api/public/*', browserTtl: 600, edgeTtl: 600, tags: ['public'], vary: ['Accept-Language'] },
-  { path: '/weak/*', browserTtl: 60, etag: 'weak' },
+  { path: '/api/public/*', maxAge: 600, cdnMaxAge: 600, tags: ['public'], vary: ['Accept-Language'] },
+  { path: '/weak/*', maxAge: 60, etag: 'weak' },
 ])
 const closers: (() => Promise<void>)[] = []
 afterAll(async () => {
@@ -158,10 +158,35 @@ describe('Node http middleware', () => {
     ).toBe(304)
   })
   test('bad arguments', () => {
-    expect(() => cacheHeaders(null as never)).toThrow(new TypeError('policy must be a CachePolicyTable'))
-    expect(() => cacheHeaders(policy, { maxBufferBytes: -1 })).toThrow(
-      new TypeError('maxBufferBytes must be a non-negative integer'),
+    expectInvalidArgument(
+      thrown(() => cacheHeaders(null as never)),
+      'cacheHeaders: policy must be a CachePolicyTable, got null',
     )
+    expectInvalidArgument(
+      thrown(() => cacheHeaders(policy, { maxBufferBytes: -1 })),
+      'cacheHeaders: options.maxBufferBytes must be an integer from 0 to 9007199254740991, got -1',
+    )
+    expectInvalidArgument(
+      thrown(() => cacheHeaders(policy, null as never)),
+      'cacheHeaders: options must be an object, got null',
+    )
+    expectInvalidArgument(
+      thrown(() =>
+        checkPreconditions({ method: 'PUT', headers: {} } as never, {} as never, undefined as never),
+      ),
+      'checkPreconditions: state must be an object { status?, etag?, lastModified?, exists? }, got undefined',
+    )
+    const draft = { status: 200, setsCookie: false, getHeader: () => undefined, body: 'x' }
+    const req = { method: 'GET', path: '/api/public/a', headers: {} }
+    expectInvalidArgument(
+      thrown(() => prepareResponse(undefined as never, req, draft)),
+      'prepareResponse: policy must be a CachePolicyTable, got undefined',
+    )
+    expectInvalidArgument(
+      thrown(() => prepareResponse(policy, req, { status: 200 } as never)),
+      'prepareResponse: draft must be an object { status, getHeader, setsCookie, body? }, got an object',
+    )
+    expect(prepareResponse(policy, req, draft)).toMatchObject({ status: 200, sendBody: true })
   })
 })
 

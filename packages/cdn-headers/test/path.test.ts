@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'vitest'
 import { definePolicy, InvalidPolicyError, normalizePath } from '../src/index.js'
+import { expectInvalidArgument, thrown } from './helpers.js'
 
 describe('normalizePath: the path as the router reads it', () => {
   test.each([
@@ -85,12 +86,21 @@ describe('normalizePath: the path as the router reads it', () => {
   })
 
   test('garbage: exact TypeErrors, and a maxLength', () => {
-    expect(() => normalizePath(1 as never)).toThrow(new TypeError('path must be a string'))
-    expect(() => normalizePath('/a', { maxLength: 0 })).toThrow(
-      new TypeError('maxLength must be a positive integer'),
+    expectInvalidArgument(
+      thrown(() => normalizePath(1 as never)),
+      'normalizePath: target must be a string, got 1',
     )
-    expect(() => normalizePath('/a', { maxLength: 1.5 })).toThrow(
-      new TypeError('maxLength must be a positive integer'),
+    expectInvalidArgument(
+      thrown(() => normalizePath('/a', { maxLength: 0 })),
+      'normalizePath: options.maxLength must be an integer from 1 to 1048576, got 0',
+    )
+    expectInvalidArgument(
+      thrown(() => normalizePath('/a', { maxLength: 1.5 })),
+      'normalizePath: options.maxLength must be an integer from 1 to 1048576, got 1.5',
+    )
+    expectInvalidArgument(
+      thrown(() => normalizePath('/a', null as never)),
+      'normalizePath: options must be an object, got null',
     )
     expect(normalizePath('/abc', { maxLength: 3 })).toEqual({ ok: false, issue: 'too-long' })
     expect(normalizePath('/ab?long-query-is-not-counted', { maxLength: 3 })).toMatchObject({ ok: true })
@@ -101,8 +111,8 @@ describe('the policy matches normalised paths and fails closed', () => {
   const policy = definePolicy([
     { name: 'users', path: '/api/users/*', authenticated: true },
     { name: 'me', path: '/api/me', authenticated: true },
-    { name: 'public', path: '/api/public/*', browserTtl: 600 },
-    { name: 'all', path: '/*', browserTtl: 300 },
+    { name: 'public', path: '/api/public/*', maxAge: 600 },
+    { name: 'all', path: '/*', maxAge: 300 },
   ])
   const compile = (path: string, route?: string) =>
     policy.compile({ method: 'GET', path, headers: {}, route }, { status: 200, setsCookie: false })
@@ -146,8 +156,8 @@ describe('the policy matches normalised paths and fails closed', () => {
 
   test('readings that disagree without a private one: ambiguous, fails closed', () => {
     const p = definePolicy([
-      { path: '/api/public/*', browserTtl: 600 },
-      { path: '/a/*', browserTtl: 5 },
+      { path: '/api/public/*', maxAge: 600 },
+      { path: '/a/*', maxAge: 5 },
     ])
     const c = p.compile(
       { method: 'GET', path: '/API/PUBLIC/x', headers: {} },
@@ -168,7 +178,7 @@ describe('the policy matches normalised paths and fails closed', () => {
   test('case folding as find-my-way does it (toLowerCase): the Kelvin sign folds to "k"', () => {
     const p = definePolicy([
       { path: '/api/keys/*', authenticated: true },
-      { path: '/*', browserTtl: 60 },
+      { path: '/*', maxAge: 60 },
     ])
     // \u212a (KELVIN SIGN) lower-cases to "k": a case-insensitive find-my-way routes this to /api/keys/:id
     expect(p.match('GET', '/api/%E2%84%AAeys/1')?.path).toBe('/api/keys/*')
@@ -179,7 +189,7 @@ describe('the policy matches normalised paths and fails closed', () => {
   test('upper-case patterns are matched case-folded too', () => {
     const p = definePolicy([
       { path: '/Account/*', authenticated: true },
-      { path: '/*', browserTtl: 60 },
+      { path: '/*', maxAge: 60 },
     ])
     expect(p.match('GET', '/account/settings')?.path).toBe('/Account/*')
     expect(p.match('GET', '/ACCOUNT/settings')?.path).toBe('/Account/*')
@@ -200,7 +210,7 @@ describe('the policy matches normalised paths and fails closed', () => {
     const p = definePolicy([
       {
         path: '/p/*',
-        browserTtl: 60,
+        maxAge: 60,
         tags: (ctx) => {
           seen.push(ctx.path)
           return [`p:${ctx.path.slice(3)}`]
@@ -217,20 +227,31 @@ describe('the policy matches normalised paths and fails closed', () => {
 
   test('garbage: exact errors, and the table keeps working', () => {
     expect(() => definePolicy([], { maxPathLength: 0 })).toThrow(InvalidPolicyError)
-    expect(() => definePolicy([], { maxPathLength: 'x' as never })).toThrow(
-      'maxPathLength: must be an integer from 1 to 1048576, got x',
+    expect(thrown(() => definePolicy([], { maxPathLength: 'x' as never }))).toMatchObject({
+      code: 'E_INVALID_POLICY',
+      field: 'maxPathLength',
+      message: 'definePolicy: options.maxPathLength must be an integer from 1 to 1048576, got "x"',
+    })
+    expectInvalidArgument(
+      thrown(() => policy.match('GET', '/x', 1 as never)),
+      'CachePolicyTable.match: route must be a string or undefined, got 1',
     )
-    expect(() => policy.match('GET', '/x', 1 as never)).toThrow(new TypeError('route must be a string'))
-    expect(() =>
-      policy.compile(
-        { method: 'GET', path: '/x', headers: {}, route: 1 as never },
-        { status: 200, setsCookie: false },
+    expectInvalidArgument(
+      thrown(() =>
+        policy.compile(
+          { method: 'GET', path: '/x', headers: {}, route: 1 as never },
+          { status: 200, setsCookie: false },
+        ),
       ),
-    ).toThrow(new TypeError('req.route must be a string'))
-    expect(() =>
-      policy.compile({ method: 'GET', path: 1 as never, headers: {} }, { status: 200, setsCookie: false }),
-    ).toThrow(new TypeError('method and path must be strings'))
-    const short = definePolicy([{ path: '/*', browserTtl: 60 }], { maxPathLength: 16 })
+      'CachePolicyTable.compile: req.route must be a string or undefined, got 1',
+    )
+    expectInvalidArgument(
+      thrown(() =>
+        policy.compile({ method: 'GET', path: 1 as never, headers: {} }, { status: 200, setsCookie: false }),
+      ),
+      'CachePolicyTable.compile: req.path must be a string, got 1',
+    )
+    const short = definePolicy([{ path: '/*', maxAge: 60 }], { maxPathLength: 16 })
     expect(short.options.maxPathLength).toBe(16)
     expect(
       short.compile(

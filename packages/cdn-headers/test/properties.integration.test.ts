@@ -15,15 +15,15 @@ import { type HttpAnswer, listen, request } from './helpers.js'
 
 const RULES: RouteRule[] = [
   { path: '/api/me/*', authenticated: true },
-  { path: '/api/public/*', browserTtl: 600, edgeTtl: 600, staleWhileRevalidate: 60, tags: ['public'] },
-  { path: '/api/feed/*', browserTtl: 0, edgeTtl: 600, vary: ['Accept-Language'] },
+  { path: '/api/public/*', maxAge: 600, cdnMaxAge: 600, staleWhileRevalidate: 60, tags: ['public'] },
+  { path: '/api/feed/*', maxAge: 0, cdnMaxAge: 600, vary: ['Accept-Language'] },
   {
     path: '/api/short/*',
-    browserTtl: 1,
-    edgeTtl: 1,
+    maxAge: 1,
+    cdnMaxAge: 1,
     staleWhileRevalidate: 600,
     staleIfError: 600,
-    negativeTtl: 1,
+    negativeMaxAge: 1,
   },
 ]
 const policy = definePolicy(RULES)
@@ -121,7 +121,7 @@ describe('property: no authenticated answer is ever a HIT for someone else', () 
     const path = `/api/public/control-${seq++}`
     await request(caches[0]!.url, path)
     expect((await request(caches[0]!.url, path)).headers['x-cache-status']).toBe('HIT')
-    const open = definePolicy([{ path: '/api/public/*', browserTtl: 60, sharedDespite: ['session-cookie'] }])
+    const open = definePolicy([{ path: '/api/public/*', maxAge: 60, sharedDespite: ['session-cookie'] }])
     expect(
       open.compile(
         { method: 'GET', path: '/api/public/x', headers: { cookie: 'sid=1' } },

@@ -21,50 +21,57 @@ export type ProbeOutcome = 'hit' | 'stale' | 'miss'
 export interface RouteMeaning {
   rule: boolean
   authenticated: boolean
-  browserTtl: number
-  edgeTtl: number
+  maxAge: number
+  cdnMaxAge: number
   swr: number
   sie: number
-  negativeTtl: number
+  negativeMaxAge: number
 }
 
 export const ROUTES: Record<RouteName, RouteMeaning> = {
   public: {
     rule: true,
     authenticated: false,
-    browserTtl: 600,
-    edgeTtl: 600,
+    maxAge: 600,
+    cdnMaxAge: 600,
     swr: 0,
     sie: 0,
-    negativeTtl: 60,
+    negativeMaxAge: 60,
   },
-  feed: { rule: true, authenticated: false, browserTtl: 3, edgeTtl: 3, swr: 600, sie: 600, negativeTtl: 0 },
-  ticker: { rule: true, authenticated: false, browserTtl: 3, edgeTtl: 3, swr: 1, sie: 600, negativeTtl: 0 },
-  edge: { rule: true, authenticated: false, browserTtl: 0, edgeTtl: 600, swr: 0, sie: 0, negativeTtl: 0 },
-  me: { rule: true, authenticated: true, browserTtl: 0, edgeTtl: 0, swr: 0, sie: 0, negativeTtl: 0 },
-  none: { rule: false, authenticated: false, browserTtl: 0, edgeTtl: 0, swr: 0, sie: 0, negativeTtl: 0 },
+  feed: { rule: true, authenticated: false, maxAge: 3, cdnMaxAge: 3, swr: 600, sie: 600, negativeMaxAge: 0 },
+  ticker: { rule: true, authenticated: false, maxAge: 3, cdnMaxAge: 3, swr: 1, sie: 600, negativeMaxAge: 0 },
+  edge: { rule: true, authenticated: false, maxAge: 0, cdnMaxAge: 600, swr: 0, sie: 0, negativeMaxAge: 0 },
+  me: { rule: true, authenticated: true, maxAge: 0, cdnMaxAge: 0, swr: 0, sie: 0, negativeMaxAge: 0 },
+  none: { rule: false, authenticated: false, maxAge: 0, cdnMaxAge: 0, swr: 0, sie: 0, negativeMaxAge: 0 },
 }
 
 export const RULES: RouteRule[] = [
   { name: 'me', path: '/api/me/*', authenticated: true },
-  { name: 'public', path: '/api/public/*', browserTtl: 600, edgeTtl: 600, negativeTtl: 60, tags: ['public'] },
+  {
+    name: 'public',
+    path: '/api/public/*',
+    maxAge: 600,
+    cdnMaxAge: 600,
+    negativeMaxAge: 60,
+    tags: ['public'],
+  },
   {
     name: 'feed',
     path: '/api/feed/*',
-    browserTtl: 2,
-    edgeTtl: 2,
+    maxAge: 2,
+    cdnMaxAge: 2,
     staleWhileRevalidate: 600,
     staleIfError: 600,
   },
   {
     name: 'ticker',
     path: '/api/ticker/*',
-    browserTtl: 2,
-    edgeTtl: 2,
+    maxAge: 2,
+    cdnMaxAge: 2,
     staleWhileRevalidate: 1,
     staleIfError: 600,
   },
-  { name: 'edge', path: '/api/edge/*', browserTtl: 0, edgeTtl: 600, tags: ['edge'] },
+  { name: 'edge', path: '/api/edge/*', maxAge: 0, cdnMaxAge: 600, tags: ['edge'] },
 ]
 
 export const policy: CachePolicyTable = definePolicy(RULES, {
@@ -111,8 +118,8 @@ export interface Intent {
 
 function viewTtl(m: RouteMeaning, view: View, status: Status): number {
   if (!m.rule || m.authenticated) return 0
-  if (status === 200) return view === 'shared' ? m.browserTtl : m.edgeTtl
-  if (status === 404) return m.negativeTtl
+  if (status === 200) return view === 'shared' ? m.maxAge : m.cdnMaxAge
+  if (status === 404) return m.negativeMaxAge
   return 0
 }
 
