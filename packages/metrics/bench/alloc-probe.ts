@@ -7,7 +7,8 @@
 // a round allocates once (a late compilation, the runtime's own bookkeeping) cancels out, and noise that moves
 // single rounds both ways does not decide. The zero-allocation test uses `slope`. Heavy allocators (prom-client)
 // get collected mid-round, which makes their `slope` meaningless; their `min` is a lower bound.
-// Contenders: noop, record, control (allocates one small object per call), prom-client, otel.
+// Contenders: noop, record, record-watched (with onEvent and a watched layer, so that the refusals of a watched
+// layer's records run too), control (allocates one small object per call), prom-client, otel.
 import { createCacheMetrics } from '../src/index.js'
 
 declare const gc: (() => void) | undefined
@@ -65,6 +66,17 @@ async function contender(name: string): Promise<[Call, string[], string[]]> {
       return [() => {}, LAYERS, OUTCOMES]
     case 'record': {
       const metrics = createCacheMetrics({ layers: ['cdn', 'l1', 'l2', 'db'] })
+      return [metrics.observer.record as Call, LAYERS, OUTCOMES]
+    }
+    case 'record-watched': {
+      let events = 0
+      const metrics = createCacheMetrics({
+        layers: ['cdn', 'l1', 'l2', 'db'],
+        onEvent: () => {
+          events++
+        },
+      })
+      metrics.watch('l1', { stats: () => ({ hits: events, misses: 0 }) })
       return [metrics.observer.record as Call, LAYERS, OUTCOMES]
     }
     case 'control': {

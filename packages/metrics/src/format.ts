@@ -1,4 +1,6 @@
-// Text rendering shared by the main entry and the adapters: metric names, label escaping and numbers.
+// Text rendering shared by the main entry and the adapters: metric names, label escaping and numbers. The
+// metric names are public (exported by the main entry); escapeLabelValue, formatValue and formatBound are
+// internal (tested through test/exposition.test.ts, which imports this module directly).
 
 /** Name of the counter family of cache operations (Prometheus text; OpenMetrics drops `_total`). */
 export const REQUESTS_METRIC = 'tierkit_cache_requests_total'
@@ -6,7 +8,7 @@ export const REQUESTS_METRIC = 'tierkit_cache_requests_total'
 export const LATENCY_METRIC = 'tierkit_cache_latency_seconds'
 /** Name of the per-layer hit ratio gauge. */
 export const HIT_RATIO_METRIC = 'tierkit_cache_hit_ratio'
-/** Name of the counter of dropped `record` calls (Prometheus text; OpenMetrics drops `_total`). */
+/** Name of the counter of `record` calls not counted, by `reason` (Prometheus text; OpenMetrics drops `_total`). */
 export const INVALID_METRIC = 'tierkit_cache_invalid_records_total'
 
 /** HELP text of {@link REQUESTS_METRIC}. */
@@ -18,15 +20,10 @@ export const HIT_RATIO_HELP =
   'Hits / (hits + misses) per layer since start; absent while a layer has no lookups.'
 /** HELP text of {@link INVALID_METRIC}. */
 export const INVALID_HELP =
-  'Calls to record() dropped for an unknown layer or outcome or a negative, NaN or infinite duration.'
+  'Calls to record() not counted, by reason: unknown-layer, unknown-outcome, watched-layer (the layer is counted from a watched stats()), invalid-duration (negative, NaN, infinite or not a number).'
 
-/**
- * Escapes a label value for the Prometheus text format and OpenMetrics: backslash, double quote, line feed.
- *
- * @throws TypeError `escapeLabelValue(): value must be a string`
- */
+/** Escapes a label value for the Prometheus text format and OpenMetrics: backslash, double quote, line feed. */
 export function escapeLabelValue(value: string): string {
-  if (typeof value !== 'string') throw new TypeError('escapeLabelValue(): value must be a string')
   let out = ''
   let start = 0
   for (let i = 0; i < value.length; i++) {
@@ -56,11 +53,8 @@ export function formatValue(value: number): string {
  * shortest digits, exponent form when the decimal exponent is below -4 or at least 6, at least two exponent
  * digits. With `openMetrics`, `.0` is appended when there is neither a point nor an exponent, giving the
  * canonical numbers of the OpenMetrics spec (`1e-05 0.0001 0.1 1.0 100000.0 1e+06`).
- *
- * @throws TypeError `formatBound(): value must be a number`
  */
 export function formatBound(value: number, openMetrics: boolean): string {
-  if (typeof value !== 'number') throw new TypeError('formatBound(): value must be a number')
   if (value === Number.POSITIVE_INFINITY) return '+Inf'
   if (value === Number.NEGATIVE_INFINITY) return '-Inf'
   if (Number.isNaN(value)) return 'NaN'

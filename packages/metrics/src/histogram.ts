@@ -85,19 +85,19 @@ export function quantiles(
 }
 
 /**
- * For every histogram bucket, the exposition bucket (index into `boundsSeconds`, or its length for `+Inf`)
+ * For every histogram bucket, the exposition bucket (index into `bounds`, in ms, or its length for `+Inf`)
  * that all its values fall in, or `~first` when a bound lies inside the bucket and the value must be compared
  * (`first` being the first bound that can still hold it).
  */
-export function expositionMap(boundsSeconds: readonly number[]): Int32Array {
+export function expositionMap(bounds: readonly number[]): Int32Array {
   const map = new Int32Array(HISTOGRAM_BUCKETS)
-  const n = boundsSeconds.length
+  const n = bounds.length
   for (let k = 0; k < HISTOGRAM_BUCKETS; k++) {
     const lo = bucketLow(k)
     const hi = bucketHigh(k)
     let first = 0
-    while (first < n && boundsSeconds[first]! * 1000 < lo * (1 - 1e-9)) first++
-    const straddles = first < n && boundsSeconds[first]! * 1000 <= hi * (1 + 1e-9)
+    while (first < n && bounds[first]! < lo * (1 - 1e-9)) first++
+    const straddles = first < n && bounds[first]! <= hi * (1 + 1e-9)
     map[k] = straddles ? ~first : first
   }
   return map

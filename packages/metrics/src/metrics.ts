@@ -1,4 +1,17 @@
 import {
+  CACHE_LAYERS,
+  CACHE_OUTCOMES,
+  type CacheLayer,
+  type CacheOutcome,
+  checkFunction,
+  checkInteger,
+  checkNumber,
+  checkObject,
+  describeValue,
+  invalidArgument,
+} from '@tierkit/contracts'
+import { LayerConflictError } from './errors.js'
+import {
   escapeLabelValue,
   formatBound,
   formatValue,
@@ -23,37 +36,56 @@ import {
   u32,
 } from './histogram.js'
 
-/** The outcomes `record` accepts, in the order they are exported. */
-export const CACHE_OUTCOMES = ['hit', 'miss', 'stale', 'error', 'set', 'evict'] as const
-
 /**
- * What happened at a cache layer: `hit` (served from the layer), `miss` (not there), `stale` (served a stale
- * value), `error` (the layer failed), `set` (written), `evict` (removed to make room).
+ * Why a `record` call was not counted (the `reason` label of `tierkit_cache_invalid_records_total`):
+ * - `unknown-layer`: the layer is not one of the configured layers (e.g. a `'loader'` where the family says
+ *   `'db'`);
+ * - `unknown-outcome`: the outcome is not a {@link CacheOutcome};
+ * - `watched-layer`: the layer is counted from a watched source (`watch(layer, source)`), so its records would
+ *   count every lookup twice: one source per layer;
+ * - `invalid-duration`: the duration is negative, `NaN`, infinite or not a number.
  */
-export type CacheOutcome = (typeof CACHE_OUTCOMES)[number]
+export type InvalidRecordReason = 'unknown-layer' | 'unknown-outcome' | 'watched-layer' | 'invalid-duration'
 
-/** Default exposition bucket bounds of the latency histogram, in seconds (50 µs to 10 s). */
+/** The reasons, in the order the exposition lists them. */
+export const INVALID_RECORD_REASONS: readonly InvalidRecordReason[] = Object.freeze([
+  'unknown-layer',
+  'unknown-outcome',
+  'watched-layer',
+  'invalid-duration',
+] as const)
+
+const UNKNOWN_LAYER = 0
+const UNKNOWN_OUTCOME = 1
+const WATCHED_LAYER = 2 // and 3: invalid-duration
+const REASONS = INVALID_RECORD_REASONS.length
+
+/** Default exposition bucket bounds of the latency histogram, in ms (50 µs to 10 s). */
 export const DEFAULT_LATENCY_BUCKETS: readonly number[] = Object.freeze([
-  0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+  0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000,
 ])
 
 /** Most layers one instance accepts (each costs about 46 KiB of histogram). */
-export const MAX_LAYERS = 64
+const MAX_LAYERS = 64
+/** Most exposition bounds. */
+const MAX_BUCKETS = 64
 
 /**
- * The one cheap method the other tierkit packages call. Structural: any object with this `record` works.
+ * The hot-path recorder of {@link CacheMetrics}: with the default layers it is exactly the family's
+ * `CacheObserver` from `@tierkit/contracts`, so `observer: metrics.observer` is accepted by
+ * `@tierkit/redis-aside` and `@tierkit/invalidation` as it is. Structural: any object with this `record` works.
  *
  * @typeParam L - the layer names
  */
-export interface CacheObserver<L extends string = string> {
+export interface CacheMetricsObserver<L extends string = CacheLayer> {
   /**
-   * Counts one operation at a layer and, when given, its duration. Allocates nothing and never throws: an
-   * unknown layer or outcome, or a duration that is not a finite non-negative number, drops the call and
-   * increments the `invalid` counter instead. Safe to call detached (`const { record } = observer`).
+   * Counts one operation at a layer and, when given, its duration. Allocates nothing and never throws: a call
+   * that cannot be counted (see {@link InvalidRecordReason}) increments `invalid` instead, and the first one of
+   * each reason and layer is reported through `onEvent`. Safe to call detached (`const { record } = observer`).
    *
    * @param layer - one of the layers given to {@link createCacheMetrics}
    * @param outcome - what happened
-   * @param durationMs - how long it took, in milliseconds (optional)
+   * @param duration - how long it took, in ms (optional)
    * @example
    * ```ts
    * const t0 = performance.now()
@@ -61,8 +93,46 @@ export interface CacheObserver<L extends string = string> {
    * metrics.observer.record('l2', value === null ? 'miss' : 'hit', performance.now() - t0)
    * ```
    */
-  record(layer: L, outcome: CacheOutcome, durationMs?: number): void
+  record(layer: L, outcome: CacheOutcome, duration?: number): void
 }
+
+/**
+ * The first record of a reason and layer that was not counted (`onEvent`). `layer`, `outcome` and `duration`
+ * are the arguments as given; `message` says what was wrong and what to do.
+ */
+export type CacheMetricsEvent<L extends string = string> =
+  | {
+      readonly type: 'invalid-record'
+      readonly reason: 'unknown-layer'
+      readonly layer: unknown
+      readonly outcome: unknown
+      readonly duration: unknown
+      readonly message: string
+    }
+  | {
+      readonly type: 'invalid-record'
+      readonly reason: 'unknown-outcome'
+      readonly layer: L
+      readonly outcome: unknown
+      readonly duration: unknown
+      readonly message: string
+    }
+  | {
+      readonly type: 'invalid-record'
+      readonly reason: 'watched-layer'
+      readonly layer: L
+      readonly outcome: CacheOutcome
+      readonly duration: unknown
+      readonly message: string
+    }
+  | {
+      readonly type: 'invalid-record'
+      readonly reason: 'invalid-duration'
+      readonly layer: L
+      readonly outcome: CacheOutcome
+      readonly duration: unknown
+      readonly message: string
+    }
 
 /**
  * Counters read from a watched source. `hits` and `misses` are required; the others are read when present.
@@ -91,29 +161,35 @@ export interface StatsSource {
 }
 
 /** Options of {@link createCacheMetrics}. */
-export interface CacheMetricsOptions<L extends string = string> {
+export interface CacheMetricsOptions<L extends string = CacheLayer> {
   /**
-   * The layers, in display order, e.g. `['cdn', 'l1', 'l2', 'db']`. Non-empty, well-formed, unique strings;
-   * at most {@link MAX_LAYERS}.
+   * The layers, in display order. Non-empty, well-formed, unique strings; at most 64. The family's packages
+   * report the {@link CacheLayer} names.
+   *
+   * @default CACHE_LAYERS: `['cdn', 'l1', 'l2', 'db']`
    */
-  layers: readonly L[]
+  layers?: readonly L[]
   /**
    * The layer that `latencyReduction` is measured against.
    *
    * @default 'db' when it is one of the layers, else the last layer
    */
-  baseline?: L
+  baseline?: NoInfer<L>
   /**
-   * Bounds (seconds) of the exported histogram buckets; `+Inf` is added. Finite, non-negative, strictly
-   * increasing, at most 64. Percentiles do not depend on them (they come from the internal log-linear
-   * histogram).
+   * Bounds (ms) of the exported histogram buckets; `+Inf` is added. Finite, non-negative, strictly increasing,
+   * at most 64. Percentiles do not depend on them (they come from the internal log-linear histogram).
    *
-   * @default DEFAULT_LATENCY_BUCKETS
+   * @default DEFAULT_LATENCY_BUCKETS (0.05 ms to 10 s)
    */
   buckets?: readonly number[]
+  /**
+   * Called with the first record of each reason and layer that could not be counted (a record for a watched
+   * layer, an unknown layer...), synchronously inside `record`; what it throws is ignored.
+   */
+  onEvent?: (event: CacheMetricsEvent<NoInfer<L>>) => void
 }
 
-/** Latency statistics of one layer, in milliseconds; `null` while the layer has no timed operation. */
+/** Latency statistics of one layer, in ms; `null` while the layer has no timed operation. */
 export interface LatencySummary {
   /** Timed operations. */
   readonly count: number
@@ -134,10 +210,10 @@ export interface LatencySummary {
 }
 
 /** One layer in a {@link CacheMetricsSnapshot}. */
-export interface LayerSnapshot {
+export interface LayerSnapshot<L extends string = string> {
   /** Layer name. */
-  readonly layer: string
-  /** Outcome `hit` (recorded plus watched). */
+  readonly layer: L
+  /** Outcome `hit` (recorded or watched). */
   readonly hits: number
   /** Outcome `miss`. */
   readonly misses: number
@@ -165,47 +241,51 @@ export interface LayerSnapshot {
 }
 
 /** The result of {@link CacheMetrics.snapshot}. */
-export interface CacheMetricsSnapshot {
+export interface CacheMetricsSnapshot<L extends string = string> {
   /** Layers in configured order. */
-  readonly layers: readonly LayerSnapshot[]
-  /** The same layers by name (a prototype-less object). */
-  readonly byLayer: Readonly<Record<string, LayerSnapshot>>
+  readonly layers: readonly LayerSnapshot<L>[]
+  /** The same layers by name (a prototype-less object holding every layer). */
+  readonly byLayer: Readonly<Record<L, LayerSnapshot<L>>>
   /** The layer `latencyReduction` is measured against. */
-  readonly baseline: string
-  /** `record` calls dropped for bad input. */
+  readonly baseline: L
+  /** `record` calls not counted, all reasons. */
   readonly invalid: number
+  /** `record` calls not counted, by reason. */
+  readonly invalidByReason: Readonly<Record<InvalidRecordReason, number>>
   /** `stats()` calls of watched sources that threw or returned something other than an object. */
   readonly sourceErrors: number
 }
 
 /** One cumulative exposition bucket. */
 export interface LatencyBucket {
-  /** Upper bound in seconds (`Infinity` for the last). */
+  /** Upper bound in ms (`Infinity` for the last). */
   readonly le: number
-  /** Operations with a duration at most `le` seconds (cumulative). */
+  /** Operations with a duration at most `le` ms (cumulative). */
   readonly count: number
 }
 
 /** One layer in a {@link CacheMetricsSample}. */
-export interface LayerSample {
+export interface LayerSample<L extends string = string> {
   /** Layer name. */
-  readonly layer: string
-  /** Count per outcome, recorded plus watched. */
+  readonly layer: L
+  /** Count per outcome, recorded or watched. */
   readonly outcomes: Readonly<Record<CacheOutcome, number>>
   /** Timed operations. */
   readonly latencyCount: number
-  /** Sum of durations in seconds. */
-  readonly latencySumSeconds: number
+  /** Sum of durations in ms. */
+  readonly latencySum: number
   /** Cumulative buckets, the last with `le: Infinity` and `count === latencyCount`. */
   readonly latencyBuckets: readonly LatencyBucket[]
 }
 
 /** Raw cumulative counters, as exporters need them (see {@link CacheMetrics.collect}). */
-export interface CacheMetricsSample {
+export interface CacheMetricsSample<L extends string = string> {
   /** Layers in configured order. */
-  readonly layers: readonly LayerSample[]
-  /** `record` calls dropped for bad input. */
+  readonly layers: readonly LayerSample<L>[]
+  /** `record` calls not counted, all reasons. */
   readonly invalid: number
+  /** `record` calls not counted, by reason. */
+  readonly invalidByReason: Readonly<Record<InvalidRecordReason, number>>
   /** Failed `stats()` reads of watched sources. */
   readonly sourceErrors: number
 }
@@ -217,17 +297,21 @@ export interface FormatTableOptions {
 }
 
 /** Per-layer cache metrics; create with {@link createCacheMetrics}. */
-export interface CacheMetrics<L extends string = string> {
-  /** The configured layers, in order. */
+export interface CacheMetrics<L extends string = CacheLayer> {
+  /** The configured layers, in order (frozen). */
   readonly layers: readonly L[]
-  /** The hot-path recorder to hand to other packages. */
-  readonly observer: CacheObserver<L>
+  /** The hot-path recorder to hand to other packages (`observer: metrics.observer`). */
+  readonly observer: CacheMetricsObserver<L>
   /**
-   * Reads a source's `stats()` at every snapshot or scrape and adds its counters to `layer`. Several sources
-   * may feed one layer. Returns a function that stops watching; counts read so far are kept.
+   * Reads a source's `stats()` at every snapshot or scrape and counts it for `layer`. One source per layer: a
+   * watched layer's records from the observer are not counted (reason `watched-layer`, reported once through
+   * `onEvent`), and watching a layer that already has records throws {@link LayerConflictError}. Several
+   * sources may feed one layer (several `L1Cache`s). Returns a function that stops watching; counts read so
+   * far are kept, and once no source watches the layer, records count again.
    *
-   * @throws TypeError `watch(): unknown layer "<layer>"` or `watch(): source must have a stats() method` or
-   *   `watch(): this source is already watched for layer "<layer>"`
+   * @throws LayerConflictError `E_LAYER_CONFLICT` when the layer has records from the observer
+   * @throws TierkitTypeError for an unknown layer, a source without `stats()`, or a source already watched for
+   *   the layer
    * @example
    * ```ts
    * const unwatch = metrics.watch('l1', l1Cache)
@@ -235,20 +319,21 @@ export interface CacheMetrics<L extends string = string> {
    */
   watch(layer: L, source: StatsSource): () => void
   /** Hit and miss rates, percentiles and latency reduction per layer. Reads watched sources. */
-  snapshot(): CacheMetricsSnapshot
+  snapshot(): CacheMetricsSnapshot<L>
   /**
    * One latency quantile of a layer, in ms: the nearest-rank value (rank `ceil(q * count)`) within 0.4 %, or
    * `null` while the layer has no timed operation. `q = 0` gives the exact minimum, `q = 1` the exact maximum.
    *
-   * @throws TypeError `latencyQuantile(): unknown layer "<layer>"` or
-   *   `latencyQuantile(): q must be a number between 0 and 1`
+   * @throws TierkitTypeError for an unknown layer or a `q` outside 0..1
    */
   latencyQuantile(layer: L, q: number): number | null
-  /** Raw cumulative counters and histogram buckets, for exporters. Reads watched sources. */
-  collect(): CacheMetricsSample
+  /** Raw cumulative counters and histogram buckets (ms), for exporters. Reads watched sources. */
+  collect(): CacheMetricsSample<L>
   /**
    * The design notes' table, `Layer | Hit Rate | Avg Latency`, as Markdown with measured numbers (`—` where a
    * layer has no lookups or no timings).
+   *
+   * @throws TierkitTypeError for options that are not an object or labels that are not strings
    */
   formatTable(options?: FormatTableOptions): string
   /** Prometheus text exposition format 0.0.4 (content type {@link PROMETHEUS_CONTENT_TYPE}). */
@@ -271,15 +356,6 @@ const STAT_FIELDS = ['hits', 'misses', 'stale', 'errors', 'sets', 'evictions'] a
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
 const SNAPSHOT_QUANTILES: readonly number[] = [0.5, 0.95, 0.99]
 
-function describe(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value)
-  if (value === null) return 'null'
-  if (Array.isArray(value)) return 'an array'
-  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'undefined')
-    return String(value)
-  return `a ${typeof value}`
-}
-
 interface Watch {
   readonly layer: number
   readonly source: StatsSource
@@ -289,34 +365,49 @@ interface Watch {
   readonly base: Float64Array
 }
 
+/** `one of the layers ("cdn", "l1", ...)`, the rule of a layer argument. */
+function layerRule(layers: readonly string[]): string {
+  const shown = layers.slice(0, 8).map((l) => JSON.stringify(l))
+  if (layers.length > 8) shown.push('...')
+  return `one of the layers (${shown.join(', ')})`
+}
+
+const CREATE = 'createCacheMetrics'
+
 function validateLayers(layers: unknown): string[] {
-  if (!Array.isArray(layers) || layers.length === 0) {
-    throw new TypeError('createCacheMetrics(): options.layers must be a non-empty array of layer names')
-  }
-  if (layers.length > MAX_LAYERS) {
-    throw new TypeError(`createCacheMetrics(): at most ${MAX_LAYERS} layers, got ${layers.length}`)
-  }
+  if (!Array.isArray(layers))
+    throw invalidArgument(CREATE, 'options.layers', 'an array of layer names', layers)
+  checkInteger(CREATE, 'options.layers.length', layers.length, 1, MAX_LAYERS)
   const seen = new Set<string>()
-  for (const layer of layers) {
+  for (let i = 0; i < layers.length; i++) {
+    const layer: unknown = layers[i]
     if (typeof layer !== 'string' || layer.length === 0 || LONE_SURROGATE.test(layer)) {
-      throw new TypeError(
-        `createCacheMetrics(): layer names must be non-empty, well-formed strings, got ${describe(layer)}`,
-      )
+      throw invalidArgument(CREATE, `options.layers[${i}]`, 'a non-empty, well-formed string', layer)
     }
-    if (seen.has(layer)) throw new TypeError(`createCacheMetrics(): duplicate layer ${JSON.stringify(layer)}`)
+    if (seen.has(layer)) throw invalidArgument(CREATE, `options.layers[${i}]`, 'unique', layer)
     seen.add(layer)
   }
   return [...layers]
 }
 
 function validateBuckets(buckets: unknown): number[] {
-  const message =
-    'createCacheMetrics(): options.buckets must be an array of at most 64 finite, non-negative numbers in strictly increasing order'
-  if (!Array.isArray(buckets) || buckets.length > 64) throw new TypeError(message)
-  let previous = Number.NEGATIVE_INFINITY
-  for (const b of buckets) {
-    if (typeof b !== 'number' || !Number.isFinite(b) || b < 0 || b <= previous) throw new TypeError(message)
-    previous = b
+  if (!Array.isArray(buckets)) {
+    throw invalidArgument(CREATE, 'options.buckets', 'an array of bounds in ms', buckets)
+  }
+  checkInteger(CREATE, 'options.buckets.length', buckets.length, 0, MAX_BUCKETS)
+  for (let i = 0; i < buckets.length; i++) {
+    const b: unknown = buckets[i]
+    if (typeof b !== 'number' || !Number.isFinite(b) || b < 0) {
+      throw invalidArgument(CREATE, `options.buckets[${i}]`, 'a finite number of ms >= 0', b)
+    }
+    if (i > 0 && b <= buckets[i - 1]) {
+      throw invalidArgument(
+        CREATE,
+        `options.buckets[${i}]`,
+        `greater than options.buckets[${i - 1}] (${buckets[i - 1]})`,
+        b,
+      )
+    }
   }
   return [...buckets]
 }
@@ -335,45 +426,73 @@ function tableCell(text: string): string {
 }
 
 /**
- * Creates per-layer cache metrics: a hot-path {@link CacheObserver}, snapshots with percentiles, the design
- * notes' table and Prometheus / OpenMetrics text.
+ * Creates per-layer cache metrics: a hot-path observer, snapshots with percentiles, the design notes' table
+ * and Prometheus / OpenMetrics text.
  *
- * @param options - the layers and optional baseline and exposition buckets
+ * @param options - the layers (default `['cdn', 'l1', 'l2', 'db']`), baseline, exposition buckets, `onEvent`
  * @returns the metrics instance
- * @throws TypeError `createCacheMetrics(): options must be an object` and the messages of each option (see
- *   README, Errors)
+ * @throws TierkitTypeError for a bad option (see README, Errors)
  * @example
  * ```ts
- * const metrics = createCacheMetrics({ layers: ['cdn', 'l1', 'l2', 'db'] })
+ * const metrics = createCacheMetrics()
  * metrics.observer.record('l2', 'hit', 1.4)
  * console.log(metrics.formatTable({ labels: { l1: 'L1', l2: 'L2 (Redis)', db: 'DB' } }))
  * ```
  */
-export function createCacheMetrics<const L extends string>(options: CacheMetricsOptions<L>): CacheMetrics<L> {
-  if (typeof options !== 'object' || options === null) {
-    throw new TypeError('createCacheMetrics(): options must be an object')
-  }
-  const layers = validateLayers(options.layers) as L[]
-  let baseline: string
-  if (options.baseline === undefined) {
-    baseline = layers.includes('db' as L) ? 'db' : layers[layers.length - 1]!
+export function createCacheMetrics<const L extends string = CacheLayer>(
+  options?: CacheMetricsOptions<L>,
+): CacheMetrics<L> {
+  checkObject(CREATE, 'options', options, true)
+  const o: CacheMetricsOptions<L> = options ?? {}
+  const layersOption = o.layers
+  const baselineOption = o.baseline
+  const bucketsOption = o.buckets
+  const onEvent = o.onEvent
+  const layers = (layersOption === undefined ? [...CACHE_LAYERS] : validateLayers(layersOption)) as L[]
+  let baseline: L
+  if (baselineOption === undefined) {
+    baseline = layers.includes('db' as L) ? ('db' as L) : layers[layers.length - 1]!
   } else {
-    if (!layers.includes(options.baseline)) {
-      throw new TypeError(
-        `createCacheMetrics(): options.baseline must be one of the layers, got ${describe(options.baseline)}`,
-      )
+    if (!layers.includes(baselineOption)) {
+      throw invalidArgument(CREATE, 'options.baseline', layerRule(layers), baselineOption)
     }
-    baseline = options.baseline
+    baseline = baselineOption
   }
-  const bounds =
-    options.buckets === undefined ? [...DEFAULT_LATENCY_BUCKETS] : validateBuckets(options.buckets)
-  return new Metrics<L>(layers, baseline, bounds)
+  const bounds = bucketsOption === undefined ? [...DEFAULT_LATENCY_BUCKETS] : validateBuckets(bucketsOption)
+  if (onEvent !== undefined) checkFunction(CREATE, 'options.onEvent', onEvent)
+  return new Metrics<L>(
+    layers,
+    baseline,
+    bounds,
+    onEvent as ((event: CacheMetricsEvent<L>) => void) | undefined,
+  )
+}
+
+function invalidMessage(
+  reason: number,
+  layers: readonly string[],
+  layer: unknown,
+  outcome: unknown,
+  duration: unknown,
+): string {
+  const where = 'observer.record'
+  const label = `${INVALID_METRIC}{reason="${INVALID_RECORD_REASONS[reason]}"}`
+  switch (reason) {
+    case UNKNOWN_LAYER:
+      return `${where}: layer must be ${layerRule(layers)}, got ${describeValue(layer)}; not counted (${label})`
+    case UNKNOWN_OUTCOME:
+      return `${where}: outcome must be one of ${CACHE_OUTCOMES.map((x) => JSON.stringify(x)).join(', ')}, got ${describeValue(outcome)}; not counted (${label})`
+    case WATCHED_LAYER:
+      return `${where}: layer ${JSON.stringify(layer)} is watched (metrics.watch reads its counts from a stats() source), so its records are not counted (${label}): a layer's counts come from one source; stop recording this layer or stop watching it`
+    default: // invalid-duration
+      return `${where}: duration must be a finite number of ms >= 0, got ${describeValue(duration)}; not counted (${label})`
+  }
 }
 
 class Metrics<L extends string> implements CacheMetrics<L> {
   readonly layers: readonly L[]
-  readonly observer: CacheObserver<L>
-  readonly #baseline: string
+  readonly observer: CacheMetricsObserver<L>
+  readonly #baseline: L
   readonly #bounds: readonly number[]
   readonly #escaped: readonly string[]
   // Hot-path state, all preallocated.
@@ -385,14 +504,23 @@ class Metrics<L extends string> implements CacheMetrics<L> {
   readonly #map: Int32Array
   /** Per layer, stride LAT: timed count, sum (ms), min, max. */
   readonly #lat: Float64Array
-  /** [0]: invalid record calls, [1]: failed source reads. */
-  readonly #errors: Float64Array
+  /** Record calls not counted, by reason. */
+  readonly #invalid: Float64Array
+  /** Failed source reads. */
+  #sourceErrors = 0
   // Watched sources.
   readonly #watches: Watch[] = []
   /** Counts of sources no longer watched, kept so counters never go down. */
   readonly #retired: Float64Array
+  /** Per layer: 1 while a source is watched for it (its records are refused). */
+  readonly #watched: Uint8Array
 
-  constructor(layers: L[], baseline: string, bounds: number[]) {
+  constructor(
+    layers: L[],
+    baseline: L,
+    bounds: number[],
+    onEvent: ((event: CacheMetricsEvent<L>) => void) | undefined,
+  ) {
     this.layers = Object.freeze(layers)
     this.#baseline = baseline
     this.#bounds = Object.freeze(bounds)
@@ -404,12 +532,14 @@ class Metrics<L extends string> implements CacheMetrics<L> {
     const straddled = new Float64Array(n * expoWidth)
     const lat = new Float64Array(n * LAT)
     for (let i = 0; i < n; i++) lat[i * LAT + 2] = Number.POSITIVE_INFINITY
-    const errors = new Float64Array(2)
+    const invalid = new Float64Array(REASONS)
+    /** Per reason, per layer (slot 0: an unknown layer): 1 once reported through onEvent. */
+    const reported = new Uint8Array(REASONS * (n + 1))
     this.#counts = counts
     this.#hist = hist
     this.#straddled = straddled
     this.#lat = lat
-    this.#errors = errors
+    this.#invalid = invalid
     this.#retired = new Float64Array(n * OUTCOMES)
 
     // Layers are found by === against the first SCAN_LAYERS names (pointer compares for the usual literal
@@ -422,6 +552,9 @@ class Metrics<L extends string> implements CacheMetrics<L> {
       if (i >= SCAN_LAYERS) layerIndex.set(layer, i)
     })
     const useMap = layerList.length > SCAN_LAYERS
+    /** Per layer: 1 while a source is watched for it (its records are refused). */
+    const watched = new Uint8Array(n)
+    this.#watched = watched
     const map = expositionMap(bounds)
     this.#map = map
     const boundsArray = Float64Array.from(bounds)
@@ -437,11 +570,11 @@ class Metrics<L extends string> implements CacheMetrics<L> {
     const outcomeList: readonly unknown[] = [...CACHE_OUTCOMES]
 
     // Adds one valid duration to layer li; false (nothing changed) when the duration is not a finite number >= 0.
-    const time = (li: number, durationMs: unknown): boolean => {
-      if (typeof durationMs !== 'number' || !(durationMs >= 0) || durationMs === Number.POSITIVE_INFINITY) {
+    const time = (li: number, duration: unknown): boolean => {
+      if (typeof duration !== 'number' || !(duration >= 0) || duration === Number.POSITIVE_INFINITY) {
         return false
       }
-      const ms = durationMs === 0 ? 0 : durationMs // -0 has the sign bit set: store +0
+      const ms = duration === 0 ? 0 : duration // -0 has the sign bit set: store +0
       bits[0] = ms
       let k = (words[hi]! >>> shift) - base
       k = k < 0 ? 0 : Math.min(k, last)
@@ -450,8 +583,7 @@ class Metrics<L extends string> implements CacheMetrics<L> {
       if (b < 0) {
         // a bound lies inside this bucket: compare (the other buckets are summed at read time)
         b = ~b
-        const seconds = ms / 1000
-        while (b < nBounds && seconds > boundsArray[b]!) b++
+        while (b < nBounds && ms > boundsArray[b]!) b++
         straddled[li * expoWidth + b]!++
       }
       const at = li * LAT
@@ -462,36 +594,74 @@ class Metrics<L extends string> implements CacheMetrics<L> {
       return true
     }
 
+    // Builds and delivers the event of a first refusal; runs once per reason and layer.
+    const report = (reason: number, layer: unknown, outcome: unknown, duration: unknown): void => {
+      try {
+        onEvent!({
+          type: 'invalid-record',
+          reason: INVALID_RECORD_REASONS[reason]!,
+          layer,
+          outcome,
+          duration,
+          message: invalidMessage(reason, layers, layer, outcome, duration),
+        } as CacheMetricsEvent<L>)
+      } catch {
+        // a listener that throws is ignored; record never throws
+      }
+    }
+
     // Kept small (under V8's 460-byte inlining limit) so that callers can inline it: a call that is not inlined
     // makes V8 box a fractional duration into a heap number at the call site, as for any function.
-    const record = (layer: L, outcome: CacheOutcome, durationMs?: number): void => {
+    const record = (layer: L, outcome: CacheOutcome, duration?: number): void => {
       let li = 0
       while (li < scanCount && layerList[li] !== layer) li++
       if (li === scanCount) li = useMap ? (layerIndex.get(layer) ?? -1) : -1
       let oi = 0
       while (oi < OUTCOMES && outcomeList[oi] !== outcome) oi++
-      if (li >= 0 && oi < OUTCOMES && (durationMs === undefined || time(li, durationMs))) {
+      if (li >= 0 && oi < OUTCOMES && watched[li] === 0 && (duration === undefined || time(li, duration))) {
         counts[li * OUTCOMES + oi]!++
       } else {
-        errors[0]!++
+        // not counted: why (see INVALID_RECORD_REASONS), and the first of each reason and layer is reported
+        // 0 unknown-layer, 1 unknown-outcome, 2 watched-layer, 3 invalid-duration (literals: the hot path)
+        const reason = li < 0 ? 0 : oi === OUTCOMES ? 1 : watched[li] !== 0 ? 2 : 3
+        invalid[reason]!++
+        const slot = reason * (n + 1) + li + 1
+        if (reported[slot] === 0 && onEvent !== undefined) {
+          reported[slot] = 1
+          report(reason, layer, outcome, duration)
+        }
       }
     }
     this.observer = Object.freeze({ record })
   }
 
+  #layerIndex(where: string, layer: unknown): number {
+    const li = typeof layer === 'string' ? this.layers.indexOf(layer as L) : -1
+    if (li < 0) throw invalidArgument(where, 'layer', layerRule(this.layers), layer)
+    return li
+  }
+
   watch(layer: L, source: StatsSource): () => void {
-    const li = this.layers.indexOf(layer)
-    if (typeof layer !== 'string' || li < 0) throw new TypeError(`watch(): unknown layer ${describe(layer)}`)
+    const where = 'CacheMetrics.watch'
+    const li = this.#layerIndex(where, layer)
     if (
       (typeof source !== 'object' && typeof source !== 'function') ||
       source === null ||
       typeof source.stats !== 'function'
     ) {
-      throw new TypeError('watch(): source must have a stats() method')
+      throw invalidArgument(where, 'source', 'an object with a stats() method', source)
     }
     if (this.#watches.some((w) => w.layer === li && w.source === source)) {
-      throw new TypeError(`watch(): this source is already watched for layer ${describe(layer)}`)
+      throw invalidArgument(
+        where,
+        'source',
+        `a source not yet watched for layer ${JSON.stringify(layer)}`,
+        source,
+      )
     }
+    let records = 0
+    for (let o = 0; o < OUTCOMES; o++) records += this.#counts[li * OUTCOMES + o]!
+    if (records > 0) throw new LayerConflictError(layer, records)
     const entry: Watch = {
       layer: li,
       source,
@@ -499,6 +669,7 @@ class Metrics<L extends string> implements CacheMetrics<L> {
       base: new Float64Array(OUTCOMES),
     }
     this.#watches.push(entry)
+    this.#watched[li] = 1
     this.#read(entry)
     return () => {
       const at = this.#watches.indexOf(entry)
@@ -508,6 +679,7 @@ class Metrics<L extends string> implements CacheMetrics<L> {
       for (let o = 0; o < OUTCOMES; o++) {
         this.#retired[entry.layer * OUTCOMES + o]! += entry.base[o]! + entry.last[o]!
       }
+      if (!this.#watches.some((w) => w.layer === li)) this.#watched[li] = 0
     }
   }
 
@@ -516,11 +688,11 @@ class Metrics<L extends string> implements CacheMetrics<L> {
     try {
       stats = entry.source.stats()
     } catch {
-      this.#errors[1]!++
+      this.#sourceErrors++
       return
     }
     if (typeof stats !== 'object' || stats === null) {
-      this.#errors[1]!++
+      this.#sourceErrors++
       return
     }
     for (let o = 0; o < OUTCOMES; o++) {
@@ -547,10 +719,24 @@ class Metrics<L extends string> implements CacheMetrics<L> {
     return totals
   }
 
-  collect(): CacheMetricsSample {
+  #invalidByReason(): Readonly<Record<InvalidRecordReason, number>> {
+    const out = {} as Record<InvalidRecordReason, number>
+    INVALID_RECORD_REASONS.forEach((reason, r) => {
+      out[reason] = this.#invalid[r]!
+    })
+    return out
+  }
+
+  #invalidTotal(): number {
+    let total = 0
+    for (let r = 0; r < REASONS; r++) total += this.#invalid[r]!
+    return total
+  }
+
+  collect(): CacheMetricsSample<L> {
     const totals = this.#totals()
     const expoWidth = this.#bounds.length + 1
-    const layers = this.layers.map((layer, li): LayerSample => {
+    const layers = this.layers.map((layer, li): LayerSample<L> => {
       const outcomes = {} as Record<CacheOutcome, number>
       CACHE_OUTCOMES.forEach((outcome, o) => {
         outcomes[outcome] = totals[li * OUTCOMES + o]!
@@ -573,11 +759,16 @@ class Metrics<L extends string> implements CacheMetrics<L> {
         layer,
         outcomes,
         latencyCount: this.#lat[li * LAT]!,
-        latencySumSeconds: this.#lat[li * LAT + 1]! / 1000,
+        latencySum: this.#lat[li * LAT + 1]!,
         latencyBuckets: buckets,
       }
     })
-    return { layers, invalid: this.#errors[0]!, sourceErrors: this.#errors[1]! }
+    return {
+      layers,
+      invalid: this.#invalidTotal(),
+      invalidByReason: this.#invalidByReason(),
+      sourceErrors: this.#sourceErrors,
+    }
   }
 
   #latency(li: number): LatencySummary {
@@ -592,12 +783,9 @@ class Metrics<L extends string> implements CacheMetrics<L> {
   }
 
   latencyQuantile(layer: L, q: number): number | null {
-    const li = this.layers.indexOf(layer)
-    if (typeof layer !== 'string' || li < 0)
-      throw new TypeError(`latencyQuantile(): unknown layer ${describe(layer)}`)
-    if (typeof q !== 'number' || !(q >= 0 && q <= 1)) {
-      throw new TypeError('latencyQuantile(): q must be a number between 0 and 1')
-    }
+    const where = 'CacheMetrics.latencyQuantile'
+    const li = this.#layerIndex(where, layer)
+    checkNumber(where, 'q', q, 0, 1)
     const count = this.#lat[li * LAT]!
     if (count === 0) return null
     if (q === 0) return this.#lat[li * LAT + 2]!
@@ -614,19 +802,19 @@ class Metrics<L extends string> implements CacheMetrics<L> {
     return out[0]!
   }
 
-  snapshot(): CacheMetricsSnapshot {
+  snapshot(): CacheMetricsSnapshot<L> {
     const totals = this.#totals()
     const latencies = this.layers.map((_, li) => this.#latency(li))
-    const baseIndex = this.layers.indexOf(this.#baseline as L)
+    const baseIndex = this.layers.indexOf(this.#baseline)
     const baseAvg = latencies[baseIndex]!.avg
-    const byLayer = Object.create(null) as Record<string, LayerSnapshot>
-    const layers = this.layers.map((layer, li): LayerSnapshot => {
+    const byLayer = Object.create(null) as Record<L, LayerSnapshot<L>>
+    const layers = this.layers.map((layer, li): LayerSnapshot<L> => {
       const at = li * OUTCOMES
       const hits = totals[at]!
       const misses = totals[at + 1]!
       const lookups = hits + misses
       const latency = latencies[li]!
-      const snap: LayerSnapshot = {
+      const snap: LayerSnapshot<L> = {
         layer,
         hits,
         misses,
@@ -648,22 +836,21 @@ class Metrics<L extends string> implements CacheMetrics<L> {
       layers,
       byLayer,
       baseline: this.#baseline,
-      invalid: this.#errors[0]!,
-      sourceErrors: this.#errors[1]!,
+      invalid: this.#invalidTotal(),
+      invalidByReason: this.#invalidByReason(),
+      sourceErrors: this.#sourceErrors,
     }
   }
 
-  formatTable(options: FormatTableOptions = {}): string {
-    if (typeof options !== 'object' || options === null) {
-      throw new TypeError('formatTable(): options must be an object')
-    }
-    const labels = options.labels ?? {}
-    if (typeof labels !== 'object' || labels === null) {
-      throw new TypeError('formatTable(): options.labels must be an object')
-    }
+  formatTable(options?: FormatTableOptions): string {
+    const where = 'CacheMetrics.formatTable'
+    checkObject(where, 'options', options, true)
+    const labels = options?.labels ?? {}
+    checkObject(where, 'options.labels', labels)
     for (const key of Object.keys(labels)) {
-      if (typeof (labels as Record<string, unknown>)[key] !== 'string') {
-        throw new TypeError('formatTable(): options.labels values must be strings')
+      const value = (labels as Record<string, unknown>)[key]
+      if (typeof value !== 'string') {
+        throw invalidArgument(where, `options.labels[${JSON.stringify(key)}]`, 'a string', value)
       }
     }
     const snap = this.snapshot()
@@ -709,10 +896,10 @@ class Metrics<L extends string> implements CacheMetrics<L> {
       const label = `layer="${this.#escaped[li]}"`
       for (const b of l.latencyBuckets) {
         out.push(
-          `${LATENCY_METRIC}_bucket{${label},le="${formatBound(b.le, openMetrics)}"} ${formatValue(b.count)}`,
+          `${LATENCY_METRIC}_bucket{${label},le="${formatBound(b.le / 1000, openMetrics)}"} ${formatValue(b.count)}`,
         )
       }
-      const sum = `${LATENCY_METRIC}_sum{${label}} ${formatValue(l.latencySumSeconds)}`
+      const sum = `${LATENCY_METRIC}_sum{${label}} ${formatValue(l.latencySum / 1000)}`
       const count = `${LATENCY_METRIC}_count{${label}} ${formatValue(l.latencyCount)}`
       if (openMetrics) out.push(count, sum)
       else out.push(sum, count)
@@ -725,7 +912,9 @@ class Metrics<L extends string> implements CacheMetrics<L> {
       }
     })
     family(INVALID_METRIC, 'counter', INVALID_HELP)
-    out.push(`${INVALID_METRIC} ${formatValue(sample.invalid)}`)
+    for (const reason of INVALID_RECORD_REASONS) {
+      out.push(`${INVALID_METRIC}{reason="${reason}"} ${formatValue(sample.invalidByReason[reason])}`)
+    }
     if (openMetrics) out.push('# EOF')
     return `${out.join('\n')}\n`
   }

@@ -1,5 +1,6 @@
 import { type BatchObservableResult, type Meter, metrics as otelMetrics, ValueType } from '@opentelemetry/api'
-import { CACHE_OUTCOMES, type CacheMetrics } from './metrics.js'
+import { CACHE_OUTCOMES, checkObject, invalidArgument } from '@tierkit/contracts'
+import { type CacheMetrics, INVALID_RECORD_REASONS } from './metrics.js'
 
 /** Instrument names registered by {@link registerOpenTelemetryInstruments}. */
 export const OTEL_INSTRUMENTS: {
@@ -23,10 +24,12 @@ export const OTEL_ATTRIBUTES: {
   readonly layer: 'tierkit.cache.layer'
   readonly outcome: 'tierkit.cache.outcome'
   readonly quantile: 'tierkit.cache.quantile'
+  readonly reason: 'tierkit.cache.reason'
 } = Object.freeze({
   layer: 'tierkit.cache.layer',
   outcome: 'tierkit.cache.outcome',
   quantile: 'tierkit.cache.quantile',
+  reason: 'tierkit.cache.reason',
 } as const)
 
 /** Options of {@link registerOpenTelemetryInstruments}. */
@@ -63,13 +66,13 @@ const QUANTILES: readonly [number, 'p50' | 'p95' | 'p99' | 'max'][] = [
  * - `tierkit.cache.latency` (ObservableGauge, `s`): percentiles per layer, attribute `tierkit.cache.quantile`
  *   0.5, 0.95, 0.99 and 1 (the maximum); the API has no asynchronous histogram
  * - `tierkit.cache.hit_ratio` (ObservableGauge, `1`): per layer with lookups
- * - `tierkit.cache.invalid_records` (ObservableCounter, `{call}`)
+ * - `tierkit.cache.invalid_records` (ObservableCounter, `{call}`): attribute `tierkit.cache.reason`
  *
  * @param metrics - the instance from `createCacheMetrics`
  * @param options - the meter
  * @returns an `unregister` function
- * @throws TypeError `registerOpenTelemetryInstruments(): metrics must come from createCacheMetrics()` or
- *   `registerOpenTelemetryInstruments(): options.meter must be an OpenTelemetry Meter`
+ * @throws TierkitTypeError when `metrics` does not come from `createCacheMetrics`, or `options.meter` is not
+ *   an OpenTelemetry `Meter`
  * @example
  * ```ts
  * import { metrics as otel } from '@opentelemetry/api'
@@ -78,16 +81,15 @@ const QUANTILES: readonly [number, 'p50' | 'p95' | 'p99' | 'max'][] = [
  * ```
  */
 export function registerOpenTelemetryInstruments(
-  metrics: CacheMetrics,
-  options: OpenTelemetryInstrumentOptions = {},
+  metrics: CacheMetrics<string>,
+  options?: OpenTelemetryInstrumentOptions,
 ): OpenTelemetryRegistration {
+  const where = 'registerOpenTelemetryInstruments'
   if (typeof metrics !== 'object' || metrics === null || typeof metrics.snapshot !== 'function') {
-    throw new TypeError('registerOpenTelemetryInstruments(): metrics must come from createCacheMetrics()')
+    throw invalidArgument(where, 'metrics', 'the result of createCacheMetrics()', metrics)
   }
-  if (typeof options !== 'object' || options === null) {
-    throw new TypeError('registerOpenTelemetryInstruments(): options must be an object')
-  }
-  const meter = options.meter ?? otelMetrics.getMeter('@tierkit/metrics')
+  checkObject(where, 'options', options, true)
+  const meter = options?.meter ?? otelMetrics.getMeter('@tierkit/metrics')
   if (
     typeof meter !== 'object' ||
     meter === null ||
@@ -95,7 +97,7 @@ export function registerOpenTelemetryInstruments(
     typeof meter.createObservableGauge !== 'function' ||
     typeof meter.addBatchObservableCallback !== 'function'
   ) {
-    throw new TypeError('registerOpenTelemetryInstruments(): options.meter must be an OpenTelemetry Meter')
+    throw invalidArgument(where, 'options.meter', 'an OpenTelemetry Meter', meter)
   }
   const requests = meter.createObservableCounter(OTEL_INSTRUMENTS.requests, {
     description: 'Cache operations by layer and outcome (hit, miss, stale, error, set, evict).',
@@ -123,7 +125,8 @@ export function registerOpenTelemetryInstruments(
     valueType: ValueType.DOUBLE,
   })
   const invalid = meter.createObservableCounter(OTEL_INSTRUMENTS.invalid, {
-    description: 'Calls to record() dropped for bad input.',
+    description:
+      'Calls to record() not counted, by reason (unknown-layer, unknown-outcome, watched-layer, invalid-duration).',
     unit: '{call}',
     valueType: ValueType.INT,
   })
@@ -145,7 +148,9 @@ export function registerOpenTelemetryInstruments(
       }
       if (l.hitRate !== null) result.observe(hitRatio, l.hitRate, layer)
     }
-    result.observe(invalid, snapshot.invalid)
+    for (const reason of INVALID_RECORD_REASONS) {
+      result.observe(invalid, snapshot.invalidByReason[reason], { [OTEL_ATTRIBUTES.reason]: reason })
+    }
   }
   meter.addBatchObservableCallback(callback, observables)
 

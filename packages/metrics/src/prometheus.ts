@@ -1,3 +1,4 @@
+import { CACHE_OUTCOMES, checkObject, invalidArgument } from '@tierkit/contracts'
 import {
   Counter,
   Gauge,
@@ -6,7 +7,7 @@ import {
   type Registry,
   type RegistryContentType,
 } from 'prom-client'
-import { CacheMetricsError } from './errors.js'
+import { MetricRegisteredError } from './errors.js'
 import {
   formatBound,
   HIT_RATIO_HELP,
@@ -18,7 +19,7 @@ import {
   REQUESTS_HELP,
   REQUESTS_METRIC,
 } from './format.js'
-import { CACHE_OUTCOMES, type CacheMetrics } from './metrics.js'
+import { type CacheMetrics, INVALID_RECORD_REASONS } from './metrics.js'
 
 /** Options of {@link registerPrometheusCollectors}. */
 export interface PrometheusCollectorOptions {
@@ -55,9 +56,9 @@ class LatencyHistogramCollector {
   readonly type = 'histogram'
   readonly aggregator = 'sum'
   readonly labelNames: readonly string[] = ['layer']
-  readonly #metrics: CacheMetrics
+  readonly #metrics: CacheMetrics<string>
 
-  constructor(metrics: CacheMetrics) {
+  constructor(metrics: CacheMetrics<string>) {
     this.#metrics = metrics
   }
 
@@ -72,7 +73,7 @@ class LatencyHistogramCollector {
     for (const layer of this.#metrics.collect().layers) {
       for (const bucket of layer.latencyBuckets) {
         values.push({
-          labels: { layer: layer.layer, le: formatBound(bucket.le, false) },
+          labels: { layer: layer.layer, le: formatBound(bucket.le / 1000, false) },
           value: bucket.count,
           metricName: `${LATENCY_METRIC}_bucket`,
         })
@@ -80,7 +81,7 @@ class LatencyHistogramCollector {
       values.push(
         {
           labels: { layer: layer.layer },
-          value: layer.latencySumSeconds,
+          value: layer.latencySum / 1000,
           metricName: `${LATENCY_METRIC}_sum`,
         },
         { labels: { layer: layer.layer }, value: layer.latencyCount, metricName: `${LATENCY_METRIC}_count` },
@@ -98,16 +99,16 @@ class LatencyHistogramCollector {
  * Registers collectors for `metrics` on a prom-client registry. They read the counters when the registry is
  * scraped (`collect()` callbacks), so `record` does no extra work. Registers
  * `tierkit_cache_requests_total{layer,outcome}`, `tierkit_cache_latency_seconds{layer}` (histogram),
- * `tierkit_cache_hit_ratio{layer}` and `tierkit_cache_invalid_records_total`, with the same values as
+ * `tierkit_cache_hit_ratio{layer}` and `tierkit_cache_invalid_records_total{reason}`, with the same values as
  * `metrics.toPrometheus()`; both text formats of the registry work.
  *
  * @param metrics - the instance from `createCacheMetrics`
  * @param options - the registry
  * @returns the registered names and an `unregister` function
- * @throws TypeError `registerPrometheusCollectors(): metrics must come from createCacheMetrics()` or
- *   `registerPrometheusCollectors(): options.registry must be a prom-client Registry`
- * @throws CacheMetricsError `E_METRIC_REGISTERED` when the registry already has one of the names (nothing is
- *   left registered)
+ * @throws TierkitTypeError when `metrics` does not come from `createCacheMetrics`, or `options.registry` is
+ *   not a prom-client `Registry`
+ * @throws MetricRegisteredError `E_METRIC_REGISTERED` when the registry already has one of the names
+ *   (nothing is left registered)
  * @example
  * ```ts
  * import { Registry } from 'prom-client'
@@ -118,16 +119,15 @@ class LatencyHistogramCollector {
  * ```
  */
 export function registerPrometheusCollectors(
-  metrics: CacheMetrics,
-  options: PrometheusCollectorOptions = {},
+  metrics: CacheMetrics<string>,
+  options?: PrometheusCollectorOptions,
 ): PrometheusRegistration {
+  const where = 'registerPrometheusCollectors'
   if (typeof metrics !== 'object' || metrics === null || typeof metrics.collect !== 'function') {
-    throw new TypeError('registerPrometheusCollectors(): metrics must come from createCacheMetrics()')
+    throw invalidArgument(where, 'metrics', 'the result of createCacheMetrics()', metrics)
   }
-  if (typeof options !== 'object' || options === null) {
-    throw new TypeError('registerPrometheusCollectors(): options must be an object')
-  }
-  const registry = options.registry ?? globalRegistry
+  checkObject(where, 'options', options, true)
+  const registry = options?.registry ?? globalRegistry
   if (
     typeof registry !== 'object' ||
     registry === null ||
@@ -135,15 +135,11 @@ export function registerPrometheusCollectors(
     typeof registry.getSingleMetric !== 'function' ||
     typeof registry.removeSingleMetric !== 'function'
   ) {
-    throw new TypeError('registerPrometheusCollectors(): options.registry must be a prom-client Registry')
+    throw invalidArgument(where, 'options.registry', 'a prom-client Registry', registry)
   }
   const names = [REQUESTS_METRIC, LATENCY_METRIC, HIT_RATIO_METRIC, INVALID_METRIC]
   for (const name of names) {
-    if (registry.getSingleMetric(name) !== undefined) {
-      throw new CacheMetricsError('E_METRIC_REGISTERED', `the registry already has a metric named ${name}`, {
-        metric: name,
-      })
-    }
+    if (registry.getSingleMetric(name) !== undefined) throw new MetricRegisteredError(name)
   }
 
   new Counter({
@@ -176,10 +172,12 @@ export function registerPrometheusCollectors(
   new Counter({
     name: INVALID_METRIC,
     help: INVALID_HELP,
+    labelNames: ['reason'],
     registers: [registry],
-    collect(this: Counter): void {
+    collect(this: Counter<'reason'>): void {
       this.reset()
-      this.inc(metrics.collect().invalid)
+      const { invalidByReason } = metrics.collect()
+      for (const reason of INVALID_RECORD_REASONS) this.inc({ reason }, invalidByReason[reason])
     },
   })
 

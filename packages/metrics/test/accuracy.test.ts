@@ -1,3 +1,4 @@
+import { TierkitTypeError } from '@tierkit/contracts'
 import { describe, expect, test } from 'vitest'
 import { createCacheMetrics } from '../src/index.js'
 import { exactQuantile, streams } from './helpers.js'
@@ -65,11 +66,16 @@ test('latencyQuantile rejects bad arguments with exact messages', () => {
   const metrics = createCacheMetrics({ layers: ['x'] })
   expect(metrics.latencyQuantile('x', 0.5)).toBeNull()
   expect(() => metrics.latencyQuantile('y' as 'x', 0.5)).toThrow(
-    new TypeError('latencyQuantile(): unknown layer "y"'),
+    new TierkitTypeError('CacheMetrics.latencyQuantile: layer must be one of the layers ("x"), got "y"'),
   )
-  for (const q of [-0.1, 1.1, Number.NaN, '0.5' as unknown as number]) {
-    expect(() => metrics.latencyQuantile('x', q)).toThrow(
-      new TypeError('latencyQuantile(): q must be a number between 0 and 1'),
+  for (const [q, shown] of [
+    [-0.1, '-0.1'],
+    [1.1, '1.1'],
+    [Number.NaN, 'NaN'],
+    ['0.5', '"0.5"'],
+  ] as const) {
+    expect(() => metrics.latencyQuantile('x', q as number)).toThrow(
+      new TierkitTypeError(`CacheMetrics.latencyQuantile: q must be a number from 0 to 1, got ${shown}`),
     )
   }
 })

@@ -7,16 +7,26 @@ import {
   MeterProvider,
   PeriodicExportingMetricReader,
 } from '@opentelemetry/sdk-metrics'
+import { TierkitTypeError } from '@tierkit/contracts'
 import { type OpenMetricsContentType, Registry } from 'prom-client'
 import { afterEach, describe, expect, test } from 'vitest'
-import { CACHE_OUTCOMES, CacheMetricsError, type CacheStatsLike, createCacheMetrics } from '../src/index.js'
+import {
+  CACHE_OUTCOMES,
+  CacheMetricsError,
+  type CacheStatsLike,
+  createCacheMetrics,
+  MetricRegisteredError,
+} from '../src/index.js'
 import { OTEL_ATTRIBUTES, OTEL_INSTRUMENTS, registerOpenTelemetryInstruments } from '../src/opentelemetry.js'
 import { registerPrometheusCollectors } from '../src/prometheus.js'
 import { parseExposition, promtoolCheck, seeded } from './helpers.js'
 
 const LAYERS = ['cdn', 'l1', 'l2', 'db'] as const
 
-/** A seeded trace of 5,000 record calls (some invalid) plus a watched L1Cache-shaped source. */
+/**
+ * A seeded trace of 5,000 record calls (some invalid: an unknown layer, a bad duration, and the records for the
+ * watched l1, which are refused) plus a watched L1Cache-shaped source.
+ */
 function tracedMetrics(seed: number) {
   const metrics = createCacheMetrics({ layers: LAYERS })
   const random = seeded(seed)
@@ -85,8 +95,10 @@ describe('prom-client and OpenTelemetry adapters', () => {
         })
         fromSnapshot.set(`${l.layer}/latency`, l.latency.count)
       }
-      fromSnapshot.set('invalid', snap.invalid)
-      expect(snap.invalid).toBeGreaterThan(0)
+      for (const [reason, n] of Object.entries(snap.invalidByReason)) fromSnapshot.set(`invalid/${reason}`, n)
+      expect(snap.invalidByReason['unknown-layer']).toBeGreaterThan(0)
+      expect(snap.invalidByReason['watched-layer']).toBeGreaterThan(0)
+      expect(snap.invalidByReason['invalid-duration']).toBeGreaterThan(0)
       expect(snap.byLayer.l1!.evictions).toBeGreaterThan(0)
 
       const fromProm = new Map<string, number>()
@@ -100,7 +112,8 @@ describe('prom-client and OpenTelemetry adapters', () => {
             fromProm.set(`${v.labels.layer}/${v.labels.outcome}`, v.value)
           if (v.metricName === 'tierkit_cache_latency_seconds_count')
             fromProm.set(`${v.labels.layer}/latency`, v.value)
-          if (m.name === 'tierkit_cache_invalid_records_total') fromProm.set('invalid', v.value)
+          if (m.name === 'tierkit_cache_invalid_records_total')
+            fromProm.set(`invalid/${v.labels.reason}`, v.value)
         }
       }
 
@@ -115,9 +128,11 @@ describe('prom-client and OpenTelemetry adapters', () => {
       for (const p of points(OTEL_INSTRUMENTS.latencyCount)) {
         fromOtel.set(`${p.attributes[OTEL_ATTRIBUTES.layer]}/latency`, p.value as number)
       }
-      fromOtel.set('invalid', points(OTEL_INSTRUMENTS.invalid)[0]!.value as number)
+      for (const p of points(OTEL_INSTRUMENTS.invalid)) {
+        fromOtel.set(`invalid/${p.attributes[OTEL_ATTRIBUTES.reason]}`, p.value as number)
+      }
 
-      expect(fromSnapshot.size).toBe(LAYERS.length * 7 + 1)
+      expect(fromSnapshot.size).toBe(LAYERS.length * 7 + 4)
       expect(fromProm).toEqual(fromSnapshot)
       expect(fromOtel).toEqual(fromSnapshot)
 
@@ -136,8 +151,10 @@ describe('prom-client and OpenTelemetry adapters', () => {
             p.attributes[OTEL_ATTRIBUTES.layer] === l.layer &&
             p.attributes[OTEL_ATTRIBUTES.quantile] === 0.99,
         )
-        expect(p99?.value).toBe(l.latency.p99! / 1000)
+        // the watched l1 has no timings (its records are refused; stats() has none): no p99 point
+        expect(p99?.value).toBe(l.latency.p99 === null ? undefined : l.latency.p99 / 1000)
       }
+      expect(snap.layers.map((l) => l.latency.p99 === null)).toEqual([false, true, false, false])
     }
   })
 
@@ -201,16 +218,21 @@ describe('prom-client and OpenTelemetry adapters', () => {
     reg.unregister()
     reg.unregister()
     // no more callbacks: the SDK keeps the last cumulative points, but nothing reads the source or new counts
-    const last = (await otel.read())(OTEL_INSTRUMENTS.invalid)[0]!.value
+    const unknownLayer = (
+      read: (name: string) => { attributes: Record<string, unknown>; value: unknown }[],
+    ) =>
+      read(OTEL_INSTRUMENTS.invalid).find((p) => p.attributes[OTEL_ATTRIBUTES.reason] === 'unknown-layer')!
+        .value as number
+    const last = unknownLayer(await otel.read())
     const beforeRead = statsCalls()
     apply()
     const points = await otel.read()
     expect(statsCalls()).toBe(beforeRead)
-    expect(points(OTEL_INSTRUMENTS.invalid).map((p) => p.value)).not.toContain(metrics.snapshot().invalid)
-    expect(metrics.snapshot().invalid).toBeGreaterThan(last as number)
+    expect(unknownLayer(points)).toBe(last)
+    expect(metrics.snapshot().invalidByReason['unknown-layer']).toBeGreaterThan(last)
   })
 
-  test('registering twice is a CacheMetricsError and leaves the registry as it was', async () => {
+  test('registering twice is a MetricRegisteredError and leaves the registry as it was', async () => {
     const { metrics } = tracedMetrics(8)
     const registry = new Registry()
     const first = registerPrometheusCollectors(metrics, { registry })
@@ -221,9 +243,15 @@ describe('prom-client and OpenTelemetry adapters', () => {
     } catch (e) {
       error = e
     }
+    expect(error).toBeInstanceOf(MetricRegisteredError)
     expect(error).toBeInstanceOf(CacheMetricsError)
-    expect((error as CacheMetricsError).code).toBe('E_METRIC_REGISTERED')
-    expect((error as CacheMetricsError).metric).toBe('tierkit_cache_requests_total')
+    expect(error).toMatchObject({
+      name: 'MetricRegisteredError',
+      code: 'E_METRIC_REGISTERED',
+      metric: 'tierkit_cache_requests_total',
+      message:
+        'registerPrometheusCollectors: the registry already has a metric named tierkit_cache_requests_total',
+    })
     expect(await registry.metrics()).toBe(before)
     expect(first.metrics).toEqual([
       'tierkit_cache_requests_total',
@@ -233,25 +261,33 @@ describe('prom-client and OpenTelemetry adapters', () => {
     ])
   })
 
-  test('bad arguments are TypeErrors with exact messages', () => {
+  test('bad arguments are TierkitTypeErrors with exact messages', () => {
     const metrics = createCacheMetrics({ layers: ['a'] })
     expect(() => registerPrometheusCollectors({} as never)).toThrow(
-      new TypeError('registerPrometheusCollectors(): metrics must come from createCacheMetrics()'),
+      new TierkitTypeError(
+        'registerPrometheusCollectors: metrics must be the result of createCacheMetrics(), got an object',
+      ),
     )
     expect(() => registerPrometheusCollectors(metrics, { registry: {} as never })).toThrow(
-      new TypeError('registerPrometheusCollectors(): options.registry must be a prom-client Registry'),
+      new TierkitTypeError(
+        'registerPrometheusCollectors: options.registry must be a prom-client Registry, got an object',
+      ),
     )
     expect(() => registerPrometheusCollectors(metrics, null as never)).toThrow(
-      new TypeError('registerPrometheusCollectors(): options must be an object'),
+      new TierkitTypeError('registerPrometheusCollectors: options must be an object, got null'),
     )
     expect(() => registerOpenTelemetryInstruments(null as never)).toThrow(
-      new TypeError('registerOpenTelemetryInstruments(): metrics must come from createCacheMetrics()'),
+      new TierkitTypeError(
+        'registerOpenTelemetryInstruments: metrics must be the result of createCacheMetrics(), got null',
+      ),
     )
     expect(() => registerOpenTelemetryInstruments(metrics, { meter: {} as never })).toThrow(
-      new TypeError('registerOpenTelemetryInstruments(): options.meter must be an OpenTelemetry Meter'),
+      new TierkitTypeError(
+        'registerOpenTelemetryInstruments: options.meter must be an OpenTelemetry Meter, got an object',
+      ),
     )
     expect(() => registerOpenTelemetryInstruments(metrics, 1 as never)).toThrow(
-      new TypeError('registerOpenTelemetryInstruments(): options must be an object'),
+      new TierkitTypeError('registerOpenTelemetryInstruments: options must be an object, got 1'),
     )
   })
 })
@@ -273,7 +309,8 @@ test('the main entry never imports prom-client or OpenTelemetry', () => {
   }
   visit(resolve(src, 'index.ts'))
   expect(seen.size).toBeGreaterThanOrEqual(4)
-  expect(external).toEqual([])
+  // only @tierkit/contracts, a dependency (the family's vocabulary, errors and checks)
+  expect([...new Set(external)]).toEqual(['@tierkit/contracts'])
   // the subpaths do import their client (the scan can see an import)
   seen.clear()
   visit(resolve(src, 'prometheus.ts'))

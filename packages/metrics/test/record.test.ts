@@ -1,7 +1,8 @@
 import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
+import * as contracts from '@tierkit/contracts'
 import { describe, expect, test } from 'vitest'
-import { CACHE_OUTCOMES, type CacheOutcome, createCacheMetrics } from '../src/index.js'
+import { CACHE_LAYERS, CACHE_OUTCOMES, type CacheOutcome, createCacheMetrics } from '../src/index.js'
 
 const layers = ['cdn', 'l1', 'l2', 'db'] as const
 
@@ -18,14 +19,14 @@ describe('observer.record', () => {
     record('l2', 'evict')
     record('db', 'hit', 15)
     const snap = metrics.snapshot()
-    const l1 = snap.byLayer.l1!
+    const l1 = snap.byLayer.l1
     expect([l1.hits, l1.misses, l1.stale, l1.errors, l1.sets, l1.evictions]).toEqual([2, 1, 0, 0, 0, 0])
     expect(l1.latency.count).toBe(2)
     expect(l1.latency.sum).toBeCloseTo(0.5, 12)
-    const l2 = snap.byLayer.l2!
+    const l2 = snap.byLayer.l2
     expect([l2.hits, l2.misses, l2.stale, l2.errors, l2.sets, l2.evictions]).toEqual([0, 0, 1, 1, 1, 1])
     expect(l2.latency.count).toBe(3)
-    expect(snap.byLayer.cdn!.latency).toEqual({
+    expect(snap.byLayer.cdn.latency).toEqual({
       count: 0,
       sum: 0,
       avg: null,
@@ -79,11 +80,25 @@ describe('observer.record', () => {
     }
     const after = metrics.snapshot()
     expect(after.invalid).toBe(garbage.length)
-    expect({ ...after, invalid: 0 }).toEqual({ ...before, invalid: 0 })
+    expect(after.invalidByReason).toEqual({
+      'unknown-layer': 10,
+      'unknown-outcome': 2,
+      'watched-layer': 0,
+      'invalid-duration': 9,
+    })
+    expect({ ...after, invalid: 0, invalidByReason: null }).toEqual({
+      ...before,
+      invalid: 0,
+      invalidByReason: null,
+    })
     // still works afterwards
     record('l1', 'hit', 3)
-    expect(metrics.snapshot().byLayer.l1!.hits).toBe(2)
-    expect(metrics.toPrometheus()).toContain(`tierkit_cache_invalid_records_total ${garbage.length}\n`)
+    expect(metrics.snapshot().byLayer.l1.hits).toBe(2)
+    const text = metrics.toPrometheus()
+    expect(text).toContain('tierkit_cache_invalid_records_total{reason="unknown-layer"} 10\n')
+    expect(text).toContain('tierkit_cache_invalid_records_total{reason="unknown-outcome"} 2\n')
+    expect(text).toContain('tierkit_cache_invalid_records_total{reason="watched-layer"} 0\n')
+    expect(text).toContain('tierkit_cache_invalid_records_total{reason="invalid-duration"} 9\n')
   })
 
   test('zero and sub-nanosecond durations are valid', () => {
@@ -92,7 +107,7 @@ describe('observer.record', () => {
     metrics.observer.record('l1', 'hit', 1e-12)
     metrics.observer.record('l1', 'hit', Number.MIN_VALUE)
     metrics.observer.record('l1', 'hit', -0)
-    const l1 = metrics.snapshot().byLayer.l1!
+    const l1 = metrics.snapshot().byLayer.l1
     expect(l1.latency.count).toBe(4)
     expect(Object.is(l1.latency.min, 0)).toBe(true)
     expect(metrics.snapshot().invalid).toBe(0)
@@ -115,10 +130,15 @@ describe('observer.record', () => {
     expect(snap.layers.map((l) => l.hits)).toEqual(many.map((_, i) => i + 1))
     expect(snap.layers.map((l) => l.latency.max)).toEqual(many.map((_, i) => i))
     expect(snap.invalid).toBe(2)
+    expect(snap.invalidByReason['unknown-layer']).toBe(2)
   })
 
-  test('the outcome set is exactly the documented one', () => {
+  test('the layer and outcome sets are the family ones from @tierkit/contracts, the layers by default', () => {
+    expect(CACHE_OUTCOMES).toBe(contracts.CACHE_OUTCOMES)
+    expect(CACHE_LAYERS).toBe(contracts.CACHE_LAYERS)
     expect(CACHE_OUTCOMES).toEqual(['hit', 'miss', 'stale', 'error', 'set', 'evict'])
+    expect(createCacheMetrics().layers).toEqual(['cdn', 'l1', 'l2', 'db'])
+    expect(createCacheMetrics({}).layers).toEqual(CACHE_LAYERS)
     const metrics = createCacheMetrics({ layers: ['x'] })
     for (const outcome of CACHE_OUTCOMES) metrics.observer.record('x', outcome as CacheOutcome)
     const x = metrics.snapshot().layers[0]!
@@ -126,7 +146,7 @@ describe('observer.record', () => {
   })
 })
 
-test('record allocates nothing in steady state (heap growth per call, slope over 5·10^5 and 10^6 calls), while a 1-object control does', () => {
+test('record allocates nothing in steady state (heap growth per call, slope over 5·10^5 and 10^6 calls), also with a watched layer and onEvent, while a 1-object control does', () => {
   const probe = fileURLToPath(new URL('../bench/alloc-probe.ts', import.meta.url))
   const run = spawnSync(
     process.execPath,
@@ -138,6 +158,7 @@ test('record allocates nothing in steady state (heap growth per call, slope over
       'tsx',
       probe,
       'record',
+      'record-watched',
       'control',
     ],
     { encoding: 'utf8', timeout: 120_000 },
@@ -148,4 +169,5 @@ test('record allocates nothing in steady state (heap growth per call, slope over
   // The median slope: noise moves single rounds both ways (a minimum could hide a real allocation).
   expect(result.control!.slope, JSON.stringify(result)).toBeGreaterThan(16)
   expect(Math.abs(result.record!.slope), JSON.stringify(result)).toBeLessThan(0.05)
+  expect(Math.abs(result['record-watched']!.slope), JSON.stringify(result)).toBeLessThan(0.05)
 }, 120_000)

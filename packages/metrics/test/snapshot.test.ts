@@ -1,5 +1,19 @@
+import { TierkitTypeError } from '@tierkit/contracts'
 import { describe, expect, test } from 'vitest'
-import { type CacheStatsLike, createCacheMetrics, DEFAULT_LATENCY_BUCKETS, MAX_LAYERS } from '../src/index.js'
+import { type CacheStatsLike, createCacheMetrics, DEFAULT_LATENCY_BUCKETS } from '../src/index.js'
+
+/** The most layers createCacheMetrics accepts. */
+const MAX_LAYERS = 64
+
+/** Runs `fn`, expecting it to throw; returns what it threw. */
+function thrown(fn: () => unknown): unknown {
+  try {
+    fn()
+  } catch (error) {
+    return error
+  }
+  throw new Error('expected a throw')
+}
 
 /** An object of the shape of @tierkit/l1-cache's L1Cache: stats() with plain-number counters. */
 class FakeL1 {
@@ -73,29 +87,39 @@ describe('snapshot', () => {
       ].join('\n'),
     )
     expect(() => metrics.formatTable({ labels: { l1: 1 as unknown as string } })).toThrow(
-      new TypeError('formatTable(): options.labels values must be strings'),
+      new TierkitTypeError('CacheMetrics.formatTable: options.labels["l1"] must be a string, got 1'),
     )
     expect(() => metrics.formatTable(null as never)).toThrow(
-      new TypeError('formatTable(): options must be an object'),
+      new TierkitTypeError('CacheMetrics.formatTable: options must be an object, got null'),
     )
+    expect(() => metrics.formatTable({ labels: 'L1' as never })).toThrow(
+      new TierkitTypeError('CacheMetrics.formatTable: options.labels must be an object, got "L1"'),
+    )
+    const error = thrown(() => metrics.formatTable(1 as never))
+    expect(error).toBeInstanceOf(TierkitTypeError)
+    expect(error).toBeInstanceOf(TypeError)
+    expect((error as TierkitTypeError).code).toBe('E_INVALID_ARGUMENT')
   })
 })
 
 describe('watch', () => {
-  test('reads an L1Cache-shaped stats() at snapshot time and adds it to the layer', () => {
+  test("reads an L1Cache-shaped stats() at snapshot time as the layer's counts", () => {
     const metrics = createCacheMetrics({ layers: ['l1', 'db'] })
     const cache = new FakeL1()
     metrics.watch('l1', cache)
-    metrics.observer.record('l1', 'hit', 0.1)
+    metrics.observer.record('db', 'hit', 15)
     cache.counters.hits = 9
     cache.counters.misses = 3
     cache.counters.sets = 3
     cache.counters.evictions = 1
     cache.counters.expirations = 5
-    const l1 = metrics.snapshot().byLayer.l1!
-    expect([l1.hits, l1.misses, l1.sets, l1.evictions, l1.stale, l1.errors]).toEqual([10, 3, 3, 1, 0, 0])
-    expect(l1.hitRate).toBeCloseTo(10 / 13, 12)
-    expect(metrics.toPrometheus()).toContain('tierkit_cache_requests_total{layer="l1",outcome="hit"} 10\n')
+    const snap = metrics.snapshot()
+    const l1 = snap.byLayer.l1
+    expect([l1.hits, l1.misses, l1.sets, l1.evictions, l1.stale, l1.errors]).toEqual([9, 3, 3, 1, 0, 0])
+    expect(l1.hitRate).toBeCloseTo(9 / 12, 12)
+    expect(snap.byLayer.db.hits).toBe(1)
+    expect(snap.invalid).toBe(0)
+    expect(metrics.toPrometheus()).toContain('tierkit_cache_requests_total{layer="l1",outcome="hit"} 9\n')
   })
 
   test('a counter that goes down is a reset: exported counts keep rising', () => {
@@ -150,73 +174,134 @@ describe('watch', () => {
     expect([l1.hits, l1.misses, l1.sets, l1.evictions]).toEqual([3, 1, 0, 0])
   })
 
-  test('bad arguments are TypeErrors with exact messages and change nothing', () => {
+  test('bad arguments are TierkitTypeErrors with exact messages and change nothing', () => {
     const metrics = createCacheMetrics({ layers: ['l1'] })
     const cache = new FakeL1()
-    expect(() => metrics.watch('l2' as 'l1', cache)).toThrow(new TypeError('watch(): unknown layer "l2"'))
+    expect(() => metrics.watch('l2' as 'l1', cache)).toThrow(
+      new TierkitTypeError('CacheMetrics.watch: layer must be one of the layers ("l1"), got "l2"'),
+    )
+    expect(() => metrics.watch(1 as never, cache)).toThrow(
+      new TierkitTypeError('CacheMetrics.watch: layer must be one of the layers ("l1"), got 1'),
+    )
     expect(() => metrics.watch('l1', {} as never)).toThrow(
-      new TypeError('watch(): source must have a stats() method'),
+      new TierkitTypeError(
+        'CacheMetrics.watch: source must be an object with a stats() method, got an object',
+      ),
     )
     expect(() => metrics.watch('l1', null as never)).toThrow(
-      new TypeError('watch(): source must have a stats() method'),
+      new TierkitTypeError('CacheMetrics.watch: source must be an object with a stats() method, got null'),
     )
     metrics.watch('l1', cache)
-    expect(() => metrics.watch('l1', cache)).toThrow(
-      new TypeError('watch(): this source is already watched for layer "l1"'),
+    const error = thrown(() => metrics.watch('l1', cache))
+    expect(error).toEqual(
+      new TierkitTypeError(
+        'CacheMetrics.watch: source must be a source not yet watched for layer "l1", got an instance of FakeL1',
+      ),
     )
+    expect(error).toBeInstanceOf(TierkitTypeError)
+    expect((error as TierkitTypeError).code).toBe('E_INVALID_ARGUMENT')
     cache.counters.hits = 1
     expect(metrics.snapshot().layers[0]!.hits).toBe(1)
   })
 })
 
 describe('createCacheMetrics', () => {
-  test('rejects bad options with exact TypeErrors', () => {
+  test('rejects bad options with exact TierkitTypeErrors', () => {
     const cases: [unknown, string][] = [
-      [undefined, 'createCacheMetrics(): options must be an object'],
-      [null, 'createCacheMetrics(): options must be an object'],
-      [{}, 'createCacheMetrics(): options.layers must be a non-empty array of layer names'],
-      [{ layers: [] }, 'createCacheMetrics(): options.layers must be a non-empty array of layer names'],
-      [{ layers: 'l1' }, 'createCacheMetrics(): options.layers must be a non-empty array of layer names'],
-      [{ layers: [''] }, 'createCacheMetrics(): layer names must be non-empty, well-formed strings, got ""'],
-      [{ layers: [1] }, 'createCacheMetrics(): layer names must be non-empty, well-formed strings, got 1'],
+      [null, 'createCacheMetrics: options must be an object, got null'],
+      ['l1', 'createCacheMetrics: options must be an object, got "l1"'],
+      [{ layers: [] }, 'createCacheMetrics: options.layers.length must be an integer from 1 to 64, got 0'],
+      [{ layers: 'l1' }, 'createCacheMetrics: options.layers must be an array of layer names, got "l1"'],
+      [{ layers: null }, 'createCacheMetrics: options.layers must be an array of layer names, got null'],
+      [
+        { layers: [''] },
+        'createCacheMetrics: options.layers[0] must be a non-empty, well-formed string, got ""',
+      ],
+      [
+        { layers: ['a', 1] },
+        'createCacheMetrics: options.layers[1] must be a non-empty, well-formed string, got 1',
+      ],
       [
         { layers: ['a\uD800'] },
-        'createCacheMetrics(): layer names must be non-empty, well-formed strings, got "a\\ud800"',
+        'createCacheMetrics: options.layers[0] must be a non-empty, well-formed string, got "a\\ud800"',
       ],
-      [{ layers: ['a', 'a'] }, 'createCacheMetrics(): duplicate layer "a"'],
+      [{ layers: ['a', 'a'] }, 'createCacheMetrics: options.layers[1] must be unique, got "a"'],
       [
         { layers: Array.from({ length: MAX_LAYERS + 1 }, (_, i) => `l${i}`) },
-        `createCacheMetrics(): at most ${MAX_LAYERS} layers, got ${MAX_LAYERS + 1}`,
+        `createCacheMetrics: options.layers.length must be an integer from 1 to ${MAX_LAYERS}, got ${MAX_LAYERS + 1}`,
       ],
       [
         { layers: ['a'], baseline: 'b' },
-        'createCacheMetrics(): options.baseline must be one of the layers, got "b"',
+        'createCacheMetrics: options.baseline must be one of the layers ("a"), got "b"',
+      ],
+      [
+        { baseline: 'origin' },
+        'createCacheMetrics: options.baseline must be one of the layers ("cdn", "l1", "l2", "db"), got "origin"',
+      ],
+      [
+        { layers: Array.from({ length: 9 }, (_, i) => `l${i}`), baseline: 'x' },
+        'createCacheMetrics: options.baseline must be one of the layers ("l0", "l1", "l2", "l3", "l4", "l5", "l6", "l7", ...), got "x"',
+      ],
+      [{ onEvent: 'log' }, 'createCacheMetrics: options.onEvent must be a function, got "log"'],
+      [{ buckets: 'x' }, 'createCacheMetrics: options.buckets must be an array of bounds in ms, got "x"'],
+      [
+        { buckets: Array.from({ length: 65 }, (_, i) => i) },
+        'createCacheMetrics: options.buckets.length must be an integer from 0 to 64, got 65',
+      ],
+      [
+        { buckets: [1, 1] },
+        'createCacheMetrics: options.buckets[1] must be greater than options.buckets[0] (1), got 1',
+      ],
+      [
+        { buckets: [2, 1] },
+        'createCacheMetrics: options.buckets[1] must be greater than options.buckets[0] (2), got 1',
+      ],
+      [
+        { buckets: [-1] },
+        'createCacheMetrics: options.buckets[0] must be a finite number of ms >= 0, got -1',
+      ],
+      [
+        { buckets: [Number.NaN] },
+        'createCacheMetrics: options.buckets[0] must be a finite number of ms >= 0, got NaN',
+      ],
+      [
+        { buckets: [1, Number.POSITIVE_INFINITY] },
+        'createCacheMetrics: options.buckets[1] must be a finite number of ms >= 0, got Infinity',
+      ],
+      [
+        { buckets: ['1'] },
+        'createCacheMetrics: options.buckets[0] must be a finite number of ms >= 0, got "1"',
       ],
     ]
-    const bucketMessage =
-      'createCacheMetrics(): options.buckets must be an array of at most 64 finite, non-negative numbers in strictly increasing order'
-    for (const buckets of [[1, 1], [2, 1], [-1], [Number.NaN], [Number.POSITIVE_INFINITY], ['1'], 'x']) {
-      cases.push([{ layers: ['a'], buckets }, bucketMessage])
-    }
     for (const [options, message] of cases) {
-      expect(() => createCacheMetrics(options as never), message).toThrow(new TypeError(message))
+      const error = thrown(() => createCacheMetrics(options as never))
+      expect(error, message).toEqual(new TierkitTypeError(message))
+      expect(error, message).toBeInstanceOf(TierkitTypeError)
     }
+    // no options, empty options and an empty bucket list are fine
+    expect(createCacheMetrics().layers).toHaveLength(4)
+    expect(createCacheMetrics(undefined).layers).toHaveLength(4)
+    expect(createCacheMetrics({ buckets: [] }).collect().layers[0]!.latencyBuckets).toEqual([
+      { le: Number.POSITIVE_INFINITY, count: 0 },
+    ])
   })
 
   test('copies its inputs: mutating them later changes nothing', () => {
     const layers = ['a', 'b']
-    const buckets = [0.001, 0.01]
+    const buckets = [1, 10]
     const metrics = createCacheMetrics({ layers, buckets })
     layers.push('c')
-    buckets[0] = 5
+    buckets[0] = 5000
     expect(metrics.layers).toEqual(['a', 'b'])
     expect(Object.isFrozen(metrics.layers)).toBe(true)
     metrics.observer.record('a', 'hit', 2)
-    expect(metrics.collect().layers[0]!.latencyBuckets.map((b) => b.le)).toEqual([
-      0.001,
-      0.01,
-      Number.POSITIVE_INFINITY,
+    expect(metrics.collect().layers[0]!.latencyBuckets).toEqual([
+      { le: 1, count: 0 },
+      { le: 10, count: 1 },
+      { le: Number.POSITIVE_INFINITY, count: 1 },
     ])
-    expect(DEFAULT_LATENCY_BUCKETS.length).toBeGreaterThan(10)
+    expect(DEFAULT_LATENCY_BUCKETS).toEqual([
+      0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000,
+    ])
   })
 })
