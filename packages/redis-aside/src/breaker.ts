@@ -1,4 +1,4 @@
-/** A small circuit breaker: opens after `threshold` consecutive failures, lets one probe through after `coolDown`. */
+/** A small circuit breaker: opens after `threshold` consecutive failures, lets one probe through after `cooldown`. */
 
 /** State of the Redis circuit breaker. */
 export type BreakerState = 'closed' | 'open' | 'half-open'
@@ -11,7 +11,7 @@ export class Breaker {
 
   constructor(
     private readonly threshold: number,
-    private readonly coolDown: number,
+    private readonly cooldown: number,
     private readonly onChange: (state: BreakerState) => void,
   ) {}
 
@@ -43,7 +43,7 @@ export class Breaker {
     if (this.state === 'half-open' || (this.state === 'closed' && this.failures >= this.threshold)) {
       this.state = 'open'
       this.probing = false
-      this.openUntil = Date.now() + this.coolDown
+      this.openUntil = Date.now() + this.cooldown
       this.onChange('open')
     }
   }

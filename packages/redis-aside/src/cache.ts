@@ -1,76 +1,83 @@
 import { randomBytes, randomUUID } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
+import {
+  AbortedError,
+  type LoaderContext as BaseLoaderContext,
+  type CacheLayer,
+  type CacheObserver,
+  type CacheOutcome,
+  ClosedError,
+  type CloseOptions,
+  CorruptPayloadError,
+  checkDuration,
+  checkFunction,
+  checkInteger,
+  checkNumber,
+  checkObject,
+  checkSignal,
+  checkString,
+  checkTtl,
+  closeTimeout,
+  exactSerializer,
+  invalidArgument,
+  type L1Store,
+  MAX_TIMER_MS,
+  MAX_TTL_MS,
+  type Serializer,
+  UnserializableValueError,
+  type WritableCache,
+} from '@tierkit/contracts'
 import type { Cluster, Redis } from 'ioredis'
 import { Breaker, type BreakerState } from './breaker.js'
 import { coarseNow } from './clock.js'
 import {
-  CacheClosedError,
-  CorruptPayloadError,
   LoaderError,
   LoaderTimeoutError,
   RedisReplyError,
   RedisUnavailableError,
-  UnserializableValueError,
   ValueTooLargeError,
 } from './errors.js'
 import { keyPrefix } from './keys.js'
 import { ACQUIRE, FILL, LEASE, RELEASE, RENEW, type Script } from './scripts.js'
-import { defaultSerializer, type Serializer } from './serializer.js'
 import { keySlot } from './slot.js'
 
-/** Layers reported to the observer. */
-export type CacheLayer = 'l1' | 'l2' | 'loader'
 /**
- * Outcomes reported to the observer. For `l1`/`l2`: `hit` (fresh), `stale` (past its TTL, inside grace),
- * `miss`, `error` (Redis failed, timed out, breaker open, or a corrupt payload). For `loader`: `hit` (the
- * loader returned), `error` (it threw or timed out), `stale` (a stale value was served in its place).
+ * Events for logs and tests: everything that is swallowed so that reads keep working is reported here. A
+ * listener that throws is ignored.
  */
-export type CacheOutcome = 'hit' | 'miss' | 'stale' | 'error'
-
-/** Receives one cheap call per layer visited (the `@tierkit/metrics` observer fits). */
-export interface CacheObserver {
-  /** Records one outcome; `durationMs` is the time spent in that layer. Must not throw. */
-  record(layer: CacheLayer, outcome: CacheOutcome, durationMs?: number): void
-}
-
-/** The L1 shape: `L1Cache` from `@tierkit/l1-cache` fits, as does any object with these four methods. */
-export interface L1Store {
-  /** Returns the stored value or `undefined`. */
-  get(key: string): unknown
-  /** Stores a value for `ttl` ms. */
-  set(key: string, value: unknown, options?: { ttl?: number }): unknown
-  /** Removes a key. */
-  delete(key: string): unknown
-  /** Removes everything. */
-  clear(): unknown
-}
-
-/** Events for logs and tests (everything that is swallowed so that reads keep working is reported here). */
 export type CacheEvent =
+  /** A payload in Redis did not decode: it was treated as a miss and deleted. */
   | { type: 'corrupt'; key: string; error: CorruptPayloadError }
-  | { type: 'redis-error'; operation: string; error: unknown }
+  /**
+   * A Redis call failed: `error` is a `RedisUnavailableError` (timeout, connection error) or Redis' error
+   * reply. `key` is the cache key, when the call concerns one.
+   */
+  | { type: 'redis-error'; operation: string; key?: string; error: unknown }
   | {
       type: 'breaker'
       state: BreakerState
       /** On a Cluster, the master (`host:port`) whose breaker changed; absent on a single Redis. */
       node?: string
     }
+  /**
+   * A loader failed and nobody got its error: `background` true for an eager refresh (nobody waited),
+   * false when the callers were served the stale value instead.
+   */
   | { type: 'load-error'; key: string; error: unknown; background: boolean }
+  /** A loader's result could not be stored (unserializable, over `maxValueBytes`, Redis failed). */
   | { type: 'store-error'; key: string; error: unknown }
 
-/** What a loader receives. */
-export interface LoaderContext<T = unknown> {
-  /** The user key being loaded. */
-  readonly key: string
-  /** The stale value (inside its grace period) when there is one. */
-  readonly stale: T | undefined
-  /** Aborted when the call passes `timeouts.hard` with nothing to serve. */
-  readonly signal: AbortSignal
+/**
+ * What a loader receives: the family's `LoaderContext` (`key`, `signal`, `stale`) plus `setTtl` and
+ * `skipCache`. `signal` aborts when no caller waits any more (every caller's own `signal` aborted), at the
+ * hard timeout with nothing stale to serve, and at `close()`.
+ */
+export interface LoaderContext<T = unknown> extends BaseLoaderContext<string, T> {
   /**
-   * Overrides the TTL for this result, in ms.
-   * @throws TypeError when `ms` is not an integer from 1 to 315360000000.
+   * Overrides the TTL of this result, in ms.
+   * @throws TierkitTypeError when `ttl` is not an integer from 1 to 315360000000.
    */
-  setTtl(ms: number): void
+  setTtl(ttl: number): void
   /** Returns the result without caching it. */
   skipCache(): void
 }
@@ -78,15 +85,41 @@ export interface LoaderContext<T = unknown> {
 /** Loads one value on a miss. Returning `undefined` means "nothing to cache": it is returned, not stored. */
 export type Loader<T> = (ctx: LoaderContext<T>) => T | Promise<T>
 
-/** Loads many values at once: return a `Map` (absent keys are cached as `null`) or an array aligned with `keys`. */
-export type BatchLoader<T> = (keys: string[]) => Map<string, T> | T[] | Promise<Map<string, T> | T[]>
+/** What a batch loader receives with the keys to load. */
+export interface BatchLoaderContext<T = unknown> {
+  /** The keys to load (each once), the same array as the first argument. */
+  readonly keys: readonly string[]
+  /** Aborted when no caller waits for any of these keys any more, and at `close()`. */
+  readonly signal: AbortSignal
+  /** The stale values (inside their grace) of the keys that have one. */
+  readonly stale: ReadonlyMap<string, T>
+}
 
-/** Per-call options of `getOrLoad`, `getOrLoadMany` and `set`. */
-export interface LoadOptions {
+/**
+ * Loads many values at once: return a `Map` (keys it does not hold come back, and are cached, as `null`) or
+ * an array aligned with `keys`.
+ */
+export type BatchLoader<T> = (
+  keys: string[],
+  ctx: BatchLoaderContext<T>,
+) => Map<string, T> | T[] | Promise<Map<string, T> | T[]>
+
+/** Per-call options of `set`. */
+export interface SetOptions {
   /** TTL of this entry in ms (before jitter). @default the cache's `ttl` */
   ttl?: number
-  /** Grace period in ms after the TTL during which the value may be served stale. @default the cache's `grace` */
+  /** How long past its TTL the value may be served stale, in ms. @default the cache's `grace` */
   grace?: number
+}
+
+/** Per-call options of `getOrLoad` and `getOrLoadMany`. */
+export interface LoadOptions extends SetOptions {
+  /**
+   * Stops this caller's wait: when it aborts, the call rejects at once with `AbortedError` (`E_ABORTED`,
+   * name `AbortError`); a load shared with other callers goes on for them, and the last caller's abort
+   * aborts the loader's `ctx.signal`.
+   */
+  signal?: AbortSignal
 }
 
 /** Options of {@link createCache}. */
@@ -139,71 +172,93 @@ export interface CacheOptions {
      * with less than `lease - 2 renewals` left has lost its holder and is taken over. @default 10000
      */
     lease?: number
-    /** A follower that waited this long loads by itself. @default 30000 */
+    /** A follower that waited this long, in ms, loads by itself. @default 30000 */
     waitTimeout?: number
   }
-  /** How values become strings. @default defaultSerializer (exact round trips, pollution-safe) */
+  /** How values become strings. @default exactSerializer of `@tierkit/contracts` (exact round trips, pollution-safe) */
   serializer?: Serializer
   /** Largest encoded entry in bytes; larger values are refused with `E_VALUE_TOO_LARGE`. @default 1048576 */
   maxValueBytes?: number
-  /** Per-layer hit/miss/stale/error reporting. */
+  /**
+   * Per-layer reporting: `l1`, `l2` and `db` (the loader), outcomes `hit`, `miss`, `stale`, `error`. The
+   * cache is then the one source of the `l1` layer's counts: do not also `watch` your L1 in
+   * `@tierkit/metrics`.
+   */
   observer?: CacheObserver
-  /** Circuit breaker for Redis: opens after `threshold` consecutive failures for `coolDown` ms. @default { threshold: 5, coolDown: 5000 } */
-  breaker?: { threshold?: number; coolDown?: number }
+  /**
+   * Circuit breaker for Redis: opens after `threshold` consecutive failures, for `cooldown` ms.
+   * @default { threshold: 5, cooldown: 5000 }
+   */
+  breaker?: { threshold?: number; cooldown?: number }
   /** After a failed or timed-out reload served a stale value, wait this long (in ms) before retrying the loader (needs `l1`). @default 1000 */
   graceRetry?: number
-  /** Receives swallowed errors and state changes. Must not throw. */
+  /** Receives swallowed errors and state changes. A listener that throws is ignored. */
   onEvent?: (event: CacheEvent) => void
 }
 
 /** The cache returned by {@link createCache}. */
-export interface Cache {
+export interface Cache extends WritableCache {
   /** The namespace. */
   readonly namespace: string
-  /** State of the Redis circuit breaker. */
+  /** State of the Redis circuit breaker (the worst node's on a Cluster). */
   readonly breakerState: BreakerState
   /**
    * Returns the cached value, or loads it once (single flight, optionally across processes), caches it and returns it.
    * @throws LoaderError (`E_LOADER_FAILED`, loader's error as `cause`) when the loader fails and nothing stale can be served.
    * @throws LoaderTimeoutError (`E_LOADER_TIMEOUT`) past `timeouts.hard` with nothing stale to serve.
-   * @throws TypeError on a bad key, loader or option.
+   * @throws AbortedError (`E_ABORTED`) when `options.signal` aborts first (the load goes on for other callers).
+   * @throws ClosedError (`E_CLOSED`) after `close()`; TierkitTypeError on a bad key, loader or option.
    * @example const user = await cache.getOrLoad(`user:${id}`, () => db.findUser(id))
    */
   getOrLoad<T>(key: string, loader: Loader<T>, options?: LoadOptions): Promise<T>
-  /** Returns the fresh cached value (L1, then Redis) or `undefined`. Never rejects on Redis failure. */
-  get<T = unknown>(key: string): Promise<T | undefined>
+  /**
+   * Returns the fresh cached value (L1, then Redis): `null` for a cached "not found" (negative caching),
+   * `undefined` for a miss. Never rejects on Redis failure.
+   */
+  get<T = unknown>(key: string): Promise<T | null | undefined>
   /**
    * Stores a value in L1 and Redis.
-   * @throws ValueTooLargeError, UnserializableValueError (nothing stored), RedisUnavailableError (L1 was set), RedisReplyError (Redis refused it: nothing stored, L1 copy removed), TypeError.
+   * @throws ValueTooLargeError, UnserializableValueError (nothing stored), RedisUnavailableError (L1 was set), RedisReplyError (Redis refused it: nothing stored, L1 copy removed), TierkitTypeError, ClosedError.
    */
-  set(key: string, value: unknown, options?: LoadOptions): Promise<void>
+  set(key: string, value: unknown, options?: SetOptions): Promise<void>
   /**
    * Removes a key from L1 and Redis: Redis keeps a tombstone for `tombstoneTtl`, so that no load of the key
    * that started before the delete, in any process, stores its value afterwards (nor in this process's L1).
-   * @throws RedisUnavailableError when Redis could not be reached (L1 was cleared).
+   * @throws RedisUnavailableError when Redis could not be reached (L1 was cleared), RedisReplyError, TierkitTypeError, ClosedError.
    */
   delete(key: string): Promise<void>
-  /** Removes many keys (one tombstone `SET` per key, sent at once). @throws RedisUnavailableError, RedisReplyError, TypeError. */
+  /** Removes many keys (one tombstone `SET` per key, sent at once). @throws RedisUnavailableError, RedisReplyError, TierkitTypeError, ClosedError. */
   deleteMany(keys: readonly string[]): Promise<void>
-  /** Fresh values aligned with `keys` (`undefined` for misses), reading Redis in one `MGET` round trip (per hash slot on a Cluster). */
-  getMany<T = unknown>(keys: readonly string[]): Promise<Array<T | undefined>>
   /**
-   * Like `getMany`, then loads the missing keys with ONE loader call (each key once, joining loads already in flight).
-   * @throws LoaderError, LoaderTimeoutError, TypeError as `getOrLoad`.
+   * Fresh values aligned with `keys`: `null` for a cached "not found", `undefined` for a miss. Reads Redis in
+   * one `MGET` round trip (per hash slot on a Cluster). Never rejects on Redis failure.
    */
-  getOrLoadMany<T>(keys: readonly string[], loader: BatchLoader<T>, options?: LoadOptions): Promise<T[]>
+  getMany<T = unknown>(keys: readonly string[]): Promise<Array<T | null | undefined>>
+  /**
+   * Like `getMany`, then loads the missing keys with ONE loader call (each key once, joining loads already in
+   * flight). A key that a `Map` returned by the loader does not hold comes back (and is cached) as `null`.
+   * @throws LoaderError, LoaderTimeoutError, AbortedError, ClosedError, TierkitTypeError as `getOrLoad`.
+   */
+  getOrLoadMany<T>(
+    keys: readonly string[],
+    loader: BatchLoader<T>,
+    options?: LoadOptions,
+  ): Promise<Array<T | null>>
   /**
    * Drops L1 copies only (what an invalidation bus calls), and stops the loads and Redis reads of these keys
    * in flight in this process from caching what they get (later calls start afresh). Without `keys`, does that
    * for every key and clears the whole L1 object (`l1.clear()`, so an L1 shared with other caches too): what a
    * bus or a tracking channel calls after it may have missed invalidations.
+   * @throws TierkitTypeError on bad keys, ClosedError after `close()`.
    */
   evictLocal(keys?: string | readonly string[]): void
   /**
-   * Stops background work, aborts the loaders' signals and waits (up to 2 s) for loads in flight to settle.
-   * Later calls reject with `E_CACHE_CLOSED`. Does not close your Redis client or clear your L1.
+   * Stops background work, aborts the loaders' signals and waits (up to `timeout` ms, default 2000) for the
+   * loads in flight to settle. Idempotent: a second call returns the first call's promise. Later calls
+   * reject with `ClosedError` (`E_CLOSED`). Does not close your Redis client or clear your L1.
+   * @throws TierkitTypeError on bad options.
    */
-  close(): Promise<void>
+  close(options?: CloseOptions): Promise<void>
 }
 
 interface Entry {
@@ -224,6 +279,27 @@ interface Load {
   controller: AbortController
   /** set by a write or an eviction of the key in this process: the load's result must not be cached */
   invalidated: boolean
+  /**
+   * every caller aborted (see `abandon`): invalidated too, and it leaves the lease it may have put in the key
+   * to the load that replaces it (which expects that lease)
+   */
+  abandoned: boolean
+  /** the callers (flights, batch calls) waiting for it now */
+  waiters: number
+  /**
+   * the cache itself wants the result (an eager refresh, or a caller was served stale in its place past the
+   * soft timeout): callers' aborts never abort it
+   */
+  keep: boolean
+}
+
+/** The flight of a key: the whole read path of `getOrLoad` (Redis, lock, load), shared by its callers. */
+interface Flight {
+  promise: Promise<unknown>
+  /** the callers of this flight that have not aborted (a caller without a signal never leaves) */
+  callers: number
+  /** aborted when every caller aborted: the flight stops where it is and leaves its load */
+  controller: AbortController
 }
 
 /** A read of Redis (or L1) in flight; an eviction of its key in the meantime marks it invalid. */
@@ -271,6 +347,8 @@ function isMarker(d: Entry | Marker | undefined): d is Marker {
 interface PendingCall {
   deadline: number
   operation: string
+  /** the Redis key (the first one of a multi-key call), for the error's message */
+  k: string
   reject: (err: unknown) => void
   done: boolean
   /** The breaker the call went through (per node on a Cluster). */
@@ -297,47 +375,55 @@ function newToken(): string {
   return tokenPrefix + tokenSeq.toString(36)
 }
 
-const BREAKER_OPEN = new RedisUnavailableError('call (circuit breaker open)')
-
-/** Longest TTL or grace accepted, in ms (10 years): far beyond any cache use, far below overflow. */
-const MAX_TTL = 315_360_000_000
-/** Longest duration that drives a timer (what `setTimeout` accepts; longer ones fire at once). */
-const MAX_TIMER = 2_147_483_647
 /** Largest `maxValueBytes`: Redis' own limit for a string (512 MiB). */
 const MAX_VALUE_BYTES = 536_870_912
+/** How long `close()` waits for the loads in flight by default, in ms. */
+const CLOSE_TIMEOUT = 2000
 
-/**
- * Validates a duration or a count: a safe integer from `min` to `max`. Fractions are refused rather than
- * rounded (Redis' `PX` takes integers only, and silently rounding a TTL hides a unit mistake).
- */
-function integer(name: string, v: unknown, min: number, max: number): number {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) {
-    throw new TypeError(`redis-aside: ${name} must be an integer from ${min} to ${max}`)
-  }
-  return v
+/** A cache key: any string (the empty one too). */
+function checkKey(where: string, key: unknown): asserts key is string {
+  if (typeof key !== 'string') throw invalidArgument(where, 'key', 'a string', key)
 }
 
-function fraction(name: string, v: unknown, allowOne: boolean): number {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > 1 || (!allowOne && (v === 0 || v === 1))) {
-    throw new TypeError(
-      `redis-aside: ${name} must be a number ${allowOne ? 'from 0 to 1' : 'between 0 and 1 (exclusive)'}`,
-    )
+/** An array of cache keys; a bad element is named by its index. */
+function checkKeys(where: string, keys: unknown): asserts keys is readonly string[] {
+  if (!Array.isArray(keys)) throw invalidArgument(where, 'keys', 'an array of strings', keys)
+  for (let i = 0; i < keys.length; i++) {
+    if (typeof keys[i] !== 'string') throw invalidArgument(where, `keys[${i}]`, 'a string', keys[i])
   }
-  return v
 }
 
-function checkKey(key: unknown): asserts key is string {
-  if (typeof key !== 'string') throw new TypeError('redis-aside: key must be a string')
+/** An object with these methods. */
+function checkMethods(
+  where: string,
+  what: string,
+  v: unknown,
+  methods: readonly string[],
+  rule: string,
+): void {
+  if (
+    typeof v !== 'object' ||
+    v === null ||
+    methods.some((m) => typeof (v as Record<string, unknown>)[m] !== 'function')
+  )
+    throw invalidArgument(where, what, rule, v)
 }
 
-function checkKeys(keys: unknown): asserts keys is readonly string[] {
-  if (!Array.isArray(keys) || !keys.every((k) => typeof k === 'string')) {
-    throw new TypeError('redis-aside: keys must be an array of strings')
-  }
+/** The per-call options of `set` (`withSignal`: and of `getOrLoad`/`getOrLoadMany`). */
+function checkCallOptions(where: string, o: unknown, withSignal: boolean): void {
+  checkObject(where, 'options', o)
+  const { ttl, grace, signal } = o as LoadOptions
+  if (ttl !== undefined) checkTtl(where, 'options.ttl', ttl)
+  if (grace !== undefined) checkDuration(where, 'options.grace', grace, 0, MAX_TTL_MS)
+  if (withSignal) checkSignal(where, 'options.signal', signal)
 }
 
 function isReplyError(e: unknown): boolean {
   return (e as Error)?.name === 'ReplyError'
+}
+
+function messageOf(e: unknown): string {
+  return String((e as Error)?.message ?? e)
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
@@ -374,12 +460,14 @@ class RedisAsideCache implements Cache {
   private readonly breaker: Breaker
   private readonly breakers = new Map<string, Breaker>()
   private readonly breakerThreshold: number
-  private readonly breakerCoolDown: number
-  private readonly flights = new Map<string, Promise<unknown>>()
+  private readonly breakerCooldown: number
+  private readonly flights = new Map<string, Flight>()
   private readonly loads = new Map<string, Load>()
   /** Redis reads in flight per key, so that an eviction can stop them from filling the L1. */
   private readonly fences = new Map<string, Fence[]>()
   private readonly background = new Set<Promise<unknown>>()
+  /** Abandoned loads still running (their loader ignores its signal): `close()` waits for them too. */
+  private readonly abandoned = new Set<Promise<unknown>>()
   private readonly renewals = new Set<NodeJS.Timeout>()
   /** Lock keys this process may still hold after a lost reply → their token (reused, then released). */
   private readonly orphans = new Map<string, string>()
@@ -390,75 +478,88 @@ class RedisAsideCache implements Cache {
     | undefined
   private sweepTimer: NodeJS.Timeout | undefined
   private closed = false
+  private closing: Promise<void> | undefined
 
   constructor(o: CacheOptions) {
-    if (typeof o !== 'object' || o === null) throw new TypeError('redis-aside: options must be an object')
-    const r = o.redis as unknown as Partial<RedisCommands> | undefined
-    if (!r || typeof r.get !== 'function' || typeof r.mget !== 'function' || typeof r.set !== 'function') {
-      throw new TypeError('redis-aside: redis must be an ioredis Redis or Cluster instance')
-    }
-    if (typeof o.namespace !== 'string' || o.namespace.length === 0) {
-      throw new TypeError('redis-aside: namespace must be a non-empty string')
-    }
-    this.redis = r as RedisCommands
+    const w = 'createCache'
+    checkObject(w, 'options', o)
+    checkMethods(w, 'redis', o.redis, ['get', 'mget', 'set'], 'an ioredis Redis or Cluster instance')
+    checkString(w, 'namespace', o.namespace)
+    this.redis = o.redis as unknown as RedisCommands
     this.isCluster = (o.redis as { isCluster?: boolean }).isCluster === true
     this.namespace = o.namespace
     this.prefix = `${keyPrefix(o.namespace)}v:`
     this.lockPrefix = `${keyPrefix(o.namespace)}l:`
-    this.ttl = integer('ttl', o.ttl, 1, MAX_TTL)
-    this.grace = o.grace === undefined ? 0 : integer('grace', o.grace, 0, MAX_TTL)
+    this.ttl = checkTtl(w, 'ttl', o.ttl)
+    this.grace = o.grace === undefined ? 0 : checkDuration(w, 'grace', o.grace, 0, MAX_TTL_MS)
+    checkObject(w, 'timeouts', o.timeouts, true)
     const t = o.timeouts ?? {}
-    this.soft = t.soft === undefined ? undefined : integer('timeouts.soft', t.soft, 0, MAX_TIMER)
-    this.hard = t.hard === undefined ? undefined : integer('timeouts.hard', t.hard, 0, MAX_TIMER)
-    this.redisTimeout = t.redis === undefined ? 1000 : integer('timeouts.redis', t.redis, 1, MAX_TIMER)
-    this.jitter = o.jitter === undefined ? 0 : fraction('jitter', o.jitter, true)
-    this.eager = o.eagerRefresh === undefined ? 0 : fraction('eagerRefresh', o.eagerRefresh, false)
-    this.nullTtl = o.nullTtl === undefined ? undefined : integer('nullTtl', o.nullTtl, 0, MAX_TTL)
-    this.tombstoneTtl =
-      o.tombstoneTtl === undefined ? 30_000 : integer('tombstoneTtl', o.tombstoneTtl, 1, MAX_TTL)
+    this.soft = t.soft === undefined ? undefined : checkDuration(w, 'timeouts.soft', t.soft)
+    this.hard = t.hard === undefined ? undefined : checkDuration(w, 'timeouts.hard', t.hard)
+    this.redisTimeout = t.redis === undefined ? 1000 : checkDuration(w, 'timeouts.redis', t.redis, 1)
+    this.jitter = o.jitter === undefined ? 0 : checkNumber(w, 'jitter', o.jitter, 0, 1)
+    if (
+      o.eagerRefresh !== undefined &&
+      (typeof o.eagerRefresh !== 'number' || !(o.eagerRefresh > 0 && o.eagerRefresh < 1))
+    ) {
+      throw invalidArgument(w, 'eagerRefresh', 'a number between 0 and 1, both excluded', o.eagerRefresh)
+    }
+    this.eager = o.eagerRefresh ?? 0
+    this.nullTtl = o.nullTtl === undefined ? undefined : checkDuration(w, 'nullTtl', o.nullTtl, 0, MAX_TTL_MS)
+    this.tombstoneTtl = o.tombstoneTtl === undefined ? 30_000 : checkTtl(w, 'tombstoneTtl', o.tombstoneTtl)
+    checkObject(w, 'lock', o.lock, true)
     this.distributed = o.lock?.distributed === true
-    this.lease = o.lock?.lease === undefined ? 10_000 : integer('lock.lease', o.lock.lease, 3, MAX_TIMER)
+    this.lease = o.lock?.lease === undefined ? 10_000 : checkDuration(w, 'lock.lease', o.lock.lease, 3)
     this.renewEvery = Math.max(1, Math.floor(Math.min(this.lease / 3, 1000)))
     this.takeoverBelow = this.lease - 2 * this.renewEvery
     this.waitTimeout =
-      o.lock?.waitTimeout === undefined
-        ? 30_000
-        : integer('lock.waitTimeout', o.lock.waitTimeout, 1, MAX_TIMER)
+      o.lock?.waitTimeout === undefined ? 30_000 : checkDuration(w, 'lock.waitTimeout', o.lock.waitTimeout, 1)
     if (o.serializer !== undefined) {
-      if (typeof o.serializer?.encode !== 'function' || typeof o.serializer?.decode !== 'function') {
-        throw new TypeError('redis-aside: serializer must have encode and decode functions')
-      }
+      checkMethods(
+        w,
+        'serializer',
+        o.serializer,
+        ['encode', 'decode'],
+        'an object with encode and decode methods',
+      )
     }
-    this.serializer = o.serializer ?? defaultSerializer
+    this.serializer = o.serializer ?? exactSerializer
     this.maxValueBytes =
       o.maxValueBytes === undefined
         ? 1_048_576
-        : integer('maxValueBytes', o.maxValueBytes, 1, MAX_VALUE_BYTES)
+        : checkInteger(w, 'maxValueBytes', o.maxValueBytes, 1, MAX_VALUE_BYTES)
     if (o.l1 !== undefined) {
-      const l = o.l1 as Partial<L1Store> | null
-      if (
-        !l ||
-        typeof l.get !== 'function' ||
-        typeof l.set !== 'function' ||
-        typeof l.delete !== 'function'
-      ) {
-        throw new TypeError('redis-aside: l1 must have get, set, delete and clear methods')
-      }
+      checkMethods(
+        w,
+        'l1',
+        o.l1,
+        ['get', 'set', 'delete', 'clear'],
+        'an object with get, set, delete and clear methods',
+      )
     }
     this.l1 = o.l1
-    if (o.observer !== undefined && typeof o.observer?.record !== 'function') {
-      throw new TypeError('redis-aside: observer must have a record method')
+    if (o.observer !== undefined) {
+      checkMethods(w, 'observer', o.observer, ['record'], 'an object with a record method')
     }
     this.observer = o.observer
-    this.graceRetry = o.graceRetry === undefined ? 1000 : integer('graceRetry', o.graceRetry, 0, MAX_TIMER)
+    this.graceRetry = o.graceRetry === undefined ? 1000 : checkDuration(w, 'graceRetry', o.graceRetry)
+    if (o.onEvent !== undefined) checkFunction(w, 'onEvent', o.onEvent)
     this.onEvent = o.onEvent
+    checkObject(w, 'breaker', o.breaker, true)
     const threshold =
-      o.breaker?.threshold === undefined ? 5 : integer('breaker.threshold', o.breaker.threshold, 1, MAX_TIMER)
-    const coolDown =
-      o.breaker?.coolDown === undefined ? 5000 : integer('breaker.coolDown', o.breaker.coolDown, 1, MAX_TIMER)
+      o.breaker?.threshold === undefined
+        ? 5
+        : checkInteger(w, 'breaker.threshold', o.breaker.threshold, 1, MAX_TIMER_MS)
+    const cooldown =
+      o.breaker?.cooldown === undefined ? 5000 : checkDuration(w, 'breaker.cooldown', o.breaker.cooldown, 1)
     this.breakerThreshold = threshold
-    this.breakerCoolDown = coolDown
-    this.breaker = new Breaker(threshold, coolDown, (state) => this.emit({ type: 'breaker', state }))
+    this.breakerCooldown = cooldown
+    this.breaker = new Breaker(threshold, cooldown, (state) => this.emit({ type: 'breaker', state }))
+  }
+
+  /** What `ClosedError` names. */
+  private get resource(): string {
+    return `the cache ${JSON.stringify(this.namespace)}`
   }
 
   get breakerState(): BreakerState {
@@ -481,7 +582,7 @@ class RedisAsideCache implements Cache {
     const node = this.redis.slots?.[keySlot(k)]?.[0] ?? 'unknown'
     let b = this.breakers.get(node)
     if (b === undefined) {
-      b = new Breaker(this.breakerThreshold, this.breakerCoolDown, (state) =>
+      b = new Breaker(this.breakerThreshold, this.breakerCooldown, (state) =>
         this.emit({ type: 'breaker', state, node }),
       )
       this.breakers.set(node, b)
@@ -492,17 +593,19 @@ class RedisAsideCache implements Cache {
   // ---------------------------------------------------------------- public API
 
   getOrLoad<T>(key: string, loader: Loader<T>, options?: LoadOptions): Promise<T> {
-    if (this.closed) return Promise.reject(new CacheClosedError())
-    if (typeof key !== 'string') return Promise.reject(new TypeError('redis-aside: key must be a string'))
-    if (typeof loader !== 'function')
-      return Promise.reject(new TypeError('redis-aside: loader must be a function'))
-    if (options !== undefined) {
-      try {
-        this.checkLoadOptions(options)
-      } catch (e) {
-        return Promise.reject(e)
+    if (this.closed) return Promise.reject(new ClosedError(this.resource))
+    let signal: AbortSignal | undefined
+    try {
+      checkKey('Cache.getOrLoad', key)
+      checkFunction('Cache.getOrLoad', 'loader', loader)
+      if (options !== undefined) {
+        checkCallOptions('Cache.getOrLoad', options, true)
+        signal = options.signal
       }
+    } catch (e) {
+      return Promise.reject(e)
     }
+    if (signal?.aborted) return Promise.reject(new AbortedError('getOrLoad', signal.reason, key))
     const k = this.prefix + key
     let l1e: Entry | undefined
     if (this.l1 !== undefined) {
@@ -511,29 +614,24 @@ class RedisAsideCache implements Cache {
       if (l1e !== undefined) {
         const now = coarseNow()
         if (now < l1e.f) {
-          if (this.observer) this.observer.record('l1', 'hit', performance.now() - t0)
+          if (this.observer) this.record('l1', 'hit', t0)
           if (l1e.r !== 0 && now >= l1e.r)
             this.refreshInBackground(k, key, loader as Loader<unknown>, options, false, l1e.t)
           return Promise.resolve(l1e.v as T)
         }
         if (now >= l1e.s) l1e = undefined
       }
-      if (this.observer) this.observer.record('l1', l1e ? 'stale' : 'miss', performance.now() - t0)
+      if (this.observer) this.record('l1', l1e ? 'stale' : 'miss', t0)
     }
-    const joined = this.flights.get(k)
-    if (joined !== undefined) return joined as Promise<T>
-    const p = this.resolve(k, key, loader as Loader<unknown>, options, l1e)
-    this.flights.set(k, p)
-    const clear = (): void => {
-      if (this.flights.get(k) === p) this.flights.delete(k)
-    }
-    p.then(clear, clear)
-    return p as Promise<T>
+    const flight = this.flights.get(k) ?? this.startFlight(k, key, loader as Loader<unknown>, options, l1e)
+    flight.callers++
+    if (signal === undefined) return flight.promise as Promise<T>
+    return this.follow(flight, k, signal, 'getOrLoad', key) as Promise<T>
   }
 
-  async get<T = unknown>(key: string): Promise<T | undefined> {
-    if (this.closed) throw new CacheClosedError()
-    checkKey(key)
+  async get<T = unknown>(key: string): Promise<T | null | undefined> {
+    if (this.closed) throw new ClosedError(this.resource)
+    checkKey('Cache.get', key)
     const k = this.prefix + key
     if (this.l1 !== undefined) {
       const t0 = this.t0()
@@ -541,27 +639,28 @@ class RedisAsideCache implements Cache {
       const now = Date.now()
       if (e !== undefined && now < e.f) {
         this.record('l1', 'hit', t0)
-        return e.v as T
+        return e.v as T | null
       }
       this.record('l1', e !== undefined && now < e.s ? 'stale' : 'miss', t0)
     }
     const { e, evicted } = await this.readL2(k, key, true)
     if (e !== undefined && Date.now() < e.f) {
       if (!evicted) this.setL1(k, e)
-      return e.v as T
+      return e.v as T | null
     }
     return undefined
   }
 
-  async set(key: string, value: unknown, options?: LoadOptions): Promise<void> {
-    if (this.closed) throw new CacheClosedError()
-    checkKey(key)
-    if (value === undefined) throw new TypeError('redis-aside: value must not be undefined (use null)')
-    if (options !== undefined) this.checkLoadOptions(options)
+  async set(key: string, value: unknown, options?: SetOptions): Promise<void> {
+    if (this.closed) throw new ClosedError(this.resource)
+    checkKey('Cache.set', key)
+    if (value === undefined)
+      throw invalidArgument('Cache.set', 'value', 'defined (use null for "no value")', value)
+    if (options !== undefined) checkCallOptions('Cache.set', options, false)
     const k = this.prefix + key
     const ttl = this.ttlFor(value, options?.ttl)
     // null with nullTtl 0 is not cached: the write still replaces what was there
-    if (ttl === 0) return this.deleteMany([key])
+    if (ttl === 0) return this.remove('set', [key])
     const enc = this.encodeEntry(key, value, ttl, options?.grace ?? this.grace, true)!
     this.invalidate(k) // an older load or read in this process must not overwrite this value
     this.setL1(k, enc.entry)
@@ -571,23 +670,219 @@ class RedisAsideCache implements Cache {
       if (isReplyError(err)) {
         // Redis is up and refused the write (OOM, READONLY...): the L1 must not serve what Redis does not hold
         if (this.l1?.get(k) === enc.entry) this.l1.delete(k)
-        throw new RedisReplyError('set', err, key)
+        throw new RedisReplyError('set', key, err)
       }
-      throw err instanceof RedisUnavailableError ? err : new RedisUnavailableError('set', err)
+      throw err
     }
   }
 
   async delete(key: string): Promise<void> {
-    if (this.closed) throw new CacheClosedError()
-    checkKey(key)
-    await this.deleteMany([key])
+    if (this.closed) throw new ClosedError(this.resource)
+    checkKey('Cache.delete', key)
+    await this.remove('delete', [key])
   }
 
   async deleteMany(keys: readonly string[]): Promise<void> {
-    if (this.closed) throw new CacheClosedError()
-    checkKeys(keys)
+    if (this.closed) throw new ClosedError(this.resource)
+    checkKeys('Cache.deleteMany', keys)
+    await this.remove('deleteMany', keys)
+  }
+
+  async getMany<T = unknown>(keys: readonly string[]): Promise<Array<T | null | undefined>> {
+    if (this.closed) throw new ClosedError(this.resource)
+    checkKeys('Cache.getMany', keys)
+    const found = await this.lookupMany(keys)
+    return keys.map((key) => {
+      const look = found.get(key)!
+      return look.fresh ? (look.entry!.v as T | null) : undefined
+    })
+  }
+
+  getOrLoadMany<T>(
+    keys: readonly string[],
+    loader: BatchLoader<T>,
+    options?: LoadOptions,
+  ): Promise<Array<T | null>> {
+    if (this.closed) return Promise.reject(new ClosedError(this.resource))
+    let signal: AbortSignal | undefined
+    try {
+      checkKeys('Cache.getOrLoadMany', keys)
+      checkFunction('Cache.getOrLoadMany', 'loader', loader)
+      if (options !== undefined) {
+        checkCallOptions('Cache.getOrLoadMany', options, true)
+        signal = options.signal
+      }
+    } catch (e) {
+      return Promise.reject(e)
+    }
+    if (signal === undefined) return this.loadMany(keys, loader, options, undefined)
+    const outer = signal
+    if (outer.aborted) return Promise.reject(new AbortedError('getOrLoadMany', outer.reason))
+    // the call's own signal: its waits (for flights, loads, its batch) leave when the caller aborts
+    const call = new AbortController()
+    const p = this.loadMany(keys, loader, options, call.signal)
+    return new Promise((resolve, reject) => {
+      const onAbort = (): void => {
+        reject(new AbortedError('getOrLoadMany', outer.reason))
+        call.abort(outer.reason)
+      }
+      outer.addEventListener('abort', onAbort, { once: true })
+      p.then(
+        (v) => {
+          outer.removeEventListener('abort', onAbort)
+          resolve(v)
+        },
+        (e: unknown) => {
+          outer.removeEventListener('abort', onAbort)
+          reject(e)
+        },
+      )
+    })
+  }
+
+  evictLocal(keys?: string | readonly string[]): void {
+    if (this.closed) throw new ClosedError(this.resource)
+    if (keys === undefined) {
+      this.invalidateAll()
+      this.l1?.clear()
+      return
+    }
+    if (typeof keys === 'string') {
+      const k = this.prefix + keys
+      this.invalidate(k)
+      this.l1?.delete(k)
+      return
+    }
+    if (!Array.isArray(keys))
+      throw invalidArgument('Cache.evictLocal', 'keys', 'a string or an array of strings', keys)
+    checkKeys('Cache.evictLocal', keys)
+    for (const key of keys) {
+      const k = this.prefix + key
+      this.invalidate(k)
+      this.l1?.delete(k)
+    }
+  }
+
+  close(options?: CloseOptions): Promise<void> {
+    let timeout: number
+    try {
+      timeout = closeTimeout('Cache.close', options, CLOSE_TIMEOUT)
+    } catch (e) {
+      return Promise.reject(e)
+    }
+    if (this.closing !== undefined) return this.closing
+    this.closed = true
+    this.closing = this.shutdown(timeout)
+    return this.closing
+  }
+
+  private async shutdown(timeout: number): Promise<void> {
+    for (const t of this.renewals) clearInterval(t)
+    for (const t of this.releaseRetries) clearTimeout(t)
+    // one last try for the locks whose release was not answered (they expire after their lease anyway)
+    for (const [lk, token] of this.orphans) {
+      this.call(() => this.runScript(RELEASE, [lk], [token]), 'lock-release', lk, true).catch(() => {})
+    }
+    this.orphans.clear()
+    const loads = [...this.loads.values()]
+    for (const l of loads) l.controller.abort(new ClosedError(this.resource))
+    const pending = [...this.background, ...this.abandoned, ...loads.map((l) => l.promise)]
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([
+      Promise.allSettled(pending),
+      new Promise<void>((r) => {
+        timer = setTimeout(r, timeout)
+        timer.unref()
+      }),
+    ])
+    clearTimeout(timer)
+  }
+
+  // ---------------------------------------------------------------- flights, waiters and aborts
+
+  /** Starts the flight of `k`: the whole read path, shared by the callers that join it. */
+  private startFlight(
+    k: string,
+    key: string,
+    loader: Loader<unknown>,
+    options: LoadOptions | undefined,
+    l1e: Entry | undefined,
+  ): Flight {
+    const controller = new AbortController()
+    const flight: Flight = {
+      promise: this.resolve(k, key, loader, options, l1e, controller.signal),
+      callers: 0,
+      controller,
+    }
+    this.flights.set(k, flight)
+    const clear = (): void => {
+      if (this.flights.get(k) === flight) this.flights.delete(k)
+    }
+    flight.promise.then(clear, clear)
+    return flight
+  }
+
+  /**
+   * One caller's wait for a flight, with the caller's signal: the abort rejects this caller at once with
+   * `AbortedError`. The flight goes on for its other callers; when the last one aborts, the flight is
+   * abandoned (new callers start afresh) and leaves its load, which stops when nobody else waits for it.
+   */
+  private follow(
+    flight: Flight,
+    k: string,
+    signal: AbortSignal,
+    what: string,
+    key: string | undefined,
+  ): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      const onAbort = (): void => {
+        reject(new AbortedError(what, signal.reason, key))
+        if (--flight.callers === 0) {
+          if (this.flights.get(k) === flight) this.flights.delete(k)
+          flight.controller.abort(signal.reason)
+        }
+      }
+      if (signal.aborted) {
+        onAbort()
+        return
+      }
+      signal.addEventListener('abort', onAbort, { once: true })
+      flight.promise.then(
+        (v) => {
+          signal.removeEventListener('abort', onAbort)
+          resolve(v)
+        },
+        (e: unknown) => {
+          signal.removeEventListener('abort', onAbort)
+          reject(e)
+        },
+      )
+    })
+  }
+
+  /**
+   * Nobody waits for `load` any more (every caller aborted) and the cache does not want its result for
+   * itself: its `ctx.signal` aborts, new callers start a new load, and its result, if it still comes, is
+   * cached nowhere.
+   */
+  private abandon(k: string, key: string, load: Load, reason: unknown): void {
+    load.invalidated = true
+    load.abandoned = true
+    if (this.loads.get(k) === load) this.loads.delete(k)
+    const p = load.promise
+    this.abandoned.add(p)
+    const done = (): void => {
+      this.abandoned.delete(p)
+    }
+    p.then(done, done)
+    load.controller.abort(new AbortedError(`the load of ${JSON.stringify(key)}`, reason, key))
+  }
+
+  /** The keys removed by `set` (null with nullTtl 0), `delete` and `deleteMany`: a tombstone each. */
+  private async remove(operation: string, keys: readonly string[]): Promise<void> {
     if (keys.length === 0) return
-    const ks = [...new Set(keys)].map((key) => this.prefix + key)
+    const unique = [...new Set(keys)]
+    const ks = unique.map((key) => this.prefix + key)
     for (const k of ks) {
       this.invalidate(k)
       this.l1?.delete(k)
@@ -596,37 +891,29 @@ class RedisAsideCache implements Cache {
     // what it saw there, so its fill is refused, in every process (see FILL). Plain SETs, not a script: a
     // script can be re-sent as EVAL after a NOSCRIPT reply and so land after a later write of this client.
     const tombstone = `0${newToken()}`
-    try {
-      await Promise.all(
-        ks.map((k) => this.call(() => this.redis.set(k, tombstone, 'PX', this.tombstoneTtl), 'del', k, true)),
-      )
-    } catch (e) {
-      if (isReplyError(e)) throw new RedisReplyError('del', e)
-      throw e instanceof RedisUnavailableError ? e : new RedisUnavailableError('del', e)
-    }
+    await Promise.all(
+      ks.map((k, i) =>
+        this.call(() => this.redis.set(k, tombstone, 'PX', this.tombstoneTtl), operation, k, true).catch(
+          (e: unknown) => {
+            throw isReplyError(e) ? new RedisReplyError(operation, unique[i], e) : e
+          },
+        ),
+      ),
+    )
   }
 
-  async getMany<T = unknown>(keys: readonly string[]): Promise<Array<T | undefined>> {
-    if (this.closed) throw new CacheClosedError()
-    checkKeys(keys)
-    const found = await this.lookupMany(keys)
-    return keys.map((key) => {
-      const look = found.get(key)!
-      return look.fresh ? (look.entry!.v as T) : undefined
-    })
-  }
-
-  async getOrLoadMany<T>(
+  /** `getOrLoadMany` after the checks; `signal` is the call's own (aborted when its caller's aborts). */
+  private async loadMany<T>(
     keys: readonly string[],
     loader: BatchLoader<T>,
-    options?: LoadOptions,
-  ): Promise<T[]> {
-    if (this.closed) throw new CacheClosedError()
-    checkKeys(keys)
-    if (typeof loader !== 'function') throw new TypeError('redis-aside: loader must be a function')
-    if (options !== undefined) this.checkLoadOptions(options)
+    options: LoadOptions | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<Array<T | null>> {
     const start = Date.now()
+    /** the caller left (read anew after every await) */
+    const left = (): boolean => signal?.aborted === true
     const found = await this.lookupMany(keys)
+    if (left()) throw new AbortedError('getOrLoadMany', signal?.reason)
     const values = new Map<string, unknown>()
     const joins: Array<Promise<void>> = []
     const missing: string[] = []
@@ -638,24 +925,36 @@ class RedisAsideCache implements Cache {
       }
       if (look.entry) stale.set(key, look.entry)
       const k = this.prefix + key
-      const inflight = this.flights.get(k) ?? this.loads.get(k)?.promise
-      if (inflight) {
+      const flight = this.flights.get(k)
+      const load = flight === undefined ? this.loads.get(k) : undefined
+      if (flight !== undefined) {
+        // a getOrLoad of the key is on its way: this call is one more of its callers
+        flight.callers++
+        const p =
+          signal === undefined ? flight.promise : this.follow(flight, k, signal, 'getOrLoadMany', undefined)
         joins.push(
-          inflight.then(
+          p.then(
             (v) => {
               values.set(key, v)
             },
-            (err) => {
-              if (!stale.has(key)) throw err
+            (err: unknown) => {
+              if (!stale.has(key) || err instanceof AbortedError) throw err
               values.set(key, stale.get(key)!.v)
             },
           ),
+        )
+      } else if (load !== undefined) {
+        // a load of the key (another batch, a refresh) runs: wait for it like its other callers
+        joins.push(
+          this.awaitLoad(load, k, key, stale.get(key), start, signal).then((v) => {
+            values.set(key, v)
+          }),
         )
       } else {
         missing.push(key)
       }
     }
-    if (missing.length > 0) {
+    if (missing.length > 0 && !left()) {
       // the keys found empty get a lease first (see leaseIfEmpty); one may turn out to be written meanwhile
       const leased = await Promise.all(
         missing.map((key) => {
@@ -677,54 +976,13 @@ class RedisAsideCache implements Cache {
         else if (r.e !== undefined && (stale.get(key)?.f ?? 0) < r.e.f) stale.set(key, r.e)
         toLoad.push(key)
       })
-      if (toLoad.length > 0) joins.push(this.loadBatch(toLoad, loader, options, found, stale, values, start))
+      if (toLoad.length > 0 && !left()) {
+        joins.push(this.loadBatch(toLoad, loader, options, found, stale, values, start, signal))
+      }
     }
+    if (left()) throw new AbortedError('getOrLoadMany', signal?.reason)
     await Promise.all(joins)
-    return keys.map((key) => values.get(key) as T)
-  }
-
-  evictLocal(keys?: string | readonly string[]): void {
-    if (keys === undefined) {
-      this.invalidateAll()
-      this.l1?.clear()
-      return
-    }
-    if (typeof keys === 'string') {
-      const k = this.prefix + keys
-      this.invalidate(k)
-      this.l1?.delete(k)
-      return
-    }
-    checkKeys(keys)
-    for (const key of keys) {
-      const k = this.prefix + key
-      this.invalidate(k)
-      this.l1?.delete(k)
-    }
-  }
-
-  async close(): Promise<void> {
-    if (this.closed) return
-    this.closed = true
-    for (const t of this.renewals) clearInterval(t)
-    for (const t of this.releaseRetries) clearTimeout(t)
-    // one last try for the locks whose release was not answered (they expire after their lease anyway)
-    for (const [lk, token] of this.orphans) {
-      this.call(() => this.runScript(RELEASE, [lk], [token]), 'lock-release', lk, true).catch(() => {})
-    }
-    this.orphans.clear()
-    const loads = [...this.loads.values()]
-    for (const l of loads) l.controller.abort(new CacheClosedError())
-    const pending = [...this.background, ...loads.map((l) => l.promise)]
-    let timer: NodeJS.Timeout | undefined
-    await Promise.race([
-      Promise.allSettled(pending),
-      new Promise<void>((r) => {
-        timer = setTimeout(r, 2000)
-        timer.unref()
-      }),
-    ])
-    clearTimeout(timer)
+    return keys.map((key) => values.get(key) as T | null)
   }
 
   // ---------------------------------------------------------------- invalidation in this process
@@ -779,6 +1037,7 @@ class RedisAsideCache implements Cache {
     loader: Loader<unknown>,
     options: LoadOptions | undefined,
     l1e: Entry | undefined,
+    signal: AbortSignal,
   ): Promise<unknown> {
     const start = coarseNow()
     let stale = l1e
@@ -797,17 +1056,18 @@ class RedisAsideCache implements Cache {
     } else if (read.tomb) {
       stale = undefined // deleted: the L1's stale copy predates the delete
     }
+    if (signal.aborted) throw new AbortedError('getOrLoad', signal.reason, key) // every caller left
     if (this.distributed && !this.loads.has(k) && this.breakerFor(k).state === 'closed') {
-      return this.loadWithLock(k, key, loader, options, stale, start, read)
+      return this.loadWithLock(k, key, loader, options, stale, start, read, signal)
     }
-    return this.loadFrom(k, key, loader, options, stale, start, read)
+    return this.loadFrom(k, key, loader, options, stale, start, read, signal)
   }
 
   /**
    * Loads `k` after the read `read`: joins the load of `k` already running here, if any; otherwise leases
    * the key when the read found it empty (so that the fill has a token to expect), serves a fresh value
    * written meanwhile, or starts the loader. `hold` is the distributed lock, renewed while the load runs
-   * and released after it.
+   * and released after it. `signal`: the flight's, aborted when every caller left.
    */
   private async loadFrom(
     k: string,
@@ -817,6 +1077,7 @@ class RedisAsideCache implements Cache {
     stale: Entry | undefined,
     start: number,
     read: L2Read,
+    signal: AbortSignal,
     hold?: { lk: string; token: string },
   ): Promise<unknown> {
     if (!this.loads.has(k)) read = await this.leaseIfEmpty(k, key, read)
@@ -831,9 +1092,14 @@ class RedisAsideCache implements Cache {
     } else if (read.tomb) {
       stale = undefined
     }
-    const load = this.startLoad(k, key, loader, options, stale, read.token)
+    if (signal.aborted) {
+      // every caller left before the loader started: do not start it
+      if (hold !== undefined) this.releaseLock(hold.lk, hold.token)
+      throw new AbortedError('getOrLoad', signal.reason, key)
+    }
+    const load = this.startLoad(k, key, loader, options, stale, read.token, false)
     if (hold !== undefined) this.holdLock(hold.lk, hold.token, load)
-    return this.awaitLoad(load, k, key, stale, start)
+    return this.awaitLoad(load, k, key, stale, start, signal)
   }
 
   /**
@@ -872,6 +1138,7 @@ class RedisAsideCache implements Cache {
     stale: Entry | undefined,
     start: number,
     seen: L2Read,
+    signal: AbortSignal,
   ): Promise<unknown> {
     const lk = this.lockPrefix + key
     // a lock this process may still hold (an earlier acquisition or release whose reply was lost) is
@@ -879,13 +1146,14 @@ class RedisAsideCache implements Cache {
     const token = this.orphans.get(lk) ?? randomUUID()
     let delay = 4
     for (;;) {
+      if (signal.aborted) throw new AbortedError('getOrLoad', signal.reason, key) // every caller left
       let acquired: boolean
       try {
         acquired = (await this.acquireLock(lk, token)) !== 0
       } catch (err) {
         if (isReplyError(err)) {
           // Redis refused the script (OOM, ...): nothing was set, load without the lock
-          return this.loadFrom(k, key, loader, options, stale, start, seen)
+          return this.loadFrom(k, key, loader, options, stale, start, seen, signal)
         }
         // No reply (timeout, connection lost): the lock may have been set all the same. Act as its holder
         // (load, renew, then release it by token) so that it is never left to a holder that does not exist.
@@ -895,10 +1163,10 @@ class RedisAsideCache implements Cache {
         if (this.orphans.get(lk) === token) this.orphans.delete(lk)
         // somebody may have stored the value between our read and our lock
         const again = await this.readL2(k, key, false)
-        return this.loadFrom(k, key, loader, options, stale, start, again, { lk, token })
+        return this.loadFrom(k, key, loader, options, stale, start, again, signal, { lk, token })
       }
       const local = this.loads.get(k)
-      if (local) return this.awaitLoad(local, k, key, stale, start)
+      if (local) return this.awaitLoad(local, k, key, stale, start, signal)
       await sleep(delay)
       delay = Math.min(delay * 2, 50)
       const polled = await this.readL2(k, key, false)
@@ -918,13 +1186,13 @@ class RedisAsideCache implements Cache {
       }
       if (this.hard !== undefined && waited >= this.hard) {
         if (stale !== undefined && now < stale.s) return this.serveStale(k, stale, false)
-        this.record('loader', 'error', performance.now())
+        this.record('db', 'error', performance.now())
         throw new LoaderTimeoutError(key, this.hard)
       }
       if (waited >= this.waitTimeout) {
-        return this.loadFrom(k, key, loader, options, stale, start, seen)
+        return this.loadFrom(k, key, loader, options, stale, start, seen, signal)
       }
-      if (this.closed) throw new CacheClosedError()
+      if (this.closed) throw new ClosedError(this.resource)
     }
   }
 
@@ -992,7 +1260,8 @@ class RedisAsideCache implements Cache {
   /**
    * Starts the loader for `k` unless it already runs; the returned load settles after the value is stored.
    * `token` is what Redis held before the loader ran: the fill expects it still there (see FILL); '' when
-   * unknown, and then the result is not stored in Redis.
+   * unknown, and then the result is not stored in Redis. `keep`: the cache wants the result for itself (an
+   * eager refresh), so callers' aborts never abort it.
    */
   private startLoad(
     k: string,
@@ -1001,9 +1270,13 @@ class RedisAsideCache implements Cache {
     options: LoadOptions | undefined,
     stale: Entry | undefined,
     token: string,
+    keep: boolean,
   ): Load {
     const existing = this.loads.get(k)
-    if (existing) return existing
+    if (existing) {
+      if (keep) existing.keep = true
+      return existing
+    }
     const controller = new AbortController()
     let ttlOverride: number | undefined
     let skip = false
@@ -1011,14 +1284,21 @@ class RedisAsideCache implements Cache {
       key,
       stale: stale?.v,
       signal: controller.signal,
-      setTtl(ms: number) {
-        ttlOverride = integer('ttl', ms, 1, MAX_TTL)
+      setTtl(ttl: number) {
+        ttlOverride = checkTtl('ctx.setTtl', 'ttl', ttl)
       },
       skipCache() {
         skip = true
       },
     }
-    const load: Load = { promise: Promise.resolve(), controller, invalidated: false }
+    const load: Load = {
+      promise: Promise.resolve(),
+      controller,
+      invalidated: false,
+      abandoned: false,
+      waiters: 0,
+      keep,
+    }
     const t0 = performance.now()
     // registered before the loader runs: a loader that throws synchronously settles the load (and runs the
     // `finally` below) before the IIFE returns, which used to leave a dead load registered for good
@@ -1030,10 +1310,10 @@ class RedisAsideCache implements Cache {
         try {
           value = await loader(ctx)
         } catch (err) {
-          this.record('loader', 'error', t0)
+          this.record('db', 'error', t0)
           throw err
         }
-        this.record('loader', 'hit', t0)
+        this.record('db', 'hit', t0)
         if (!skip && value !== undefined && !load.invalidated) {
           stored = await this.fill(
             k,
@@ -1048,33 +1328,56 @@ class RedisAsideCache implements Cache {
         return value
       } finally {
         if (this.loads.get(k) === load) this.loads.delete(k)
-        if (stored === false) this.dropLease(k, token)
+        if (stored === false && !load.abandoned) this.dropLease(k, token)
       }
     })()
     load.promise.catch(() => {})
     return load
   }
 
-  /** Waits for a load, applying the soft and hard timeouts and the fail-safe. */
+  /**
+   * Waits for a load, applying the soft and hard timeouts and the fail-safe. `signal` (a flight's, or a
+   * batch call's) makes this waiter leave: when it was the last one and the cache does not want the result
+   * for itself, the load is abandoned (its `ctx.signal` aborts).
+   */
   private awaitLoad(
     load: Load,
     k: string,
     key: string,
     stale: Entry | undefined,
     start: number,
+    signal: AbortSignal | undefined,
   ): Promise<unknown> {
     const soft = stale !== undefined ? this.soft : undefined
     const hard = this.hard
+    load.waiters++
     return new Promise((resolve, reject) => {
       let done = false
       let softTimer: NodeJS.Timeout | undefined
       let hardTimer: NodeJS.Timeout | undefined
-      const finish = (fn: () => void): void => {
+      const finish = (fn: () => void, aborted = false): void => {
         if (done) return
         done = true
         if (softTimer) clearTimeout(softTimer)
         if (hardTimer) clearTimeout(hardTimer)
+        signal?.removeEventListener('abort', onAbort)
+        load.waiters--
+        if (aborted && load.waiters === 0 && !load.keep) this.abandon(k, key, load, signal?.reason)
         fn()
+      }
+      const onAbort = (): void =>
+        finish(() => reject(new AbortedError('getOrLoad', signal?.reason, key)), true)
+      // served stale in the load's place: the load goes on and refreshes the entry, whoever aborts later
+      const serveInstead = (): void => {
+        load.keep = true
+        resolve(this.serveStale(k, stale!, false))
+      }
+      if (signal !== undefined) {
+        if (signal.aborted) {
+          onAbort()
+          return
+        }
+        signal.addEventListener('abort', onAbort, { once: true })
       }
       load.promise.then(
         (v) => finish(() => resolve(v)),
@@ -1091,19 +1394,16 @@ class RedisAsideCache implements Cache {
       )
       const elapsed = Date.now() - start
       if (soft !== undefined) {
-        softTimer = setTimeout(
-          () => finish(() => resolve(this.serveStale(k, stale!, false))),
-          Math.max(0, soft - elapsed),
-        )
+        softTimer = setTimeout(() => finish(serveInstead), Math.max(0, soft - elapsed))
       }
       if (hard !== undefined) {
         hardTimer = setTimeout(
           () =>
             finish(() => {
               if (stale !== undefined && Date.now() < stale.s) {
-                resolve(this.serveStale(k, stale, false))
+                serveInstead()
               } else {
-                this.record('loader', 'error', performance.now())
+                this.record('db', 'error', performance.now())
                 load.controller.abort(new LoaderTimeoutError(key, hard))
                 reject(new LoaderTimeoutError(key, hard))
               }
@@ -1116,7 +1416,7 @@ class RedisAsideCache implements Cache {
 
   /** Serves a stale value; after a loader failure, keeps serving it from L1 for `graceRetry` ms. */
   private serveStale(k: string, stale: Entry, failed: boolean): unknown {
-    this.record('loader', 'stale', performance.now())
+    this.record('db', 'stale', performance.now())
     if (failed && this.l1 !== undefined && this.graceRetry > 0) {
       const now = Date.now()
       const f = Math.min(now + this.graceRetry, stale.s)
@@ -1152,7 +1452,7 @@ class RedisAsideCache implements Cache {
         if (this.orphans.get(lk) === lockToken) this.orphans.delete(lk)
       }
       // the fill expects the entry this refresh started from: any write since then refuses it
-      const load = this.startLoad(k, key, loader, options, undefined, token)
+      const load = this.startLoad(k, key, loader, options, undefined, token, true)
       if (lk !== undefined) this.holdLock(lk, lockToken, load)
       await load.promise
     }
@@ -1169,9 +1469,18 @@ class RedisAsideCache implements Cache {
     stale: Map<string, Entry>,
     values: Map<string, unknown>,
     start: number,
+    signal: AbortSignal | undefined,
   ): Promise<void> {
     const t0 = performance.now()
-    const batch = (async () => Promise.resolve(loader([...missing])))()
+    // the batch's signal aborts once every key's load is aborted (all its callers left, or close())
+    const controller = new AbortController()
+    const staleValues = new Map<string, T>()
+    for (const key of missing) {
+      const e = stale.get(key)
+      if (e !== undefined) staleValues.set(key, e.v as T)
+    }
+    const ctx: BatchLoaderContext<T> = { keys: missing, signal: controller.signal, stale: staleValues }
+    const batch = (async () => Promise.resolve(loader(missing, ctx)))()
     const results = batch.then((res) => {
       const m = new Map<string, unknown>()
       if (res instanceof Map) {
@@ -1181,7 +1490,12 @@ class RedisAsideCache implements Cache {
           m.set(key, res[i])
         })
       } else {
-        throw new TypeError('redis-aside: batch loader must return a Map or an array aligned with its keys')
+        throw invalidArgument(
+          'Cache.getOrLoadMany',
+          "the loader's result",
+          `a Map or an array of ${missing.length} values aligned with its keys`,
+          res,
+        )
       }
       return m
     })
@@ -1189,7 +1503,14 @@ class RedisAsideCache implements Cache {
     const perKey = missing.map((key) => {
       const k = this.prefix + key
       const look = found.get(key)!
-      const load: Load = { promise: Promise.resolve(), controller: new AbortController(), invalidated: false }
+      const load: Load = {
+        promise: Promise.resolve(),
+        controller: new AbortController(),
+        invalidated: false,
+        abandoned: false,
+        waiters: 0,
+        keep: false,
+      }
       this.loads.set(k, load)
       load.promise = (async () => {
         let stored: boolean | undefined = false
@@ -1210,19 +1531,30 @@ class RedisAsideCache implements Cache {
           return value
         } finally {
           if (this.loads.get(k) === load) this.loads.delete(k)
-          if (stored === false) this.dropLease(k, look.token)
+          if (stored === false && !load.abandoned) this.dropLease(k, look.token)
         }
       })()
       load.promise.catch(() => {})
       return { key, k, load }
     })
+    let live = perKey.length
+    for (const { load } of perKey) {
+      const s = load.controller.signal
+      s.addEventListener(
+        'abort',
+        () => {
+          if (--live === 0) controller.abort(s.reason)
+        },
+        { once: true },
+      )
+    }
     results.then(
-      () => this.record('loader', 'hit', t0),
-      () => this.record('loader', 'error', t0),
+      () => this.record('db', 'hit', t0),
+      () => this.record('db', 'error', t0),
     )
     await Promise.all(
       perKey.map(({ key, k, load }) =>
-        this.awaitLoad(load, k, key, stale.get(key), start).then((v) => {
+        this.awaitLoad(load, k, key, stale.get(key), start, signal).then((v) => {
           values.set(key, v)
         }),
       ),
@@ -1399,11 +1731,14 @@ class RedisAsideCache implements Cache {
       try {
         v = this.serializer.decode(raw.slice(c3 + 1))
       } catch (err) {
-        throw err instanceof CorruptPayloadError ? err : new CorruptPayloadError('value does not decode', err)
+        throw err instanceof CorruptPayloadError
+          ? err
+          : new CorruptPayloadError('value does not decode', { cause: err })
       }
       return { v, f, r, s, t }
     } catch (err) {
-      const error = err instanceof CorruptPayloadError ? err : new CorruptPayloadError('undecodable', err)
+      const error =
+        err instanceof CorruptPayloadError ? err : new CorruptPayloadError('undecodable', { cause: err })
       this.record('l2', 'error', t0)
       this.emit({ type: 'corrupt', key, error })
       // delete it, unless it was replaced meanwhile
@@ -1444,11 +1779,7 @@ class RedisAsideCache implements Cache {
     } catch (err) {
       const error =
         err instanceof UnserializableValueError && err.key === undefined
-          ? new UnserializableValueError(
-              err.path,
-              err.message.replace(/^cannot serialize | at .*$/g, ''),
-              key,
-            )
+          ? new UnserializableValueError(err.path, err.reason, key)
           : err
       if (strict) throw error
       this.emit({ type: 'store-error', key, error })
@@ -1602,12 +1933,15 @@ class RedisAsideCache implements Cache {
     // The breaker spares Redis (and the callers) the reads that would fail during an outage. An explicit write
     // (`set`, `delete`: an invalidation) always tries, bounded by timeouts.redis: held back for the cool-down,
     // it would leave the old value in Redis after Redis is back. Its success closes the breaker.
-    if (!write && !breaker.allow()) return Promise.reject(BREAKER_OPEN)
+    if (!write && !breaker.allow()) {
+      return Promise.reject(new RedisUnavailableError(operation, this.keyOf(k), 'circuit breaker open'))
+    }
     return new Promise<T>((resolve, reject) => {
       // monotonic, and read now: the coarse clock can be a reading from before an event-loop stall
       const pc: PendingCall = {
         deadline: performance.now() + this.redisTimeout,
         operation,
+        k,
         reject,
         done: false,
         breaker,
@@ -1632,11 +1966,18 @@ class RedisAsideCache implements Cache {
           if (pc.done) return
           pc.done = true
           this.pending.delete(pc)
-          if (isReplyError(err))
+          const key = this.keyOf(k)
+          if (isReplyError(err)) {
             breaker.success() // Redis answered: not an availability problem
-          else breaker.failure()
-          this.emit({ type: 'redis-error', operation, error: err })
-          reject(err)
+            this.emit({ type: 'redis-error', operation, key, error: err })
+            reject(err)
+            return
+          }
+          breaker.failure()
+          // a connection error: say which call on which key, and why
+          const error = new RedisUnavailableError(operation, key, messageOf(err), err)
+          this.emit({ type: 'redis-error', operation, key, error })
+          reject(error)
         },
       )
     })
@@ -1672,17 +2013,19 @@ class RedisAsideCache implements Cache {
       if (pc.done) continue
       pc.done = true
       this.pending.delete(pc)
-      const error = new RedisUnavailableError(`${pc.operation} (timed out after ${this.redisTimeout} ms)`)
+      const key = this.keyOf(pc.k)
+      const error = new RedisUnavailableError(pc.operation, key, `timed out after ${this.redisTimeout} ms`)
       pc.breaker.failure()
-      this.emit({ type: 'redis-error', operation: pc.operation, error })
+      this.emit({ type: 'redis-error', operation: pc.operation, key, error })
       pc.reject(error)
     }
   }
 
-  private checkLoadOptions(o: LoadOptions): void {
-    if (typeof o !== 'object' || o === null) throw new TypeError('redis-aside: options must be an object')
-    if (o.ttl !== undefined) integer('ttl', o.ttl, 1, MAX_TTL)
-    if (o.grace !== undefined) integer('grace', o.grace, 0, MAX_TTL)
+  /** The cache key of a Redis key of this cache (a value's or a lock's). */
+  private keyOf(k: string): string | undefined {
+    if (k.startsWith(this.prefix)) return k.slice(this.prefix.length)
+    if (k.startsWith(this.lockPrefix)) return k.slice(this.lockPrefix.length)
+    return undefined
   }
 
   /** A start time for `record`, read only when an observer listens. */

@@ -2,32 +2,44 @@
  * @tierkit/redis-aside: the cache-aside read path L1 → Redis → loader, stampede-safe, fail-safe, on Redis and
  * Redis Cluster (ioredis).
  */
+
+// the family's shared vocabulary this package's API is written in (from @tierkit/contracts)
+export {
+  AbortedError,
+  type CacheLayer,
+  type CacheObserver,
+  type CacheOutcome,
+  ClosedError,
+  type CloseOptions,
+  CorruptPayloadError,
+  exactSerializer,
+  type L1Store,
+  type Serializer,
+  TierkitTypeError,
+  UnserializableValueError,
+} from '@tierkit/contracts'
 export type { BreakerState } from './breaker.js'
 export {
   type BatchLoader,
+  type BatchLoaderContext,
   type Cache,
   type CacheEvent,
-  type CacheLayer,
-  type CacheObserver,
   type CacheOptions,
-  type CacheOutcome,
   createCache,
-  type L1Store,
   type Loader,
   type LoaderContext,
   type LoadOptions,
+  type SetOptions,
 } from './cache.js'
 export {
-  CacheClosedError,
-  CorruptPayloadError,
+  errors,
   LoaderError,
   LoaderTimeoutError,
   RedisAsideError,
+  type RedisAsideErrorCode,
+  type RedisAsideOwnErrorCode,
   RedisReplyError,
   RedisUnavailableError,
-  UnserializableValueError,
   ValueTooLargeError,
 } from './errors.js'
 export { parseRedisKey } from './keys.js'
-export { defaultSerializer, type Serializer } from './serializer.js'
-export { keySlot } from './slot.js'

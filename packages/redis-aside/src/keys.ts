@@ -10,7 +10,12 @@ export function keyPrefix(namespace: string): string {
   return `ra:${namespace.length}:${namespace}:`
 }
 
-/** Decodes a Redis key built by this package; `undefined` when it is not one. Used by tests to prove injectivity. */
+/**
+ * Decodes a Redis key built by this package (`ra:<length>:<namespace>:<kind>:<key>`, `kind` `v` for a value,
+ * `l` for a lock); `undefined` when it is not one. What a Redis client-side-caching invalidator needs to turn
+ * an invalidated Redis key back into the cache key (`@tierkit/invalidation`'s tracking `toKey`).
+ * @example parseRedisKey('ra:5:users:v:user:1') // { namespace: 'users', kind: 'v', key: 'user:1' }
+ */
 export function parseRedisKey(
   redisKey: string,
 ): { namespace: string; kind: string; key: string } | undefined {

@@ -3,24 +3,30 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   type CacheEvent,
   type CacheOptions,
+  ClosedError,
+  CorruptPayloadError,
   createCache,
-  defaultSerializer,
-  keySlot,
+  exactSerializer,
   LoaderError,
   LoaderTimeoutError,
+  UnserializableValueError,
   ValueTooLargeError,
 } from '../src/index.js'
 import { keyPrefix } from '../src/keys.js'
+import { keySlot } from '../src/slot.js'
 import {
   commandCalls,
   eventually,
+  expectInvalidArgument,
   MapL1,
   ready,
   recordingObserver,
+  rejection,
   sleep,
   startTopology,
   TOPOLOGIES,
   type Topology,
+  thrown,
   uniqueNs,
 } from './helpers.js'
 
@@ -83,8 +89,9 @@ describe.each(TOPOLOGIES)('redis-aside on %s', (topology) => {
         return 'v2'
       }
       expect(await cache.getOrLoad('k', loader)).toBe('v1')
-      expect(obs.count('loader:stale')).toBe(1)
-      expect(obs.count('loader:error')).toBe(1)
+      expect(obs.count('db:stale')).toBe(1)
+      expect(obs.count('db:error')).toBe(1)
+      expect(obs.events.filter((e) => e.startsWith('loader:'))).toEqual([])
       fail = false
       await eventually(async () => (await cache.getOrLoad('k', loader)) === 'v2')
       expect(await cache.get('k')).toBe('v2')
@@ -125,9 +132,15 @@ describe.each(TOPOLOGIES)('redis-aside on %s', (topology) => {
         })
         .catch((e: unknown) => e)
       expect(err).toBeInstanceOf(LoaderTimeoutError)
-      expect((err as LoaderTimeoutError).code).toBe('E_LOADER_TIMEOUT')
-      expect((err as LoaderTimeoutError).key).toBe('k')
+      expect(err).toMatchObject({
+        code: 'E_LOADER_TIMEOUT',
+        name: 'LoaderTimeoutError',
+        key: 'k',
+        timeout: 30,
+        message: 'loader for key "k" did not settle within 30 ms',
+      })
       expect(signal?.aborted).toBe(true)
+      expect(signal?.reason).toBeInstanceOf(LoaderTimeoutError)
     })
 
     it('with a stale value, the hard timeout serves it instead of rejecting', async () => {
@@ -308,8 +321,9 @@ describe.each(TOPOLOGIES)('redis-aside on %s', (topology) => {
       const cache = make()
       const err = await cache.getOrLoadMany(['m', 'n'], () => ['only one']).catch((e: unknown) => e)
       expect((err as LoaderError).code).toBe('E_LOADER_FAILED')
-      expect(((err as LoaderError).cause as Error).message).toBe(
-        'redis-aside: batch loader must return a Map or an array aligned with its keys',
+      expectInvalidArgument(
+        (err as LoaderError).cause,
+        "Cache.getOrLoadMany: the loader's result must be a Map or an array of 2 values aligned with its keys, got an array",
       )
       expect(await cache.getMany(['m', 'n'])).toEqual([undefined, undefined])
     })
@@ -414,7 +428,10 @@ describe.each(TOPOLOGIES)('redis-aside on %s', (topology) => {
         events.length = 0
         await redis.set(k, garbage)
         expect(await cache.get('bad')).toBeUndefined()
-        expect(events.filter((e) => e.type === 'corrupt')).toHaveLength(1)
+        const corrupt = events.filter((e) => e.type === 'corrupt')
+        expect(corrupt).toHaveLength(1)
+        expect(corrupt[0]).toMatchObject({ key: 'bad', error: { code: 'E_CORRUPT_PAYLOAD' } })
+        expect((corrupt[0] as { error: unknown }).error).toBeInstanceOf(CorruptPayloadError)
         await eventually(async () => (await redis.exists(k)) === 0)
       }
       expect(obs.count('l2:error')).toBe(3)
@@ -479,79 +496,199 @@ describe.each(TOPOLOGIES)('redis-aside on %s', (topology) => {
       expect(await cache.get('d')).toBeUndefined()
     })
 
-    it('bad input gets a TypeError with an exact message and leaves the cache intact', async () => {
-      expect(() => createCache({ redis, namespace: '', ttl: 1 })).toThrow(
-        new TypeError('redis-aside: namespace must be a non-empty string'),
-      )
-      expect(() => createCache({ redis, namespace: 'x', ttl: -1 })).toThrow(
-        new TypeError('redis-aside: ttl must be an integer from 1 to 315360000000'),
-      )
-      expect(() => createCache({ redis, namespace: 'x', ttl: 1, jitter: 2 })).toThrow(
-        new TypeError('redis-aside: jitter must be a number from 0 to 1'),
-      )
-      expect(() => createCache({ redis, namespace: 'x', ttl: 1, eagerRefresh: 1 })).toThrow(
-        new TypeError('redis-aside: eagerRefresh must be a number between 0 and 1 (exclusive)'),
-      )
-      expect(() => createCache({ redis: {} as Redis, namespace: 'x', ttl: 1 })).toThrow(
-        new TypeError('redis-aside: redis must be an ioredis Redis or Cluster instance'),
-      )
-      expect(() => createCache({ redis, namespace: 'x', ttl: 1, l1: {} as never })).toThrow(
-        new TypeError('redis-aside: l1 must have get, set, delete and clear methods'),
-      )
+    it('bad input gets a TierkitTypeError with an exact message and leaves the cache intact', async () => {
+      const creating: Array<[() => unknown, string]> = [
+        [
+          () => createCache({ redis, namespace: '', ttl: 1 }),
+          'createCache: namespace must be a non-empty string of at most 65536 characters, got ""',
+        ],
+        [
+          () => createCache({ redis, namespace: 'x', ttl: -1 }),
+          'createCache: ttl must be a duration in ms, an integer from 1 to 315360000000, got -1',
+        ],
+        [
+          () => createCache({ redis, namespace: 'x', ttl: 1, jitter: 2 }),
+          'createCache: jitter must be a number from 0 to 1, got 2',
+        ],
+        [
+          () => createCache({ redis, namespace: 'x', ttl: 1, eagerRefresh: 1 }),
+          'createCache: eagerRefresh must be a number between 0 and 1, both excluded, got 1',
+        ],
+        [
+          () => createCache({ redis: {} as Redis, namespace: 'x', ttl: 1 }),
+          'createCache: redis must be an ioredis Redis or Cluster instance, got an object',
+        ],
+        [
+          () => createCache({ redis, namespace: 'x', ttl: 1, l1: {} as never }),
+          'createCache: l1 must be an object with get, set, delete and clear methods, got an object',
+        ],
+        [
+          // clear is needed too: evictLocal() calls it
+          () =>
+            createCache({ redis, namespace: 'x', ttl: 1, l1: { get() {}, set() {}, delete() {} } as never }),
+          'createCache: l1 must be an object with get, set, delete and clear methods, got an object',
+        ],
+        [
+          () => createCache({ redis, namespace: 'x', ttl: 1, observer: { record: 1 } as never }),
+          'createCache: observer must be an object with a record method, got an object',
+        ],
+        [
+          () => createCache({ redis, namespace: 'x', ttl: 1, serializer: JSON as never }),
+          'createCache: serializer must be an object with encode and decode methods, got an object',
+        ],
+        [
+          () => createCache({ redis, namespace: 'x', ttl: 1, onEvent: 'log' as never }),
+          'createCache: onEvent must be a function, got "log"',
+        ],
+        [
+          () => createCache({ redis, namespace: 'x', ttl: 1, timeouts: 5 as never }),
+          'createCache: timeouts must be an object, got 5',
+        ],
+        [() => createCache(null as never), 'createCache: options must be an object, got null'],
+      ]
+      for (const [f, message] of creating) expectInvalidArgument(thrown(f), message)
       const cache = make({ l1: new MapL1() })
       await cache.set('keep', { ok: true })
       const bad: Array<[Promise<unknown>, string]> = [
-        [cache.getOrLoad(42 as unknown as string, () => 1), 'redis-aside: key must be a string'],
-        [cache.getOrLoad('k', 'nope' as never), 'redis-aside: loader must be a function'],
+        [cache.getOrLoad(42 as unknown as string, () => 1), 'Cache.getOrLoad: key must be a string, got 42'],
+        [cache.getOrLoad('k', 'nope' as never), 'Cache.getOrLoad: loader must be a function, got "nope"'],
         [
           cache.getOrLoad('k', () => 1, { ttl: 0 }),
-          'redis-aside: ttl must be an integer from 1 to 315360000000',
+          'Cache.getOrLoad: options.ttl must be a duration in ms, an integer from 1 to 315360000000, got 0',
         ],
         // also when the key is an L1 hit
         [
           cache.getOrLoad('keep', () => 1, { grace: Number.NaN }),
-          'redis-aside: grace must be an integer from 0 to 315360000000',
+          'Cache.getOrLoad: options.grace must be a duration in ms, an integer from 0 to 315360000000, got NaN',
         ],
-        [cache.set('k', undefined), 'redis-aside: value must not be undefined (use null)'],
-        [cache.set('k', 1, { grace: -5 }), 'redis-aside: grace must be an integer from 0 to 315360000000'],
-        [cache.get(null as unknown as string), 'redis-aside: key must be a string'],
-        [cache.getMany('abc' as unknown as string[]), 'redis-aside: keys must be an array of strings'],
-        [cache.deleteMany([1] as unknown as string[]), 'redis-aside: keys must be an array of strings'],
-        [cache.getOrLoadMany(['a'], null as never), 'redis-aside: loader must be a function'],
+        [
+          cache.getOrLoad('keep', () => 1, { signal: 'stop' as never }),
+          'Cache.getOrLoad: options.signal must be an AbortSignal, got "stop"',
+        ],
+        [cache.getOrLoad('k', () => 1, 7 as never), 'Cache.getOrLoad: options must be an object, got 7'],
+        [
+          cache.set('k', undefined),
+          'Cache.set: value must be defined (use null for "no value"), got undefined',
+        ],
+        [
+          cache.set('k', 1, { grace: -5 }),
+          'Cache.set: options.grace must be a duration in ms, an integer from 0 to 315360000000, got -5',
+        ],
+        [cache.set(1 as never, 1), 'Cache.set: key must be a string, got 1'],
+        [cache.get(null as unknown as string), 'Cache.get: key must be a string, got null'],
+        [cache.delete(undefined as never), 'Cache.delete: key must be a string, got undefined'],
+        [
+          cache.getMany('abc' as unknown as string[]),
+          'Cache.getMany: keys must be an array of strings, got "abc"',
+        ],
+        [cache.deleteMany([1] as unknown as string[]), 'Cache.deleteMany: keys[0] must be a string, got 1'],
+        [
+          cache.getOrLoadMany(['a'], null as never),
+          'Cache.getOrLoadMany: loader must be a function, got null',
+        ],
+        [
+          cache.getOrLoadMany(['a', 2] as never, () => []),
+          'Cache.getOrLoadMany: keys[1] must be a string, got 2',
+        ],
       ]
-      for (const [p, message] of bad) await expect(p).rejects.toThrow(new TypeError(message))
-      expect(() => cache.evictLocal([{}] as unknown as string[])).toThrow(
-        new TypeError('redis-aside: keys must be an array of strings'),
+      for (const [p, message] of bad) expectInvalidArgument(await rejection(p), message)
+      expectInvalidArgument(
+        thrown(() => cache.evictLocal([{}] as unknown as string[])),
+        'Cache.evictLocal: keys[0] must be a string, got an object',
       )
-      const unserializable = await cache.set('keep', { f: () => 1 }).catch((e: unknown) => e)
-      expect((unserializable as { code: string }).code).toBe('E_UNSERIALIZABLE')
+      expectInvalidArgument(
+        thrown(() => cache.evictLocal(5 as never)),
+        'Cache.evictLocal: keys must be a string or an array of strings, got 5',
+      )
+      const unserializable = await rejection(cache.set('keep', { f: () => 1 }))
+      expect(unserializable).toBeInstanceOf(UnserializableValueError)
+      expect(unserializable).toMatchObject({
+        code: 'E_UNSERIALIZABLE',
+        name: 'UnserializableValueError',
+        key: 'keep',
+        path: '$.f',
+        reason: 'a function',
+      })
       expect(await cache.get('keep')).toEqual({ ok: true })
       cache.evictLocal('keep')
       expect(await cache.get('keep')).toEqual({ ok: true })
       expect(await cache.getOrLoad('k', () => 'fine')).toBe('fine')
     })
 
-    it('close() rejects later calls with E_CACHE_CLOSED', async () => {
-      const cache = createCache({ redis, namespace: uniqueNs(), ttl: 1000 })
-      await cache.close()
-      await expect(cache.getOrLoad('k', () => 1)).rejects.toMatchObject({ code: 'E_CACHE_CLOSED' })
-      await expect(cache.get('k')).rejects.toMatchObject({ code: 'E_CACHE_CLOSED' })
+    it('close() is idempotent, takes { timeout }, and later calls reject with ClosedError (E_CLOSED)', async () => {
+      const cache = createCache({ redis, namespace: uniqueNs('closed'), ttl: 1000 })
+      expectInvalidArgument(
+        await rejection(cache.close({ timeout: -1 })),
+        'Cache.close: options.timeout must be a duration in ms, an integer from 0 to 2147483647, got -1',
+      )
+      expectInvalidArgument(
+        await rejection(cache.close(5 as never)),
+        'Cache.close: options must be an object, got 5',
+      )
+      // a load in flight: close aborts its signal and waits for it (here: it settles on the abort)
+      let signal: AbortSignal | undefined
+      const inFlight = rejection(
+        cache.getOrLoad('slow', (ctx) => {
+          signal = ctx.signal
+          return new Promise((_, reject) =>
+            ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)),
+          )
+        }),
+      )
+      await eventually(() => signal !== undefined)
+      const first = cache.close({ timeout: 5000 })
+      expect(cache.close()).toBe(first)
+      await first
+      expect(signal?.aborted).toBe(true)
+      expect(signal?.reason).toBeInstanceOf(ClosedError)
+      expect(((await inFlight) as LoaderError).cause).toBeInstanceOf(ClosedError)
+      const calls: Array<Promise<unknown>> = [
+        cache.getOrLoad('k', () => 1),
+        cache.get('k'),
+        cache.set('k', 1),
+        cache.delete('k'),
+        cache.deleteMany(['k']),
+        cache.getMany(['k']),
+        cache.getOrLoadMany(['k'], () => [1]),
+      ]
+      for (const p of calls) {
+        const e = await rejection(p)
+        expect(e).toBeInstanceOf(ClosedError)
+        expect(e).toMatchObject({
+          code: 'E_CLOSED',
+          name: 'ClosedError',
+          message: `the cache "${cache.namespace}" is closed`,
+        })
+      }
+      expect(thrown(() => cache.evictLocal('k'))).toBeInstanceOf(ClosedError)
+      await cache.close() // still fine
     })
 
-    it('keySlot agrees with CLUSTER KEYSLOT', async () => {
-      if (topology !== 'cluster') return
-      for (const k of ['foo', '{user1000}.following', 'a{}b', '{}{x}', 'ünïcödé', rkey('ns', 'k:1'), '{a']) {
-        expect(keySlot(k)).toBe(await (redis as Cluster).cluster('KEYSLOT', k))
-      }
-    })
+    if (topology === 'cluster') {
+      it('keySlot (internal) agrees with CLUSTER KEYSLOT', async () => {
+        for (const k of [
+          'foo',
+          '{user1000}.following',
+          'a{}b',
+          '{}{x}',
+          'ünïcödé',
+          rkey('ns', 'k:1'),
+          '{a',
+        ]) {
+          expect(keySlot(k)).toBe(await (redis as Cluster).cluster('KEYSLOT', k))
+        }
+      })
+    }
   })
 
-  it('the default serializer is the one used for stored values', async () => {
+  it('the exact serializer of @tierkit/contracts is the one used for stored values', async () => {
     const cache = make()
-    await cache.set('s', new Map([[1, 2]]))
+    await cache.set('s', new Map([[1, 2n]]))
     const raw = (await redis.get(rkey(cache.namespace, 's')))!
     // 2<token>,<fresh until>,<refresh at>,<stale until>,<payload>
     expect(raw[0]).toBe('2')
-    expect(defaultSerializer.decode(raw.split(',').slice(4).join(','))).toEqual(new Map([[1, 2]]))
+    const payload = raw.split(',').slice(4).join(',')
+    expect(payload).toBe(exactSerializer.encode(new Map([[1, 2n]])))
+    expect(exactSerializer.decode(payload)).toEqual(new Map([[1, 2n]]))
   })
 })

@@ -2,8 +2,9 @@
 // the keys of the healthy masters: the circuit breaker is per node (the master owning the key's slot).
 import type { Cluster } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type CacheEvent, createCache, keySlot } from '../src/index.js'
+import { type CacheEvent, createCache } from '../src/index.js'
 import { keyPrefix } from '../src/keys.js'
+import { keySlot } from '../src/slot.js'
 import { eventually, ready, sleep, startTopology, type Topology, uniqueNs } from './helpers.js'
 
 describe('per-node circuit breakers on a Redis Cluster', () => {
@@ -27,7 +28,7 @@ describe('per-node circuit breakers on a Redis Cluster', () => {
       namespace: ns,
       ttl: 600_000,
       timeouts: { redis: 200 },
-      breaker: { threshold: 3, coolDown: 10_000 },
+      breaker: { threshold: 3, cooldown: 10_000 },
       onEvent: (e) => events.push(e),
     })
     const keys = Array.from({ length: 60 }, (_, i) => `item:${i}`)

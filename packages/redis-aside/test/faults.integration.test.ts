@@ -36,7 +36,7 @@ describe.each(TOPOLOGIES)('Redis faults on %s', (topology) => {
       namespace: uniqueNs(),
       ttl: 60_000,
       timeouts: { redis: 100 },
-      breaker: { threshold: 3, coolDown: 100 },
+      breaker: { threshold: 3, cooldown: 100 },
       observer: obs,
       onEvent: (e) => events.push(e),
     })
@@ -102,7 +102,7 @@ describe.each(TOPOLOGIES)('Redis faults on %s', (topology) => {
       namespace: ns,
       ttl: 600_000,
       timeouts: { redis: 100 },
-      breaker: { threshold: 2, coolDown: 600_000 }, // stays open for the whole test unless a call gets through
+      breaker: { threshold: 2, cooldown: 600_000 }, // stays open for the whole test unless a call gets through
       onEvent: (e) => events.push(e),
     })
     await cache.set('k', 'old')
@@ -110,8 +110,18 @@ describe.each(TOPOLOGIES)('Redis faults on %s', (topology) => {
     await t.stopServers()
     for (let i = 0; i < 5; i++) await cache.get('k') // the key's own breaker (its node's on a Cluster) opens
     expect(cache.breakerState).toBe('open')
-    // still down: the write tries Redis (bounded by timeouts.redis) and fails loudly
-    await expect(cache.delete('k')).rejects.toBeInstanceOf(RedisUnavailableError)
+    // still down: the write tries Redis (bounded by timeouts.redis) and fails loudly, saying which call on
+    // which key, and why
+    const down = await cache.delete('k').then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+    expect(down).toBeInstanceOf(RedisUnavailableError)
+    expect(down).toMatchObject({ code: 'E_REDIS_UNAVAILABLE', operation: 'delete', key: 'k' })
+    expect((down as Error).message).toMatch(/^redis unavailable for delete "k": \S/)
+    expect((down as Error).message).toBe(
+      `redis unavailable for delete "k": ${(down as RedisUnavailableError).reason}`,
+    )
     await t.restartServers()
     await eventually(() => redis.status === 'ready', 20_000)
     // Redis is back, the breaker still open: the delete and the set go through anyway, and close it (on a
@@ -141,13 +151,23 @@ describe.each(TOPOLOGIES)('Redis faults on %s', (topology) => {
       l1: new MapL1(),
       // no offline queue: calls fail at once while Redis is down, so no tight timeout is needed
       timeouts: { redis: 5000 },
-      breaker: { threshold: 2, coolDown: 50 },
+      breaker: { threshold: 2, cooldown: 50 },
     })
     await cache.set('k', 'v1')
     await t.stopServers()
     const err = await cache.set('k', 'v2').catch((e: unknown) => e)
     expect(err).toBeInstanceOf(RedisUnavailableError)
-    expect((err as RedisUnavailableError).code).toBe('E_REDIS_UNAVAILABLE')
+    expect(err).toMatchObject({
+      code: 'E_REDIS_UNAVAILABLE',
+      name: 'RedisUnavailableError',
+      operation: 'set',
+      key: 'k',
+    })
+    // why: the connection's own error (also the cause), or the timeout when ioredis held the command
+    const cause = (err as RedisUnavailableError).cause as Error | undefined
+    const reason = cause === undefined ? 'timed out after 5000 ms' : cause.message
+    expect((err as RedisUnavailableError).reason).toBe(reason)
+    expect((err as Error).message).toBe(`redis unavailable for set "k": ${reason}`)
     expect(await cache.get('k')).toBe('v2') // the L1 part was applied
     await expect(cache.delete('k')).rejects.toMatchObject({ code: 'E_REDIS_UNAVAILABLE' })
     expect(await cache.get('other')).toBeUndefined()
@@ -183,7 +203,7 @@ describe.each(TOPOLOGIES)('Redis faults on %s', (topology) => {
       namespace: ns,
       ttl: 60_000,
       timeouts: { redis: 150 },
-      breaker: { threshold: 1000, coolDown: 10 },
+      breaker: { threshold: 1000, cooldown: 10 },
       observer: obs,
       onEvent: (e) => events.push(e),
     })
@@ -200,6 +220,14 @@ describe.each(TOPOLOGIES)('Redis faults on %s', (topology) => {
         e.type === 'redis-error' && String((e.error as Error).message).includes('timed out after 150 ms'),
     )
     expect(timeouts.length).toBeGreaterThan(0)
+    // the read of "k" is named, with the reason
+    const readOfK = events.find((e) => e.type === 'redis-error' && e.operation === 'get' && e.key === 'k')
+    expect(readOfK).toMatchObject({
+      error: { code: 'E_REDIS_UNAVAILABLE', reason: 'timed out after 150 ms' },
+    })
+    expect((readOfK as { error: Error }).error.message).toBe(
+      'redis unavailable for get "k": timed out after 150 ms',
+    )
     expect(obs.count('l2:error')).toBeGreaterThan(0)
     // the proxy really holds the bytes: a raw GET through it is still pending when the cache already answered
     let rawDone = false

@@ -4,7 +4,7 @@
 // loaders in another process (the race worker), never with sleeps.
 import type { Cluster, Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type Cache, type CacheOptions, createCache, defaultSerializer } from '../src/index.js'
+import { type Cache, type CacheOptions, createCache, exactSerializer } from '../src/index.js'
 import { keyPrefix } from '../src/keys.js'
 import { eventually, MapL1, ready, startTopology, TOPOLOGIES, type Topology, uniqueNs } from './helpers.js'
 import { WorkerProcess } from './worker.js'
@@ -141,13 +141,13 @@ describe.each(TOPOLOGIES)('fencing on %s', (topology) => {
     let cache: Cache | undefined
     // decode runs when the reply has arrived, before the L1 fill: the eviction lands exactly in between
     const serializer = {
-      encode: (v: unknown) => defaultSerializer.encode(v),
+      encode: (v: unknown) => exactSerializer.encode(v),
       decode: (s: string) => {
         if (evictDuringDecode !== undefined) {
           cache!.evictLocal([evictDuringDecode])
           evictDuringDecode = undefined
         }
-        return defaultSerializer.decode(s)
+        return exactSerializer.decode(s)
       },
     }
     cache = make({ namespace: ns, l1, serializer })
@@ -172,13 +172,13 @@ describe.each(TOPOLOGIES)('fencing on %s', (topology) => {
     let evictAll = false
     let cache: Cache | undefined
     const serializer = {
-      encode: (v: unknown) => defaultSerializer.encode(v),
+      encode: (v: unknown) => exactSerializer.encode(v),
       decode: (s: string) => {
         if (evictAll) {
           evictAll = false
           cache!.evictLocal()
         }
-        return defaultSerializer.decode(s)
+        return exactSerializer.decode(s)
       },
     }
     cache = make({ namespace: ns, l1, serializer })

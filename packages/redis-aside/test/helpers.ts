@@ -1,3 +1,4 @@
+import { TierkitTypeError } from '@tierkit/contracts'
 import {
   type DelayProxy,
   delayProxy,
@@ -7,6 +8,7 @@ import {
   startRedisCluster,
 } from '@tierkit/testkit'
 import { Cluster, Redis } from 'ioredis'
+import { expect } from 'vitest'
 
 export type TopologyName = 'redis' | 'cluster'
 export const TOPOLOGIES: TopologyName[] = ['redis', 'cluster']
@@ -223,4 +225,29 @@ export class MapL1 {
   clear(): void {
     this.map.clear()
   }
+}
+
+/** What `f` throws (`undefined` when it returns): the assertions stay outside any catch. */
+export function thrown(f: () => unknown): unknown {
+  try {
+    f()
+  } catch (e) {
+    return e
+  }
+  return undefined
+}
+
+/** What `p` rejects with (`undefined` when it resolves). */
+export function rejection(p: Promise<unknown>): Promise<unknown> {
+  return p.then(
+    () => undefined,
+    (e: unknown) => e,
+  )
+}
+
+/** `e` is the family's bad-argument error (a TypeError, code E_INVALID_ARGUMENT) with exactly `message`. */
+export function expectInvalidArgument(e: unknown, message: string): void {
+  expect(e).toBeInstanceOf(TierkitTypeError)
+  expect(e).toBeInstanceOf(TypeError)
+  expect(e).toMatchObject({ code: 'E_INVALID_ARGUMENT', name: 'TypeError', message })
 }

@@ -33,7 +33,7 @@ describe.each(TOPOLOGIES)('event-loop stalls on %s', (topology) => {
       namespace: ns,
       ttl: 600_000,
       timeouts: { redis: 50 },
-      breaker: { threshold: 3, coolDown: 10_000 },
+      breaker: { threshold: 3, cooldown: 10_000 },
       onEvent: (e) => events.push(e),
     })
     const keys = Array.from({ length: 100 }, (_, i) => `k${i}`)
