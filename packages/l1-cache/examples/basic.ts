@@ -1,8 +1,8 @@
 /**
  * A tour of @tierkit/l1-cache: hits and misses, TTL expiry, getOrLoad's single flight, eviction reasons and
- * the counters. Run it with `pnpm --filter @tierkit/l1-cache example` (the root `pnpm demo` runs it too).
+ * the counters. Run it with `pnpm --filter @tierkit/l1-cache example` (from the repository root).
  */
-import { L1Cache } from '../src/index.js'
+import { L1Cache, type LoaderContext } from '../src/index.js'
 
 interface User {
   id: number
@@ -18,7 +18,9 @@ const cache = new L1Cache<string, User>({
   max: 3,
   ttl: 60_000,
   clock: () => now,
-  onEvict: (key, _value, reason) => evicted.push(`${key} (${reason})`),
+  onEvent: (e) => {
+    if (e.type === 'evict') evicted.push(`${e.key} (${e.reason})`)
+  },
 })
 
 log('# hits and misses')
@@ -35,9 +37,10 @@ log('user:1 still there ->', cache.get('user:1')?.name)
 
 log('\n# getOrLoad: 5 concurrent callers, one load')
 let loads = 0
-const loadUser = async (key: string): Promise<User> => {
+const loadUser = async ({ key, signal }: LoaderContext<string, User>): Promise<User> => {
   loads++
   await new Promise((r) => setTimeout(r, 20))
+  signal.throwIfAborted() // aborted only when every caller waiting for this load has gone away
   return { id: Number(key.split(':')[1]), name: `Loaded ${key}` }
 }
 const results = await Promise.all(Array.from({ length: 5 }, () => cache.getOrLoad('user:42', loadUser)))
@@ -54,7 +57,9 @@ log('\n# counters (plain numbers, cheap to read at scrape time)')
 const { hits, misses, sets, evictions, expirations, loads: loaderCalls, hitRatio } = cache.stats()
 log({ hits, misses, sets, evictions, expirations, loads: loaderCalls, hitRatio: Number(hitRatio.toFixed(2)) })
 
-if (loads !== 1 || cache.size > 3) {
+await cache.close()
+
+if (loads !== 1 || cache.size !== 0) {
   console.error('unexpected behaviour')
   process.exit(1)
 }

@@ -1,5 +1,21 @@
+import {
+  AbortedError,
+  ClosedError,
+  type CloseOptions,
+  checkDuration,
+  checkFunction,
+  checkInteger,
+  checkNumber,
+  checkObject,
+  checkSignal,
+  checkTtl,
+  closeTimeout,
+  invalidArgument,
+  type LoaderContext,
+  TierkitTypeError,
+} from '@tierkit/contracts'
 import { refreshNow } from './clock.js'
-import { EntryTooLargeError, InvalidSizeError, LoadAbortedError } from './errors.js'
+import { EntryTooLargeError, InvalidSizeError } from './errors.js'
 import { FrequencySketch, hashKey, hashString, nextPow2 } from './sketch.js'
 
 /**
@@ -13,19 +29,30 @@ import { FrequencySketch, hashKey, hashString, nextPow2 } from './sketch.js'
 export type Policy = 'lru' | 'tinylfu'
 
 /**
- * Why an entry left the cache, as passed to `onEvict`.
+ * Why an entry left the cache, as given by an `evict` event.
  * - `evict`: pushed out by the policy to respect `max`/`maxSize`
- * - `expire`: its TTL (plus `staleWhileRevalidate`) passed
+ * - `expire`: its TTL (plus `grace`) passed
  * - `delete`: `delete(key)` (or `set(key, undefined)`)
  * - `set`: its value was replaced by `set` with a different value
- * - `clear`: `clear()`
+ * - `clear`: `clear()` or `close()`
  */
 export type EvictionReason = 'evict' | 'expire' | 'delete' | 'set' | 'clear'
+
+/**
+ * What the `onEvent` option receives.
+ * - `evict`: an entry left the cache (`reason` says why), delivered once the cache is consistent again (the
+ *   listener may use the cache);
+ * - `refresh-error`: a background refresh (started inside `grace`) failed; the stale value is kept until its
+ *   grace ends. Also counted in `stats().loadErrors`.
+ */
+export type L1CacheEvent<K, V> =
+  | { readonly type: 'evict'; readonly key: K; readonly value: V; readonly reason: EvictionReason }
+  | { readonly type: 'refresh-error'; readonly key: K; readonly error: unknown }
 
 /** Options of {@link L1Cache}. At least one of `max` and `maxSize` must be greater than 0. */
 export interface L1CacheOptions<K, V> {
   /**
-   * Maximum number of entries. `0` means no bound on the count (then `maxSize` is required).
+   * Maximum number of entries, an integer. `0` means no bound on the count (then `maxSize` is required).
    * Nothing proportional to `max` is allocated up front: storage grows with the content.
    * @default 0
    */
@@ -43,7 +70,7 @@ export interface L1CacheOptions<K, V> {
    */
   sizeOf?: (value: V, key: K) => number
   /**
-   * Default time to live of an entry in milliseconds. `0`: entries do not expire.
+   * Default time to live of an entry, in ms (an integer). `0`: entries do not expire.
    * @default 0
    */
   ttl?: number
@@ -53,32 +80,27 @@ export interface L1CacheOptions<K, V> {
    */
   policy?: Policy
   /**
-   * Milliseconds after expiry during which `getOrLoad` still returns the stale value at once while a single
-   * background load refreshes it. `get`, `peek` and `has` never return a stale value.
+   * How long past its `ttl` an entry may still be served stale, in ms (an integer): inside it, `getOrLoad`
+   * returns the stale value at once while a single background load refreshes it. `get`, `peek` and `has`
+   * never return a stale value.
    * @default 0
    */
-  staleWhileRevalidate?: number
+  grace?: number
   /**
-   * Called after an entry left the cache, once the cache is consistent again (it may use the cache).
-   * If it throws, the remaining callbacks of the same operation still run and the first error is rethrown.
+   * Receives the cache's events ({@link L1CacheEvent}: `evict`, `refresh-error`), synchronously. A listener
+   * that throws is ignored (the operation and the other events are not affected).
    * @default undefined
    */
-  onEvict?: (key: K, value: V, reason: EvictionReason) => void
-  /**
-   * Called when a background refresh started by `staleWhileRevalidate` fails (the stale value is kept until
-   * its window ends). Failures are also counted in `stats().loadErrors`.
-   * @default undefined
-   */
-  onBackgroundError?: (error: unknown, key: K) => void
+  onEvent?: (event: L1CacheEvent<K, V>) => void
   /**
    * Clock in milliseconds, monotonic. Injected clocks are read at every check, which makes tests exact.
    * @default a coarse `performance.now()` (re-read every 256 hits and after ~1 ms of event-loop time)
    */
   clock?: () => number
   /**
-   * Period in milliseconds of the single, unref'd background sweep that reclaims expired entries (and shrinks
-   * the storage) while the cache is idle. `0` disables it; expired entries are then reclaimed on access, a few
-   * on every insert, and by `purgeStale()`.
+   * Period in ms of the single, unref'd background sweep that reclaims expired entries (and shrinks the
+   * storage) while the cache is idle. `0` disables it; expired entries are then reclaimed on access, a few on
+   * every insert, and by `purgeStale()`.
    * @default 1000
    */
   sweepInterval?: number
@@ -86,70 +108,59 @@ export interface L1CacheOptions<K, V> {
 
 /** Options of {@link L1Cache.set}. */
 export interface SetOptions {
-  /** Time to live in milliseconds for this entry; `0`: never expires. @default the cache's `ttl` */
+  /** Time to live of this entry in ms (an integer); `0`: never expires. @default the cache's `ttl` */
   ttl?: number
   /** Weight of this entry (overrides `sizeOf`). @default `sizeOf(value, key)`, or 1 */
   size?: number
 }
 
-/** Context passed to a `getOrLoad` loader. */
-export interface LoadContext<V> {
-  /** Aborted when every caller waiting for this load has aborted (never for a background refresh). */
-  signal: AbortSignal
-  /** The stale value being refreshed (with `staleWhileRevalidate`), otherwise `undefined`. */
-  staleValue: V | undefined
-}
-
 /** Options of {@link L1Cache.getOrLoad}. */
 export interface GetOrLoadOptions {
-  /** Time to live of the loaded entry in milliseconds. @default the cache's `ttl` */
+  /** Time to live of the loaded entry in ms (an integer). @default the cache's `ttl` */
   ttl?: number
-  /** Aborting it rejects this caller with {@link LoadAbortedError}; other callers keep waiting. */
+  /**
+   * Aborting it rejects this caller at once with `AbortedError` (`E_ABORTED`); other callers keep waiting,
+   * and the last caller's abort aborts the loader's `ctx.signal`.
+   */
   signal?: AbortSignal
 }
 
+/**
+ * A `getOrLoad` loader: receives the family's one context (`ctx.key`, `ctx.signal`, `ctx.stale`) and returns
+ * the value (or a promise of it); `undefined` is returned to the callers but not cached.
+ */
+export type Loader<K, V> = (ctx: LoaderContext<K, V>) => V | undefined | PromiseLike<V | undefined>
+
 /** Counters returned by {@link L1Cache.stats}. All counters start at 0 and only grow. */
 export interface L1CacheStats {
-  /** `get`/`getOrLoad` calls answered from the cache. */
+  /** `get`/`getOrLoad` calls answered with a fresh value (outcome `hit`). */
   hits: number
-  /** `get`/`getOrLoad` calls that found nothing usable. */
+  /** `get`/`getOrLoad` calls that found nothing usable (outcome `miss`). */
   misses: number
+  /** `getOrLoad` calls answered with a value past its TTL, inside its `grace` (outcome `stale`). */
+  stale: number
   /** Successful `set` calls (including those made by `getOrLoad`). */
   sets: number
   /** Entries removed by `delete`. */
   deletes: number
-  /** Entries pushed out by the policy. */
+  /** Entries pushed out by the policy (outcome `evict`; expirations are not counted here). */
   evictions: number
-  /** Entries removed because their TTL passed. */
+  /** Entries removed because their TTL (plus `grace`) passed. */
   expirations: number
   /** Loader calls started by `getOrLoad` (including background refreshes). */
   loads: number
   /** Loader calls that rejected or threw. */
   loadErrors: number
-  /** `getOrLoad` calls answered with a stale value (`staleWhileRevalidate`). */
-  staleHits: number
   /** Entries refused because they were larger than `maxSize`. */
   oversized: number
   /** Entries currently stored (may include expired ones not yet reclaimed). */
   size: number
   /** Total weight currently stored. */
   calculatedSize: number
-  /** `hits / (hits + misses)`, 0 before the first lookup. */
+  /** Lookups answered from the cache, fresh or stale: `(hits + stale) / (hits + stale + misses)`, 0 before the first. */
   hitRatio: number
   /** Current window share of the capacity (`tinylfu` only; 1 for `lru`). */
   windowRatio: number
-}
-
-/** The structural cache shape other tierkit packages accept (for example `redis-aside`'s `l1` option). */
-export interface CacheLike<K, V> {
-  /** Value under `key`, or `undefined`. */
-  get(key: K): V | undefined
-  /** Stores `value` under `key`. */
-  set(key: K, value: V, options?: { ttl?: number }): unknown
-  /** Removes `key`; true if it was present. */
-  delete(key: K): boolean
-  /** Removes everything. */
-  clear(): void
 }
 
 interface Flight<V> {
@@ -175,35 +186,41 @@ const SWEEP_CHUNK = 4096
 // Hill climber (after Caffeine): restart the step when the hit ratio moves by this much, else decay it.
 const ADMIT_DOS_THRESHOLD = 6
 
-function checkNumber(name: string, v: unknown): number {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0)
-    throw new TypeError(`${name} must be a non-negative finite number`)
-  return v as number
-}
+/** The default `close()` timeout: how long loads in flight may take to settle, in ms. */
+const CLOSE_TIMEOUT = 5000
+/** The bound of counts and weights (`max`, `maxSize`, `size`). */
+const MAX_COUNT = Number.MAX_SAFE_INTEGER
+/** Options of 0.1 that were renamed: a plain-JavaScript caller still passing one is told, not ignored. */
+const RENAMED: readonly (readonly [string, string])[] = [
+  ['staleWhileRevalidate', 'absent (renamed grace)'],
+  ['onEvict', "absent (replaced by onEvent, events of type 'evict')"],
+  ['onBackgroundError', "absent (replaced by onEvent, events of type 'refresh-error')"],
+]
 
 /**
  * A bounded in-process cache with per-entry TTL, an adaptive scan-resistant policy (or exact LRU), weights,
- * stale-while-revalidate and single-flight loading.
+ * a grace period served stale while one background load refreshes, and single-flight loading. It is an
+ * `L1Store` of `@tierkit/contracts` (`get`, `set(key, value, { ttl })`, `delete`, `clear`).
  *
  * @example
  * ```ts
  * const cache = new L1Cache<string, User>({ max: 10_000, ttl: 60_000 })
  * cache.set('u:1', user)
  * cache.get('u:1') // user
- * const u2 = await cache.getOrLoad('u:2', (key) => db.users.find(key))
+ * const u2 = await cache.getOrLoad('u:2', (ctx) => db.users.find(ctx.key, { signal: ctx.signal }))
  * ```
  */
-export class L1Cache<K, V> implements CacheLike<K, V> {
+export class L1Cache<K, V> {
   /** Maximum number of entries (0: unbounded count). */
   readonly max: number
   /** Maximum total weight (0: unbounded weight). */
   readonly maxSize: number
-  /** Default TTL in milliseconds (0: none). */
+  /** Default TTL in ms (0: none). */
   readonly ttl: number
   /** The eviction policy in use. */
   readonly policy: Policy
-  /** Stale-while-revalidate window in milliseconds. */
-  readonly staleWhileRevalidate: number
+  /** How long past its TTL an entry is served stale by `getOrLoad` while it is refreshed, in ms. */
+  readonly grace: number
 
   /** @internal cached clock reading (`Infinity`: none; see the `clock` option); not in the published types */
   nowValue: number = Number.POSITIVE_INFINITY
@@ -226,8 +243,7 @@ export class L1Cache<K, V> implements CacheLike<K, V> {
   private readonly capUnits: number
   private readonly weighted: boolean
   private readonly sizeOf: ((value: V, key: K) => number) | null
-  private readonly onEvict: ((key: K, value: V, reason: EvictionReason) => void) | null
-  private readonly onBackgroundError: ((error: unknown, key: K) => void) | null
+  private readonly onEvent: ((event: L1CacheEvent<K, V>) => void) | null
   private readonly clock: (() => number) | null
   private readonly sweepInterval: number
   private count = 0
@@ -257,7 +273,7 @@ export class L1Cache<K, V> implements CacheLike<K, V> {
   // sweeping
   private hand: number = FIRST
   private sweepTimer: ReturnType<typeof setTimeout> | null = null
-  // pending onEvict calls
+  // pending evict events
   private pendK: K[] = []
   private pendV: V[] = []
   private pendR: EvictionReason[] = []
@@ -271,31 +287,43 @@ export class L1Cache<K, V> implements CacheLike<K, V> {
   private expirations = 0
   private loads = 0
   private loadErrors = 0
-  private staleHits = 0
+  private staleServed = 0
   private oversized = 0
+  // close()
+  private closed = false
+  private closing: Promise<void> | null = null
 
   /**
    * Creates a cache. Construction is O(1): storage grows with the content, up to `max`.
    * @param options - see {@link L1CacheOptions}
-   * @throws TypeError `max must be a non-negative finite number` (same for `maxSize`, `ttl`,
-   *   `staleWhileRevalidate`, `sweepInterval`), `max or maxSize must be greater than 0`,
-   *   `policy must be 'lru' or 'tinylfu'`, `sizeOf must be a function` (same for `onEvict`,
-   *   `onBackgroundError`, `clock`), `options must be an object`.
+   * @throws TierkitTypeError (a `TypeError`, code `E_INVALID_ARGUMENT`) on a bad option, with the message
+   *   `L1Cache: options.<name> must be <rule>, got <value>`: `max` an integer from 0, `maxSize` a number from
+   *   0, `ttl` and `grace` durations in ms (integers from 0 to 315360000000), `sweepInterval` a duration from
+   *   0 to 2147483647, `policy` `'lru'` or `'tinylfu'`, `sizeOf`, `onEvent`, `clock` functions; at least one
+   *   of `max` and `maxSize` greater than 0.
    */
   constructor(options: L1CacheOptions<K, V>) {
-    if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object')
-    const max = Math.floor(checkNumber('max', options.max ?? 0))
-    const maxSize = checkNumber('maxSize', options.maxSize ?? 0)
-    this.ttl = checkNumber('ttl', options.ttl ?? 0)
-    this.staleWhileRevalidate = checkNumber('staleWhileRevalidate', options.staleWhileRevalidate ?? 0)
-    this.sweepInterval = checkNumber('sweepInterval', options.sweepInterval ?? 1000)
-    if (max === 0 && maxSize === 0) throw new TypeError('max or maxSize must be greater than 0')
+    const where = 'L1Cache'
+    checkObject(where, 'options', options)
+    for (const [name, rule] of RENAMED) {
+      const v = (options as Record<string, unknown>)[name]
+      if (v !== undefined) throw invalidArgument(where, `options.${name}`, rule, v)
+    }
+    const max = checkInteger(where, 'options.max', options.max ?? 0, 0, MAX_COUNT)
+    const maxSize = checkNumber(where, 'options.maxSize', options.maxSize ?? 0, 0, MAX_COUNT)
+    this.ttl = checkTtl(where, 'options.ttl', options.ttl ?? 0, 0)
+    this.grace = checkTtl(where, 'options.grace', options.grace ?? 0, 0)
+    this.sweepInterval = checkDuration(where, 'options.sweepInterval', options.sweepInterval ?? 1000)
+    if (max === 0 && maxSize === 0)
+      throw new TierkitTypeError(
+        `${where}: options.max or options.maxSize must be greater than 0, got max 0 and maxSize 0`,
+      )
     const policy = options.policy ?? 'tinylfu'
-    if (policy !== 'lru' && policy !== 'tinylfu') throw new TypeError("policy must be 'lru' or 'tinylfu'")
-    this.sizeOf = fn('sizeOf', options.sizeOf)
-    this.onEvict = fn('onEvict', options.onEvict)
-    this.onBackgroundError = fn('onBackgroundError', options.onBackgroundError)
-    this.clock = fn('clock', options.clock)
+    if (policy !== 'lru' && policy !== 'tinylfu')
+      throw invalidArgument(where, 'options.policy', "'lru' or 'tinylfu'", policy)
+    this.sizeOf = fn(where, 'options.sizeOf', options.sizeOf)
+    this.onEvent = fn(where, 'options.onEvent', options.onEvent)
+    this.clock = fn(where, 'options.clock', options.clock)
     this.max = max
     this.maxSize = maxSize
     this.policy = policy
@@ -328,12 +356,12 @@ export class L1Cache<K, V> implements CacheLike<K, V> {
     this.nextCheck = Math.min(this.sample, this.period)
   }
 
-  /** Number of entries stored (expired entries count until they are reclaimed). */
+  /** Number of entries stored (expired entries count until they are reclaimed). Readable after `close()` (0). */
   get size(): number {
     return this.count
   }
 
-  /** Total weight stored (the number of entries when no `maxSize` is set). */
+  /** Total weight stored (the number of entries when no `maxSize` is set). Readable after `close()` (0). */
   get calculatedSize(): number {
     return this.weighted ? this.weight : this.count
   }
@@ -341,10 +369,13 @@ export class L1Cache<K, V> implements CacheLike<K, V> {
   /**
    * Returns the value under `key`, or `undefined` if absent or expired. Counts a hit or a miss and records
    * the access for the policy.
+   * @throws ClosedError after `close()`
    */
   get(key: K): V | undefined {
     const slot = this.map.get(key)
     if (slot === undefined) {
+      // a closed cache is empty: every lookup lands here, so the hit path pays nothing for the check
+      if (this.closed) throw this.closedError()
       this.misses++
       // remember the absent key: the usual next call is set(key), which can then skip its own lookup
       this.missKey = key
@@ -355,7 +386,6 @@ export class L1Cache<K, V> implements CacheLike<K, V> {
     // kept small on purpose (inlining budget): the expired case lives in expiredGet()
     if (this.exp !== null) {
       const e = this.exp[slot]!
-      // fast path: the cached clock reading says "not expired" and may serve one more read
       // Fast path: the cached clock reading says "not expired" and is still fresh (it is re-read every 256
       // hits, and the shared timer zeroes nowValue after ~1 ms of event-loop time; an injected clock always
       // takes the slow path).
@@ -375,36 +405,54 @@ export class L1Cache<K, V> implements CacheLike<K, V> {
     return undefined
   }
 
-  /** Returns the value under `key` without counting or promoting it; `undefined` if absent or expired. */
+  /**
+   * Returns the value under `key` without counting or promoting it; `undefined` if absent or expired.
+   * @throws ClosedError after `close()`
+   */
   peek(key: K): V | undefined {
     const slot = this.map.get(key)
-    if (slot === undefined || this.isExpired(slot)) return undefined
-    return this.valList[slot]
+    if (slot === undefined) {
+      if (this.closed) throw this.closedError()
+      return undefined
+    }
+    return this.isExpired(slot) ? undefined : this.valList[slot]
   }
 
-  /** True if `key` holds an unexpired value. Does not promote. */
+  /**
+   * True if `key` holds an unexpired value. Does not promote.
+   * @throws ClosedError after `close()`
+   */
   has(key: K): boolean {
     const slot = this.map.get(key)
-    return slot !== undefined && !this.isExpired(slot)
+    if (slot === undefined) {
+      if (this.closed) throw this.closedError()
+      return false
+    }
+    return !this.isExpired(slot)
   }
 
   /**
    * Stores `value` under `key` (replacing any previous value). `set(key, undefined)` deletes the key.
    * @returns the cache
-   * @throws TypeError `ttl must be a non-negative finite number`, `size must be a non-negative finite number`
+   * @throws TierkitTypeError `L1Cache.set: options.ttl must be a duration in ms, an integer from 0 to
+   *   315360000000, got <value>`, `L1Cache.set: options.size must be a number from 0 to 9007199254740991, got
+   *   <value>`, `L1Cache.set: options must be an object, got <value>`
    * @throws {@link InvalidSizeError} when `sizeOf` returns a non-finite or negative number (or throws)
    * @throws {@link EntryTooLargeError} when the entry's size exceeds `maxSize`
+   * @throws ClosedError after `close()`
    * In every error case nothing is stored and the previous value under `key` is kept.
    */
   set(key: K, value: V, options?: SetOptions): this {
+    if (this.closed) throw this.closedError()
     let ttl = this.ttl
     let size = 1
     let sizeGiven = false
     if (options !== undefined) {
-      if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object')
-      if (options.ttl !== undefined) ttl = checkNumber('ttl', options.ttl)
+      if (typeof options !== 'object' || options === null)
+        throw invalidArgument('L1Cache.set', 'options', 'an object', options)
+      if (options.ttl !== undefined) ttl = checkTtl('L1Cache.set', 'options.ttl', options.ttl, 0)
       if (options.size !== undefined) {
-        size = checkNumber('size', options.size)
+        size = checkNumber('L1Cache.set', 'options.size', options.size, 0, MAX_COUNT)
         sizeGiven = true
       }
     }
@@ -429,8 +477,12 @@ export class L1Cache<K, V> implements CacheLike<K, V> {
     return this
   }
 
-  /** Removes `key`. Calls `onEvict(key, value, 'delete')`. @returns true if the key was present */
+  /**
+   * Removes `key` (an `evict` event with reason `delete`). @returns true if the key held a live entry
+   * @throws ClosedError after `close()`
+   */
   delete(key: K): boolean {
+    if (this.closed) throw this.closedError()
     if (this.flights !== null) this.invalidateFlight(key)
     const slot = this.map.get(key)
     if (slot === undefined) return false
@@ -443,43 +495,41 @@ export class L1Cache<K, V> implements CacheLike<K, V> {
   }
 
   /**
-   * Removes every entry (calling `onEvict(key, value, 'clear')` for each) and releases the storage.
+   * Removes every entry (an `evict` event with reason `clear` for each) and releases the storage.
    * Loads in flight still resolve for their callers but do not store their result.
+   * @throws ClosedError after `close()`
    */
   clear(): void {
-    if (this.flights !== null) for (const f of this.flights.values()) f.invalidated = true
-    const onEvict = this.onEvict
-    const ks: K[] = []
-    const vs: V[] = []
-    if (onEvict !== null) for (const [k, s] of this.map) ks.push(k) && vs.push(this.valList[s]!)
-    this.reset()
-    if (onEvict !== null) {
-      for (let i = 0; i < ks.length; i++) {
-        this.pendK.push(ks[i]!)
-        this.pendV.push(vs[i]!)
-        this.pendR.push('clear')
-      }
-      this.flush()
-    }
+    if (this.closed) throw this.closedError()
+    this.dropAll()
   }
 
   /**
-   * Milliseconds until `key` expires: `Infinity` if it has no TTL, `0` if it is absent or expired.
+   * Whole milliseconds until `key` expires, rounded up (so `remainingTtl(key) > 0` exactly when `has(key)` is
+   * true): `Infinity` if it has no TTL, `0` if it is absent or expired (also inside its `grace`).
+   * @throws ClosedError after `close()`
    */
   remainingTtl(key: K): number {
+    if (this.closed) throw this.closedError()
     const slot = this.map.get(key)
     if (slot === undefined) return 0
     const e = this.exp === null ? 0 : this.exp[slot]!
     if (e === 0) return Number.POSITIVE_INFINITY
-    return Math.max(0, e - this.now())
+    return Math.max(0, Math.ceil(e - this.now()))
   }
 
   /**
    * `[key, value]` pairs of the unexpired entries. Never promotes and never counts. Order: most recently used
    * first for `lru`; for `tinylfu`, the protected, window and probation segments in turn, each most recent first.
    * The set of entries is taken when iteration starts; entries removed meanwhile are skipped.
+   * @throws ClosedError after `close()`
    */
-  *entries(): Generator<[K, V], void, undefined> {
+  entries(): Generator<[K, V], void, undefined> {
+    if (this.closed) throw this.closedError()
+    return this.liveEntries()
+  }
+
+  private *liveEntries(): Generator<[K, V], void, undefined> {
     for (const slot of this.slots()) {
       if (this.valList[slot] !== undefined && !this.isExpired(slot)) {
         yield [this.keyList[slot] as K, this.valList[slot] as V]
@@ -487,14 +537,14 @@ export class L1Cache<K, V> implements CacheLike<K, V> {
     }
   }
 
-  /** Keys of the unexpired entries, in the order of {@link L1Cache.entries}. */
-  *keys(): Generator<K, void, undefined> {
-    for (const [k] of this.entries()) yield k
+  /** Keys of the unexpired entries, in the order of {@link L1Cache.entries}. @throws ClosedError after `close()` */
+  keys(): Generator<K, void, undefined> {
+    return project(this.entries(), 0)
   }
 
-  /** Values of the unexpired entries, in the order of {@link L1Cache.entries}. */
-  *values(): Generator<V, void, undefined> {
-    for (const [, v] of this.entries()) yield v
+  /** Values of the unexpired entries, in the order of {@link L1Cache.entries}. @throws ClosedError after `close()` */
+  values(): Generator<V, void, undefined> {
+    return project(this.entries(), 1)
   }
 
   /** Same as {@link L1Cache.entries}. */
@@ -502,23 +552,30 @@ export class L1Cache<K, V> implements CacheLike<K, V> {
     return this.entries()
   }
 
-  /** Calls `fn(value, key, cache)` for each unexpired entry, in the order of {@link L1Cache.entries}. */
+  /**
+   * Calls `fn(value, key, cache)` for each unexpired entry, in the order of {@link L1Cache.entries}.
+   * @throws TierkitTypeError `L1Cache.forEach: fn must be a function, got <value>`
+   * @throws ClosedError after `close()`
+   */
   forEach(fn: (value: V, key: K, cache: this) => void): void {
+    checkFunction('L1Cache.forEach', 'fn', fn)
     for (const [k, v] of this.entries()) fn(v, k, this)
   }
 
   /**
-   * Removes every expired entry now (entries inside their `staleWhileRevalidate` window are kept) and shrinks
-   * the storage if it is mostly empty. @returns the number of entries removed
+   * Removes every expired entry now (entries inside their `grace` are kept) and shrinks the storage if it is
+   * mostly empty. @returns the number of entries removed
+   * @throws ClosedError after `close()`
    */
   purgeStale(): number {
+    if (this.closed) throw this.closedError()
     if (this.ttlCount === 0 || this.exp === null) return 0
     const now = this.now()
-    const swr = this.staleWhileRevalidate
+    const grace = this.grace
     let removed = 0
     for (let s = FIRST; s < this.top; s++) {
       const e = this.exp[s]!
-      if (e !== 0 && e + swr <= now && this.valList[s] !== undefined) {
+      if (e !== 0 && e + grace <= now && this.valList[s] !== undefined) {
         this.expirations++
         this.removeSlot(s, 'expire')
         removed++
@@ -529,54 +586,101 @@ export class L1Cache<K, V> implements CacheLike<K, V> {
     return removed
   }
 
-  /** A snapshot of the counters. */
+  /** A snapshot of the counters (also after `close()`). */
   stats(): L1CacheStats {
-    const lookups = this.hits + this.misses
+    const lookups = this.hits + this.misses + this.staleServed
     return {
       hits: this.hits,
       misses: this.misses,
+      stale: this.staleServed,
       sets: this.sets,
       deletes: this.deletes,
       evictions: this.evictions,
       expirations: this.expirations,
       loads: this.loads,
       loadErrors: this.loadErrors,
-      staleHits: this.staleHits,
       oversized: this.oversized,
       size: this.count,
       calculatedSize: this.calculatedSize,
-      hitRatio: lookups === 0 ? 0 : this.hits / lookups,
+      hitRatio: lookups === 0 ? 0 : (this.hits + this.staleServed) / lookups,
       windowRatio: this.lru ? 1 : this.windowMax / this.capUnits,
     }
   }
 
   /**
-   * Returns the cached value, or calls `loader` once per key at a time: concurrent callers for the same key
-   * share that load. A loader error rejects every waiter and caches nothing; an aborted `signal` rejects that
-   * caller only ({@link LoadAbortedError}). A loaded `undefined` is returned but not cached. With
-   * `staleWhileRevalidate`, an expired value inside the window is returned at once and refreshed in the
-   * background by a single load.
-   * @throws TypeError `loader must be a function`, `signal must be an AbortSignal`, and those of `set`
+   * Closes the cache: every later call (but `close()`, `stats()`, `size`, `calculatedSize`) throws, or for
+   * `getOrLoad` rejects, with `ClosedError` (`E_CLOSED`). The entries are dropped at once (an `evict` event
+   * with reason `clear` for each) and the sweep timer is stopped. Loads in flight, background refreshes
+   * included, are given `timeout` ms to settle (their callers get their result, nothing is stored); then their
+   * `ctx.signal` is aborted with a `ClosedError` and the promise resolves. Idempotent: a second call returns
+   * the first call's promise.
+   * @param options - `timeout`: ms to wait for loads in flight, an integer from 0 to 2147483647 (default 5000)
+   * @throws TierkitTypeError (as a rejection) `L1Cache.close: options.timeout must be a duration in ms, an
+   *   integer from 0 to 2147483647, got <value>`
+   */
+  close(options?: CloseOptions): Promise<void> {
+    let timeout: number
+    try {
+      timeout = closeTimeout('L1Cache.close', options, CLOSE_TIMEOUT)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    if (this.closing === null) this.closing = this.shutdown(timeout)
+    return this.closing
+  }
+
+  private shutdown(timeout: number): Promise<void> {
+    const flights = this.flights === null ? [] : [...this.flights.values()]
+    this.closed = true
+    this.dropAll()
+    if (flights.length === 0) return Promise.resolve()
+    return new Promise<void>((resolve) => {
+      let left = flights.length
+      let timer: ReturnType<typeof setTimeout> | undefined
+      const abortAll = (): void => {
+        const reason = this.closedError()
+        for (const f of flights) f.controller.abort(reason)
+        resolve()
+      }
+      const settled = (): void => {
+        if (--left !== 0) return
+        if (timer !== undefined) clearTimeout(timer)
+        resolve()
+      }
+      for (const f of flights) f.promise.then(settled, settled)
+      if (timeout === 0) abortAll()
+      else timer = setTimeout(abortAll, timeout)
+    })
+  }
+
+  /**
+   * Returns the cached value, or calls `loader(ctx)` once per key at a time (`ctx.key`, `ctx.signal`,
+   * `ctx.stale`): concurrent callers for the same key share that load. A loader error rejects every waiter and
+   * caches nothing; an aborted `signal` rejects that caller only, at once, with `AbortedError` (`E_ABORTED`),
+   * and the last waiter's abort aborts `ctx.signal`. A loaded `undefined` is returned but not cached. Inside
+   * an entry's `grace`, its stale value is returned at once and refreshed in the background by a single load
+   * (`ctx.stale` holds it; a failure is a `refresh-error` event).
+   * @throws TierkitTypeError `L1Cache.getOrLoad: loader must be a function, got <value>`,
+   *   `L1Cache.getOrLoad: options.signal must be an AbortSignal, got <value>`, `L1Cache.getOrLoad: options.ttl
+   *   must be a duration in ms, an integer from 0 to 315360000000, got <value>`, `L1Cache.getOrLoad: options
+   *   must be an object, got <value>` (as rejections)
    * @throws {@link InvalidSizeError} if `sizeOf` rejects the loaded value (every waiter gets it)
+   * @throws ClosedError after `close()`
    * An entry larger than `maxSize` is returned to the callers, not stored, and counted in `stats().oversized`.
    */
-  async getOrLoad(
-    key: K,
-    loader: (key: K, context: LoadContext<V>) => V | undefined | PromiseLike<V | undefined>,
-    options?: GetOrLoadOptions,
-  ): Promise<V | undefined> {
-    if (typeof loader !== 'function') throw new TypeError('loader must be a function')
+  async getOrLoad(key: K, loader: Loader<K, V>, options?: GetOrLoadOptions): Promise<V | undefined> {
+    const where = 'L1Cache.getOrLoad'
+    checkFunction(where, 'loader', loader)
     let ttl = this.ttl
     let signal: AbortSignal | undefined
     if (options !== undefined) {
-      if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object')
-      if (options.ttl !== undefined) ttl = checkNumber('ttl', options.ttl)
-      if (options.signal !== undefined) {
-        if (!(options.signal instanceof AbortSignal)) throw new TypeError('signal must be an AbortSignal')
-        signal = options.signal
-      }
+      if (typeof options !== 'object' || options === null)
+        throw invalidArgument(where, 'options', 'an object', options)
+      if (options.ttl !== undefined) ttl = checkTtl(where, 'options.ttl', options.ttl, 0)
+      signal = checkSignal(where, 'options.signal', options.signal)
     }
-    if (signal?.aborted) throw new LoadAbortedError(key, signal.reason)
+    if (this.closed) throw this.closedError()
+    if (signal?.aborted) throw aborted(key, signal.reason)
     const slot = this.map.get(key)
     if (slot !== undefined) {
       const e = this.exp === null ? 0 : this.exp[slot]!
@@ -586,9 +690,8 @@ export class L1Cache<K, V> implements CacheLike<K, V> {
         else this.hit(slot)
         return this.valList[slot]
       }
-      if (this.staleWhileRevalidate > 0 && e + this.staleWhileRevalidate > this.now()) {
-        this.staleHits++
-        this.hits++
+      if (this.grace > 0 && e + this.grace > this.now()) {
+        this.staleServed++
         const stale = this.valList[slot]
         if (this.flights === null || !this.flights.has(key)) this.startLoad(key, loader, ttl, stale, true)
         return stale
@@ -608,9 +711,9 @@ export class L1Cache<K, V> implements CacheLike<K, V> {
 
   private startLoad(
     key: K,
-    loader: (key: K, context: LoadContext<V>) => V | undefined | PromiseLike<V | undefined>,
+    loader: Loader<K, V>,
     ttl: number,
-    staleValue: V | undefined,
+    stale: V | undefined,
     background: boolean,
   ): Flight<V> {
     if (this.flights === null) this.flights = new Map()
@@ -618,7 +721,7 @@ export class L1Cache<K, V> implements CacheLike<K, V> {
     this.loads++
     let raw: V | undefined | PromiseLike<V | undefined>
     try {
-      raw = loader(key, { signal: controller.signal, staleValue })
+      raw = loader({ key, signal: controller.signal, stale })
     } catch (err) {
       raw = Promise.reject(err)
     }
@@ -633,7 +736,7 @@ export class L1Cache<K, V> implements CacheLike<K, V> {
     flight.promise = Promise.resolve(raw).then(
       (value) => {
         if (flights.get(key) === flight) flights.delete(key)
-        if (value !== undefined && !flight.invalidated) {
+        if (value !== undefined && !flight.invalidated && !this.closed) {
           try {
             this.set(key, value, { ttl })
           } catch (err) {
@@ -649,9 +752,8 @@ export class L1Cache<K, V> implements CacheLike<K, V> {
       },
     )
     if (background) {
-      flight.promise.catch((err: unknown) => {
-        if (this.onBackgroundError !== null) this.onBackgroundError(err, key)
-      })
+      // always handled (no unhandled rejection), reported as an event
+      flight.promise.catch((error: unknown) => this.emit({ type: 'refresh-error', key, error }))
     }
     flights.set(key, flight)
     return flight
@@ -667,7 +769,7 @@ export class L1Cache<K, V> implements CacheLike<K, V> {
         done = true
         flight.waiters--
         if (flight.waiters === 0 && !flight.background) flight.controller.abort(signal.reason)
-        reject(new LoadAbortedError(key, signal.reason))
+        reject(aborted(key, signal.reason))
       }
       signal.addEventListener('abort', onAbort, { once: true })
       flight.promise.then(
@@ -694,6 +796,46 @@ export class L1Cache<K, V> implements CacheLike<K, V> {
     if (f !== undefined) {
       f.invalidated = true
       this.flights!.delete(key)
+    }
+  }
+
+  // ---------------------------------------------------------------- internals: events, closing
+
+  private closedError(): ClosedError {
+    return new ClosedError('the L1Cache')
+  }
+
+  /** Delivers one event; a listener that throws is ignored. */
+  private emit(event: L1CacheEvent<K, V>): void {
+    const onEvent = this.onEvent
+    if (onEvent === null) return
+    try {
+      onEvent(event)
+    } catch {
+      // ignored: a listener cannot break the cache's operation
+    }
+  }
+
+  /** Drops every entry (reason `clear`), invalidates the loads in flight, releases the storage. */
+  private dropAll(): void {
+    if (this.flights !== null) for (const f of this.flights.values()) f.invalidated = true
+    const listening = this.onEvent !== null
+    const ks: K[] = []
+    const vs: V[] = []
+    if (listening) {
+      for (const [k, s] of this.map) {
+        ks.push(k)
+        vs.push(this.valList[s]!)
+      }
+    }
+    this.reset()
+    if (listening) {
+      for (let i = 0; i < ks.length; i++) {
+        this.pendK.push(ks[i]!)
+        this.pendV.push(vs[i]!)
+        this.pendR.push('clear')
+      }
+      this.flush()
     }
   }
 
@@ -728,9 +870,9 @@ export class L1Cache<K, V> implements CacheLike<K, V> {
     return size
   }
 
-  /** An expired slot was found on access: reclaim it unless a stale-while-revalidate window keeps it. */
+  /** An expired slot was found on access: reclaim it unless its grace keeps it. */
   private expireSlot(slot: number, e: number): void {
-    if (this.staleWhileRevalidate > 0 && e + this.staleWhileRevalidate > this.now()) return
+    if (this.grace > 0 && e + this.grace > this.now()) return
     this.expirations++
     this.removeSlot(slot, 'expire')
     if (this.pendK.length !== 0) this.flush()
@@ -895,7 +1037,7 @@ export class L1Cache<K, V> implements CacheLike<K, V> {
       this.hit(slot)
       this.evictTinyLfu()
     }
-    if (old !== value && this.onEvict !== null) {
+    if (old !== value && this.onEvent !== null) {
       this.pendK.push(key)
       this.pendV.push(old)
       this.pendR.push('set')
@@ -906,7 +1048,7 @@ export class L1Cache<K, V> implements CacheLike<K, V> {
     return this.sizes === null ? 1 : this.sizes[slot]!
   }
 
-  /** Removes a slot from every structure and queues the onEvict call. */
+  /** Removes a slot from every structure and queues its evict event. */
   private removeSlot(slot: number, reason: EvictionReason): void {
     const key = this.keyList[slot] as K
     const value = this.valList[slot] as V
@@ -939,7 +1081,7 @@ export class L1Cache<K, V> implements CacheLike<K, V> {
     this.valList[slot] = undefined
     this.next[slot] = this.freeHead
     this.freeHead = slot
-    if (this.onEvict !== null) {
+    if (this.onEvent !== null) {
       this.pendK.push(key)
       this.pendV.push(value)
       this.pendR.push(reason)
@@ -953,21 +1095,9 @@ export class L1Cache<K, V> implements CacheLike<K, V> {
     this.pendK = []
     this.pendV = []
     this.pendR = []
-    const onEvict = this.onEvict
-    if (onEvict === null) return
-    let first: unknown
-    let failed = false
-    for (let i = 0; i < ks.length; i++) {
-      try {
-        onEvict(ks[i]!, vs[i]!, rs[i]!)
-      } catch (err) {
-        if (!failed) {
-          failed = true
-          first = err
-        }
-      }
-    }
-    if (failed) throw first
+    if (this.onEvent === null) return
+    for (let i = 0; i < ks.length; i++)
+      this.emit({ type: 'evict', key: ks[i]!, value: vs[i]!, reason: rs[i]! })
   }
 
   private reset(): void {
@@ -1029,7 +1159,7 @@ export class L1Cache<K, V> implements CacheLike<K, V> {
   private sweepSome(n: number): void {
     const exp = this.exp
     if (exp === null) return
-    const swr = this.staleWhileRevalidate
+    const grace = this.grace
     let now = -1
     let s = this.hand
     for (let i = 0; i < n; i++) {
@@ -1040,7 +1170,7 @@ export class L1Cache<K, V> implements CacheLike<K, V> {
       const e = exp[s]!
       if (e !== 0) {
         if (now < 0) now = this.now()
-        if (e + swr <= now) {
+        if (e + grace <= now) {
           this.expirations++
           this.removeSlot(s, 'expire')
         }
@@ -1338,8 +1468,21 @@ function filled<T>(n: number): (T | undefined)[] {
   return out
 }
 
-function fn<T>(name: string, v: T | undefined): T | null {
+function fn<T>(where: string, what: string, v: T | undefined): T | null {
   if (v === undefined) return null
-  if (typeof v !== 'function') throw new TypeError(`${name} must be a function`)
+  checkFunction(where, what, v)
   return v
+}
+
+/** The `index`-th element of each pair of `pairs` (keys, values), lazily. */
+function* project<T extends readonly unknown[], I extends 0 | 1>(
+  pairs: Iterable<T>,
+  index: I,
+): Generator<T[I], void, undefined> {
+  for (const p of pairs) yield p[index]
+}
+
+/** The rejection of a `getOrLoad` caller whose signal aborted. */
+function aborted(key: unknown, reason: unknown): AbortedError {
+  return new AbortedError('L1Cache.getOrLoad', reason, typeof key === 'string' ? key : undefined)
 }

@@ -1,40 +1,57 @@
 /**
- * Base class of every error thrown by `@tierkit/l1-cache`. Each subclass carries a stable `code`.
+ * The errors of `@tierkit/l1-cache`. Its own errors extend {@link L1CacheError}, which extends the family's
+ * `TierkitError` (`code`, `name` = the class name, `cause`); the shared ones come from `@tierkit/contracts`:
+ * `AbortedError` (a `getOrLoad` caller's signal), `ClosedError` (a call after `close()`) and
+ * `TierkitTypeError` (a bad argument).
  */
-export class L1CacheError extends Error {
-  /** Stable machine-readable code of the error (for example `E_INVALID_SIZE`). */
-  readonly code: string
+import {
+  AbortedError,
+  ClosedError,
+  describeValue,
+  TierkitError,
+  type TierkitErrorOptions,
+  TierkitTypeError,
+} from '@tierkit/contracts'
 
-  /**
-   * @param code - stable error code
-   * @param message - human-readable message
-   * @param options - standard error options (`cause`)
-   */
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
-    super(message, options)
-    this.name = 'L1CacheError'
-    this.code = code
-  }
-}
+/** The codes of this package's own errors. */
+type OwnCode = 'E_INVALID_SIZE' | 'E_ENTRY_TOO_LARGE'
 
 /**
- * Thrown by `set` (and counted by `getOrLoad`) when the `sizeOf` option returns something that is not a
- * non-negative finite number. The entry is not stored and the cache is left exactly as it was.
+ * Every `code` an error thrown by `@tierkit/l1-cache` can carry: its own (`E_INVALID_SIZE`,
+ * `E_ENTRY_TOO_LARGE`) and the shared ones it throws (`E_ABORTED`, `E_CLOSED`, `E_INVALID_ARGUMENT`).
  */
-export class InvalidSizeError extends L1CacheError {
+export type L1CacheErrorCode = OwnCode | 'E_ABORTED' | 'E_CLOSED' | 'E_INVALID_ARGUMENT'
+
+/**
+ * Base class of the errors defined by `@tierkit/l1-cache` (a `TierkitError`). Each subclass carries a stable
+ * `code`.
+ */
+export class L1CacheError<Code extends OwnCode = OwnCode> extends TierkitError<Code> {}
+
+/**
+ * Thrown by `set` (and by `getOrLoad` to every waiter) when the `sizeOf` option returns something that is not
+ * a non-negative finite number, or throws. The entry is not stored and the cache is left exactly as it was.
+ * Code `E_INVALID_SIZE`.
+ */
+export class InvalidSizeError extends L1CacheError<'E_INVALID_SIZE'> {
   /** The key whose size could not be computed. */
   readonly key: unknown
-  /** What `sizeOf` returned (or `undefined` when it threw; the thrown error is then the `cause`). */
+  /** What `sizeOf` returned (`undefined` when it threw; the thrown error is then the `cause`). */
   readonly size: unknown
 
   /**
    * @param key - the key being stored
    * @param size - the value `sizeOf` returned
-   * @param options - standard error options (`cause`: the error `sizeOf` threw, if any)
+   * @param options - `cause`: the error `sizeOf` threw, if any
    */
-  constructor(key: unknown, size: unknown, options?: { cause?: unknown }) {
-    super('E_INVALID_SIZE', `sizeOf must return a non-negative finite number, got ${describe(size)}`, options)
-    this.name = 'InvalidSizeError'
+  constructor(key: unknown, size: unknown, options?: TierkitErrorOptions) {
+    super(
+      'E_INVALID_SIZE',
+      options?.cause === undefined
+        ? `sizeOf must return a non-negative finite number, got ${describeValue(size)} for key ${describeValue(key)}`
+        : `sizeOf threw for key ${describeValue(key)}: ${options.cause instanceof Error ? options.cause.message : describeValue(options.cause)}`,
+      options,
+    )
     this.key = key
     this.size = size
   }
@@ -43,8 +60,9 @@ export class InvalidSizeError extends L1CacheError {
 /**
  * Thrown by `set` when an entry's size is larger than `maxSize`: such an entry could never fit. The entry is
  * not stored, any previous value under the key is kept, and `stats().oversized` is incremented.
+ * Code `E_ENTRY_TOO_LARGE`.
  */
-export class EntryTooLargeError extends L1CacheError {
+export class EntryTooLargeError extends L1CacheError<'E_ENTRY_TOO_LARGE'> {
   /** The key that was refused. */
   readonly key: unknown
   /** Size of the refused entry. */
@@ -58,8 +76,10 @@ export class EntryTooLargeError extends L1CacheError {
    * @param maxSize - the cache's maxSize
    */
   constructor(key: unknown, size: number, maxSize: number) {
-    super('E_ENTRY_TOO_LARGE', `entry size ${size} is larger than maxSize ${maxSize}`)
-    this.name = 'EntryTooLargeError'
+    super(
+      'E_ENTRY_TOO_LARGE',
+      `entry size ${size} is larger than maxSize ${maxSize} for key ${describeValue(key)}`,
+    )
     this.key = key
     this.size = size
     this.maxSize = maxSize
@@ -67,26 +87,19 @@ export class EntryTooLargeError extends L1CacheError {
 }
 
 /**
- * Rejects one `getOrLoad` caller whose `signal` was aborted. Other callers waiting for the same load are not
- * affected. `cause` is the signal's `reason`.
+ * Every error class `@tierkit/l1-cache` throws, by its code (the shared ones are those of
+ * `@tierkit/contracts`, the same classes).
  */
-export class LoadAbortedError extends L1CacheError {
-  /** The key whose load the caller stopped waiting for. */
-  readonly key: unknown
-
-  /**
-   * @param key - the key being loaded
-   * @param reason - the abort reason of the caller's signal
-   */
-  constructor(key: unknown, reason: unknown) {
-    super('E_ABORTED', 'getOrLoad was aborted by its signal', { cause: reason })
-    this.name = 'AbortError'
-    this.key = key
-  }
-}
-
-function describe(v: unknown): string {
-  if (typeof v === 'number') return String(v)
-  if (typeof v === 'string') return JSON.stringify(v)
-  return typeof v
-}
+export const errors: {
+  readonly E_INVALID_SIZE: typeof InvalidSizeError
+  readonly E_ENTRY_TOO_LARGE: typeof EntryTooLargeError
+  readonly E_ABORTED: typeof AbortedError
+  readonly E_CLOSED: typeof ClosedError
+  readonly E_INVALID_ARGUMENT: typeof TierkitTypeError
+} = Object.freeze({
+  E_INVALID_SIZE: InvalidSizeError,
+  E_ENTRY_TOO_LARGE: EntryTooLargeError,
+  E_ABORTED: AbortedError,
+  E_CLOSED: ClosedError,
+  E_INVALID_ARGUMENT: TierkitTypeError,
+})

@@ -1,53 +1,81 @@
+import { type L1Store, TierkitError, TierkitTypeError } from '@tierkit/contracts'
 import { describe, expect, test } from 'vitest'
 import {
-  type CacheLike,
   EntryTooLargeError,
   type EvictionReason,
   InvalidSizeError,
   L1Cache,
   L1CacheError,
+  type L1CacheEvent,
 } from '../src/index.js'
-import { allocatedSlots, checkInvariants } from './helpers.js'
+import { allocatedSlots, checkInvariants, typeError } from './helpers.js'
 
 const policies = ['lru', 'tinylfu'] as const
 
+const COUNT = 'an integer from 0 to 9007199254740991'
+const WEIGHT = 'a number from 0 to 9007199254740991'
+const TTL = 'a duration in ms, an integer from 0 to 315360000000'
+const TIMER = 'a duration in ms, an integer from 0 to 2147483647'
+
 describe('constructor', () => {
   test.each([
-    ['max', -1],
-    ['max', Number.NaN],
-    ['max', Number.POSITIVE_INFINITY],
-    ['max', '10'],
-    ['maxSize', -5],
-    ['maxSize', Number.NaN],
-    ['ttl', -1],
-    ['ttl', Number.POSITIVE_INFINITY],
-    ['ttl', '60s'],
-    ['staleWhileRevalidate', -1],
-    ['sweepInterval', Number.NaN],
-  ])('%s = %s is a TypeError with an exact message', (name, value) => {
+    ['max', -1, COUNT, '-1'],
+    ['max', Number.NaN, COUNT, 'NaN'],
+    ['max', Number.POSITIVE_INFINITY, COUNT, 'Infinity'],
+    ['max', '10', COUNT, '"10"'],
+    ['max', 2.5, COUNT, '2.5'],
+    ['maxSize', -5, WEIGHT, '-5'],
+    ['maxSize', Number.NaN, WEIGHT, 'NaN'],
+    ['ttl', -1, TTL, '-1'],
+    ['ttl', Number.POSITIVE_INFINITY, TTL, 'Infinity'],
+    ['ttl', '60s', TTL, '"60s"'],
+    ['ttl', 1.5, TTL, '1.5'],
+    ['grace', -1, TTL, '-1'],
+    ['grace', 0.5, TTL, '0.5'],
+    ['sweepInterval', Number.NaN, TIMER, 'NaN'],
+    ['sweepInterval', 2 ** 31, TIMER, '2147483648'],
+  ])('%s = %s is a TierkitTypeError with the exact message', (name, value, rule, got) => {
     const options = { max: 10, [name]: value }
-    expect(() => new L1Cache(options as never)).toThrowError(
-      new TypeError(`${name} must be a non-negative finite number`),
-    )
+    const err = typeError(() => new L1Cache(options as never))
+    expect(err).toBeInstanceOf(TierkitTypeError)
+    expect(err).toBeInstanceOf(TypeError)
+    expect(err.code).toBe('E_INVALID_ARGUMENT')
+    expect(err.message).toBe(`L1Cache: options.${name} must be ${rule}, got ${got}`)
   })
 
   test('needs a bound', () => {
-    expect(() => new L1Cache({})).toThrowError(new TypeError('max or maxSize must be greater than 0'))
-    expect(() => new L1Cache({ max: 0, maxSize: 0 })).toThrowError(
-      new TypeError('max or maxSize must be greater than 0'),
+    const message = 'L1Cache: options.max or options.maxSize must be greater than 0, got max 0 and maxSize 0'
+    expect(() => new L1Cache({})).toThrowError(new TierkitTypeError(message))
+    expect(() => new L1Cache({ max: 0, maxSize: 0 })).toThrowError(new TierkitTypeError(message))
+    expect(typeError(() => new L1Cache(null as never)).message).toBe(
+      'L1Cache: options must be an object, got null',
     )
-    expect(() => new L1Cache(null as never)).toThrowError(new TypeError('options must be an object'))
+    expect(typeError(() => new L1Cache([] as never)).message).toBe(
+      'L1Cache: options must be an object, got an array',
+    )
   })
 
   test('policy and callbacks are checked', () => {
-    expect(() => new L1Cache({ max: 1, policy: 'lfu' as never })).toThrowError(
-      new TypeError("policy must be 'lru' or 'tinylfu'"),
+    expect(typeError(() => new L1Cache({ max: 1, policy: 'lfu' as never })).message).toBe(
+      `L1Cache: options.policy must be 'lru' or 'tinylfu', got "lfu"`,
     )
-    for (const name of ['sizeOf', 'onEvict', 'onBackgroundError', 'clock']) {
-      expect(() => new L1Cache({ max: 1, [name]: 42 } as never)).toThrowError(
-        new TypeError(`${name} must be a function`),
+    for (const name of ['sizeOf', 'onEvent', 'clock']) {
+      expect(typeError(() => new L1Cache({ max: 1, [name]: 42 } as never)).message).toBe(
+        `L1Cache: options.${name} must be a function, got 42`,
       )
     }
+  })
+
+  test('the options renamed in 0.2 are refused with a message naming the new one, not ignored', () => {
+    expect(typeError(() => new L1Cache({ max: 1, staleWhileRevalidate: 50 } as never)).message).toBe(
+      'L1Cache: options.staleWhileRevalidate must be absent (renamed grace), got 50',
+    )
+    expect(typeError(() => new L1Cache({ max: 1, onEvict: () => {} } as never)).message).toBe(
+      "L1Cache: options.onEvict must be absent (replaced by onEvent, events of type 'evict'), got a function",
+    )
+    expect(typeError(() => new L1Cache({ max: 1, onBackgroundError: () => {} } as never)).message).toBe(
+      "L1Cache: options.onBackgroundError must be absent (replaced by onEvent, events of type 'refresh-error'), got a function",
+    )
   })
 
   test('construction allocates nothing proportional to max', () => {
@@ -66,6 +94,7 @@ describe('constructor', () => {
     expect(c.max).toBe(5)
     expect(c.maxSize).toBe(0)
     expect(c.ttl).toBe(0)
+    expect(c.grace).toBe(0)
     expect(c.size).toBe(0)
   })
 })
@@ -93,16 +122,16 @@ describe.each(policies)('basic operations (%s)', (policy) => {
   })
 
   test('set(key, undefined) deletes the key', () => {
-    const reasons: EvictionReason[] = []
+    const events: L1CacheEvent<string, number | undefined>[] = []
     const c = new L1Cache<string, number | undefined>({
       max: 3,
       policy,
-      onEvict: (_k, _v, r) => reasons.push(r),
+      onEvent: (e) => events.push(e),
     })
     c.set('a', 1)
     c.set('a', undefined)
     expect(c.has('a')).toBe(false)
-    expect(reasons).toEqual(['delete'])
+    expect(events).toEqual([{ type: 'evict', key: 'a', value: 1, reason: 'delete' }])
   })
 
   test('stats count hits, misses, sets, deletes, evictions', () => {
@@ -126,7 +155,11 @@ describe.each(policies)('basic operations (%s)', (policy) => {
 
   test('max is respected and eviction reports reason evict', () => {
     const evicted: [number, number, EvictionReason][] = []
-    const c = new L1Cache<number, number>({ max: 100, policy, onEvict: (k, v, r) => evicted.push([k, v, r]) })
+    const c = new L1Cache<number, number>({
+      max: 100,
+      policy,
+      onEvent: (e) => e.type === 'evict' && evicted.push([e.key, e.value, e.reason]),
+    })
     for (let i = 0; i < 1000; i++) {
       if (c.get(i % 300) === undefined) c.set(i % 300, i)
     }
@@ -136,12 +169,12 @@ describe.each(policies)('basic operations (%s)', (policy) => {
     checkInvariants(c)
   })
 
-  test('onEvict reasons: set (replaced value), delete, clear', () => {
+  test('evict event reasons: set (replaced value), delete, clear', () => {
     const log: string[] = []
     const c = new L1Cache<string, number>({
       max: 10,
       policy,
-      onEvict: (k, v, r) => log.push(`${k}=${v}:${r}`),
+      onEvent: (e) => e.type === 'evict' && log.push(`${e.key}=${e.value}:${e.reason}`),
     })
     c.set('a', 1)
     c.set('a', 1) // same value: nothing left the cache
@@ -158,22 +191,30 @@ describe.each(policies)('basic operations (%s)', (policy) => {
     checkInvariants(c)
   })
 
-  test('onEvict runs after the cache is consistent and may use it; its error is rethrown', () => {
-    let seenSize = -1
+  test('events arrive after the cache is consistent (the listener may use it); a throwing listener is ignored', () => {
+    const sizes: number[] = []
+    const seen: string[] = []
     const c = new L1Cache<string, number>({
       max: 10,
       policy,
-      onEvict: (k) => {
-        seenSize = c.size
-        if (k === 'boom') throw new Error('listener failed')
+      onEvent: (e) => {
+        if (e.type !== 'evict') return
+        sizes.push(c.size)
+        seen.push(`${e.key}:${e.reason}`)
+        if (e.key.startsWith('boom')) throw new Error('listener failed')
       },
     })
     c.set('boom', 1)
     c.set('x', 2)
-    expect(() => c.delete('boom')).toThrowError('listener failed')
-    expect(seenSize).toBe(1)
+    expect(c.delete('boom')).toBe(true)
+    expect(sizes).toEqual([1])
     expect(c.has('boom')).toBe(false)
     expect(c.get('x')).toBe(2)
+    // several events in one operation: a throw in the first does not stop the others
+    c.set('boom2', 3)
+    c.clear()
+    expect(seen.slice(1).sort()).toEqual(['boom2:clear', 'x:clear'])
+    expect(c.size).toBe(0)
     checkInvariants(c)
   })
 
@@ -245,13 +286,18 @@ describe.each(policies)('basic operations (%s)', (policy) => {
   test('set options are validated and a failed set changes nothing', () => {
     const c = new L1Cache<string, number>({ max: 10, policy })
     c.set('a', 1)
-    expect(() => c.set('a', 2, { ttl: -1 })).toThrowError(
-      new TypeError('ttl must be a non-negative finite number'),
+    expect(typeError(() => c.set('a', 2, { ttl: -1 })).message).toBe(
+      `L1Cache.set: options.ttl must be ${TTL}, got -1`,
     )
-    expect(() => c.set('a', 2, { size: Number.NaN })).toThrowError(
-      new TypeError('size must be a non-negative finite number'),
+    expect(typeError(() => c.set('a', 2, { ttl: 2.5 })).message).toBe(
+      `L1Cache.set: options.ttl must be ${TTL}, got 2.5`,
     )
-    expect(() => c.set('a', 2, 5 as never)).toThrowError(new TypeError('options must be an object'))
+    expect(typeError(() => c.set('a', 2, { size: Number.NaN })).message).toBe(
+      `L1Cache.set: options.size must be ${WEIGHT}, got NaN`,
+    )
+    expect(typeError(() => c.set('a', 2, 5 as never)).message).toBe(
+      'L1Cache.set: options must be an object, got 5',
+    )
     expect(c.get('a')).toBe(1)
     expect(c.stats().sets).toBe(1)
     checkInvariants(c)
@@ -296,6 +342,8 @@ describe.each(policies)('weights (%s)', (policy) => {
       }
       expect(err).toBeInstanceOf(InvalidSizeError)
       expect(err).toBeInstanceOf(L1CacheError)
+      expect(err).toBeInstanceOf(TierkitError)
+      expect((err as InvalidSizeError).name).toBe('InvalidSizeError')
       expect((err as InvalidSizeError).code).toBe('E_INVALID_SIZE')
       expect((err as InvalidSizeError).key).toBe('a')
       expect(Object.is((err as InvalidSizeError).size, bad)).toBe(true)
@@ -315,14 +363,15 @@ describe.each(policies)('weights (%s)', (policy) => {
         throw boom
       },
     })
+    let err: unknown
     try {
       c.set('a', 1)
-      expect.unreachable()
     } catch (e) {
-      expect(e).toBeInstanceOf(InvalidSizeError)
-      expect((e as Error).cause).toBe(boom)
-      expect((e as Error).message).toBe('sizeOf must return a non-negative finite number, got undefined')
+      err = e
     }
+    expect(err).toBeInstanceOf(InvalidSizeError)
+    expect((err as Error).cause).toBe(boom)
+    expect((err as Error).message).toBe('sizeOf threw for key "a": cannot measure')
     expect(c.size).toBe(0)
   })
 
@@ -332,7 +381,7 @@ describe.each(policies)('weights (%s)', (policy) => {
       maxSize: 10,
       policy,
       sizeOf: (v) => v.length,
-      onEvict: (_k, _v, r) => reasons.push(r),
+      onEvent: (e) => e.type === 'evict' && reasons.push(e.reason),
     })
     c.set('a', 'short')
     let err: unknown
@@ -342,10 +391,12 @@ describe.each(policies)('weights (%s)', (policy) => {
       err = e
     }
     expect(err).toBeInstanceOf(EntryTooLargeError)
+    expect(err).toBeInstanceOf(TierkitError)
+    expect((err as EntryTooLargeError).name).toBe('EntryTooLargeError')
     expect((err as EntryTooLargeError).code).toBe('E_ENTRY_TOO_LARGE')
     expect((err as EntryTooLargeError).size).toBe(28)
     expect((err as EntryTooLargeError).maxSize).toBe(10)
-    expect((err as Error).message).toBe('entry size 28 is larger than maxSize 10')
+    expect((err as Error).message).toBe('entry size 28 is larger than maxSize 10 for key "a"')
     expect(c.get('a')).toBe('short')
     expect(c.stats().oversized).toBe(1)
     expect(reasons).toEqual([])
@@ -391,10 +442,12 @@ describe('tinylfu policy', () => {
   })
 })
 
-test('L1Cache satisfies the structural shape other packages use', () => {
-  const l1: CacheLike<string, { id: number }> = new L1Cache<string, { id: number }>({ max: 10 })
+test("L1Cache is an L1Store of @tierkit/contracts (redis-aside's l1)", () => {
+  const l1: L1Store = new L1Cache<string, { id: number }>({ max: 10 })
   l1.set('k', { id: 1 }, { ttl: 1000 })
   expect(l1.get('k')).toEqual({ id: 1 })
   expect(l1.delete('k')).toBe(true)
+  l1.set('j', { id: 2 })
   l1.clear()
+  expect(l1.get('j')).toBeUndefined()
 })

@@ -1,30 +1,32 @@
+import {
+  AbortedError as ContractsAbortedError,
+  type LoaderContext,
+  TierkitTypeError,
+} from '@tierkit/contracts'
 import { describe, expect, test } from 'vitest'
-import { InvalidSizeError, L1Cache, LoadAbortedError } from '../src/index.js'
-import { checkInvariants } from './helpers.js'
-
-function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void; reject: (e: unknown) => void } {
-  let resolve!: (v: T) => void
-  let reject!: (e: unknown) => void
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res
-    reject = rej
-  })
-  return { promise, resolve, reject }
-}
+import { AbortedError, InvalidSizeError, L1Cache } from '../src/index.js'
+import { checkInvariants, deferred, rejection } from './helpers.js'
 
 describe.each(['lru', 'tinylfu'] as const)('getOrLoad (%s)', (policy) => {
   test('concurrent callers share one load, and the value is cached', async () => {
     const c = new L1Cache<string, number>({ max: 10, policy })
     const d = deferred<number>()
     let calls = 0
-    const loader = (): Promise<number> => {
+    const contexts: LoaderContext<string, number>[] = []
+    const loader = (ctx: LoaderContext<string, number>): Promise<number> => {
       calls++
+      contexts.push(ctx)
       return d.promise
     }
     const waiters = Array.from({ length: 10 }, () => c.getOrLoad('k', loader))
     d.resolve(42)
     expect(await Promise.all(waiters)).toEqual(Array(10).fill(42))
     expect(calls).toBe(1)
+    // the family's one loader context: the key, a signal, and no stale value on a plain miss
+    expect(contexts[0]!.key).toBe('k')
+    expect(contexts[0]!.signal).toBeInstanceOf(AbortSignal)
+    expect(contexts[0]!.signal.aborted).toBe(false)
+    expect(contexts[0]!.stale).toBeUndefined()
     expect(c.get('k')).toBe(42)
     expect(await c.getOrLoad('k', loader)).toBe(42)
     expect(calls).toBe(1)
@@ -59,7 +61,7 @@ describe.each(['lru', 'tinylfu'] as const)('getOrLoad (%s)', (policy) => {
     const c = new L1Cache<string, number>({ max: 10, policy })
     const d = deferred<number>()
     let loaderSignal: AbortSignal | undefined
-    const loader = (_k: string, ctx: { signal: AbortSignal }): Promise<number> => {
+    const loader = (ctx: LoaderContext<string, number>): Promise<number> => {
       loaderSignal = ctx.signal
       return d.promise
     }
@@ -67,11 +69,16 @@ describe.each(['lru', 'tinylfu'] as const)('getOrLoad (%s)', (policy) => {
     const aborted = c.getOrLoad('k', loader, { signal: ac.signal })
     const other = c.getOrLoad('k', loader)
     ac.abort(new Error('client went away'))
-    const err = await aborted.catch((e: unknown) => e)
-    expect(err).toBeInstanceOf(LoadAbortedError)
-    expect((err as LoadAbortedError).code).toBe('E_ABORTED')
-    expect((err as LoadAbortedError).name).toBe('AbortError')
-    expect(((err as LoadAbortedError).cause as Error).message).toBe('client went away')
+    const err = await rejection(aborted)
+    // contracts' AbortedError, the same class the package re-exports
+    expect(AbortedError).toBe(ContractsAbortedError)
+    expect(err).toBeInstanceOf(AbortedError)
+    expect((err as AbortedError).code).toBe('E_ABORTED')
+    expect((err as AbortedError).name).toBe('AbortError')
+    expect((err as AbortedError).key).toBe('k')
+    expect((err as AbortedError).message).toBe('L1Cache.getOrLoad was aborted by its signal')
+    expect(((err as AbortedError).cause as Error).message).toBe('client went away')
+    // the shared load goes on for the other caller
     expect(loaderSignal?.aborted).toBe(false)
     d.resolve(7)
     expect(await other).toBe(7)
@@ -83,7 +90,7 @@ describe.each(['lru', 'tinylfu'] as const)('getOrLoad (%s)', (policy) => {
     let loaderSignal: AbortSignal | undefined
     const a1 = new AbortController()
     const a2 = new AbortController()
-    const loader = (_k: string, ctx: { signal: AbortSignal }): Promise<number> => {
+    const loader = (ctx: LoaderContext<string, number>): Promise<number> => {
       loaderSignal = ctx.signal
       return new Promise(() => {})
     }
@@ -91,10 +98,12 @@ describe.each(['lru', 'tinylfu'] as const)('getOrLoad (%s)', (policy) => {
     const p2 = c.getOrLoad('k', loader, { signal: a2.signal })
     a1.abort()
     expect(loaderSignal?.aborted).toBe(false)
-    a2.abort()
+    const last = new Error('the last caller left')
+    a2.abort(last)
     expect(loaderSignal?.aborted).toBe(true)
-    await expect(p1).rejects.toBeInstanceOf(LoadAbortedError)
-    await expect(p2).rejects.toBeInstanceOf(LoadAbortedError)
+    expect(loaderSignal?.reason).toBe(last)
+    await expect(p1).rejects.toBeInstanceOf(AbortedError)
+    await expect(p2).rejects.toBeInstanceOf(AbortedError)
   })
 
   test('an already aborted signal rejects without calling the loader', async () => {
@@ -109,7 +118,7 @@ describe.each(['lru', 'tinylfu'] as const)('getOrLoad (%s)', (policy) => {
         },
         { signal: AbortSignal.abort() },
       ),
-    ).rejects.toBeInstanceOf(LoadAbortedError)
+    ).rejects.toBeInstanceOf(AbortedError)
     expect(calls).toBe(0)
   })
 
@@ -167,18 +176,51 @@ describe.each(['lru', 'tinylfu'] as const)('getOrLoad (%s)', (policy) => {
     checkInvariants(c)
   })
 
-  test('bad arguments are TypeErrors with exact messages', async () => {
+  test('bad arguments are TierkitTypeErrors with exact messages (rejections), and change nothing', async () => {
     const c = new L1Cache<string, number>({ max: 10, policy })
-    await expect(c.getOrLoad('k', 5 as never)).rejects.toThrowError(
-      new TypeError('loader must be a function'),
-    )
-    await expect(c.getOrLoad('k', () => 1, { signal: {} as never })).rejects.toThrowError(
-      new TypeError('signal must be an AbortSignal'),
-    )
-    await expect(c.getOrLoad('k', () => 1, { ttl: -3 })).rejects.toThrowError(
-      new TypeError('ttl must be a non-negative finite number'),
-    )
+    const cases: [() => Promise<unknown>, string][] = [
+      [() => c.getOrLoad('k', 5 as never), 'L1Cache.getOrLoad: loader must be a function, got 5'],
+      [
+        () => c.getOrLoad('k', () => 1, { signal: {} as never }),
+        'L1Cache.getOrLoad: options.signal must be an AbortSignal, got an object',
+      ],
+      [
+        () => c.getOrLoad('k', () => 1, { ttl: -3 }),
+        'L1Cache.getOrLoad: options.ttl must be a duration in ms, an integer from 0 to 315360000000, got -3',
+      ],
+      [
+        () => c.getOrLoad('k', () => 1, { ttl: 0.5 }),
+        'L1Cache.getOrLoad: options.ttl must be a duration in ms, an integer from 0 to 315360000000, got 0.5',
+      ],
+      [
+        () => c.getOrLoad('k', () => 1, 'fast' as never),
+        'L1Cache.getOrLoad: options must be an object, got "fast"',
+      ],
+    ]
+    for (const [call, message] of cases) {
+      const err = await rejection(call())
+      expect(err).toBeInstanceOf(TierkitTypeError)
+      expect((err as TierkitTypeError).code).toBe('E_INVALID_ARGUMENT')
+      expect((err as Error).message).toBe(message)
+    }
     expect(c.stats().loads).toBe(0)
+    expect(c.stats().misses).toBe(0)
     expect(c.size).toBe(0)
+  })
+
+  test('a key that is not a string: the loader gets it as ctx.key, an abort has no key field', async () => {
+    const c = new L1Cache<{ id: number }, string>({ max: 10, policy })
+    const k = { id: 7 }
+    const seen: unknown[] = []
+    const loader = (ctx: LoaderContext<{ id: number }, string>): string => {
+      seen.push(ctx.key)
+      return `user ${ctx.key.id}`
+    }
+    expect(await c.getOrLoad(k, loader)).toBe('user 7')
+    expect(seen).toEqual([k])
+    expect(seen[0]).toBe(k)
+    const err = await rejection(c.getOrLoad({ id: 8 }, () => 'x', { signal: AbortSignal.abort() }))
+    expect(err).toBeInstanceOf(AbortedError)
+    expect((err as AbortedError).key).toBeUndefined()
   })
 })

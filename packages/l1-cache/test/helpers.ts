@@ -1,3 +1,4 @@
+import { TierkitTypeError } from '@tierkit/contracts'
 import { expect } from 'vitest'
 
 /** Any L1Cache instance (the helpers only read its internals). */
@@ -88,4 +89,39 @@ export function manualClock(start = 1000): { now: () => number; advance: (ms: nu
       t += ms
     },
   }
+}
+
+/** Calls `fn` and returns the TierkitTypeError it threw (fails the test if it threw nothing or something else). */
+export function typeError(fn: () => unknown): TierkitTypeError {
+  let thrown: unknown
+  try {
+    fn()
+  } catch (e) {
+    thrown = e
+  }
+  expect(thrown).toBeInstanceOf(TierkitTypeError)
+  return thrown as TierkitTypeError
+}
+
+/** What `promise` rejected with (fails the test if it resolved). */
+export async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  const settled = await Promise.allSettled([promise])
+  const r = settled[0]!
+  expect(r.status).toBe('rejected')
+  return r.status === 'rejected' ? r.reason : undefined
+}
+
+/** A promise with its resolve and reject functions. */
+export function deferred<T>(): {
+  promise: Promise<T>
+  resolve: (v: T) => void
+  reject: (e: unknown) => void
+} {
+  let resolve!: (v: T) => void
+  let reject!: (e: unknown) => void
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res
+    reject = rej
+  })
+  return { promise, resolve, reject }
 }

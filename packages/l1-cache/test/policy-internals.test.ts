@@ -30,7 +30,7 @@ function run(fast: boolean, keys: number[], max: number) {
     const evicted: number[] = []
     const cache = new L1Cache<number, number>({
       max,
-      onEvict: (k, _v, reason) => reason === 'evict' && evicted.push(k),
+      onEvent: (e) => e.type === 'evict' && e.reason === 'evict' && evicted.push(e.key),
     })
     for (const k of keys) if (cache.get(k) === undefined) cache.set(k, k)
     checkInvariants(cache)

@@ -1,5 +1,6 @@
+import type { LoaderContext } from '@tierkit/contracts'
 import { afterEach, describe, expect, test, vi } from 'vitest'
-import { type EvictionReason, L1Cache } from '../src/index.js'
+import { type EvictionReason, L1Cache, type L1CacheEvent } from '../src/index.js'
 import { allocatedSlots, checkInvariants, manualClock } from './helpers.js'
 
 afterEach(() => {
@@ -15,7 +16,7 @@ describe.each(['lru', 'tinylfu'] as const)('TTL (%s)', (policy) => {
       ttl: 100,
       policy,
       clock: clock.now,
-      onEvict: (_k, _v, r) => reasons.push(r),
+      onEvent: (e) => e.type === 'evict' && reasons.push(e.reason),
     })
     c.set('a', 1)
     clock.advance(99)
@@ -41,7 +42,7 @@ describe.each(['lru', 'tinylfu'] as const)('TTL (%s)', (policy) => {
       ttl: 10,
       policy,
       clock: clock.now,
-      onEvict: (_k, _v, r) => reasons.push(r),
+      onEvent: (e) => e.type === 'evict' && reasons.push(e.reason),
     })
     c.set('a', 1)
     clock.advance(10)
@@ -135,6 +136,37 @@ describe.each(['lru', 'tinylfu'] as const)('TTL (%s)', (policy) => {
   })
 })
 
+describe('remainingTtl', () => {
+  test('whole milliseconds, rounded up: > 0 exactly while the entry is live', () => {
+    let t = 1000.25
+    const c = new L1Cache<string, number>({ max: 10, clock: () => t })
+    c.set('a', 1, { ttl: 100 }) // deadline 1100.25
+    expect(c.remainingTtl('a')).toBe(100)
+    t = 1000.75
+    expect(c.remainingTtl('a')).toBe(100) // 99.5 left: rounded up
+    t = 1099.9
+    expect(c.remainingTtl('a')).toBe(1) // 0.35 left
+    expect(c.has('a')).toBe(true)
+    t = 1100.25
+    expect(c.remainingTtl('a')).toBe(0)
+    expect(c.has('a')).toBe(false)
+    t = 5000
+    expect(c.remainingTtl('a')).toBe(0)
+  })
+
+  test('with the default coarse clock, every reading is an integer', async () => {
+    const c = new L1Cache<string, number>({ max: 10, ttl: 60_000 })
+    c.set('a', 1)
+    const readings: number[] = []
+    for (let i = 0; i < 5; i++) {
+      readings.push(c.remainingTtl('a'))
+      await new Promise((r) => setTimeout(r, 3))
+    }
+    expect(readings.every((r) => Number.isInteger(r) && r > 0 && r <= 60_000)).toBe(true)
+    expect(readings).toHaveLength(5)
+  })
+})
+
 describe('default clock', () => {
   test('entries expire with the real coarse clock', async () => {
     const c = new L1Cache<string, number>({ max: 10, ttl: 5 })
@@ -146,19 +178,21 @@ describe('default clock', () => {
   })
 })
 
-describe('staleWhileRevalidate', () => {
+describe('grace', () => {
   test('getOrLoad serves the stale value once and refreshes it with one background load', async () => {
     const clock = manualClock()
-    const c = new L1Cache<string, number>({ max: 10, ttl: 100, staleWhileRevalidate: 50, clock: clock.now })
+    const c = new L1Cache<string, number>({ max: 10, ttl: 100, grace: 50, clock: clock.now })
+    expect(c.grace).toBe(50)
     c.set('a', 1)
     clock.advance(120)
-    // get never returns a stale value, and does not drop it inside the window
+    // get never returns a stale value, and does not drop it inside the grace
     expect(c.get('a')).toBe(undefined)
     let calls = 0
     let release: (v: number) => void = () => {}
-    const loader = (_k: string, ctx: { staleValue: number | undefined }): Promise<number> => {
+    const contexts: LoaderContext<string, number>[] = []
+    const loader = (ctx: LoaderContext<string, number>): Promise<number> => {
       calls++
-      expect(ctx.staleValue).toBe(1)
+      contexts.push(ctx)
       return new Promise<number>((r) => {
         release = r
       })
@@ -166,7 +200,11 @@ describe('staleWhileRevalidate', () => {
     expect(await c.getOrLoad('a', loader)).toBe(1)
     expect(await c.getOrLoad('a', loader)).toBe(1)
     expect(calls).toBe(1)
-    expect(c.stats().staleHits).toBe(2)
+    expect(contexts.map((ctx) => [ctx.key, ctx.stale, ctx.signal.aborted])).toEqual([['a', 1, false]])
+    // outcomes: the get was a miss, the two stale serves are `stale`, not hits
+    const s = c.stats()
+    expect([s.hits, s.misses, s.stale]).toEqual([0, 1, 2])
+    expect(s.hitRatio).toBeCloseTo(2 / 3, 10)
     release(2)
     await new Promise((r) => setImmediate(r))
     expect(c.get('a')).toBe(2)
@@ -175,13 +213,13 @@ describe('staleWhileRevalidate', () => {
 
   test('a failed background refresh keeps the stale value and is reported', async () => {
     const clock = manualClock()
-    const errors: unknown[] = []
+    const events: L1CacheEvent<string, number>[] = []
     const c = new L1Cache<string, number>({
       max: 10,
       ttl: 100,
-      staleWhileRevalidate: 50,
+      grace: 50,
       clock: clock.now,
-      onBackgroundError: (e) => errors.push(e),
+      onEvent: (e) => events.push(e),
     })
     c.set('a', 1)
     clock.advance(110)
@@ -192,14 +230,39 @@ describe('staleWhileRevalidate', () => {
       }),
     ).toBe(1)
     await new Promise((r) => setImmediate(r))
-    expect(errors).toEqual([boom])
+    expect(events).toEqual([{ type: 'refresh-error', key: 'a', error: boom }])
     expect(c.stats().loadErrors).toBe(1)
     // the next call serves the stale value again and starts a new refresh, which succeeds
     expect(await c.getOrLoad('a', () => 5)).toBe(1)
     await new Promise((r) => setImmediate(r))
     expect(c.get('a')).toBe(5)
-    // past ttl + window: the entry is reclaimed and the loader is awaited
+    // past ttl + grace: the entry is reclaimed and the loader is awaited
     clock.advance(200)
     expect(await c.getOrLoad('a', () => 7)).toBe(7)
+  })
+
+  test('a throwing refresh-error listener is ignored (no unhandled rejection, the stale value still served)', async () => {
+    const clock = manualClock()
+    let calls = 0
+    const c = new L1Cache<string, number>({
+      max: 10,
+      ttl: 100,
+      grace: 50,
+      clock: clock.now,
+      onEvent: (e) => {
+        if (e.type === 'refresh-error') {
+          calls++
+          throw new Error('listener failed')
+        }
+      },
+    })
+    c.set('a', 1)
+    clock.advance(110)
+    expect(await c.getOrLoad('a', () => Promise.reject(new Error('db down')))).toBe(1)
+    await new Promise((r) => setImmediate(r))
+    expect(calls).toBe(1)
+    expect(await c.getOrLoad('a', () => 3)).toBe(1)
+    await new Promise((r) => setImmediate(r))
+    expect(c.get('a')).toBe(3)
   })
 })
