@@ -75,7 +75,7 @@ async function writePath(url: string, label: string): Promise<void> {
       redis,
       name: 'bench',
       store,
-      blockMs: 100,
+      pollInterval: 100,
       onEvent(e) {
         if (e.type !== 'applied') return
         const nowUs = (performance.timeOrigin + performance.now()) * 1000
@@ -89,7 +89,7 @@ async function writePath(url: string, label: string): Promise<void> {
     const savesBefore = store.saves
     const t0 = performance.now()
     const behind = await run(WRITES, (i) => wb.write(keyOf(i), { i, pad: 'x'.repeat(64) }))
-    await wb.flush(120_000)
+    await wb.flush({ timeout: 120_000 })
     const drained = (performance.now() - t0) / 1000
     await flusher.close()
     await cache.close()

@@ -1,9 +1,26 @@
 import { randomUUID } from 'node:crypto'
+import {
+  ClosedError,
+  type CloseOptions,
+  checkDuration,
+  checkObject,
+  checkString,
+  closeTimeout,
+  invalidArgument,
+} from '@tierkit/contracts'
 import type { Cluster, Redis } from 'ioredis'
-import { boundedReady, checkReadyTimeout, connectIfWaiting, DEFAULT_READY_TIMEOUT_MS } from './connect.js'
-import { ClosedError, InvalidArgumentError, PublishError } from './errors.js'
-import type { InvalidationPublisher } from './types.js'
-import { checkKeys, checkObject, checkPositive, checkTags } from './validate.js'
+import {
+  checkEvictor,
+  checkOptionalFunction,
+  checkOptions,
+  checkRedis,
+  checkStrings,
+  MAX_STRING,
+  refuseOldOptions,
+} from './args.js'
+import { boundedReady, connectIfWaiting, DEFAULT_QUIT_TIMEOUT, DEFAULT_READY_TIMEOUT } from './connect.js'
+import { PublishError } from './errors.js'
+import type { InvalidationPublisher, LocalEvictor } from './types.js'
 
 /** A message received from another instance. */
 export interface BusMessage {
@@ -15,38 +32,23 @@ export interface BusMessage {
   readonly from: string
 }
 
-/** What the bus reports (through `onEvent` and `subscribe`). */
+/** What the bus reports through its `onEvent` option. */
 export type BusEvent =
   /** The subscriber is subscribed (first time). */
   | { type: 'ready' }
-  /** A message from another instance was applied (its keys evicted from every attached cache's L1). */
+  /** A message from another instance was applied (its keys evicted from every attached cache). */
   | { type: 'message'; message: BusMessage }
   /**
    * The subscriber lost its connection (or, on a Cluster, moved to another node) and is subscribed again:
-   * messages may have been lost meanwhile, so every attached L1 was cleared (`cleared` counts the `l1`
-   * objects cleared). Reported after EVERY such loss, however it was detected (a closed connection, a
-   * heartbeat that got no answer).
+   * messages may have been lost meanwhile, so `evictLocal()` was called on every attached cache (its L1, its
+   * reads and loads in flight); `cleared` counts the caches evicted. Reported after EVERY such loss, however
+   * it was detected (a closed connection, a heartbeat that got no answer).
    */
   | { type: 'reconnect'; cleared: number }
   /** A payload on the channel that is not a bus message (ignored). */
   | { type: 'invalid-message'; payload: string }
-  /** A swallowed error (an L1 that threw on evict/clear, a subscriber connection error). */
+  /** A swallowed error (a cache that threw on evictLocal, a subscriber connection error). */
   | { type: 'error'; error: unknown }
-
-/** Something with an `evictLocal` method (redis-aside's cache). */
-export interface LocalEvictor {
-  /**
-   * Drops the L1 copies of these keys; without keys, every L1 copy and every read or load in flight (called
-   * after the bus or the tracking channel may have missed invalidations).
-   */
-  evictLocal(keys?: string | readonly string[]): unknown
-}
-
-/** Something that can be cleared entirely (the L1 object given to redis-aside, e.g. an `L1Cache`). */
-export interface Clearable {
-  /** Removes every entry. */
-  clear(): unknown
-}
 
 /** Options of {@link createInvalidationBus}. */
 export interface InvalidationBusOptions {
@@ -57,33 +59,35 @@ export interface InvalidationBusOptions {
   redis: Redis | Cluster
   /** The pub/sub channel; every instance of one application uses the same. */
   channel: string
-  /** Caches whose L1 copies are evicted when a message arrives. More can be added with `attach`. */
+  /**
+   * Caches evicted when a message arrives (`evictLocal(keys)`) and when the subscriber is back after a loss
+   * (`evictLocal()`: everything this process holds, since messages may have been missed; redis-aside's cache
+   * clears its L1 then). More can be added with `attach`.
+   */
   caches?: readonly LocalEvictor[]
-  /** L1 stores cleared when the subscriber reconnects (messages may have been lost while it was away). */
-  l1?: readonly Clearable[]
   /** Identity of this instance; its own messages are ignored. @default a random UUID */
   instanceId?: string
-  /** Receives every event. Must not throw. */
+  /** Receives every event (see {@link BusEvent}). A listener that throws is ignored. */
   onEvent?: (event: BusEvent) => void
   /**
    * How long `ready()` waits for the subscriber to connect and subscribe before it rejects with
-   * `ReadyTimeoutError` (`E_READY_TIMEOUT`), in ms. A positive finite number; `ready(ms)` overrides it per call.
+   * `ReadyTimeoutError` (`E_READY_TIMEOUT`), in ms; `ready({ timeout })` overrides it per call.
    * @default 10000
    */
-  readyTimeoutMs?: number
+  readyTimeout?: number
   /**
    * Bound of one `publish`, in ms: past it, `publish` rejects with `PublishError` (Redis stopped or
-   * unreachable: an ioredis client may otherwise keep the command queued for many seconds). A positive integer.
+   * unreachable: an ioredis client may otherwise keep the command queued for many seconds).
    * @default 1000
    */
-  publishTimeoutMs?: number
+  publishTimeout?: number
   /**
-   * Every `heartbeatMs` the subscriber connection is PINGed; when a PING is unanswered for 3 periods, the
-   * connection is dropped and opened again (then L1 is cleared as on any reconnect). Catches a connection
-   * that went silent without closing. A positive integer.
+   * Every `heartbeatInterval` ms the subscriber connection is PINGed; when a PING is unanswered for 3
+   * periods, the connection is dropped and opened again (then the caches are evicted as on any reconnect).
+   * Catches a connection that went silent without closing.
    * @default 1000
    */
-  heartbeatMs?: number
+  heartbeatInterval?: number
 }
 
 /** Counters of a bus. */
@@ -94,7 +98,7 @@ export interface BusStats {
   received: number
   /** Own messages seen on the channel and ignored. */
   ignoredOwn: number
-  /** Reconnections of the subscriber (each cleared the L1 stores). */
+  /** Reconnections of the subscriber (each evicted the caches). */
   reconnects: number
 }
 
@@ -105,30 +109,36 @@ export interface InvalidationBus extends InvalidationPublisher {
   /** The channel. */
   readonly channel: string
   /**
-   * Resolves once the subscriber is subscribed (messages published after that are received); at once after
-   * `close()`. Never hangs: each call waits at most `timeoutMs`.
-   * @param timeoutMs the bound of this call, in ms. @default the `readyTimeoutMs` option (10000)
-   * @throws ReadyTimeoutError (`E_READY_TIMEOUT`) when not subscribed within `timeoutMs` (e.g. Redis is
-   * unreachable); its `cause` is the last connection error. The bus keeps retrying; a later call may resolve.
-   * @throws InvalidArgumentError when `timeoutMs` is not a positive finite number.
+   * Resolves once the subscriber is subscribed (messages published after that are received). Never hangs:
+   * each call waits at most `timeout` ms.
+   * @param options - `timeout`: the bound of this call, in ms (default: the `readyTimeout` option, 10000)
+   * @throws ReadyTimeoutError (`E_READY_TIMEOUT`) when not subscribed in time (e.g. Redis is unreachable);
+   * its `cause` is the last connection error. The bus keeps retrying; a later call may resolve.
+   * @throws ClosedError (`E_CLOSED`) when the bus is closed (before or while waiting).
+   * @throws TierkitTypeError when `options` is not `{ timeout?: number }`.
    */
-  ready(timeoutMs?: number): Promise<void>
+  ready(options?: CloseOptions): Promise<void>
   /**
    * Tells every OTHER instance to evict `keys` from its L1 (and passes `tags` to their listeners). This
    * instance's own caches are not touched: `cache.delete` already did that.
-   * @throws InvalidArgumentError on an empty key or tag, or when both lists are empty.
-   * @throws PublishError (`E_PUBLISH_FAILED`) when Redis refused it.
-   * @throws ClosedError after `close()`.
+   * @throws TierkitTypeError on an empty key or tag, or when both lists are empty.
+   * @throws PublishError (`E_PUBLISH_FAILED`) when Redis refused it or did not answer within `publishTimeout`.
+   * @throws ClosedError (`E_CLOSED`) after `close()`.
    */
   publish(message: { keys?: readonly string[]; tags?: readonly string[] }): Promise<void>
-  /** Evicts on messages for one more cache. Returns a function that detaches it. */
+  /**
+   * Evicts on messages (and after a lost subscription) for one more cache. Returns a function that detaches it.
+   * @throws ClosedError after `close()`.
+   */
   attach(cache: LocalEvictor): () => void
-  /** Listens to every event. Returns a function that stops listening. */
-  subscribe(listener: (event: BusEvent) => void): () => void
-  /** Counters. */
+  /** Counters (still readable after `close()`). */
   stats(): BusStats
-  /** Unsubscribes and closes the subscriber connection. Idempotent. */
-  close(): Promise<void>
+  /**
+   * Unsubscribes and closes the subscriber connection (QUIT, at most `timeout` ms, default 1000; then the
+   * connection is dropped). Idempotent: a second call returns the first one's promise. Later calls of
+   * `publish`, `ready` and `attach` throw `ClosedError`.
+   */
+  close(options?: CloseOptions): Promise<void>
 }
 
 interface Wire {
@@ -164,27 +174,27 @@ export function ownRetryDelay(attempt: number): number {
   return Math.min(50 * 2 ** Math.max(0, attempt - 1), 500) + Math.floor(Math.random() * 50)
 }
 
-/** Rejects with `PublishError` when `p` does not settle within `ms`. @internal */
-export function boundedPublish(p: Promise<unknown>, ms: number): Promise<unknown> {
+/** Rejects when `p` does not settle within `ms`. @internal */
+export function bounded(p: Promise<unknown>, ms: number, what: string): Promise<unknown> {
   let timer: ReturnType<typeof setTimeout> | undefined
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`PUBLISH not answered within ${ms} ms`)), ms)
+    timer = setTimeout(() => reject(new Error(`${what} not answered within ${ms} ms`)), ms)
   })
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer))
 }
 
 /**
- * Closes a connection this package owns without ever waiting on a dead server: QUIT (bounded to 1 s) when
- * it is up, else at once.
+ * Closes a connection this package owns without ever waiting on a dead server: QUIT (bounded to `timeout`
+ * ms) when it is up, else at once.
  * @internal
  */
-export async function closeOwned(c: Redis | Cluster): Promise<void> {
+export async function closeOwned(c: Redis | Cluster, timeout: number = DEFAULT_QUIT_TIMEOUT): Promise<void> {
   if (c.status !== 'ready') {
     c.disconnect()
     return
   }
   try {
-    await boundedPublish(c.quit(), 1000)
+    await bounded(c.quit(), timeout, 'QUIT')
   } catch {
     c.disconnect()
   }
@@ -196,95 +206,82 @@ function isCluster(redis: Redis | Cluster): redis is Cluster {
 
 /**
  * Cross-instance L1 invalidation over Redis pub/sub. `publish({ keys })` evicts those keys from the L1 of
- * every other instance; an instance ignores its own messages (they carry its `instanceId`); whenever the
- * subscriber loses its subscription and gets it back, it clears the `l1` stores, since messages may have
- * been lost while it was away, and reports `{ type: 'reconnect' }`.
+ * every other instance (`cache.evictLocal(keys)`); an instance ignores its own messages (they carry its
+ * `instanceId`); whenever the subscriber loses its subscription and gets it back, it calls `evictLocal()` on
+ * every cache (messages may have been lost while it was away; redis-aside's cache clears its L1 and drops its
+ * reads and loads in flight) and reports `{ type: 'reconnect' }`.
  *
  * The subscriber connection is the bus's own: on a single Redis a duplicate of `redis`, on a Cluster a
  * connection to one of its nodes (PUBLISH reaches every node), moved to another node when that one fails.
  * It reconnects on its own schedule (at most every 500 ms), not on your client's `retryStrategy`.
- * @throws InvalidArgumentError when an option is invalid.
+ * @throws TierkitTypeError (`E_INVALID_ARGUMENT`) when an option is invalid.
  * @example
- * const l1 = new L1Cache({ max: 10_000 })
- * const cache = createCache({ redis, l1, namespace: 'users', ttl: 60_000 })
- * const bus = createInvalidationBus({ redis, channel: 'app:invalidate', caches: [cache], l1: [l1] })
+ * const cache = createCache({ redis, l1: new L1Cache({ max: 10_000 }), namespace: 'users', ttl: 60_000 })
+ * const bus = createInvalidationBus({ redis, channel: 'app:invalidate', caches: [cache] })
  * await bus.ready()
  */
 export function createInvalidationBus(options: InvalidationBusOptions): InvalidationBus {
-  checkObject(options, 'createInvalidationBus options')
+  const where = 'createInvalidationBus'
+  checkOptions(where, options)
+  refuseOldOptions(where, options as unknown as Record<string, unknown>, {
+    l1: 'removed: list the cache in caches, its evictLocal() clears its L1',
+    readyTimeoutMs: 'renamed readyTimeout',
+    publishTimeoutMs: 'renamed publishTimeout',
+    heartbeatMs: 'renamed heartbeatInterval',
+  })
   const { redis, channel, onEvent } = options
-  if (typeof redis !== 'object' || redis === null || typeof redis.duplicate !== 'function') {
-    throw new InvalidArgumentError('createInvalidationBus: redis must be an ioredis Redis or Cluster')
-  }
-  if (typeof channel !== 'string' || channel.length === 0) {
-    throw new InvalidArgumentError('createInvalidationBus: channel must be a non-empty string')
-  }
+  checkRedis(where, redis)
+  checkString(where, 'channel', channel, MAX_STRING)
   const instanceId = options.instanceId ?? randomUUID()
-  if (typeof instanceId !== 'string' || instanceId.length === 0) {
-    throw new InvalidArgumentError('createInvalidationBus: instanceId must be a non-empty string')
-  }
+  checkString(where, 'instanceId', instanceId, MAX_STRING)
   const caches = new Set<LocalEvictor>()
-  for (const c of options.caches ?? []) {
-    if (typeof c?.evictLocal !== 'function') {
-      throw new InvalidArgumentError('createInvalidationBus: every cache must have an evictLocal method')
+  if (options.caches !== undefined) {
+    if (!Array.isArray(options.caches)) {
+      throw invalidArgument(where, 'caches', 'an array of caches with an evictLocal method', options.caches)
     }
-    caches.add(c)
+    options.caches.forEach((c, i) => {
+      checkEvictor(where, `caches[${i}]`, c)
+      caches.add(c)
+    })
   }
-  const l1s = [...(options.l1 ?? [])]
-  for (const c of l1s) {
-    if (typeof c?.clear !== 'function') {
-      throw new InvalidArgumentError('createInvalidationBus: every l1 must have a clear method')
-    }
-  }
-  if (onEvent !== undefined && typeof onEvent !== 'function') {
-    throw new InvalidArgumentError('createInvalidationBus: onEvent must be a function')
-  }
-  const readyTimeoutMs = checkReadyTimeout(
-    options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS,
-    'readyTimeoutMs',
-  )
-  const publishTimeoutMs = options.publishTimeoutMs ?? 1000
-  checkPositive(publishTimeoutMs, 'createInvalidationBus publishTimeoutMs')
-  const heartbeatMs = options.heartbeatMs ?? 1000
-  checkPositive(heartbeatMs, 'createInvalidationBus heartbeatMs')
+  checkOptionalFunction(where, 'onEvent', onEvent)
+  const readyTimeout = checkDuration(where, 'readyTimeout', options.readyTimeout ?? DEFAULT_READY_TIMEOUT)
+  const publishTimeout = checkDuration(where, 'publishTimeout', options.publishTimeout ?? 1000, 1)
+  const heartbeatInterval = checkDuration(where, 'heartbeatInterval', options.heartbeatInterval ?? 1000, 1)
 
-  const listeners = new Set<(event: BusEvent) => void>()
   const stats: BusStats = { published: 0, received: 0, ignoredOwn: 0, reconnects: 0 }
   let closed = false
+  let closing: Promise<void> | undefined
   let everSubscribed = false
   /** Since the last confirmed subscription, the subscription was lost at least once (messages may be missed). */
   let missed = false
   let lastError: unknown
 
   const emit = (event: BusEvent): void => {
-    for (const l of [...(onEvent ? [onEvent] : []), ...listeners]) {
-      try {
-        l(event)
-      } catch {
-        // listeners must not break the bus
-      }
+    if (onEvent === undefined) return
+    try {
+      onEvent(event)
+    } catch {
+      // a listener must not break the bus
     }
   }
+  let signalClosed!: () => void
+  const closedPromise = new Promise<void>((r) => {
+    signalClosed = r
+  })
 
   let resolveReady!: () => void
   const readyPromise = new Promise<void>((r) => {
     resolveReady = r
   })
 
-  const clearL1s = (): void => {
+  const evictAll = (): void => {
     stats.reconnects++
     let cleared = 0
-    // the caches first: their reads and loads in flight may predate a missed message and must not fill the L1
+    // every cache: its L1, and its reads and loads in flight, which may predate a missed message
     for (const c of caches) {
       try {
         c.evictLocal()
-      } catch (e) {
-        emit({ type: 'error', error: e })
-      }
-    }
-    for (const l1 of l1s) {
-      try {
-        l1.clear()
         cleared++
       } catch (e) {
         emit({ type: 'error', error: e })
@@ -362,7 +359,7 @@ export function createInvalidationBus(options: InvalidationBusOptions): Invalida
     }
     if (missed) {
       missed = false
-      clearL1s()
+      evictAll()
     }
   }
 
@@ -447,12 +444,12 @@ export function createInvalidationBus(options: InvalidationBusOptions): Invalida
     const c = conn
     if (closed || c === undefined || !subscribed) return
     if (pinging) {
-      if (Date.now() - pingSentAt > 3 * heartbeatMs) {
+      if (Date.now() - pingSentAt > 3 * heartbeatInterval) {
         pinging = false
         lose()
         emit({
           type: 'error',
-          error: new Error(`the subscriber did not answer PING for ${3 * heartbeatMs} ms`),
+          error: new Error(`the subscriber did not answer PING for ${3 * heartbeatInterval} ms`),
         })
         c.disconnect(true)
       }
@@ -469,68 +466,79 @@ export function createInvalidationBus(options: InvalidationBusOptions): Invalida
         if (gen === generation) pinging = false
       },
     )
-  }, heartbeatMs)
+  }, heartbeatInterval)
   heartbeat.unref?.()
 
   return {
     instanceId,
     channel,
-    async ready(timeoutMs = readyTimeoutMs) {
-      const ms = checkReadyTimeout(timeoutMs, 'bus.ready timeoutMs')
-      if (everSubscribed || closed) return readyPromise
-      return boundedReady(readyPromise, 'the invalidation bus', ms, () => lastError)
+    async ready(options) {
+      return boundedReady(
+        'bus.ready',
+        'the invalidation bus',
+        options,
+        readyTimeout,
+        {
+          ready: readyPromise,
+          isReady: () => everSubscribed,
+          closed: closedPromise,
+          isClosed: () => closed,
+        },
+        () => lastError,
+      )
     },
     async publish(message) {
       if (closed) throw new ClosedError('the invalidation bus')
-      checkObject(message, 'bus.publish message')
+      checkObject('bus.publish', 'message', message)
       const keys = message.keys ?? []
       const tags = message.tags ?? []
-      checkKeys(keys, 'bus.publish')
-      checkTags(tags, 'bus.publish')
+      checkStrings('bus.publish', 'message.keys', keys)
+      checkStrings('bus.publish', 'message.tags', tags)
       if (keys.length === 0 && tags.length === 0) {
-        throw new InvalidArgumentError('bus.publish: give at least one key or tag')
+        throw invalidArgument('bus.publish', 'message', 'an object with at least one key or tag', message)
       }
       const wire: Wire = { i: instanceId }
       if (keys.length > 0) wire.k = [...keys]
       if (tags.length > 0) wire.t = [...tags]
       try {
-        await boundedPublish(
+        await bounded(
           Promise.resolve().then(() => redis.publish(channel, JSON.stringify(wire))),
-          publishTimeoutMs,
+          publishTimeout,
+          'PUBLISH',
         )
       } catch (e) {
-        throw new PublishError(e)
+        throw new PublishError(channel, e)
       }
       stats.published++
     },
     attach(cache) {
-      if (typeof cache?.evictLocal !== 'function') {
-        throw new InvalidArgumentError('bus.attach: cache must have an evictLocal method')
-      }
+      if (closed) throw new ClosedError('the invalidation bus')
+      checkEvictor('bus.attach', 'cache', cache)
       caches.add(cache)
       return () => {
         caches.delete(cache)
       }
     },
-    subscribe(listener) {
-      if (typeof listener !== 'function')
-        throw new InvalidArgumentError('bus.subscribe: listener must be a function')
-      listeners.add(listener)
-      return () => {
-        listeners.delete(listener)
-      }
-    },
     stats: () => ({ ...stats }),
-    async close() {
-      if (closed) return
+    close(options) {
+      if (closing !== undefined) return closing
+      let timeout: number
+      try {
+        timeout = closeTimeout('bus.close', options, DEFAULT_QUIT_TIMEOUT)
+      } catch (e) {
+        return Promise.reject(e)
+      }
       closed = true
       clearInterval(heartbeat)
       clearTimeout(timer)
-      resolveReady()
+      signalClosed()
       const c = conn
       conn = undefined
       generation++
-      await Promise.all([c && closeOwned(c), discovery && closeOwned(discovery)])
+      closing = Promise.all([c && closeOwned(c, timeout), discovery && closeOwned(discovery, timeout)]).then(
+        () => undefined,
+      )
+      return closing
     },
   }
 }

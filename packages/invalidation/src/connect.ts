@@ -1,9 +1,12 @@
+import { ClosedError, closeTimeout } from '@tierkit/contracts'
 import type { Cluster, Redis } from 'ioredis'
 import { ReadyTimeoutError } from './errors.js'
-import { checkPositive } from './validate.js'
 
 /** Default bound of `ready()` on the bus and the tracking invalidator, in ms. */
-export const DEFAULT_READY_TIMEOUT_MS = 10_000
+export const DEFAULT_READY_TIMEOUT = 10_000
+
+/** Default bound of `close()` on the bus and the tracking invalidator (their QUIT), in ms. */
+export const DEFAULT_QUIT_TIMEOUT = 1_000
 
 /**
  * Starts connecting a duplicated connection that is still waiting for its first command. A duplicate
@@ -15,25 +18,28 @@ export function connectIfWaiting(conn: Redis | Cluster): void {
   if (conn.status === 'wait') conn.connect().catch(() => {})
 }
 
-/** Checks a `readyTimeoutMs` option or argument (a positive finite number of ms). */
-export function checkReadyTimeout(v: unknown, name: string): number {
-  checkPositive(v, name, false)
-  return v
-}
-
 /**
- * A `ready()` bounded in time: resolves with `ready`, or rejects with `ReadyTimeoutError` after `timeoutMs`
- * (its `cause` is `lastError()`, the last connection error seen, if any).
+ * The `ready(options?)` of the bus and the tracking invalidator: resolves with `ready`, rejects with
+ * `ReadyTimeoutError` after the timeout (its `cause` is `lastError()`, the last connection error seen), or with
+ * `ClosedError` when closed first. `options` is `{ timeout? }` as for `close`.
  */
 export function boundedReady(
-  ready: Promise<void>,
+  where: string,
   what: string,
-  timeoutMs: number,
+  options: unknown,
+  fallback: number,
+  state: { ready: Promise<void>; isReady: () => boolean; closed: Promise<void>; isClosed: () => boolean },
   lastError: () => unknown,
 ): Promise<void> {
+  const timeout = closeTimeout(where, options, fallback)
+  if (state.isClosed()) return Promise.reject(new ClosedError(what))
+  if (state.isReady()) return Promise.resolve()
   let timer: ReturnType<typeof setTimeout> | undefined
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new ReadyTimeoutError(what, timeoutMs, lastError())), timeoutMs)
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new ReadyTimeoutError(where, what, timeout, lastError())), timeout)
   })
-  return Promise.race([ready, timeout]).finally(() => clearTimeout(timer))
+  const closed = state.closed.then(() => {
+    throw new ClosedError(what)
+  })
+  return Promise.race([state.ready, expired, closed]).finally(() => clearTimeout(timer))
 }

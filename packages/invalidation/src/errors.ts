@@ -1,67 +1,126 @@
-/** Error classes of `@tierkit/invalidation`; each carries a stable `code`. */
+/**
+ * Error classes of `@tierkit/invalidation`. Every one extends `TierkitError` from `@tierkit/contracts` (through
+ * {@link InvalidationError}): a stable `code`, `name` = the class name, context fields, `cause` kept. Bad
+ * arguments are contracts' `TierkitTypeError` (`E_INVALID_ARGUMENT`); a call after `close()` is contracts'
+ * `ClosedError`; a value the serializer cannot encode is contracts' `UnserializableValueError`, one it cannot
+ * decode a `CorruptPayloadError`; a caller's aborted signal is an `AbortedError`.
+ */
+import {
+  AbortedError,
+  ClosedError,
+  CorruptPayloadError,
+  TierkitError,
+  type TierkitErrorOptions,
+  TierkitTypeError,
+  UnserializableValueError,
+} from '@tierkit/contracts'
 
-/** Base class of every error this package throws (except {@link InvalidArgumentError}, a `TypeError`). */
-export class InvalidationError extends Error {
-  /** Stable machine-readable code, e.g. `E_STORE_FAILED`. */
-  readonly code: string
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
-    super(message, options)
-    this.name = new.target.name
-    this.code = code
-  }
-}
+/** The codes of the errors this package defines. */
+export type InvalidationOwnErrorCode =
+  | 'E_UNKNOWN_TAG'
+  | 'E_STORE_FAILED'
+  | 'E_STORE_BAD_RESULT'
+  | 'E_CACHE_WRITE_FAILED'
+  | 'E_CACHE_DELETE_FAILED'
+  | 'E_QUEUE_WRITE_FAILED'
+  | 'E_FLUSH_TIMEOUT'
+  | 'E_PUBLISH_FAILED'
+  | 'E_READY_TIMEOUT'
+  | 'E_TAGS_UNAVAILABLE'
+  | 'E_REPAIR_QUEUE_FULL'
+  | 'E_MALFORMED_ENTRY'
+  | 'E_SHARD_COUNT'
 
 /**
- * A bad argument (empty key, non-string tag, unknown tag, bad option). It is a `TypeError` with an exact
- * message and the code `E_INVALID_ARGUMENT`; nothing was changed.
+ * Every code an error thrown (or reported through `onEvent`, or recorded in a dead letter) by this package
+ * can carry: its own and the shared ones of `@tierkit/contracts` it uses.
  */
-export class InvalidArgumentError extends TypeError {
-  /** Always `E_INVALID_ARGUMENT`. */
-  readonly code: 'E_INVALID_ARGUMENT' = 'E_INVALID_ARGUMENT'
-  constructor(message: string) {
-    super(message)
-    this.name = 'InvalidArgumentError'
-  }
+export type InvalidationErrorCode =
+  | InvalidationOwnErrorCode
+  | 'E_INVALID_ARGUMENT'
+  | 'E_CLOSED'
+  | 'E_UNSERIALIZABLE'
+  | 'E_CORRUPT_PAYLOAD'
+  | 'E_ABORTED'
+
+/** Base class of the errors this package defines (a `TierkitError`). */
+export class InvalidationError<
+  Code extends InvalidationOwnErrorCode = InvalidationOwnErrorCode,
+> extends TierkitError<Code> {}
+
+/** The message of an error, for the one line of a wrapping error. */
+export function reasonOf(e: unknown): string {
+  const m = e instanceof Error ? e.message : String(e)
+  return m.length > 200 ? `${m.slice(0, 200)}...` : m
 }
 
-/** A tag that is not in the `knownTags` list given to `createTags` (code `E_UNKNOWN_TAG`). */
-export class UnknownTagError extends InvalidationError {
+/** A tag that is not in the `knownTags` list given to `createTags` (code `E_UNKNOWN_TAG`); nothing changed. */
+export class UnknownTagError extends InvalidationError<'E_UNKNOWN_TAG'> {
   /** The unknown tag. */
   readonly tag: string
-  constructor(tag: string) {
-    super('E_UNKNOWN_TAG', `invalidation: unknown tag ${JSON.stringify(tag)}`)
+  /**
+   * @param where - the call, e.g. `tags.set`
+   * @param tag - the tag
+   */
+  constructor(where: string, tag: string) {
+    super(
+      'E_UNKNOWN_TAG',
+      `${where}: unknown tag ${JSON.stringify(tag.length > 60 ? `${tag.slice(0, 60)}...` : tag)} (not in knownTags)`,
+    )
     this.tag = tag
   }
 }
 
+/** The Store methods this package calls. */
+export type StoreOperation = 'save' | 'saveMany' | 'remove'
+
 /** The `Store` threw or rejected (code `E_STORE_FAILED`); the error is the `cause`. */
-export class StoreError extends InvalidationError {
+export class StoreError extends InvalidationError<'E_STORE_FAILED'> {
   /** The Store method that failed. */
-  readonly operation: 'save' | 'saveMany' | 'remove' | 'load'
+  readonly operation: StoreOperation
   /** The key being written (the first key for `saveMany`). */
   readonly key: string
-  constructor(operation: StoreError['operation'], key: string, cause: unknown) {
-    super('E_STORE_FAILED', `invalidation: Store.${operation}(${JSON.stringify(key)}) failed`, { cause })
+  /**
+   * @param operation - the Store method
+   * @param key - the key (the first one for `saveMany`)
+   * @param cause - what the Store threw
+   */
+  constructor(operation: StoreOperation, key: string, cause: unknown) {
+    super('E_STORE_FAILED', `Store.${operation}(${JSON.stringify(key)}) failed: ${reasonOf(cause)}`, {
+      cause,
+    })
     this.operation = operation
     this.key = key
   }
+}
+
+function describeResult(v: unknown): string {
+  if (v === null) return 'null'
+  if (typeof v === 'object') return Array.isArray(v) ? 'an array' : 'an object'
+  if (typeof v === 'string') return `a string ${JSON.stringify(v.slice(0, 40))}`
+  return `${typeof v} ${String(v)}`
 }
 
 /**
  * The `Store` returned something that is not allowed (code `E_STORE_BAD_RESULT`): `save`/`remove` must
  * resolve to `undefined`, `true` (applied) or `false` (skipped because a newer version is stored).
  */
-export class StoreResultError extends InvalidationError {
+export class StoreResultError extends InvalidationError<'E_STORE_BAD_RESULT'> {
   /** The Store method. */
-  readonly operation: 'save' | 'saveMany' | 'remove' | 'load'
+  readonly operation: StoreOperation
   /** The key being written. */
   readonly key: string
   /** What the Store returned. */
   readonly result: unknown
-  constructor(operation: StoreResultError['operation'], key: string, result: unknown) {
+  /**
+   * @param operation - the Store method
+   * @param key - the key
+   * @param result - what it returned
+   */
+  constructor(operation: StoreOperation, key: string, result: unknown) {
     super(
       'E_STORE_BAD_RESULT',
-      `invalidation: Store.${operation}(${JSON.stringify(key)}) returned ${describe(result)}; expected undefined, true or false`,
+      `Store.${operation}(${JSON.stringify(key)}) returned ${describeResult(result)}; expected undefined, true or false (return undefined explicitly when you wrap a driver call)`,
     )
     this.operation = operation
     this.key = key
@@ -71,18 +130,26 @@ export class StoreResultError extends InvalidationError {
 
 /**
  * `writeThrough` wrote the database but could not set the cache; the key was deleted from the cache instead
- * (code `E_CACHE_WRITE_FAILED`), so no stale value is left. `cacheDeleted` is false only if that delete failed too.
+ * (code `E_CACHE_WRITE_FAILED`), so no stale value is left. `cacheDeleted` is false only if that delete failed
+ * too (then the key waits in the writer's repair queue).
  */
-export class CacheWriteError extends InvalidationError {
+export class CacheWriteError extends InvalidationError<'E_CACHE_WRITE_FAILED'> {
   /** The key. */
   readonly key: string
   /** True when the stale entry was deleted after the failed set. */
   readonly cacheDeleted: boolean
+  /**
+   * @param key - the key
+   * @param cacheDeleted - whether the fallback delete worked
+   * @param cause - the cache's error
+   */
   constructor(key: string, cacheDeleted: boolean, cause: unknown) {
     super(
       'E_CACHE_WRITE_FAILED',
-      `invalidation: the database was written but the cache could not be updated for ${JSON.stringify(key)}${
-        cacheDeleted ? ' (the key was deleted from the cache)' : ' and the key could not be deleted either'
+      `writeThrough.write: the database was written but the cache could not be updated for ${JSON.stringify(key)} (${reasonOf(cause)})${
+        cacheDeleted
+          ? '; the key was deleted from the cache'
+          : ' and the key could not be deleted either: it is retried in the background'
       }`,
       { cause },
     )
@@ -93,57 +160,104 @@ export class CacheWriteError extends InvalidationError {
 
 /**
  * `deleteOnUpdate`/`remove` wrote the database but could not delete the key from the cache (code
- * `E_CACHE_DELETE_FAILED`): the cache may serve the old value until its TTL.
+ * `E_CACHE_DELETE_FAILED`): the key waits in the writer's repair queue, retried until the delete works.
  */
-export class CacheDeleteError extends InvalidationError {
+export class CacheDeleteError extends InvalidationError<'E_CACHE_DELETE_FAILED'> {
   /** The keys. */
   readonly keys: readonly string[]
+  /**
+   * @param keys - the keys
+   * @param cause - the cache's error
+   */
   constructor(keys: readonly string[], cause: unknown) {
-    super('E_CACHE_DELETE_FAILED', `invalidation: could not delete ${keys.length} key(s) from the cache`, {
-      cause,
-    })
+    super(
+      'E_CACHE_DELETE_FAILED',
+      `the database was written but ${keys.length === 1 ? JSON.stringify(keys[0]) : `${keys.length} keys`} could not be deleted from the cache (${reasonOf(cause)}); retried in the background`,
+      { cause },
+    )
     this.keys = keys
   }
 }
 
 /** A write could not be appended to the write-behind stream (code `E_QUEUE_WRITE_FAILED`): it was NOT acknowledged. */
-export class QueueWriteError extends InvalidationError {
+export class QueueWriteError extends InvalidationError<'E_QUEUE_WRITE_FAILED'> {
   /** The key. */
   readonly key: string
-  constructor(key: string, cause: unknown) {
-    super('E_QUEUE_WRITE_FAILED', `invalidation: could not queue the write of ${JSON.stringify(key)}`, {
-      cause,
-    })
+  /**
+   * @param where - the call, `writeBehind.write` or `writeBehind.remove`
+   * @param key - the key
+   * @param cause - Redis' error
+   */
+  constructor(where: string, key: string, cause: unknown) {
+    super(
+      'E_QUEUE_WRITE_FAILED',
+      `${where}: could not queue the write of ${JSON.stringify(key)} in Redis (${reasonOf(cause)}); it was not acknowledged and the cache was not touched`,
+      { cause },
+    )
     this.key = key
   }
 }
 
-/** A value the serializer cannot encode (code `E_UNSERIALIZABLE`); nothing was written. */
-export class UnserializableValueError extends InvalidationError {
-  /** The key. */
-  readonly key: string
-  constructor(key: string, cause: unknown) {
-    super('E_UNSERIALIZABLE', `invalidation: the value of ${JSON.stringify(key)} cannot be serialized`, {
-      cause,
-    })
-    this.key = key
-  }
-}
-
-/** `flush()` did not see the queue drained in time (code `E_FLUSH_TIMEOUT`); nothing is lost, the entries stay queued. */
-export class FlushTimeoutError extends InvalidationError {
-  /** Entries still queued (at most the id the flush waited for). */
+/**
+ * `flush()` or `close()` did not see the queue drained in time (code `E_FLUSH_TIMEOUT`). Nothing is lost: the
+ * entries stay queued until a flusher applies them.
+ */
+export class FlushTimeoutError extends InvalidationError<'E_FLUSH_TIMEOUT'> {
+  /** The queue name. */
+  readonly queue: string
+  /** The bound that was exceeded, in ms. */
+  readonly timeout: number
+  /** Entries still queued (that the call waited for) in the shards Redis could be asked about. */
   readonly remaining: number
-  constructor(timeoutMs: number, remaining: number) {
-    super('E_FLUSH_TIMEOUT', `invalidation: the write-behind queue was not drained within ${timeoutMs} ms`)
+  /** Shards Redis could not be asked about (their master unreachable); the last Redis error is the `cause`. */
+  readonly unreachableShards: number
+  /**
+   * @param where - the call, e.g. `writeBehind.close`
+   * @param details - the queue, the timeout, what is left; `cause`: the last Redis error
+   */
+  constructor(
+    where: string,
+    details: {
+      queue: string
+      timeout: number
+      remaining: number
+      unreachableShards: number
+      cause?: unknown
+    },
+  ) {
+    const { queue, timeout, remaining, unreachableShards, cause } = details
+    const left = `${remaining} ${remaining === 1 ? 'entry is' : 'entries are'} still queued${
+      unreachableShards > 0
+        ? `, and ${unreachableShards} shard(s) could not be read (${reasonOf(cause)})`
+        : ''
+    }`
+    super(
+      'E_FLUSH_TIMEOUT',
+      `${where}: the write-behind queue ${JSON.stringify(queue)} was not drained within ${timeout} ms: ${left}. Nothing is lost: they stay queued until a flusher applies them. Check that a flusher runs (createFlusher, or the flusher option) and that its Store succeeds (its retry and dead-letter events), or pass a longer { timeout }`,
+      cause === undefined ? undefined : { cause },
+    )
+    this.queue = queue
+    this.timeout = timeout
     this.remaining = remaining
+    this.unreachableShards = unreachableShards
   }
 }
 
 /** Publishing on the invalidation bus failed (code `E_PUBLISH_FAILED`). */
-export class PublishError extends InvalidationError {
-  constructor(cause: unknown) {
-    super('E_PUBLISH_FAILED', 'invalidation: could not publish on the invalidation bus', { cause })
+export class PublishError extends InvalidationError<'E_PUBLISH_FAILED'> {
+  /** The channel, when the bus is `createInvalidationBus`'s. */
+  readonly channel: string | undefined
+  /**
+   * @param channel - the bus channel (`undefined` for a bus of your own that threw)
+   * @param cause - Redis' error or the timeout
+   */
+  constructor(channel: string | undefined, cause: unknown) {
+    super(
+      'E_PUBLISH_FAILED',
+      `bus.publish: could not publish${channel === undefined ? '' : ` on channel ${JSON.stringify(channel)}`} (${reasonOf(cause)})`,
+      { cause },
+    )
+    this.channel = channel
   }
 }
 
@@ -152,71 +266,55 @@ export class PublishError extends InvalidationError {
  * unreachable. Nothing is closed: the connection keeps retrying, and a later `ready()` may still resolve.
  * The last connection error, if any, is the `cause`.
  */
-export class ReadyTimeoutError extends InvalidationError {
+export class ReadyTimeoutError extends InvalidationError<'E_READY_TIMEOUT'> {
   /** What was waited for: `'the invalidation bus'` or `'the tracking invalidator'`. */
   readonly what: string
   /** The bound that was exceeded, in ms. */
-  readonly timeoutMs: number
-  constructor(what: string, timeoutMs: number, cause?: unknown) {
-    super('E_READY_TIMEOUT', `invalidation: ${what} was not ready within ${timeoutMs} ms`, { cause })
+  readonly timeout: number
+  /**
+   * @param where - the call, `bus.ready` or `tracking.ready`
+   * @param what - what was waited for
+   * @param timeout - the bound, in ms
+   * @param cause - the last connection error, if any
+   */
+  constructor(where: string, what: string, timeout: number, cause?: unknown) {
+    super(
+      'E_READY_TIMEOUT',
+      `${where}: ${what} was not ready within ${timeout} ms${
+        cause === undefined ? '' : ` (last connection error: ${reasonOf(cause)})`
+      }; it keeps retrying, a later ready() may resolve`,
+      cause === undefined ? undefined : { cause },
+    )
     this.what = what
-    this.timeoutMs = timeoutMs
+    this.timeout = timeout
   }
-}
-
-/** The object was closed (code `E_CLOSED`). */
-export class ClosedError extends InvalidationError {
-  constructor(what: string) {
-    super('E_CLOSED', `invalidation: ${what} is closed`)
-  }
-}
-
-function describe(v: unknown): string {
-  if (v === null) return 'null'
-  if (typeof v === 'object') return Array.isArray(v) ? 'an array' : 'an object'
-  if (typeof v === 'string') return `a string ${JSON.stringify(v.slice(0, 40))}`
-  return `${typeof v} ${String(v)}`
 }
 
 /**
  * A tag operation could not use Redis in time (code `E_TAGS_UNAVAILABLE`): Redis down or slower than the
- * tags' `timeoutMs`, a Cluster master down. `set` stored nothing; `invalidateTags` may or may not have been
+ * tags' `timeout`, a Cluster master down. `set` stored nothing; `invalidateTags` may or may not have been
  * applied (calling it again is safe: an invalidation only ever invalidates more). Reads never throw it: they
  * degrade (`get` misses, `getOrLoad` answers from the loader), since a value that cannot be checked against
  * its tags must not be served.
  */
-export class TagsUnavailableError extends InvalidationError {
+export class TagsUnavailableError extends InvalidationError<'E_TAGS_UNAVAILABLE'> {
   /** The operation that failed. */
   readonly operation: 'set' | 'get' | 'getOrLoad' | 'invalidateTags'
   /** The tags involved. */
   readonly tags: readonly string[]
+  /**
+   * @param operation - the tags method
+   * @param tags - the tags
+   * @param cause - Redis' error or the timeout
+   */
   constructor(operation: TagsUnavailableError['operation'], tags: readonly string[], cause: unknown) {
     super(
       'E_TAGS_UNAVAILABLE',
-      `invalidation: ${operation} could not ${operation === 'invalidateTags' ? 'update' : 'read'} the versions of ${tags.length} tag(s) in Redis`,
+      `tags.${operation}: could not ${operation === 'invalidateTags' ? 'update' : 'read'} the versions of ${tags.length} tag(s) in Redis (${reasonOf(cause)})`,
       { cause },
     )
     this.operation = operation
     this.tags = [...tags]
-  }
-}
-
-/**
- * The default encoding (JSON) would change the value (code `E_UNSERIALIZABLE`, like its base class): a Map,
- * Set, Date, bigint, `undefined` property, non-finite number, -0, function, symbol, class instance, cycle,
- * accessor or non-enumerable property, sparse array. `path` names the offending property (`$.user.roles`,
- * `$.list[1]`, `$` for the value itself). Nothing was queued or cached.
- */
-export class LossyValueError extends UnserializableValueError {
-  /** Where in the value: `$` is the value itself, then `.name`, `["odd name"]`, `[index]`. */
-  readonly path: string
-  /** What JSON would do to it, e.g. `a Map (JSON turns it into {})`. */
-  readonly reason: string
-  constructor(key: string, path: string, reason: string) {
-    super(key, new TypeError(`${path}: ${reason}`))
-    this.message = `invalidation: the value of ${JSON.stringify(key)} cannot be queued as JSON without change: ${path} is ${reason}`
-    this.path = path
-    this.reason = reason
   }
 }
 
@@ -226,18 +324,130 @@ export class LossyValueError extends UnserializableValueError {
  * `maxKeys` keys already (code `E_REPAIR_QUEUE_FULL`). The key may be served stale until its TTL; `cause`
  * is the invalidation's own error.
  */
-export class RepairQueueFullError extends InvalidationError {
+export class RepairQueueFullError extends InvalidationError<'E_REPAIR_QUEUE_FULL'> {
   /** The key left without invalidation. */
   readonly key: string
   /** The bound of the queue. */
   readonly maxKeys: number
+  /**
+   * @param key - the key
+   * @param maxKeys - the bound
+   * @param cause - the invalidation's error
+   */
   constructor(key: string, maxKeys: number, cause: unknown) {
     super(
       'E_REPAIR_QUEUE_FULL',
-      `invalidation: the database was written but the cache could not be invalidated for ${JSON.stringify(key)}, and the repair queue is full (${maxKeys} keys)`,
+      `the database was written but the cache could not be invalidated for ${JSON.stringify(key)} (${reasonOf(cause)}), and the repair queue is full (${maxKeys} keys): it may be served stale until its TTL`,
       { cause },
     )
     this.key = key
     this.maxKeys = maxKeys
   }
+}
+
+/**
+ * A queue entry that is not a write (a field missing or garbage, written by something else than
+ * `writeBehind`): dead-lettered at once with this code (`E_MALFORMED_ENTRY`).
+ */
+export class MalformedEntryError extends InvalidationError<'E_MALFORMED_ENTRY'> {
+  /** The stream entry id. */
+  readonly id: string
+  /** @param id - the stream entry id */
+  constructor(id: string) {
+    super('E_MALFORMED_ENTRY', `flusher: queue entry ${id} is not a write (a field is missing or malformed)`)
+    this.id = id
+  }
+}
+
+/**
+ * Reported through a flusher's `onEvent` (`{ type: 'error' }`, code `E_SHARD_COUNT`): the writers of the queue
+ * recorded more shards than the flusher was given; it reads them all.
+ */
+export class ShardCountError extends InvalidationError<'E_SHARD_COUNT'> {
+  /** The shard count the writers recorded. */
+  readonly recorded: number
+  /** The shard count this flusher was given. */
+  readonly given: number
+  /**
+   * @param queue - the queue name
+   * @param recorded - the writers' count
+   * @param given - the flusher's count
+   */
+  constructor(queue: string, recorded: number, given: number) {
+    super(
+      'E_SHARD_COUNT',
+      `createFlusher: the writers of queue ${JSON.stringify(queue)} use ${recorded} shards, this flusher was given ${given}; it reads all ${recorded} (give writers and flushers the same shards option)`,
+    )
+    this.recorded = recorded
+    this.given = given
+  }
+}
+
+/** Every error class this package throws or reports, by its code (the shared ones of `@tierkit/contracts` included). */
+export const errors: {
+  readonly E_INVALID_ARGUMENT: typeof TierkitTypeError
+  readonly E_CLOSED: typeof ClosedError
+  readonly E_UNSERIALIZABLE: typeof UnserializableValueError
+  readonly E_CORRUPT_PAYLOAD: typeof CorruptPayloadError
+  readonly E_ABORTED: typeof AbortedError
+  readonly E_UNKNOWN_TAG: typeof UnknownTagError
+  readonly E_STORE_FAILED: typeof StoreError
+  readonly E_STORE_BAD_RESULT: typeof StoreResultError
+  readonly E_CACHE_WRITE_FAILED: typeof CacheWriteError
+  readonly E_CACHE_DELETE_FAILED: typeof CacheDeleteError
+  readonly E_QUEUE_WRITE_FAILED: typeof QueueWriteError
+  readonly E_FLUSH_TIMEOUT: typeof FlushTimeoutError
+  readonly E_PUBLISH_FAILED: typeof PublishError
+  readonly E_READY_TIMEOUT: typeof ReadyTimeoutError
+  readonly E_TAGS_UNAVAILABLE: typeof TagsUnavailableError
+  readonly E_REPAIR_QUEUE_FULL: typeof RepairQueueFullError
+  readonly E_MALFORMED_ENTRY: typeof MalformedEntryError
+  readonly E_SHARD_COUNT: typeof ShardCountError
+} = Object.freeze({
+  E_INVALID_ARGUMENT: TierkitTypeError,
+  E_CLOSED: ClosedError,
+  E_UNSERIALIZABLE: UnserializableValueError,
+  E_CORRUPT_PAYLOAD: CorruptPayloadError,
+  E_ABORTED: AbortedError,
+  E_UNKNOWN_TAG: UnknownTagError,
+  E_STORE_FAILED: StoreError,
+  E_STORE_BAD_RESULT: StoreResultError,
+  E_CACHE_WRITE_FAILED: CacheWriteError,
+  E_CACHE_DELETE_FAILED: CacheDeleteError,
+  E_QUEUE_WRITE_FAILED: QueueWriteError,
+  E_FLUSH_TIMEOUT: FlushTimeoutError,
+  E_PUBLISH_FAILED: PublishError,
+  E_READY_TIMEOUT: ReadyTimeoutError,
+  E_TAGS_UNAVAILABLE: TagsUnavailableError,
+  E_REPAIR_QUEUE_FULL: RepairQueueFullError,
+  E_MALFORMED_ENTRY: MalformedEntryError,
+  E_SHARD_COUNT: ShardCountError,
+})
+
+/**
+ * An `UnserializableValueError` for `key`, keeping what the serializer threw as its `cause` (contracts'
+ * constructor takes no `cause`).
+ */
+export function unserializable(key: string, e: unknown): UnserializableValueError {
+  if (e instanceof UnserializableValueError) {
+    const err = new UnserializableValueError(e.path, e.reason, key)
+    Object.defineProperty(err, 'cause', { value: e, configurable: true, writable: true })
+    return err
+  }
+  const reason =
+    e instanceof RangeError
+      ? 'a value nested too deeply to encode'
+      : `a value the serializer refused (${reasonOf(e)})`
+  const err = new UnserializableValueError('$', reason, key)
+  Object.defineProperty(err, 'cause', { value: e, configurable: true, writable: true })
+  return err
+}
+
+/** A `CorruptPayloadError` for a queued value that could not be decoded. */
+export function corruptEntry(key: string, id: string, e: unknown): CorruptPayloadError {
+  if (e instanceof CorruptPayloadError && e.message.includes(JSON.stringify(key))) return e
+  return new CorruptPayloadError(
+    `the queued value of ${JSON.stringify(key)} (entry ${id}) could not be decoded: ${reasonOf(e)}`,
+    { cause: e } satisfies TierkitErrorOptions,
+  )
 }

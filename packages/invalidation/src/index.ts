@@ -1,58 +1,75 @@
 /**
  * @tierkit/invalidation: the write path of a two-level cache. Delete-on-update, write-through, durable
- * write-behind on a Redis Stream, tags, TTL helpers and a cross-instance L1 invalidation bus.
+ * write-behind on a Redis Stream, tags, TTL helpers, a cross-instance L1 invalidation bus and Redis
+ * client-side caching. The shapes where it meets the other packages (`WritableCache`, `Store`,
+ * `CacheObserver`, `Serializer`) and the shared errors come from `@tierkit/contracts` and are re-exported here.
+ *
+ * @packageDocumentation
  */
+export {
+  AbortedError,
+  type CacheObserver,
+  ClosedError,
+  type CloseOptions,
+  CorruptPayloadError,
+  type LoaderContext,
+  type Serializer,
+  type Store,
+  type StoreWrite,
+  TierkitTypeError,
+  UnserializableValueError,
+  type WritableCache,
+  type WriteContext,
+} from '@tierkit/contracts'
 export {
   type BusEvent,
   type BusMessage,
   type BusStats,
-  type Clearable,
   createInvalidationBus,
   type InvalidationBus,
   type InvalidationBusOptions,
-  type LocalEvictor,
 } from './bus.js'
 export {
   CacheDeleteError,
   CacheWriteError,
-  ClosedError,
+  errors,
   FlushTimeoutError,
-  InvalidArgumentError,
   InvalidationError,
-  LossyValueError,
+  type InvalidationErrorCode,
+  type InvalidationOwnErrorCode,
+  MalformedEntryError,
   PublishError,
   QueueWriteError,
   ReadyTimeoutError,
   RepairQueueFullError,
+  ShardCountError,
   StoreError,
+  type StoreOperation,
   StoreResultError,
   TagsUnavailableError,
   UnknownTagError,
-  UnserializableValueError,
 } from './errors.js'
-export { jsonSerializer, type Serializer } from './serializer.js'
-export { createTags, type TagOptions, type Tags, type TagsEvent, type TagsOptions } from './tags.js'
+export {
+  createTags,
+  type TagLoadOptions,
+  type TagOptions,
+  type Tags,
+  type TagsEvent,
+  type TagsLoaderContext,
+  type TagsOptions,
+} from './tags.js'
 export {
   createTrackingInvalidator,
   type TrackingEvent,
   type TrackingInvalidator,
   type TrackingOptions,
+  type TrackingStats,
 } from './tracking.js'
 export { jitterTtl, ttlFromValue } from './ttl.js'
-export type {
-  InvalidationCache,
-  InvalidationPublisher,
-  ReadableCache,
-  Store,
-  StoreWrite,
-  TtlOption,
-  WriteContext,
-  WriteObserver,
-} from './types.js'
+export type { InvalidationPublisher, LocalEvictor, ReadableCache, TtlOption } from './types.js'
 export {
   createFlusher,
   type DeadLetter,
-  FLUSHER_DEFAULTS,
   type Flusher,
   type FlusherEvent,
   type FlusherOptions,
@@ -69,6 +86,7 @@ export {
 } from './write-behind.js'
 export {
   deleteOnUpdate,
+  type RepairOptions,
   type WriteOptions,
   type Writer,
   type WriterEvent,

@@ -24,40 +24,6 @@ export class Script {
 }
 
 /**
- * Appends one write to the queue with its version: max(now in µs from the server clock, last version + 1).
- * KEYS: stream, seq. ARGV: key, op ('s' save | 'd' delete), payload. Returns { id, version }.
- */
-export const ENQUEUE: Script = new Script(`
-local t = redis.call('TIME')
-local v = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local last = tonumber(redis.call('GET', KEYS[2]) or '0')
-if v <= last then v = last + 1 end
-local vs = string.format('%d', v)
-redis.call('SET', KEYS[2], vs)
-local id = redis.call('XADD', KEYS[1], '*', 'k', ARGV[1], 'o', ARGV[2], 'v', ARGV[3], 'n', vs)
-return {id, vs}
-`)
-
-/**
- * Acknowledges applied entries: raises each key's applied-version guard (never lowers it), then XACK and
- * XDEL the entry ids. KEYS: stream, guard keys... ARGV: group, guard TTL ms, versions (one per guard key), ids...
- */
-export const ACK: Script = new Script(`
-local n = #KEYS - 1
-for i = 1, n do
-  local cur = tonumber(redis.call('GET', KEYS[i + 1]) or '0')
-  if tonumber(ARGV[2 + i]) > cur then redis.call('SET', KEYS[i + 1], ARGV[2 + i], 'PX', ARGV[2]) end
-end
-local ids = {}
-for i = 3 + n, #ARGV do ids[#ids + 1] = ARGV[i] end
-if #ids > 0 then
-  redis.call('XACK', KEYS[1], ARGV[1], unpack(ids))
-  redis.call('XDEL', KEYS[1], unpack(ids))
-end
-return #ids
-`)
-
-/**
  * Moves one entry to the dead-letter stream and removes it (and the entries it superseded) from the queue,
  * atomically. KEYS: stream, dead. ARGV: group, key, op, payload, version, original id, attempts, error, code, ids...
  */

@@ -1,18 +1,8 @@
 import { performance } from 'node:perf_hooks'
-import { InvalidArgumentError, StoreError, StoreResultError } from './errors.js'
-import type { WriteObserver } from './types.js'
+import type { CacheObserver } from '@tierkit/contracts'
+import { StoreError, type StoreOperation, StoreResultError } from './errors.js'
 
-/** Throws unless `o` is undefined or has a `record` method. */
-export function checkObserver(o: unknown, fn: string): void {
-  if (
-    o !== undefined &&
-    (typeof o !== 'object' || o === null || typeof (o as WriteObserver).record !== 'function')
-  ) {
-    throw new InvalidArgumentError(`${fn}: observer must have a record method`)
-  }
-}
-
-function record(observer: WriteObserver | undefined, ok: boolean, t0: number): void {
+function record(observer: CacheObserver | undefined, ok: boolean, t0: number): void {
   if (observer === undefined) return
   try {
     observer.record('db', ok ? 'set' : 'error', performance.now() - t0)
@@ -21,12 +11,15 @@ function record(observer: WriteObserver | undefined, ok: boolean, t0: number): v
   }
 }
 
-/** Calls one Store method and checks what it returns: `undefined`, `true` or `false`; else `E_STORE_BAD_RESULT`. */
+/**
+ * Calls one Store method and checks what it returns: `undefined`, `true` or `false`; else `E_STORE_BAD_RESULT`.
+ * Every call is recorded on the observer: layer `db`, outcome `set` or `error`, the duration in ms.
+ */
 export async function callStore(
-  operation: 'save' | 'saveMany' | 'remove',
+  operation: StoreOperation,
   key: string,
   call: () => unknown,
-  observer?: WriteObserver,
+  observer?: CacheObserver,
 ): Promise<boolean> {
   let result: unknown
   const t0 = observer === undefined ? 0 : performance.now()

@@ -1,9 +1,29 @@
+import {
+  AbortedError,
+  checkDuration,
+  checkFunction,
+  checkObject,
+  checkSignal,
+  invalidArgument,
+  type LoaderContext,
+} from '@tierkit/contracts'
 import type { Cluster, Redis } from 'ioredis'
-import { InvalidArgumentError, PublishError, TagsUnavailableError, UnknownTagError } from './errors.js'
+import {
+  checkBus,
+  checkKey,
+  checkName,
+  checkOptionalFunction,
+  checkOptions,
+  checkRedis,
+  checkStrings,
+  isValidTtl,
+  refuseOldOptions,
+  TTL_RULE,
+} from './args.js'
+import { PublishError, TagsUnavailableError, UnknownTagError } from './errors.js'
 import { Script } from './scripts.js'
-import { checkJitter, checkTtlOption, isValidTtl, MAX_TTL_MS, resolveTtl } from './ttl.js'
+import { checkJitter, checkTtlOption, resolveTtl } from './ttl.js'
 import type { InvalidationPublisher, ReadableCache, TtlOption } from './types.js'
-import { checkKey, checkObject, checkPositive, checkTags } from './validate.js'
 
 /** What `createTags` reports through `onEvent`: errors it swallowed so that a read could still answer. */
 export type TagsEvent =
@@ -17,7 +37,7 @@ export type TagsEvent =
 export interface TagsOptions<T = unknown> {
   /** An ioredis `Redis` or `Cluster` holding the tag versions (not closed by this package). */
   redis: Redis | Cluster
-  /** The cache tagged values are stored in (redis-aside's cache fits). */
+  /** The cache tagged values are stored in (redis-aside's cache is one). */
   cache: ReadableCache
   /** Namespace of the tag versions: `tk:{namespace}:<tag>` (one hash slot, so one `MGET` on a Cluster). @default 'default' */
   namespace?: string
@@ -34,8 +54,8 @@ export interface TagsOptions<T = unknown> {
    * and `invalidateTags` reject with `TagsUnavailableError` (`E_TAGS_UNAVAILABLE`), reads degrade.
    * @default 1000
    */
-  timeoutMs?: number
-  /** Receives what was swallowed so that a read could answer (see {@link TagsEvent}). Must not throw. */
+  timeout?: number
+  /** Receives what was swallowed so that a read could answer (see {@link TagsEvent}). A listener that throws is ignored. */
   onEvent?: (event: TagsEvent) => void
 }
 
@@ -47,34 +67,57 @@ export interface TagOptions {
   ttl?: number
 }
 
+/** Per-call options of `getOrLoad`. */
+export interface TagLoadOptions extends TagOptions {
+  /**
+   * Stops this caller's wait: once aborted, `getOrLoad` rejects at once with `AbortedError` (`E_ABORTED`,
+   * `name` `'AbortError'`), the loader's `ctx.signal` is aborted (each call runs its own loader, so this
+   * caller is its last waiter) and what it still returns is not cached.
+   */
+  signal?: AbortSignal
+}
+
+/**
+ * What the loader of `tags.getOrLoad` receives (the family's `LoaderContext`): the key, a signal aborted
+ * when the caller stops waiting, and `stale`, always `undefined` here (the tags keep no stale values).
+ */
+export type TagsLoaderContext<T = unknown> = LoaderContext<string, T>
+
 /** Tagged access to a cache, returned by {@link createTags}. */
 export interface Tags<T = unknown> {
   /**
    * Stores `value` (any value the cache takes, whatever its shape) with `tags`; the current version of each
    * tag is kept with it.
-   * @throws InvalidArgumentError, UnknownTagError (nothing stored); TagsUnavailableError when the tag
-   * versions could not be read within `timeoutMs` (nothing stored); the cache's own errors.
+   * @throws TierkitTypeError, UnknownTagError (nothing stored); TagsUnavailableError when the tag
+   * versions could not be read within `timeout` (nothing stored); the cache's own errors.
    */
   set(key: string, value: T, options: TagOptions): Promise<void>
   /**
    * Returns the value stored through `set`/`getOrLoad`, exactly as it was given, or `undefined`: absent,
    * stored without tags (a plain `cache.set`: not a tagged value), or one of its tags was invalidated since
-   * (then it is also deleted). One extra `MGET` of the tag versions per tagged hit, in any instance. Never
-   * throws on Redis trouble: a value whose tags cannot be checked is not served (`undefined`, reported
-   * through `onEvent`).
+   * (then it is also deleted). A cached "not found" of the cache (redis-aside's `null`) is not a tagged
+   * value: `undefined`. One extra `MGET` of the tag versions per tagged hit, in any instance. Never throws
+   * on Redis trouble: a value whose tags cannot be checked is not served (`undefined`, reported through
+   * `onEvent`).
    */
   get(key: string): Promise<T | undefined>
   /**
-   * `get`, else loads with `loader` and stores the result with `tags` (tag versions are read before
-   * loading). Redis trouble never fails it: without the tag versions it returns the loader's value
-   * uncached; a failed cache fill is reported through `onEvent`.
+   * `get`, else loads with `loader(ctx)` and stores the result with `tags` (tag versions are read before
+   * loading; an `undefined` result is returned, not stored). Redis trouble never fails it: without the tag
+   * versions it returns the loader's value uncached; a failed cache fill is reported through `onEvent`.
+   * @throws AbortedError (`E_ABORTED`) at once when `options.signal` aborts (see {@link TagLoadOptions}).
+   * @throws TierkitTypeError, UnknownTagError (nothing loaded); what the loader throws.
    */
-  getOrLoad(key: string, loader: () => T | Promise<T>, options: TagOptions): Promise<T>
+  getOrLoad(
+    key: string,
+    loader: (ctx: TagsLoaderContext<T>) => T | Promise<T>,
+    options: TagLoadOptions,
+  ): Promise<T>
   /**
    * Invalidates every value stored with any of `tags` before the call: once this resolves, no instance
    * serves them, from L1 or L2. Works on a Cluster (one script on the namespace's slot).
-   * @throws InvalidArgumentError, UnknownTagError (nothing invalidated); TagsUnavailableError when Redis
-   * could not be used within `timeoutMs` (maybe not invalidated: call it again); PublishError when the bus
+   * @throws TierkitTypeError, UnknownTagError (nothing invalidated); TagsUnavailableError when Redis
+   * could not be used within `timeout` (maybe not invalidated: call it again); PublishError when the bus
    * failed (the invalidation itself is done).
    */
   invalidateTags(tags: readonly string[]): Promise<void>
@@ -195,46 +238,40 @@ function bounded<R>(p: Promise<R>, ms: number): Promise<R> {
  * Tags with a version scheme: each tag has a version in Redis; a tagged value keeps the versions it was
  * stored under; `invalidateTags` moves the versions on, and a read that sees a different version treats the
  * value as gone. Nothing has to list or delete the tagged keys, so it works across the slots of a Cluster.
- * @throws InvalidArgumentError when an option is invalid.
+ * @throws TierkitTypeError (`E_INVALID_ARGUMENT`) when an option is invalid.
  * @example
  * const tags = createTags({ redis, cache })
  * await tags.set('product:1', product, { tags: ['products', 'brand:7'] })
  * await tags.invalidateTags(['brand:7'])
  */
 export function createTags<T = unknown>(options: TagsOptions<T>): Tags<T> {
-  checkObject(options, 'createTags options')
+  const where = 'createTags'
+  checkOptions(where, options)
+  refuseOldOptions(where, options as unknown as Record<string, unknown>, { timeoutMs: 'renamed timeout' })
   const { redis, cache, bus, ttl, jitter, onEvent } = options
-  if (typeof redis !== 'object' || redis === null || typeof (redis as Redis).mget !== 'function') {
-    throw new InvalidArgumentError('createTags: redis must be an ioredis Redis or Cluster')
-  }
+  checkRedis(where, redis)
   if (
     typeof cache !== 'object' ||
     cache === null ||
     typeof cache.get !== 'function' ||
     typeof cache.set !== 'function' ||
-    typeof cache.delete !== 'function'
+    typeof cache.delete !== 'function' ||
+    typeof cache.evictLocal !== 'function'
   ) {
-    throw new InvalidArgumentError('createTags: cache must have get, set and delete methods')
+    throw invalidArgument(where, 'cache', 'a cache with get, set, delete and evictLocal methods', cache)
   }
   const namespace = options.namespace ?? 'default'
-  if (typeof namespace !== 'string' || namespace.length === 0 || /[{}]/.test(namespace)) {
-    throw new InvalidArgumentError('createTags: namespace must be a non-empty string without { or }')
-  }
+  checkName(where, 'namespace', namespace)
   let known: Set<string> | undefined
   if (options.knownTags !== undefined) {
-    checkTags(options.knownTags, 'createTags knownTags')
+    checkStrings(where, 'knownTags', options.knownTags)
     known = new Set(options.knownTags)
   }
-  if (bus !== undefined && typeof bus?.publish !== 'function') {
-    throw new InvalidArgumentError('createTags: bus must have a publish method')
-  }
-  checkTtlOption(ttl, 'createTags')
-  checkJitter(jitter, 'createTags')
-  const timeoutMs = options.timeoutMs ?? 1000
-  checkPositive(timeoutMs, 'createTags timeoutMs')
-  if (onEvent !== undefined && typeof onEvent !== 'function') {
-    throw new InvalidArgumentError('createTags: onEvent must be a function')
-  }
+  checkBus(where, bus)
+  checkTtlOption(where, ttl)
+  checkJitter(where, jitter)
+  const timeout = checkDuration(where, 'timeout', options.timeout ?? 1000, 1)
+  checkOptionalFunction(where, 'onEvent', onEvent)
   const prefix = `tk:{${namespace}}:`
   const emit = (event: TagsEvent): void => {
     try {
@@ -244,21 +281,20 @@ export function createTags<T = unknown>(options: TagsOptions<T>): Tags<T> {
     }
   }
 
-  const check = (tags: unknown, fn: string): string[] => {
-    checkTags(tags, fn)
-    if (tags.length === 0) throw new InvalidArgumentError(`${fn}: give at least one tag`)
-    if (known) for (const t of tags) if (!known.has(t)) throw new UnknownTagError(t)
+  const check = (tags: unknown, where: string, what: string): string[] => {
+    checkStrings(where, what, tags, true)
+    if (known) for (const t of tags) if (!known.has(t)) throw new UnknownTagError(where, t)
     return [...new Set(tags)]
   }
 
-  /** Runs one Redis call on the tag versions, bounded by `timeoutMs`; any failure is TagsUnavailableError. */
+  /** Runs one Redis call on the tag versions, bounded by `timeout`; any failure is TagsUnavailableError. */
   const tagCall = async <R>(
     operation: TagsUnavailableError['operation'],
     tags: readonly string[],
     call: () => Promise<R>,
   ): Promise<R> => {
     try {
-      return await bounded(Promise.resolve().then(call), timeoutMs)
+      return await bounded(Promise.resolve().then(call), timeout)
     } catch (e) {
       throw new TagsUnavailableError(operation, tags, e)
     }
@@ -289,33 +325,39 @@ export function createTags<T = unknown>(options: TagsOptions<T>): Tags<T> {
     return (r as unknown[]).map(parseVersion)
   }
 
-  const checkOpts = (o: unknown, fn: string): TagOptions => {
-    checkObject(o, `${fn} options`)
-    const ttlValue = (o as { ttl?: unknown }).ttl
+  const checkOpts = (o: unknown, where: string): TagLoadOptions => {
+    checkObject(where, 'options', o)
+    const { ttl: ttlValue, signal } = o as { ttl?: unknown; signal?: unknown }
     if (ttlValue !== undefined && !isValidTtl(ttlValue)) {
-      throw new InvalidArgumentError(
-        `${fn}: ttl must be a positive integer number of ms (at most ${MAX_TTL_MS})`,
-      )
+      throw invalidArgument(where, 'options.ttl', TTL_RULE, ttlValue)
     }
-    return o as unknown as TagOptions
+    checkSignal(where, 'options.signal', signal)
+    return o as unknown as TagLoadOptions
   }
 
-  const store = async (key: string, value: T, tags: string[], vs: number[], perCall: number | undefined) => {
-    const ms = resolveTtl(ttl, jitter, key, value, perCall)
+  const store = async (
+    where: string,
+    key: string,
+    value: T,
+    tags: string[],
+    vs: number[],
+    perCall: number | undefined,
+  ) => {
+    const ms = resolveTtl(where, ttl, jitter, key, value, perCall)
     await cache.set(key, wrap(value, tags, vs), ms === undefined ? undefined : { ttl: ms })
   }
 
   const api: Tags<T> = {
     async set(key, value, o) {
-      checkKey(key, 'tags.set')
-      if (value === undefined) throw new InvalidArgumentError('tags.set: value must not be undefined')
+      checkKey('tags.set', key)
+      if (value === undefined) throw invalidArgument('tags.set', 'value', 'defined', value)
       const opts = checkOpts(o, 'tags.set')
-      const tags = check(opts.tags, 'tags.set')
-      resolveTtl(ttl, jitter, key, value, opts.ttl) // a bad TTL from the ttl function: nothing touched
-      await store(key, value, tags, await versionsForStore('set', tags), opts.ttl)
+      const tags = check(opts.tags, 'tags.set', 'options.tags')
+      resolveTtl('tags.set', ttl, jitter, key, value, opts.ttl) // a bad TTL from the ttl function: nothing touched
+      await store('tags.set', key, value, tags, await versionsForStore('set', tags), opts.ttl)
     },
     async get(key) {
-      checkKey(key, 'tags.get')
+      checkKey('tags.get', key)
       const raw = await cache.get(key)
       const w = unwrap(raw)
       if (w === undefined) return undefined // absent, or not stored through tags
@@ -341,32 +383,55 @@ export function createTags<T = unknown>(options: TagsOptions<T>): Tags<T> {
       return w.value as T
     },
     async getOrLoad(key, loader, o) {
-      checkKey(key, 'tags.getOrLoad')
-      if (typeof loader !== 'function')
-        throw new InvalidArgumentError('tags.getOrLoad: loader must be a function')
-      const opts = checkOpts(o, 'tags.getOrLoad')
-      const tags = check(opts.tags, 'tags.getOrLoad')
-      const hit = await api.get(key)
-      if (hit !== undefined) return hit
-      // versions BEFORE loading: an invalidation during the load makes this value stale, as it should
-      let vs: number[] | undefined
-      try {
-        vs = await versionsForStore('getOrLoad', tags)
-      } catch (error) {
-        emit({ type: 'error', operation: 'getOrLoad', key, error })
-      }
-      const value = await loader()
-      if (value !== undefined && vs !== undefined) {
+      const where = 'tags.getOrLoad'
+      checkKey(where, key)
+      checkFunction(where, 'loader', loader)
+      const opts = checkOpts(o, where)
+      const tags = check(opts.tags, where, 'options.tags')
+      const signal = opts.signal
+      if (signal?.aborted) throw new AbortedError(where, signal.reason, key)
+      const controller = new AbortController()
+      const run = async (): Promise<T> => {
+        const hit = await api.get(key)
+        if (hit !== undefined) return hit
+        // versions BEFORE loading: an invalidation during the load makes this value stale, as it should
+        let vs: number[] | undefined
         try {
-          await store(key, value, tags, vs, opts.ttl)
+          vs = await versionsForStore('getOrLoad', tags)
         } catch (error) {
           emit({ type: 'error', operation: 'getOrLoad', key, error })
         }
+        const value = await loader({ key, signal: controller.signal, stale: undefined })
+        if (value !== undefined && vs !== undefined && !controller.signal.aborted) {
+          try {
+            await store(where, key, value, tags, vs, opts.ttl)
+          } catch (error) {
+            emit({ type: 'error', operation: 'getOrLoad', key, error })
+          }
+        }
+        return value
       }
-      return value
+      if (signal === undefined) return run()
+      return new Promise<T>((resolve, reject) => {
+        const onAbort = (): void => {
+          controller.abort(signal.reason)
+          reject(new AbortedError(where, signal.reason, key))
+        }
+        signal.addEventListener('abort', onAbort, { once: true })
+        run().then(
+          (v) => {
+            signal.removeEventListener('abort', onAbort)
+            resolve(v)
+          },
+          (e: unknown) => {
+            signal.removeEventListener('abort', onAbort)
+            reject(e)
+          },
+        )
+      })
     },
     async invalidateTags(tags) {
-      const list = check(tags, 'invalidateTags')
+      const list = check(tags, 'tags.invalidateTags', 'tags')
       await tagCall('invalidateTags', list, () =>
         BUMP.run(
           redis,
@@ -378,7 +443,7 @@ export function createTags<T = unknown>(options: TagsOptions<T>): Tags<T> {
         try {
           await bus.publish({ tags: list })
         } catch (e) {
-          throw e instanceof PublishError ? e : new PublishError(e)
+          throw e instanceof PublishError ? e : new PublishError(undefined, e)
         }
       }
     },

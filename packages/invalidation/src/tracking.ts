@@ -1,14 +1,15 @@
-import type { Redis } from 'ioredis'
 import {
-  boundedPublish as bounded,
-  type Clearable,
-  closeOwned,
-  type LocalEvictor,
-  ownRetryDelay,
-} from './bus.js'
-import { boundedReady, checkReadyTimeout, connectIfWaiting, DEFAULT_READY_TIMEOUT_MS } from './connect.js'
-import { InvalidArgumentError } from './errors.js'
-import { checkObject, checkPositive } from './validate.js'
+  type CloseOptions,
+  checkDuration,
+  checkFunction,
+  closeTimeout,
+  invalidArgument,
+} from '@tierkit/contracts'
+import type { Redis } from 'ioredis'
+import { checkEvictor, checkOptions, checkRedis, checkStrings, refuseOldOptions } from './args.js'
+import { bounded, closeOwned, ownRetryDelay } from './bus.js'
+import { boundedReady, connectIfWaiting, DEFAULT_QUIT_TIMEOUT, DEFAULT_READY_TIMEOUT } from './connect.js'
+import type { LocalEvictor } from './types.js'
 
 /** Events of a tracking invalidator. */
 export type TrackingEvent =
@@ -17,10 +18,10 @@ export type TrackingEvent =
   /** Keys changed in Redis (by any client); their L1 copies were evicted. */
   | { type: 'invalidate'; keys: readonly string[] }
   /**
-   * Every L1 was cleared: Redis was flushed (FLUSHDB/FLUSHALL, `flush`); tracking is on again after a
-   * connection was lost or tracking was found off or redirected elsewhere (`reconnect`); or tracking is
-   * still not on (`disconnected`: repeated every `verifyMs` until it is, since nothing can report a change
-   * meanwhile).
+   * Every cache was evicted (`evictLocal()`: its L1, its reads and loads in flight): Redis was flushed
+   * (FLUSHDB/FLUSHALL, `flush`); tracking is on again after a connection was lost or tracking was found off
+   * or redirected elsewhere (`reconnect`); or tracking is still not on (`disconnected`: repeated every
+   * `verifyInterval` until it is, since nothing can report a change meanwhile).
    */
   | { type: 'cleared'; reason: 'flush' | 'reconnect' | 'disconnected' }
   /** A swallowed error. */
@@ -37,10 +38,12 @@ export interface TrackingOptions {
   prefixes: readonly string[]
   /** Maps a changed Redis key to the cache key to evict (`undefined`: ignore it). */
   toKey: (redisKey: string) => string | undefined
-  /** Caches whose L1 copies are evicted. */
+  /**
+   * Caches evicted: `evictLocal(keys)` for the keys that changed; `evictLocal()` (everything this process
+   * holds: redis-aside's cache clears its L1) when Redis is flushed or a connection comes back, since
+   * notifications may have been missed.
+   */
   caches: readonly LocalEvictor[]
-  /** L1 stores cleared when Redis is flushed or the connection comes back (notifications may have been missed). */
-  l1?: readonly Clearable[]
   /**
    * Turn tracking on for `redis` itself with `NOLOOP` (and re-enable it whenever that client reconnects),
    * so writes made through `redis`, e.g. by the cache, do not evict this instance's own fresh L1 copies.
@@ -48,44 +51,58 @@ export interface TrackingOptions {
    * @default true
    */
   noloop?: boolean
-  /** Receives events. Must not throw. */
+  /** Receives events (see {@link TrackingEvent}). A listener that throws is ignored. */
   onEvent?: (event: TrackingEvent) => void
   /**
    * How long `ready()` waits for tracking to be on before it rejects with `ReadyTimeoutError`
-   * (`E_READY_TIMEOUT`), in ms. A positive finite number; `ready(ms)` overrides it per call.
+   * (`E_READY_TIMEOUT`), in ms; `ready({ timeout })` overrides it per call.
    * @default 10000
    */
-  readyTimeoutMs?: number
+  readyTimeout?: number
   /**
-   * Every `verifyMs` the invalidator checks (`CLIENT TRACKINGINFO`) that tracking is still on and redirected
-   * to its own connection, and turns it on again (then clears L1) when not. While tracking is not on (a
-   * connection lost, Redis down), it clears L1 at this period, so that a value cached meanwhile, which no
-   * invalidation can reach, is not kept. A positive integer (ms).
+   * Every `verifyInterval` ms the invalidator checks (`CLIENT TRACKINGINFO`) that tracking is still on and
+   * redirected to its own connection, and turns it on again (then evicts the caches) when not. While
+   * tracking is not on (a connection lost, Redis down), it evicts the caches at this period, so that a value
+   * cached meanwhile, which no invalidation can reach, is not kept.
    * @default 1000
    */
-  verifyMs?: number
+  verifyInterval?: number
 }
 
 /** A running tracking invalidator. */
 export interface TrackingInvalidator {
   /**
-   * Resolves once tracking is on (changes made after that are reported); at once after `close()`. Never
-   * hangs: each call waits at most `timeoutMs`.
-   * @param timeoutMs the bound of this call, in ms. @default the `readyTimeoutMs` option (10000)
-   * @throws ReadyTimeoutError (`E_READY_TIMEOUT`) when tracking is not on within `timeoutMs` (e.g. Redis is
+   * Resolves once tracking is on (changes made after that are reported). Never hangs: each call waits at
+   * most `timeout` ms.
+   * @param options - `timeout`: the bound of this call, in ms (default: the `readyTimeout` option, 10000)
+   * @throws ReadyTimeoutError (`E_READY_TIMEOUT`) when tracking is not on in time (e.g. Redis is
    * unreachable); its `cause` is the last connection error. It keeps retrying; a later call may resolve.
-   * @throws InvalidArgumentError when `timeoutMs` is not a positive finite number.
+   * @throws ClosedError (`E_CLOSED`) when the invalidator is closed (before or while waiting).
+   * @throws TierkitTypeError when `options` is not `{ timeout?: number }`.
    */
-  ready(timeoutMs?: number): Promise<void>
-  /** Counters: invalidation messages and keys evicted, clears. */
-  stats(): { messages: number; evicted: number; clears: number }
-  /** Turns tracking off and closes the connection. Idempotent. */
-  close(): Promise<void>
+  ready(options?: CloseOptions): Promise<void>
+  /** Counters: invalidation messages and keys evicted, clears (still readable after `close()`). */
+  stats(): TrackingStats
+  /**
+   * Turns tracking off and closes the connection (each step bounded by `timeout` ms, default 1000).
+   * Idempotent: a second call returns the first one's promise. Later `ready()` calls throw `ClosedError`.
+   */
+  close(options?: CloseOptions): Promise<void>
+}
+
+/** Counters of a tracking invalidator. */
+export interface TrackingStats {
+  /** Invalidation messages received from Redis. */
+  messages: number
+  /** Keys evicted from the caches. */
+  evicted: number
+  /** Times every cache was evicted (flush, reconnect, tracking off). */
+  clears: number
 }
 
 const CHANNEL = '__redis__:invalidate'
 /** Bound of each command the invalidator sends to set tracking up, in ms. */
-const COMMAND_MS = 2000
+const COMMAND_TIMEOUT = 2000
 
 /**
  * Redis client-side caching as an L1 invalidation channel: one connection turns on
@@ -99,46 +116,37 @@ const COMMAND_MS = 2000
  * again, so an old REDIRECT id may now name another client), it is set up again on the new connections,
  * verified with `CLIENT TRACKINGINFO`, and L1 is cleared, every time. The invalidator's own connection
  * reconnects on its own schedule (at most every 500 ms), not on your client's `retryStrategy`.
- * @throws InvalidArgumentError when an option is invalid.
+ * @throws TierkitTypeError (`E_INVALID_ARGUMENT`) when an option is invalid.
  * @example
  * const tracking = createTrackingInvalidator({
- *   redis, prefixes: ['ra:5:users:v:'], toKey: (k) => parseRedisKey(k)?.key, caches: [cache], l1: [l1],
+ *   redis, prefixes: ['ra:5:users:v:'], toKey: (k) => parseRedisKey(k)?.key, caches: [cache],
  * })
  */
 export function createTrackingInvalidator(options: TrackingOptions): TrackingInvalidator {
-  checkObject(options, 'createTrackingInvalidator options')
+  const where = 'createTrackingInvalidator'
+  checkOptions(where, options)
+  refuseOldOptions(where, options as unknown as Record<string, unknown>, {
+    l1: 'removed: list the cache in caches, its evictLocal() clears its L1',
+    readyTimeoutMs: 'renamed readyTimeout',
+    verifyMs: 'renamed verifyInterval',
+  })
   const { redis, toKey, onEvent } = options
-  if (typeof redis !== 'object' || redis === null || typeof redis.duplicate !== 'function') {
-    throw new InvalidArgumentError('createTrackingInvalidator: redis must be an ioredis Redis')
-  }
+  checkRedis(where, redis, 'redis')
   const prefixes = options.prefixes
-  if (
-    !Array.isArray(prefixes) ||
-    prefixes.length === 0 ||
-    prefixes.some((p) => typeof p !== 'string' || p.length === 0)
-  ) {
-    throw new InvalidArgumentError(
-      'createTrackingInvalidator: prefixes must be a non-empty array of non-empty strings',
-    )
+  checkStrings(where, 'prefixes', prefixes, true)
+  checkFunction(where, 'toKey', toKey)
+  if (!Array.isArray(options.caches)) {
+    throw invalidArgument(where, 'caches', 'an array of caches with an evictLocal method', options.caches)
   }
-  if (typeof toKey !== 'function')
-    throw new InvalidArgumentError('createTrackingInvalidator: toKey must be a function')
-  const caches = [...(options.caches ?? [])]
-  if (caches.some((c) => typeof c?.evictLocal !== 'function')) {
-    throw new InvalidArgumentError('createTrackingInvalidator: every cache must have an evictLocal method')
-  }
-  const l1s = [...(options.l1 ?? [])]
-  if (l1s.some((c) => typeof c?.clear !== 'function')) {
-    throw new InvalidArgumentError('createTrackingInvalidator: every l1 must have a clear method')
-  }
-  const readyTimeoutMs = checkReadyTimeout(
-    options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS,
-    'readyTimeoutMs',
-  )
-  const verifyMs = options.verifyMs ?? 1000
-  checkPositive(verifyMs, 'createTrackingInvalidator verifyMs')
+  const caches = [...options.caches]
+  caches.forEach((c, i) => {
+    checkEvictor(where, `caches[${i}]`, c)
+  })
+  if (onEvent !== undefined) checkFunction(where, 'onEvent', onEvent)
+  const readyTimeout = checkDuration(where, 'readyTimeout', options.readyTimeout ?? DEFAULT_READY_TIMEOUT)
+  const verifyInterval = checkDuration(where, 'verifyInterval', options.verifyInterval ?? 1000, 1)
 
-  const stats = { messages: 0, evicted: 0, clears: 0 }
+  const stats: TrackingStats = { messages: 0, evicted: 0, clears: 0 }
   const emit = (e: TrackingEvent): void => {
     try {
       onEvent?.(e)
@@ -151,13 +159,6 @@ export function createTrackingInvalidator(options: TrackingOptions): TrackingInv
     for (const c of caches) {
       try {
         c.evictLocal()
-      } catch (error) {
-        emit({ type: 'error', error })
-      }
-    }
-    for (const l1 of l1s) {
-      try {
-        l1.clear()
       } catch (error) {
         emit({ type: 'error', error })
       }
@@ -194,7 +195,8 @@ export function createTrackingInvalidator(options: TrackingOptions): TrackingInv
   const call = (c: Redis, ...args: [string, ...Array<string | number>]): Promise<unknown> =>
     bounded(
       Promise.resolve().then(() => c.call(...args)),
-      COMMAND_MS,
+      COMMAND_TIMEOUT,
+      args.join(' '),
     )
 
   const enable = async (id: number): Promise<void> => {
@@ -273,7 +275,7 @@ export function createTrackingInvalidator(options: TrackingOptions): TrackingInv
             await enable(id)
             if (!(await verify(id))) throw new Error('CLIENT TRACKING is not on as requested')
           }
-          await bounded(conn.subscribe(CHANNEL), COMMAND_MS)
+          await bounded(conn.subscribe(CHANNEL), COMMAND_TIMEOUT, 'SUBSCRIBE')
           if (e !== epoch) {
             again = true
             continue
@@ -327,7 +329,7 @@ export function createTrackingInvalidator(options: TrackingOptions): TrackingInv
     if (closed) return
     if (once && !confirmed) clearAll('disconnected')
     void reconcile()
-  }, verifyMs)
+  }, verifyInterval)
   periodic.unref?.()
 
   const onDataReady = (): void => {
@@ -392,25 +394,49 @@ export function createTrackingInvalidator(options: TrackingOptions): TrackingInv
   // a duplicate of a `lazyConnect: true` client waits for a first command that is only sent on `ready`
   connectIfWaiting(conn)
 
+  let signalClosed!: () => void
+  const closedPromise = new Promise<void>((r) => {
+    signalClosed = r
+  })
+  let closing: Promise<void> | undefined
+
   return {
-    async ready(timeoutMs = readyTimeoutMs) {
-      const ms = checkReadyTimeout(timeoutMs, 'tracking.ready timeoutMs')
-      if (once || closed) return ready
-      return boundedReady(ready, 'the tracking invalidator', ms, () => lastError)
+    async ready(options) {
+      return boundedReady(
+        'tracking.ready',
+        'the tracking invalidator',
+        options,
+        readyTimeout,
+        { ready, isReady: () => once, closed: closedPromise, isClosed: () => closed },
+        () => lastError,
+      )
     },
     stats: () => ({ ...stats }),
-    async close() {
-      if (closed) return
+    close(options) {
+      if (closing !== undefined) return closing
+      let timeout: number
+      try {
+        timeout = closeTimeout('tracking.close', options, DEFAULT_QUIT_TIMEOUT)
+      } catch (e) {
+        return Promise.reject(e)
+      }
       closed = true
-      resolveReady()
+      signalClosed()
       clearInterval(periodic)
       clearTimeout(retryTimer)
       redis.off('ready', onDataReady)
       redis.off('close', onDataClose)
-      if (noloop && redis.status === 'ready') {
-        await call(redis, 'CLIENT', 'TRACKING', 'off').catch(() => {})
-      }
-      await closeOwned(conn)
+      closing = (async () => {
+        if (noloop && redis.status === 'ready') {
+          await bounded(
+            Promise.resolve().then(() => redis.call('CLIENT', 'TRACKING', 'off')),
+            timeout,
+            'CLIENT TRACKING off',
+          ).catch(() => {})
+        }
+        await closeOwned(conn, timeout)
+      })()
+      return closing
     },
   }
 }

@@ -1,128 +1,58 @@
 import { randomBytes } from 'node:crypto'
 import { hostname } from 'node:os'
+import {
+  type CacheObserver,
+  ClosedError,
+  type CloseOptions,
+  checkDuration,
+  checkInteger,
+  checkObject,
+  checkString,
+  closeTimeout,
+  exactSerializer,
+  invalidArgument,
+  type Serializer,
+  type Store,
+  type StoreWrite,
+  type WritableCache,
+} from '@tierkit/contracts'
 import type { Cluster, Redis } from 'ioredis'
+import {
+  checkBus,
+  checkCache,
+  checkKey,
+  checkName,
+  checkObserver,
+  checkOptionalFunction,
+  checkOptions,
+  checkRedis,
+  checkSerializer,
+  checkStore,
+  MAX_STRING,
+  refuseOldOptions,
+} from './args.js'
 import { connectIfWaiting } from './connect.js'
 import {
-  ClosedError,
+  corruptEntry,
   FlushTimeoutError,
-  InvalidArgumentError,
-  InvalidationError,
-  LossyValueError,
+  MalformedEntryError,
   QueueWriteError,
-  UnserializableValueError,
+  ShardCountError,
+  unserializable,
 } from './errors.js'
+import { assertNoSilentChange } from './exact.js'
 import { DEAD_LETTER, REQUEUE, Script } from './scripts.js'
-import { jsonSerializer, type Serializer } from './serializer.js'
-import { callStore, checkObserver } from './store.js'
+import { callStore } from './store.js'
 import { checkJitter, checkTtlOption, resolveTtl } from './ttl.js'
-import type {
-  InvalidationCache,
-  InvalidationPublisher,
-  Store,
-  StoreWrite,
-  TtlOption,
-  WriteObserver,
-} from './types.js'
-import { checkKey, checkObject, checkPositive } from './validate.js'
-import { RepairQueue, type WriteOptions, type WriterEvent } from './writers.js'
-
-/** `.name` for an identifier, `["odd name"]` otherwise. */
-function pathTo(path: string, key: string | symbol): string {
-  if (typeof key === 'symbol') return `${path}[${String(key)}]`
-  return /^[A-Za-z_$][\w$]*$/.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`
-}
-
-/** What JSON would do to a value of this kind, or undefined when it keeps it exactly. */
-function lossOf(v: unknown, inArray: boolean): string | undefined {
-  switch (typeof v) {
-    case 'string':
-    case 'boolean':
-      return undefined
-    case 'number':
-      if (Number.isNaN(v)) return 'NaN (JSON turns it into null)'
-      if (!Number.isFinite(v)) return `${v} (JSON turns it into null)`
-      return Object.is(v, -0) ? '-0 (JSON turns it into 0)' : undefined
-    case 'undefined':
-      return inArray ? 'undefined (JSON turns it into null)' : 'undefined (JSON drops the property)'
-    case 'bigint':
-      return 'a bigint (JSON cannot encode it)'
-    case 'function':
-      return inArray ? 'a function (JSON turns it into null)' : 'a function (JSON drops it)'
-    case 'symbol':
-      return inArray ? 'a symbol (JSON turns it into null)' : 'a symbol (JSON drops it)'
-    default:
-      return undefined
-  }
-}
-
-function kindOf(o: object): string {
-  if (o instanceof Map) return 'a Map (JSON turns it into {})'
-  if (o instanceof Set) return 'a Set (JSON turns it into {})'
-  if (o instanceof Date) return 'a Date (JSON turns it into a string)'
-  const name = (o as { constructor?: { name?: unknown } }).constructor?.name
-  return `an instance of ${typeof name === 'string' && name ? name : 'a class'} (JSON keeps only its own enumerable properties, as a plain object)`
-}
-
-/**
- * Throws {@link LossyValueError} unless `JSON.parse(JSON.stringify(value))` gives back exactly `value`
- * (plain objects, arrays, strings, finite numbers, booleans, null). A shared (non-cyclic) reference is
- * accepted: JSON copies it, the data is the same. An object without prototype is accepted as a plain object.
- */
-function assertJsonExact(key: string, value: unknown): void {
-  const ancestors = new Set<object>()
-  const visit = (v: unknown, path: string, inArray: boolean): void => {
-    if (v === null) return
-    const loss = lossOf(v, inArray)
-    if (loss !== undefined) throw new LossyValueError(key, path, loss)
-    if (typeof v !== 'object') return
-    if (ancestors.has(v)) throw new LossyValueError(key, path, 'a cycle (JSON cannot encode it)')
-    const isArray = Array.isArray(v)
-    const proto = Object.getPrototypeOf(v) as unknown
-    if (isArray ? proto !== Array.prototype : proto !== Object.prototype && proto !== null) {
-      throw new LossyValueError(key, path, kindOf(v))
-    }
-    ancestors.add(v)
-    if (isArray) {
-      for (let i = 0; i < v.length; i++) {
-        const d = Object.getOwnPropertyDescriptor(v, i)
-        if (d === undefined)
-          throw new LossyValueError(key, `${path}[${i}]`, 'a hole (JSON turns it into null)')
-        if (d.get !== undefined || d.set !== undefined) {
-          throw new LossyValueError(
-            key,
-            `${path}[${i}]`,
-            'an accessor (JSON keeps only what its getter returns)',
-          )
-        }
-        visit(d.value, `${path}[${i}]`, true)
-      }
-    }
-    for (const k of Reflect.ownKeys(v)) {
-      if (
-        isArray &&
-        (k === 'length' || (typeof k === 'string' && String(Number(k) >>> 0) === k && Number(k) < v.length))
-      ) {
-        continue
-      }
-      const at = pathTo(path, k)
-      if (isArray) throw new LossyValueError(key, at, 'a named property of an array (JSON drops it)')
-      if (typeof k === 'symbol') throw new LossyValueError(key, at, 'a symbol key (JSON drops it)')
-      const d = Object.getOwnPropertyDescriptor(v, k)!
-      if (!d.enumerable) throw new LossyValueError(key, at, 'a non-enumerable property (JSON drops it)')
-      if (d.get !== undefined || d.set !== undefined) {
-        throw new LossyValueError(key, at, 'an accessor (JSON keeps only what its getter returns)')
-      }
-      visit(d.value, at, false)
-    }
-    ancestors.delete(v)
-  }
-  try {
-    visit(value, '$', false)
-  } catch (e) {
-    if (e instanceof RangeError) throw new LossyValueError(key, '$', 'nested too deeply to encode')
-    throw e
-  }
-}
+import type { InvalidationPublisher, TtlOption } from './types.js'
+import {
+  checkRepair,
+  checkValue,
+  type RepairOptions,
+  RepairQueue,
+  type WriteOptions,
+  type WriterEvent,
+} from './writers.js'
 
 /**
  * Redis keys of one shard of a write-behind queue (all in one hash slot, so the scripts run on a Cluster).
@@ -146,15 +76,16 @@ const MAX_SHARDS = 256
  * `wb:{name}:seq`, `wb:{name}:dead`, `wb:{name}:a:<key>` (guards); shard i > 0: the same under
  * `wb:{name|i}:si:`. The part in braces is a hash tag: a shard lives in one slot, and on a Cluster the
  * shards of a queue are spread over the masters.
- * @throws InvalidArgumentError when `name` is empty or contains `{` or `}`, or `shard` is not 0–255.
+ * @throws TierkitTypeError (`E_INVALID_ARGUMENT`) when `name` is empty or contains `{` or `}`, or `shard`
+ * is not an integer from 0 to 255.
  */
 export function queueKeys(name: string, shard = 0): QueueKeys {
-  if (typeof name !== 'string' || name.length === 0 || /[{}]/.test(name)) {
-    throw new InvalidArgumentError('writeBehind: name must be a non-empty string without { or }')
-  }
-  if (!Number.isSafeInteger(shard) || shard < 0 || shard >= MAX_SHARDS) {
-    throw new InvalidArgumentError(`queueKeys: shard must be an integer from 0 to ${MAX_SHARDS - 1}`)
-  }
+  checkName('queueKeys', 'name', name)
+  checkInteger('queueKeys', 'shard', shard, 0, MAX_SHARDS - 1)
+  return keysOf(name, shard)
+}
+
+function keysOf(name: string, shard: number): QueueKeys {
   const base = shard === 0 ? `wb:{${name}}` : `wb:{${name}|${shard}}:s${shard}`
   return { stream: `${base}:q`, seq: `${base}:seq`, dead: `${base}:dead`, guard: `${base}:a:` }
 }
@@ -169,11 +100,8 @@ function defaultShards(redis: Redis | Cluster): number {
   return (redis as Cluster).isCluster === true ? 16 : 1
 }
 
-function checkShards(v: unknown, fn: string): number {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1 || v > MAX_SHARDS) {
-    throw new InvalidArgumentError(`${fn}: shards must be an integer from 1 to ${MAX_SHARDS}`)
-  }
-  return v
+function checkShards(where: string, v: unknown): number {
+  return checkInteger(where, 'shards', v, 1, MAX_SHARDS)
 }
 
 /** The shard of `key`: FNV-1a (32 bits, over the UTF-16 code units) modulo `shards`. */
@@ -199,8 +127,8 @@ export interface QueuedWrite {
 export type FlusherEvent =
   /** Entries were applied to the Store (or skipped as superseded) and removed from the queue. */
   | { type: 'applied'; entries: number; keys: number; versions: readonly number[] }
-  /** A write failed and will be retried after `delayMs`. */
-  | { type: 'retry'; key: string; id: string; attempt: number; delayMs: number; error: unknown }
+  /** A write failed and will be retried after `delay` ms. */
+  | { type: 'retry'; key: string; id: string; attempt: number; delay: number; error: unknown }
   /** A write failed `attempts` times (or was malformed) and was moved to the dead-letter stream. */
   | { type: 'dead-letter'; key: string; id: string; attempts: number; error: unknown }
   /** Entries of a consumer that stopped answering were taken over (`XAUTOCLAIM`). */
@@ -229,10 +157,15 @@ export interface FlusherOptions<T = unknown> {
   group?: string
   /** This consumer's name; unique per running flusher. @default `${hostname}-${pid}-${random}` */
   consumer?: string
-  /** Entries read per batch. @default 100 */
+  /** Entries read per batch: an integer from 1 to 1000. @default 100 */
   batchSize?: number
-  /** How long one read waits for new entries, in ms. @default 500 */
-  blockMs?: number
+  /**
+   * How long an idle flusher waits for new entries before it looks again, in ms: a queue of one shard is read
+   * with a blocking `XREADGROUP` that returns as soon as an entry arrives, at the latest after this; a
+   * sharded queue is polled, an idle shard at most this often. Also bounds how long `close()` waits for the
+   * current read. @default 500
+   */
+  pollInterval?: number
   /**
    * Tries before an entry goes to the dead-letter stream. While more than `4 × batchSize` entries wait for a
    * retry, no new entries are taken, so a database outage dead-letters at most that many. @default 8
@@ -240,23 +173,30 @@ export interface FlusherOptions<T = unknown> {
   maxAttempts?: number
   /** Retry delay: `base * 2^(attempt-1)` ms, at most `max`, with jitter (about 64 s over 8 tries). @default { base: 500, max: 60000 } */
   backoff?: { base?: number; max?: number }
-  /** Entries pending this long (ms) at any consumer are taken over with `XAUTOCLAIM` (crashed consumers). @default 30000 */
-  claimIdleMs?: number
-  /** Lifetime of the per-key applied-version guards in Redis, in ms. @default 86400000 */
-  guardTtlMs?: number
-  /** Value encoding; must match the producer's. @default JSON */
+  /**
+   * How long an entry may stay pending at a consumer that does not acknowledge it before another consumer
+   * takes it over (`XAUTOCLAIM`), in ms: the time after which a silent consumer counts as crashed. An entry
+   * waiting for its retry is not taken over. @default 30000
+   */
+  claimTimeout?: number
+  /** Time to live of the per-key applied-version guards in Redis (`wb:{name}:a:<key>`), in ms. @default 86400000 */
+  guardTtl?: number
+  /** Value encoding; must match the producers'. @default `exactSerializer` of `@tierkit/contracts` */
   serializer?: Serializer
-  /** Told about every database write (`record('db', 'set' | 'error', ms)`); `@tierkit/metrics`' observer fits. */
-  observer?: WriteObserver
+  /**
+   * Told about every database write: `record('db', 'set' | 'error', duration)` (a `CacheObserver`;
+   * `@tierkit/metrics`' observer is one).
+   */
+  observer?: CacheObserver
   /**
    * The cache the producers update. When an entry is dead-lettered, its key is deleted from it (and
    * published on `bus`), so readers fall back to what the database really holds. Without it, a
    * dead-lettered value stays cached until its TTL.
    */
-  cache?: InvalidationCache
+  cache?: WritableCache
   /** Tells the other instances to drop their L1 copies of dead-lettered keys. */
   bus?: InvalidationPublisher
-  /** Receives events. Must not throw. */
+  /** Receives events (see {@link FlusherEvent}). A listener that throws is ignored. */
   onEvent?: (event: FlusherEvent) => void
 }
 
@@ -286,15 +226,19 @@ export interface Flusher {
   readonly consumer: string
   /**
    * Resolves when every entry queued before the call has been applied or dead-lettered.
-   * @throws FlushTimeoutError (`E_FLUSH_TIMEOUT`) after `timeoutMs` (nothing is lost).
+   * @param options - `timeout`: how long to wait, in ms (default 30000)
+   * @throws FlushTimeoutError (`E_FLUSH_TIMEOUT`) after `timeout` (nothing is lost: the entries stay queued).
+   * @throws ClosedError (`E_CLOSED`) after `close()`.
    */
-  flush(timeoutMs?: number): Promise<void>
+  flush(options?: CloseOptions): Promise<void>
   /**
-   * Drains the queue (as `flush`), then stops and closes its blocking connection. Idempotent.
+   * Drains the queue (as `flush`), then stops and closes its blocking connection. Idempotent: a second call
+   * returns the first one's promise.
+   * @param options - `timeout`: how long to drain, in ms (default 30000)
    * @throws FlushTimeoutError when it could not drain in time (it still stops; entries stay queued).
    */
-  close(timeoutMs?: number): Promise<void>
-  /** Counters. */
+  close(options?: CloseOptions): Promise<void>
+  /** Counters (still readable after `close()`). */
   stats(): FlusherStats
 }
 
@@ -322,10 +266,12 @@ export interface DeadLetter {
   readonly shard: number
 }
 
-const DEFAULT_TIMEOUT = 30_000
+/** The default bound of `flush()` and `close()` of a writer or a flusher, in ms (the README documents it). */
+export const DEFAULT_DRAIN_TIMEOUT = 30_000
 
 /**
- * The flusher's defaults (the README's option table documents these; a test compares the two). Retries:
+ * The flusher's defaults (the README's option table documents these; a test compares the two). Not exported
+ * by the package. Retries:
  * with 8 tries and delays of 500 · 2^(attempt-1) ms (jittered to between half and all of it), an entry is
  * dead-lettered after about 32–64 s of failures, so a database restart or failover does not dead-letter what
  * was queued meanwhile; the 60 s cap matters only when `maxAttempts` is raised above 8.
@@ -333,19 +279,19 @@ const DEFAULT_TIMEOUT = 30_000
 export const FLUSHER_DEFAULTS: {
   readonly group: string
   readonly batchSize: number
-  readonly blockMs: number
+  readonly pollInterval: number
   readonly maxAttempts: number
   readonly backoff: { readonly base: number; readonly max: number }
-  readonly claimIdleMs: number
-  readonly guardTtlMs: number
+  readonly claimTimeout: number
+  readonly guardTtl: number
 } = Object.freeze({
   group: 'flushers',
   batchSize: 100,
-  blockMs: 500,
+  pollInterval: 500,
   maxAttempts: 8,
   backoff: Object.freeze({ base: 500, max: 60_000 }),
-  claimIdleMs: 30_000,
-  guardTtlMs: 86_400_000,
+  claimTimeout: 30_000,
+  guardTtl: 86_400_000,
 })
 
 /**
@@ -385,11 +331,11 @@ return {id, vs}
 `)
 
 /**
- * How long a writer's record of its writes in flight is kept after its last write. It only has to outlive
- * a re-send, which ioredis makes when it reconnects: a day covers any reconnect loop worth waiting for, and
- * the record holds only the writes in flight, so an idle writer leaves one small key behind.
+ * How long a writer's record of its writes in flight is kept after its last write, in ms. It only has to
+ * outlive a re-send, which ioredis makes when it reconnects: a day covers any reconnect loop worth waiting
+ * for, and the record holds only the writes in flight, so an idle writer leaves one small key behind.
  */
-const WRITES_TTL_MS = 86_400_000
+const WRITES_TTL = 86_400_000
 
 /**
  * Acknowledges applied entries: raises each key's applied-version guard (never lowers it; a guard that is
@@ -421,7 +367,7 @@ return 1
 /**
  * Claims entries for ARGV[2] only where they are still pending at ARGV[2] (taken over by no other consumer).
  * With ARGV[3] = '1' (JUSTID) it only resets their idle time, so that an entry waiting for a retry longer
- * than `claimIdleMs` is not taken over as if its consumer had crashed, and returns the ids still owned;
+ * than `claimTimeout` is not taken over as if its consumer had crashed, and returns the ids still owned;
  * otherwise it delivers them again (counting a delivery) and returns the entries.
  * KEYS: stream. ARGV: group, consumer, '1' | '0', ids...
  */
@@ -502,14 +448,16 @@ function entriesOf(raw: unknown): Array<[string, Map<string, string> | undefined
  * when first read). A stream Redis cannot be asked about (its Cluster master is down) is asked again until
  * the time is up.
  * @throws FlushTimeoutError when the time is up: `remaining` counts the entries left in the streams that
- * could be read; `cause` is the last Redis error, if a stream could not be read.
+ * could be read, `unreachableShards` the streams that could not; `cause` is the last Redis error.
  */
 async function waitDrained(
+  where: string,
+  queue: string,
   redis: Redis | Cluster,
   targets: ReadonlyMap<string, string | null>,
-  timeoutMs: number,
+  timeout: number,
 ): Promise<void> {
-  const deadline = Date.now() + timeoutMs
+  const deadline = Date.now() + timeout
   const pending = new Map(targets)
   let lastError: unknown
   let delay = 5
@@ -530,21 +478,26 @@ async function waitDrained(
     if (pending.size === 0) return
     if (Date.now() >= deadline) {
       let remaining = 0
+      let unreachableShards = 0
+      let unreadError: unknown
       await Promise.all(
         [...pending].map(async ([stream, upTo]) => {
           try {
-            if (upTo !== null)
-              remaining += ((await (redis as Redis).xrange(stream, '-', upTo)) as unknown[]).length
+            if (upTo === null) throw lastError ?? new Error('the stream could not be read')
+            remaining += ((await (redis as Redis).xrange(stream, '-', upTo)) as unknown[]).length
           } catch (e) {
-            lastError = e
+            unreachableShards++
+            unreadError = e
           }
         }),
       )
-      const error = new FlushTimeoutError(timeoutMs, remaining)
-      if (lastError !== undefined) {
-        Object.defineProperty(error, 'cause', { value: lastError, configurable: true, writable: true })
-      }
-      throw error
+      throw new FlushTimeoutError(where, {
+        queue,
+        timeout,
+        remaining,
+        unreachableShards,
+        cause: unreadError ?? lastError,
+      })
     }
     await sleep(delay)
     delay = Math.min(delay * 2, 100)
@@ -556,87 +509,99 @@ async function lastId(redis: Redis | Cluster, stream: string): Promise<string | 
   return last[0]?.[0]
 }
 
-function checkRedis(redis: unknown, fn: string): void {
-  if (typeof redis !== 'object' || redis === null || typeof (redis as Redis).duplicate !== 'function') {
-    throw new InvalidArgumentError(`${fn}: redis must be an ioredis Redis or Cluster`)
-  }
-}
-
-function checkSerializer(s: unknown, fn: string): void {
-  if (s === undefined) return
-  if (typeof s !== 'object' || s === null || typeof (s as Serializer).encode !== 'function') {
-    throw new InvalidArgumentError(`${fn}: serializer must have encode and decode methods`)
-  }
-  if (typeof (s as Serializer).decode !== 'function') {
-    throw new InvalidArgumentError(`${fn}: serializer must have encode and decode methods`)
-  }
-}
-
 /**
  * Starts a flusher: a consumer in a Redis Stream consumer group that applies queued writes to the `Store`.
  * Each batch is coalesced by key (the highest version wins; the older entries are removed with it), written
  * with `Store.saveMany` when there is one (falling back to `save` one by one to isolate a failing entry),
  * and acknowledged atomically with a per-key applied-version guard, so a replayed older entry is skipped.
  * A failed write is retried with exponential backoff; after `maxAttempts` it goes to the dead-letter stream.
- * Entries left pending by a crashed consumer are taken over with `XAUTOCLAIM` after `claimIdleMs`.
- * @throws InvalidArgumentError when an option is invalid.
+ * Entries left pending by a crashed consumer are taken over with `XAUTOCLAIM` after `claimTimeout`.
+ * @throws TierkitTypeError (`E_INVALID_ARGUMENT`) when an option is invalid.
  * @example
  * const flusher = createFlusher({ redis, name: 'users', store: usersTable })
  * process.on('SIGTERM', () => flusher.close())
  */
 export function createFlusher<T = unknown>(options: FlusherOptions<T>): Flusher {
-  checkObject(options, 'createFlusher options')
-  checkRedis(options.redis, 'createFlusher')
+  return startFlusher(options, 'createFlusher', '')
+}
+
+/** `createFlusher`, its options named `prefix + name` in messages (`writeBehind: flusher.batchSize ...`). */
+function startFlusher<T>(options: FlusherOptions<T>, where: string, prefix: string): Flusher {
+  const opt = (n: string): string => prefix + n
+  if (prefix === '') checkOptions(where, options)
+  else checkObject(where, 'flusher', options)
+  refuseOldOptions(
+    where,
+    options as unknown as Record<string, unknown>,
+    { blockMs: 'renamed pollInterval', claimIdleMs: 'renamed claimTimeout', guardTtlMs: 'renamed guardTtl' },
+    prefix,
+  )
+  checkRedis(where, options.redis)
   const name = options.name
-  queueKeys(name)
+  checkName(where, 'name', name)
   const { redis, store } = options
   const initialShards =
-    options.shards === undefined ? defaultShards(redis) : checkShards(options.shards, 'createFlusher')
-  if (
-    typeof store !== 'object' ||
-    store === null ||
-    typeof store.save !== 'function' ||
-    typeof store.remove !== 'function'
-  ) {
-    throw new InvalidArgumentError('createFlusher: store must have save and remove methods')
-  }
+    options.shards === undefined ? defaultShards(redis) : checkShards(where, options.shards)
+  checkStore(where, store)
   const group = options.group ?? FLUSHER_DEFAULTS.group
   const consumer =
     options.consumer ?? `${hostname()}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`
-  if (typeof group !== 'string' || group.length === 0) {
-    throw new InvalidArgumentError('createFlusher: group must be a non-empty string')
-  }
-  if (typeof consumer !== 'string' || consumer.length === 0) {
-    throw new InvalidArgumentError('createFlusher: consumer must be a non-empty string')
-  }
-  const batchSize = options.batchSize ?? FLUSHER_DEFAULTS.batchSize
-  checkPositive(batchSize, 'batchSize')
-  if (batchSize > 1000) throw new InvalidArgumentError('invalidation: batchSize must be at most 1000')
-  const blockMs = options.blockMs ?? FLUSHER_DEFAULTS.blockMs
-  checkPositive(blockMs, 'blockMs')
-  const maxAttempts = options.maxAttempts ?? FLUSHER_DEFAULTS.maxAttempts
-  checkPositive(maxAttempts, 'maxAttempts')
-  const base = options.backoff?.base ?? FLUSHER_DEFAULTS.backoff.base
-  const max = options.backoff?.max ?? FLUSHER_DEFAULTS.backoff.max
-  checkPositive(base, 'backoff.base')
-  checkPositive(max, 'backoff.max')
+  checkString(where, opt('group'), group, MAX_STRING)
+  checkString(where, opt('consumer'), consumer, MAX_STRING)
+  const batchSize = checkInteger(
+    where,
+    opt('batchSize'),
+    options.batchSize ?? FLUSHER_DEFAULTS.batchSize,
+    1,
+    1000,
+  )
+  const pollInterval = checkDuration(
+    where,
+    opt('pollInterval'),
+    options.pollInterval ?? FLUSHER_DEFAULTS.pollInterval,
+    1,
+  )
+  const maxAttempts = checkInteger(
+    where,
+    opt('maxAttempts'),
+    options.maxAttempts ?? FLUSHER_DEFAULTS.maxAttempts,
+    1,
+    1_000_000,
+  )
+  if (options.backoff !== undefined) checkObject(where, opt('backoff'), options.backoff)
+  const base = checkDuration(
+    where,
+    opt('backoff.base'),
+    options.backoff?.base ?? FLUSHER_DEFAULTS.backoff.base,
+    1,
+  )
+  const max = checkDuration(
+    where,
+    opt('backoff.max'),
+    options.backoff?.max ?? FLUSHER_DEFAULTS.backoff.max,
+    1,
+  )
   const maxRetrying = batchSize * 4
-  const claimIdleMs = options.claimIdleMs ?? FLUSHER_DEFAULTS.claimIdleMs
-  checkPositive(claimIdleMs, 'claimIdleMs')
-  const guardTtlMs = options.guardTtlMs ?? FLUSHER_DEFAULTS.guardTtlMs
-  checkPositive(guardTtlMs, 'guardTtlMs')
-  checkSerializer(options.serializer, 'createFlusher')
-  const serializer = options.serializer ?? jsonSerializer
+  const claimTimeout = checkDuration(
+    where,
+    opt('claimTimeout'),
+    options.claimTimeout ?? FLUSHER_DEFAULTS.claimTimeout,
+    1,
+  )
+  const guardTtl = checkDuration(
+    where,
+    opt('guardTtl'),
+    options.guardTtl ?? FLUSHER_DEFAULTS.guardTtl,
+    1,
+    315_360_000_000,
+  )
+  checkSerializer(where, options.serializer)
+  const serializer = options.serializer ?? exactSerializer
   const onEvent = options.onEvent
-  checkObserver(options.observer, 'createFlusher')
-  if (options.cache !== undefined && typeof options.cache?.delete !== 'function') {
-    throw new InvalidArgumentError(
-      'createFlusher: cache must have set, delete, deleteMany and evictLocal methods',
-    )
-  }
-  if (options.bus !== undefined && typeof options.bus?.publish !== 'function') {
-    throw new InvalidArgumentError('createFlusher: bus must have a publish method')
-  }
+  checkOptionalFunction(where, opt('onEvent'), onEvent)
+  checkObserver(where, options.observer)
+  if (options.cache !== undefined) checkCache(where, options.cache)
+  checkBus(where, options.bus)
   const observer = options.observer
 
   const stats: FlusherStats = {
@@ -715,14 +680,14 @@ export function createFlusher<T = unknown>(options: FlusherOptions<T>): Flusher 
   }
 
   const startShard = (index: number): void => {
-    const keys = queueKeys(name, index)
+    const keys = keysOf(name, index)
     /** Failed entries of this consumer: id → when to retry. */
     const retryAt = new Map<string, number>()
     let claimCursor = '0-0'
     let nextClaim = 0
     let nextPrune = 0
     let nextTouch = 0
-    /** How long a polled shard that had nothing to read waits before the next read (grows up to blockMs). */
+    /** How long a polled shard that had nothing to read waits before the next read (grows up to pollInterval). */
     let idle = 0
     /**
      * Creates the group (and the stream) if missing. From id 0: every entry in the stream is delivered, so a
@@ -807,7 +772,7 @@ export function createFlusher<T = unknown>(options: FlusherOptions<T>): Flusher 
             id,
             [id],
             1,
-            new InvalidationError('E_MALFORMED_ENTRY', 'invalidation: malformed queue entry'),
+            new MalformedEntryError(id),
           )
           continue
         }
@@ -847,7 +812,7 @@ export function createFlusher<T = unknown>(options: FlusherOptions<T>): Flusher 
         try {
           saves.push({ ...g, value: serializer.decode(g.win.payload) })
         } catch (error) {
-          await deadLetter(g.win, g.win.id, g.ids, 1, new UnserializableValueError(g.win.key, error))
+          await deadLetter(g.win, g.win.id, g.ids, 1, corruptEntry(g.win.key, g.win.id, error))
         }
       }
       if (saves.length > 0 || removes.length > 0) stats.batches++
@@ -888,7 +853,7 @@ export function createFlusher<T = unknown>(options: FlusherOptions<T>): Flusher 
         await ACK.run(
           redis,
           [keys.stream, ...applied.map((g) => keys.guard + g.win.key)],
-          [group, guardTtlMs, ...applied.map((g) => g.win.version), ...ids],
+          [group, guardTtl, ...applied.map((g) => g.win.version), ...ids],
         )
         stats.saved += applied.length
         stats.coalesced += done.reduce((n, g) => n + (skipped.has(g.win) ? 0 : g.ids.length - 1), 0)
@@ -904,25 +869,25 @@ export function createFlusher<T = unknown>(options: FlusherOptions<T>): Flusher 
         if (attempts >= maxAttempts) {
           await deadLetter(g.win, g.win.id, g.ids, attempts, error)
         } else {
-          const delayMs = backoff(attempts)
-          const at = Date.now() + delayMs
+          const delay = backoff(attempts)
+          const at = Date.now() + delay
           for (const id of g.ids) retryAt.set(id, at)
           stats.retries++
-          emit({ type: 'retry', key: g.win.key, id: g.win.id, attempt: attempts, delayMs, error })
+          emit({ type: 'retry', key: g.win.key, id: g.win.id, attempt: attempts, delay, error })
         }
       }
     }
 
-    /** Removes consumers that left nothing pending and have been silent longer than `claimIdleMs` (crashed ones). */
+    /** Removes consumers that left nothing pending and have been silent longer than `claimTimeout` (crashed ones). */
     const pruneConsumers = async (): Promise<void> => {
       if (Date.now() < nextPrune) return
-      nextPrune = Date.now() + claimIdleMs
+      nextPrune = Date.now() + claimTimeout
       const rows = (await (redis as Redis).xinfo('CONSUMERS', keys.stream, group)) as unknown[]
       for (const row of rows) {
         const f = fieldsOf(row)
         const name = f?.get('name')
         if (!name || name === consumer) continue
-        if (Number(f?.get('pending')) === 0 && Number(f?.get('idle')) > claimIdleMs) {
+        if (Number(f?.get('pending')) === 0 && Number(f?.get('idle')) > claimTimeout) {
           await (redis as Redis).xgroup('DELCONSUMER', keys.stream, group, name)
           stats.prunedConsumers++
         }
@@ -933,8 +898,8 @@ export function createFlusher<T = unknown>(options: FlusherOptions<T>): Flusher 
       let worked = false
       const now = Date.now()
       if (retryAt.size > 0 && now >= nextTouch) {
-        // entries waiting for a retry stay ours: reset their idle time well before claimIdleMs
-        nextTouch = now + claimIdleMs / 3
+        // entries waiting for a retry stay ours: reset their idle time well before claimTimeout
+        nextTouch = now + claimTimeout / 3
         const ids = [...retryAt.keys()]
         const kept = new Set(
           (await CLAIM_OWN.run(redis, [keys.stream], [group, consumer, '1', ...ids])) as string[],
@@ -946,7 +911,7 @@ export function createFlusher<T = unknown>(options: FlusherOptions<T>): Flusher 
           keys.stream,
           group,
           consumer,
-          claimIdleMs,
+          claimTimeout,
           claimCursor,
           'COUNT',
           batchSize,
@@ -959,7 +924,7 @@ export function createFlusher<T = unknown>(options: FlusherOptions<T>): Flusher 
           await processBatch(claimed)
           worked = true
         }
-        nextClaim = claimCursor === '0-0' ? Date.now() + Math.max(50, claimIdleMs / 4) : 0
+        nextClaim = claimCursor === '0-0' ? Date.now() + Math.max(50, claimTimeout / 4) : 0
         if (claimCursor === '0-0') await pruneConsumers()
       }
       const due = [...retryAt].filter(([, at]) => at <= Date.now()).map(([id]) => id)
@@ -973,7 +938,7 @@ export function createFlusher<T = unknown>(options: FlusherOptions<T>): Flusher 
       let soonest = nextClaim === 0 ? Date.now() : nextClaim
       if (retryAt.size > 0 && nextTouch < soonest) soonest = nextTouch
       for (const at of retryAt.values()) if (at < soonest) soonest = at
-      const wait = Math.max(1, Math.min(stopping ? 50 : blockMs, soonest - Date.now()))
+      const wait = Math.max(1, Math.min(stopping ? 50 : pollInterval, soonest - Date.now()))
       if (retryingTotal() >= maxRetrying) {
         // the Store is failing a lot (an outage?): do not take more entries until the retries succeed, so an
         // outage longer than the retry schedule dead-letters at most this many entries; the rest wait queued
@@ -1012,7 +977,7 @@ export function createFlusher<T = unknown>(options: FlusherOptions<T>): Flusher 
         await processBatch(fresh)
         worked = true
       } else if (polled && !worked) {
-        idle = Math.min(blockMs, Math.max(10, idle * 2))
+        idle = Math.min(pollInterval, Math.max(10, idle * 2))
         await pause(Math.min(wait, idle))
       }
       return worked
@@ -1066,58 +1031,72 @@ export function createFlusher<T = unknown>(options: FlusherOptions<T>): Flusher 
       try {
         const recorded = Number(await (redis as Redis).get(shardsKey(name)))
         if (Number.isSafeInteger(recorded) && recorded > shards.length && recorded <= MAX_SHARDS) {
-          emit({
-            type: 'error',
-            error: new InvalidationError(
-              'E_SHARD_COUNT',
-              `invalidation: writers of queue ${JSON.stringify(name)} use ${recorded} shards, this flusher was given ${shards.length}; it reads all ${recorded}`,
-            ),
-          })
+          emit({ type: 'error', error: new ShardCountError(name, recorded, shards.length) })
           for (let i = shards.length; i < recorded; i++) startShard(i)
         }
       } catch {
         // the node of the first shard is unreachable: try again later
       }
-      await pause(Math.min(claimIdleMs, 10_000))
+      await pause(Math.min(claimTimeout, 10_000))
     }
   })()
 
   let closing: Promise<void> | undefined
   const flusher: Flusher = {
     consumer,
-    async flush(timeoutMs = DEFAULT_TIMEOUT) {
-      // every shard: what is in it now must be applied (or dead-lettered)
-      const targets = new Map<string, string | null>()
-      for (let i = 0; i < shards.length; i++) targets.set(queueKeys(name, i).stream, null)
-      await waitDrained(redis, targets, timeoutMs)
+    async flush(options) {
+      const timeout = closeTimeout('flusher.flush', options, DEFAULT_DRAIN_TIMEOUT)
+      if (closing !== undefined) throw new ClosedError('the flusher')
+      await drain('flusher.flush', timeout)
     },
-    close(timeoutMs = DEFAULT_TIMEOUT) {
-      closing ??= (async () => {
-        let failure: unknown
-        try {
-          await flusher.flush(timeoutMs)
-        } catch (e) {
-          failure = e
-        }
-        stopping = true
-        stopNow()
-        await followRecordedShards
-        await Promise.all(shards.map((s) => s.loop))
-        if (blocking !== undefined) {
-          try {
-            await blocking.quit()
-          } catch {
-            blocking.disconnect()
-          }
-        }
-        if (failure !== undefined) throw failure
-      })()
-      return closing
+    close(options) {
+      if (closing !== undefined) return closing
+      let timeout: number
+      try {
+        timeout = closeTimeout('flusher.close', options, DEFAULT_DRAIN_TIMEOUT)
+      } catch (e) {
+        return Promise.reject(e)
+      }
+      return close('flusher.close', timeout)
     },
     stats: () => ({ ...stats }),
   }
+  /** Drains (as `call`, for the messages), then stops; once. */
+  const close = (call: string, timeout: number): Promise<void> => {
+    closing ??= (async () => {
+      let failure: unknown
+      try {
+        await drain(call, timeout)
+      } catch (e) {
+        failure = e
+      }
+      stopping = true
+      stopNow()
+      await followRecordedShards
+      await Promise.all(shards.map((s) => s.loop))
+      if (blocking !== undefined) {
+        try {
+          await blocking.quit()
+        } catch {
+          blocking.disconnect()
+        }
+      }
+      if (failure !== undefined) throw failure
+    })()
+    return closing
+  }
+  closeFlusher.set(flusher, close)
+  /** Every shard: what is in it now must be applied (or dead-lettered). */
+  const drain = (call: string, timeout: number): Promise<void> => {
+    const targets = new Map<string, string | null>()
+    for (let i = 0; i < shards.length; i++) targets.set(keysOf(name, i).stream, null)
+    return waitDrained(call, name, redis, targets, timeout)
+  }
   return flusher
 }
+
+/** The close of each flusher, under the name of the call that closes it (`writeBehind.close` for its own). */
+const closeFlusher = new WeakMap<Flusher, (call: string, timeout: number) => Promise<void>>()
 
 /** Options of {@link writeBehind}. */
 export interface WriteBehindOptions<T = unknown> {
@@ -1125,8 +1104,8 @@ export interface WriteBehindOptions<T = unknown> {
   redis: Redis | Cluster
   /** The queue name; producers and flushers of one queue use the same. No `{` or `}`. */
   name: string
-  /** The cache updated at once (redis-aside's cache fits). */
-  cache?: InvalidationCache
+  /** The cache updated at once (redis-aside's cache is one). */
+  cache?: WritableCache
   /** Tells the other instances to drop their L1 copies of written keys. */
   bus?: InvalidationPublisher
   /** TTL of values set in the cache (ms, or a function of key and value). @default the cache's own TTL */
@@ -1134,10 +1113,14 @@ export interface WriteBehindOptions<T = unknown> {
   /** Random fraction (0 to 1) by which each TTL is shortened. @default 0 */
   jitter?: number
   /**
-   * Value encoding. With the default (`jsonSerializer`) a value that JSON would not give back exactly (a
-   * Map, Set, Date, bigint, undefined property, NaN, -0, class instance, cycle, …) is refused with
-   * `LossyValueError` (`E_UNSERIALIZABLE`, with the `path`); a serializer of your own is trusted to be exact.
-   * @default JSON
+   * Value encoding of the queue. The default, `exactSerializer` of `@tierkit/contracts` (redis-aside's too),
+   * gives back exactly what was written: JSON values plus `undefined`, `NaN`, `±Infinity`, `-0`, bigint,
+   * `Date`, `Buffer`, `Uint8Array`, `Map` and `Set`, at any depth; so the Store receives exactly what the
+   * cache holds. A value it cannot encode exactly (a function, a symbol, a class instance, a cycle, a symbol
+   * key, an accessor or non-enumerable property, a hole or named property of an array) is refused with
+   * `UnserializableValueError` (`E_UNSERIALIZABLE`, with the `path`) before anything is queued or cached. A
+   * serializer of your own is trusted to be exact.
+   * @default exactSerializer
    */
   serializer?: Serializer
   /**
@@ -1158,12 +1141,13 @@ export interface WriteBehindOptions<T = unknown> {
    * after it cannot fail the write: the key goes into a bounded background repair queue (as with
    * `deleteOnUpdate`), which deletes it from the cache and publishes it until that works. When the queue is full
    * the key is only evicted from this process's L1 (a `repair-overflow` event) and L2 keeps what it had until
-   * the next write of the key or the TTL. @default { maxKeys: 10000, retryMs: 100 }
+   * the next write of the key or the TTL. @default { maxKeys: 10000, retryDelay: 100 }
    */
-  repair?: { maxKeys?: number; retryMs?: number }
+  repair?: RepairOptions
   /**
    * Receives cache failures after a write was queued (the write stays queued) and the repair queue's events
-   * (`repair-queued`, `repaired`, `repair-failed`, `repair-overflow`, `repair-dropped`). Must not throw.
+   * (`repair-queued`, `repaired`, `repair-failed`, `repair-overflow`, `repair-dropped`). A listener that
+   * throws is ignored.
    */
   onEvent?: (event: WriteBehindEvent) => void
 }
@@ -1176,26 +1160,34 @@ export interface WriteBehind<T = unknown> {
   /**
    * Queues `value` for the database (durable once this resolves: the write is acknowledged) and sets it in
    * the cache at once (if the cache cannot be set, the key is deleted from it instead; see `onEvent`).
-   * @throws InvalidArgumentError on an empty key or `undefined` value; UnserializableValueError (with the
-   * default encoding `LossyValueError`, naming the `path` JSON would change; nothing queued or cached);
-   * QueueWriteError (`E_QUEUE_WRITE_FAILED`: NOT acknowledged, the cache untouched); ClosedError.
+   * @throws TierkitTypeError (`E_INVALID_ARGUMENT`) on an empty key, an `undefined` value or a bad TTL;
+   * UnserializableValueError (`E_UNSERIALIZABLE`, with the `path`: nothing queued or cached);
+   * QueueWriteError (`E_QUEUE_WRITE_FAILED`: NOT acknowledged, the cache untouched); ClosedError after `close()`.
    */
   write(key: string, value: T, options?: WriteOptions): Promise<QueuedWrite>
   /** Queues the removal of `key` and deletes it from the cache. @throws as `write`. */
   remove(key: string): Promise<QueuedWrite>
   /**
    * Resolves once every write this writer acknowledged has been applied to the Store (or dead-lettered).
-   * Needs a running flusher (here or in another process). @throws FlushTimeoutError.
+   * Needs a running flusher (here or in another process).
+   * @param options - `timeout`: how long to wait, in ms (default 30000)
+   * @throws FlushTimeoutError (`E_FLUSH_TIMEOUT`: says how many entries are still queued; nothing is lost);
+   * ClosedError after `close()`.
    */
-  flush(timeoutMs?: number): Promise<void>
-  /** Refuses new writes, drains (as `flush`) and stops the in-process flusher. @throws FlushTimeoutError. */
-  close(timeoutMs?: number): Promise<void>
+  flush(options?: CloseOptions): Promise<void>
+  /**
+   * Refuses new writes, drains (as `flush`) and stops the in-process flusher. Idempotent: a second call
+   * returns the first one's promise.
+   * @param options - `timeout`: how long to drain, in ms (default 30000)
+   * @throws FlushTimeoutError when it could not drain in time (the writer is closed anyway; entries stay queued).
+   */
+  close(options?: CloseOptions): Promise<void>
   /** The in-process flusher, when `flusher` was given. */
   readonly flusher: Flusher | undefined
 }
 
 /** The repair queue's cache when a writer has only a bus (it then only publishes: nothing is deleted). */
-const NO_CACHE: InvalidationCache = {
+const NO_CACHE: WritableCache = {
   set: () => undefined,
   delete: () => undefined,
   deleteMany: () => undefined,
@@ -1206,63 +1198,47 @@ const NO_CACHE: InvalidationCache = {
  * Write-behind: the cache is updated at once and the database write goes into a durable queue on a Redis
  * Stream (`XADD` in a Lua script that also assigns the write's version), applied later in batches by a
  * flusher (`createFlusher`, or `options.flusher` for one in this process).
- * @throws InvalidArgumentError when an option is invalid.
+ * @throws TierkitTypeError (`E_INVALID_ARGUMENT`) when an option is invalid.
  * @example
  * const users = writeBehind({ redis, name: 'users', cache, bus, flusher: { store: usersTable } })
  * await users.write('user:1', { name: 'Ada' }) // acknowledged: queued durably, cache updated
  * await users.close() // drains on shutdown
  */
 export function writeBehind<T = unknown>(options: WriteBehindOptions<T>): WriteBehind<T> {
-  checkObject(options, 'writeBehind options')
-  checkRedis(options.redis, 'writeBehind')
+  const where = 'writeBehind'
+  checkOptions(where, options)
+  checkRedis(where, options.redis)
   const { redis, cache, bus, ttl, jitter, onEvent } = options
   const name = options.name
-  queueKeys(name)
-  const shardCount =
-    options.shards === undefined ? defaultShards(redis) : checkShards(options.shards, 'writeBehind')
-  if (
-    cache !== undefined &&
-    (typeof cache !== 'object' ||
-      cache === null ||
-      typeof cache.set !== 'function' ||
-      typeof cache.delete !== 'function' ||
-      typeof cache.deleteMany !== 'function' ||
-      typeof cache.evictLocal !== 'function')
-  ) {
-    throw new InvalidArgumentError(
-      'writeBehind: cache must have set, delete, deleteMany and evictLocal methods',
-    )
-  }
-  if (bus !== undefined && typeof bus?.publish !== 'function') {
-    throw new InvalidArgumentError('writeBehind: bus must have a publish method')
-  }
-  checkTtlOption(ttl, 'writeBehind')
-  checkJitter(jitter, 'writeBehind')
-  checkSerializer(options.serializer, 'writeBehind')
-  if (options.repair !== undefined) {
-    checkObject(options.repair, 'writeBehind repair')
-    if (options.repair.maxKeys !== undefined)
-      checkPositive(options.repair.maxKeys, 'writeBehind repair.maxKeys')
-    if (options.repair.retryMs !== undefined)
-      checkPositive(options.repair.retryMs, 'writeBehind repair.retryMs')
-  }
-  const serializer = options.serializer ?? jsonSerializer
+  checkName(where, 'name', name)
+  const shardCount = options.shards === undefined ? defaultShards(redis) : checkShards(where, options.shards)
+  if (cache !== undefined) checkCache(where, cache)
+  checkBus(where, bus)
+  checkTtlOption(where, ttl)
+  checkJitter(where, jitter)
+  checkSerializer(where, options.serializer)
+  checkRepair(where, options.repair)
+  checkOptionalFunction(where, 'onEvent', onEvent)
+  const serializer = options.serializer ?? exactSerializer
   const flusher =
     options.flusher === undefined
       ? undefined
-      : createFlusher<T>({
-          ...(cache === undefined ? {} : { cache }),
-          ...(bus === undefined ? {} : { bus }),
-          ...options.flusher,
-          redis,
-          name,
-          serializer,
-          shards: shardCount,
-        })
-  let closed = false
+      : startFlusher<T>(
+          {
+            ...(cache === undefined ? {} : { cache }),
+            ...(bus === undefined ? {} : { bus }),
+            ...options.flusher,
+            redis,
+            name,
+            serializer,
+            shards: shardCount,
+          },
+          where,
+          'flusher.',
+        )
   const writerId = randomBytes(8).toString('hex')
   const shards = Array.from({ length: shardCount }, (_, i) => {
-    const keys = queueKeys(name, i)
+    const keys = keysOf(name, i)
     /** This writer's record of its writes in flight in the shard (see ENQUEUE): `…:w:<writer id>`. */
     return { keys, writes: `${keys.stream.slice(0, -1)}w:${writerId}` }
   })
@@ -1299,7 +1275,12 @@ export function writeBehind<T = unknown>(options: WriteBehindOptions<T>): WriteB
     )
   }
 
-  const enqueue = async (key: string, op: 's' | 'd', payload: string): Promise<QueuedWrite> => {
+  const enqueue = async (
+    where: string,
+    key: string,
+    op: 's' | 'd',
+    payload: string,
+  ): Promise<QueuedWrite> => {
     let r: unknown
     const shard = shardOf(key, shardCount)
     const { keys, writes } = shards[shard]!
@@ -1310,10 +1291,10 @@ export function writeBehind<T = unknown>(options: WriteBehindOptions<T>): WriteB
       r = await ENQUEUE.run(
         redis,
         [keys.stream, keys.seq, writes],
-        [key, op, payload, highest, n, lowest, WRITES_TTL_MS],
+        [key, op, payload, highest, n, lowest, WRITES_TTL],
       )
     } catch (e) {
-      throw new QueueWriteError(key, e)
+      throw new QueueWriteError(where, key, e)
     } finally {
       inFlight.delete(n)
     }
@@ -1327,8 +1308,14 @@ export function writeBehind<T = unknown>(options: WriteBehindOptions<T>): WriteB
   }
 
   /** Waits until every entry this writer queued is gone from its shard (applied or dead-lettered). */
-  const drained = (timeoutMs: number): Promise<void> =>
-    waitDrained(redis, new Map([...last].map(([shard, id]) => [shards[shard]!.keys.stream, id])), timeoutMs)
+  const drained = (call: string, timeout: number): Promise<void> =>
+    waitDrained(
+      call,
+      name,
+      redis,
+      new Map([...last].map(([shard, id]) => [shards[shard]!.keys.stream, id])),
+      timeout,
+    )
 
   /** Failed invalidations of acknowledged writes, retried in the background (see the `repair` option). */
   const repairs =
@@ -1338,7 +1325,7 @@ export function writeBehind<T = unknown>(options: WriteBehindOptions<T>): WriteB
           cache ?? NO_CACHE,
           bus,
           options.repair?.maxKeys ?? 10_000,
-          options.repair?.retryMs ?? 100,
+          options.repair?.retryDelay ?? 100,
           onEvent,
         )
   const repairLater = (key: string, del: boolean, error: unknown): void => {
@@ -1380,26 +1367,30 @@ export function writeBehind<T = unknown>(options: WriteBehindOptions<T>): WriteB
     }
   }
 
+  let closing: Promise<void> | undefined
+  const resource = `the write-behind writer of queue ${JSON.stringify(name)}`
+
   return {
     flusher,
     async write(key, value, callOptions) {
-      if (closed) throw new ClosedError('the write-behind writer')
-      checkKey(key, 'writeBehind.write')
-      if (value === undefined)
-        throw new InvalidArgumentError('writeBehind.write: value must not be undefined (use remove)')
-      if (callOptions !== undefined) checkObject(callOptions, 'writeBehind.write options')
-      const t = resolveTtl(ttl, jitter, key, value, callOptions?.ttl as number | undefined)
-      let payload: string
-      // the default encoding refuses what JSON would change, so the Store gets exactly what the cache holds
-      if (serializer === jsonSerializer) assertJsonExact(key, value)
+      const call = 'writeBehind.write'
+      if (closing !== undefined) throw new ClosedError(resource)
+      checkKey(call, key)
+      checkValue(call, value)
+      checkObject(call, 'options', callOptions, true)
+      const t = resolveTtl(call, ttl, jitter, key, value, callOptions?.ttl)
+      let payload: unknown
+      // encoded (or refused) before anything is queued or cached, so the Store gets exactly what the cache holds
       try {
+        if (serializer === exactSerializer) assertNoSilentChange(key, value)
         payload = serializer.encode(value)
       } catch (e) {
-        throw new UnserializableValueError(key, e)
+        throw unserializable(key, e)
       }
-      if (typeof payload !== 'string')
-        throw new UnserializableValueError(key, new TypeError('encode did not return a string'))
-      const queued = await enqueue(key, 's', payload)
+      if (typeof payload !== 'string') {
+        throw unserializable(key, new TypeError(`encode returned ${typeof payload}, not a string`))
+      }
+      const queued = await enqueue(call, key, 's', payload)
       let cached = true
       if (cache !== undefined) {
         try {
@@ -1414,23 +1405,33 @@ export function writeBehind<T = unknown>(options: WriteBehindOptions<T>): WriteB
       return queued
     },
     async remove(key) {
-      if (closed) throw new ClosedError('the write-behind writer')
-      checkKey(key, 'writeBehind.remove')
-      const queued = await enqueue(key, 'd', '')
+      const call = 'writeBehind.remove'
+      if (closing !== undefined) throw new ClosedError(resource)
+      checkKey(call, key)
+      const queued = await enqueue(call, key, 'd', '')
       const dropped = await dropFromCache(key)
       if ((await tell(key)) && dropped) repairs?.done(key)
       return queued
     },
-    async flush(timeoutMs = DEFAULT_TIMEOUT) {
-      await drained(timeoutMs)
+    async flush(options) {
+      const timeout = closeTimeout('writeBehind.flush', options, DEFAULT_DRAIN_TIMEOUT)
+      if (closing !== undefined) throw new ClosedError(resource)
+      await drained('writeBehind.flush', timeout)
     },
-    async close(timeoutMs = DEFAULT_TIMEOUT) {
-      closed = true
-      if (flusher !== undefined) {
-        await flusher.close(timeoutMs)
-        return
+    close(options) {
+      if (closing !== undefined) return closing
+      let timeout: number
+      try {
+        timeout = closeTimeout('writeBehind.close', options, DEFAULT_DRAIN_TIMEOUT)
+      } catch (e) {
+        return Promise.reject(e)
       }
-      await drained(timeoutMs)
+      closing = (async () => {
+        // the in-process flusher drains the whole queue (this writer's writes with it), then stops
+        if (flusher !== undefined) await closeFlusher.get(flusher)!('writeBehind.close', timeout)
+        else await drained('writeBehind.close', timeout)
+      })()
+      return closing
     },
   }
 }
@@ -1460,14 +1461,14 @@ export async function readDeadLetters(
   name: string,
   count = 100,
 ): Promise<DeadLetter[]> {
-  checkRedis(redis, 'readDeadLetters')
-  queueKeys(name)
-  checkPositive(count, 'count')
+  checkRedis('readDeadLetters', redis)
+  checkName('readDeadLetters', 'name', name)
+  checkInteger('readDeadLetters', 'count', count, 1, 1_000_000)
   const n = await knownShards(redis, name)
   const perShard = await Promise.all(
     Array.from({ length: n }, async (_, shard) => {
       const raw = (await (redis as Redis).xrange(
-        queueKeys(name, shard).dead,
+        keysOf(name, shard).dead,
         '-',
         '+',
         'COUNT',
@@ -1507,16 +1508,21 @@ export async function requeueDeadLetters(
   name: string,
   ids: readonly string[],
 ): Promise<number> {
-  checkRedis(redis, 'requeueDeadLetters')
-  queueKeys(name)
-  if (!Array.isArray(ids) || ids.some((id) => typeof id !== 'string' || !/^\d+-\d+$/.test(id))) {
-    throw new InvalidArgumentError('requeueDeadLetters: ids must be stream entry ids')
+  checkRedis('requeueDeadLetters', redis)
+  checkName('requeueDeadLetters', 'name', name)
+  if (!Array.isArray(ids)) {
+    throw invalidArgument('requeueDeadLetters', 'ids', 'an array of stream entry ids ("<ms>-<seq>")', ids)
   }
+  ids.forEach((id, i) => {
+    if (typeof id !== 'string' || !/^\d+-\d+$/.test(id)) {
+      throw invalidArgument('requeueDeadLetters', `ids[${i}]`, 'a stream entry id ("<ms>-<seq>")', id)
+    }
+  })
   if (ids.length === 0) return 0
   const n = await knownShards(redis, name)
   const moved = await Promise.all(
     Array.from({ length: n }, async (_, shard) => {
-      const keys = queueKeys(name, shard)
+      const keys = keysOf(name, shard)
       return Number(await REQUEUE.run(redis, [keys.dead, keys.stream], ids))
     }),
   )

@@ -1,14 +1,26 @@
 import {
-  CacheDeleteError,
-  CacheWriteError,
-  InvalidArgumentError,
-  PublishError,
-  RepairQueueFullError,
-} from './errors.js'
-import { callStore, checkObserver } from './store.js'
+  type CacheObserver,
+  checkDuration,
+  checkInteger,
+  checkObject,
+  invalidArgument,
+  type Store,
+  type WritableCache,
+} from '@tierkit/contracts'
+import {
+  checkBus,
+  checkCache,
+  checkKey,
+  checkObserver,
+  checkOptionalFunction,
+  checkOptions,
+  checkStore,
+  refuseOldOptions,
+} from './args.js'
+import { CacheDeleteError, CacheWriteError, PublishError, RepairQueueFullError } from './errors.js'
+import { callStore } from './store.js'
 import { checkJitter, checkTtlOption, resolveTtl } from './ttl.js'
-import type { InvalidationCache, InvalidationPublisher, Store, TtlOption, WriteObserver } from './types.js'
-import { checkKey, checkObject, checkPositive } from './validate.js'
+import type { InvalidationPublisher, TtlOption } from './types.js'
 
 /**
  * What a writer reports through `onEvent`: the background repair of invalidations that failed after the
@@ -19,7 +31,7 @@ export type WriterEvent =
   | { type: 'repair-queued'; key: string; pending: number; error: unknown }
   /** A retry deleted these keys from the cache and told the other instances: they are invalidated everywhere. */
   | { type: 'repaired'; keys: readonly string[]; pending: number }
-  /** A retry failed (Redis still unreachable); the next one runs after the backoff (at most 1 s). */
+  /** A retry failed (Redis still unreachable); the next one runs after the backoff (doubling, at most 1 s). */
   | { type: 'repair-failed'; keys: readonly string[]; error: unknown; attempt: number }
   /** The queue holds `maxKeys` keys: `key` was not queued (its write rejected with `RepairQueueFullError`). */
   | { type: 'repair-overflow'; key: string; maxKeys: number }
@@ -36,10 +48,18 @@ export interface WriterStats {
   overflowed: number
 }
 
+/** The `repair` option of the writers and of `writeBehind`. */
+export interface RepairOptions {
+  /** Most keys waiting for a retry. @default 10000 */
+  maxKeys?: number
+  /** Delay before the first retry, in ms; it doubles while retries fail, up to 1 s. @default 100 */
+  retryDelay?: number
+}
+
 /** Options of {@link deleteOnUpdate} and {@link writeThrough}. */
 export interface WriterOptions<T = unknown> {
-  /** The cache (redis-aside's `createCache(...)` fits). */
-  cache: InvalidationCache
+  /** The cache (redis-aside's `createCache(...)` is one). */
+  cache: WritableCache
   /** The database. */
   store: Store<T>
   /** Tells the other instances to drop their L1 copies (see `createInvalidationBus`). Without it only this instance's L1 is updated. */
@@ -51,16 +71,19 @@ export interface WriterOptions<T = unknown> {
   ttl?: TtlOption<T>
   /** Random fraction (0 to 1) by which each TTL is shortened. @default 0 */
   jitter?: number
-  /** Told about every database write (`record('db', 'set' | 'error', ms)`); `@tierkit/metrics`' observer fits. */
-  observer?: WriteObserver
+  /**
+   * Told about every database write: `record('db', 'set' | 'error', duration)` (a `CacheObserver`;
+   * `@tierkit/metrics`' observer is one).
+   */
+  observer?: CacheObserver
   /**
    * The background retry of invalidations that failed after the database was written: the key is deleted
-   * from the cache and published on the bus again every `retryMs` (doubling up to 1 s while it fails) until
-   * it succeeds. At most `maxKeys` keys wait (a key is queued once); beyond, the write rejects with
-   * `RepairQueueFullError`. @default { maxKeys: 10000, retryMs: 100 }
+   * from the cache and published on the bus again after `retryDelay` ms (doubling up to 1 s while it fails)
+   * until it succeeds. At most `maxKeys` keys wait (a key is queued once); beyond, the write rejects with
+   * `RepairQueueFullError`. @default { maxKeys: 10000, retryDelay: 100 }
    */
-  repair?: { maxKeys?: number; retryMs?: number }
-  /** Receives the repair queue's events (see {@link WriterEvent}). Must not throw. */
+  repair?: RepairOptions
+  /** Receives the repair queue's events (see {@link WriterEvent}). A listener that throws is ignored. */
   onEvent?: (event: WriterEvent) => void
 }
 
@@ -68,7 +91,7 @@ export interface WriterOptions<T = unknown> {
 export interface WriteOptions {
   /**
    * TTL of this value in ms (`writeThrough`, `writeBehind`); overrides the writer's `ttl`. An integer from 1
-   * to 315360000000: anything else is refused with `InvalidArgumentError` before the database is written.
+   * to 315360000000: anything else is refused with `TierkitTypeError` before the database is written.
    */
   ttl?: number
 }
@@ -77,7 +100,8 @@ export interface WriteOptions {
 export interface Writer<T = unknown> {
   /**
    * Writes `value` to the database, then updates the cache (see the strategy).
-   * @throws InvalidArgumentError on an empty key or an `undefined` value (nothing touched).
+   * @throws TierkitTypeError (`E_INVALID_ARGUMENT`) on an empty key, an `undefined` value or a bad TTL
+   * (nothing touched).
    * @throws StoreError (`E_STORE_FAILED`) / StoreResultError (`E_STORE_BAD_RESULT`): the database write failed; the cache is untouched.
    * @throws CacheWriteError / CacheDeleteError: the database was written but the cache could not be updated
    * as planned; when the key could not be deleted (or the other instances told), it is queued and the
@@ -97,46 +121,30 @@ export interface Writer<T = unknown> {
   stats(): WriterStats
 }
 
-function checkOptions<T>(options: WriterOptions<T>, fn: string): void {
-  checkObject(options, `${fn} options`)
-  const { cache, store, bus } = options
-  if (
-    typeof cache !== 'object' ||
-    cache === null ||
-    typeof cache.set !== 'function' ||
-    typeof cache.delete !== 'function' ||
-    typeof cache.deleteMany !== 'function' ||
-    typeof cache.evictLocal !== 'function'
-  ) {
-    throw new InvalidArgumentError(`${fn}: cache must have set, delete, deleteMany and evictLocal methods`)
-  }
-  if (
-    typeof store !== 'object' ||
-    store === null ||
-    typeof store.save !== 'function' ||
-    typeof store.remove !== 'function'
-  ) {
-    throw new InvalidArgumentError(`${fn}: store must have save and remove methods`)
-  }
-  if (bus !== undefined && (typeof bus !== 'object' || bus === null || typeof bus.publish !== 'function')) {
-    throw new InvalidArgumentError(`${fn}: bus must have a publish method`)
-  }
-  checkTtlOption(options.ttl, fn)
-  checkJitter(options.jitter, fn)
-  checkObserver(options.observer, fn)
-  const { repair, onEvent } = options
-  if (repair !== undefined) {
-    checkObject(repair, `${fn} repair`)
-    if (repair.maxKeys !== undefined) checkPositive(repair.maxKeys, `${fn} repair.maxKeys`)
-    if (repair.retryMs !== undefined) checkPositive(repair.retryMs, `${fn} repair.retryMs`)
-  }
-  if (onEvent !== undefined && typeof onEvent !== 'function') {
-    throw new InvalidArgumentError(`${fn}: onEvent must be a function`)
-  }
+/** Checks the `repair` option. */
+export function checkRepair(where: string, repair: unknown): void {
+  if (repair === undefined) return
+  checkObject(where, 'repair', repair)
+  refuseOldOptions(where, repair as Record<string, unknown>, { retryMs: 'renamed retryDelay' }, 'repair.')
+  const { maxKeys, retryDelay } = repair as RepairOptions
+  if (maxKeys !== undefined) checkInteger(where, 'repair.maxKeys', maxKeys, 1, 100_000_000)
+  if (retryDelay !== undefined) checkDuration(where, 'repair.retryDelay', retryDelay, 1)
+}
+
+function checkWriterOptions<T>(options: WriterOptions<T>, where: string): void {
+  checkOptions(where, options)
+  checkCache(where, options.cache)
+  checkStore(where, options.store)
+  checkBus(where, options.bus)
+  checkTtlOption(where, options.ttl)
+  checkJitter(where, options.jitter)
+  checkObserver(where, options.observer)
+  checkRepair(where, options.repair)
+  checkOptionalFunction(where, 'onEvent', options.onEvent)
 }
 
 const REPAIR_BATCH = 500
-const REPAIR_MAX_DELAY_MS = 1000
+const REPAIR_MAX_DELAY = 1000
 
 /**
  * Keys whose invalidation failed after the database write, retried in the background until done: delete
@@ -153,10 +161,10 @@ export class RepairQueue {
   readonly stats: WriterStats = { pendingRepairs: 0, repaired: 0, overflowed: 0 }
 
   constructor(
-    private readonly cache: InvalidationCache,
+    private readonly cache: WritableCache,
     private readonly bus: InvalidationPublisher | undefined,
     readonly maxKeys: number,
-    private readonly retryMs: number,
+    private readonly retryDelay: number,
     private readonly onEvent: ((e: WriterEvent) => void) | undefined,
   ) {}
 
@@ -194,8 +202,8 @@ export class RepairQueue {
     if (this.running || this.timer !== undefined || this.pending.size === 0) return
     const delay =
       this.failures === 0
-        ? this.retryMs
-        : Math.min(this.retryMs * 2 ** (this.failures - 1), Math.max(this.retryMs, REPAIR_MAX_DELAY_MS))
+        ? this.retryDelay
+        : Math.min(this.retryDelay * 2 ** (this.failures - 1), Math.max(this.retryDelay, REPAIR_MAX_DELAY))
     this.timer = setTimeout(() => {
       this.timer = undefined
       void this.round()
@@ -232,8 +240,8 @@ export class RepairQueue {
       this.emit({ type: 'repaired', keys: repaired, pending: this.pending.size })
     } catch (error) {
       this.failures++
-      const code = (error as { code?: unknown })?.code
-      if (code === 'E_CACHE_CLOSED' || code === 'E_CLOSED') {
+      // the cache or the bus was closed (contracts' ClosedError): nothing can invalidate these keys any more
+      if ((error as { code?: unknown })?.code === 'E_CLOSED') {
         const dropped = [...this.pending.keys()]
         this.pending.clear()
         this.stats.pendingRepairs = 0
@@ -253,13 +261,16 @@ function repairQueue<T>(options: WriterOptions<T>): RepairQueue {
     options.cache,
     options.bus,
     options.repair?.maxKeys ?? 10_000,
-    options.repair?.retryMs ?? 100,
+    options.repair?.retryDelay ?? 100,
     options.onEvent,
   )
 }
 
-function checkValue(value: unknown, fn: string): void {
-  if (value === undefined) throw new InvalidArgumentError(`${fn}: value must not be undefined (use remove)`)
+/** Refuses an `undefined` value (a removal is `remove(key)`). */
+export function checkValue(where: string, value: unknown): void {
+  if (value === undefined) {
+    throw invalidArgument(where, 'value', 'defined (to delete the key, call remove)', value)
+  }
 }
 
 async function publish(bus: InvalidationPublisher | undefined, key: string): Promise<void> {
@@ -267,12 +278,12 @@ async function publish(bus: InvalidationPublisher | undefined, key: string): Pro
   try {
     await bus.publish({ keys: [key] })
   } catch (e) {
-    throw e instanceof PublishError ? e : new PublishError(e)
+    throw e instanceof PublishError ? e : new PublishError(undefined, e)
   }
 }
 
 async function deleteEverywhere(
-  cache: InvalidationCache,
+  cache: WritableCache,
   bus: InvalidationPublisher | undefined,
   key: string,
   repair: RepairQueue,
@@ -308,24 +319,24 @@ async function deleteEverywhere(
  * Delete-on-update ("explicit delete", the rule of thumb): write the database, then delete the key from
  * Redis and this instance's L1, and tell every other instance to evict it from L1 (through `bus`). If the
  * database write fails, the cache is untouched. The next read loads the new value.
- * @throws InvalidArgumentError when an option is invalid.
+ * @throws TierkitTypeError (`E_INVALID_ARGUMENT`) when an option is invalid.
  * @example
  * const users = deleteOnUpdate({ cache, store: usersTable, bus })
  * await users.write('user:1', { name: 'Ada' })
  */
 export function deleteOnUpdate<T = unknown>(options: WriterOptions<T>): Writer<T> {
-  checkOptions(options, 'deleteOnUpdate')
+  checkWriterOptions(options, 'deleteOnUpdate')
   const { cache, store, bus, observer } = options
   const repair = repairQueue(options)
   return {
     async write(key, value) {
-      checkKey(key, 'deleteOnUpdate.write')
-      checkValue(value, 'deleteOnUpdate.write')
+      checkKey('deleteOnUpdate.write', key)
+      checkValue('deleteOnUpdate.write', value)
       await callStore('save', key, () => store.save(key, value, { version: undefined }), observer)
       await deleteEverywhere(cache, bus, key, repair)
     },
     async remove(key) {
-      checkKey(key, 'deleteOnUpdate.remove')
+      checkKey('deleteOnUpdate.remove', key)
       await callStore('remove', key, () => store.remove(key, { version: undefined }), observer)
       await deleteEverywhere(cache, bus, key, repair)
     },
@@ -337,21 +348,21 @@ export function deleteOnUpdate<T = unknown>(options: WriterOptions<T>): Writer<T
  * Write-through: write the database, then set the new value in L2 and L1 (and evict the other instances'
  * L1 copies through `bus`, so they read the new value from L2). If setting the cache fails, the key is
  * deleted rather than left stale (`CacheWriteError`). If the database write fails, the cache is untouched.
- * @throws InvalidArgumentError when an option is invalid.
+ * @throws TierkitTypeError (`E_INVALID_ARGUMENT`) when an option is invalid.
  * @example
  * const users = writeThrough({ cache, store: usersTable, bus, ttl: 60_000, jitter: 0.1 })
  * await users.write('user:1', { name: 'Ada' })
  */
 export function writeThrough<T = unknown>(options: WriterOptions<T>): Writer<T> {
-  checkOptions(options, 'writeThrough')
+  checkWriterOptions(options, 'writeThrough')
   const { cache, store, bus, ttl, jitter, observer } = options
   const repair = repairQueue(options)
   return {
     async write(key, value, callOptions) {
-      checkKey(key, 'writeThrough.write')
-      checkValue(value, 'writeThrough.write')
-      if (callOptions !== undefined) checkObject(callOptions, 'writeThrough.write options')
-      const t = resolveTtl(ttl, jitter, key, value, callOptions?.ttl as number | undefined)
+      checkKey('writeThrough.write', key)
+      checkValue('writeThrough.write', value)
+      checkObject('writeThrough.write', 'options', callOptions, true)
+      const t = resolveTtl('writeThrough.write', ttl, jitter, key, value, callOptions?.ttl)
       await callStore('save', key, () => store.save(key, value, { version: undefined }), observer)
       try {
         await cache.set(key, value, t === undefined ? undefined : { ttl: t })
@@ -385,7 +396,7 @@ export function writeThrough<T = unknown>(options: WriterOptions<T>): Writer<T> 
       repair.done(key)
     },
     async remove(key) {
-      checkKey(key, 'writeThrough.remove')
+      checkKey('writeThrough.remove', key)
       await callStore('remove', key, () => store.remove(key, { version: undefined }), observer)
       await deleteEverywhere(cache, bus, key, repair)
     },

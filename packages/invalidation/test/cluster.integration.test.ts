@@ -1,5 +1,5 @@
 /** Everything that must work on a Redis Cluster (3 masters): tags, the bus, write-behind, deleteOnUpdate. */
-import { createCache, keySlot } from '@tierkit/redis-aside'
+import { createCache } from '@tierkit/redis-aside'
 import { type RedisCluster, type RedisClusterNode, sleep, startRedisCluster } from '@tierkit/testkit'
 import { Cluster, Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -14,6 +14,7 @@ import {
   writeBehind,
 } from '../src/index.js'
 import { MapL1 } from './helpers/cache.js'
+import { eventLog } from './helpers/events.js'
 import { MemoryStore } from './helpers/memory-store.js'
 
 let cluster: RedisCluster
@@ -37,10 +38,21 @@ function instance(namespace: string, channel?: string) {
   const l1 = new MapL1()
   const cache = createCache({ redis, l1, namespace, ttl: 60_000 })
   closers.push(() => cache.close())
+  const log = eventLog<BusEvent>()
   const bus =
-    channel === undefined ? undefined : createInvalidationBus({ redis, channel, caches: [cache], l1: [l1] })
+    channel === undefined
+      ? undefined
+      : createInvalidationBus({ redis, channel, caches: [cache], onEvent: log.onEvent })
   if (bus) closers.push(() => bus.close())
-  return { redis, l1, cache, bus, tags: createTags({ redis, cache, namespace }) }
+  return {
+    redis,
+    l1,
+    cache,
+    bus,
+    events: log.events,
+    next: log.next,
+    tags: createTags({ redis, cache, namespace }),
+  }
 }
 
 async function perNodeKeys(): Promise<number[]> {
@@ -78,12 +90,10 @@ describe('on a Redis Cluster', () => {
     const store = new MemoryStore<string>()
     const writer = deleteOnUpdate({ cache: a.cache, store, bus: a.bus! })
     const seen = new Set<string>()
-    const all = new Promise<void>((resolve) => {
-      b.bus!.subscribe((e: BusEvent) => {
-        if (e.type !== 'message') return
-        for (const k of e.message.keys) seen.add(k)
-        if (seen.size === keys.length) resolve()
-      })
+    const all = b.next((e: BusEvent) => {
+      if (e.type !== 'message') return false
+      for (const k of e.message.keys) seen.add(k)
+      return seen.size === keys.length
     })
     for (const k of keys) await writer.write(k, 'new')
     await all
@@ -96,8 +106,8 @@ describe('on a Redis Cluster', () => {
     const { cache } = instance('wbc')
     const store = new MemoryStore<number>()
     const wb = writeBehind<number>({ redis, name: 'cluster-q', cache })
-    const flusher = createFlusher({ redis, name: 'cluster-q', store, blockMs: 100 })
-    closers.push(() => flusher.close(5_000))
+    const flusher = createFlusher({ redis, name: 'cluster-q', store, pollInterval: 100 })
+    closers.push(() => flusher.close({ timeout: 5_000 }))
     const last = new Map<string, number>()
     for (let i = 0; i < 300; i++) {
       const k = `k${i % 30}`
@@ -112,8 +122,7 @@ describe('on a Redis Cluster', () => {
 
   it('bus: when its subscriber connection on a node drops, the instance clears its L1 (messages were missed) and keeps receiving', async () => {
     const b = instance('buskill', 'inv:kill')
-    const events: BusEvent[] = []
-    b.bus!.subscribe((e) => events.push(e))
+    const events = b.events
     await b.bus!.ready()
     const keys = Array.from({ length: 1500 }, (_, i) => `k${i}`)
     for (let i = 0; i < keys.length; i += 100) {
@@ -156,8 +165,7 @@ describe('on a Redis Cluster', () => {
 
   it('bus: when the master holding its subscriber dies, the bus moves to another node, clears L1 and keeps receiving', async () => {
     const b = instance('busdead', 'inv:dead')
-    const events: BusEvent[] = []
-    b.bus!.subscribe((e) => events.push(e))
+    const events = b.events
     await b.bus!.ready()
     for (const k of ['x', 'y', 'z']) await b.cache.set(k, 'old')
     expect(b.l1.size).toBe(3)
@@ -190,7 +198,7 @@ describe('on a Redis Cluster', () => {
     const a = instance('tgdown')
     await a.tags.set('p:1', 1, { tags: ['t'] })
     expect(await a.tags.get('p:1')).toBe(1)
-    const node = await masterOf(keySlot('tk:{tgdown}:t'))
+    const node = await masterOf(await slotOf('tk:{tgdown}:t'))
     await node.kill()
     const bounded = <T>(p: Promise<T>): Promise<T> =>
       Promise.race([
@@ -237,6 +245,14 @@ async function subscriberNode(channel: string): Promise<RedisClusterNode> {
     if (count > 0) return n
   }
   throw new Error(`no node has a subscriber of ${channel}`)
+}
+
+/** The hash slot of `key`, as the Cluster computes it. */
+async function slotOf(key: string): Promise<number> {
+  const r = new Redis(cluster.nodes[0]!.port, cluster.nodes[0]!.host)
+  const slot = Number(await r.call('CLUSTER', 'KEYSLOT', key))
+  await r.quit()
+  return slot
 }
 
 /** The master node serving `slot`. */

@@ -4,11 +4,12 @@ import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   type BusEvent,
+  ClosedError,
   createInvalidationBus,
   createTrackingInvalidator,
-  InvalidArgumentError,
   InvalidationError,
   ReadyTimeoutError,
+  TierkitTypeError,
   type TrackingEvent,
   writeBehind,
 } from '../src/index.js'
@@ -69,7 +70,7 @@ describe('lazyConnect: true clients', () => {
       () => a.close(),
       () => b.close(),
     )
-    await Promise.all([a.ready(READY_MS), b.ready(READY_MS)])
+    await Promise.all([a.ready({ timeout: READY_MS }), b.ready({ timeout: READY_MS })])
     expect(eventsB[0]).toEqual({ type: 'ready' })
     // publishing goes through the user's own lazy client (it connects on its first command)
     await a.publish({ keys: ['k1', 'k2'], tags: ['t'] })
@@ -92,22 +93,22 @@ describe('lazyConnect: true clients', () => {
       () => bus.close(),
       () => peer.close(),
     )
-    await Promise.all([bus.ready(READY_MS), peer.ready(READY_MS)])
+    await Promise.all([bus.ready({ timeout: READY_MS }), peer.ready({ timeout: READY_MS })])
     const store = new MemoryStore<{ n: number }>()
     const wb = writeBehind<{ n: number }>({
       redis,
       name: 'lazywb',
       cache,
       bus,
-      flusher: { store, blockMs: 50 },
+      flusher: { store, pollInterval: 50 },
     })
-    closers.push(() => wb.close(5_000))
+    closers.push(() => wb.close({ timeout: 5_000 }))
     for (let i = 0; i < 5; i++) await wb.write(`k${i}`, { n: i })
-    await wb.flush(READY_MS)
+    await wb.flush({ timeout: READY_MS })
     for (let i = 0; i < 5; i++) expect(store.value(`k${i}`)).toEqual({ n: i })
     expect(await cache.get('k3')).toEqual({ n: 3 })
     await waitFor(heard, (e) => e.type === 'message' && e.message.keys.includes('k4'))
-    await wb.close(READY_MS)
+    await wb.close({ timeout: READY_MS })
     expect(wb.flusher?.stats().saved).toBeGreaterThanOrEqual(5)
   })
 
@@ -122,11 +123,10 @@ describe('lazyConnect: true clients', () => {
       prefixes: ['ra:7:lazytrk:v:'],
       toKey: (k) => parseRedisKey(k)?.key,
       caches: [cache],
-      l1: [l1],
       onEvent: (e) => events.push(e),
     })
     closers.push(() => tracking.close())
-    await tracking.ready(READY_MS)
+    await tracking.ready({ timeout: READY_MS })
     await cache.set('user:1', 'v1')
     expect(await cache.get('user:1')).toBe('v1')
     expect(l1.size).toBe(1) // NOLOOP: its own write did not evict it
@@ -148,7 +148,7 @@ describe('ready() is bounded', () => {
       const bus = createInvalidationBus({
         redis,
         channel: 'down',
-        readyTimeoutMs: 300,
+        readyTimeout: 300,
         onEvent: (e) => events.push(e),
       })
       closers.push(() => bus.close())
@@ -157,27 +157,38 @@ describe('ready() is bounded', () => {
       expect(err).toBeInstanceOf(InvalidationError)
       expect(err).toMatchObject({
         code: 'E_READY_TIMEOUT',
-        timeoutMs: 300,
+        name: 'ReadyTimeoutError',
+        timeout: 300,
         what: 'the invalidation bus',
-        message: 'invalidation: the invalidation bus was not ready within 300 ms',
       })
-      // the cause is the connection error the subscriber saw (it did try to connect)
+      // the cause is the connection error the subscriber saw (it did try to connect), and the message says it
       expect(String((err as Error).cause)).toMatch(/ECONNREFUSED/)
+      expect((err as Error).message).toBe(
+        `bus.ready: the invalidation bus was not ready within 300 ms (last connection error: ${((err as Error).cause as Error).message}); it keeps retrying, a later ready() may resolve`,
+      )
       expect(events.some((e) => e.type === 'error')).toBe(true)
       // a per-call bound overrides the option
-      await expect(bus.ready(50)).rejects.toMatchObject({ code: 'E_READY_TIMEOUT', timeoutMs: 50 })
+      await expect(bus.ready({ timeout: 50 })).rejects.toMatchObject({ code: 'E_READY_TIMEOUT', timeout: 50 })
       // state intact: publishing still fails with its own typed error, not a hang or a crash
       await expect(bus.publish({ keys: ['k'] })).rejects.toMatchObject({ code: 'E_PUBLISH_FAILED' })
       expect(bus.stats()).toEqual({ published: 0, received: 0, ignoredOwn: 0, reconnects: 0 })
       if (!lazy) {
         // the bus kept retrying: once Redis is back a later ready() resolves
         await down.restart()
-        await bus.ready(READY_MS)
+        await bus.ready({ timeout: READY_MS })
         expect(events.filter((e) => e.type === 'ready')).toHaveLength(1)
         await down.stop()
       }
+      // a ready() waiting when the bus is closed rejects with ClosedError, as does every later one, at once
+      const waiting = bus.ready({ timeout: READY_MS }).catch((e: unknown) => e)
       await bus.close()
-      await bus.ready(50) // after close() it resolves at once
+      if (!lazy)
+        expect(await waiting).toBeUndefined() // it was subscribed already: resolved
+      else expect(await waiting).toBeInstanceOf(ClosedError)
+      await expect(bus.ready({ timeout: 50 })).rejects.toMatchObject({
+        code: 'E_CLOSED',
+        message: 'the invalidation bus is closed',
+      })
     }
 
     const redis = lazyClient(down.url)
@@ -186,34 +197,54 @@ describe('ready() is bounded', () => {
       prefixes: ['p:'],
       toKey: (k) => k,
       caches: [],
-      readyTimeoutMs: 250,
+      readyTimeout: 250,
     })
     closers.push(() => tracking.close())
     await expect(tracking.ready()).rejects.toMatchObject({
       name: 'ReadyTimeoutError',
       code: 'E_READY_TIMEOUT',
-      timeoutMs: 250,
+      timeout: 250,
       what: 'the tracking invalidator',
     })
-    await tracking.close()
+    const closing = tracking.close()
+    expect(tracking.close()).toBe(closing) // idempotent
+    await closing
+    await expect(tracking.ready()).rejects.toBeInstanceOf(ClosedError)
   })
 
-  it('refuses a bad readyTimeoutMs with an exact message', () => {
+  it('refuses a bad readyTimeout with an exact message', () => {
     const redis = lazyClient()
-    for (const bad of [0, -1, Number.NaN, Number.POSITIVE_INFINITY, '100']) {
-      expect(() =>
-        createInvalidationBus({ redis, channel: 'c', readyTimeoutMs: bad as number }),
-      ).toThrowError(new InvalidArgumentError('invalidation: readyTimeoutMs must be a positive number'))
+    for (const [bad, shown] of [
+      [-1, '-1'],
+      [1.5, '1.5'],
+      [Number.NaN, 'NaN'],
+      [Number.POSITIVE_INFINITY, 'Infinity'],
+      ['100', '"100"'],
+    ] as const) {
+      expect(() => createInvalidationBus({ redis, channel: 'c', readyTimeout: bad as number })).toThrowError(
+        new TierkitTypeError(
+          `createInvalidationBus: readyTimeout must be a duration in ms, an integer from 0 to 2147483647, got ${shown}`,
+        ),
+      )
       expect(() =>
         createTrackingInvalidator({
           redis,
           prefixes: ['p:'],
           toKey: (k) => k,
           caches: [],
-          readyTimeoutMs: bad as number,
+          readyTimeout: bad as number,
         }),
-      ).toThrowError(new InvalidArgumentError('invalidation: readyTimeoutMs must be a positive number'))
+      ).toThrowError(
+        new TierkitTypeError(
+          `createTrackingInvalidator: readyTimeout must be a duration in ms, an integer from 0 to 2147483647, got ${shown}`,
+        ),
+      )
     }
+    expect(() => createInvalidationBus({ redis, channel: 'c', readyTimeoutMs: 5 } as never)).toThrowError(
+      new TierkitTypeError(
+        'createInvalidationBus: readyTimeoutMs must be left out (renamed readyTimeout), got 5',
+      ),
+    )
     expect(redis.status).toBe('wait') // nothing was created or connected
   })
 
@@ -221,9 +252,14 @@ describe('ready() is bounded', () => {
     const redis = lazyClient()
     const bus = createInvalidationBus({ redis, channel: 'bad-call' })
     closers.push(() => bus.close())
-    await expect(bus.ready(-5)).rejects.toThrowError(
-      new InvalidArgumentError('invalidation: bus.ready timeoutMs must be a positive number'),
+    await expect(bus.ready({ timeout: -5 })).rejects.toThrowError(
+      new TierkitTypeError(
+        'bus.ready: options.timeout must be a duration in ms, an integer from 0 to 2147483647, got -5',
+      ),
     )
-    await bus.ready(READY_MS)
+    await expect(bus.ready(100 as never)).rejects.toThrowError(
+      new TierkitTypeError('bus.ready: options must be an object, got 100'),
+    )
+    await bus.ready({ timeout: READY_MS })
   })
 })

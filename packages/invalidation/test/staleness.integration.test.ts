@@ -34,7 +34,9 @@ function inst(...args: Parameters<typeof makeInstance>): Instance {
 }
 
 async function readyAll(list: Instance[]): Promise<void> {
-  await Promise.all(list.map((i) => i.bus?.ready(15_000) ?? i.tracking?.ready(15_000)))
+  await Promise.all(
+    list.map((i) => i.bus?.ready({ timeout: 15_000 }) ?? i.tracking?.ready({ timeout: 15_000 })),
+  )
 }
 
 /** Waits (bounded) until the client's connection is up again. */

@@ -3,7 +3,13 @@ import { startRedis } from '@tierkit/testkit'
 import type { Cluster } from 'ioredis'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createTags, InvalidArgumentError, UnknownTagError } from '../src/index.js'
+import {
+  AbortedError,
+  createTags,
+  type TagsLoaderContext,
+  TierkitTypeError,
+  UnknownTagError,
+} from '../src/index.js'
 import { MapL1 } from './helpers/cache.js'
 
 const closers: Array<() => Promise<unknown>> = []
@@ -80,6 +86,79 @@ describe('tags on one Redis', () => {
     expect(await a.tags.get('k')).toBe('fresh')
   })
 
+  it('the loader gets the family loader context: the key, a live signal, no stale value', async () => {
+    const a = instance(client(), 'tg-ctx')
+    const seen: Array<{ key: string; aborted: boolean; stale: unknown }> = []
+    const v = await a.tags.getOrLoad(
+      'k',
+      (ctx: TagsLoaderContext<unknown>) => {
+        seen.push({ key: ctx.key, aborted: ctx.signal.aborted, stale: ctx.stale })
+        return 'loaded'
+      },
+      { tags: ['t'] },
+    )
+    expect(v).toBe('loaded')
+    expect(seen).toEqual([{ key: 'k', aborted: false, stale: undefined }])
+    expect(await a.tags.get('k')).toBe('loaded')
+  })
+
+  it('getOrLoad with { signal }: an abort rejects the caller at once with AbortedError, aborts ctx.signal, caches nothing', async () => {
+    const a = instance(client(), 'tg-abort')
+    let release!: () => void
+    const gate = new Promise<void>((r) => {
+      release = r
+    })
+    let loaderSignal: AbortSignal | undefined
+    let started!: () => void
+    const loaderStarted = new Promise<void>((r) => {
+      started = r
+    })
+    const caller = new AbortController()
+    const pending = a.tags.getOrLoad(
+      'k',
+      async (ctx) => {
+        loaderSignal = ctx.signal
+        started()
+        await gate
+        return 'late'
+      },
+      { tags: ['t'], signal: caller.signal },
+    )
+    await loaderStarted
+    const reason = new Error('the request went away')
+    caller.abort(reason)
+    const err = await pending.catch((e: unknown) => e) // rejected while the loader still waits on its gate
+    expect(err).toBeInstanceOf(AbortedError)
+    expect(err).toMatchObject({ name: 'AbortError', code: 'E_ABORTED', key: 'k', cause: reason })
+    expect(loaderSignal?.aborted).toBe(true)
+    expect(loaderSignal?.reason).toBe(reason)
+    release()
+    await gate
+    await new Promise((r) => setTimeout(r, 20)) // the abandoned load ends in microtasks, before any timer
+    expect(await a.tags.get('k')).toBeUndefined() // what it returned after the abort was not cached
+
+    // already aborted: rejected before anything runs
+    let called = 0
+    const gone = AbortSignal.abort('gone')
+    const early = await a.tags
+      .getOrLoad(
+        'k2',
+        () => {
+          called++
+          return 1
+        },
+        { tags: ['t'], signal: gone },
+      )
+      .catch((e: unknown) => e)
+    expect(early).toMatchObject({ code: 'E_ABORTED', cause: 'gone' })
+    expect(called).toBe(0)
+    // a signal that never aborts changes nothing
+    expect(await a.tags.getOrLoad('k3', () => 3, { tags: ['t'], signal: new AbortController().signal })).toBe(
+      3,
+    )
+    expect(await a.tags.get('k3')).toBe(3)
+  })
+
   it('refuses empty and unknown tags with typed errors; nothing changes', async () => {
     const redis = client()
     const { cache } = instance(redis, 'tg3')
@@ -87,13 +166,28 @@ describe('tags on one Redis', () => {
     await tags.set('u', 1, { tags: ['users'] })
     const unknown = await tags.invalidateTags(['users', 'nope']).catch((e: unknown) => e)
     expect(unknown).toBeInstanceOf(UnknownTagError)
-    expect(unknown).toMatchObject({ code: 'E_UNKNOWN_TAG', tag: 'nope' })
+    expect(unknown).toMatchObject({
+      code: 'E_UNKNOWN_TAG',
+      name: 'UnknownTagError',
+      tag: 'nope',
+      message: 'tags.invalidateTags: unknown tag "nope" (not in knownTags)',
+    })
     expect(await tags.get('u')).toBe(1) // 'users' was not invalidated either
     for (const bad of [[], [''], [1], 'users', null]) {
       const err = await tags.invalidateTags(bad as never).catch((e: unknown) => e)
-      expect(err).toBeInstanceOf(InvalidArgumentError)
-      expect((err as InvalidArgumentError).code).toBe('E_INVALID_ARGUMENT')
+      expect(err).toBeInstanceOf(TierkitTypeError)
+      expect((err as TierkitTypeError).code).toBe('E_INVALID_ARGUMENT')
     }
+    await expect(tags.invalidateTags([])).rejects.toThrowError(
+      new TierkitTypeError(
+        'tags.invalidateTags: tags must be a non-empty array of non-empty strings, got an array',
+      ),
+    )
+    await expect(tags.invalidateTags(['users', ''])).rejects.toThrowError(
+      new TierkitTypeError(
+        'tags.invalidateTags: tags[1] must be a non-empty string of at most 65536 characters, got ""',
+      ),
+    )
     await expect(tags.set('', 1, { tags: ['users'] })).rejects.toMatchObject({ code: 'E_INVALID_ARGUMENT' })
     await expect(tags.set('v', 2, { tags: ['other'] })).rejects.toMatchObject({ code: 'E_UNKNOWN_TAG' })
     await expect(tags.set('v', 2, {} as never)).rejects.toMatchObject({ code: 'E_INVALID_ARGUMENT' })
@@ -109,8 +203,8 @@ describe('tags on one Redis', () => {
     const tags = createTags({ redis, cache, namespace: 'tg-badttl' })
     for (const ttl of [1.5, 1500.5, 0.5, 1e300, Number.NaN, -1, 0, 315_360_000_001]) {
       await expect(tags.set('k', 1, { tags: ['a'], ttl })).rejects.toThrowError(
-        new InvalidArgumentError(
-          'tags.set: ttl must be a positive integer number of ms (at most 315360000000)',
+        new TierkitTypeError(
+          `tags.set: options.ttl must be a duration in ms, an integer from 1 to 315360000000, got ${ttl}`,
         ),
       )
       let loaded = 0
@@ -124,30 +218,44 @@ describe('tags on one Redis', () => {
           { tags: ['a'], ttl },
         ),
       ).rejects.toThrowError(
-        new InvalidArgumentError(
-          'tags.getOrLoad: ttl must be a positive integer number of ms (at most 315360000000)',
+        new TierkitTypeError(
+          `tags.getOrLoad: options.ttl must be a duration in ms, an integer from 1 to 315360000000, got ${ttl}`,
         ),
       )
       expect(loaded).toBe(0)
       expect(() => createTags({ redis, cache, ttl })).toThrowError(
-        new InvalidArgumentError(
-          'createTags: ttl must be a positive integer number of ms (at most 315360000000) or a function',
+        new TierkitTypeError(
+          `createTags: ttl must be a duration in ms, an integer from 1 to 315360000000, or a function of key and value, got ${ttl}`,
         ),
       )
     }
     const fromValue = createTags<{ t: number }>({ redis, cache, namespace: 'tg-badttl', ttl: (_k, v) => v.t })
     await expect(fromValue.set('k', { t: 1.5 }, { tags: ['a'] })).rejects.toThrowError(
-      new InvalidArgumentError(
-        'invalidation: the TTL of "k" must be a positive integer number of ms (at most 315360000000)',
+      new TierkitTypeError(
+        'tags.set: ttl("k") must be a duration in ms, an integer from 1 to 315360000000, got 1.5',
       ),
     )
-    for (const timeoutMs of [0, -1, Number.NaN, 1.5]) {
-      expect(() => createTags({ redis, cache, timeoutMs })).toThrowError(
-        new InvalidArgumentError('invalidation: createTags timeoutMs must be a positive integer'),
+    for (const timeout of [0, -1, Number.NaN, 1.5]) {
+      expect(() => createTags({ redis, cache, timeout })).toThrowError(
+        new TierkitTypeError(
+          `createTags: timeout must be a duration in ms, an integer from 1 to 2147483647, got ${timeout}`,
+        ),
       )
     }
+    expect(() => createTags({ redis, cache, timeoutMs: 100 } as never)).toThrowError(
+      new TierkitTypeError('createTags: timeoutMs must be left out (renamed timeout), got 100'),
+    )
     expect(() => createTags({ redis, cache, onEvent: 5 as never })).toThrowError(
-      new InvalidArgumentError('createTags: onEvent must be a function'),
+      new TierkitTypeError('createTags: onEvent must be a function, got 5'),
+    )
+    expect(() => createTags({ redis, cache, namespace: 'a{b}' })).toThrowError(
+      new TierkitTypeError('createTags: namespace must be a non-empty string without { or }, got "a{b}"'),
+    )
+    await expect(tags.getOrLoad('k', 5 as never, { tags: ['a'] })).rejects.toThrowError(
+      new TierkitTypeError('tags.getOrLoad: loader must be a function, got 5'),
+    )
+    await expect(tags.getOrLoad('k', () => 1, { tags: ['a'], signal: 5 as never })).rejects.toThrowError(
+      new TierkitTypeError('tags.getOrLoad: options.signal must be an AbortSignal, got 5'),
     )
     expect(await cache.get('k')).toBeUndefined()
     expect(await redis.keys('tk:{tg-badttl}:*')).toEqual([]) // nothing created

@@ -2,7 +2,12 @@ import { createCache, parseRedisKey } from '@tierkit/redis-aside'
 import { startRedis } from '@tierkit/testkit'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createTrackingInvalidator, type TrackingEvent, type TrackingInvalidator } from '../src/index.js'
+import {
+  createTrackingInvalidator,
+  TierkitTypeError,
+  type TrackingEvent,
+  type TrackingInvalidator,
+} from '../src/index.js'
 import { MapL1 } from './helpers/cache.js'
 
 let url: string
@@ -55,7 +60,6 @@ function instance(namespace: string, track: boolean) {
       prefixes: [`ra:${namespace.length}:${namespace}:v:`],
       toKey: (k) => parseRedisKey(k)?.key,
       caches: [cache],
-      l1: [l1],
       onEvent: (e) => events.push(e),
     })
     closers.push(() => tracking!.close())
@@ -205,19 +209,49 @@ describe('createTrackingInvalidator (Redis client-side caching, BCAST + REDIRECT
 
   it('refuses bad options with exact messages', () => {
     const redis = client()
-    expect(() => createTrackingInvalidator({ redis, prefixes: [], toKey: (k) => k, caches: [] })).toThrow(
-      'createTrackingInvalidator: prefixes must be a non-empty array of non-empty strings',
+    expect(() =>
+      createTrackingInvalidator({ redis, prefixes: [], toKey: (k) => k, caches: [] }),
+    ).toThrowError(
+      new TierkitTypeError(
+        'createTrackingInvalidator: prefixes must be a non-empty array of non-empty strings, got an array',
+      ),
     )
     expect(() =>
       createTrackingInvalidator({ redis, prefixes: ['p'], toKey: 1 as never, caches: [] }),
-    ).toThrow('createTrackingInvalidator: toKey must be a function')
+    ).toThrowError(new TierkitTypeError('createTrackingInvalidator: toKey must be a function, got 1'))
     expect(() =>
       createTrackingInvalidator({ redis, prefixes: ['p'], toKey: (k) => k, caches: [{} as never] }),
-    ).toThrow('createTrackingInvalidator: every cache must have an evictLocal method')
-    for (const verifyMs of [0, -5, 1.5, Number.NaN]) {
+    ).toThrowError(
+      new TierkitTypeError(
+        'createTrackingInvalidator: caches[0] must be a cache with an evictLocal method, got an object',
+      ),
+    )
+    for (const verifyInterval of [0, -5, 1.5, Number.NaN]) {
       expect(() =>
-        createTrackingInvalidator({ redis, prefixes: ['p'], toKey: (k) => k, caches: [], verifyMs }),
-      ).toThrow('invalidation: createTrackingInvalidator verifyMs must be a positive integer')
+        createTrackingInvalidator({ redis, prefixes: ['p'], toKey: (k) => k, caches: [], verifyInterval }),
+      ).toThrowError(
+        new TierkitTypeError(
+          `createTrackingInvalidator: verifyInterval must be a duration in ms, an integer from 1 to 2147483647, got ${verifyInterval}`,
+        ),
+      )
+    }
+    for (const [old, value, instead] of [
+      ['verifyMs', 100, 'renamed verifyInterval'],
+      ['l1', [], 'removed: list the cache in caches, its evictLocal() clears its L1'],
+    ] as const) {
+      expect(() =>
+        createTrackingInvalidator({
+          redis,
+          prefixes: ['p'],
+          toKey: (k: string) => k,
+          caches: [],
+          [old]: value,
+        } as never),
+      ).toThrowError(
+        new TierkitTypeError(
+          `createTrackingInvalidator: ${old} must be left out (${instead}), got ${typeof value === 'number' ? value : 'an array'}`,
+        ),
+      )
     }
   })
 })

@@ -1,12 +1,12 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { InvalidArgumentError, jitterTtl, ttlFromValue } from '../src/index.js'
+import { jitterTtl, TierkitTypeError, ttlFromValue } from '../src/index.js'
 
 describe('jitterTtl', () => {
   it('stays within [ttl * (1 - jitter), ttl] and never below 1', () => {
     fc.assert(
       fc.property(
-        fc.double({ min: 0.001, max: 1e9, noNaN: true }),
+        fc.integer({ min: 1, max: 315_360_000_000 }),
         fc.double({ min: 0, max: 1, noNaN: true }),
         fc.double({ min: 0, max: 0.999999, noNaN: true }),
         (ttl, jitter, r) => {
@@ -27,13 +27,26 @@ describe('jitterTtl', () => {
   })
 
   it('refuses bad arguments with exact messages', () => {
-    for (const ttl of [0, -1, Number.NaN, Number.POSITIVE_INFINITY, '5' as unknown as number]) {
-      expect(() => jitterTtl(ttl, 0.1)).toThrow(
-        new InvalidArgumentError('jitterTtl: ttl must be a positive number'),
+    // a TTL is an integer number of ms everywhere in the family (Redis takes only integer PX values)
+    for (const [ttl, shown] of [
+      [0, '0'],
+      [-1, '-1'],
+      [1.5, '1.5'],
+      [Number.NaN, 'NaN'],
+      [Number.POSITIVE_INFINITY, 'Infinity'],
+      [315_360_000_001, '315360000001'],
+      ['5', '"5"'],
+    ] as const) {
+      expect(() => jitterTtl(ttl as number, 0.1)).toThrowError(
+        new TierkitTypeError(
+          `jitterTtl: ttl must be a duration in ms, an integer from 1 to 315360000000, got ${shown}`,
+        ),
       )
     }
     for (const j of [-0.1, 1.1, Number.NaN]) {
-      expect(() => jitterTtl(1000, j)).toThrow('jitterTtl: jitter must be a number between 0 and 1')
+      expect(() => jitterTtl(1000, j)).toThrowError(
+        new TierkitTypeError(`jitterTtl: jitter must be a number from 0 to 1, got ${j}`),
+      )
     }
   })
 })
@@ -54,11 +67,29 @@ describe('ttlFromValue', () => {
         return e
       }
     })()
-    expect(err).toBeInstanceOf(InvalidArgumentError)
-    expect((err as InvalidArgumentError).code).toBe('E_INVALID_ARGUMENT')
-    expect((err as Error).message).toBe('ttlFromValue: the TTL of "k" is not a positive number')
-    expect(() => ttl('k', {})).toThrow('ttlFromValue: the TTL of "k" is not a positive number')
-    expect(() => ttlFromValue(5 as never)).toThrow('ttlFromValue: pick must be a function')
-    expect(() => ttlFromValue(() => 1, 0)).toThrow('ttlFromValue: fallback must be a positive number')
+    expect(err).toBeInstanceOf(TierkitTypeError)
+    expect(err).toBeInstanceOf(TypeError)
+    expect((err as TierkitTypeError).code).toBe('E_INVALID_ARGUMENT')
+    expect((err as Error).message).toBe(
+      'ttlFromValue: the TTL picked for "k" must be a positive number of ms, at most 315360000000, got -5',
+    )
+    expect(() => ttl('k', {})).toThrowError(
+      new TierkitTypeError(
+        'ttlFromValue: the TTL picked for "k" must be a positive number of ms, at most 315360000000, got undefined',
+      ),
+    )
+    expect(() => ttl('k', { maxAge: 1e300 })).toThrowError(
+      new TierkitTypeError(
+        'ttlFromValue: the TTL picked for "k" must be a positive number of ms, at most 315360000000, got 1e+300',
+      ),
+    )
+    expect(() => ttlFromValue(5 as never)).toThrowError(
+      new TierkitTypeError('ttlFromValue: pick must be a function, got 5'),
+    )
+    expect(() => ttlFromValue(() => 1, 0)).toThrowError(
+      new TierkitTypeError(
+        'ttlFromValue: fallback must be a duration in ms, an integer from 1 to 315360000000, got 0',
+      ),
+    )
   })
 })

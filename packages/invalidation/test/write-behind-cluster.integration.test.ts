@@ -112,11 +112,11 @@ describe('write-behind on a Cluster with a master down', () => {
     const redis = client()
     const store = new MemoryStore<number>()
     const wb = writeBehind<number>({ redis, name })
-    const flusher = createFlusher({ redis, name, store, blockMs: 50, claimIdleMs: 1_000 })
-    closers.push(() => flusher.close(5_000))
+    const flusher = createFlusher({ redis, name, store, pollInterval: 50, claimTimeout: 1_000 })
+    closers.push(() => flusher.close({ timeout: 5_000 }))
     const acked: Acked = new Map()
     expect(await writeAll(wb, KEYS, 0, acked)).toEqual([])
-    await wb.flush(20_000)
+    await wb.flush({ timeout: 20_000 })
     expect(wrong(store, acked)).toEqual([])
 
     // kill the master of the queue's first slot (before the fix: the queue's only slot)
@@ -148,7 +148,7 @@ describe('write-behind on a Cluster with a master down', () => {
       left = await writeAll(wb, left, 2, acked)
       if (left.length > 0) await sleep(100)
     }
-    await wb.flush(30_000)
+    await wb.flush({ timeout: 30_000 })
     expect(wrong(store, acked)).toEqual([])
   })
 
@@ -201,10 +201,10 @@ describe('write-behind on a Cluster with a master down', () => {
       },
       60_000,
     )
-    const flusher = createFlusher({ redis, name, store, blockMs: 50, claimIdleMs: 1_000 })
-    closers.push(() => flusher.close(5_000))
+    const flusher = createFlusher({ redis, name, store, pollInterval: 50, claimTimeout: 1_000 })
+    closers.push(() => flusher.close({ timeout: 5_000 }))
     // the entries queued before the failover are on the promoted replica: all are applied
-    await wb.flush(30_000)
+    await wb.flush({ timeout: 30_000 })
     expect(wrong(store, acked)).toEqual([])
     let left = [...KEYS]
     for (let round = 0; left.length > 0; round++) {
@@ -212,7 +212,7 @@ describe('write-behind on a Cluster with a master down', () => {
       left = await writeAll(wb, left, 1, acked)
       if (left.length > 0) await sleep(100)
     }
-    await wb.flush(30_000)
+    await wb.flush({ timeout: 30_000 })
     expect(wrong(store, acked)).toEqual([])
   })
 })

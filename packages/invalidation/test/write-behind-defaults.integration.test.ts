@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { createFlusher, type FlusherEvent, queueKeys, writeBehind } from '../src/index.js'
-import { FLUSHER_DEFAULTS } from '../src/write-behind.js'
+import { DEFAULT_DRAIN_TIMEOUT, FLUSHER_DEFAULTS } from '../src/write-behind.js'
 import { MemoryStore } from './helpers/memory-store.js'
 import { useRedisFixture } from './helpers/redis.js'
 
@@ -38,13 +38,16 @@ async function waitFor<E>(events: E[], pred: (e: E) => boolean, ms = 20_000): Pr
 describe('flusher defaults', () => {
   it('the README documents the defaults the code uses', () => {
     expect(num(documented('batchSize'))).toBe(FLUSHER_DEFAULTS.batchSize)
-    expect(num(documented('blockMs'))).toBe(FLUSHER_DEFAULTS.blockMs)
+    expect(num(documented('pollInterval'))).toBe(FLUSHER_DEFAULTS.pollInterval)
     expect(num(documented('maxAttempts'))).toBe(FLUSHER_DEFAULTS.maxAttempts)
     expect(documented('backoff')).toBe(
       `\`{ base: ${FLUSHER_DEFAULTS.backoff.base}, max: ${FLUSHER_DEFAULTS.backoff.max} }\``,
     )
-    expect(num(documented('claimIdleMs'))).toBe(FLUSHER_DEFAULTS.claimIdleMs)
-    expect(num(documented('guardTtlMs'))).toBe(FLUSHER_DEFAULTS.guardTtlMs)
+    expect(num(documented('claimTimeout'))).toBe(FLUSHER_DEFAULTS.claimTimeout)
+    expect(num(documented('guardTtl'))).toBe(FLUSHER_DEFAULTS.guardTtl)
+    // the drain bound of close() and flush(), once only in the source
+    expect(num(documented('close({ timeout }) / flush({ timeout })'))).toBe(DEFAULT_DRAIN_TIMEOUT)
+    expect(DEFAULT_DRAIN_TIMEOUT).toBe(30_000)
     expect(documented('group / consumer').startsWith(`\`'${FLUSHER_DEFAULTS.group}'\``)).toBe(true)
     expect(FLUSHER_DEFAULTS).toMatchObject({ maxAttempts: 8, backoff: { base: 500, max: 60_000 } })
   })
@@ -64,17 +67,17 @@ describe('flusher defaults', () => {
     const store = new MemoryStore<number>()
     store.failing = true
     const events: FlusherEvent[] = []
-    // only claimIdleMs is set (to take the ghost's entries over at once): maxAttempts and backoff are the defaults
-    const f = createFlusher({ redis, name, store, claimIdleMs: 100, onEvent: (e) => events.push(e) })
+    // only claimTimeout is set (to take the ghost's entries over at once): maxAttempts and backoff are the defaults
+    const f = createFlusher({ redis, name, store, claimTimeout: 100, onEvent: (e) => events.push(e) })
     const dead = await waitFor(events, (e) => e.type === 'dead-letter')
     const retry = await waitFor(events, (e) => e.type === 'retry')
     expect(dead).toMatchObject({ key: 'a', attempts: 8 }) // the 8th delivery failed: maxAttempts 8
     expect(retry).toMatchObject({ key: 'b', attempt: 7 }) // the 7th did not: it is retried
     // base 500: delay 500 · 2^6 = 32,000 ms, jittered down to at most half
-    const delay = (retry as { delayMs: number }).delayMs
+    const delay = (retry as { delay: number }).delay
     expect(delay).toBeGreaterThanOrEqual(16_000)
     expect(delay).toBeLessThanOrEqual(32_000)
-    await expect(f.close(200)).rejects.toMatchObject({ code: 'E_FLUSH_TIMEOUT' }) // 'b' waits for its retry
+    await expect(f.close({ timeout: 200 })).rejects.toMatchObject({ code: 'E_FLUSH_TIMEOUT' }) // 'b' waits for its retry
     expect(await redis.xlen(stream)).toBe(1)
   })
 
@@ -94,29 +97,29 @@ describe('flusher defaults', () => {
       redis,
       name,
       store,
-      claimIdleMs: 100,
+      claimTimeout: 100,
       maxAttempts: 20,
       onEvent: (e) => events.push(e),
     })
     const retry = await waitFor(events, (e) => e.type === 'retry')
     // the 11th delivery: 500 · 2^10 ms, capped at 60,000, jittered down to at most half
     expect(retry).toMatchObject({ key: 'c', attempt: 11 })
-    const delay = (retry as { delayMs: number }).delayMs
+    const delay = (retry as { delay: number }).delay
     expect(delay).toBeGreaterThanOrEqual(30_000)
     expect(delay).toBeLessThanOrEqual(60_000)
-    await expect(f.close(200)).rejects.toMatchObject({ code: 'E_FLUSH_TIMEOUT' })
+    await expect(f.close({ timeout: 200 })).rejects.toMatchObject({ code: 'E_FLUSH_TIMEOUT' })
   })
 
-  it('an entry waiting for a retry longer than claimIdleMs is not taken over as if its flusher had crashed', async () => {
+  it('an entry waiting for a retry longer than claimTimeout is not taken over as if its flusher had crashed', async () => {
     const redis = fx.client()
     const name = 'dflt3'
     const wb = writeBehind<number>({ redis, name })
     const store = new MemoryStore<number>()
     store.failing = true
     const events: FlusherEvent[] = []
-    // delays of 1–2 s and 2–4 s, much longer than claimIdleMs: before the fix, both flushers' XAUTOCLAIM
+    // delays of 1–2 s and 2–4 s, much longer than claimTimeout: before the fix, both flushers' XAUTOCLAIM
     // took the waiting entry over after 300 ms and spent its attempts early (and twice at once)
-    const options = { redis, name, store, claimIdleMs: 300, maxAttempts: 3, backoff: { base: 2_000 } }
+    const options = { redis, name, store, claimTimeout: 300, maxAttempts: 3, backoff: { base: 2_000 } }
     const f1 = createFlusher({ ...options, onEvent: (e) => events.push(e) })
     await wb.write('k', 1)
     await waitFor(events, (e) => e.type === 'retry')
@@ -128,7 +131,7 @@ describe('flusher defaults', () => {
     ])
     expect(store.saves).toBe(3)
     expect(f1.stats().claimed + f2.stats().claimed).toBe(0)
-    await f2.close(5_000)
-    await f1.close(5_000)
+    await f2.close({ timeout: 5_000 })
+    await f1.close({ timeout: 5_000 })
   })
 })

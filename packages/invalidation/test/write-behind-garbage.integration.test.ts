@@ -28,13 +28,13 @@ describe('write-behind with garbage in its Redis keys', () => {
     await redis.set(seq, 'not a number')
     await redis.set(`wb:{${name}}:shards`, '{"x":1}')
     const store = new MemoryStore<number>()
-    const wb = writeBehind<number>({ redis, name, flusher: { store, blockMs: 50 } })
-    fx.closers.push(() => wb.close(5_000))
+    const wb = writeBehind<number>({ redis, name, flusher: { store, pollInterval: 50 } })
+    fx.closers.push(() => wb.close({ timeout: 5_000 }))
     const a = await wb.write('k', 1)
     const b = await wb.write('k', 2)
     expect(b.version).toBeGreaterThan(a.version)
     // before the fix the acknowledgement script failed on the guard, and the entry was never acknowledged
-    await wb.flush(10_000)
+    await wb.flush({ timeout: 10_000 })
     expect(store.rows.get('k')).toEqual({ value: 2, version: b.version })
     expect(await redis.get(`${guard}k`)).toBe(String(b.version))
   })
@@ -62,8 +62,8 @@ describe('write-behind with garbage in its Redis keys', () => {
     await cache.set('k', 'cached')
     const events: FlusherEvent[] = []
     const store = new MemoryStore<string>()
-    const flusher = createFlusher({ redis, name, store, blockMs: 50, onEvent: (e) => events.push(e) })
-    fx.closers.push(() => flusher.close(5_000))
+    const flusher = createFlusher({ redis, name, store, pollInterval: 50, onEvent: (e) => events.push(e) })
+    fx.closers.push(() => flusher.close({ timeout: 5_000 }))
     const wb = writeBehind<string>({ redis, name, cache })
     await until('the flusher created its group', async () => (await redis.exists(stream)) === 1)
 
@@ -83,7 +83,7 @@ describe('write-behind with garbage in its Redis keys', () => {
     // fixed: writes are queued again and the flusher, which never stopped, applies them
     await redis.del(seq)
     const ack = await wb.write('k', 'kept')
-    await wb.flush(10_000)
+    await wb.flush({ timeout: 10_000 })
     expect(store.rows.get('k')).toEqual({ value: 'kept', version: ack.version })
     expect(await cache.get('k')).toBe('kept')
   })

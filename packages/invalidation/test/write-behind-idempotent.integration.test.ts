@@ -3,6 +3,8 @@
  * enqueue script but before its reply arrived, ioredis sends the script again on the new connection
  * (`autoResendUnfulfilledCommands`). Before the fix that queued the write twice, with two versions.
  */
+
+import { exactSerializer } from '@tierkit/contracts'
 import { delayProxy, startRedis } from '@tierkit/testkit'
 import { Redis } from 'ioredis'
 import { afterAll, describe, expect, it } from 'vitest'
@@ -46,10 +48,10 @@ async function evalshaCalls(direct: Redis): Promise<number> {
   return Number(/cmdstat_evalsha:calls=(\d+)/.exec(info)?.[1] ?? 0)
 }
 
-/** The stream's entries as `key=value@version`. */
+/** The stream's entries as `key=value@version` (the value decoded from the queue's encoding). */
 async function entries(direct: Redis, stream: string): Promise<string[]> {
   const raw = (await direct.xrange(stream, '-', '+')) as Array<[string, string[]]>
-  return raw.map(([, f]) => `${f[1]}=${f[5]}@${f[7]}`)
+  return raw.map(([, f]) => `${f[1]}=${String(exactSerializer.decode(f[5]!))}@${f[7]}`)
 }
 
 describe('write-behind: a queue write sent twice is queued once', () => {
@@ -88,9 +90,9 @@ describe('write-behind: a queue write sent twice is queued once', () => {
     const more = await Promise.all(Array.from({ length: 16 }, (_, i) => wb.write(`k${i}`, 100 + i)))
     expect(new Set([...acks, ...more].map((a) => a.id)).size).toBe(32)
     const store = new MemoryStore<number>()
-    const flusher = createFlusher({ redis: direct, name: 'idem2', store, blockMs: 50 })
-    closers.push(() => flusher.close(5_000))
-    await wb.flush(10_000)
+    const flusher = createFlusher({ redis: direct, name: 'idem2', store, pollInterval: 50 })
+    closers.push(() => flusher.close({ timeout: 5_000 }))
+    await wb.flush({ timeout: 10_000 })
     for (let i = 0; i < 16; i++)
       expect(store.rows.get(`k${i}`)).toEqual({ value: 100 + i, version: more[i]!.version })
     // 1 warm-up + 16 + 16 entries, each applied once (coalesced or saved), none twice

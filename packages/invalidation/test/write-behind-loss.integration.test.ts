@@ -116,7 +116,7 @@ describe('write-behind without loss', () => {
   it('the flusher process is SIGKILLed twice mid-run: the database ends with exactly the last acknowledged value of every key', async () => {
     const redis = await startRedis()
     const name = 'loss-flusher'
-    const env = { REDIS_URL: redis.url, NAME: name, TABLE: store.table, CLAIM_IDLE_MS: '1000', BATCH: '100' }
+    const env = { REDIS_URL: redis.url, NAME: name, TABLE: store.table, CLAIM_TIMEOUT: '1000', BATCH: '100' }
     const producer = new Redis(redis.url)
     cleanups.push(() => producer.quit())
     const wb = writeBehind<{ i: number }>({ redis: producer, name })
@@ -147,7 +147,7 @@ describe('write-behind without loss', () => {
     // acknowledge: the first before the batch reached PostgreSQL, the second after (written, not acknowledged).
     // Right after each kill, the keys of that batch are written once more (and then never again): the
     // surviving flusher applies these newer writes first and reclaims the dead one's older entries only
-    // after claimIdleMs, so the old versions must be refused (guard, Store version), or the check fails.
+    // after claimTimeout, so the old versions must be refused (guard, Store version), or the check fails.
     const killer = (async () => {
       for (const [at, when, idx] of [
         [WRITES * 0.2, 'before', 0],
@@ -185,7 +185,7 @@ describe('write-behind without loss', () => {
       expect(n).toBeLessThan(WRITES * 0.9)
     }
     expect(p.state.acked).toBe(WRITES)
-    await wb.flush(60_000)
+    await wb.flush({ timeout: 60_000 })
     expect(claimed).toBeGreaterThan(0) // entries of the killed consumers were taken over
     expect(rowWrites).toBeLessThan(applied) // batches were coalesced (hot keys written once per batch)
     await expectExactlyTheLastAcked(last)
@@ -197,7 +197,7 @@ describe('write-behind without loss', () => {
     const redis = await startRedis({ appendonly: true, appendfsync: 'always' })
     const name = 'loss-redis'
     await store.pool.query(`TRUNCATE ${store.table}`)
-    const env = { REDIS_URL: redis.url, NAME: name, TABLE: store.table, CLAIM_IDLE_MS: '1000', BATCH: '100' }
+    const env = { REDIS_URL: redis.url, NAME: name, TABLE: store.table, CLAIM_TIMEOUT: '1000', BATCH: '100' }
     const flusher = await spawnChild('flusher', env)
     cleanups.push(() => flusher.call('exit').catch(() => {}))
     const producer = new Redis(redis.url, { maxRetriesPerRequest: 1, enableOfflineQueue: false })
@@ -229,7 +229,7 @@ describe('write-behind without loss', () => {
     expect(appliedAtKill).toBeLessThan(WRITES * 0.9) // ...in the middle of the run
     expect(acked).toBe(WRITES)
     expect(failures).toBeGreaterThan(0) // writes were refused while Redis was down (and retried)
-    await wb.flush(60_000)
+    await wb.flush({ timeout: 60_000 })
     await expectExactlyTheLastAcked(last)
     expect(await readDeadLetters(producer, name)).toEqual([])
   })

@@ -65,18 +65,18 @@ describe('write-behind after Redis lost the queue', () => {
       redis,
       name: 'rq1',
       store,
-      blockMs: 50,
+      pollInterval: 50,
       onEvent: (e) => events.push(e),
     })
-    closers.push(() => flusher.close(5_000))
+    closers.push(() => flusher.close({ timeout: 5_000 }))
     const before = await writeMany(wb, 0, 40)
-    await wb.flush(10_000)
+    await wb.flush({ timeout: 10_000 })
     expectApplied(store, before)
 
     await admin.flushall()
     const after = await writeMany(wb, 1000, 100)
     // bounded: before the fix this ended in E_FLUSH_TIMEOUT with NOGROUP errors repeating
-    await wb.flush(15_000)
+    await wb.flush({ timeout: 15_000 })
     expectApplied(store, after)
     expect(await redis.xlen(queueKeys('rq1').stream)).toBe(0)
     // the flusher did see the loss (NOGROUP) and got over it
@@ -88,15 +88,15 @@ describe('write-behind after Redis lost the queue', () => {
     const redis = client(server)
     const store = new MemoryStore<number>()
     const wb = writeBehind<number>({ redis, name: 'rq2' })
-    const flusher = createFlusher({ redis, name: 'rq2', store, blockMs: 50 })
-    closers.push(() => flusher.close(5_000))
+    const flusher = createFlusher({ redis, name: 'rq2', store, pollInterval: 50 })
+    closers.push(() => flusher.close({ timeout: 5_000 }))
     const before = await writeMany(wb, 0, 40)
-    await wb.flush(10_000)
+    await wb.flush({ timeout: 10_000 })
     expectApplied(store, before)
 
     await server.restart() // no AOF, no RDB: the stream, its group, the version counter and the guards are gone
     const after = await writeMany(wb, 1000, 100)
-    await wb.flush(15_000)
+    await wb.flush({ timeout: 15_000 })
     expectApplied(store, after)
   })
 
@@ -106,13 +106,13 @@ describe('write-behind after Redis lost the queue', () => {
     const admin = client(server)
     const store = new MemoryStore<number>()
     const wb = writeBehind<number>({ redis, name: 'rq3' })
-    const first = createFlusher({ redis, name: 'rq3', store, blockMs: 50 })
+    const first = createFlusher({ redis, name: 'rq3', store, pollInterval: 50 })
     // the versions handed out so far came from a server whose clock was an hour ahead of this one's
     // (a restart on another host, a failover): what Redis loses, the next versions must still exceed
     const [sec] = await admin.time()
     await admin.set(queueKeys('rq3').seq, String((Number(sec) + 3600) * 1_000_000))
     const before = await writeMany(wb, 0, 40)
-    await first.close(10_000)
+    await first.close({ timeout: 10_000 })
     expectApplied(store, before)
     const maxBefore = Math.max(...[...before.values()].map((w) => w.version))
 
@@ -125,9 +125,9 @@ describe('write-behind after Redis lost the queue', () => {
       after.set(`k${i % 20}`, { value: i, version })
     }
     expect(versions.filter((v) => v <= maxBefore)).toEqual([])
-    const second = createFlusher({ redis, name: 'rq3', store, blockMs: 50 })
-    closers.push(() => second.close(5_000))
-    await wb.flush(15_000)
+    const second = createFlusher({ redis, name: 'rq3', store, pollInterval: 50 })
+    closers.push(() => second.close({ timeout: 5_000 }))
+    await wb.flush({ timeout: 15_000 })
     // a Store that honours versions refuses a lower one: before the fix the database kept the old values
     expectApplied(store, after)
   })

@@ -7,7 +7,7 @@
 import { startRedis } from '@tierkit/testkit'
 import { Redis } from 'ioredis'
 import { afterEach, describe, expect, it } from 'vitest'
-import { InvalidArgumentError, writeBehind } from '../src/index.js'
+import { TierkitTypeError, writeBehind } from '../src/index.js'
 import { converge, type Instance, makeInstance, RecordingStore, readOnce } from './helpers/staleness.js'
 
 const KEYS = Array.from({ length: 8 }, (_, i) => `wb:${i}`)
@@ -30,7 +30,7 @@ describe('writeBehind: a failed cache update is repaired in the background', () 
     )
     for (const i of instances) closers.push(() => i.close())
     const [w, r1, r2] = instances as [Instance, Instance, Instance]
-    await Promise.all(instances.map((i) => i.bus!.ready(15_000)))
+    await Promise.all(instances.map((i) => i.bus!.ready({ timeout: 15_000 })))
     for (const k of KEYS) store.save(k, { n: 1 }, { version: undefined })
     for (const r of [r1, r2]) for (const k of KEYS) expect(await readOnce(r, store, k)).toBe(1)
 
@@ -42,17 +42,17 @@ describe('writeBehind: a failed cache update is repaired in the background', () 
       name: 'wbrep',
       cache: w.cache,
       bus: w.bus,
-      flusher: { store, blockMs: 100 },
+      flusher: { store, pollInterval: 100 },
       onEvent: (e) => events.push(e),
     })
-    closers.push(() => queue.close(20_000))
+    closers.push(() => queue.close({ timeout: 20_000 }))
 
     await cacheServer.stop()
     // acknowledged: the queue's Redis is up; the cache set, the fallback delete and the publish all fail
     const acked = await Promise.all(KEYS.map((k) => queue.write(k, { n: 2 })))
     expect(acked).toHaveLength(KEYS.length)
     expect(events.filter((e) => e.type === 'cache-error').length).toBeGreaterThan(0)
-    await queue.flush(20_000)
+    await queue.flush({ timeout: 20_000 })
     expect(KEYS.map((k) => store.current(k))).toEqual(KEYS.map(() => 2))
 
     await cacheServer.restart()
@@ -69,18 +69,27 @@ describe('writeBehind: a failed cache update is repaired in the background', () 
     closers.push(async () => redis.disconnect())
     for (const maxKeys of [0, 1.5, -1, Number.NaN]) {
       expect(() => writeBehind({ redis, name: 'q', repair: { maxKeys } })).toThrowError(
-        new InvalidArgumentError('invalidation: writeBehind repair.maxKeys must be a positive integer'),
+        new TierkitTypeError(
+          `writeBehind: repair.maxKeys must be an integer from 1 to 100000000, got ${maxKeys}`,
+        ),
       )
     }
-    expect(() => writeBehind({ redis, name: 'q', repair: { retryMs: 0 } })).toThrowError(
-      new InvalidArgumentError('invalidation: writeBehind repair.retryMs must be a positive integer'),
+    expect(() => writeBehind({ redis, name: 'q', repair: { retryDelay: 0 } })).toThrowError(
+      new TierkitTypeError(
+        'writeBehind: repair.retryDelay must be a duration in ms, an integer from 1 to 2147483647, got 0',
+      ),
+    )
+    expect(() => writeBehind({ redis, name: 'q', repair: { retryMs: 100 } as never })).toThrowError(
+      new TierkitTypeError('writeBehind: repair.retryMs must be left out (renamed retryDelay), got 100'),
     )
     expect(() => writeBehind({ redis, name: 'q', repair: 5 as never })).toThrowError(
-      new InvalidArgumentError('invalidation: writeBehind repair must be an object'),
+      new TierkitTypeError('writeBehind: repair must be an object, got 5'),
     )
     const noDeleteMany = { set() {}, delete() {}, evictLocal() {} }
     expect(() => writeBehind({ redis, name: 'q', cache: noDeleteMany as never })).toThrowError(
-      new InvalidArgumentError('writeBehind: cache must have set, delete, deleteMany and evictLocal methods'),
+      new TierkitTypeError(
+        'writeBehind: cache must be a cache with set, delete, deleteMany and evictLocal methods (a WritableCache), got an object',
+      ),
     )
   })
 })

@@ -8,10 +8,10 @@ import { describe, expect, it } from 'vitest'
 import {
   createFlusher,
   type FlusherEvent,
-  InvalidArgumentError,
   queueKeys,
   readDeadLetters,
   requeueDeadLetters,
+  TierkitTypeError,
   writeBehind,
 } from '../src/index.js'
 import { MemoryStore } from './helpers/memory-store.js'
@@ -51,9 +51,9 @@ describe('a sharded write-behind queue', () => {
     expect(keysOf.reduce((n, set) => n + set.size, 0)).toBe(40)
     expect(await redis.get(`wb:{${name}}:shards`)).toBe('4') // recorded for the flushers
     const store = new MemoryStore<number>()
-    const flusher = createFlusher({ redis, name, store, shards: 4, blockMs: 50 })
-    fx.closers.push(() => flusher.close(5_000))
-    await wb.flush(20_000)
+    const flusher = createFlusher({ redis, name, store, shards: 4, pollInterval: 50 })
+    fx.closers.push(() => flusher.close({ timeout: 5_000 }))
+    await wb.flush({ timeout: 20_000 })
     expect([...last].filter(([k, v]) => store.value(k) !== v)).toEqual([])
     expect(flusher.stats().saved).toBe(40)
   })
@@ -67,14 +67,16 @@ describe('a sharded write-behind queue', () => {
     const store = new MemoryStore<number>()
     const events: FlusherEvent[] = []
     // a misconfigured flusher: one shard (the default on a single Redis)
-    const flusher = createFlusher({ redis, name, store, blockMs: 50, onEvent: (e) => events.push(e) })
-    fx.closers.push(() => flusher.close(5_000))
-    await wb.flush(20_000)
+    const flusher = createFlusher({ redis, name, store, pollInterval: 50, onEvent: (e) => events.push(e) })
+    fx.closers.push(() => flusher.close({ timeout: 5_000 }))
+    await wb.flush({ timeout: 20_000 })
     expect(Array.from({ length: 80 }, (_, i) => store.value(`k${i}`))).toEqual(
       Array.from({ length: 80 }, (_, i) => i),
     )
     const mismatch = events.find((e) => e.type === 'error')
-    expect(mismatch).toMatchObject({ error: { code: 'E_SHARD_COUNT' } })
+    expect(mismatch).toMatchObject({
+      error: { code: 'E_SHARD_COUNT', name: 'ShardCountError', recorded: 8, given: 1 },
+    })
   })
 
   it('lists and requeues the dead letters of every shard', async () => {
@@ -89,11 +91,11 @@ describe('a sharded write-behind queue', () => {
       name,
       store,
       shards: 4,
-      blockMs: 50,
+      pollInterval: 50,
       maxAttempts: 1,
     })
-    fx.closers.push(() => flusher.close(5_000))
-    await wb.flush(20_000)
+    fx.closers.push(() => flusher.close({ timeout: 5_000 }))
+    await wb.flush({ timeout: 20_000 })
     const dead = await readDeadLetters(redis, name)
     expect(dead.map((d) => d.key).sort()).toEqual(Array.from({ length: 20 }, (_, i) => `k${i}`).sort())
     expect(new Set(dead.map((d) => d.shard)).size).toBe(4)
@@ -108,7 +110,7 @@ describe('a sharded write-behind queue', () => {
         dead.map((d) => d.id),
       ),
     ).toBe(20)
-    await flusher.flush(20_000)
+    await flusher.flush({ timeout: 20_000 })
     expect(Array.from({ length: 20 }, (_, i) => store.value(`k${i}`))).toEqual(
       Array.from({ length: 20 }, (_, i) => i),
     )
@@ -118,14 +120,20 @@ describe('a sharded write-behind queue', () => {
   it('refuses a bad shard count or shard index; nothing is created', async () => {
     const redis = fx.client()
     for (const shards of [0, -1, 1.5, 257, Number.NaN, '4'] as unknown as number[]) {
-      expect(() => writeBehind({ redis, name: 'sh4', shards })).toThrow(
-        'writeBehind: shards must be an integer from 1 to 256',
+      const shown = typeof shards === 'string' ? `"${shards}"` : String(shards)
+      expect(() => writeBehind({ redis, name: 'sh4', shards })).toThrowError(
+        new TierkitTypeError(`writeBehind: shards must be an integer from 1 to 256, got ${shown}`),
       )
-      expect(() => createFlusher({ redis, name: 'sh4', store: new MemoryStore(), shards })).toThrow(
-        InvalidArgumentError,
+      expect(() => createFlusher({ redis, name: 'sh4', store: new MemoryStore(), shards })).toThrowError(
+        new TierkitTypeError(`createFlusher: shards must be an integer from 1 to 256, got ${shown}`),
       )
     }
-    expect(() => queueKeys('sh4', 256)).toThrow('queueKeys: shard must be an integer from 0 to 255')
+    expect(() => queueKeys('sh4', 256)).toThrowError(
+      new TierkitTypeError('queueKeys: shard must be an integer from 0 to 255, got 256'),
+    )
+    expect(() => queueKeys('')).toThrowError(
+      new TierkitTypeError('queueKeys: name must be a non-empty string without { or }, got ""'),
+    )
     expect(queueKeys('sh4', 3).stream).toBe('wb:{sh4|3}:s3:q')
     expect(queueKeys('sh4').stream).toBe('wb:{sh4}:q')
     expect(await redis.keys('wb:{sh4*')).toEqual([])

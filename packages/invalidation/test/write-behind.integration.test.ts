@@ -6,11 +6,11 @@ import {
   type Flusher,
   type FlusherEvent,
   FlushTimeoutError,
-  InvalidArgumentError,
   QueueWriteError,
   queueKeys,
   readDeadLetters,
   requeueDeadLetters,
+  TierkitTypeError,
   UnserializableValueError,
   writeBehind,
 } from '../src/index.js'
@@ -28,12 +28,12 @@ function flusherFor(redis: Redis, name: string, store: MemoryStore, extra: Recor
     redis,
     name,
     store,
-    claimIdleMs: 60_000,
+    claimTimeout: 60_000,
     backoff: { base: 5, max: 20 },
     onEvent: (e) => events.push(e),
     ...extra,
   })
-  closers.push(() => f.close(5_000))
+  closers.push(() => f.close({ timeout: 5_000 }))
   return { f, events }
 }
 
@@ -42,7 +42,7 @@ describe('writeBehind', () => {
     const redis = client()
     const { cache } = makeCache(fx.url(), 'wb1')
     const store = new MemoryStore<{ n: number }>()
-    const wb = writeBehind<{ n: number }>({ redis, name: 'wb1', cache, flusher: { store, blockMs: 50 } })
+    const wb = writeBehind<{ n: number }>({ redis, name: 'wb1', cache, flusher: { store, pollInterval: 50 } })
     const acks = []
     for (let i = 0; i < 20; i++) acks.push(await wb.write(`k${i % 5}`, { n: i }))
     // versions grow with every write
@@ -56,9 +56,21 @@ describe('writeBehind', () => {
     expect(await redis.xlen(queueKeys('wb1').stream)).toBe(0)
     await wb.remove('k0')
     expect(await cache.get('k0')).toBeUndefined()
-    await wb.close()
+    const closing = wb.close()
+    expect(wb.close()).toBe(closing) // idempotent
+    await closing
     expect(store.rows.get('k0')!.value).toBeUndefined()
-    await expect(wb.write('k', { n: 1 })).rejects.toMatchObject({ code: 'E_CLOSED' })
+    await expect(wb.write('k', { n: 1 })).rejects.toMatchObject({
+      code: 'E_CLOSED',
+      name: 'ClosedError',
+      message: 'the write-behind writer of queue "wb1" is closed',
+    })
+    await expect(wb.remove('k')).rejects.toMatchObject({ code: 'E_CLOSED' })
+    await expect(wb.flush()).rejects.toMatchObject({ code: 'E_CLOSED' })
+    await expect(wb.flusher!.flush()).rejects.toMatchObject({
+      code: 'E_CLOSED',
+      message: 'the flusher is closed',
+    })
   })
 
   it('coalesces writes to the same key: the last version wins, older entries are removed with it', async () => {
@@ -86,14 +98,14 @@ describe('writeBehind', () => {
     expect(store.value('k')).toBe('new')
     // a stale entry re-appears (as a reclaimed entry of a crashed consumer would)
     const { stream, guard } = queueKeys('wb3')
-    await redis.xadd(stream, '*', 'k', 'k', 'o', 's', 'v', '"old"', 'n', String(old.version))
+    await redis.xadd(stream, '*', 'k', 'k', 'o', 's', 'v', 'J"old"', 'n', String(old.version))
     await f.flush()
     expect(store.value('k')).toBe('new')
     expect(f.stats().skipped).toBe(1) // the Redis guard skipped it
     // without the guard (expired), the Store's version check still refuses it
     await redis.del(`${guard}k`)
     const savesBefore = store.saves
-    await redis.xadd(stream, '*', 'k', 'k', 'o', 's', 'v', '"old"', 'n', String(old.version))
+    await redis.xadd(stream, '*', 'k', 'k', 'o', 's', 'v', 'J"old"', 'n', String(old.version))
     await f.flush()
     expect(store.saves).toBe(savesBefore + 1)
     expect(store.value('k')).toBe('new')
@@ -172,7 +184,7 @@ describe('writeBehind', () => {
     expect(store.rows.has('b')).toBe(false)
     const dead = await readDeadLetters(redis, 'wb5')
     expect(dead).toHaveLength(1)
-    expect(dead[0]).toMatchObject({ key: 'b', payload: '"poison"', attempts: 2 })
+    expect(dead[0]).toMatchObject({ key: 'b', payload: 'J"poison"', attempts: 2 })
 
     // a Store that returns garbage: dead-lettered with the code, and the value that never reached the
     // database is dropped from the cache, so cache and database agree again
@@ -185,7 +197,7 @@ describe('writeBehind', () => {
       cache,
       flusher: { store: garbage, maxAttempts: 2, backoff: { base: 5, max: 20 } },
     })
-    closers.push(() => wb2.close(5_000))
+    closers.push(() => wb2.close({ timeout: 5_000 }))
     await wb2.write('g', 'v')
     expect(await cache.get('g')).toBe('v')
     await wb2.flush()
@@ -215,7 +227,7 @@ describe('writeBehind', () => {
       '>',
     )) as [string, unknown[]][]
     expect(read[0]![1]).toHaveLength(10)
-    const { f, events } = flusherFor(redis, 'wb7', store, { claimIdleMs: 200 })
+    const { f, events } = flusherFor(redis, 'wb7', store, { claimTimeout: 200 })
     await wb.flush()
     for (let i = 0; i < 10; i++) expect(store.value(`k${i}`)).toBe(i)
     expect(f.stats().claimed).toBe(10)
@@ -242,8 +254,10 @@ describe('writeBehind', () => {
     await wb.flush()
     expect(calls.map(([l, o]) => `${l}:${o}`)).toEqual(['db:set', 'db:set'])
     for (const [, , d] of calls) expect(d).toBeGreaterThanOrEqual(0)
-    expect(() => createFlusher({ redis, name: 'x', store, observer: {} as never })).toThrow(
-      'createFlusher: observer must have a record method',
+    expect(() => createFlusher({ redis, name: 'x', store, observer: {} as never })).toThrowError(
+      new TierkitTypeError(
+        'createFlusher: observer must be an object with a record method (a CacheObserver), got an object',
+      ),
     )
   })
 
@@ -255,26 +269,72 @@ describe('writeBehind', () => {
     const { stream } = queueKeys('wb8')
     for (const key of ['', 3, null] as unknown as string[]) {
       const err = await wb.write(key, 1).catch((e: unknown) => e)
-      expect(err).toBeInstanceOf(InvalidArgumentError)
-      expect((err as InvalidArgumentError).code).toBe('E_INVALID_ARGUMENT')
+      expect(err).toBeInstanceOf(TierkitTypeError)
+      expect((err as TierkitTypeError).code).toBe('E_INVALID_ARGUMENT')
       await expect(wb.remove(key)).rejects.toMatchObject({ code: 'E_INVALID_ARGUMENT' })
     }
-    await expect(wb.write('k', undefined)).rejects.toMatchObject({ code: 'E_INVALID_ARGUMENT' })
-    for (const v of [10n, () => 1, { a: Number.NaN }, Symbol('s')]) {
+    await expect(wb.write('', 1)).rejects.toThrowError(
+      new TierkitTypeError(
+        'writeBehind.write: key must be a non-empty string of at most 65536 characters, got ""',
+      ),
+    )
+    await expect(wb.write('k', undefined)).rejects.toThrowError(
+      new TierkitTypeError(
+        'writeBehind.write: value must be defined (to delete the key, call remove), got undefined',
+      ),
+    )
+    await expect(wb.write('k', 1, { ttl: 0.5 })).rejects.toThrowError(
+      new TierkitTypeError(
+        'writeBehind.write: options.ttl must be a duration in ms, an integer from 1 to 315360000000, got 0.5',
+      ),
+    )
+    class Point {
+      x = 1
+    }
+    const cycle: Record<string, unknown> = {}
+    cycle.self = cycle
+    for (const [v, path] of [
+      [() => 1, '$'],
+      [Symbol('s'), '$'],
+      [{ p: new Point() }, '$.p'],
+      [cycle, '$.self'],
+    ] as const) {
       const err = await wb.write('k', v).catch((e: unknown) => e)
       expect(err).toBeInstanceOf(UnserializableValueError)
-      expect((err as UnserializableValueError).code).toBe('E_UNSERIALIZABLE')
+      expect(err).toMatchObject({ code: 'E_UNSERIALIZABLE', key: 'k', path })
     }
     expect(await redis.exists(stream)).toBe(0)
     expect(await cache.get('k')).toBe('cached')
-    expect(() => writeBehind({ redis, name: 'a{b}' })).toThrow(
-      'writeBehind: name must be a non-empty string without { or }',
+    expect(() => writeBehind({ redis, name: 'a{b}' })).toThrowError(
+      new TierkitTypeError('writeBehind: name must be a non-empty string without { or }, got "a{b}"'),
     )
-    expect(() => createFlusher({ redis, name: 'x', store: new MemoryStore(), maxAttempts: 0 })).toThrow(
-      'invalidation: maxAttempts must be a positive integer',
+    expect(() => createFlusher({ redis, name: 'x', store: new MemoryStore(), maxAttempts: 0 })).toThrowError(
+      new TierkitTypeError('createFlusher: maxAttempts must be an integer from 1 to 1000000, got 0'),
     )
-    await expect(requeueDeadLetters(redis, 'x', ['nope'])).rejects.toThrow(
-      'requeueDeadLetters: ids must be stream entry ids',
+    expect(() =>
+      writeBehind({ redis, name: 'x', flusher: { store: new MemoryStore(), batchSize: 0 } }),
+    ).toThrowError(
+      new TierkitTypeError('writeBehind: flusher.batchSize must be an integer from 1 to 1000, got 0'),
+    )
+    expect(() =>
+      createFlusher({ redis, name: 'x', store: new MemoryStore(), blockMs: 50 } as never),
+    ).toThrowError(
+      new TierkitTypeError('createFlusher: blockMs must be left out (renamed pollInterval), got 50'),
+    )
+    expect(() =>
+      writeBehind({ redis, name: 'x', flusher: { store: new MemoryStore(), claimIdleMs: 50 } as never }),
+    ).toThrowError(
+      new TierkitTypeError(
+        'writeBehind: flusher.claimIdleMs must be left out (renamed claimTimeout), got 50',
+      ),
+    )
+    await expect(requeueDeadLetters(redis, 'x', ['nope'])).rejects.toThrowError(
+      new TierkitTypeError('requeueDeadLetters: ids[0] must be a stream entry id ("<ms>-<seq>"), got "nope"'),
+    )
+    await expect(wb.flush({ timeout: -1 })).rejects.toThrowError(
+      new TierkitTypeError(
+        'writeBehind.flush: options.timeout must be a duration in ms, an integer from 0 to 2147483647, got -1',
+      ),
     )
   })
 
@@ -283,9 +343,20 @@ describe('writeBehind', () => {
     const wb = writeBehind<number>({ redis, name: 'wb12' })
     await wb.write('a', 1)
     await wb.write('b', 2)
-    const err = await wb.flush(100).catch((e: unknown) => e)
+    const err = await wb.flush({ timeout: 100 }).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(FlushTimeoutError)
-    expect(err).toMatchObject({ code: 'E_FLUSH_TIMEOUT', remaining: 2 })
+    expect(err).toMatchObject({
+      code: 'E_FLUSH_TIMEOUT',
+      name: 'FlushTimeoutError',
+      queue: 'wb12',
+      timeout: 100,
+      remaining: 2,
+      unreachableShards: 0,
+    })
+    // the message says what is still pending, that nothing is lost, and what to do
+    expect((err as Error).message).toBe(
+      'writeBehind.flush: the write-behind queue "wb12" was not drained within 100 ms: 2 entries are still queued. Nothing is lost: they stay queued until a flusher applies them. Check that a flusher runs (createFlusher, or the flusher option) and that its Store succeeds (its retry and dead-letter events), or pass a longer { timeout }',
+    )
     const store = new MemoryStore<number>()
     flusherFor(redis, 'wb12', store)
     await wb.flush()

@@ -6,11 +6,11 @@ import {
   CacheWriteError,
   createInvalidationBus,
   deleteOnUpdate,
-  InvalidArgumentError,
   PublishError,
   RepairQueueFullError,
   StoreError,
   StoreResultError,
+  TierkitTypeError,
   type WriterEvent,
   writeThrough,
 } from '../src/index.js'
@@ -177,22 +177,51 @@ describe('bad input', () => {
     for (const w of [deleteOnUpdate({ cache: a.cache, store }), writeThrough({ cache: a.cache, store })]) {
       for (const key of ['', 1, null, undefined] as unknown as string[]) {
         const err = await w.write(key, 'v').catch((e: unknown) => e)
-        expect(err).toBeInstanceOf(InvalidArgumentError)
+        expect(err).toBeInstanceOf(TierkitTypeError)
         expect(err).toBeInstanceOf(TypeError)
-        expect((err as InvalidArgumentError).code).toBe('E_INVALID_ARGUMENT')
+        expect((err as TierkitTypeError).code).toBe('E_INVALID_ARGUMENT')
         await expect(w.remove(key)).rejects.toMatchObject({ code: 'E_INVALID_ARGUMENT' })
       }
-      await expect(w.write('k', undefined)).rejects.toThrow(/value must not be undefined/)
+      await expect(w.write('k', undefined)).rejects.toThrow(
+        /^(deleteOnUpdate|writeThrough)\.write: value must be defined \(to delete the key, call remove\), got undefined$/,
+      )
     }
+    await expect(deleteOnUpdate({ cache: a.cache, store }).write('', 'v')).rejects.toThrowError(
+      new TierkitTypeError(
+        'deleteOnUpdate.write: key must be a non-empty string of at most 65536 characters, got ""',
+      ),
+    )
+    await expect(writeThrough({ cache: a.cache, store }).remove(1 as never)).rejects.toThrowError(
+      new TierkitTypeError(
+        'writeThrough.remove: key must be a non-empty string of at most 65536 characters, got 1',
+      ),
+    )
+    await expect(writeThrough({ cache: a.cache, store }).write('k', undefined)).rejects.toThrowError(
+      new TierkitTypeError(
+        'writeThrough.write: value must be defined (to delete the key, call remove), got undefined',
+      ),
+    )
     expect(() => writeThrough({ cache: a.cache, store, ttl: -1 })).toThrow(TypeError)
-    expect(() => writeThrough({ cache: a.cache, store, ttl: -1 })).toThrow(
-      'writeThrough: ttl must be a positive integer number of ms (at most 315360000000) or a function',
+    expect(() => writeThrough({ cache: a.cache, store, ttl: -1 })).toThrowError(
+      new TierkitTypeError(
+        'writeThrough: ttl must be a duration in ms, an integer from 1 to 315360000000, or a function of key and value, got -1',
+      ),
     )
-    expect(() => deleteOnUpdate({ cache: {} as never, store })).toThrow(
-      'deleteOnUpdate: cache must have set, delete, deleteMany and evictLocal methods',
+    expect(() => deleteOnUpdate({ cache: {} as never, store })).toThrowError(
+      new TierkitTypeError(
+        'deleteOnUpdate: cache must be a cache with set, delete, deleteMany and evictLocal methods (a WritableCache), got an object',
+      ),
     )
-    expect(() => deleteOnUpdate({ cache: a.cache, store: { save() {} } as never })).toThrow(
-      'deleteOnUpdate: store must have save and remove methods',
+    expect(() => deleteOnUpdate({ cache: a.cache, store: { save() {} } as never })).toThrowError(
+      new TierkitTypeError(
+        'deleteOnUpdate: store must be a Store with save and remove methods, got an object',
+      ),
+    )
+    expect(() => deleteOnUpdate(null as never)).toThrowError(
+      new TierkitTypeError('deleteOnUpdate: options must be an object, got null'),
+    )
+    await expect(writeThrough({ cache: a.cache, store }).write('k', 1, 5 as never)).rejects.toThrowError(
+      new TierkitTypeError('writeThrough.write: options must be an object, got 5'),
     )
     const w = writeThrough<{ t: unknown }>({ cache: a.cache, store, ttl: (_k, v) => v.t as number })
     await expect(w.write('k', { t: 'soon' })).rejects.toMatchObject({ code: 'E_INVALID_ARGUMENT' })
@@ -208,9 +237,9 @@ describe('TTL validation (issue 15, defect 5)', () => {
     await a.cache.set('k', 'cached')
     const w = writeThrough({ cache: a.cache, store })
     const err = await w.write('k', 'new', { ttl: 1000.25 }).catch((e: unknown) => e)
-    expect(err).toBeInstanceOf(InvalidArgumentError)
+    expect(err).toBeInstanceOf(TierkitTypeError)
     expect((err as Error).message).toBe(
-      'invalidation: the TTL of "k" must be a positive integer number of ms (at most 315360000000)',
+      'writeThrough.write: options.ttl must be a duration in ms, an integer from 1 to 315360000000, got 1000.25',
     )
     expect(store.saves).toBe(0)
     expect(await a.cache.get('k')).toBe('cached')
@@ -235,8 +264,8 @@ describe('TTL validation (issue 15, defect 5)', () => {
     // at construction time
     for (const ttl of bad) {
       expect(() => writeThrough({ cache: a.cache, store, ttl })).toThrowError(
-        new InvalidArgumentError(
-          'writeThrough: ttl must be a positive integer number of ms (at most 315360000000) or a function',
+        new TierkitTypeError(
+          `writeThrough: ttl must be a duration in ms, an integer from 1 to 315360000000, or a function of key and value, got ${ttl}`,
         ),
       )
     }
@@ -245,14 +274,14 @@ describe('TTL validation (issue 15, defect 5)', () => {
     const fromValue = writeThrough<{ t: number }>({ cache: a.cache, store, ttl: (_k, v) => v.t })
     for (const ttl of bad) {
       const perCall = await w.write('k', { t: 1 }, { ttl }).catch((e: unknown) => e)
-      expect(perCall).toBeInstanceOf(InvalidArgumentError)
+      expect(perCall).toBeInstanceOf(TierkitTypeError)
       expect((perCall as Error).message).toBe(
-        'invalidation: the TTL of "k" must be a positive integer number of ms (at most 315360000000)',
+        `writeThrough.write: options.ttl must be a duration in ms, an integer from 1 to 315360000000, got ${ttl}`,
       )
       const fn = await fromValue.write('k', { t: ttl }).catch((e: unknown) => e)
-      expect(fn).toBeInstanceOf(InvalidArgumentError)
+      expect(fn).toBeInstanceOf(TierkitTypeError)
       expect((fn as Error).message).toBe(
-        'invalidation: the TTL of "k" must be a positive integer number of ms (at most 315360000000)',
+        `writeThrough.write: ttl("k") must be a duration in ms, an integer from 1 to 315360000000, got ${ttl}`,
       )
     }
     // nothing was written anywhere: not the database, not the cache
@@ -316,8 +345,8 @@ describe('background repair of failed invalidations (issue 15, defect 9)', () =>
     const busB = new Redis(busServer.url, { maxRetriesPerRequest: 1, retryStrategy: () => 50 })
     for (const r of [busA, busB]) r.on('error', () => {})
     clients.push(busA, busB)
-    const ba = createInvalidationBus({ redis: busA, channel: 'rep2', caches: [a.cache], l1: [a.l1] })
-    const bb = createInvalidationBus({ redis: busB, channel: 'rep2', caches: [b.cache], l1: [b.l1] })
+    const ba = createInvalidationBus({ redis: busA, channel: 'rep2', caches: [a.cache] })
+    const bb = createInvalidationBus({ redis: busB, channel: 'rep2', caches: [b.cache] })
     clients.push({ quit: () => ba.close() }, { quit: () => bb.close() })
     await Promise.all([ba.ready(), bb.ready()])
     const store = new MemoryStore<unknown>()
@@ -344,17 +373,24 @@ describe('background repair of failed invalidations (issue 15, defect 9)', () =>
     const { a, store } = setup('rep3')
     for (const maxKeys of [0, 1.5, -1, Number.NaN]) {
       expect(() => deleteOnUpdate({ cache: a.cache, store, repair: { maxKeys } })).toThrowError(
-        new InvalidArgumentError('invalidation: deleteOnUpdate repair.maxKeys must be a positive integer'),
+        new TierkitTypeError(
+          `deleteOnUpdate: repair.maxKeys must be an integer from 1 to 100000000, got ${maxKeys}`,
+        ),
       )
     }
-    expect(() => writeThrough({ cache: a.cache, store, repair: { retryMs: 0 } })).toThrowError(
-      new InvalidArgumentError('invalidation: writeThrough repair.retryMs must be a positive integer'),
+    expect(() => writeThrough({ cache: a.cache, store, repair: { retryDelay: 0 } })).toThrowError(
+      new TierkitTypeError(
+        'writeThrough: repair.retryDelay must be a duration in ms, an integer from 1 to 2147483647, got 0',
+      ),
+    )
+    expect(() => writeThrough({ cache: a.cache, store, repair: { retryMs: 100 } as never })).toThrowError(
+      new TierkitTypeError('writeThrough: repair.retryMs must be left out (renamed retryDelay), got 100'),
     )
     expect(() => writeThrough({ cache: a.cache, store, repair: 5 as never })).toThrowError(
-      new InvalidArgumentError('invalidation: writeThrough repair must be an object'),
+      new TierkitTypeError('writeThrough: repair must be an object, got 5'),
     )
     expect(() => writeThrough({ cache: a.cache, store, onEvent: 'x' as never })).toThrowError(
-      new InvalidArgumentError('writeThrough: onEvent must be a function'),
+      new TierkitTypeError('writeThrough: onEvent must be a function, got "x"'),
     )
   })
 })

@@ -58,7 +58,6 @@ export function makeInstance(
           redis,
           channel: options.channel ?? 'stale:bus',
           caches: [cache],
-          l1: [l1],
           onEvent: (e) => events.push(e),
         })
       : undefined
@@ -69,7 +68,6 @@ export function makeInstance(
           prefixes: [`ra:${namespace.length}:${namespace}:v:`],
           toKey: (k) => parseRedisKey(k)?.key,
           caches: [cache],
-          l1: [l1],
           onEvent: (e) => events.push(e),
         })
       : undefined
