@@ -68,4 +68,4 @@ const cls: typeof EntryTooLargeError = errors[code]
 // @ts-expect-error nowValue is @internal
 void cache.nowValue
 
-export { cls, closed, describeError, loaded, remaining, stale, stats, user }
+export { closed, cls, describeError, loaded, remaining, stale, stats, user }
