@@ -39,7 +39,7 @@ describe('the l1 shape', () => {
     expectTypeOf<Cache['deleteMany']>().parameters.toEqualTypeOf<[keys: readonly string[]]>()
     // the metrics observer contract
     expectTypeOf<{
-      record(layer: string, outcome: string, durationMs?: number): void
+      record(layer: string, outcome: string, duration?: number): void
     }>().toExtend<CacheObserver>()
     const l1: L1Store = new MapL1()
     l1.set('a', 1, { ttl: 1000 })
