@@ -293,13 +293,53 @@ interface Load {
   keep: boolean
 }
 
+/**
+ * What a waiter listens to in order to leave: a caller's `AbortSignal`, or a flight's {@link Departure}. Only
+ * the part of `AbortSignal` the cache uses.
+ */
+interface Leaving {
+  readonly aborted: boolean
+  readonly reason: unknown
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void
+  removeEventListener(type: 'abort', listener: () => void): void
+}
+
+/**
+ * A flight's own abort signal, set off when its last caller aborts. Not an `AbortController`: one of those
+ * costs microseconds to make, and a flight is made on every L1 miss.
+ */
+class Departure implements Leaving {
+  aborted = false
+  reason: unknown = undefined
+  private listeners: Array<() => void> | undefined
+
+  addEventListener(_type: 'abort', listener: () => void): void {
+    if (this.listeners === undefined) this.listeners = [listener]
+    else this.listeners.push(listener)
+  }
+
+  removeEventListener(_type: 'abort', listener: () => void): void {
+    const i = this.listeners?.indexOf(listener) ?? -1
+    if (i >= 0) this.listeners!.splice(i, 1)
+  }
+
+  abort(reason: unknown): void {
+    if (this.aborted) return
+    this.aborted = true
+    this.reason = reason
+    const listeners = this.listeners
+    this.listeners = undefined
+    if (listeners !== undefined) for (const l of listeners) l()
+  }
+}
+
 /** The flight of a key: the whole read path of `getOrLoad` (Redis, lock, load), shared by its callers. */
 interface Flight {
   promise: Promise<unknown>
   /** the callers of this flight that have not aborted (a caller without a signal never leaves) */
   callers: number
-  /** aborted when every caller aborted: the flight stops where it is and leaves its load */
-  controller: AbortController
+  /** set off when every caller aborted: the flight stops where it is and leaves its load */
+  departure: Departure
 }
 
 /** A read of Redis (or L1) in flight; an eviction of its key in the meantime marks it invalid. */
@@ -718,9 +758,9 @@ class RedisAsideCache implements Cache {
     if (signal === undefined) return this.loadMany(keys, loader, options, undefined)
     const outer = signal
     if (outer.aborted) return Promise.reject(new AbortedError('getOrLoadMany', outer.reason))
-    // the call's own signal: its waits (for flights, loads, its batch) leave when the caller aborts
-    const call = new AbortController()
-    const p = this.loadMany(keys, loader, options, call.signal)
+    // the call's own departure: its waits (for flights, loads, its batch) leave when the caller aborts
+    const call = new Departure()
+    const p = this.loadMany(keys, loader, options, call)
     return new Promise((resolve, reject) => {
       const onAbort = (): void => {
         reject(new AbortedError('getOrLoadMany', outer.reason))
@@ -808,11 +848,11 @@ class RedisAsideCache implements Cache {
     options: LoadOptions | undefined,
     l1e: Entry | undefined,
   ): Flight {
-    const controller = new AbortController()
+    const departure = new Departure()
     const flight: Flight = {
-      promise: this.resolve(k, key, loader, options, l1e, controller.signal),
+      promise: this.resolve(k, key, loader, options, l1e, departure),
       callers: 0,
-      controller,
+      departure,
     }
     this.flights.set(k, flight)
     const clear = (): void => {
@@ -830,7 +870,7 @@ class RedisAsideCache implements Cache {
   private follow(
     flight: Flight,
     k: string,
-    signal: AbortSignal,
+    signal: Leaving,
     what: string,
     key: string | undefined,
   ): Promise<unknown> {
@@ -839,7 +879,7 @@ class RedisAsideCache implements Cache {
         reject(new AbortedError(what, signal.reason, key))
         if (--flight.callers === 0) {
           if (this.flights.get(k) === flight) this.flights.delete(k)
-          flight.controller.abort(signal.reason)
+          flight.departure.abort(signal.reason)
         }
       }
       if (signal.aborted) {
@@ -907,7 +947,7 @@ class RedisAsideCache implements Cache {
     keys: readonly string[],
     loader: BatchLoader<T>,
     options: LoadOptions | undefined,
-    signal: AbortSignal | undefined,
+    signal: Leaving | undefined,
   ): Promise<Array<T | null>> {
     const start = Date.now()
     /** the caller left (read anew after every await) */
@@ -1037,7 +1077,7 @@ class RedisAsideCache implements Cache {
     loader: Loader<unknown>,
     options: LoadOptions | undefined,
     l1e: Entry | undefined,
-    signal: AbortSignal,
+    signal: Leaving,
   ): Promise<unknown> {
     const start = coarseNow()
     let stale = l1e
@@ -1077,7 +1117,7 @@ class RedisAsideCache implements Cache {
     stale: Entry | undefined,
     start: number,
     read: L2Read,
-    signal: AbortSignal,
+    signal: Leaving,
     hold?: { lk: string; token: string },
   ): Promise<unknown> {
     if (!this.loads.has(k)) read = await this.leaseIfEmpty(k, key, read)
@@ -1138,7 +1178,7 @@ class RedisAsideCache implements Cache {
     stale: Entry | undefined,
     start: number,
     seen: L2Read,
-    signal: AbortSignal,
+    signal: Leaving,
   ): Promise<unknown> {
     const lk = this.lockPrefix + key
     // a lock this process may still hold (an earlier acquisition or release whose reply was lost) is
@@ -1346,7 +1386,7 @@ class RedisAsideCache implements Cache {
     key: string,
     stale: Entry | undefined,
     start: number,
-    signal: AbortSignal | undefined,
+    signal: Leaving | undefined,
   ): Promise<unknown> {
     const soft = stale !== undefined ? this.soft : undefined
     const hard = this.hard
@@ -1469,7 +1509,7 @@ class RedisAsideCache implements Cache {
     stale: Map<string, Entry>,
     values: Map<string, unknown>,
     start: number,
-    signal: AbortSignal | undefined,
+    signal: Leaving | undefined,
   ): Promise<void> {
     const t0 = performance.now()
     // the batch's signal aborts once every key's load is aborted (all its callers left, or close())
