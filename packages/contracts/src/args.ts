@@ -129,3 +129,66 @@ export function closeTimeout(where: string, options: unknown, fallback: number):
   const t = (options as { timeout?: unknown }).timeout
   return t === undefined ? fallback : checkDuration(where, 'options.timeout', t)
 }
+
+/**
+ * An array of non-empty strings; a bad element is named `what[i]`. `nonEmpty`: at least one element.
+ * @throws TierkitTypeError otherwise
+ */
+export function checkStrings(
+  where: string,
+  what: string,
+  v: unknown,
+  nonEmpty = false,
+  maxLength = 65_536,
+): readonly string[] {
+  if (!Array.isArray(v) || (nonEmpty && v.length === 0))
+    throw invalidArgument(where, what, `${nonEmpty ? 'a non-empty' : 'an'} array of non-empty strings`, v)
+  for (let i = 0; i < v.length; i++) checkString(where, `${what}[${i}]`, v[i], maxLength)
+  return v
+}
+
+/**
+ * One of `allowed` (compared with `===`).
+ * @throws TierkitTypeError otherwise
+ */
+export function checkOneOf<T>(where: string, what: string, v: unknown, allowed: readonly T[]): T {
+  if (!allowed.includes(v as T))
+    throw invalidArgument(where, what, `one of ${allowed.map((a) => describeValue(a)).join(', ')}`, v)
+  return v as T
+}
+
+/**
+ * An object with these methods (a client, an L1, an observer), described as `rule` in the message.
+ * @throws TierkitTypeError otherwise
+ */
+export function checkMethods(
+  where: string,
+  what: string,
+  v: unknown,
+  methods: readonly string[],
+  rule?: string,
+): void {
+  const ok =
+    (typeof v === 'object' || typeof v === 'function') &&
+    v !== null &&
+    methods.every((m) => typeof (v as Record<string, unknown>)[m] === 'function')
+  if (!ok) throw invalidArgument(where, what, rule ?? `an object with ${methods.join(', ')} methods`, v)
+}
+
+/**
+ * Refuses options that were renamed or removed, so a caller still passing one is told instead of having it
+ * silently ignored: `renamed` maps an old name to what to do instead (`'renamed cooldown'`).
+ * @throws TierkitTypeError `<where>: <prefix><old> must be left out (<instead>), got <value>`
+ */
+export function refuseRenamed(
+  where: string,
+  options: object,
+  renamed: Readonly<Record<string, string>>,
+  prefix = '',
+): void {
+  for (const [old, instead] of Object.entries(renamed)) {
+    const value = (options as Record<string, unknown>)[old]
+    if (Object.hasOwn(options, old) && value !== undefined)
+      throw invalidArgument(where, prefix + old, `left out (${instead})`, value)
+  }
+}

@@ -67,8 +67,8 @@ export class ClosedError extends TierkitError<'E_CLOSED'> {
 }
 
 /**
- * The serializer cannot encode a value exactly (a function, a symbol, a class instance, a cycle, a bigint
- * where the encoding has none...). Nothing was stored or queued. Code `E_UNSERIALIZABLE`.
+ * The serializer cannot encode a value exactly (a function, a symbol, a class instance, a cycle, a hidden or
+ * accessor property...). Nothing was stored or queued. Code `E_UNSERIALIZABLE`.
  */
 export class UnserializableValueError extends TierkitError<'E_UNSERIALIZABLE'> {
   /** Where in the value, e.g. `$.user.avatar` (`$` is the value itself). */
@@ -83,10 +83,11 @@ export class UnserializableValueError extends TierkitError<'E_UNSERIALIZABLE'> {
    * @param reason - what is there and cannot be encoded
    * @param key - the key the value was stored under, if any
    */
-  constructor(path: string, reason: string, key?: string) {
+  constructor(path: string, reason: string, key?: string, options?: TierkitErrorOptions) {
     super(
       'E_UNSERIALIZABLE',
-      `cannot serialize ${reason} at ${path}${key === undefined ? '' : ` (key ${JSON.stringify(key)})`}: the serializer encodes JSON values, undefined, NaN, ±Infinity, -0, bigint, Date, Buffer, Uint8Array, Map and Set`,
+      `cannot serialize ${reason} at ${path}${key === undefined ? '' : ` (key ${JSON.stringify(key)})`}`,
+      options,
     )
     this.path = path
     this.reason = reason
@@ -111,16 +112,18 @@ export class CorruptPayloadError extends TierkitError<'E_CORRUPT_PAYLOAD'> {
  * Code `E_ABORTED`.
  */
 export class AbortedError extends TierkitError<'E_ABORTED'> {
-  /** The key the caller was waiting for, if any. */
-  readonly key: string | undefined
+  /** The key the caller was waiting for, if any (any type: an L1's keys need not be strings). */
+  readonly key: unknown
 
   /**
    * @param what - what was aborted, e.g. `'getOrLoad'`
    * @param reason - the signal's `reason`
    * @param key - the key, if any
    */
-  constructor(what: string, reason: unknown, key?: string) {
-    super('E_ABORTED', `${what} was aborted by its signal`, { cause: reason })
+  constructor(what: string, reason: unknown, key?: unknown) {
+    super('E_ABORTED', `${what} was aborted${reason === undefined ? '' : ' by its signal'}`, {
+      cause: reason,
+    })
     this.name = 'AbortError'
     this.key = key
   }

@@ -44,18 +44,24 @@ function isPlainJson(v: unknown, depth: number): boolean {
       if (depth > MAX_FAST_DEPTH) return false
       if (Array.isArray(v)) {
         if (Object.getPrototypeOf(v) !== arrayProto) return false
+        // indices and `length` only (a named property, a symbol: the checked path refuses it)
+        if (Reflect.ownKeys(v).length !== v.length + 1) return false
         for (let i = 0; i < v.length; i++) {
           if (!(i in v) || !isPlainJson(v[i], depth + 1)) return false
         }
         return true
       }
       if (Object.getPrototypeOf(v) !== objectProto) return false
+      let seen = 0
       for (const k in v) {
         if (!Object.hasOwn(v, k)) return false // inherited enumerable keys: take the checked path
-        if (!isPlainJson((v as Record<string, unknown>)[k], depth + 1)) return false
+        const d = Object.getOwnPropertyDescriptor(v, k)!
+        if (d.get !== undefined || d.set !== undefined) return false // an accessor: refused on the checked path
+        if (!isPlainJson(d.value, depth + 1)) return false
+        seen++
       }
-      // an own "__proto__" key is not seen by for...in when it is non-enumerable; keys seen are enough
-      return true
+      // every own key was enumerable and string-keyed (no symbol, no hidden property)
+      return Reflect.ownKeys(v).length === seen
     }
     default:
       return false
@@ -67,6 +73,28 @@ function describe(v: unknown): string {
   if (typeof v === 'symbol') return 'a symbol'
   const name = (v as object)?.constructor?.name
   return name ? `an instance of ${name}` : 'an unsupported object'
+}
+
+/**
+ * Refuses what encoding would change silently: a symbol key, a non-enumerable property, an accessor (only its
+ * getter's value would be kept), a named property of an array.
+ */
+function checkOwnKeys(v: object, path: string, isArray: boolean): void {
+  for (const k of Reflect.ownKeys(v)) {
+    if (typeof k === 'symbol') throw new UnserializableValueError(`${path}[${String(k)}]`, 'a symbol key')
+    if (isArray && (k === 'length' || isIndex(k, (v as unknown[]).length))) continue
+    const at = `${path}.${k}`
+    if (isArray) throw new UnserializableValueError(at, 'a named property of an array')
+    const d = Object.getOwnPropertyDescriptor(v, k)!
+    if (!d.enumerable) throw new UnserializableValueError(at, 'a non-enumerable property')
+    if (d.get !== undefined || d.set !== undefined)
+      throw new UnserializableValueError(at, 'an accessor property')
+  }
+}
+
+function isIndex(k: string, length: number): boolean {
+  const n = Number(k)
+  return String(n >>> 0) === k && n < length
 }
 
 function tag(v: unknown, path: string, seen: Set<object>): unknown {
@@ -87,9 +115,13 @@ function tag(v: unknown, path: string, seen: Set<object>): unknown {
       seen.add(v)
       try {
         if (Array.isArray(v) && Object.getPrototypeOf(v) === arrayProto) {
+          checkOwnKeys(v, path, true)
           const out: unknown[] = new Array(v.length + 1)
           out[0] = 'a'
-          for (let i = 0; i < v.length; i++) out[i + 1] = i in v ? tag(v[i], `${path}[${i}]`, seen) : ['u']
+          for (let i = 0; i < v.length; i++) {
+            if (!(i in v)) throw new UnserializableValueError(`${path}[${i}]`, 'a hole of a sparse array')
+            out[i + 1] = tag(v[i], `${path}[${i}]`, seen)
+          }
           return out
         }
         if (v instanceof Date) {
@@ -116,6 +148,7 @@ function tag(v: unknown, path: string, seen: Set<object>): unknown {
           return out
         }
         if (isPlainObject(v)) {
+          checkOwnKeys(v, path, false)
           const out = Object.create(null) as Record<string, unknown>
           for (const k of Object.keys(v))
             out[k] = tag((v as Record<string, unknown>)[k], `${path}.${k}`, seen)
@@ -206,7 +239,16 @@ function untag(x: unknown): unknown {
 export const exactSerializer: Serializer = {
   encode(value: unknown): string {
     if (isPlainJson(value, 0)) return `J${JSON.stringify(value)}`
-    return `T${JSON.stringify(tag(value, '$', new Set()))}`
+    try {
+      return `T${JSON.stringify(tag(value, '$', new Set()))}`
+    } catch (e) {
+      if (e instanceof RangeError) {
+        throw new UnserializableValueError('$', 'a value nested too deeply to encode', undefined, {
+          cause: e,
+        })
+      }
+      throw e
+    }
   },
   decode(payload: string): unknown {
     if (typeof payload !== 'string') throw new CorruptPayloadError('not a string')

@@ -20,7 +20,7 @@ import type { L1Store, Store } from './types.js'
 export interface StoreUnderTest<T = unknown> {
   /** The store under test (empty). */
   store: Store<T>
-  /** What the store holds for `key` now (`undefined` when absent or removed). */
+  /** What the store holds for `key` now (`undefined` when absent or removed); may return a Promise. */
   read(key: string): unknown
   /** Called after each test. */
   close?(): unknown
@@ -49,41 +49,41 @@ export function testStore(name: string, factory: () => StoreUnderTest | Promise<
     it('an unversioned save and remove apply unconditionally', async () => {
       const { store, read } = await open()
       expect(RESULTS.has(await store.save('k', { n: 1 }, { version: undefined }))).toBe(true)
-      expect(read('k')).toEqual({ n: 1 })
+      expect(await read('k')).toEqual({ n: 1 })
       await store.save('k', { n: 2 }, { version: undefined })
-      expect(read('k')).toEqual({ n: 2 })
+      expect(await read('k')).toEqual({ n: 2 })
       expect(RESULTS.has(await store.remove('k', { version: undefined }))).toBe(true)
-      expect(read('k')).toBeUndefined()
+      expect(await read('k')).toBeUndefined()
     })
 
     it('a versioned save applies only above the version held: lower and equal versions are skipped', async () => {
       const { store, read } = await open()
       expect(await store.save('k', 'v5', { version: 5 })).not.toBe(false)
-      expect(read('k')).toBe('v5')
+      expect(await read('k')).toBe('v5')
       const lower = await store.save('k', 'v3', { version: 3 })
       const equal = await store.save('k', 'v5-again', { version: 5 })
       expect(RESULTS.has(lower) && RESULTS.has(equal)).toBe(true)
       expect(lower).not.toBe(true)
       expect(equal).not.toBe(true)
-      expect(read('k')).toBe('v5')
+      expect(await read('k')).toBe('v5')
       expect(await store.save('k', 'v9', { version: 9 })).not.toBe(false)
-      expect(read('k')).toBe('v9')
+      expect(await read('k')).toBe('v9')
     })
 
     it('a versioned remove keeps its version: an older save after it does not bring the key back', async () => {
       const { store, read } = await open()
       await store.save('k', 'v1', { version: 1 })
       await store.remove('k', { version: 4 })
-      expect(read('k')).toBeUndefined()
+      expect(await read('k')).toBeUndefined()
       const late = await store.save('k', 'v2', { version: 2 }) // a retry that arrives late
       expect(late).not.toBe(true)
-      expect(read('k')).toBeUndefined()
+      expect(await read('k')).toBeUndefined()
       await store.save('k', 'v7', { version: 7 })
-      expect(read('k')).toBe('v7')
+      expect(await read('k')).toBe('v7')
       // an older remove does not delete a newer value either
       const oldRemove = await store.remove('k', { version: 6 })
       expect(oldRemove).not.toBe(true)
-      expect(read('k')).toBe('v7')
+      expect(await read('k')).toBe('v7')
     })
 
     it('keys are independent, and values come back as they were saved', async () => {
@@ -91,10 +91,10 @@ export function testStore(name: string, factory: () => StoreUnderTest | Promise<
       const value = { name: 'Ada', tags: ['a', 'b'], nested: { n: 1, ok: true, none: null } }
       await store.save('a', value, { version: 10 })
       await store.save('b', 'other', { version: 1 })
-      expect(read('a')).toEqual(value)
-      expect(read('b')).toBe('other')
+      expect(await read('a')).toEqual(value)
+      expect(await read('b')).toBe('other')
       await store.remove('b', { version: 2 })
-      expect(read('a')).toEqual(value)
+      expect(await read('a')).toEqual(value)
     })
 
     it('saveMany, when present, follows the same version rule for each write', async () => {
@@ -108,8 +108,8 @@ export function testStore(name: string, factory: () => StoreUnderTest | Promise<
         { key: 'x', value: 'x3', version: 3 },
         { key: 'y', value: 'y1', version: 1 },
       ])
-      expect(read('x')).toBe('x5')
-      expect(read('y')).toBe('y1')
+      expect(await read('x')).toBe('x5')
+      expect(await read('y')).toBe('y1')
     })
   })
 }

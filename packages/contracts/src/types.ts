@@ -127,3 +127,22 @@ export interface CloseOptions {
   /** How long to wait for work in flight to finish, in ms (each package documents its default). */
   timeout?: number
 }
+
+/**
+ * The counters a cache keeps itself, as `@tierkit/metrics`' `watch(layer, source)` reads them at scrape time
+ * (`L1Cache.stats()` returns them): monotonic totals since creation.
+ */
+export interface CacheStats {
+  /** Reads answered with a fresh value. */
+  readonly hits: number
+  /** Reads that found nothing fresh. */
+  readonly misses: number
+  /** Reads answered with a stale value (inside its grace). */
+  readonly stale?: number
+  /** Failures of the layer itself (not of a loader: that is the `db` layer's). */
+  readonly errors?: number
+  /** Values written. */
+  readonly sets?: number
+  /** Values that left before their time (policy, invalidation). */
+  readonly evictions?: number
+}

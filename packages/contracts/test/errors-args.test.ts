@@ -6,15 +6,19 @@ import {
   checkDuration,
   checkFunction,
   checkInteger,
+  checkMethods,
   checkNumber,
   checkObject,
+  checkOneOf,
   checkSignal,
   checkString,
+  checkStrings,
   checkTtl,
   closeTimeout,
   errors,
   isTierkitError,
   MAX_TTL_MS,
+  refuseRenamed,
   TierkitError,
   TierkitTypeError,
   UnserializableValueError,
@@ -44,7 +48,9 @@ describe('the error base', () => {
     })
     const u = new UnserializableValueError('$.a', 'a function', 'k')
     expect(u).toMatchObject({ code: 'E_UNSERIALIZABLE', path: '$.a', reason: 'a function', key: 'k' })
-    expect(u.message).toMatch(/^cannot serialize a function at \$\.a \(key "k"\): the serializer encodes/)
+    expect(u.message).toBe('cannot serialize a function at $.a (key "k")')
+    const cause = new RangeError('deep')
+    expect(new UnserializableValueError('$', 'deep', undefined, { cause }).cause).toBe(cause)
     const a = new AbortedError('getOrLoad', 'gone', 'k')
     expect([a.name, a.code, a.cause, a.key]).toEqual(['AbortError', 'E_ABORTED', 'gone', 'k'])
     expect(new CorruptPayloadError('bad tag').message).toBe('corrupt payload: bad tag')
@@ -131,5 +137,45 @@ describe('argument checks: one message shape, `<where>: <what> must be <rule>, g
     expect(threw(() => closeTimeout('cache.close', { timeout: -1 }, 2000)).message).toBe(
       'cache.close: options.timeout must be a duration in ms, an integer from 0 to 2147483647, got -1',
     )
+  })
+})
+
+describe('the checks for arrays, choices, shapes and renamed options', () => {
+  const message = (fn: () => unknown): string => {
+    let thrown: unknown
+    try {
+      fn()
+    } catch (e) {
+      thrown = e
+    }
+    expect(thrown).toBeInstanceOf(TierkitTypeError)
+    return (thrown as Error).message
+  }
+  it('name the bad element, the choices, the missing methods and the replacement', () => {
+    expect(checkStrings('deleteMany', 'keys', ['a', 'b'])).toEqual(['a', 'b'])
+    expect(message(() => checkStrings('deleteMany', 'keys', ['a', 3]))).toBe(
+      'deleteMany: keys[1] must be a non-empty string of at most 65536 characters, got 3',
+    )
+    expect(message(() => checkStrings('publish', 'tags', [], true))).toBe(
+      'publish: tags must be a non-empty array of non-empty strings, got an array',
+    )
+    expect(checkOneOf('L1Cache', 'options.policy', 'lru', ['lru', 'tinylfu'])).toBe('lru')
+    expect(message(() => checkOneOf('L1Cache', 'options.policy', 'lfu', ['lru', 'tinylfu']))).toBe(
+      'L1Cache: options.policy must be one of "lru", "tinylfu", got "lfu"',
+    )
+    expect(() =>
+      checkMethods('createCache', 'options.l1', new Map(), ['get', 'set', 'delete', 'clear']),
+    ).not.toThrow()
+    expect(message(() => checkMethods('createCache', 'options.l1', { get() {} }, ['get', 'set']))).toBe(
+      'createCache: options.l1 must be an object with get, set methods, got an object',
+    )
+    expect(() =>
+      refuseRenamed('createCache', { cooldown: 1 }, { coolDown: 'renamed cooldown' }),
+    ).not.toThrow()
+    expect(
+      message(() =>
+        refuseRenamed('createCache', { coolDown: 1 }, { coolDown: 'renamed cooldown' }, 'breaker.'),
+      ),
+    ).toBe('createCache: breaker.coolDown must be left out (renamed cooldown), got 1')
   })
 })

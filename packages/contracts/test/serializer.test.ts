@@ -29,11 +29,9 @@ describe('exactSerializer', () => {
       nul: null,
       nums: [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, -0, 0, 1.5],
       nested: { deeper: { deepest: [new Map([[1, { u: undefined }]])] } },
-      // biome-ignore lint/suspicious/noSparseArray: a hole is tested on purpose
-      sparse: [1, , 3],
     }
     const out = roundTrip(v) as typeof v
-    expect(out).toStrictEqual({ ...v, sparse: [1, undefined, 3] })
+    expect(out).toStrictEqual(v)
     expect(Buffer.isBuffer(out.buf)).toBe(true)
     expect(out.bytes).toBeInstanceOf(Uint8Array)
     expect(Buffer.isBuffer(out.bytes)).toBe(false)
@@ -115,6 +113,56 @@ describe('exactSerializer', () => {
     }
     expect(thrown).toBeInstanceOf(UnserializableValueError)
     expect(thrown).toMatchObject({ code: 'E_UNSERIALIZABLE', path: '$', reason: 'an instance of WeakMap' })
+  })
+
+  it('refuses what encoding would change silently: holes, named array properties, symbol keys, hidden and accessor properties, values nested too deeply', () => {
+    const cases: Array<[unknown, string]> = []
+    // biome-ignore lint/suspicious/noSparseArray: a hole is tested on purpose
+    cases.push([{ a: [1, , 3] }, 'cannot serialize a hole of a sparse array at $.a[1]'])
+    cases.push([
+      Object.assign([1, 2], { extra: 1 }),
+      'cannot serialize a named property of an array at $.extra',
+    ])
+    cases.push([{ [Symbol('s')]: 1, a: 1 }, 'cannot serialize a symbol key at $[Symbol(s)]'])
+    cases.push([
+      Object.defineProperty({ a: 1 }, 'hidden', { value: 2, enumerable: false }),
+      'cannot serialize a non-enumerable property at $.hidden',
+    ])
+    cases.push([
+      {
+        n: 1,
+        get computed() {
+          return 2
+        },
+      },
+      'cannot serialize an accessor property at $.computed',
+    ])
+    // the same inside a value that takes the tagged path (a Map)
+    cases.push([
+      new Map([[1, { [Symbol('t')]: 1 }]]),
+      'cannot serialize a symbol key at $<value 0>[Symbol(t)]',
+    ])
+    for (const [value, message] of cases) {
+      let thrown: unknown
+      try {
+        s.encode(value)
+      } catch (e) {
+        thrown = e
+      }
+      expect(thrown, message).toBeInstanceOf(UnserializableValueError)
+      expect((thrown as Error).message).toBe(message)
+    }
+    expect(cases).toHaveLength(6)
+    let deep: unknown = new Map()
+    for (let i = 0; i < 20_000; i++) deep = [deep]
+    let thrown: unknown
+    try {
+      s.encode(deep)
+    } catch (e) {
+      thrown = e
+    }
+    expect(thrown).toMatchObject({ code: 'E_UNSERIALIZABLE', reason: 'a value nested too deeply to encode' })
+    expect((thrown as Error).cause).toBeInstanceOf(RangeError)
   })
 
   it('throws CorruptPayloadError on garbage (its cause the parser error), never returns a half value', () => {
