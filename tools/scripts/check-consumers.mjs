@@ -26,12 +26,13 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
+  realpathSync,
   rmSync,
   symlinkSync,
   writeFileSync,
 } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { dirname, join, resolve } from 'node:path'
+import { dirname, join, relative, resolve, sep } from 'node:path'
 import { readLockfile } from './lib/lockfile.mjs'
 import { startRegistry } from './lib/registry.mjs'
 import { loadTypeScript, typecheckConsumer } from './lib/typecheck.mjs'
@@ -83,6 +84,29 @@ for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(130)
 // the scratch copy of the workspace the releases run in
 
 /** Copies the workspace's files (tracked and untracked, not ignored) and links its installed node_modules. */
+/**
+ * The scratch copy's `node_modules`: every third-party entry a link to the workspace's own, but a workspace
+ * package (`link:` in the lockfile, e.g. `@tierkit/contracts`) a link to the scratch copy's package. Linking
+ * the whole folder would let `pnpm publish` read a sibling's version from the workspace, not from the copy
+ * that `pnpm version-packages` bumped (it published `"@tierkit/contracts": "^0.0.0"` once).
+ */
+function linkNodeModules(from, to, scratch) {
+  mkdirSync(to, { recursive: true })
+  for (const name of readdirSync(from)) {
+    const entry = join(from, name)
+    if (name.startsWith('@')) {
+      linkNodeModules(entry, join(to, name), scratch)
+      continue
+    }
+    let target = entry
+    try {
+      target = realpathSync(entry)
+    } catch {} // a dangling link stays one
+    const inWorkspace = target.startsWith(root + sep) && !target.includes(`${sep}node_modules${sep}`)
+    symlinkSync(inWorkspace ? join(scratch, relative(root, target)) : entry, join(to, name))
+  }
+}
+
 function scratchWorkspace() {
   const dir = join(work, 'workspace')
   const files = run('git', ['ls-files', '-co', '--exclude-standard', '-z'], { cwd: root })
@@ -93,12 +117,12 @@ function scratchWorkspace() {
     cpSync(join(root, f), join(dir, f))
   }
   // installed dependencies are the workspace's own (same lockfile); the builds and the manifests are the copy's
-  symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'))
+  linkNodeModules(join(root, 'node_modules'), join(dir, 'node_modules'), dir)
   for (const group of ['packages', 'apps', 'tools']) {
     for (const name of readdirSync(join(root, group))) {
       const nm = join(root, group, name, 'node_modules')
       if (existsSync(nm) && existsSync(join(dir, group, name)))
-        symlinkSync(nm, join(dir, group, name, 'node_modules'))
+        linkNodeModules(nm, join(dir, group, name, 'node_modules'), dir)
     }
   }
   const git = (...args) => run('git', args, { cwd: dir, env: gitEnv })
@@ -415,7 +439,7 @@ async function consume(lock) {
       .slice(0, 300),
   )
   // ... and when a declaration stops matching what usage.mts relies on (a method renamed)
-  const renamed = original.replace(/\bget\(/, 'getRenamedOnPurpose(')
+  const renamed = original.replace(/^(\s+)get\(key\b/m, '$1getRenamedOnPurpose(key') // the declaration, not a doc comment's example
   writeFileSync(victim, renamed)
   const red2 = typecheckConsumer(ts, tsconfig)
   writeFileSync(victim, original)
