@@ -7,13 +7,18 @@
 import {
   checkDuration,
   checkFunction,
+  checkInteger,
   checkObject,
+  checkOneOf,
   describeValue,
   invalidArgument,
+  refuseRenamed,
   TierkitTypeError,
 } from '@tierkit/contracts'
 import { PurgeFailedError } from './errors.js'
 import { type CachePolicyTable, isValidTag, type ResolvedRule, TAG_CHARS } from './policy.js'
+
+const TTL_MODES: readonly string[] = ['override_origin', 'respect_origin']
 
 /** One `set_cache_settings` rule, shaped as `cloudflare`'s `RulesAPI.SetCacheSettingsRuleParam`. */
 export interface CloudflareCacheRule {
@@ -127,13 +132,7 @@ export function toCloudflareRuleset(
       options.host,
     )
   }
-  if (
-    options.ttlMode !== undefined &&
-    options.ttlMode !== 'override_origin' &&
-    options.ttlMode !== 'respect_origin'
-  ) {
-    throw invalidArgument(where, 'options.ttlMode', "'override_origin' or 'respect_origin'", options.ttlMode)
-  }
+  if (options.ttlMode !== undefined) checkOneOf(where, 'options.ttlMode', options.ttlMode, TTL_MODES)
   if (options.name !== undefined && typeof options.name !== 'string') {
     throw invalidArgument(where, 'options.name', 'a string', options.name)
   }
@@ -246,14 +245,7 @@ function describeBatch(batch: readonly string[]): string {
 export function createPurgeClient(options: PurgeClientOptions): PurgeClient {
   const where = 'createPurgeClient'
   checkObject(where, 'options', options)
-  if ((options as { timeoutMs?: unknown }).timeoutMs !== undefined) {
-    throw invalidArgument(
-      where,
-      'options.timeoutMs',
-      'absent (renamed options.timeout, in ms)',
-      (options as { timeoutMs?: unknown }).timeoutMs,
-    )
-  }
+  refuseRenamed(where, options, { timeoutMs: 'renamed options.timeout, in ms' }, 'options.')
   if (typeof options.zoneId !== 'string' || !/^[A-Za-z0-9]+$/.test(options.zoneId)) {
     throw invalidArgument(where, 'options.zoneId', 'an alphanumeric zone id', options.zoneId)
   }
@@ -270,10 +262,7 @@ export function createPurgeClient(options: PurgeClientOptions): PurgeClient {
       }`,
     )
   }
-  const batchSize = options.batchSize ?? 100
-  if (typeof batchSize !== 'number' || !Number.isInteger(batchSize) || batchSize < 1 || batchSize > 100) {
-    throw invalidArgument(where, 'options.batchSize', 'an integer from 1 to 100', batchSize)
-  }
+  const batchSize = checkInteger(where, 'options.batchSize', options.batchSize ?? 100, 1, 100)
   const timeout =
     options.timeout === undefined ? 10_000 : checkDuration(where, 'options.timeout', options.timeout, 1)
   const baseUrl = options.baseUrl ?? 'https://api.cloudflare.com/client/v4'

@@ -4,11 +4,10 @@
  * @module
  */
 import { Readable } from 'node:stream'
-import { invalidArgument } from '@tierkit/contracts'
 import type { FastifyError, FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify'
 import { evaluate, type ResourceState } from './conditional.js'
 import type { CachePolicyTable } from './policy.js'
-import { type DraftResponse, prepareResponse } from './respond.js'
+import { checkPolicyTable, type DraftResponse, prepareResponse } from './respond.js'
 
 /** Options of {@link fastifyCdnHeaders}. */
 export interface FastifyCdnHeadersOptions {
@@ -61,8 +60,10 @@ function checkPreconditions(this: FastifyReply, state: ResourceState): boolean {
 
 const plugin: FastifyPluginCallback<FastifyCdnHeadersOptions> = (fastify, opts, done) => {
   const policy = opts?.policy
-  if (policy === null || typeof policy !== 'object' || typeof policy.compile !== 'function') {
-    done(invalidArgument('fastifyCdnHeaders', 'options.policy', 'a CachePolicyTable', policy))
+  try {
+    checkPolicyTable('fastifyCdnHeaders', 'options.policy', policy)
+  } catch (e) {
+    done(e as Error)
     return
   }
   fastify.decorateReply('checkPreconditions', checkPreconditions)

@@ -4,10 +4,10 @@
  * @module
  */
 import type { IncomingMessage, OutgoingHttpHeader, OutgoingHttpHeaders, ServerResponse } from 'node:http'
-import { checkInteger, checkObject, invalidArgument } from '@tierkit/contracts'
+import { checkInteger, checkObject } from '@tierkit/contracts'
 import { evaluate, type ResourceState } from './conditional.js'
 import type { CachePolicyTable } from './policy.js'
-import { prepareResponse } from './respond.js'
+import { checkPolicyTable, prepareResponse } from './respond.js'
 
 /** Options of {@link cacheHeaders}. */
 export interface NodeAdapterOptions {
@@ -74,9 +74,7 @@ function routeOf(req: ExpressRequest): string | undefined {
  * ```
  */
 export function cacheHeaders(policy: CachePolicyTable, options: NodeAdapterOptions = {}): NodeMiddleware {
-  if (policy === null || typeof policy !== 'object' || typeof policy.compile !== 'function') {
-    throw invalidArgument('cacheHeaders', 'policy', 'a CachePolicyTable', policy)
-  }
+  checkPolicyTable('cacheHeaders', 'policy', policy)
   checkObject('cacheHeaders', 'options', options)
   const max =
     options.maxBufferBytes === undefined

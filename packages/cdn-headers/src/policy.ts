@@ -1,4 +1,4 @@
-import { describeValue, invalidArgument } from '@tierkit/contracts'
+import { describeValue, invalidArgument, oneOfRule } from '@tierkit/contracts'
 import { InvalidPolicyError } from './errors.js'
 import {
   DEFAULT_MAX_PATH_LENGTH,
@@ -283,6 +283,8 @@ const OPTION_KEYS: ReadonlySet<string> = new Set([
   'maxPathLength',
 ])
 
+const ETAGS: readonly unknown[] = ['strong', 'weak', false]
+
 /** A directive value in seconds, or `undefined` when absent. */
 function checkSeconds(i: number, field: string, v: unknown): number | undefined {
   if (v === undefined) return undefined
@@ -306,8 +308,8 @@ function checkKeys(i: number, o: object, known: ReadonlySet<string>): void {
       i,
       k,
       renamed === undefined
-        ? `absent (not a ${i >= 0 ? 'rule' : 'table'} option)`
-        : `absent (renamed ${renamed}, in seconds)`,
+        ? `left out (not a ${i >= 0 ? 'rule' : 'table'} option)`
+        : `left out (renamed ${renamed}, in seconds)`,
       describeValue((o as Record<string, unknown>)[k]),
     )
   }
@@ -407,7 +409,7 @@ function resolveRule(r: RouteRule, i: number, options: PolicyOptions): ResolvedR
   }
   const etag = r.etag ?? options.etag ?? 'strong'
   if (etag !== 'strong' && etag !== 'weak' && etag !== false) {
-    throw new InvalidPolicyError(i, 'etag', "'strong', 'weak' or false", describeValue(etag))
+    throw new InvalidPolicyError(i, 'etag', oneOfRule(ETAGS), describeValue(etag))
   }
   if (r.name !== undefined && (typeof r.name !== 'string' || r.name.includes('"'))) {
     throw new InvalidPolicyError(i, 'name', 'a string without quotes', describeValue(r.name))
@@ -520,7 +522,7 @@ export class CachePolicyTable {
     }
     const etag = options.etag ?? 'strong'
     if (etag !== 'strong' && etag !== 'weak' && etag !== false) {
-      throw new InvalidPolicyError(-1, 'etag', "'strong', 'weak' or false", describeValue(etag))
+      throw new InvalidPolicyError(-1, 'etag', oneOfRule(ETAGS), describeValue(etag))
     }
     const sc = options.sessionCookie ?? DEFAULT_SESSION
     if (sc === 'any') this.#isSession = () => true

@@ -88,7 +88,7 @@ describe('Cloudflare ruleset export', () => {
     // before, an unknown mode was written into the rules as it was
     expectInvalidArgument(
       thrown(() => toCloudflareRuleset(policy, { ttlMode: 'bypass' as never })),
-      "toCloudflareRuleset: options.ttlMode must be 'override_origin' or 'respect_origin', got \"bypass\"",
+      'toCloudflareRuleset: options.ttlMode must be one of "override_origin", "respect_origin", got "bypass"',
     )
     expectInvalidArgument(
       thrown(() => toCloudflareRuleset(policy, { name: 5 as never })),
@@ -245,7 +245,7 @@ describe('purge client', () => {
     // the 0.1 name is refused rather than ignored
     expectInvalidArgument(
       thrown(() => createPurgeClient({ zoneId: 'z', apiToken: 't', timeoutMs: 5000 } as never)),
-      'createPurgeClient: options.timeoutMs must be absent (renamed options.timeout, in ms), got 5000',
+      'createPurgeClient: options.timeoutMs must be left out (renamed options.timeout, in ms), got 5000',
     )
     expectInvalidArgument(
       thrown(() => createPurgeClient({ zoneId: 'z', apiToken: 't', baseUrl: 'ftp://x' })),

@@ -212,16 +212,24 @@ describe('invalid tables and arguments', () => {
         'definePolicy: rules[0].maxAge must be an integer number of seconds from 0 to 2147483647, got -1',
     })
     expect(thrown(() => definePolicy([{ path: '/a', browserTtl: 600 } as never]))).toMatchObject({
-      message: 'definePolicy: rules[0].browserTtl must be absent (renamed maxAge, in seconds), got 600',
+      message: 'definePolicy: rules[0].browserTtl must be left out (renamed maxAge, in seconds), got 600',
     })
     expect(thrown(() => definePolicy([{ path: '/a', authenticted: true } as never]))).toMatchObject({
-      message: 'definePolicy: rules[0].authenticted must be absent (not a rule option), got true',
+      message: 'definePolicy: rules[0].authenticted must be left out (not a rule option), got true',
     })
     expect(thrown(() => definePolicy([null as never]))).toMatchObject({
       code: 'E_INVALID_POLICY',
       ruleIndex: 0,
       field: '',
       message: 'definePolicy: rules[0] must be an object, got null',
+    })
+    expect(thrown(() => definePolicy([{ path: '/a', etag: 'yes' } as never]))).toMatchObject({
+      code: 'E_INVALID_POLICY',
+      field: 'etag',
+      message: 'definePolicy: rules[0].etag must be one of "strong", "weak", false, got "yes"',
+    })
+    expect(thrown(() => definePolicy([], { etag: true } as never))).toMatchObject({
+      message: 'definePolicy: options.etag must be one of "strong", "weak", false, got true',
     })
     // an option present but undefined is no option at all
     expect(definePolicy([{ path: '/a', maxAge: 5, browserTtl: undefined } as never]).rules[0]!.maxAge).toBe(5)
@@ -239,7 +247,7 @@ describe('invalid tables and arguments', () => {
     expect(() => definePolicy([], { sessionCookie: 42 as never })).toThrow(InvalidPolicyError)
     expect(thrown(() => definePolicy([], { sessionCookies: ['sid'] } as never))).toMatchObject({
       code: 'E_INVALID_POLICY',
-      message: 'definePolicy: options.sessionCookies must be absent (not a table option), got an array',
+      message: 'definePolicy: options.sessionCookies must be left out (not a table option), got an array',
     })
     expectInvalidArgument(
       thrown(() => definePolicy('x' as never)),

@@ -57,6 +57,41 @@ export function checkDuration(
 }
 
 /**
+ * A timeout in milliseconds that may be `Infinity` (no timeout): an integer from `min` (default 0) to
+ * {@link MAX_TIMER_MS}, or `Infinity`.
+ * @throws TierkitTypeError otherwise
+ */
+export function checkTimeout(where: string, what: string, v: unknown, min = 0): number {
+  if (v === Number.POSITIVE_INFINITY) return v
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > MAX_TIMER_MS)
+    throw invalidArgument(
+      where,
+      what,
+      `a duration in ms, an integer from ${min} to ${MAX_TIMER_MS}, or Infinity`,
+      v,
+    )
+  return v
+}
+
+/**
+ * A limit that may be `Infinity` (no limit), such as a queue length or a concurrency: an integer from `min` to
+ * `max` (default 2147483647), or `Infinity`.
+ * @throws TierkitTypeError otherwise
+ */
+export function checkLimit(
+  where: string,
+  what: string,
+  v: unknown,
+  min: number,
+  max = 2_147_483_647,
+): number {
+  if (v === Number.POSITIVE_INFINITY) return v
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max)
+    throw invalidArgument(where, what, `an integer from ${min} to ${max}, or Infinity`, v)
+  return v
+}
+
+/**
  * A TTL in milliseconds: an integer from `min` (default 1) to {@link MAX_TTL_MS}.
  * @throws TierkitTypeError otherwise
  */
@@ -85,10 +120,11 @@ export function checkString(where: string, what: string, v: unknown, maxLength =
 }
 
 /**
- * A function.
+ * A function; `undefined` passes when `optional` (an optional callback option).
  * @throws TierkitTypeError otherwise
  */
-export function checkFunction(where: string, what: string, v: unknown): void {
+export function checkFunction(where: string, what: string, v: unknown, optional = false): void {
+  if (optional && v === undefined) return
   if (typeof v !== 'function') throw invalidArgument(where, what, 'a function', v)
 }
 
@@ -97,9 +133,14 @@ export function checkFunction(where: string, what: string, v: unknown): void {
  * @throws TierkitTypeError otherwise
  */
 export function checkObject(where: string, what: string, v: unknown, optional = false): void {
-  if (optional && v === undefined) return
-  const proto = typeof v === 'object' && v !== null ? Object.getPrototypeOf(v) : undefined
-  if (proto !== Object.prototype && proto !== null) throw invalidArgument(where, what, 'an object', v)
+  if (typeof v === 'object' && v !== null) {
+    // an object literal's `constructor` is a cheap monomorphic read; `getPrototypeOf` costs several ns, and
+    // this runs on hot paths (the options of `L1Cache.set`, of every `getOrLoad`)
+    if ((v as { constructor?: unknown }).constructor === Object) return
+    const proto = Object.getPrototypeOf(v)
+    if (proto === Object.prototype || proto === null) return
+  } else if (optional && v === undefined) return
+  throw invalidArgument(where, what, 'an object', v)
 }
 
 /**
@@ -147,13 +188,25 @@ export function checkStrings(
   return v
 }
 
+/** How many choices a message lists before it ends the list with `...` (one line stays readable). */
+const SHOWN_CHOICES = 8
+
+/**
+ * The rule of {@link checkOneOf}, `one of "lru", "tinylfu"` (the first 8 choices, then `...`), for a check
+ * that throws an error of its own (a policy error) or reports a value it does not count.
+ */
+export function oneOfRule(allowed: readonly unknown[]): string {
+  const shown = allowed.slice(0, SHOWN_CHOICES).map((a) => describeValue(a))
+  if (allowed.length > SHOWN_CHOICES) shown.push('...')
+  return `one of ${shown.join(', ')}`
+}
+
 /**
  * One of `allowed` (compared with `===`).
- * @throws TierkitTypeError otherwise
+ * @throws TierkitTypeError `<where>: <what> must be one of "a", "b", got <value>` otherwise
  */
 export function checkOneOf<T>(where: string, what: string, v: unknown, allowed: readonly T[]): T {
-  if (!allowed.includes(v as T))
-    throw invalidArgument(where, what, `one of ${allowed.map((a) => describeValue(a)).join(', ')}`, v)
+  if (!allowed.includes(v as T)) throw invalidArgument(where, what, oneOfRule(allowed), v)
   return v as T
 }
 
@@ -168,10 +221,10 @@ export function checkMethods(
   methods: readonly string[],
   rule?: string,
 ): void {
-  const ok =
-    (typeof v === 'object' || typeof v === 'function') &&
-    v !== null &&
-    methods.every((m) => typeof (v as Record<string, unknown>)[m] === 'function')
+  let ok = (typeof v === 'object' || typeof v === 'function') && v !== null
+  // a plain loop, no closure per call
+  for (let i = 0; ok && i < methods.length; i++)
+    ok = typeof (v as Record<string, unknown>)[methods[i]!] === 'function'
   if (!ok) throw invalidArgument(where, what, rule ?? `an object with ${methods.join(', ')} methods`, v)
 }
 

@@ -9,6 +9,7 @@ export {
   checkDuration,
   checkFunction,
   checkInteger,
+  checkLimit,
   checkMethods,
   checkNumber,
   checkObject,
@@ -16,12 +17,14 @@ export {
   checkSignal,
   checkString,
   checkStrings,
+  checkTimeout,
   checkTtl,
   closeTimeout,
   describeValue,
   invalidArgument,
   MAX_TIMER_MS,
   MAX_TTL_MS,
+  oneOfRule,
   refuseRenamed,
 } from './args.js'
 export {

@@ -6,6 +6,7 @@ import {
   checkDuration,
   checkFunction,
   checkInteger,
+  checkLimit,
   checkMethods,
   checkNumber,
   checkObject,
@@ -13,11 +14,14 @@ import {
   checkSignal,
   checkString,
   checkStrings,
+  checkTimeout,
   checkTtl,
   closeTimeout,
+  describeValue,
   errors,
   isTierkitError,
   MAX_TTL_MS,
+  oneOfRule,
   refuseRenamed,
   TierkitError,
   TierkitTypeError,
@@ -125,6 +129,15 @@ describe('argument checks: one message shape, `<where>: <what> must be <rule>, g
     expect(threw(() => checkObject('x', 'o', new Map())).message).toBe(
       'x: o must be an object, got an instance of Map',
     )
+    class Options {
+      ttl = 1
+    }
+    expect(threw(() => checkObject('x', 'o', new Options())).message).toBe(
+      'x: o must be an object, got an instance of Options',
+    )
+    for (const plain of [{}, Object.create(null), { constructor: 5 }, { ttl: 1 }])
+      expect(() => checkObject('x', 'o', plain)).not.toThrow()
+    expect(threw(() => checkObject('x', 'o', null, true)).message).toBe('x: o must be an object, got null')
   })
 
   it('close(options?) takes { timeout } only', () => {
@@ -177,5 +190,50 @@ describe('the checks for arrays, choices, shapes and renamed options', () => {
         refuseRenamed('createCache', { coolDown: 1 }, { coolDown: 'renamed cooldown' }, 'breaker.'),
       ),
     ).toBe('createCache: breaker.coolDown must be left out (renamed cooldown), got 1')
+    expect(oneOfRule(['strong', 'weak', false])).toBe('one of "strong", "weak", false')
+    const nine = Array.from({ length: 9 }, (_, i) => `l${i}`)
+    expect(oneOfRule(nine.slice(0, 8))).toBe('one of "l0", "l1", "l2", "l3", "l4", "l5", "l6", "l7"')
+    expect(message(() => checkOneOf('createCacheMetrics', 'options.baseline', 'x', nine))).toBe(
+      'createCacheMetrics: options.baseline must be one of "l0", "l1", "l2", "l3", "l4", "l5", "l6", "l7", ..., got "x"',
+    )
+    expect(() =>
+      checkMethods(
+        'x',
+        'source',
+        Object.assign(() => 1, { stats() {} }),
+        ['stats'],
+      ),
+    ).not.toThrow()
+    for (const bad of [null, undefined, 5, 'stats'])
+      expect(
+        message(() => checkMethods('x', 'source', bad, ['stats'], 'an object with a stats() method')),
+      ).toBe(`x: source must be an object with a stats() method, got ${describeValue(bad)}`)
+  })
+
+  it('an optional function, a timeout or a limit that may be Infinity', () => {
+    expect(() => checkFunction('createPool', 'onEvent', undefined, true)).not.toThrow()
+    expect(message(() => checkFunction('createPool', 'onEvent', undefined))).toBe(
+      'createPool: onEvent must be a function, got undefined',
+    )
+    expect(message(() => checkFunction('createPool', 'onEvent', 'log', true))).toBe(
+      'createPool: onEvent must be a function, got "log"',
+    )
+    expect(checkTimeout('run', 'options.timeout', Number.POSITIVE_INFINITY, 1)).toBe(Number.POSITIVE_INFINITY)
+    expect(checkTimeout('run', 'options.timeout', 2_147_483_647, 1)).toBe(2_147_483_647)
+    expect(checkTimeout('run', 'options.timeout', 0)).toBe(0)
+    for (const bad of [0, 1.5, Number.NaN, Number.NEGATIVE_INFINITY, 2_147_483_648, '10', null])
+      expect(message(() => checkTimeout('run', 'options.timeout', bad, 1))).toBe(
+        `run: options.timeout must be a duration in ms, an integer from 1 to 2147483647, or Infinity, got ${describeValue(bad)}`,
+      )
+    expect(checkLimit('createPool', 'maxQueue', Number.POSITIVE_INFINITY, 0)).toBe(Number.POSITIVE_INFINITY)
+    expect(checkLimit('createPool', 'maxQueue', 0, 0)).toBe(0)
+    expect(checkLimit('x', 'n', 100, 1, 100)).toBe(100)
+    for (const bad of [-1, 0.5, Number.NaN, 2_147_483_648, '3', undefined])
+      expect(message(() => checkLimit('mapLimit', 'limit', bad, 0))).toBe(
+        `mapLimit: limit must be an integer from 0 to 2147483647, or Infinity, got ${describeValue(bad)}`,
+      )
+    expect(message(() => checkLimit('x', 'n', 101, 1, 100))).toBe(
+      'x: n must be an integer from 1 to 100, or Infinity, got 101',
+    )
   })
 })

@@ -3,21 +3,16 @@ import {
   ClosedError,
   type CloseOptions,
   checkDuration,
+  checkFunction,
   checkObject,
   checkString,
+  checkStrings,
   closeTimeout,
   invalidArgument,
+  refuseRenamed,
 } from '@tierkit/contracts'
 import type { Cluster, Redis } from 'ioredis'
-import {
-  checkEvictor,
-  checkOptionalFunction,
-  checkOptions,
-  checkRedis,
-  checkStrings,
-  MAX_STRING,
-  refuseOldOptions,
-} from './args.js'
+import { checkEvictor, checkEvictors, checkRedis } from './args.js'
 import { boundedReady, connectIfWaiting, DEFAULT_QUIT_TIMEOUT, DEFAULT_READY_TIMEOUT } from './connect.js'
 import { PublishError } from './errors.js'
 import type { InvalidationPublisher, LocalEvictor } from './types.js'
@@ -222,8 +217,8 @@ function isCluster(redis: Redis | Cluster): redis is Cluster {
  */
 export function createInvalidationBus(options: InvalidationBusOptions): InvalidationBus {
   const where = 'createInvalidationBus'
-  checkOptions(where, options)
-  refuseOldOptions(where, options as unknown as Record<string, unknown>, {
+  checkObject(where, 'options', options)
+  refuseRenamed(where, options, {
     l1: 'removed: list the cache in caches, its evictLocal() clears its L1',
     readyTimeoutMs: 'renamed readyTimeout',
     publishTimeoutMs: 'renamed publishTimeout',
@@ -231,20 +226,13 @@ export function createInvalidationBus(options: InvalidationBusOptions): Invalida
   })
   const { redis, channel, onEvent } = options
   checkRedis(where, redis)
-  checkString(where, 'channel', channel, MAX_STRING)
+  checkString(where, 'channel', channel)
   const instanceId = options.instanceId ?? randomUUID()
-  checkString(where, 'instanceId', instanceId, MAX_STRING)
-  const caches = new Set<LocalEvictor>()
-  if (options.caches !== undefined) {
-    if (!Array.isArray(options.caches)) {
-      throw invalidArgument(where, 'caches', 'an array of caches with an evictLocal method', options.caches)
-    }
-    options.caches.forEach((c, i) => {
-      checkEvictor(where, `caches[${i}]`, c)
-      caches.add(c)
-    })
-  }
-  checkOptionalFunction(where, 'onEvent', onEvent)
+  checkString(where, 'instanceId', instanceId)
+  const caches = new Set<LocalEvictor>(
+    options.caches === undefined ? [] : checkEvictors(where, options.caches),
+  )
+  checkFunction(where, 'onEvent', onEvent, true)
   const readyTimeout = checkDuration(where, 'readyTimeout', options.readyTimeout ?? DEFAULT_READY_TIMEOUT)
   const publishTimeout = checkDuration(where, 'publishTimeout', options.publishTimeout ?? 1000, 1)
   const heartbeatInterval = checkDuration(where, 'heartbeatInterval', options.heartbeatInterval ?? 1000, 1)
@@ -301,7 +289,8 @@ export function createInvalidationBus(options: InvalidationBusOptions): Invalida
       stats.ignoredOwn++
       return
     }
-    const keys = w.k ?? []
+    // an empty key names no entry (the family's caches refuse one), as the tracking invalidator drops it too
+    const keys = w.k === undefined ? [] : w.k.filter((k) => k.length > 0)
     if (keys.length > 0) {
       for (const c of caches) {
         try {

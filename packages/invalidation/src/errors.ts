@@ -424,23 +424,15 @@ export const errors: {
   E_SHARD_COUNT: ShardCountError,
 })
 
-/**
- * An `UnserializableValueError` for `key`, keeping what the serializer threw as its `cause` (contracts'
- * constructor takes no `cause`).
- */
+/** An `UnserializableValueError` for `key`, keeping what the serializer threw as its `cause`. */
 export function unserializable(key: string, e: unknown): UnserializableValueError {
-  if (e instanceof UnserializableValueError) {
-    const err = new UnserializableValueError(e.path, e.reason, key)
-    Object.defineProperty(err, 'cause', { value: e, configurable: true, writable: true })
-    return err
-  }
+  if (e instanceof UnserializableValueError)
+    return new UnserializableValueError(e.path, e.reason, key, { cause: e })
   const reason =
     e instanceof RangeError
       ? 'a value nested too deeply to encode'
       : `a value the serializer refused (${reasonOf(e)})`
-  const err = new UnserializableValueError('$', reason, key)
-  Object.defineProperty(err, 'cause', { value: e, configurable: true, writable: true })
-  return err
+  return new UnserializableValueError('$', reason, key, { cause: e })
 }
 
 /** A `CorruptPayloadError` for a queued value that could not be decoded. */

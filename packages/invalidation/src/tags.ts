@@ -2,24 +2,18 @@ import {
   AbortedError,
   checkDuration,
   checkFunction,
+  checkMethods,
   checkObject,
   checkSignal,
+  checkString,
+  checkStrings,
+  checkTtl,
   invalidArgument,
   type LoaderContext,
+  refuseRenamed,
 } from '@tierkit/contracts'
 import type { Cluster, Redis } from 'ioredis'
-import {
-  checkBus,
-  checkKey,
-  checkName,
-  checkOptionalFunction,
-  checkOptions,
-  checkRedis,
-  checkStrings,
-  isValidTtl,
-  refuseOldOptions,
-  TTL_RULE,
-} from './args.js'
+import { checkBus, checkName, checkRedis } from './args.js'
 import { PublishError, TagsUnavailableError, UnknownTagError } from './errors.js'
 import { Script } from './scripts.js'
 import { checkJitter, checkTtlOption, resolveTtl } from './ttl.js'
@@ -246,32 +240,26 @@ function bounded<R>(p: Promise<R>, ms: number): Promise<R> {
  */
 export function createTags<T = unknown>(options: TagsOptions<T>): Tags<T> {
   const where = 'createTags'
-  checkOptions(where, options)
-  refuseOldOptions(where, options as unknown as Record<string, unknown>, { timeoutMs: 'renamed timeout' })
+  checkObject(where, 'options', options)
+  refuseRenamed(where, options, { timeoutMs: 'renamed timeout' })
   const { redis, cache, bus, ttl, jitter, onEvent } = options
   checkRedis(where, redis)
-  if (
-    typeof cache !== 'object' ||
-    cache === null ||
-    typeof cache.get !== 'function' ||
-    typeof cache.set !== 'function' ||
-    typeof cache.delete !== 'function' ||
-    typeof cache.evictLocal !== 'function'
-  ) {
-    throw invalidArgument(where, 'cache', 'a cache with get, set, delete and evictLocal methods', cache)
-  }
+  checkMethods(
+    where,
+    'cache',
+    cache,
+    ['get', 'set', 'delete', 'evictLocal'],
+    'a cache with get, set, delete and evictLocal methods',
+  )
   const namespace = options.namespace ?? 'default'
   checkName(where, 'namespace', namespace)
-  let known: Set<string> | undefined
-  if (options.knownTags !== undefined) {
-    checkStrings(where, 'knownTags', options.knownTags)
-    known = new Set(options.knownTags)
-  }
+  const known =
+    options.knownTags === undefined ? undefined : new Set(checkStrings(where, 'knownTags', options.knownTags))
   checkBus(where, bus)
   checkTtlOption(where, ttl)
   checkJitter(where, jitter)
   const timeout = checkDuration(where, 'timeout', options.timeout ?? 1000, 1)
-  checkOptionalFunction(where, 'onEvent', onEvent)
+  checkFunction(where, 'onEvent', onEvent, true)
   const prefix = `tk:{${namespace}}:`
   const emit = (event: TagsEvent): void => {
     try {
@@ -282,9 +270,9 @@ export function createTags<T = unknown>(options: TagsOptions<T>): Tags<T> {
   }
 
   const check = (tags: unknown, where: string, what: string): string[] => {
-    checkStrings(where, what, tags, true)
-    if (known) for (const t of tags) if (!known.has(t)) throw new UnknownTagError(where, t)
-    return [...new Set(tags)]
+    const list = checkStrings(where, what, tags, true)
+    if (known) for (const t of list) if (!known.has(t)) throw new UnknownTagError(where, t)
+    return [...new Set(list)]
   }
 
   /** Runs one Redis call on the tag versions, bounded by `timeout`; any failure is TagsUnavailableError. */
@@ -328,9 +316,7 @@ export function createTags<T = unknown>(options: TagsOptions<T>): Tags<T> {
   const checkOpts = (o: unknown, where: string): TagLoadOptions => {
     checkObject(where, 'options', o)
     const { ttl: ttlValue, signal } = o as { ttl?: unknown; signal?: unknown }
-    if (ttlValue !== undefined && !isValidTtl(ttlValue)) {
-      throw invalidArgument(where, 'options.ttl', TTL_RULE, ttlValue)
-    }
+    if (ttlValue !== undefined) checkTtl(where, 'options.ttl', ttlValue)
     checkSignal(where, 'options.signal', signal)
     return o as unknown as TagLoadOptions
   }
@@ -349,7 +335,7 @@ export function createTags<T = unknown>(options: TagsOptions<T>): Tags<T> {
 
   const api: Tags<T> = {
     async set(key, value, o) {
-      checkKey('tags.set', key)
+      checkString('tags.set', 'key', key)
       if (value === undefined) throw invalidArgument('tags.set', 'value', 'defined', value)
       const opts = checkOpts(o, 'tags.set')
       const tags = check(opts.tags, 'tags.set', 'options.tags')
@@ -357,7 +343,7 @@ export function createTags<T = unknown>(options: TagsOptions<T>): Tags<T> {
       await store('tags.set', key, value, tags, await versionsForStore('set', tags), opts.ttl)
     },
     async get(key) {
-      checkKey('tags.get', key)
+      checkString('tags.get', 'key', key)
       const raw = await cache.get(key)
       const w = unwrap(raw)
       if (w === undefined) return undefined // absent, or not stored through tags
@@ -384,7 +370,7 @@ export function createTags<T = unknown>(options: TagsOptions<T>): Tags<T> {
     },
     async getOrLoad(key, loader, o) {
       const where = 'tags.getOrLoad'
-      checkKey(where, key)
+      checkString(where, 'key', key)
       checkFunction(where, 'loader', loader)
       const opts = checkOpts(o, where)
       const tags = check(opts.tags, where, 'options.tags')

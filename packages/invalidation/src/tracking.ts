@@ -2,11 +2,13 @@ import {
   type CloseOptions,
   checkDuration,
   checkFunction,
+  checkObject,
+  checkStrings,
   closeTimeout,
-  invalidArgument,
+  refuseRenamed,
 } from '@tierkit/contracts'
 import type { Redis } from 'ioredis'
-import { checkEvictor, checkOptions, checkRedis, checkStrings, refuseOldOptions } from './args.js'
+import { checkEvictors, checkRedis } from './args.js'
 import { bounded, closeOwned, ownRetryDelay } from './bus.js'
 import { boundedReady, connectIfWaiting, DEFAULT_QUIT_TIMEOUT, DEFAULT_READY_TIMEOUT } from './connect.js'
 import type { LocalEvictor } from './types.js'
@@ -124,25 +126,18 @@ const COMMAND_TIMEOUT = 2000
  */
 export function createTrackingInvalidator(options: TrackingOptions): TrackingInvalidator {
   const where = 'createTrackingInvalidator'
-  checkOptions(where, options)
-  refuseOldOptions(where, options as unknown as Record<string, unknown>, {
+  checkObject(where, 'options', options)
+  refuseRenamed(where, options, {
     l1: 'removed: list the cache in caches, its evictLocal() clears its L1',
     readyTimeoutMs: 'renamed readyTimeout',
     verifyMs: 'renamed verifyInterval',
   })
   const { redis, toKey, onEvent } = options
-  checkRedis(where, redis, 'redis')
-  const prefixes = options.prefixes
-  checkStrings(where, 'prefixes', prefixes, true)
+  checkRedis(where, redis)
+  const prefixes = checkStrings(where, 'prefixes', options.prefixes, true)
   checkFunction(where, 'toKey', toKey)
-  if (!Array.isArray(options.caches)) {
-    throw invalidArgument(where, 'caches', 'an array of caches with an evictLocal method', options.caches)
-  }
-  const caches = [...options.caches]
-  caches.forEach((c, i) => {
-    checkEvictor(where, `caches[${i}]`, c)
-  })
-  if (onEvent !== undefined) checkFunction(where, 'onEvent', onEvent)
+  const caches = [...checkEvictors(where, options.caches)]
+  checkFunction(where, 'onEvent', onEvent, true)
   const readyTimeout = checkDuration(where, 'readyTimeout', options.readyTimeout ?? DEFAULT_READY_TIMEOUT)
   const verifyInterval = checkDuration(where, 'verifyInterval', options.verifyInterval ?? 1000, 1)
 

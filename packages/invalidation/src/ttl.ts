@@ -1,5 +1,4 @@
 import { checkFunction, checkNumber, checkTtl, invalidArgument, MAX_TTL_MS } from '@tierkit/contracts'
-import { isValidTtl, TTL_RULE } from './args.js'
 import type { TtlOption } from './types.js'
 
 /**
@@ -51,11 +50,9 @@ export function ttlFromValue<T>(
   }
 }
 
-/** Checks a `ttl` option at construction time: a TTL or a function. */
+/** Checks a `ttl` option at construction time: a TTL or a function (called, and checked, on every write). */
 export function checkTtlOption(where: string, ttl: unknown): void {
-  if (ttl === undefined || typeof ttl === 'function') return
-  if (!isValidTtl(ttl))
-    throw invalidArgument(where, 'ttl', `${TTL_RULE}, or a function of key and value`, ttl)
+  if (ttl !== undefined && typeof ttl !== 'function') checkTtl(where, 'ttl', ttl)
 }
 
 /** Checks a `jitter` option at construction time. */
@@ -78,11 +75,9 @@ export function resolveTtl<T>(
 ): number | undefined {
   let ttl: unknown
   if (perCall !== undefined) {
-    if (!isValidTtl(perCall)) throw invalidArgument(where, 'options.ttl', TTL_RULE, perCall)
-    ttl = perCall
+    ttl = checkTtl(where, 'options.ttl', perCall)
   } else if (typeof option === 'function') {
-    ttl = option(key, value)
-    if (!isValidTtl(ttl)) throw invalidArgument(where, `ttl(${JSON.stringify(key)})`, TTL_RULE, ttl)
+    ttl = checkTtl(where, `ttl(${JSON.stringify(key)})`, option(key, value))
   } else {
     ttl = option
   }

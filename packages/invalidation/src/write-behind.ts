@@ -5,12 +5,15 @@ import {
   ClosedError,
   type CloseOptions,
   checkDuration,
+  checkFunction,
   checkInteger,
   checkObject,
   checkString,
+  checkTtl,
   closeTimeout,
   exactSerializer,
   invalidArgument,
+  refuseRenamed,
   type Serializer,
   type Store,
   type StoreWrite,
@@ -20,16 +23,11 @@ import type { Cluster, Redis } from 'ioredis'
 import {
   checkBus,
   checkCache,
-  checkKey,
   checkName,
   checkObserver,
-  checkOptionalFunction,
-  checkOptions,
   checkRedis,
   checkSerializer,
   checkStore,
-  MAX_STRING,
-  refuseOldOptions,
 } from './args.js'
 import { connectIfWaiting } from './connect.js'
 import {
@@ -40,7 +38,6 @@ import {
   ShardCountError,
   unserializable,
 } from './errors.js'
-import { assertNoSilentChange } from './exact.js'
 import { DEAD_LETTER, REQUEUE, Script } from './scripts.js'
 import { callStore } from './store.js'
 import { checkJitter, checkTtlOption, resolveTtl } from './ttl.js'
@@ -528,11 +525,10 @@ export function createFlusher<T = unknown>(options: FlusherOptions<T>): Flusher 
 /** `createFlusher`, its options named `prefix + name` in messages (`writeBehind: flusher.batchSize ...`). */
 function startFlusher<T>(options: FlusherOptions<T>, where: string, prefix: string): Flusher {
   const opt = (n: string): string => prefix + n
-  if (prefix === '') checkOptions(where, options)
-  else checkObject(where, 'flusher', options)
-  refuseOldOptions(
+  checkObject(where, prefix === '' ? 'options' : 'flusher', options)
+  refuseRenamed(
     where,
-    options as unknown as Record<string, unknown>,
+    options,
     { blockMs: 'renamed pollInterval', claimIdleMs: 'renamed claimTimeout', guardTtlMs: 'renamed guardTtl' },
     prefix,
   )
@@ -546,8 +542,8 @@ function startFlusher<T>(options: FlusherOptions<T>, where: string, prefix: stri
   const group = options.group ?? FLUSHER_DEFAULTS.group
   const consumer =
     options.consumer ?? `${hostname()}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`
-  checkString(where, opt('group'), group, MAX_STRING)
-  checkString(where, opt('consumer'), consumer, MAX_STRING)
+  checkString(where, opt('group'), group)
+  checkString(where, opt('consumer'), consumer)
   const batchSize = checkInteger(
     where,
     opt('batchSize'),
@@ -588,17 +584,11 @@ function startFlusher<T>(options: FlusherOptions<T>, where: string, prefix: stri
     options.claimTimeout ?? FLUSHER_DEFAULTS.claimTimeout,
     1,
   )
-  const guardTtl = checkDuration(
-    where,
-    opt('guardTtl'),
-    options.guardTtl ?? FLUSHER_DEFAULTS.guardTtl,
-    1,
-    315_360_000_000,
-  )
+  const guardTtl = checkTtl(where, opt('guardTtl'), options.guardTtl ?? FLUSHER_DEFAULTS.guardTtl)
   checkSerializer(where, options.serializer)
   const serializer = options.serializer ?? exactSerializer
   const onEvent = options.onEvent
-  checkOptionalFunction(where, opt('onEvent'), onEvent)
+  checkFunction(where, opt('onEvent'), onEvent, true)
   checkObserver(where, options.observer)
   if (options.cache !== undefined) checkCache(where, options.cache)
   checkBus(where, options.bus)
@@ -1206,7 +1196,7 @@ const NO_CACHE: WritableCache = {
  */
 export function writeBehind<T = unknown>(options: WriteBehindOptions<T>): WriteBehind<T> {
   const where = 'writeBehind'
-  checkOptions(where, options)
+  checkObject(where, 'options', options)
   checkRedis(where, options.redis)
   const { redis, cache, bus, ttl, jitter, onEvent } = options
   const name = options.name
@@ -1218,7 +1208,7 @@ export function writeBehind<T = unknown>(options: WriteBehindOptions<T>): WriteB
   checkJitter(where, jitter)
   checkSerializer(where, options.serializer)
   checkRepair(where, options.repair)
-  checkOptionalFunction(where, 'onEvent', onEvent)
+  checkFunction(where, 'onEvent', onEvent, true)
   const serializer = options.serializer ?? exactSerializer
   const flusher =
     options.flusher === undefined
@@ -1375,14 +1365,14 @@ export function writeBehind<T = unknown>(options: WriteBehindOptions<T>): WriteB
     async write(key, value, callOptions) {
       const call = 'writeBehind.write'
       if (closing !== undefined) throw new ClosedError(resource)
-      checkKey(call, key)
+      checkString(call, 'key', key)
       checkValue(call, value)
       checkObject(call, 'options', callOptions, true)
       const t = resolveTtl(call, ttl, jitter, key, value, callOptions?.ttl)
       let payload: unknown
-      // encoded (or refused) before anything is queued or cached, so the Store gets exactly what the cache holds
+      // encoded (or refused) before anything is queued or cached, so the Store gets exactly what the cache holds:
+      // the exact serializer refuses what it would change silently (a hole, a hidden or accessor property...)
       try {
-        if (serializer === exactSerializer) assertNoSilentChange(key, value)
         payload = serializer.encode(value)
       } catch (e) {
         throw unserializable(key, e)
@@ -1407,7 +1397,7 @@ export function writeBehind<T = unknown>(options: WriteBehindOptions<T>): WriteB
     async remove(key) {
       const call = 'writeBehind.remove'
       if (closing !== undefined) throw new ClosedError(resource)
-      checkKey(call, key)
+      checkString(call, 'key', key)
       const queued = await enqueue(call, key, 'd', '')
       const dropped = await dropFromCache(key)
       if ((await tell(key)) && dropped) repairs?.done(key)

@@ -1,22 +1,16 @@
 import {
   type CacheObserver,
   checkDuration,
+  checkFunction,
   checkInteger,
   checkObject,
+  checkString,
   invalidArgument,
+  refuseRenamed,
   type Store,
   type WritableCache,
 } from '@tierkit/contracts'
-import {
-  checkBus,
-  checkCache,
-  checkKey,
-  checkObserver,
-  checkOptionalFunction,
-  checkOptions,
-  checkStore,
-  refuseOldOptions,
-} from './args.js'
+import { checkBus, checkCache, checkObserver, checkStore } from './args.js'
 import { CacheDeleteError, CacheWriteError, PublishError, RepairQueueFullError } from './errors.js'
 import { callStore } from './store.js'
 import { checkJitter, checkTtlOption, resolveTtl } from './ttl.js'
@@ -125,14 +119,14 @@ export interface Writer<T = unknown> {
 export function checkRepair(where: string, repair: unknown): void {
   if (repair === undefined) return
   checkObject(where, 'repair', repair)
-  refuseOldOptions(where, repair as Record<string, unknown>, { retryMs: 'renamed retryDelay' }, 'repair.')
+  refuseRenamed(where, repair as object, { retryMs: 'renamed retryDelay' }, 'repair.')
   const { maxKeys, retryDelay } = repair as RepairOptions
   if (maxKeys !== undefined) checkInteger(where, 'repair.maxKeys', maxKeys, 1, 100_000_000)
   if (retryDelay !== undefined) checkDuration(where, 'repair.retryDelay', retryDelay, 1)
 }
 
 function checkWriterOptions<T>(options: WriterOptions<T>, where: string): void {
-  checkOptions(where, options)
+  checkObject(where, 'options', options)
   checkCache(where, options.cache)
   checkStore(where, options.store)
   checkBus(where, options.bus)
@@ -140,7 +134,7 @@ function checkWriterOptions<T>(options: WriterOptions<T>, where: string): void {
   checkJitter(where, options.jitter)
   checkObserver(where, options.observer)
   checkRepair(where, options.repair)
-  checkOptionalFunction(where, 'onEvent', options.onEvent)
+  checkFunction(where, 'onEvent', options.onEvent, true)
 }
 
 const REPAIR_BATCH = 500
@@ -330,13 +324,13 @@ export function deleteOnUpdate<T = unknown>(options: WriterOptions<T>): Writer<T
   const repair = repairQueue(options)
   return {
     async write(key, value) {
-      checkKey('deleteOnUpdate.write', key)
+      checkString('deleteOnUpdate.write', 'key', key)
       checkValue('deleteOnUpdate.write', value)
       await callStore('save', key, () => store.save(key, value, { version: undefined }), observer)
       await deleteEverywhere(cache, bus, key, repair)
     },
     async remove(key) {
-      checkKey('deleteOnUpdate.remove', key)
+      checkString('deleteOnUpdate.remove', 'key', key)
       await callStore('remove', key, () => store.remove(key, { version: undefined }), observer)
       await deleteEverywhere(cache, bus, key, repair)
     },
@@ -359,7 +353,7 @@ export function writeThrough<T = unknown>(options: WriterOptions<T>): Writer<T> 
   const repair = repairQueue(options)
   return {
     async write(key, value, callOptions) {
-      checkKey('writeThrough.write', key)
+      checkString('writeThrough.write', 'key', key)
       checkValue('writeThrough.write', value)
       checkObject('writeThrough.write', 'options', callOptions, true)
       const t = resolveTtl('writeThrough.write', ttl, jitter, key, value, callOptions?.ttl)
@@ -396,7 +390,7 @@ export function writeThrough<T = unknown>(options: WriterOptions<T>): Writer<T> 
       repair.done(key)
     },
     async remove(key) {
-      checkKey('writeThrough.remove', key)
+      checkString('writeThrough.remove', 'key', key)
       await callStore('remove', key, () => store.remove(key, { version: undefined }), observer)
       await deleteEverywhere(cache, bus, key, repair)
     },

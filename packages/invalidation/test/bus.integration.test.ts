@@ -112,6 +112,21 @@ describe('createInvalidationBus', () => {
     expect(a.events.filter((e) => e.type === 'invalid-message')).toHaveLength(2)
   })
 
+  it('a message from elsewhere with an empty key still evicts its other keys (an empty key names no entry)', async () => {
+    const a = instance('ch3b', 'ns3b')
+    await a.bus.ready()
+    await a.cache.set('k', 'old')
+    const raw = client()
+    const [redisKey] = await raw.keys('*ns3b*')
+    await raw.del(redisKey!) // A keeps serving its L1 copy until it is told
+    expect(await a.cache.get('k')).toBe('old')
+    const arrived = a.next((e) => e.type === 'message')
+    await raw.publish('ch3b', JSON.stringify({ i: 'elsewhere', k: ['', 'k'] }))
+    expect(await arrived).toEqual({ type: 'message', message: { keys: ['k'], tags: [], from: 'elsewhere' } })
+    expect(a.events.filter((e) => e.type === 'error')).toEqual([])
+    expect(await a.cache.get('k')).toBeUndefined()
+  })
+
   it('refuses bad input with typed errors and publishes nothing', async () => {
     const a = instance('ch4', 'ns4')
     await a.bus.ready()

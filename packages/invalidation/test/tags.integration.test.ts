@@ -225,7 +225,7 @@ describe('tags on one Redis', () => {
       expect(loaded).toBe(0)
       expect(() => createTags({ redis, cache, ttl })).toThrowError(
         new TierkitTypeError(
-          `createTags: ttl must be a duration in ms, an integer from 1 to 315360000000, or a function of key and value, got ${ttl}`,
+          `createTags: ttl must be a duration in ms, an integer from 1 to 315360000000, got ${ttl}`,
         ),
       )
     }

@@ -46,20 +46,27 @@ function arrayWithProperty(): unknown {
   return Object.assign([1, 2], { extra: true })
 }
 
-// [description, value, path of the offending part]: what the exact serializer cannot encode, or would change
-const REFUSED: Array<[string, unknown, string]> = [
-  ['a function', { f: () => 1 }, '$.f'],
-  ['a symbol value', { s: Symbol('s') }, '$.s'],
-  ['a symbol key', { [Symbol('k')]: 1 }, '$[Symbol(k)]'],
-  ['a class instance', { p: new Point(1, 2) }, '$.p'],
-  ['a boxed primitive', { n: Object(1) as unknown }, '$.n'],
-  ['a typed array other than Uint8Array', { floats: new Float64Array([1.5]) }, '$.floats'],
-  ['a cycle', cyclic(), '$.children[0].parent'],
-  ['an accessor property', withAccessor(), '$.b'],
-  ['a non-enumerable property', withHiddenProperty(), '$.secret'],
-  ['a sparse array', sparse(), '$[1]'],
-  ['an array with a named property', arrayWithProperty(), '$.extra'],
-  ['a function inside a Map', { m: new Map([['k', () => 1]]) }, '$.m<value 0>'],
+// [description, value, path of the offending part, reason]: what the exact serializer cannot encode, or would
+// change silently (a symbol key, a hidden or accessor property, a hole, a named property of an array): the
+// serializer itself refuses all of it, for the queue as for redis-aside's Redis values
+const REFUSED: Array<[string, unknown, string, string]> = [
+  ['a function', { f: () => 1 }, '$.f', 'a function'],
+  ['a symbol value', { s: Symbol('s') }, '$.s', 'a symbol'],
+  ['a symbol key', { [Symbol('k')]: 1 }, '$[Symbol(k)]', 'a symbol key'],
+  ['a class instance', { p: new Point(1, 2) }, '$.p', 'an instance of Point'],
+  ['a boxed primitive', { n: Object(1) as unknown }, '$.n', 'an instance of Number'],
+  [
+    'a typed array other than Uint8Array',
+    { floats: new Float64Array([1.5]) },
+    '$.floats',
+    'an instance of Float64Array',
+  ],
+  ['a cycle', cyclic(), '$.children[0].parent', 'a circular reference'],
+  ['an accessor property', withAccessor(), '$.b', 'an accessor property'],
+  ['a non-enumerable property', withHiddenProperty(), '$.secret', 'a non-enumerable property'],
+  ['a sparse array', sparse(), '$[1]', 'a hole of a sparse array'],
+  ['an array with a named property', arrayWithProperty(), '$.extra', 'a named property of an array'],
+  ['a function inside a Map', { m: new Map([['k', () => 1]]) }, '$.m<value 0>', 'a function'],
 ]
 
 // what JSON changed or refused, and the exact serializer keeps
@@ -90,7 +97,7 @@ let queues = 0
 describe('write-behind encoding: the exact serializer', () => {
   it.each(REFUSED)(
     'refuses %s with E_UNSERIALIZABLE and the path; nothing queued, cache untouched',
-    async (_, value, path) => {
+    async (_, value, path, reason) => {
       const redis = fx.client()
       const name = `enc${++queues}`
       const { cache } = makeCache(fx.url(), name)
@@ -103,8 +110,12 @@ describe('write-behind encoding: the exact serializer', () => {
         name: 'UnserializableValueError',
         key: 'k',
         path,
+        reason,
       })
-      expect(String((err as Error).message)).toContain(`at ${path} (key "k")`)
+      expect((err as Error).message).toBe(`cannot serialize ${reason} at ${path} (key "k")`)
+      // what the serializer threw is kept, with the same path and reason
+      expect((err as Error).cause).toBeInstanceOf(UnserializableValueError)
+      expect((err as Error).cause).toMatchObject({ path, reason, key: undefined })
       expect(await redis.exists(queueKeys(name).stream)).toBe(0)
       expect(await cache.get('k')).toBe('before')
       // the same with exactSerializer given explicitly
@@ -127,6 +138,8 @@ describe('write-behind encoding: the exact serializer', () => {
       key: 'k',
       reason: 'a value nested too deeply to encode',
     })
+    // the serializer's refusal, and under it the RangeError that says why
+    expect(((err as Error).cause as Error).cause).toBeInstanceOf(RangeError)
     expect(await redis.exists(queueKeys('enc-deep').stream)).toBe(0)
   })
 

@@ -204,7 +204,7 @@ describe('bad input', () => {
     expect(() => writeThrough({ cache: a.cache, store, ttl: -1 })).toThrow(TypeError)
     expect(() => writeThrough({ cache: a.cache, store, ttl: -1 })).toThrowError(
       new TierkitTypeError(
-        'writeThrough: ttl must be a duration in ms, an integer from 1 to 315360000000, or a function of key and value, got -1',
+        'writeThrough: ttl must be a duration in ms, an integer from 1 to 315360000000, got -1',
       ),
     )
     expect(() => deleteOnUpdate({ cache: {} as never, store })).toThrowError(
@@ -265,7 +265,7 @@ describe('TTL validation (issue 15, defect 5)', () => {
     for (const ttl of bad) {
       expect(() => writeThrough({ cache: a.cache, store, ttl })).toThrowError(
         new TierkitTypeError(
-          `writeThrough: ttl must be a duration in ms, an integer from 1 to 315360000000, or a function of key and value, got ${ttl}`,
+          `writeThrough: ttl must be a duration in ms, an integer from 1 to 315360000000, got ${ttl}`,
         ),
       )
     }

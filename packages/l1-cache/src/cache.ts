@@ -7,11 +7,12 @@ import {
   checkInteger,
   checkNumber,
   checkObject,
+  checkOneOf,
   checkSignal,
   checkTtl,
   closeTimeout,
-  invalidArgument,
   type LoaderContext,
+  refuseRenamed,
   TierkitTypeError,
 } from '@tierkit/contracts'
 import { refreshNow } from './clock.js'
@@ -191,11 +192,12 @@ const CLOSE_TIMEOUT = 5000
 /** The bound of counts and weights (`max`, `maxSize`, `size`). */
 const MAX_COUNT = Number.MAX_SAFE_INTEGER
 /** Options of 0.1 that were renamed: a plain-JavaScript caller still passing one is told, not ignored. */
-const RENAMED: readonly (readonly [string, string])[] = [
-  ['staleWhileRevalidate', 'absent (renamed grace)'],
-  ['onEvict', "absent (replaced by onEvent, events of type 'evict')"],
-  ['onBackgroundError', "absent (replaced by onEvent, events of type 'refresh-error')"],
-]
+const RENAMED: Readonly<Record<string, string>> = {
+  staleWhileRevalidate: 'renamed grace',
+  onEvict: "replaced by onEvent, events of type 'evict'",
+  onBackgroundError: "replaced by onEvent, events of type 'refresh-error'",
+}
+const POLICIES: readonly Policy[] = ['lru', 'tinylfu']
 
 /**
  * A bounded in-process cache with per-entry TTL, an adaptive scan-resistant policy (or exact LRU), weights,
@@ -305,10 +307,7 @@ export class L1Cache<K, V> {
   constructor(options: L1CacheOptions<K, V>) {
     const where = 'L1Cache'
     checkObject(where, 'options', options)
-    for (const [name, rule] of RENAMED) {
-      const v = (options as Record<string, unknown>)[name]
-      if (v !== undefined) throw invalidArgument(where, `options.${name}`, rule, v)
-    }
+    refuseRenamed(where, options, RENAMED, 'options.')
     const max = checkInteger(where, 'options.max', options.max ?? 0, 0, MAX_COUNT)
     const maxSize = checkNumber(where, 'options.maxSize', options.maxSize ?? 0, 0, MAX_COUNT)
     this.ttl = checkTtl(where, 'options.ttl', options.ttl ?? 0, 0)
@@ -318,12 +317,13 @@ export class L1Cache<K, V> {
       throw new TierkitTypeError(
         `${where}: options.max or options.maxSize must be greater than 0, got max 0 and maxSize 0`,
       )
-    const policy = options.policy ?? 'tinylfu'
-    if (policy !== 'lru' && policy !== 'tinylfu')
-      throw invalidArgument(where, 'options.policy', "'lru' or 'tinylfu'", policy)
-    this.sizeOf = fn(where, 'options.sizeOf', options.sizeOf)
-    this.onEvent = fn(where, 'options.onEvent', options.onEvent)
-    this.clock = fn(where, 'options.clock', options.clock)
+    const policy = checkOneOf(where, 'options.policy', options.policy ?? 'tinylfu', POLICIES)
+    checkFunction(where, 'options.sizeOf', options.sizeOf, true)
+    checkFunction(where, 'options.onEvent', options.onEvent, true)
+    checkFunction(where, 'options.clock', options.clock, true)
+    this.sizeOf = options.sizeOf ?? null
+    this.onEvent = options.onEvent ?? null
+    this.clock = options.clock ?? null
     this.max = max
     this.maxSize = maxSize
     this.policy = policy
@@ -448,8 +448,7 @@ export class L1Cache<K, V> {
     let size = 1
     let sizeGiven = false
     if (options !== undefined) {
-      if (typeof options !== 'object' || options === null)
-        throw invalidArgument('L1Cache.set', 'options', 'an object', options)
+      checkObject('L1Cache.set', 'options', options)
       if (options.ttl !== undefined) ttl = checkTtl('L1Cache.set', 'options.ttl', options.ttl, 0)
       if (options.size !== undefined) {
         size = checkNumber('L1Cache.set', 'options.size', options.size, 0, MAX_COUNT)
@@ -674,8 +673,7 @@ export class L1Cache<K, V> {
     let ttl = this.ttl
     let signal: AbortSignal | undefined
     if (options !== undefined) {
-      if (typeof options !== 'object' || options === null)
-        throw invalidArgument(where, 'options', 'an object', options)
+      checkObject(where, 'options', options)
       if (options.ttl !== undefined) ttl = checkTtl(where, 'options.ttl', options.ttl, 0)
       signal = checkSignal(where, 'options.signal', options.signal)
     }
@@ -1466,12 +1464,6 @@ function filled<T>(n: number): (T | undefined)[] {
   const out: (T | undefined)[] = []
   for (let i = 0; i < n; i++) out.push(undefined)
   return out
-}
-
-function fn<T>(where: string, what: string, v: T | undefined): T | null {
-  if (v === undefined) return null
-  checkFunction(where, what, v)
-  return v
 }
 
 /** The `index`-th element of each pair of `pairs` (keys, values), lazily. */

@@ -57,7 +57,7 @@ describe('constructor', () => {
 
   test('policy and callbacks are checked', () => {
     expect(typeError(() => new L1Cache({ max: 1, policy: 'lfu' as never })).message).toBe(
-      `L1Cache: options.policy must be 'lru' or 'tinylfu', got "lfu"`,
+      'L1Cache: options.policy must be one of "lru", "tinylfu", got "lfu"',
     )
     for (const name of ['sizeOf', 'onEvent', 'clock']) {
       expect(typeError(() => new L1Cache({ max: 1, [name]: 42 } as never)).message).toBe(
@@ -68,13 +68,13 @@ describe('constructor', () => {
 
   test('the options renamed in 0.2 are refused with a message naming the new one, not ignored', () => {
     expect(typeError(() => new L1Cache({ max: 1, staleWhileRevalidate: 50 } as never)).message).toBe(
-      'L1Cache: options.staleWhileRevalidate must be absent (renamed grace), got 50',
+      'L1Cache: options.staleWhileRevalidate must be left out (renamed grace), got 50',
     )
     expect(typeError(() => new L1Cache({ max: 1, onEvict: () => {} } as never)).message).toBe(
-      "L1Cache: options.onEvict must be absent (replaced by onEvent, events of type 'evict'), got a function",
+      "L1Cache: options.onEvict must be left out (replaced by onEvent, events of type 'evict'), got a function",
     )
     expect(typeError(() => new L1Cache({ max: 1, onBackgroundError: () => {} } as never)).message).toBe(
-      "L1Cache: options.onBackgroundError must be absent (replaced by onEvent, events of type 'refresh-error'), got a function",
+      "L1Cache: options.onBackgroundError must be left out (replaced by onEvent, events of type 'refresh-error'), got a function",
     )
   })
 

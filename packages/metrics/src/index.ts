@@ -10,6 +10,7 @@ export {
   type CacheLayer,
   type CacheObserver,
   type CacheOutcome,
+  type CacheStats,
 } from '@tierkit/contracts'
 export {
   CacheMetricsError,
@@ -26,7 +27,6 @@ export {
   type CacheMetricsOptions,
   type CacheMetricsSample,
   type CacheMetricsSnapshot,
-  type CacheStatsLike,
   createCacheMetrics,
   DEFAULT_LATENCY_BUCKETS,
   type FormatTableOptions,

@@ -3,12 +3,15 @@ import {
   CACHE_OUTCOMES,
   type CacheLayer,
   type CacheOutcome,
+  type CacheStats,
   checkFunction,
   checkInteger,
+  checkMethods,
   checkNumber,
   checkObject,
-  describeValue,
+  checkOneOf,
   invalidArgument,
+  oneOfRule,
 } from '@tierkit/contracts'
 import { LayerConflictError } from './errors.js'
 import {
@@ -135,29 +138,14 @@ export type CacheMetricsEvent<L extends string = string> =
     }
 
 /**
- * Counters read from a watched source. `hits` and `misses` are required; the others are read when present.
- * Every field is a cumulative count; a value that goes down is taken as a reset of the source (the exported
- * counter keeps rising). `@tierkit/l1-cache`'s `L1Cache#stats()` returns this shape.
+ * Anything with a `stats()` method returning contracts' {@link CacheStats}, such as an `L1Cache`. `hits` and
+ * `misses` are required; the others are read when present (`stale`, `errors`, `sets`, `evictions`: the
+ * outcomes of the same names). Every field is a cumulative count; a value that goes down is taken as a reset of
+ * the source (the exported counter keeps rising).
  */
-export interface CacheStatsLike {
-  /** Lookups served from the cache (outcome `hit`). */
-  readonly hits: number
-  /** Lookups not found (outcome `miss`). */
-  readonly misses: number
-  /** Stale values served (outcome `stale`). */
-  readonly stale?: number
-  /** Failed operations (outcome `error`). */
-  readonly errors?: number
-  /** Writes (outcome `set`). */
-  readonly sets?: number
-  /** Entries removed to make room (outcome `evict`). Expirations are not counted. */
-  readonly evictions?: number
-}
-
-/** Anything with a `stats()` method returning {@link CacheStatsLike}, such as an `L1Cache`. */
 export interface StatsSource {
   /** Returns the source's cumulative counters; called at snapshot or scrape time, never on the hot path. */
-  stats(): CacheStatsLike
+  stats(): CacheStats
 }
 
 /** Options of {@link createCacheMetrics}. */
@@ -365,13 +353,6 @@ interface Watch {
   readonly base: Float64Array
 }
 
-/** `one of the layers ("cdn", "l1", ...)`, the rule of a layer argument. */
-function layerRule(layers: readonly string[]): string {
-  const shown = layers.slice(0, 8).map((l) => JSON.stringify(l))
-  if (layers.length > 8) shown.push('...')
-  return `one of the layers (${shown.join(', ')})`
-}
-
 const CREATE = 'createCacheMetrics'
 
 function validateLayers(layers: unknown): string[] {
@@ -453,13 +434,10 @@ export function createCacheMetrics<const L extends string = CacheLayer>(
   if (baselineOption === undefined) {
     baseline = layers.includes('db' as L) ? ('db' as L) : layers[layers.length - 1]!
   } else {
-    if (!layers.includes(baselineOption)) {
-      throw invalidArgument(CREATE, 'options.baseline', layerRule(layers), baselineOption)
-    }
-    baseline = baselineOption
+    baseline = checkOneOf(CREATE, 'options.baseline', baselineOption, layers)
   }
   const bounds = bucketsOption === undefined ? [...DEFAULT_LATENCY_BUCKETS] : validateBuckets(bucketsOption)
-  if (onEvent !== undefined) checkFunction(CREATE, 'options.onEvent', onEvent)
+  checkFunction(CREATE, 'options.onEvent', onEvent, true)
   return new Metrics<L>(
     layers,
     baseline,
@@ -479,13 +457,13 @@ function invalidMessage(
   const label = `${INVALID_METRIC}{reason="${INVALID_RECORD_REASONS[reason]}"}`
   switch (reason) {
     case UNKNOWN_LAYER:
-      return `${where}: layer must be ${layerRule(layers)}, got ${describeValue(layer)}; not counted (${label})`
+      return `${invalidArgument(where, 'layer', oneOfRule(layers), layer).message}; not counted (${label})`
     case UNKNOWN_OUTCOME:
-      return `${where}: outcome must be one of ${CACHE_OUTCOMES.map((x) => JSON.stringify(x)).join(', ')}, got ${describeValue(outcome)}; not counted (${label})`
+      return `${invalidArgument(where, 'outcome', oneOfRule(CACHE_OUTCOMES), outcome).message}; not counted (${label})`
     case WATCHED_LAYER:
       return `${where}: layer ${JSON.stringify(layer)} is watched (metrics.watch reads its counts from a stats() source), so its records are not counted (${label}): a layer's counts come from one source; stop recording this layer or stop watching it`
     default: // invalid-duration
-      return `${where}: duration must be a finite number of ms >= 0, got ${describeValue(duration)}; not counted (${label})`
+      return `${invalidArgument(where, 'duration', 'a finite number of ms >= 0', duration).message}; not counted (${label})`
   }
 }
 
@@ -636,21 +614,13 @@ class Metrics<L extends string> implements CacheMetrics<L> {
   }
 
   #layerIndex(where: string, layer: unknown): number {
-    const li = typeof layer === 'string' ? this.layers.indexOf(layer as L) : -1
-    if (li < 0) throw invalidArgument(where, 'layer', layerRule(this.layers), layer)
-    return li
+    return this.layers.indexOf(checkOneOf(where, 'layer', layer, this.layers))
   }
 
   watch(layer: L, source: StatsSource): () => void {
     const where = 'CacheMetrics.watch'
     const li = this.#layerIndex(where, layer)
-    if (
-      (typeof source !== 'object' && typeof source !== 'function') ||
-      source === null ||
-      typeof source.stats !== 'function'
-    ) {
-      throw invalidArgument(where, 'source', 'an object with a stats() method', source)
-    }
+    checkMethods(where, 'source', source, ['stats'], 'an object with a stats() method')
     if (this.#watches.some((w) => w.layer === li && w.source === source)) {
       throw invalidArgument(
         where,

@@ -1,5 +1,5 @@
 import { type BatchObservableResult, type Meter, metrics as otelMetrics, ValueType } from '@opentelemetry/api'
-import { CACHE_OUTCOMES, checkObject, invalidArgument } from '@tierkit/contracts'
+import { CACHE_OUTCOMES, checkMethods, checkObject } from '@tierkit/contracts'
 import { type CacheMetrics, INVALID_RECORD_REASONS } from './metrics.js'
 
 /** Instrument names registered by {@link registerOpenTelemetryInstruments}. */
@@ -85,20 +85,16 @@ export function registerOpenTelemetryInstruments(
   options?: OpenTelemetryInstrumentOptions,
 ): OpenTelemetryRegistration {
   const where = 'registerOpenTelemetryInstruments'
-  if (typeof metrics !== 'object' || metrics === null || typeof metrics.snapshot !== 'function') {
-    throw invalidArgument(where, 'metrics', 'the result of createCacheMetrics()', metrics)
-  }
+  checkMethods(where, 'metrics', metrics, ['snapshot'], 'the result of createCacheMetrics()')
   checkObject(where, 'options', options, true)
   const meter = options?.meter ?? otelMetrics.getMeter('@tierkit/metrics')
-  if (
-    typeof meter !== 'object' ||
-    meter === null ||
-    typeof meter.createObservableCounter !== 'function' ||
-    typeof meter.createObservableGauge !== 'function' ||
-    typeof meter.addBatchObservableCallback !== 'function'
-  ) {
-    throw invalidArgument(where, 'options.meter', 'an OpenTelemetry Meter', meter)
-  }
+  checkMethods(
+    where,
+    'options.meter',
+    meter,
+    ['createObservableCounter', 'createObservableGauge', 'addBatchObservableCallback'],
+    'an OpenTelemetry Meter',
+  )
   const requests = meter.createObservableCounter(OTEL_INSTRUMENTS.requests, {
     description: 'Cache operations by layer and outcome (hit, miss, stale, error, set, evict).',
     unit: '{operation}',

@@ -1,4 +1,4 @@
-import { CACHE_OUTCOMES, checkObject, invalidArgument } from '@tierkit/contracts'
+import { CACHE_OUTCOMES, checkMethods, checkObject } from '@tierkit/contracts'
 import {
   Counter,
   Gauge,
@@ -123,20 +123,16 @@ export function registerPrometheusCollectors(
   options?: PrometheusCollectorOptions,
 ): PrometheusRegistration {
   const where = 'registerPrometheusCollectors'
-  if (typeof metrics !== 'object' || metrics === null || typeof metrics.collect !== 'function') {
-    throw invalidArgument(where, 'metrics', 'the result of createCacheMetrics()', metrics)
-  }
+  checkMethods(where, 'metrics', metrics, ['collect'], 'the result of createCacheMetrics()')
   checkObject(where, 'options', options, true)
   const registry = options?.registry ?? globalRegistry
-  if (
-    typeof registry !== 'object' ||
-    registry === null ||
-    typeof registry.registerMetric !== 'function' ||
-    typeof registry.getSingleMetric !== 'function' ||
-    typeof registry.removeSingleMetric !== 'function'
-  ) {
-    throw invalidArgument(where, 'options.registry', 'a prom-client Registry', registry)
-  }
+  checkMethods(
+    where,
+    'options.registry',
+    registry,
+    ['registerMetric', 'getSingleMetric', 'removeSingleMetric'],
+    'a prom-client Registry',
+  )
   const names = [REQUESTS_METRIC, LATENCY_METRIC, HIT_RATIO_METRIC, INVALID_METRIC]
   for (const name of names) {
     if (registry.getSingleMetric(name) !== undefined) throw new MetricRegisteredError(name)

@@ -66,7 +66,7 @@ test('latencyQuantile rejects bad arguments with exact messages', () => {
   const metrics = createCacheMetrics({ layers: ['x'] })
   expect(metrics.latencyQuantile('x', 0.5)).toBeNull()
   expect(() => metrics.latencyQuantile('y' as 'x', 0.5)).toThrow(
-    new TierkitTypeError('CacheMetrics.latencyQuantile: layer must be one of the layers ("x"), got "y"'),
+    new TierkitTypeError('CacheMetrics.latencyQuantile: layer must be one of "x", got "y"'),
   )
   for (const [q, shown] of [
     [-0.1, '-0.1'],

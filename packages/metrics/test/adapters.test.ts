@@ -13,7 +13,7 @@ import { afterEach, describe, expect, test } from 'vitest'
 import {
   CACHE_OUTCOMES,
   CacheMetricsError,
-  type CacheStatsLike,
+  type CacheStats,
   createCacheMetrics,
   MetricRegisteredError,
 } from '../src/index.js'
@@ -33,7 +33,7 @@ function tracedMetrics(seed: number) {
   let statsCalls = 0
   const l1 = {
     counters: { hits: 0, misses: 0, sets: 0, evictions: 0, expirations: 0 },
-    stats(): CacheStatsLike {
+    stats(): CacheStats {
       statsCalls++
       return { ...this.counters }
     },

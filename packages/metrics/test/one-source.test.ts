@@ -3,7 +3,7 @@ import { describe, expect, test } from 'vitest'
 import {
   CacheMetricsError,
   type CacheMetricsEvent,
-  type CacheStatsLike,
+  type CacheStats,
   createCacheMetrics,
   errors,
   LayerConflictError,
@@ -12,7 +12,7 @@ import {
 /** An object of the shape of @tierkit/l1-cache's L1Cache: stats() with plain-number counters. */
 class FakeL1 {
   counters = { hits: 0, misses: 0, sets: 0, evictions: 0 }
-  stats(): CacheStatsLike {
+  stats(): CacheStats {
     return { ...this.counters }
   }
 }
@@ -153,7 +153,7 @@ describe('onEvent', () => {
       ['invalid-duration', 'db', 'hit', '15'],
     ])
     expect(events.map((e) => e.message)).toEqual([
-      'observer.record: layer must be one of the layers ("l1", "l2", "db"), got "loader"; not counted (tierkit_cache_invalid_records_total{reason="unknown-layer"})',
+      'observer.record: layer must be one of "l1", "l2", "db", got "loader"; not counted (tierkit_cache_invalid_records_total{reason="unknown-layer"})',
       'observer.record: outcome must be one of "hit", "miss", "stale", "error", "set", "evict", got "hits"; not counted (tierkit_cache_invalid_records_total{reason="unknown-outcome"})',
       'observer.record: outcome must be one of "hit", "miss", "stale", "error", "set", "evict", got "hits"; not counted (tierkit_cache_invalid_records_total{reason="unknown-outcome"})',
       'observer.record: duration must be a finite number of ms >= 0, got -1; not counted (tierkit_cache_invalid_records_total{reason="invalid-duration"})',

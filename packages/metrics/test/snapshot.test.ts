@@ -1,6 +1,6 @@
 import { TierkitTypeError } from '@tierkit/contracts'
 import { describe, expect, test } from 'vitest'
-import { type CacheStatsLike, createCacheMetrics, DEFAULT_LATENCY_BUCKETS } from '../src/index.js'
+import { type CacheStats, createCacheMetrics, DEFAULT_LATENCY_BUCKETS } from '../src/index.js'
 
 /** The most layers createCacheMetrics accepts. */
 const MAX_LAYERS = 64
@@ -18,7 +18,7 @@ function thrown(fn: () => unknown): unknown {
 /** An object of the shape of @tierkit/l1-cache's L1Cache: stats() with plain-number counters. */
 class FakeL1 {
   counters = { hits: 0, misses: 0, sets: 0, evictions: 0, expirations: 0, size: 0 }
-  stats(): CacheStatsLike & { expirations: number; size: number } {
+  stats(): CacheStats & { expirations: number; size: number } {
     return { ...this.counters }
   }
 }
@@ -154,7 +154,7 @@ describe('watch', () => {
     const metrics = createCacheMetrics({ layers: ['l1'] })
     let mode = 'ok'
     const source = {
-      stats(): CacheStatsLike {
+      stats(): CacheStats {
         if (mode === 'throw') throw new Error('stats failed')
         if (mode === 'null') return null as never
         if (mode === 'garbage')
@@ -178,10 +178,10 @@ describe('watch', () => {
     const metrics = createCacheMetrics({ layers: ['l1'] })
     const cache = new FakeL1()
     expect(() => metrics.watch('l2' as 'l1', cache)).toThrow(
-      new TierkitTypeError('CacheMetrics.watch: layer must be one of the layers ("l1"), got "l2"'),
+      new TierkitTypeError('CacheMetrics.watch: layer must be one of "l1", got "l2"'),
     )
     expect(() => metrics.watch(1 as never, cache)).toThrow(
-      new TierkitTypeError('CacheMetrics.watch: layer must be one of the layers ("l1"), got 1'),
+      new TierkitTypeError('CacheMetrics.watch: layer must be one of "l1", got 1'),
     )
     expect(() => metrics.watch('l1', {} as never)).toThrow(
       new TierkitTypeError(
@@ -230,17 +230,14 @@ describe('createCacheMetrics', () => {
         { layers: Array.from({ length: MAX_LAYERS + 1 }, (_, i) => `l${i}`) },
         `createCacheMetrics: options.layers.length must be an integer from 1 to ${MAX_LAYERS}, got ${MAX_LAYERS + 1}`,
       ],
-      [
-        { layers: ['a'], baseline: 'b' },
-        'createCacheMetrics: options.baseline must be one of the layers ("a"), got "b"',
-      ],
+      [{ layers: ['a'], baseline: 'b' }, 'createCacheMetrics: options.baseline must be one of "a", got "b"'],
       [
         { baseline: 'origin' },
-        'createCacheMetrics: options.baseline must be one of the layers ("cdn", "l1", "l2", "db"), got "origin"',
+        'createCacheMetrics: options.baseline must be one of "cdn", "l1", "l2", "db", got "origin"',
       ],
       [
         { layers: Array.from({ length: 9 }, (_, i) => `l${i}`), baseline: 'x' },
-        'createCacheMetrics: options.baseline must be one of the layers ("l0", "l1", "l2", "l3", "l4", "l5", "l6", "l7", ...), got "x"',
+        'createCacheMetrics: options.baseline must be one of "l0", "l1", "l2", "l3", "l4", "l5", "l6", "l7", ..., got "x"',
       ],
       [{ onEvent: 'log' }, 'createCacheMetrics: options.onEvent must be a function, got "log"'],
       [{ buckets: 'x' }, 'createCacheMetrics: options.buckets must be an array of bounds in ms, got "x"'],

@@ -1,7 +1,11 @@
 // Types tell the truth: every public signature, checked by `pnpm typecheck` (tsc over test/), next to the
 // runtime call proving the runtime returns what the type says.
 import { type Meter, metrics as otelMetrics } from '@opentelemetry/api'
-import type { CacheObserver as ContractsObserver, TierkitTypeError } from '@tierkit/contracts'
+import type {
+  CacheObserver as ContractsObserver,
+  CacheStats as ContractsStats,
+  TierkitTypeError,
+} from '@tierkit/contracts'
 import { Registry } from 'prom-client'
 import { describe, expect, expectTypeOf, test } from 'vitest'
 import {
@@ -17,7 +21,7 @@ import {
   type CacheMetricsSnapshot,
   type CacheObserver,
   type CacheOutcome,
-  type CacheStatsLike,
+  type CacheStats,
   createCacheMetrics,
   DEFAULT_LATENCY_BUCKETS,
   errors,
@@ -151,7 +155,9 @@ describe('CacheMetrics methods', () => {
   test('watch(layer, source): () => void', () => {
     expectTypeOf(metrics.watch).parameters.toEqualTypeOf<[layer: L, source: StatsSource]>()
     expectTypeOf(metrics.watch).returns.toEqualTypeOf<() => void>()
-    expectTypeOf<StatsSource['stats']>().returns.toEqualTypeOf<CacheStatsLike>()
+    expectTypeOf<StatsSource['stats']>().returns.toEqualTypeOf<CacheStats>()
+    // one definition: what watch() reads is contracts' CacheStats, re-exported
+    expectTypeOf<CacheStats>().toEqualTypeOf<ContractsStats>()
     // an object of L1Cache's shape (more fields) is a StatsSource
     const l1 = { stats: () => ({ hits: 9, misses: 1, sets: 1, evictions: 0, expirations: 2, size: 5 }) }
     const unwatch = metrics.watch('l1', l1)

@@ -12,10 +12,12 @@ import {
   checkDuration,
   checkFunction,
   checkInteger,
+  checkMethods,
   checkNumber,
   checkObject,
   checkSignal,
   checkString,
+  checkStrings,
   checkTtl,
   closeTimeout,
   exactSerializer,
@@ -420,35 +422,6 @@ const MAX_VALUE_BYTES = 536_870_912
 /** How long `close()` waits for the loads in flight by default, in ms. */
 const CLOSE_TIMEOUT = 2000
 
-/** A cache key: any string (the empty one too). */
-function checkKey(where: string, key: unknown): asserts key is string {
-  if (typeof key !== 'string') throw invalidArgument(where, 'key', 'a string', key)
-}
-
-/** An array of cache keys; a bad element is named by its index. */
-function checkKeys(where: string, keys: unknown): asserts keys is readonly string[] {
-  if (!Array.isArray(keys)) throw invalidArgument(where, 'keys', 'an array of strings', keys)
-  for (let i = 0; i < keys.length; i++) {
-    if (typeof keys[i] !== 'string') throw invalidArgument(where, `keys[${i}]`, 'a string', keys[i])
-  }
-}
-
-/** An object with these methods. */
-function checkMethods(
-  where: string,
-  what: string,
-  v: unknown,
-  methods: readonly string[],
-  rule: string,
-): void {
-  if (
-    typeof v !== 'object' ||
-    v === null ||
-    methods.some((m) => typeof (v as Record<string, unknown>)[m] !== 'function')
-  )
-    throw invalidArgument(where, what, rule, v)
-}
-
 /** The per-call options of `set` (`withSignal`: and of `getOrLoad`/`getOrLoadMany`). */
 function checkCallOptions(where: string, o: unknown, withSignal: boolean): void {
   checkObject(where, 'options', o)
@@ -523,7 +496,7 @@ class RedisAsideCache implements Cache {
   constructor(o: CacheOptions) {
     const w = 'createCache'
     checkObject(w, 'options', o)
-    checkMethods(w, 'redis', o.redis, ['get', 'mget', 'set'], 'an ioredis Redis or Cluster instance')
+    checkMethods(w, 'redis', o.redis, ['get', 'mget', 'set'], 'an ioredis Redis or Cluster')
     checkString(w, 'namespace', o.namespace)
     this.redis = o.redis as unknown as RedisCommands
     this.isCluster = (o.redis as { isCluster?: boolean }).isCluster === true
@@ -579,11 +552,11 @@ class RedisAsideCache implements Cache {
     }
     this.l1 = o.l1
     if (o.observer !== undefined) {
-      checkMethods(w, 'observer', o.observer, ['record'], 'an object with a record method')
+      checkMethods(w, 'observer', o.observer, ['record'], 'an object with a record method (a CacheObserver)')
     }
     this.observer = o.observer
     this.graceRetry = o.graceRetry === undefined ? 1000 : checkDuration(w, 'graceRetry', o.graceRetry)
-    if (o.onEvent !== undefined) checkFunction(w, 'onEvent', o.onEvent)
+    checkFunction(w, 'onEvent', o.onEvent, true)
     this.onEvent = o.onEvent
     checkObject(w, 'breaker', o.breaker, true)
     const threshold =
@@ -636,7 +609,7 @@ class RedisAsideCache implements Cache {
     if (this.closed) return Promise.reject(new ClosedError(this.resource))
     let signal: AbortSignal | undefined
     try {
-      checkKey('Cache.getOrLoad', key)
+      checkString('Cache.getOrLoad', 'key', key)
       checkFunction('Cache.getOrLoad', 'loader', loader)
       if (options !== undefined) {
         checkCallOptions('Cache.getOrLoad', options, true)
@@ -671,7 +644,7 @@ class RedisAsideCache implements Cache {
 
   async get<T = unknown>(key: string): Promise<T | null | undefined> {
     if (this.closed) throw new ClosedError(this.resource)
-    checkKey('Cache.get', key)
+    checkString('Cache.get', 'key', key)
     const k = this.prefix + key
     if (this.l1 !== undefined) {
       const t0 = this.t0()
@@ -693,7 +666,7 @@ class RedisAsideCache implements Cache {
 
   async set(key: string, value: unknown, options?: SetOptions): Promise<void> {
     if (this.closed) throw new ClosedError(this.resource)
-    checkKey('Cache.set', key)
+    checkString('Cache.set', 'key', key)
     if (value === undefined)
       throw invalidArgument('Cache.set', 'value', 'defined (use null for "no value")', value)
     if (options !== undefined) checkCallOptions('Cache.set', options, false)
@@ -718,19 +691,19 @@ class RedisAsideCache implements Cache {
 
   async delete(key: string): Promise<void> {
     if (this.closed) throw new ClosedError(this.resource)
-    checkKey('Cache.delete', key)
+    checkString('Cache.delete', 'key', key)
     await this.remove('delete', [key])
   }
 
   async deleteMany(keys: readonly string[]): Promise<void> {
     if (this.closed) throw new ClosedError(this.resource)
-    checkKeys('Cache.deleteMany', keys)
+    checkStrings('Cache.deleteMany', 'keys', keys)
     await this.remove('deleteMany', keys)
   }
 
   async getMany<T = unknown>(keys: readonly string[]): Promise<Array<T | null | undefined>> {
     if (this.closed) throw new ClosedError(this.resource)
-    checkKeys('Cache.getMany', keys)
+    checkStrings('Cache.getMany', 'keys', keys)
     const found = await this.lookupMany(keys)
     return keys.map((key) => {
       const look = found.get(key)!
@@ -746,7 +719,7 @@ class RedisAsideCache implements Cache {
     if (this.closed) return Promise.reject(new ClosedError(this.resource))
     let signal: AbortSignal | undefined
     try {
-      checkKeys('Cache.getOrLoadMany', keys)
+      checkStrings('Cache.getOrLoadMany', 'keys', keys)
       checkFunction('Cache.getOrLoadMany', 'loader', loader)
       if (options !== undefined) {
         checkCallOptions('Cache.getOrLoadMany', options, true)
@@ -795,7 +768,7 @@ class RedisAsideCache implements Cache {
     }
     if (!Array.isArray(keys))
       throw invalidArgument('Cache.evictLocal', 'keys', 'a string or an array of strings', keys)
-    checkKeys('Cache.evictLocal', keys)
+    checkStrings('Cache.evictLocal', 'keys', keys)
     for (const key of keys) {
       const k = this.prefix + key
       this.invalidate(k)
@@ -1819,7 +1792,7 @@ class RedisAsideCache implements Cache {
     } catch (err) {
       const error =
         err instanceof UnserializableValueError && err.key === undefined
-          ? new UnserializableValueError(err.path, err.reason, key)
+          ? new UnserializableValueError(err.path, err.reason, key, { cause: err })
           : err
       if (strict) throw error
       this.emit({ type: 'store-error', key, error })

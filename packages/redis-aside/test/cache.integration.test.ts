@@ -519,7 +519,7 @@ describe.each(TOPOLOGIES)('redis-aside on %s', (topology) => {
         ],
         [
           () => createCache({ redis: {} as Redis, namespace: 'x', ttl: 1 }),
-          'createCache: redis must be an ioredis Redis or Cluster instance, got an object',
+          'createCache: redis must be an ioredis Redis or Cluster, got an object',
         ],
         [
           () => createCache({ redis, namespace: 'x', ttl: 1, l1: {} as never }),
@@ -533,7 +533,7 @@ describe.each(TOPOLOGIES)('redis-aside on %s', (topology) => {
         ],
         [
           () => createCache({ redis, namespace: 'x', ttl: 1, observer: { record: 1 } as never }),
-          'createCache: observer must be an object with a record method, got an object',
+          'createCache: observer must be an object with a record method (a CacheObserver), got an object',
         ],
         [
           () => createCache({ redis, namespace: 'x', ttl: 1, serializer: JSON as never }),
@@ -553,7 +553,10 @@ describe.each(TOPOLOGIES)('redis-aside on %s', (topology) => {
       const cache = make({ l1: new MapL1() })
       await cache.set('keep', { ok: true })
       const bad: Array<[Promise<unknown>, string]> = [
-        [cache.getOrLoad(42 as unknown as string, () => 1), 'Cache.getOrLoad: key must be a string, got 42'],
+        [
+          cache.getOrLoad(42 as unknown as string, () => 1),
+          'Cache.getOrLoad: key must be a non-empty string of at most 65536 characters, got 42',
+        ],
         [cache.getOrLoad('k', 'nope' as never), 'Cache.getOrLoad: loader must be a function, got "nope"'],
         [
           cache.getOrLoad('k', () => 1, { ttl: 0 }),
@@ -577,27 +580,44 @@ describe.each(TOPOLOGIES)('redis-aside on %s', (topology) => {
           cache.set('k', 1, { grace: -5 }),
           'Cache.set: options.grace must be a duration in ms, an integer from 0 to 315360000000, got -5',
         ],
-        [cache.set(1 as never, 1), 'Cache.set: key must be a string, got 1'],
-        [cache.get(null as unknown as string), 'Cache.get: key must be a string, got null'],
-        [cache.delete(undefined as never), 'Cache.delete: key must be a string, got undefined'],
+        [
+          cache.set(1 as never, 1),
+          'Cache.set: key must be a non-empty string of at most 65536 characters, got 1',
+        ],
+        [
+          cache.get(null as unknown as string),
+          'Cache.get: key must be a non-empty string of at most 65536 characters, got null',
+        ],
+        [cache.get(''), 'Cache.get: key must be a non-empty string of at most 65536 characters, got ""'],
+        [
+          cache.getOrLoad('x'.repeat(65_537), () => 1),
+          `Cache.getOrLoad: key must be a non-empty string of at most 65536 characters, got "${'x'.repeat(60)}"...`,
+        ],
+        [
+          cache.delete(undefined as never),
+          'Cache.delete: key must be a non-empty string of at most 65536 characters, got undefined',
+        ],
         [
           cache.getMany('abc' as unknown as string[]),
-          'Cache.getMany: keys must be an array of strings, got "abc"',
+          'Cache.getMany: keys must be an array of non-empty strings, got "abc"',
         ],
-        [cache.deleteMany([1] as unknown as string[]), 'Cache.deleteMany: keys[0] must be a string, got 1'],
+        [
+          cache.deleteMany([1] as unknown as string[]),
+          'Cache.deleteMany: keys[0] must be a non-empty string of at most 65536 characters, got 1',
+        ],
         [
           cache.getOrLoadMany(['a'], null as never),
           'Cache.getOrLoadMany: loader must be a function, got null',
         ],
         [
           cache.getOrLoadMany(['a', 2] as never, () => []),
-          'Cache.getOrLoadMany: keys[1] must be a string, got 2',
+          'Cache.getOrLoadMany: keys[1] must be a non-empty string of at most 65536 characters, got 2',
         ],
       ]
       for (const [p, message] of bad) expectInvalidArgument(await rejection(p), message)
       expectInvalidArgument(
         thrown(() => cache.evictLocal([{}] as unknown as string[])),
-        'Cache.evictLocal: keys[0] must be a string, got an object',
+        'Cache.evictLocal: keys[0] must be a non-empty string of at most 65536 characters, got an object',
       )
       expectInvalidArgument(
         thrown(() => cache.evictLocal(5 as never)),

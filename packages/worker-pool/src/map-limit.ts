@@ -1,8 +1,22 @@
-import { AbortedError, checkFunction, checkObject, checkSignal, invalidArgument } from '@tierkit/contracts'
-import { checkCount } from './checks.js'
+import {
+  AbortedError,
+  checkFunction,
+  checkLimit,
+  checkObject,
+  checkOneOf,
+  checkSignal,
+  invalidArgument,
+} from '@tierkit/contracts'
+
+/** The `items` of `mapLimit` and `WorkerPool.map`: anything with a `Symbol.iterator` method. */
+export function checkIterable(where: string, items: unknown): void {
+  if (items === null || typeof (items as Partial<Iterable<unknown>>)?.[Symbol.iterator] !== 'function')
+    throw invalidArgument(where, 'items', 'an iterable', items)
+}
 
 /** How {@link mapLimit} settles when a call fails. */
 export type SettleMode = 'fail-fast' | 'all'
+const SETTLE: readonly SettleMode[] = ['fail-fast', 'all']
 
 /** Options of {@link mapLimit}. */
 export interface MapLimitOptions {
@@ -75,16 +89,11 @@ export function mapLimit<T, R>(
 ): Promise<unknown[]> {
   let signal: AbortSignal | undefined
   try {
-    if (items === null || typeof (items as Partial<Iterable<T>>)?.[Symbol.iterator] !== 'function') {
-      throw invalidArgument('mapLimit', 'items', 'an iterable', items)
-    }
-    checkCount('mapLimit', 'limit', limit, 1)
+    checkIterable('mapLimit', items)
+    checkLimit('mapLimit', 'limit', limit, 1)
     checkFunction('mapLimit', 'fn', fn)
     checkObject('mapLimit', 'options', options, true)
-    const settle = options?.settle
-    if (settle !== undefined && settle !== 'all' && settle !== 'fail-fast') {
-      throw invalidArgument('mapLimit', 'options.settle', "'fail-fast' or 'all'", settle)
-    }
+    if (options?.settle !== undefined) checkOneOf('mapLimit', 'options.settle', options.settle, SETTLE)
     signal = checkSignal('mapLimit', 'options.signal', options?.signal)
   } catch (err) {
     return Promise.reject(err)

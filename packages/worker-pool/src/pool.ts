@@ -10,14 +10,16 @@ import {
   checkDuration,
   checkFunction,
   checkInteger,
+  checkLimit,
   checkObject,
+  checkOneOf,
   checkSignal,
   checkString,
+  checkTimeout,
   closeTimeout,
   invalidArgument,
 } from '@tierkit/contracts'
 import { Tinypool } from 'tinypool'
-import { checkCount, checkTimeout } from './checks.js'
 import {
   CloseTimeoutError,
   PoolDestroyedError,
@@ -26,7 +28,7 @@ import {
   TaskTimeoutError,
   WorkerCrashedError,
 } from './errors.js'
-import { limitedMap } from './map-limit.js'
+import { checkIterable, limitedMap } from './map-limit.js'
 import { type Percentiles, SampleWindow } from './samples.js'
 import { fromWireFailure, isWireFailure, WIRE } from './wire.js'
 import type { TaskMap } from './worker.js'
@@ -58,6 +60,7 @@ export type TaskResult<F> = F extends (...args: never[]) => infer R ? Awaited<R>
 
 /** How the worker loads the tasks module. */
 export type TasksLoader = 'auto' | 'native' | 'tsx'
+const LOADERS: readonly TasksLoader[] = ['auto', 'native', 'tsx']
 
 /** Options of {@link createPool}. */
 export interface PoolOptions {
@@ -414,24 +417,21 @@ export class WorkerPool<T extends TaskMap = TaskMap> {
    */
   constructor(options: PoolOptions) {
     checkObject('createPool', 'options', options)
-    const loader = options.loader ?? 'auto'
-    if (loader !== 'auto' && loader !== 'native' && loader !== 'tsx') {
-      throw invalidArgument('createPool', 'loader', "'auto', 'native' or 'tsx'", loader)
-    }
+    const loader = checkOneOf('createPool', 'loader', options.loader ?? 'auto', LOADERS)
     const { minThreads, maxThreads, maxQueue = Number.POSITIVE_INFINITY, idleTimeout = 10_000 } = options
     if (minThreads !== undefined) checkInteger('createPool', 'minThreads', minThreads, 0, MAX_THREADS)
     if (maxThreads !== undefined) checkInteger('createPool', 'maxThreads', maxThreads, 1, MAX_THREADS)
     if (minThreads !== undefined && maxThreads !== undefined && minThreads > maxThreads) {
       throw invalidArgument('createPool', 'minThreads', `at most maxThreads (${maxThreads})`, minThreads)
     }
-    checkCount('createPool', 'maxQueue', maxQueue, 0)
+    checkLimit('createPool', 'maxQueue', maxQueue, 0)
     checkDuration('createPool', 'idleTimeout', idleTimeout)
     this.#taskTimeout =
       options.taskTimeout === undefined
         ? Number.POSITIVE_INFINITY
         : checkTimeout('createPool', 'taskTimeout', options.taskTimeout, 1)
     checkObject('createPool', 'resourceLimits', options.resourceLimits, true)
-    if (options.onEvent !== undefined) checkFunction('createPool', 'onEvent', options.onEvent)
+    checkFunction('createPool', 'onEvent', options.onEvent, true)
     this.#onEvent = options.onEvent
     const tasks = resolveTasks(options.tasks, loader)
     this.tasksUrl = tasks.url
@@ -564,9 +564,7 @@ export class WorkerPool<T extends TaskMap = TaskMap> {
   ): Promise<TaskResult<T[K]>[]> {
     try {
       this.#prepare('WorkerPool.map', name, undefined, options)
-      if (items === null || typeof (items as Partial<Iterable<unknown>>)?.[Symbol.iterator] !== 'function') {
-        throw invalidArgument('WorkerPool.map', 'items', 'an iterable', items)
-      }
+      checkIterable('WorkerPool.map', items)
     } catch (err) {
       return Promise.reject(err)
     }

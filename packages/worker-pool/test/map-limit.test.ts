@@ -158,7 +158,7 @@ describe('mapLimit', () => {
       [mapLimit([1], 1, fn, null as never), 'mapLimit: options must be an object, got null'],
       [
         mapLimit([1], 1, fn, { settle: 'some' as never }),
-        `mapLimit: options.settle must be 'fail-fast' or 'all', got "some"`,
+        'mapLimit: options.settle must be one of "fail-fast", "all", got "some"',
       ],
       [
         mapLimit([1], 1, fn, { signal: {} as never }),

@@ -605,7 +605,7 @@ describe('bad input', () => {
         'createPool: taskTimeout must be a duration in ms, an integer from 1 to 2147483647, or Infinity, got 2.5',
       ],
       [{ tasks, resourceLimits: 5 }, 'createPool: resourceLimits must be an object, got 5'],
-      [{ tasks, loader: 'babel' }, `createPool: loader must be 'auto', 'native' or 'tsx', got "babel"`],
+      [{ tasks, loader: 'babel' }, 'createPool: loader must be one of "auto", "native", "tsx", got "babel"'],
       [{ tasks, onEvent: 'log' }, 'createPool: onEvent must be a function, got "log"'],
     ]
     for (const [options, message] of cases)

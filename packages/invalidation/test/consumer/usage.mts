@@ -11,8 +11,8 @@ import {
   deleteOnUpdate,
   errors,
   FlushTimeoutError,
-  type InvalidationErrorCode,
   InvalidationError,
+  type InvalidationErrorCode,
   jitterTtl,
   type QueuedWrite,
   type ReadableCache,
@@ -116,10 +116,14 @@ export async function main(redis: Redis): Promise<QueuedWrite> {
   const tags = createTags<User | null>({ redis, cache, timeout: 500 })
   await tags.set('user:1', null, { tags: ['users'] })
   const found: User | null | undefined = await tags.get('user:1')
-  const loaded: User | null = await tags.getOrLoad('user:4', async (ctx) => (ctx.signal.aborted ? null : null), {
-    tags: ['users'],
-    signal: AbortSignal.timeout(1_000),
-  })
+  const loaded: User | null = await tags.getOrLoad(
+    'user:4',
+    async (ctx) => (ctx.signal.aborted ? null : null),
+    {
+      tags: ['users'],
+      signal: AbortSignal.timeout(1_000),
+    },
+  )
   void [found, loaded]
   await tags.invalidateTags(['users'])
   const tracking = createTrackingInvalidator({

@@ -8,7 +8,7 @@ import {
   type CacheMetricsSnapshot,
   type CacheObserver,
   type CacheOutcome,
-  type CacheStatsLike,
+  type CacheStats,
   createCacheMetrics,
   errors,
   LayerConflictError,
@@ -30,7 +30,7 @@ const metrics: CacheMetrics<'l1' | 'l2' | 'db'> = createCacheMetrics({
   layers: ['l1', 'l2', 'db'],
   buckets: [1, 10, 100],
 })
-const l1Like: { stats(): CacheStatsLike } = { stats: () => ({ hits: 9, misses: 1, sets: 1, evictions: 0 }) }
+const l1Like: { stats(): CacheStats } = { stats: () => ({ hits: 9, misses: 1, sets: 1, evictions: 0 }) }
 const unwatch: () => void = metrics.watch('l1', l1Like)
 
 const snap: CacheMetricsSnapshot<'l1' | 'l2' | 'db'> = metrics.snapshot()
