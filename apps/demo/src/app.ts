@@ -5,13 +5,14 @@ import {
   createInvalidationBus,
   deleteOnUpdate,
   type InvalidationBus,
+  errors as invalidationErrors,
   type Store,
   type WriteBehind,
   writeBehind,
 } from '@tierkit/invalidation'
 import { L1Cache } from '@tierkit/l1-cache'
 import { type CacheMetrics, createCacheMetrics, PROMETHEUS_CONTENT_TYPE } from '@tierkit/metrics'
-import { type BreakerState, createCache } from '@tierkit/redis-aside'
+import { type BreakerState, type Cache, type CacheEvent, createCache } from '@tierkit/redis-aside'
 import { createPool, type WorkerPool } from '@tierkit/worker-pool'
 import Fastify, {
   type FastifyError,
@@ -242,10 +243,10 @@ export const policy: ReturnType<typeof definePolicy> = definePolicy([
   {
     name: 'public api',
     path: '/api/public/*',
-    browserTtl: 600,
-    edgeTtl: 600,
+    maxAge: 600, // seconds, like the directives they write
+    cdnMaxAge: 600,
     staleWhileRevalidate: 60,
-    negativeTtl: 30,
+    negativeMaxAge: 30,
     tags: ['public'],
   },
 ])
@@ -321,53 +322,51 @@ export async function createDemo(config: DemoConfig, options: DemoOptions = {}):
       )
     }
 
-    // ---- metrics, L1, read caches
-    const metrics = createCacheMetrics({ layers: ['cdn', 'l1', 'l2', 'db'] })
+    // ---- metrics, L1, read caches. One source per layer: with Redis, redis-aside records l1, l2 and db through
+    // the observer; without it, the L1s' own stats() are the l1 layer and the L1-only path records db.
+    const metrics = createCacheMetrics() // cdn, l1, l2, db
     const http = createCacheMetrics({ layers: ['http'] })
-    const record = metrics.observer.record
-    const observer = {
-      record(layer: 'l1' | 'l2' | 'loader', outcome: 'hit' | 'miss' | 'stale' | 'error', ms?: number): void {
-        record(layer === 'loader' ? 'db' : layer, outcome, ms)
-      },
-    }
-    const l1 = new L1Cache<string, unknown>({ max: config.l1Max, ttl: config.l1TtlMs })
     const circuit: CircuitRecord[] = []
     const invalidations: InvalidationRecord[] = []
-    let products: ReadCache
-    let users: ReadCache
+    let products: ReadCache<CachedProduct | null>
+    let users: ReadCache<User | null>
+    /** The redis-aside caches, when Redis is there (their breaker state goes to /api/stats). */
+    let redisCaches: { products: Cache; users: Cache } | undefined
+    let l1Size: () => number
     if (redis) {
+      const l1 = new L1Cache<string, unknown>({ max: config.l1Max, ttl: config.l1TtlMs })
+      l1Size = () => l1.stats().size
       const common = {
         redis,
         ttl: config.cacheTtlMs,
         l1,
-        observer,
+        observer: metrics.observer,
         grace: 60_000,
         nullTtl: 30_000,
-        breaker: { threshold: 5, coolDown: 2000 },
+        breaker: { threshold: 5, cooldown: 2000 },
       }
       const onEvent =
         (cache: string) =>
-        (e: { type: string; state?: BreakerState }): void => {
-          if (e.type === 'breaker' && e.state) {
+        (e: CacheEvent): void => {
+          if (e.type === 'breaker') {
             pushRecent(circuit, { at: Date.now(), state: e.state, cache })
             log(`redis: circuit ${e.state} (${cache} cache)`)
           }
         }
-      products = createCache({
-        ...common,
-        namespace: 'demo:products',
-        onEvent: onEvent('products'),
-      }) as unknown as ReadCache
-      users = createCache({
-        ...common,
-        namespace: 'demo:users',
-        onEvent: onEvent('users'),
-      }) as unknown as ReadCache
+      redisCaches = {
+        products: createCache({ ...common, namespace: 'demo:products', onEvent: onEvent('products') }),
+        users: createCache({ ...common, namespace: 'demo:users', onEvent: onEvent('users') }),
+      }
+      products = redisCaches.products
+      users = redisCaches.users
     } else {
-      const observe = (layer: 'l1' | 'db', outcome: 'hit' | 'miss' | 'error', ms: number): void =>
-        record(layer, outcome, ms)
-      products = l1OnlyCache(l1, 'products', observe)
-      users = l1OnlyCache(l1, 'users', observe)
+      const productsL1 = new L1Cache<string, CachedProduct | null>({ max: config.l1Max, ttl: config.l1TtlMs })
+      const usersL1 = new L1Cache<string, User | null>({ max: config.l1Max, ttl: config.l1TtlMs })
+      metrics.watch('l1', productsL1)
+      metrics.watch('l1', usersL1)
+      l1Size = () => productsL1.stats().size + usersL1.stats().size
+      products = l1OnlyCache(productsL1, metrics.observer)
+      users = l1OnlyCache(usersL1, metrics.observer)
     }
     cleanup.unshift(() => Promise.all([products.close(), users.close()]))
 
@@ -381,25 +380,24 @@ export async function createDemo(config: DemoConfig, options: DemoOptions = {}):
       bus = createInvalidationBus({
         redis,
         channel: 'demo:invalidate',
-        caches: [products, users],
-        l1: [l1],
+        caches: [products, users], // a cache's evictLocal() clears its L1 after a lost subscription
         instanceId: config.instanceId,
-      })
-      bus.subscribe((e) => {
-        if (e.type === 'reconnect') fence.bumpAll() // messages may have been lost meanwhile
-        if (e.type === 'message') {
-          for (const k of e.message.keys) {
-            const m = /^p:(\d+)$/.exec(k)
-            if (m) fence.bump(Number(m[1]))
+        onEvent: (e) => {
+          if (e.type === 'reconnect') fence.bumpAll() // messages may have been lost meanwhile
+          if (e.type === 'message') {
+            for (const k of e.message.keys) {
+              const m = /^p:(\d+)$/.exec(k)
+              if (m) fence.bump(Number(m[1]))
+            }
+            pushRecent(invalidations, {
+              at: Date.now(),
+              kind: 'remote',
+              keys: e.message.keys,
+              tags: e.message.tags,
+              from: e.message.from,
+            })
           }
-          pushRecent(invalidations, {
-            at: Date.now(),
-            kind: 'remote',
-            keys: e.message.keys,
-            tags: e.message.tags,
-            from: e.message.from,
-          })
-        }
+        },
       })
       await bus.ready()
       const b = bus
@@ -419,7 +417,7 @@ export async function createDemo(config: DemoConfig, options: DemoOptions = {}):
           )
         },
       }
-      views = writeBehind({ redis, name: 'demo-views', flusher: { store: viewStore, blockMs: 200 } })
+      views = writeBehind({ redis, name: 'demo-views', flusher: { store: viewStore, pollInterval: 200 } })
     }
     const productStore: Store<Product> = {
       async save(_key, value) {
@@ -442,7 +440,6 @@ export async function createDemo(config: DemoConfig, options: DemoOptions = {}):
       minThreads: 1,
       taskTimeout: 120_000,
     })
-    const poolBorn = performance.now()
 
     // ---- HTTP
     const app = Fastify({
@@ -494,15 +491,15 @@ export async function createDemo(config: DemoConfig, options: DemoOptions = {}):
     app.get('/api/public/products/:id', (req, reply) => {
       const id = parseId((req.params as { id: string }).id)
       fence.enter(req, id)
-      const send = (c: CachedProduct | null) => {
-        if (c === null) throw new NotFoundError(`product ${id} not found`)
+      const send = (c: CachedProduct | null | undefined) => {
+        if (c === null || c === undefined) throw new NotFoundError(`product ${id} not found`)
         reply
           .header('etag', c.etag)
           .header('cache-tag', `product:${id}`)
           .type('application/json; charset=utf-8')
         return reply.send(c.json)
       }
-      const read = products.getOrLoad<CachedProduct | null>(`p:${id}`, () => loadProduct(id))
+      const read = products.getOrLoad(`p:${id}`, () => loadProduct(id))
       if (beforeResponse === undefined) return read.then(send)
       return read.then(async (c) => {
         await beforeResponse([id])
@@ -514,7 +511,7 @@ export async function createDemo(config: DemoConfig, options: DemoOptions = {}):
       const ids = parseIds((req.query as { ids?: unknown }).ids)
       fence.enterMany(req, ids)
       const keys = ids.map((id) => `p:${id}`)
-      const found = await products.getOrLoadMany<CachedProduct | null>(keys, async (missing) => {
+      const found = await products.getOrLoadMany(keys, async (missing) => {
         const rows = await store.getProducts(missing.map((k) => Number(k.slice(2))))
         const out = new Map<string, CachedProduct | null>()
         for (const k of missing) {
@@ -544,14 +541,11 @@ export async function createDemo(config: DemoConfig, options: DemoOptions = {}):
       if (token === undefined) throw new UnauthorizedError()
       const id = parseId((req.params as { id: string }).id)
       // the notes' get_user: cache-aside with a 300 s TTL
-      const user = await users.getOrLoad<User | null>(
-        `u:${id}`,
-        async () => (await store.getUser(id)) ?? null,
-        {
-          ttl: 300_000,
-        },
-      )
-      if (user === null || !sameToken(token, user.apiToken)) throw new UnauthorizedError()
+      const user = await users.getOrLoad(`u:${id}`, async () => (await store.getUser(id)) ?? null, {
+        ttl: 300_000,
+      })
+      if (user === null || user === undefined || !sameToken(token, user.apiToken))
+        throw new UnauthorizedError()
       return { id: user.id, name: user.name, email: user.email, createdAt: user.createdAt }
     })
 
@@ -575,9 +569,12 @@ export async function createDemo(config: DemoConfig, options: DemoOptions = {}):
       } catch (e) {
         // the database has the new row and this instance's L1 is clear; only Redis (or the bus) could not be
         // told: the stale copy there lives at most CACHE_TTL_MS. The write is acknowledged, with a warning.
-        const code = (e as { code?: string }).code
-        if (code !== 'E_CACHE_DELETE_FAILED' && code !== 'E_PUBLISH_FAILED') throw e
-        reply.header('x-cache-invalidation', `failed (${code})`)
+        if (
+          !(e instanceof invalidationErrors.E_CACHE_DELETE_FAILED) &&
+          !(e instanceof invalidationErrors.E_PUBLISH_FAILED)
+        )
+          throw e
+        reply.header('x-cache-invalidation', `failed (${e.code})`)
       } finally {
         fence.bump(id)
       }
@@ -605,8 +602,8 @@ export async function createDemo(config: DemoConfig, options: DemoOptions = {}):
 
     app.post('/api/products/:id/views', async (req, reply) => {
       const id = parseId((req.params as { id: string }).id)
-      const exists = await products.getOrLoad<CachedProduct | null>(`p:${id}`, () => loadProduct(id))
-      if (exists === null) throw new NotFoundError(`product ${id} not found`)
+      const exists = await products.getOrLoad(`p:${id}`, () => loadProduct(id))
+      if (exists === null || exists === undefined) throw new NotFoundError(`product ${id} not found`)
       if (!redis || !views) {
         // no Redis: no durable queue to write behind to, so the database is written directly
         return reply.code(200).send({ id, views: await store.incrementViews(id), mode: 'direct' })
@@ -673,7 +670,7 @@ export async function createDemo(config: DemoConfig, options: DemoOptions = {}):
         database: store.kind,
         redis: {
           mode: redisMode,
-          breaker: redis ? (products as unknown as { breakerState: BreakerState }).breakerState : null,
+          breaker: redisCaches?.products.breakerState ?? null,
         },
         http: {
           requests: h ? h.lookups + h.errors : 0,
@@ -684,7 +681,7 @@ export async function createDemo(config: DemoConfig, options: DemoOptions = {}):
           avgMs: h?.latency?.avg ?? null,
         },
         layers,
-        l1: { size: l1.stats().size },
+        l1: { size: l1Size() },
         pool: {
           threads: ps.threads,
           maxThreads: config.workerThreads,
@@ -693,7 +690,8 @@ export async function createDemo(config: DemoConfig, options: DemoOptions = {}):
           completed: ps.completed,
           failed: ps.failed,
           utilization: ps.utilization,
-          busyMs: ps.utilization * (performance.now() - poolBorn) * config.workerThreads,
+          busyTime: ps.busyTime,
+          uptime: ps.uptime,
         },
         writeBehind: views?.flusher?.stats() ?? null,
         bus: bus?.stats() ?? null,
@@ -745,7 +743,7 @@ export async function createDemo(config: DemoConfig, options: DemoOptions = {}):
             clearInterval(sweep)
             clearTimeout(hard)
           }
-          if (views) await views.close(config.shutdownTimeoutMs) // drain write-behind into the database
+          if (views) await views.close({ timeout: config.shutdownTimeoutMs }) // drain write-behind into the database
           await pool.close({ timeout: config.shutdownTimeoutMs })
           for (const c of cleanup) await c().catch(() => {})
         })()

@@ -89,8 +89,9 @@ export const dashboardHtml: string = `<!doctype html>
         const lookups = (a.hits + a.misses) - (b.hits + b.misses)
         push(k, lookups > 0 ? (a.hits - b.hits) / lookups : null)
       }
-      const busy = s.pool.busyMs - prev.pool.busyMs
-      push('pool', Math.min(1, Math.max(0, busy / (dt * 1000 * s.pool.maxThreads))))
+      // the worker-pool README's live utilization: busy thread time over (uptime x maxThreads) between two snapshots
+      const busy = s.pool.busyTime - prev.pool.busyTime, up = s.pool.uptime - prev.pool.uptime
+      push('pool', up > 0 ? Math.min(1, Math.max(0, busy / (up * s.pool.maxThreads))) : null)
     }
     push('p50', s.http.p50Ms); push('p95', s.http.p95Ms); push('p99', s.http.p99Ms)
     document.getElementById('requests-value').textContent = s.http.requests

@@ -1,85 +1,89 @@
-import type { L1Cache } from '@tierkit/l1-cache'
+import type { WritableCache } from '@tierkit/invalidation'
+import type { L1Cache, LoaderContext } from '@tierkit/l1-cache'
+import type { CacheObserver } from '@tierkit/metrics'
 
-/** The subset of redis-aside's `Cache` the demo uses; {@link l1OnlyCache} provides it without Redis. */
-export interface ReadCache {
-  getOrLoad<T>(key: string, loader: () => T | Promise<T>, options?: { ttl?: number }): Promise<T>
-  getOrLoadMany<T>(
+/**
+ * What the demo's routes and its writer use of a read cache, for values of type `V`. redis-aside's `Cache` is one
+ * as it is (no cast: its generic methods fit), and so is {@link l1OnlyCache}.
+ */
+export interface ReadCache<V> extends WritableCache {
+  /**
+   * The cached value, or one shared load of it (the family's loader context: `ctx.key`, `ctx.signal`,
+   * `ctx.stale`). `undefined` only when the loader returned `undefined` (the demo's loaders never do).
+   */
+  getOrLoad(
+    key: string,
+    loader: (ctx: LoaderContext<string, V>) => V | Promise<V>,
+    options?: { ttl?: number; signal?: AbortSignal },
+  ): Promise<V | undefined>
+  /** The cached values of `keys`, the others loaded by ONE loader call; `null` for keys the loader's Map lacks. */
+  getOrLoadMany(
     keys: readonly string[],
-    loader: (keys: string[]) => Map<string, T> | Promise<Map<string, T>>,
-  ): Promise<T[]>
-  set(key: string, value: unknown, options?: { ttl?: number }): Promise<void>
-  delete(key: string): Promise<void>
-  deleteMany(keys: readonly string[]): Promise<void>
-  evictLocal(keys: string | readonly string[]): void
+    loader: (keys: string[]) => Promise<Map<string, V>>,
+  ): Promise<Array<V | null>>
+  /** Stops the cache (idempotent). */
   close(): Promise<void>
 }
 
-type Observe = (layer: 'l1' | 'db', outcome: 'hit' | 'miss' | 'error', ms: number) => void
-
 /**
- * The demo's read path when no Redis is available: L1 (single-flight `getOrLoad`) → database. redis-aside needs
- * a Redis client, so this small adapter stands in for it (same method names) and reports the same layers.
+ * The demo's read path when no Redis is available: L1 (`L1Cache.getOrLoad`, single flight) → database.
+ * redis-aside needs a Redis client, so this stands in for it with the same method names. It visits the `db` layer
+ * itself and reports it through `observer`; the `l1` layer is counted from the L1's own `stats()`
+ * (`metrics.watch('l1', l1)`, the one source of that layer), so nothing here records `l1`.
  */
-export function l1OnlyCache(l1: L1Cache<string, unknown>, namespace: string, observe: Observe): ReadCache {
-  const p = `${namespace}:`
-  const timed = async <T>(fn: () => T | Promise<T>): Promise<T> => {
+export function l1OnlyCache<V>(l1: L1Cache<string, V>, observer: CacheObserver): ReadCache<V> {
+  const timed = async <R>(fn: () => R | Promise<R>): Promise<R> => {
     const t0 = performance.now()
     try {
       const v = await fn()
-      observe('db', 'hit', performance.now() - t0)
+      observer.record('db', 'hit', performance.now() - t0)
       return v
     } catch (e) {
-      observe('db', 'error', performance.now() - t0)
+      observer.record('db', 'error', performance.now() - t0)
       throw e
     }
   }
-  const api: ReadCache = {
-    getOrLoad<T>(key: string, loader: () => T | Promise<T>, options?: { ttl?: number }): Promise<T> {
-      const t0 = performance.now()
-      const v = l1.get(p + key)
-      if (v !== undefined) {
-        observe('l1', 'hit', performance.now() - t0)
-        return Promise.resolve(v as T)
-      }
-      observe('l1', 'miss', performance.now() - t0)
-      return l1.getOrLoad(p + key, () => timed(loader), options) as Promise<T>
+  return {
+    getOrLoad(key, loader, options) {
+      // one lookup: getOrLoad counts the hit or the miss in the L1's stats once
+      return l1.getOrLoad(key, (ctx) => timed(() => loader(ctx)), options)
     },
-    async getOrLoadMany<T>(
-      keys: readonly string[],
-      loader: (keys: string[]) => Map<string, T> | Promise<Map<string, T>>,
-    ): Promise<T[]> {
-      const out = new Map<string, T>()
+    async getOrLoadMany(keys, loader) {
+      const out = new Map<string, V | null>()
       const missing: string[] = []
-      for (const k of keys) {
-        const t0 = performance.now()
-        const v = l1.get(p + k)
-        observe('l1', v === undefined ? 'miss' : 'hit', performance.now() - t0)
+      for (const k of new Set(keys)) {
+        const v = l1.get(k) // one lookup per key, counted once in the L1's stats
         if (v === undefined) missing.push(k)
-        else out.set(k, v as T)
+        else out.set(k, v)
       }
       if (missing.length > 0) {
-        const loaded = await timed(() => loader([...new Set(missing)]))
+        const loaded = await timed(() => loader(missing))
         for (const k of missing) {
-          const v = loaded.has(k) ? (loaded.get(k) as T) : (null as T)
-          l1.set(p + k, v)
-          out.set(k, v)
+          const v = loaded.get(k)
+          if (v === undefined) out.set(k, null)
+          else {
+            l1.set(k, v)
+            out.set(k, v)
+          }
         }
       }
-      return keys.map((k) => out.get(k) as T)
+      return keys.map((k) => out.get(k) ?? null)
     },
-    async set(key, value, options) {
-      l1.set(p + key, value, options)
+    set(key: string, value: V, options?: { ttl?: number }) {
+      l1.set(key, value, options)
     },
-    async delete(key) {
-      l1.delete(p + key)
+    delete(key) {
+      l1.delete(key)
     },
-    async deleteMany(keys) {
-      for (const k of keys) l1.delete(p + k)
+    deleteMany(keys) {
+      for (const k of keys) l1.delete(k)
     },
     evictLocal(keys) {
-      for (const k of typeof keys === 'string' ? [keys] : keys) l1.delete(p + k)
+      if (keys === undefined) l1.clear()
+      else for (const k of typeof keys === 'string' ? [keys] : keys) l1.delete(k)
     },
-    async close() {},
+    close() {
+      return l1.close()
+    },
   }
-  return api
 }

@@ -137,8 +137,8 @@ export async function runLoad(o: LoadOptions): Promise<LoadReport> {
   const cdnCounts = { hit: 0, miss: 0, other: 0 }
   const statuses: Record<string, number> = {}
 
-  const request = {
-    setupRequest(req: Record<string, unknown>) {
+  const request: autocannon.Request = {
+    setupRequest(req) {
       const r = rand()
       req.method = 'GET'
       req.body = undefined
@@ -161,7 +161,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadReport> {
       }
       return req
     },
-    onResponse(status: number, _body: string, _ctx: unknown, headers?: Record<string, string | string[]>) {
+    onResponse(status, _body, _ctx, headers) {
       statuses[status] = (statuses[status] ?? 0) + 1
       const x = headers?.['x-cache-status'] ?? headers?.['X-Cache-Status']
       if (x !== undefined) {
@@ -175,20 +175,16 @@ export async function runLoad(o: LoadOptions): Promise<LoadReport> {
 
   const per = Math.max(1, Math.floor(connections / o.targets.length))
   const warmup = o.warmup ?? 5
-  if (warmup > 0) {
-    await Promise.all(
-      o.targets.map(
-        (url) =>
-          autocannon({
-            url,
-            connections: per,
-            duration: warmup,
-            requests: [request as never],
-            timeout: 10,
-          }) as unknown as Promise<unknown>,
-      ),
-    )
-  }
+  /** One autocannon run against `url` (the callback form returns the instance, which `track` needs). */
+  const fire = (url: string, seconds: number, track: boolean): Promise<autocannon.Result> =>
+    new Promise((resolve, reject) => {
+      const inst = autocannon(
+        { url, connections: per, duration: seconds, requests: [request], timeout: 10 },
+        (err: unknown, result: autocannon.Result) => (err ? reject(err) : resolve(result)),
+      )
+      if (track) autocannon.track(inst, { renderResultsTable: false, renderLatencyTable: false })
+    })
+  if (warmup > 0) await Promise.all(o.targets.map((url) => fire(url, warmup, false)))
   for (const k of Object.keys(statuses)) delete statuses[k]
   cdnCounts.hit = cdnCounts.miss = cdnCounts.other = 0
   const before = await Promise.all(o.origins.map(stats))
@@ -199,18 +195,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadReport> {
       }, 250)
     : undefined
   const results = await Promise.all(
-    o.targets.map((url, i) => {
-      const inst: autocannon.Instance = autocannon({
-        url,
-        connections: per,
-        duration,
-        requests: [request as never],
-        timeout: 10,
-      }) as unknown as autocannon.Instance
-      if (o.progress !== false && i === 0)
-        autocannon.track(inst, { renderResultsTable: false, renderLatencyTable: false })
-      return inst as unknown as Promise<autocannon.Result>
-    }),
+    o.targets.map((url, i) => fire(url, duration, o.progress !== false && i === 0)),
   )
   if (ticker) clearInterval(ticker)
   const after = await Promise.all(o.origins.map(stats))

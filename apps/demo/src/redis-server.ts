@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
+import { createServer, Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
@@ -101,7 +101,8 @@ export async function startLocalRedis(bin: string): Promise<LocalRedis> {
   watchdog.on('error', () => {})
   watchdog.stdin!.on('error', () => {})
   watchdog.unref()
-  ;(watchdog.stdin as unknown as { unref?: () => void }).unref?.()
+  // a child's stdin pipe is a net.Socket: unref'd, it does not keep this process alive either
+  if (watchdog.stdin instanceof Socket) watchdog.stdin.unref()
   const tell = (line: string): void => {
     if (!watchdog.stdin!.destroyed) watchdog.stdin!.write(`${line}\n`)
   }

@@ -24,8 +24,16 @@ describe('without Redis (DEMO_REDIS=off): L1 only, said in one line', () => {
   })
 
   it('serves products from L1 after the first read, sees updates, counts views directly', async () => {
+    const start = demo.metrics.snapshot().byLayer
     const first = await json(`${demo.url}/api/public/products/3`)
     expect(first.status).toBe(200)
+    // one lookup, one miss (getOrLoad alone: no get-then-getOrLoad counting the miss twice), one load
+    const mid = demo.metrics.snapshot().byLayer
+    expect([
+      mid.l1.misses - start.l1.misses,
+      mid.l1.hits - start.l1.hits,
+      mid.db.hits - start.db.hits,
+    ]).toEqual([1, 0, 1])
     const hits = demo.metrics.snapshot().byLayer.l1!.hits
     expect((await json(`${demo.url}/api/public/products/3`)).body).toEqual(first.body)
     expect(demo.metrics.snapshot().byLayer.l1!.hits - hits).toBe(1)
@@ -38,5 +46,12 @@ describe('without Redis (DEMO_REDIS=off): L1 only, said in one line', () => {
     expect(v.body).toEqual({ id: 3, views: 1, mode: 'direct' })
     expect(await demo.store.getViews(3)).toBe(1)
     expect((await json(`${demo.url}/api/stats`)).body.redis).toEqual({ mode: 'none', breaker: null })
+    // the L1s are the l1 layer's one source: nothing recorded it a second time
+    expect(demo.metrics.snapshot().invalidByReason).toEqual({
+      'unknown-layer': 0,
+      'unknown-outcome': 0,
+      'watched-layer': 0,
+      'invalid-duration': 0,
+    })
   })
 })

@@ -203,7 +203,11 @@ describe.each<DbKind>(['sqlite', 'postgres'])('routes on %s with Redis', (kind) 
     expect(
       (await json(`${demo.url}/api/reports/price-stats`, { method: 'POST', body: { resamples: -1 } })).status,
     ).toBe(400)
-    expect((await json(`${demo.url}/api/stats`)).body.pool.completed).toBeGreaterThanOrEqual(1)
+    const pool = (await json(`${demo.url}/api/stats`)).body.pool
+    expect(pool.completed).toBeGreaterThanOrEqual(1)
+    // the pool's own busy time: at least the thread time the report says it spent, within uptime x threads
+    expect(pool.busyTime).toBeGreaterThanOrEqual(r.body.computeMs)
+    expect(pool.busyTime).toBeLessThanOrEqual(pool.uptime * pool.maxThreads)
   })
 
   it('GET /metrics: Prometheus text with the per-layer counters', async () => {
@@ -215,6 +219,14 @@ describe.each<DbKind>(['sqlite', 'postgres'])('routes on %s with Redis', (kind) 
     expect(text).toContain(`tierkit_cache_requests_total{layer="l1",outcome="hit"} ${l1}`)
     expect(text).toMatch(/tierkit_cache_requests_total\{layer="db",outcome="hit"\} [1-9]/)
     expect(text).toContain('tierkit_cache_latency_seconds_bucket{layer="l2"')
+    // every record redis-aside sent was accepted: no unknown layer (the old 'loader'), no second source of l1
+    expect(text).toMatch(/tierkit_cache_requests_total\{layer="l2",outcome="miss"\} [1-9]/)
+    expect(demo.metrics.snapshot().invalidByReason).toEqual({
+      'unknown-layer': 0,
+      'unknown-outcome': 0,
+      'watched-layer': 0,
+      'invalid-duration': 0,
+    })
   })
 
   it('GET /api/stats and GET / (the dashboard page)', async () => {

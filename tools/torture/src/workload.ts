@@ -1,4 +1,5 @@
 /** The workload: key families, the route policy of the instances, and the private-route probes. */
+import { maxAges, type Vocabulary } from './compat.js'
 import type { Family, Workload } from './types.js'
 
 export const FAMILIES: readonly Family[] = ['du', 'wt', 'wb', 'tg', 'rd']
@@ -73,19 +74,20 @@ export function pickWriteFamily(random: () => number): Family {
 
 /**
  * The instances' route table: the authenticated per-user route, the public items (5 s at the edge, purged by
- * the writers), and a catch-all for everything else (public, 5 minutes), as many sites have.
+ * the writers), and a catch-all for everything else (public, 5 minutes), as many sites have. Directive options in
+ * seconds, named after their directive (`maxAge`, `cdnMaxAge`; `browserTtl`/`edgeTtl` for a cdn-headers of 0.1).
  */
-export function policyRules(): Array<{
+export function policyRules(v: Vocabulary): Array<{
   name: string
   path: string
   authenticated?: boolean
-  browserTtl?: number
-  edgeTtl?: number
+  maxAge?: number
+  cdnMaxAge?: number
 }> {
   return [
     { name: 'users', path: '/api/users/*', authenticated: true },
-    { name: 'public items', path: '/api/public/*', browserTtl: 0, edgeTtl: 5 },
-    { name: 'pages', path: '/*', browserTtl: 300, edgeTtl: 300 },
+    { name: 'public items', path: '/api/public/*', ...maxAges(v, 0, 5) },
+    { name: 'pages', path: '/*', ...maxAges(v, 300, 300) },
   ]
 }
 

@@ -3,6 +3,7 @@
  * PostgreSQL store. On `arm-kill` it tells the orchestrator, right after its next batch committed and before the
  * batch is acknowledged in Redis, and waits to be SIGKILLed there (a crash mid-batch).
  */
+import { flusherTimings, timeoutArg, vocabulary } from '../compat.js'
 import { HistoryWriter, now } from '../history.js'
 import { loadPackages } from '../packages.js'
 import { connect, whenReady } from '../redis-client.js'
@@ -20,6 +21,7 @@ const send = (m: unknown): void => {
 process.on('disconnect', () => process.exit(0))
 
 const pk = await loadPackages(cfg.packagesRoot)
+const vocab = vocabulary(pk)
 const h = new HistoryWriter(cfg.historyFile)
 const me = cfg.name
 const store = openStore(cfg.pg.connectionString, cfg.pg.schema, me)
@@ -41,8 +43,7 @@ const flusher = pk.inv.createFlusher({
   store,
   ...(cfg.consumer === undefined ? {} : { consumer: cfg.consumer }),
   batchSize: 20,
-  blockMs: 100,
-  claimIdleMs: 2000,
+  ...flusherTimings(vocab, 100, 2000), // pollInterval 100 ms, claimTimeout 2 s
   backoff: { base: 100, max: 1000 },
   onEvent: (e) => {
     if (e.type === 'error') {
@@ -62,14 +63,17 @@ process.on('message', (m: ParentMessage) => {
       armed = true
     } else if (m.cmd === 'flush') {
       try {
-        await flusher.flush(m.timeoutMs)
+        await flusher.flush(timeoutArg(vocab, m.timeoutMs))
         send({ type: 'flushed', ok: true })
       } catch (e) {
         const err = e as { code?: string; message?: string }
         send({ type: 'flushed', ok: false, code: err.code ?? 'Error', msg: String(err.message ?? e) })
       }
     } else if (m.cmd === 'exit') {
-      await Promise.race([flusher.close(2000).catch(() => {}), new Promise((r) => setTimeout(r, 3000))])
+      await Promise.race([
+        flusher.close(timeoutArg(vocab, 2000)).catch(() => {}),
+        new Promise((r) => setTimeout(r, 3000)),
+      ])
       await store.close().catch(() => {})
       redis.disconnect()
       h.flush()

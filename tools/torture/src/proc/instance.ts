@@ -11,6 +11,7 @@ import { seeded } from '@tierkit/testkit/random'
 import Fastify from 'fastify'
 import type { Redis } from 'ioredis'
 import { encodeTyped, type Item } from '../codec.js'
+import { breakerOption, l1Option, timeoutArg, vocabulary } from '../compat.js'
 import { errorInfo, HistoryWriter, isRefusal, now } from '../history.js'
 import { loadPackages } from '../packages.js'
 import { connect, whenReady } from '../redis-client.js'
@@ -37,6 +38,7 @@ const send = (m: unknown): void => {
 process.on('disconnect', () => process.exit(0))
 
 const pk = await loadPackages(cfg.packagesRoot)
+const vocab = vocabulary(pk)
 const h = new HistoryWriter(cfg.historyFile)
 const wl = cfg.workload
 const me = cfg.name
@@ -61,7 +63,7 @@ const common = {
   redis,
   ttl: wl.ttlMs,
   timeouts: { redis: wl.redisTimeoutMs, hard: wl.hardTimeoutMs },
-  breaker: { threshold: 5, coolDown: wl.breakerCoolDownMs },
+  breaker: breakerOption(vocab, 5, wl.breakerCoolDownMs),
 }
 const items = pk.ra.createCache({
   ...common,
@@ -86,7 +88,7 @@ const bus = pk.inv.createInvalidationBus({
   redis,
   channel: `torture:${cfg.runId}`,
   caches: useTracking ? [] : [items],
-  l1: useTracking ? [] : [l1],
+  ...l1Option(vocab, useTracking ? [] : [l1]),
   instanceId: me,
   onEvent: (e) => {
     if (e.type === 'reconnect') note('bus-reconnect', `cleared ${e.cleared}`)
@@ -98,14 +100,14 @@ const tracking = useTracking
       prefixes: [itemsPrefix],
       toKey: (k) => pk.ra.parseRedisKey(k)?.key,
       caches: [items],
-      l1: [l1],
+      ...l1Option(vocab, [l1]),
       onEvent: (e) => {
         if (e.type === 'cleared') note('tracking-cleared', e.reason)
       },
     })
   : undefined
-await bus.ready(15_000)
-await tracking?.ready(15_000)
+await bus.ready(timeoutArg(vocab, 15_000))
+await tracking?.ready(timeoutArg(vocab, 15_000))
 
 const tags = pk.inv.createTags<Item>({ redis, cache: items, namespace: `tg-${cfg.runId}` })
 // when a writer repaired an invalidation that had failed (Redis was away), the app purges the CDN again: the
@@ -351,7 +353,7 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms))
 }
 
-const policy = pk.cdn.definePolicy(policyRules())
+const policy = pk.cdn.definePolicy(policyRules(vocab))
 const app = Fastify({ logger: false, forceCloseConnections: true })
 await app.register(pk.cdnFastify.fastifyCdnHeaders, { policy })
 app.get('/api/public/items/:key', async (req, reply) => {
