@@ -1,9 +1,12 @@
 import { defineConfig } from 'vitest/config'
+import { coverage } from '../../vitest.coverage'
 
 // Generous limits: CI and the developers share 2 cores, and the integration tests start real servers.
 // Nothing here asserts on time; a limit only turns a hang into a failure.
 export default defineConfig({
   test: {
+    // coverage of src/ measured 97.37 / 93.65 / 98.11 / 98.18 (2026-12-07); the floor is each figure rounded down, less one point
+    coverage: coverage({ statements: 96, branches: 92, functions: 97, lines: 97 }),
     testTimeout: 60_000,
     hookTimeout: 60_000,
   },

@@ -17,6 +17,8 @@ gate() { # name, command...
 
 status=0
 gate lint pnpm exec biome ci . || status=1
+# no function over 80 lines in packages/*/src or apps/*/src but those tools/scripts/long-functions.txt gives a reason for
+gate function-length node tools/scripts/check-function-length.mjs || status=1
 # Two tasks at a time: the machine has 2 cores and the integration suites start real servers.
 gate packages pnpm exec turbo run build typecheck test --continue --concurrency=2 --output-logs=errors-only || status=1
 # the release rehearsal (pnpm release into a local registry) and the publish-and-consume check
