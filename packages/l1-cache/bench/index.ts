@@ -3,7 +3,7 @@
  *
  * Measures @tierkit/l1-cache against lru-cache 11, tiny-lru, quick-lru and mnemonist in the same run and prints
  * ratios: throughput (Zipf 0.99, TTL off and on), the all-hits path, hit ratios (Zipf, synthetic recency-heavy
- * and shifting workloads, the real traces in ../shared/traces against LRU and OPT) and bytes per entry.
+ * and shifting workloads, the real traces in bench/traces against LRU and OPT) and bytes per entry.
  * Key streams are precomputed outside the timed loops; contenders run interleaved, after a warm-up, and the
  * median of the rounds is reported. `BENCH_ROUNDS=N` changes the number of rounds (default 7); `BENCH_ONLY=
  * throughput,hits,ratio,memory` runs some sections only.

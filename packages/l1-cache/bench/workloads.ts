@@ -1,16 +1,19 @@
 /** Key streams for the benchmarks: Zipf, synthetic recency-heavy and shifting workloads, and real traces. */
-import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import * as path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { gunzipSync } from 'node:zlib'
+import { brotliDecompressSync, gunzipSync } from 'node:zlib'
 import { seeded, zipf as zipfSampler } from '@tierkit/testkit/random'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
-/** Repository root (three levels up from packages/l1-cache/bench). */
-export const repoRoot: string = path.resolve(here, '../../..')
-/** Where the shared traces live. */
-export const tracesDir: string = path.resolve(repoRoot, '../shared/traces')
+/** Where the real traces live: bench/traces of this package (origin, format and licences in its README.md). */
+export const tracesDir: string = path.resolve(here, 'traces')
+
+/** The real traces in bench/traces: the LIRS set (gzip text) and cache2k's (brotli, big-endian int32). */
+export const TRACES = ['loop', 'multi1', 'gli', 'web07', 'web12', 'orm-night', 'zigzag', 'scan'] as const
+/** Name of a real trace in bench/traces. */
+export type TraceName = (typeof TRACES)[number]
+const BINARY: ReadonlySet<TraceName> = new Set<TraceName>(['web07', 'web12', 'orm-night'])
 
 /** Deterministic PRNG (mulberry32) returning floats in [0, 1): the workspace's one, re-exported. */
 export const rng: (seed: number) => () => number = seeded
@@ -65,10 +68,13 @@ export function shifting(n: number, alpha: number, phase: number, count: number,
   return out
 }
 
-/** Loads a trace from ../shared/traces as integer keys. */
-export function loadTrace(name: 'loop' | 'multi1' | 'gli' | 'web07'): Int32Array {
-  if (name === 'web07') {
-    const buf = execFileSync('xz', ['-dc', path.join(tracesDir, 'web07.trace.xz')], { maxBuffer: 1 << 28 })
+/**
+ * Loads a trace from bench/traces as integer keys: `<name>.trace.br` (brotli over big-endian signed 32-bit
+ * integers, cache2k's format re-compressed) or `<name>.trace.gz` (gzip text, one integer key a line).
+ */
+export function loadTrace(name: TraceName): Int32Array {
+  if (BINARY.has(name)) {
+    const buf = brotliDecompressSync(readFileSync(path.join(tracesDir, `${name}.trace.br`)))
     const out = new Int32Array(buf.length >>> 2)
     for (let i = 0; i < out.length; i++) out[i] = buf.readInt32BE(i * 4)
     return out
