@@ -9,10 +9,7 @@ import { describe, expect, it } from 'vitest'
 import { allBlocks, type Block, blockId, compileBlocks, docFiles, GENERATED } from '../src/readme-blocks.js'
 
 /** Blocks that do not compile, by `doc#index`, with why (reported to the package's authors). */
-const KNOWN_BROKEN: Readonly<Record<string, string>> = {
-  'packages/contracts/README.md#1': 'uses User, db, cache, key, loader and reply without declaring them',
-  'packages/contracts/README.md#2': 'uses openTestDatabase and usersStore without declaring them',
-}
+const KNOWN_BROKEN: Readonly<Record<string, string>> = {}
 
 describe('the ts blocks of the READMEs and docs', () => {
   const blocks = allBlocks()
