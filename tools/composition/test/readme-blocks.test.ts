@@ -1,8 +1,8 @@
 /**
  * Every ```ts block of the READMEs and docs compiles (strict, nodenext) against the built packages, as a user
- * who copies it into a project gets it: see src/readme-blocks.ts. The blocks listed in KNOWN_BROKEN are in a
- * package README that this project does not edit: they are reported, and pinned here as failing until fixed
- * (then this test asks to take them off the list).
+ * who copies it into a project gets it: see src/readme-blocks.ts. A block that does not compile fails it;
+ * KNOWN_BROKEN may pin one, with why, while its fix is pending (empty today), and asks to take it off the list
+ * once it compiles.
  */
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
