@@ -16,7 +16,8 @@ import {
   TierkitTypeError,
 } from '@tierkit/contracts'
 import { PurgeFailedError } from './errors.js'
-import { type CachePolicyTable, isValidTag, type ResolvedRule, TAG_CHARS } from './policy.js'
+import type { CachePolicyTable } from './policy.js'
+import { isValidTag, type ResolvedRule, TAG_CHARS } from './rule.js'
 
 const TTL_MODES: readonly string[] = ['override_origin', 'respect_origin']
 

@@ -30,22 +30,22 @@ export {
   strongMatch,
   weakMatch,
 } from './etag.js'
+export type { CdnHeaderName, PolicyOptions, TagHeaderName } from './options.js'
 export { type NormalizedPath, normalizePath, type PathIssue } from './path.js'
 export {
   CachePolicyTable,
-  type CdnHeaderName,
   type CompiledHeaders,
-  type CredentialKind,
   definePolicy,
-  type HttpMethod,
-  isValidTag,
-  type PolicyOptions,
   type RequestFacts,
-  type ResolvedRule,
   type ResponseFacts,
-  type RouteRule,
-  type TagContext,
-  type TagHeaderName,
   type Verdict,
 } from './policy.js'
 export { type DraftResponse, type PreparedResponse, prepareResponse } from './respond.js'
+export {
+  type CredentialKind,
+  type HttpMethod,
+  isValidTag,
+  type ResolvedRule,
+  type RouteRule,
+  type TagContext,
+} from './rule.js'
