@@ -32,7 +32,9 @@ import {
 import * as http from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { exited, freePort, isRunning, sleep, terminate, trackChild, trackDir } from './redis-runtime.js'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { freePort } from './ports.js'
+import { exited, isRunning, terminate, trackChild, trackDir } from './processes.js'
 
 /** How the nginx cache behaves; see the module comment. */
 export interface NginxCacheConfig {

@@ -1,7 +1,7 @@
 /** `delayProxy`: a TCP proxy on loopback that adds latency, drops, refuses or black-holes connections. */
 import * as net from 'node:net'
 import { performance } from 'node:perf_hooks'
-import { trackClosable } from './redis-runtime.js'
+import { trackClosable } from './processes.js'
 
 /**
  * What the proxy does with NEW connections:

@@ -3,9 +3,11 @@ import { type ChildProcess, execFile } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { freePort } from './ports.js'
+import { exited, isRunning, terminate, trackDir } from './processes.js'
 import { portTaken, spawnRedis } from './redis.js'
 import { redisCommand } from './redis-resp.js'
-import { exited, freePort, isRunning, sleep, terminate, trackDir } from './redis-runtime.js'
 
 /** Options of {@link startRedisCluster}. */
 export interface StartRedisClusterOptions {

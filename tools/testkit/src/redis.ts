@@ -3,8 +3,10 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { freePort } from './ports.js'
+import { exited, isRunning, terminate, trackChild, trackDir } from './processes.js'
 import { RespError, redisCommand } from './redis-resp.js'
-import { exited, freePort, isRunning, sleep, terminate, trackChild, trackDir } from './redis-runtime.js'
 
 /** Path of the redis-server binary: `$REDIS_SERVER_BIN`, else /usr/bin/redis-server, else `redis-server` on the PATH. */
 export function redisServerBin(): string {
@@ -25,6 +27,18 @@ export interface StartRedisOptions {
   args?: string[]
   /** How long to wait for PING to be answered. @default 10000 */
   startTimeoutMs?: number
+  /** The redis-server binary. @default {@link redisServerBin}() */
+  bin?: string
+  /**
+   * Start the server in its own process group, so that a terminal's Ctrl-C (SIGINT to the foreground group)
+   * does not reach it: the caller stops it. @default false
+   */
+  detached?: boolean
+  /**
+   * Stop the server on SIGINT / SIGTERM / SIGHUP of this process. `false` leaves it to the caller's graceful
+   * shutdown (which may still need it); it is still killed on `exit` and by the watchdog. @default true
+   */
+  reapOnSignal?: boolean
 }
 
 /** A running (or stopped) redis-server started by {@link startRedis}. */
@@ -51,6 +65,8 @@ export interface RedisServer {
   restart(): Promise<void>
   /** The tail of the server's log file (for diagnostics). */
   log(): string
+  /** Stops the server (as `stop()`) and removes its data dir; nothing is left to reap. Idempotent. */
+  close(): Promise<void>
 }
 
 /** Waits until `host:port` answers PING, or throws when `child` exits or the time runs out. */
@@ -85,15 +101,24 @@ export async function waitForPing(
   )
 }
 
-/** Starts a redis-server child and waits until it answers PING. Shared by startRedis and startRedisCluster. */
+/** How {@link spawnRedis} starts the child. */
+export interface SpawnRedisOptions {
+  password?: string
+  timeoutMs?: number
+  bin?: string
+  detached?: boolean
+  reapOnSignal?: boolean
+}
+
+/** Starts a redis-server child and waits until it answers PING. Shared by startRedis, the cluster and sentinel. */
 export async function spawnRedis(
   port: number,
   dir: string,
   args: string[],
-  options: { password?: string; timeoutMs?: number },
+  options: SpawnRedisOptions,
 ): Promise<ChildProcess> {
   const child = spawn(
-    redisServerBin(),
+    options.bin ?? redisServerBin(),
     [
       '--port',
       String(port),
@@ -107,7 +132,7 @@ export async function spawnRedis(
       join(dir, 'redis.log'),
       ...args,
     ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
+    { stdio: ['ignore', 'ignore', 'pipe'], detached: options.detached === true },
   )
   let stderr = ''
   child.stderr?.on('data', (d: Buffer) => {
@@ -115,7 +140,7 @@ export async function spawnRedis(
   })
   const spawnError = new Promise<never>((_, reject) => child.once('error', reject))
   spawnError.catch(() => {})
-  const untrack = trackChild(child)
+  const untrack = trackChild(child, { reapOnSignal: options.reapOnSignal !== false })
   child.once('exit', untrack)
   const describe = (): string => {
     const logPath = join(dir, 'redis.log')
@@ -144,6 +169,37 @@ export function portTaken(e: unknown): boolean {
   return /Address already in use|EADDRINUSE/i.test(String((e as Error)?.message ?? e))
 }
 
+/** The redis-server arguments of {@link startRedis}'s options (before `args`, which come last and win). */
+function serverArgs(options: StartRedisOptions): string[] {
+  const { appendonly = false, appendfsync = 'everysec', password, args = [] } = options
+  return [
+    '--appendonly',
+    appendonly ? 'yes' : 'no',
+    '--appendfsync',
+    appendfsync,
+    ...(appendonly ? [] : ['--save', '']),
+    ...(password === undefined ? [] : ['--requirepass', password]),
+    ...args,
+  ]
+}
+
+/** Spawns on a free port, trying another one (up to 5 in all) when the port was taken meanwhile. */
+async function spawnOnFreePort(
+  dir: string,
+  args: string[],
+  options: SpawnRedisOptions,
+): Promise<{ port: number; child: ChildProcess }> {
+  for (let attempt = 0; ; attempt++) {
+    const port = await freePort()
+    try {
+      return { port, child: await spawnRedis(port, dir, args, options) }
+    } catch (e) {
+      if (attempt < 4 && portTaken(e)) continue
+      throw e
+    }
+  }
+}
+
 /**
  * Starts a real `redis-server` bound to 127.0.0.1 on a free port, in its own temporary data dir
  * (`--save ""` unless `appendonly`), and resolves once it answers PING. It is stopped when the test file
@@ -154,13 +210,7 @@ export function portTaken(e: unknown): boolean {
  * const client = new Redis(redis.url)
  */
 export async function startRedis(options: StartRedisOptions = {}): Promise<RedisServer> {
-  const {
-    appendonly = false,
-    appendfsync = 'everysec',
-    password,
-    args = [],
-    startTimeoutMs = 10_000,
-  } = options
+  const { password, startTimeoutMs = 10_000, bin, detached, reapOnSignal } = options
   if (
     password !== undefined &&
     (typeof password !== 'string' || password.length === 0 || /\s/.test(password))
@@ -168,35 +218,23 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
     throw new TypeError('startRedis: password must be a non-empty string without whitespace')
   }
   const dir = mkdtempSync(join(tmpdir(), 'tierkit-redis-'))
-  trackDir(dir)
-  const serverArgs = [
-    '--appendonly',
-    appendonly ? 'yes' : 'no',
-    '--appendfsync',
-    appendfsync,
-    ...(appendonly ? [] : ['--save', '']),
-    ...(password === undefined ? [] : ['--requirepass', password]),
-    ...args,
-  ]
-  const spawnOpts = { ...(password === undefined ? {} : { password }), timeoutMs: startTimeoutMs }
-
-  let port = 0
-  let child: ChildProcess | undefined
-  for (let attempt = 0; ; attempt++) {
-    port = await freePort()
-    try {
-      child = await spawnRedis(port, dir, serverArgs, spawnOpts)
-      break
-    } catch (e) {
-      if (attempt < 4 && portTaken(e)) continue
-      throw e
-    }
+  const removeDir = trackDir(dir, { reapOnSignal: reapOnSignal !== false })
+  const args = serverArgs(options)
+  const spawnOpts: SpawnRedisOptions = {
+    timeoutMs: startTimeoutMs,
+    ...(password === undefined ? {} : { password }),
+    ...(bin === undefined ? {} : { bin }),
+    ...(detached === undefined ? {} : { detached }),
+    ...(reapOnSignal === undefined ? {} : { reapOnSignal }),
   }
-
+  const { port, child } = await spawnOnFreePort(dir, args, spawnOpts)
   const host = '127.0.0.1'
   const url = `redis://${password === undefined ? '' : `:${encodeURIComponent(password)}@`}${host}:${port}`
   let current: ChildProcess | undefined = child
-  const server: RedisServer = {
+  const stop = async (): Promise<void> => {
+    if (current) await terminate(current)
+  }
+  return {
     url,
     host,
     port,
@@ -208,9 +246,7 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
     get running() {
       return current !== undefined && isRunning(current)
     },
-    async stop() {
-      if (current) await terminate(current)
-    },
+    stop,
     async kill() {
       if (!current || !isRunning(current)) return
       const gone = exited(current)
@@ -218,13 +254,16 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
       await gone
     },
     async restart() {
-      if (current) await terminate(current)
-      current = await spawnRedis(port, dir, serverArgs, spawnOpts)
+      await stop()
+      current = await spawnRedis(port, dir, args, spawnOpts)
     },
     log() {
       const p = join(dir, 'redis.log')
       return existsSync(p) ? readFileSync(p, 'utf8').split('\n').slice(-20).join('\n') : ''
     },
+    async close() {
+      await stop()
+      removeDir()
+    },
   }
-  return server
 }

@@ -7,9 +7,11 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { freePort } from './ports.js'
+import { exited, isRunning, terminate, trackChild, trackDir } from './processes.js'
 import { portTaken, spawnRedis } from './redis.js'
 import { RespError, type RespValue, redisCommand } from './redis-resp.js'
-import { exited, freePort, isRunning, sleep, terminate, trackChild, trackDir } from './redis-runtime.js'
 
 /** Options of {@link startSentinel}. */
 export interface StartSentinelOptions {

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { delayProxy, reapAll, redisCommand, startRedis, trackedCount } from '../src/index.js'
 import { tryConnect, waitDead } from './helpers.js'
 
@@ -17,9 +17,16 @@ function env(): NodeJS.ProcessEnv {
 
 /** Runs the fixture, waits for the line with the redis pid, then applies `kill` to it. */
 async function runFixture(
-  how: 'exit' | 'throw' | 'wait',
+  how: 'exit' | 'throw' | 'wait' | 'keep',
   kill?: NodeJS.Signals,
-): Promise<{ pid: number; port: number; dir: string; code: number | null; signal: string | null }> {
+): Promise<{
+  pid: number
+  port: number
+  dir: string
+  code: number | null
+  signal: string | null
+  out: string
+}> {
   const child = spawn(process.execPath, ['--import', 'tsx', fixture, how], {
     cwd: join(here, '..'),
     env: env(),
@@ -44,7 +51,7 @@ async function runFixture(
     if (child.exitCode !== null || child.signalCode !== null) resolve([child.exitCode, child.signalCode])
     else child.once('exit', (c, s) => resolve([c, s]))
   })
-  return { ...info, code, signal }
+  return { ...info, code, signal, out }
 }
 
 describe('everything started is stopped', () => {
@@ -78,12 +85,20 @@ describe('everything started is stopped', () => {
     20_000,
   )
 
+  it('reapOnSignal: false leaves the server to the process own SIGTERM handler; exit still stops it', async () => {
+    const r = await runFixture('keep', 'SIGTERM')
+    expect(r.code).toBe(0)
+    expect(JSON.parse(r.out.trim().split('\n')[1] ?? '{}')).toEqual({ atSignal: 'PONG' })
+    expect(await waitDead(r.pid)).toBe(true)
+    expect(await tryConnect(r.port)).toBe('ECONNREFUSED')
+    expect(existsSync(r.dir)).toBe(false)
+  }, 20_000)
+
   it('the watchdog kills the redis-server when the test process is SIGKILLed (no hook can run)', async () => {
     const r = await runFixture('wait', 'SIGKILL')
     expect(r.signal).toBe('SIGKILL')
     expect(await waitDead(r.pid)).toBe(true)
     expect(await tryConnect(r.port)).toBe('ECONNREFUSED')
-    for (let i = 0; i < 100 && existsSync(r.dir); i++) await new Promise((res) => setTimeout(res, 20))
-    expect(existsSync(r.dir)).toBe(false)
+    await vi.waitFor(() => expect(existsSync(r.dir)).toBe(false), { timeout: 2000, interval: 20 })
   }, 20_000)
 })

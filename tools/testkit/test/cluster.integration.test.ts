@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import {
   type RedisCluster,
   RespError,
@@ -66,12 +66,10 @@ describe('startRedisCluster', () => {
     expect(node.running).toBe(false)
     await node.restart()
     expect(node.running).toBe(true)
-    for (let i = 0; i < 200; i++) {
-      const info = String(await redisCommand(node, ['CLUSTER', 'INFO']))
-      if (info.includes('cluster_state:ok')) break
-      await new Promise((r) => setTimeout(r, 50))
-    }
-    expect(String(await redisCommand(node, ['CLUSTER', 'INFO']))).toContain('cluster_state:ok')
+    await vi.waitFor(
+      async () => expect(String(await redisCommand(node, ['CLUSTER', 'INFO']))).toContain('cluster_state:ok'),
+      { timeout: 10_000, interval: 50 },
+    )
   }, 30_000)
 
   it('stop() stops every node', async () => {

@@ -1,6 +1,6 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import * as net from 'node:net'
-import { sleep } from '../src/index.js'
+import { expect, vi } from 'vitest'
 
 /**
  * True when every thread of the pid is gone or a zombie (exited, not yet reaped: PID 1 of a container may
@@ -20,13 +20,13 @@ export function pidDead(pid: number): boolean {
 }
 
 /** Polls until the pid is dead; returns whether it died within `ms`. */
-export async function waitDead(pid: number, ms = 5000): Promise<boolean> {
-  const deadline = Date.now() + ms
-  while (Date.now() < deadline) {
-    if (pidDead(pid)) return true
-    await sleep(25)
-  }
-  return pidDead(pid)
+export function waitDead(pid: number, ms = 5000): Promise<boolean> {
+  return vi
+    .waitFor(() => expect(pidDead(pid)).toBe(true), { timeout: ms, interval: 25 })
+    .then(
+      () => true,
+      () => false,
+    )
 }
 
 /** Tries a TCP connect; resolves with the error code or 'connected'. */

@@ -1,6 +1,6 @@
 import * as net from 'node:net'
 import { performance } from 'node:perf_hooks'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import {
   type DelayProxy,
   delayProxy,
@@ -27,13 +27,7 @@ function rawClient(
   })
 }
 
-async function waitFor(cond: () => boolean, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time')
-    await new Promise((r) => setTimeout(r, 5))
-  }
-}
+const quick = { timeout: 5000, interval: 5 }
 
 describe('delayProxy', () => {
   let redis: RedisServer
@@ -87,7 +81,7 @@ describe('delayProxy', () => {
     }
     proxy.setLatency(0)
     const expected = Array.from({ length: n }, (_, i) => `:${i + 1}\r\n`).join('')
-    await waitFor(() => c.received().length >= expected.length)
+    await vi.waitFor(() => expect(c.received().length).toBeGreaterThanOrEqual(expected.length), quick)
     expect(c.received()).toBe(expected)
     c.sock.destroy()
     await c.closed
@@ -112,7 +106,7 @@ describe('delayProxy', () => {
   it('dropConnections() closes every open connection; new ones still work', async () => {
     const a = await rawClient(proxy.port)
     const b = await rawClient(proxy.port)
-    await waitFor(() => proxy.connections === 2)
+    await vi.waitFor(() => expect(proxy.connections).toBe(2), quick)
     expect(proxy.dropConnections()).toBe(2)
     await Promise.all([a.closed, b.closed])
     expect(a.sock.destroyed && b.sock.destroyed).toBe(true)
@@ -127,7 +121,7 @@ describe('delayProxy', () => {
     expect(await tryConnect(proxy.port)).toBe('ECONNREFUSED')
     // an existing connection is not affected
     open.sock.write(encodeCommand(['PING']))
-    await waitFor(() => open.received() === '+PONG\r\n')
+    await vi.waitFor(() => expect(open.received()).toBe('+PONG\r\n'), quick)
     await proxy.setMode('pass')
     expect(await redisCommand(proxy, ['PING'])).toBe('PONG')
     open.sock.destroy()

@@ -98,3 +98,17 @@ describe('startRedis', () => {
     expect(existsSync(redis.dir)).toBe(true)
   })
 })
+
+describe('close()', () => {
+  it('stops the server, removes its data dir and leaves nothing to reap', async () => {
+    const before = trackedCount()
+    const redis = await startRedis({ appendonly: true, detached: true })
+    expect(await redisCommand(redis, ['PING'])).toBe('PONG')
+    expect(trackedCount().dirs).toBe(before.dirs + 1)
+    await redis.close()
+    expect(redis.running).toBe(false)
+    expect(existsSync(redis.dir)).toBe(false)
+    expect(trackedCount()).toEqual(before)
+    await redis.close()
+  })
+})

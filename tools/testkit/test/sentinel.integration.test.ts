@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { RespError, type RespValue, redisCommand, type SentinelSet, startSentinel } from '../src/index.js'
 import { pidDead, waitDead } from './helpers.js'
 
@@ -12,16 +12,8 @@ async function get(port: number, key: string): Promise<RespValue> {
   return redisCommand({ host: '127.0.0.1', port }, ['GET', key])
 }
 
-/** Polls until `fn` returns a value that is not undefined (bounded). */
-async function eventually<T>(fn: () => Promise<T | undefined>, ms = 15_000): Promise<T> {
-  const deadline = Date.now() + ms
-  for (;;) {
-    const v = await fn().catch(() => undefined)
-    if (v !== undefined) return v
-    if (Date.now() > deadline) throw new Error('eventually: timed out')
-    await new Promise((r) => setTimeout(r, 50))
-  }
-}
+/** Replication and failover are asynchronous: poll (bounded). */
+const polled = { timeout: 15_000, interval: 50 }
 
 describe('startSentinel', () => {
   let set: SentinelSet
@@ -54,7 +46,7 @@ describe('startSentinel', () => {
     }
     // a write on the primary reaches the replica
     expect(await redisCommand(a, ['SET', 'k', 'v1'])).toBe('OK')
-    expect(await eventually(async () => ((await get(b.port, 'k')) === 'v1' ? true : undefined))).toBe(true)
+    await vi.waitFor(async () => expect(await get(b.port, 'k')).toBe('v1'), polled)
     // the replica refuses writes
     expect(await redisCommand(b, ['SET', 'k', 'x'])).toBeInstanceOf(RespError)
   })
@@ -62,7 +54,7 @@ describe('startSentinel', () => {
   it('failover() promotes the replica, the old primary follows it, and a second failover swaps them back', async () => {
     const [a, b] = set.nodes as [(typeof set.nodes)[0], (typeof set.nodes)[0]]
     await redisCommand(a, ['SET', 'before', '1'])
-    await eventually(async () => ((await get(b.port, 'before')) === '1' ? true : undefined))
+    await vi.waitFor(async () => expect(await get(b.port, 'before')).toBe('1'), polled)
     const next = await set.failover()
     expect(next).toEqual({ host: '127.0.0.1', port: b.port })
     expect(await set.masterAddress()).toEqual(next)
@@ -72,7 +64,7 @@ describe('startSentinel', () => {
     expect(await redisCommand(b, ['SET', 'after', '2'])).toBe('OK')
     expect((await set.primary())?.port).toBe(b.port)
     // replication is asynchronous: fail back only once the write reached the old primary (else it is lost)
-    expect(await eventually(async () => ((await get(a.port, 'after')) === '2' ? true : undefined))).toBe(true)
+    await vi.waitFor(async () => expect(await get(a.port, 'after')).toBe('2'), polled)
     // without waiting for the old primary: it answers as soon as the new one is agreed
     const back = await set.failover({ waitForReplica: false })
     expect(back.port).toBe(a.port)
@@ -92,9 +84,7 @@ describe('startSentinel', () => {
     expect(await role(next.port)).toBe('master')
     await killed.restart()
     expect(killed.running).toBe(true)
-    expect(await eventually(async () => ((await role(killed.port)) === 'slave' ? true : undefined))).toBe(
-      true,
-    )
+    await vi.waitFor(async () => expect(await role(killed.port)).toBe('slave'), polled)
   }, 90_000)
 
   it('stop() stops every process and removes the folder', async () => {

@@ -1,17 +1,17 @@
 /**
- * Process registry, free ports and clean-up hooks shared by everything the test kit starts.
- *
- * Every child process and every in-process server that the kit starts is registered here, and is stopped:
- * - by the `afterAll` hook that the kit registers in each vitest test file that imports it (end of the file,
- *   also when a test failed);
- * - synchronously on `exit`, `SIGINT`, `SIGTERM` and `SIGHUP` of the test process;
- * - by a tiny watchdog shell process that SIGKILLs the children when the test process dies without running
- *   its hooks (for example when it is itself SIGKILLed).
+ * The process registry: every child process, temp dir and in-process server that the kit starts is
+ * registered here, and is stopped:
+ * - by `reapAll()`, which the vitest hooks (`./vitest.ts`) run after each test file that imports them (end of
+ *   the file, also when a test failed);
+ * - synchronously on `exit`, and on `SIGINT`, `SIGTERM` and `SIGHUP` of the process (unless registered with
+ *   `reapOnSignal: false`: then the caller's own signal handling stops it, and `exit` still does);
+ * - by the watchdog (`./watchdog.ts`), which SIGKILLs the children when the process dies without running its
+ *   hooks (for example when it is itself SIGKILLed).
+ * Nothing here imports vitest: benchmarks, child processes and the demo use it as well.
  */
-import { type ChildProcess, spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { rmSync } from 'node:fs'
-import * as net from 'node:net'
-import { afterAll } from 'vitest'
+import { tellWatchdog } from './watchdog.js'
 
 /** Something in-process (a proxy, a server) that must be closed when the tests end. */
 export interface Closable {
@@ -23,12 +23,21 @@ export interface Closable {
   closeSync?(): void
 }
 
+/** Options of {@link trackChild} and {@link trackDir}. */
+export interface TrackOptions {
+  /**
+   * Stop it on SIGINT / SIGTERM / SIGHUP of this process. `false` leaves it to the caller's own signal handling
+   * (a graceful shutdown that still needs it); `exit` and the watchdog still stop it. @default true
+   */
+  reapOnSignal?: boolean
+}
+
 interface Registry {
   children: Map<number, ChildProcess>
   dirs: Set<string>
   closables: Set<Closable>
-  handedPorts: Set<number>
-  watchdog: ChildProcess | undefined
+  /** pids and dirs registered with `reapOnSignal: false` */
+  keptOnSignal: Set<number | string>
   hooksInstalled: boolean
 }
 
@@ -42,50 +51,12 @@ function registry(): Registry {
       children: new Map(),
       dirs: new Set(),
       closables: new Set(),
-      handedPorts: new Set(),
-      watchdog: undefined,
+      keptOnSignal: new Set(),
       hooksInstalled: false,
     }
     g[REGISTRY_KEY] = r
   }
   return r
-}
-
-// A POSIX sh loop: remembers pids and dirs, and when its stdin closes (the test process is gone, however it
-// died) kills what is left and removes the temp dirs.
-const WATCHDOG_SCRIPT = `
-pids=" "; dirs=" "
-while read -r op arg; do
-  case "$op" in
-    add) pids="$pids$arg " ;;
-    del) pids=$(printf '%s' "$pids" | sed "s| $arg | |") ;;
-    dir) dirs="$dirs$arg " ;;
-    undir) dirs=$(printf '%s' "$dirs" | sed "s| $arg | |") ;;
-  esac
-done
-for p in $pids; do kill -9 "$p" 2>/dev/null; done
-sleep 0.2
-for d in $dirs; do rm -rf "$d"; done
-`
-
-function tellWatchdog(line: string): void {
-  const r = registry()
-  if (!r.watchdog) {
-    const w = spawn('/bin/sh', ['-c', WATCHDOG_SCRIPT], {
-      stdio: ['pipe', 'ignore', 'ignore'],
-      detached: true,
-    })
-    w.on('error', () => {})
-    w.stdin?.on('error', () => {})
-    w.unref()
-    ;(w.stdin as unknown as { unref?: () => void } | null)?.unref?.()
-    r.watchdog = w
-  }
-  try {
-    r.watchdog.stdin?.write(`${line}\n`)
-  } catch {
-    // the watchdog is gone: the exit hooks still cover a normal exit
-  }
 }
 
 function signalNumber(sig: NodeJS.Signals): number {
@@ -96,12 +67,13 @@ function installHooks(): void {
   const r = registry()
   if (r.hooksInstalled) return
   r.hooksInstalled = true
-  process.on('exit', reapAllSync)
+  process.on('exit', () => reapSync(false))
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     const onSignal = (): void => {
-      reapAllSync()
       // Keep the default behaviour (terminate) unless somebody else also listens for this signal.
-      if (process.listenerCount(sig) <= 1) process.exit(128 + signalNumber(sig))
+      const alone = process.listenerCount(sig) <= 1
+      reapSync(!alone)
+      if (alone) process.exit(128 + signalNumber(sig))
     }
     process.on(sig, onSignal)
   }
@@ -111,29 +83,33 @@ function installHooks(): void {
  * Registers a child process so that it is killed when the tests end or the process exits.
  * @returns a function that unregisters it (call it once the child has exited).
  */
-export function trackChild(child: ChildProcess): () => void {
+export function trackChild(child: ChildProcess, options: TrackOptions = {}): () => void {
   installHooks()
   const pid = child.pid
   if (pid === undefined) return () => {}
   const r = registry()
   r.children.set(pid, child)
+  if (options.reapOnSignal === false) r.keptOnSignal.add(pid)
   tellWatchdog(`add ${pid}`)
   let done = false
   return () => {
     if (done) return
     done = true
     r.children.delete(pid)
+    r.keptOnSignal.delete(pid)
     tellWatchdog(`del ${pid}`)
   }
 }
 
 /** Registers a temporary directory, removed when the tests end or the process exits. */
-export function trackDir(dir: string): () => void {
+export function trackDir(dir: string, options: TrackOptions = {}): () => void {
   installHooks()
   const r = registry()
   r.dirs.add(dir)
+  if (options.reapOnSignal === false) r.keptOnSignal.add(dir)
   tellWatchdog(`dir ${dir}`)
   return () => {
+    r.keptOnSignal.delete(dir)
     if (!r.dirs.delete(dir)) return
     tellWatchdog(`undir ${dir}`)
     rmSync(dir, { recursive: true, force: true })
@@ -156,17 +132,19 @@ export function trackedCount(): { children: number; closables: number; dirs: num
   return { children: r.children.size, closables: r.closables.size, dirs: r.dirs.size }
 }
 
-/** Kills every registered child with SIGKILL and removes the temp dirs, synchronously. */
-export function reapAllSync(): void {
+/** Kills the registered children with SIGKILL, closes the resources and removes the temp dirs, synchronously. */
+function reapSync(onSignal: boolean): void {
   const r = registry()
+  const kept = (what: number | string): boolean => onSignal && r.keptOnSignal.has(what)
   for (const [pid] of r.children) {
+    if (kept(pid)) continue
     try {
       process.kill(pid, 'SIGKILL')
     } catch {
       // already gone
     }
+    r.children.delete(pid)
   }
-  r.children.clear()
   for (const c of r.closables) {
     try {
       c.closeSync?.()
@@ -175,14 +153,22 @@ export function reapAllSync(): void {
     }
   }
   r.closables.clear()
-  for (const d of r.dirs) rmSync(d, { recursive: true, force: true })
-  r.dirs.clear()
+  for (const d of r.dirs) {
+    if (kept(d)) continue
+    rmSync(d, { recursive: true, force: true })
+    r.dirs.delete(d)
+  }
+}
+
+/** Kills every registered child with SIGKILL and removes the temp dirs, synchronously. */
+export function reapAllSync(): void {
+  reapSync(false)
 }
 
 /**
  * Stops everything the kit started: closes in-process resources, SIGTERMs children (SIGKILL after 3 s),
- * waits for them to exit, and removes their temp dirs. Registered as a vitest `afterAll` in every test file
- * that imports the kit; safe to call more than once.
+ * waits for them to exit, and removes their temp dirs. Run after each test file by the vitest hooks; safe to
+ * call more than once.
  */
 export async function reapAll(): Promise<void> {
   const r = registry()
@@ -193,11 +179,13 @@ export async function reapAll(): Promise<void> {
   await Promise.all(children.map(([, child]) => terminate(child, 3000)))
   for (const [pid] of children) {
     r.children.delete(pid)
+    r.keptOnSignal.delete(pid)
     tellWatchdog(`del ${pid}`)
   }
   for (const d of [...r.dirs]) {
     rmSync(d, { recursive: true, force: true })
     r.dirs.delete(d)
+    r.keptOnSignal.delete(d)
     tellWatchdog(`undir ${d}`)
   }
 }
@@ -223,43 +211,4 @@ export async function terminate(child: ChildProcess, graceMs = 5000): Promise<vo
   }, graceMs)
   await gone
   clearTimeout(timer)
-}
-
-/**
- * Returns a TCP port that is free on `host` right now (the kernel picks it), never the same one twice in
- * this process. Another process can still take it before you bind it: callers retry on EADDRINUSE.
- * @param host loopback address to probe. @default '127.0.0.1'
- */
-export async function freePort(host = '127.0.0.1'): Promise<number> {
-  const r = registry()
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const port = await new Promise<number>((resolve, reject) => {
-      const srv = net.createServer()
-      srv.unref()
-      srv.once('error', reject)
-      srv.listen({ port: 0, host, exclusive: true }, () => {
-        const addr = srv.address()
-        const p = typeof addr === 'object' && addr ? addr.port : 0
-        srv.close(() => resolve(p))
-      })
-    })
-    if (port > 0 && !r.handedPorts.has(port)) {
-      r.handedPorts.add(port)
-      return port
-    }
-  }
-  throw new Error('freePort: could not find a free port')
-}
-
-/** Resolves after `ms` milliseconds. */
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms))
-}
-
-// Register the per-file teardown when loaded inside a vitest test file; outside vitest (benchmarks, child
-// processes) this throws and the process hooks above are the safety net.
-try {
-  afterAll(reapAll, 30_000)
-} catch {
-  // not inside a vitest suite
 }

@@ -1,0 +1,4 @@
+/** `@tierkit/testkit/nginx`: `startNginx` and its config (from the core) with the vitest hooks, as the main entry. */
+import './vitest.js'
+
+export * from './nginx.js'
