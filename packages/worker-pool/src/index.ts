@@ -21,20 +21,19 @@ export {
   type WorkerPoolErrorOptions,
 } from './errors.js'
 export { type MapLimitFn, type MapLimitOptions, mapLimit, type SettleMode } from './map-limit.js'
-export {
-  createPool,
-  type PoolEvent,
-  type PoolMapOptions,
-  type PoolOptions,
-  type PoolStats,
-  type RunOptions,
-  type TaskArg,
-  type TaskArgs,
-  type TaskHandle,
-  type TaskName,
-  type TaskResult,
-  type TasksLoader,
-  WorkerPool,
-} from './pool.js'
+export { createPool, WorkerPool } from './pool.js'
 export type { Percentiles } from './samples.js'
+export type {
+  PoolEvent,
+  PoolMapOptions,
+  PoolOptions,
+  PoolStats,
+  RunOptions,
+  TaskArg,
+  TaskArgs,
+  TaskHandle,
+  TaskName,
+  TaskResult,
+  TasksLoader,
+} from './types.js'
 export type { Task, TaskMap } from './worker.js'
