@@ -114,95 +114,117 @@ export function limitedMap<T, R>(
   outer: AbortSignal | undefined,
 ): Promise<unknown[]> {
   if (outer?.aborted) return Promise.reject(new AbortedError(where, outer.reason))
-
   return new Promise<unknown[]>((resolve, reject) => {
-    const controller = new AbortController()
-    const results: unknown[] = []
     let iterator: Iterator<T>
-    let index = 0
-    let active = 0
-    let exhausted = false
-    let finished = false
-
-    const cleanup = (): void => {
-      outer?.removeEventListener('abort', onOuterAbort)
-    }
-    const fail = (err: unknown): void => {
-      if (finished) return
-      finished = true
-      cleanup()
-      if (!exhausted) {
-        try {
-          iterator.return?.()
-        } catch {
-          // the iterator's own cleanup failed; the first failure wins
-        }
-      }
-      controller.abort(err)
-      reject(err)
-    }
-    const finish = (): void => {
-      finished = true
-      cleanup()
-      resolve(results)
-    }
-    function onOuterAbort(): void {
-      fail(new AbortedError(where, outer?.reason))
-    }
-    const settled = (): void => {
-      active--
-      if (finished) return
-      if (exhausted && active === 0) finish()
-      else pump()
-    }
-    const pump = (): void => {
-      while (!finished && !exhausted && active < limit) {
-        let step: IteratorResult<T>
-        try {
-          step = iterator.next()
-        } catch (err) {
-          fail(err)
-          return
-        }
-        if (step.done) {
-          exhausted = true
-          if (active === 0) finish()
-          return
-        }
-        const i = index++
-        active++
-        let call: PromiseLike<R> | R
-        try {
-          call = fn(step.value, i, controller.signal)
-        } catch (err) {
-          call = Promise.reject(err)
-        }
-        Promise.resolve(call).then(
-          (value) => {
-            if (finished) return
-            results[i] = settleAll ? { status: 'fulfilled', value } : value
-            settled()
-          },
-          (reason: unknown) => {
-            if (finished) return
-            if (!settleAll) {
-              fail(reason)
-              return
-            }
-            results[i] = { status: 'rejected', reason }
-            settled()
-          },
-        )
-      }
-    }
-
     try {
       iterator = items[Symbol.iterator]()
     } catch (err) {
       reject(err)
       return
     }
-    outer?.addEventListener('abort', onOuterAbort, { once: true })
-    pump()
+    new LimitedMap(where, iterator, limit, fn, settleAll, outer, resolve, reject).start()
   })
+}
+
+/** One run of {@link limitedMap}: at most `limit` calls in flight, items pulled one per free slot. */
+class LimitedMap<T, R> {
+  readonly #controller = new AbortController()
+  readonly #results: unknown[] = []
+  #index = 0
+  #active = 0
+  #exhausted = false
+  #finished = false
+
+  constructor(
+    readonly where: string,
+    readonly iterator: Iterator<T>,
+    readonly limit: number,
+    readonly fn: MapLimitFn<T, R>,
+    readonly settleAll: boolean,
+    readonly outer: AbortSignal | undefined,
+    readonly resolve: (results: unknown[]) => void,
+    readonly reject: (reason: unknown) => void,
+  ) {}
+
+  start(): void {
+    this.outer?.addEventListener('abort', this.#onOuterAbort, { once: true })
+    this.#pump()
+  }
+
+  readonly #onOuterAbort = (): void => {
+    this.#fail(new AbortedError(this.where, this.outer?.reason))
+  }
+
+  #fail(err: unknown): void {
+    if (this.#finished) return
+    this.#finished = true
+    this.outer?.removeEventListener('abort', this.#onOuterAbort)
+    if (!this.#exhausted) {
+      try {
+        this.iterator.return?.()
+      } catch {
+        // the iterator's own cleanup failed; the first failure wins
+      }
+    }
+    this.#controller.abort(err)
+    this.reject(err)
+  }
+
+  #finish(): void {
+    this.#finished = true
+    this.outer?.removeEventListener('abort', this.#onOuterAbort)
+    this.resolve(this.#results)
+  }
+
+  /** Starts calls while there are free slots and items. */
+  #pump(): void {
+    while (!this.#finished && !this.#exhausted && this.#active < this.limit) {
+      let step: IteratorResult<T>
+      try {
+        step = this.iterator.next()
+      } catch (err) {
+        this.#fail(err)
+        return
+      }
+      if (step.done) {
+        this.#exhausted = true
+        if (this.#active === 0) this.#finish()
+        return
+      }
+      this.#call(step.value, this.#index++)
+    }
+  }
+
+  #call(item: T, i: number): void {
+    this.#active++
+    let call: PromiseLike<R> | R
+    try {
+      call = this.fn(item, i, this.#controller.signal)
+    } catch (err) {
+      call = Promise.reject(err)
+    }
+    Promise.resolve(call).then(
+      (value) => {
+        if (this.#finished) return
+        this.#results[i] = this.settleAll ? { status: 'fulfilled', value } : value
+        this.#settled()
+      },
+      (reason: unknown) => {
+        if (this.#finished) return
+        if (!this.settleAll) {
+          this.#fail(reason)
+          return
+        }
+        this.#results[i] = { status: 'rejected', reason }
+        this.#settled()
+      },
+    )
+  }
+
+  #settled(): void {
+    this.#active--
+    if (this.#finished) return
+    if (this.#exhausted && this.#active === 0) this.#finish()
+    else this.#pump()
+  }
 }
