@@ -1,23 +1,15 @@
 /**
  * Cloudflare side of `@tierkit/cdn-headers`: the route table as a Rulesets API `http_request_cache_settings`
- * ruleset, and a purge client for cache tags. Structural types only: the `cloudflare` SDK is not imported.
+ * ruleset, and a purge client for cache tags (in `purge.ts`, re-exported here). Structural types only: the
+ * `cloudflare` SDK is not imported.
  *
  * @module
  */
-import {
-  checkDuration,
-  checkFunction,
-  checkInteger,
-  checkObject,
-  checkOneOf,
-  describeValue,
-  invalidArgument,
-  refuseRenamed,
-  TierkitTypeError,
-} from '@tierkit/contracts'
-import { PurgeFailedError } from './errors.js'
+import { checkObject, checkOneOf, invalidArgument } from '@tierkit/contracts'
 import type { CachePolicyTable } from './policy.js'
-import { isValidTag, type ResolvedRule, TAG_CHARS } from './rule.js'
+import type { ResolvedRule } from './rule.js'
+
+export { createPurgeClient, type PurgeClient, type PurgeClientOptions } from './purge.js'
 
 const TTL_MODES: readonly string[] = ['override_origin', 'respect_origin']
 
@@ -89,6 +81,68 @@ function ruleExpression(r: ResolvedRule, hostClause: string): string {
   return `${hostClause}http.request.method in {${methods}} and ${path}`
 }
 
+/** The options of {@link toCloudflareRuleset}, checked; returns the session cookie names. */
+function checkRulesetOptions(where: string, options: CloudflareRulesetOptions): readonly string[] {
+  checkObject(where, 'options', options)
+  const cookies = options.sessionCookies ?? ['session', 'sid']
+  if (!Array.isArray(cookies))
+    throw invalidArgument(where, 'options.sessionCookies', 'an array of cookie names', cookies)
+  for (const [i, c] of cookies.entries()) {
+    if (typeof c !== 'string' || !TOKEN.test(c))
+      throw invalidArgument(where, `options.sessionCookies[${i}]`, 'a cookie name (an RFC 9110 token)', c)
+  }
+  if (
+    options.host !== undefined &&
+    (typeof options.host !== 'string' || !/^[A-Za-z0-9.-]+$/.test(options.host))
+  ) {
+    throw invalidArgument(
+      where,
+      'options.host',
+      'a hostname (letters, digits, dots and hyphens)',
+      options.host,
+    )
+  }
+  if (options.ttlMode !== undefined) checkOneOf(where, 'options.ttlMode', options.ttlMode, TTL_MODES)
+  if (options.name !== undefined && typeof options.name !== 'string') {
+    throw invalidArgument(where, 'options.name', 'a string', options.name)
+  }
+  return cookies
+}
+
+/** The Cloudflare rule of one table rule: a bypass, or the cache settings with its TTLs. */
+function cacheRule(
+  r: ResolvedRule,
+  hostClause: string,
+  mode: 'override_origin' | 'respect_origin',
+): CloudflareCacheRule {
+  const expression = ruleExpression(r, hostClause)
+  if (r.authenticated || r.cdnMaxAge === 0 || !r.methods.includes('GET')) {
+    return {
+      action: 'set_cache_settings',
+      action_parameters: { cache: false },
+      expression,
+      description: `${r.name}: bypass`,
+      enabled: true,
+    }
+  }
+  const params: CloudflareCacheRule['action_parameters'] = {
+    cache: true,
+    edge_ttl: mode === 'override_origin' ? { mode, default: r.cdnMaxAge } : { mode },
+    // a maxAge of 0 is the origin's `public, no-cache`: let Cloudflare pass it through
+    browser_ttl:
+      mode === 'override_origin' && r.maxAge > 0 ? { mode, default: r.maxAge } : { mode: 'respect_origin' },
+    respect_strong_etags: true,
+  }
+  if (r.staleWhileRevalidate > 0) params.serve_stale = { disable_stale_while_updating: false }
+  return {
+    action: 'set_cache_settings',
+    action_parameters: params,
+    expression,
+    description: r.name,
+    enabled: true,
+  }
+}
+
 /**
  * Exports the route table as a Cloudflare cache-rules ruleset (phase `http_request_cache_settings`). Path patterns
  * map 1:1 to `strict wildcard` (case-sensitive, `*` spans `/`), exactly like the runtime matcher. Because every
@@ -114,61 +168,11 @@ export function toCloudflareRuleset(
   if (policy === null || typeof policy !== 'object' || !Array.isArray(policy.rules)) {
     throw invalidArgument(where, 'policy', 'a CachePolicyTable', policy)
   }
-  checkObject(where, 'options', options)
-  const cookies = options.sessionCookies ?? ['session', 'sid']
-  if (!Array.isArray(cookies))
-    throw invalidArgument(where, 'options.sessionCookies', 'an array of cookie names', cookies)
-  for (const [i, c] of cookies.entries()) {
-    if (typeof c !== 'string' || !TOKEN.test(c))
-      throw invalidArgument(where, `options.sessionCookies[${i}]`, 'a cookie name (an RFC 9110 token)', c)
-  }
-  if (
-    options.host !== undefined &&
-    (typeof options.host !== 'string' || !/^[A-Za-z0-9.-]+$/.test(options.host))
-  ) {
-    throw invalidArgument(
-      where,
-      'options.host',
-      'a hostname (letters, digits, dots and hyphens)',
-      options.host,
-    )
-  }
-  if (options.ttlMode !== undefined) checkOneOf(where, 'options.ttlMode', options.ttlMode, TTL_MODES)
-  if (options.name !== undefined && typeof options.name !== 'string') {
-    throw invalidArgument(where, 'options.name', 'a string', options.name)
-  }
+  const cookies = checkRulesetOptions(where, options)
   const mode = options.ttlMode ?? 'override_origin'
   const hostClause = options.host === undefined ? '' : `http.host eq ${quote(options.host)} and `
   const rules: CloudflareCacheRule[] = []
-  for (const r of [...policy.rules].reverse()) {
-    const expression = ruleExpression(r, hostClause)
-    if (r.authenticated || r.cdnMaxAge === 0 || !r.methods.includes('GET')) {
-      rules.push({
-        action: 'set_cache_settings',
-        action_parameters: { cache: false },
-        expression,
-        description: `${r.name}: bypass`,
-        enabled: true,
-      })
-      continue
-    }
-    const params: CloudflareCacheRule['action_parameters'] = {
-      cache: true,
-      edge_ttl: mode === 'override_origin' ? { mode, default: r.cdnMaxAge } : { mode },
-      // a maxAge of 0 is the origin's `public, no-cache`: let Cloudflare pass it through
-      browser_ttl:
-        mode === 'override_origin' && r.maxAge > 0 ? { mode, default: r.maxAge } : { mode: 'respect_origin' },
-      respect_strong_etags: true,
-    }
-    if (r.staleWhileRevalidate > 0) params.serve_stale = { disable_stale_while_updating: false }
-    rules.push({
-      action: 'set_cache_settings',
-      action_parameters: params,
-      expression,
-      description: r.name,
-      enabled: true,
-    })
-  }
+  for (const r of [...policy.rules].reverse()) rules.push(cacheRule(r, hostClause, mode))
   const credentialClauses = [
     'len(http.request.headers["authorization"]) gt 0',
     ...cookies.map((c) => `len(http.request.cookies[${quote(c)}]) gt 0`),
@@ -186,145 +190,5 @@ export function toCloudflareRuleset(
     phase: 'http_request_cache_settings',
     description: 'Generated by @tierkit/cdn-headers from the route table',
     rules,
-  }
-}
-
-/** Options of {@link createPurgeClient}. */
-export interface PurgeClientOptions {
-  /** Cloudflare zone id. */
-  zoneId: string
-  /** API token with the `Cache Purge` permission (sent as `Authorization: Bearer`; never put in an error message). */
-  apiToken: string
-  /** API base URL (`http:` or `https:`). @default 'https://api.cloudflare.com/client/v4' */
-  baseUrl?: string
-  /** Tags per request (Cloudflare accepts up to 100). @default 100 */
-  batchSize?: number
-  /** How long one purge request may take, in ms, before it fails with `PurgeFailedError` (status 0, retryable). @default 10000 */
-  timeout?: number
-  /** The `fetch` to use. @default globalThis.fetch */
-  fetch?: typeof fetch
-}
-
-/**
- * A cache-tag purge client. It owns nothing to close: each `purgeTags` call sends its requests and is done (the
- * connections belong to the `fetch` it was given), and it reports no events (a failure rejects the call).
- */
-export interface PurgeClient {
-  /**
-   * Purges every cached response carrying one of the tags (`POST /zones/{zone}/purge_cache` with `{ tags }`), in
-   * batches of `batchSize`, one after another. Duplicate tags are sent once.
-   *
-   * @param tags - cache tags
-   * @returns how many requests were sent
-   * @throws TierkitTypeError (`E_INVALID_ARGUMENT`) when `tags` is not a non-empty array of cache tags (see
-   *   `isValidTag`), before anything is sent (`PurgeClient.purgeTags: tags[1] must be a cache tag (1 to 1024
-   *   printable ASCII characters, no space or comma), got "a b"`)
-   * @throws PurgeFailedError (`E_PURGE_FAILED`) for the first failing batch; earlier batches were purged
-   */
-  purgeTags(tags: readonly string[]): Promise<{ requests: number }>
-}
-
-/** `purgeTags ["a","b"]` for messages: the first tags of the batch, and how many more. */
-function describeBatch(batch: readonly string[]): string {
-  const shown = batch.slice(0, 3).map((t) => JSON.stringify(t))
-  return `purgeTags [${shown.join(',')}${batch.length > 3 ? `, and ${batch.length - 3} more` : ''}]`
-}
-
-/**
- * Creates a purge client for Cloudflare cache tags.
- *
- * @param options - {@link PurgeClientOptions}
- * @returns the {@link PurgeClient}
- * @throws TierkitTypeError (`E_INVALID_ARGUMENT`) for a missing or bad option
- *   (`createPurgeClient: options.batchSize must be an integer from 1 to 100, got 0`)
- * @example
- * ```ts
- * const purge = createPurgeClient({ zoneId, apiToken: process.env.CF_API_TOKEN!, timeout: 5000 })
- * await purge.purgeTags(['product-42'])
- * ```
- */
-export function createPurgeClient(options: PurgeClientOptions): PurgeClient {
-  const where = 'createPurgeClient'
-  checkObject(where, 'options', options)
-  refuseRenamed(where, options, { timeoutMs: 'renamed options.timeout, in ms' }, 'options.')
-  if (typeof options.zoneId !== 'string' || !/^[A-Za-z0-9]+$/.test(options.zoneId)) {
-    throw invalidArgument(where, 'options.zoneId', 'an alphanumeric zone id', options.zoneId)
-  }
-  const token: unknown = options.apiToken
-  if (typeof token !== 'string' || token.length === 0 || /[\r\n]/.test(token)) {
-    // the token is a secret: say what is wrong with it, never what it is
-    throw new TierkitTypeError(
-      `${where}: options.apiToken must be a non-empty string without line breaks, got ${
-        typeof token === 'string'
-          ? token.length === 0
-            ? '""'
-            : 'a string with a line break'
-          : describeValue(token)
-      }`,
-    )
-  }
-  const batchSize = checkInteger(where, 'options.batchSize', options.batchSize ?? 100, 1, 100)
-  const timeout =
-    options.timeout === undefined ? 10_000 : checkDuration(where, 'options.timeout', options.timeout, 1)
-  const baseUrl = options.baseUrl ?? 'https://api.cloudflare.com/client/v4'
-  if (typeof baseUrl !== 'string' || !/^https?:\/\/[^\s]+$/.test(baseUrl) || !URL.canParse(baseUrl)) {
-    throw invalidArgument(where, 'options.baseUrl', 'an http: or https: URL', baseUrl)
-  }
-  const doFetch = options.fetch ?? globalThis.fetch
-  checkFunction(where, 'options.fetch', doFetch)
-  const base = baseUrl.replace(/\/+$/, '')
-  const url = `${base}/zones/${options.zoneId}/purge_cache`
-  const authorization = `Bearer ${token}`
-
-  return {
-    async purgeTags(tags) {
-      if (!Array.isArray(tags) || tags.length === 0) {
-        throw invalidArgument('PurgeClient.purgeTags', 'tags', 'a non-empty array of cache tags', tags)
-      }
-      for (const [i, t] of tags.entries()) {
-        if (!isValidTag(t))
-          throw invalidArgument('PurgeClient.purgeTags', `tags[${i}]`, `a cache tag (${TAG_CHARS})`, t)
-      }
-      const unique = [...new Set(tags)]
-      let requests = 0
-      for (let i = 0; i < unique.length; i += batchSize) {
-        const batch = unique.slice(i, i + batchSize)
-        requests++
-        let res: Response
-        try {
-          res = await doFetch(url, {
-            method: 'POST',
-            headers: { authorization, 'content-type': 'application/json' },
-            body: JSON.stringify({ tags: batch }),
-            signal: AbortSignal.timeout(timeout),
-          })
-        } catch (cause) {
-          const why =
-            (cause as Error)?.name === 'TimeoutError'
-              ? `no answer within ${timeout} ms`
-              : `the request failed: ${(cause as Error)?.message ?? String(cause)}`
-          throw new PurgeFailedError(0, batch, `${describeBatch(batch)}: ${why}`, { cause })
-        }
-        const text = await res.text().catch(() => '')
-        let json: { success?: unknown; errors?: { message?: string }[] } | undefined
-        try {
-          json = JSON.parse(text)
-        } catch {
-          json = undefined
-        }
-        if (!res.ok || json?.success !== true) {
-          const msg =
-            (Array.isArray(json?.errors) && json.errors.map((e) => e?.message).join('; ')) ||
-            text.slice(0, 200) ||
-            res.statusText
-          throw new PurgeFailedError(
-            res.status,
-            batch,
-            `${describeBatch(batch)}: Cloudflare answered HTTP ${res.status}${json?.success === false && res.ok ? ' with success: false' : ''}: ${msg}`,
-          )
-        }
-      }
-      return { requests }
-    },
   }
 }

@@ -123,11 +123,8 @@ export function evaluatePreconditions(req: ConditionalRequest, state: ResourceSt
   return evaluate(req, state, 'evaluatePreconditions')
 }
 
-/**
- * {@link evaluatePreconditions}, its bad-argument messages naming `where` (the adapters' `checkPreconditions`).
- * @internal
- */
-export function evaluate(req: ConditionalRequest, state: ResourceState, where: string): PreconditionOutcome {
+/** The checks of {@link evaluate}'s arguments, in the order the messages promise. */
+function checkArguments(req: ConditionalRequest, state: ResourceState, where: string): void {
   if (req === null || typeof req !== 'object')
     throw invalidArgument(where, 'req', 'an object { method, headers }', req)
   if (req.headers === null || typeof req.headers !== 'object')
@@ -138,6 +135,14 @@ export function evaluate(req: ConditionalRequest, state: ResourceState, where: s
     throw invalidArgument(where, 'state', 'an object { status?, etag?, lastModified?, exists? }', state)
   if (state.etag !== undefined && typeof state.etag !== 'string')
     throw invalidArgument(where, 'state.etag', 'a string or undefined', state.etag)
+}
+
+/**
+ * {@link evaluatePreconditions}, its bad-argument messages naming `where` (the adapters' `checkPreconditions`).
+ * @internal
+ */
+export function evaluate(req: ConditionalRequest, state: ResourceState, where: string): PreconditionOutcome {
+  checkArguments(req, state, where)
   const m = req.method ?? 'GET'
   const method = m === 'GET' || m === 'HEAD' ? m : m.toUpperCase()
   const status = state.status ?? 200

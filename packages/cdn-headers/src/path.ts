@@ -110,6 +110,8 @@ export interface PathScan {
 /**
  * Scans and decodes one request target into `out` (no allocation on the common path). Returns `false` with
  * `out.issue` set when the target cannot be normalised unambiguously.
+ * One loop over the target's characters; only a run of non-ASCII escapes (rare, and decoded with an allocation
+ * anyway) calls out, once per run.
  * @internal
  */
 export function scanPath(target: string, maxLength: number, out: PathScan): boolean {
@@ -165,26 +167,11 @@ export function scanPath(target: string, maxLength: number, out: PathScan): bool
         i += 2
         from = i + 1
       } else {
-        // a run of escapes of non-ASCII bytes: one strict UTF-8 decode (truncated, overlong and surrogate
-        // sequences throw, as they do in find-my-way's decodeURI)
-        let j = i
-        while (
-          j < n &&
-          target.charCodeAt(j) === 37 &&
-          hexValue(target.charCodeAt(j + 1)) >= 8 &&
-          hexValue(target.charCodeAt(j + 2)) >= 0
-        )
-          j += 3
-        let text: string
-        try {
-          text = decodeURIComponent(target.slice(i, j))
-        } catch {
-          return fail(out, 'malformed-escape')
-        }
-        for (let m = 0; m < text.length; m++) {
-          const u = text.charCodeAt(m)
-          if (u >= 0x80 && u <= 0x9f) return fail(out, 'control-character')
-        }
+        // a run of escapes of non-ASCII bytes: one strict UTF-8 decode
+        const j = escapeRunEnd(target, i, n)
+        const text = decodeUtf8Run(target.slice(i, j))
+        if (text === undefined) return fail(out, 'malformed-escape')
+        if (hasC1Control(text)) return fail(out, 'control-character')
         // find-my-way folds with toLowerCase(), which maps some non-ASCII letters (K, the Kelvin sign, to k)
         if (text.toLowerCase() !== text) flags |= FLAG_FOLD
         canon += target.slice(from, i) + text
@@ -202,6 +189,40 @@ export function scanPath(target: string, maxLength: number, out: PathScan): bool
   out.raw = raw
   out.flags = flags
   return true
+}
+
+/** Where the run of escapes of non-ASCII bytes (`%80` to `%FF`) starting at `i` ends. */
+function escapeRunEnd(target: string, i: number, n: number): number {
+  let j = i
+  while (
+    j < n &&
+    target.charCodeAt(j) === 37 &&
+    hexValue(target.charCodeAt(j + 1)) >= 8 &&
+    hexValue(target.charCodeAt(j + 2)) >= 0
+  )
+    j += 3
+  return j
+}
+
+/**
+ * A run of escapes decoded as strict UTF-8, or `undefined` when it is not (truncated, overlong and surrogate
+ * sequences throw, as they do in find-my-way's decodeURI).
+ */
+function decodeUtf8Run(escapes: string): string | undefined {
+  try {
+    return decodeURIComponent(escapes)
+  } catch {
+    return undefined
+  }
+}
+
+/** Whether decoded text holds a C1 control character (U+0080 to U+009F). */
+function hasC1Control(text: string): boolean {
+  for (let m = 0; m < text.length; m++) {
+    const u = text.charCodeAt(m)
+    if (u >= 0x80 && u <= 0x9f) return true
+  }
+  return false
 }
 
 function fail(out: PathScan, issue: PathIssue): false {
