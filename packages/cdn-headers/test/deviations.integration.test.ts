@@ -3,10 +3,11 @@
  * http-cache-semantics or nginx changes one of them, the matching test fails and the matrix model must be
  * revisited. The package's output never depends on any of these behaviours (see docs/cdn-headers.md).
  */
+import { setTimeout as sleep } from 'node:timers/promises'
 import { type NginxServer, startNginx } from '@tierkit/testkit/nginx'
 import CachePolicy from 'http-cache-semantics'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { listen, request, sleep } from './helpers.js'
+import { listen, request } from './helpers.js'
 
 const req = (headers: Record<string, string> = {}, method = 'GET') => ({
   method,

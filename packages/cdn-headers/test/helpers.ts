@@ -81,8 +81,6 @@ export async function pool<T>(
   await Promise.all(workers)
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
-
 /** Lower-cases header names and joins arrays, the shape http-cache-semantics expects. */
 export function flatHeaders(
   h: http.IncomingHttpHeaders | Record<string, string | string[] | undefined>,

@@ -3,10 +3,11 @@
  * by a real nginx (two of them: one honouring Cache-Control like a generic shared cache, one honouring
  * CDN-Cache-Control like a CDN). Both judges must agree with the intent.
  */
+import { setTimeout as sleep } from 'node:timers/promises'
 import { type NginxServer, startNginx } from '@tierkit/testkit/nginx'
 import CachePolicy from 'http-cache-semantics'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { flatHeaders, type HttpAnswer, listen, pool, request, sleep } from './helpers.js'
+import { flatHeaders, type HttpAnswer, listen, pool, request } from './helpers.js'
 import {
   type Case,
   generateCases,

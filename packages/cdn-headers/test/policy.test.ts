@@ -3,19 +3,19 @@ import { describe, expect, test } from 'vitest'
 import { CdnHeadersError, definePolicy, InvalidPolicyError, type RouteRule } from '../src/index.js'
 import { expectInvalidArgument, thrown } from './helpers.js'
 
-// the notes' two rules: cache GET /api/public/* for 10 minutes, bypass authenticated routes
-const NOTES: RouteRule[] = [
+// the README's two rules: cache GET /api/public/* for 10 minutes, bypass authenticated routes
+const TWO_RULES: RouteRule[] = [
   { name: 'authenticated', path: '/api/me*', authenticated: true },
   { name: 'public api', path: '/api/public/*', maxAge: 600, cdnMaxAge: 600, tags: ['public'] },
 ]
-const policy = definePolicy(NOTES, {
+const policy = definePolicy(TWO_RULES, {
   cdnHeaders: ['CDN-Cache-Control', 'Cloudflare-CDN-Cache-Control'],
   tagHeaders: ['Cache-Tag', 'Surrogate-Key'],
 })
 const get = (path: string, headers: Record<string, string> = {}) => ({ method: 'GET', path, headers })
 const ok = { status: 200, setsCookie: false }
 
-describe('the notes example', () => {
+describe('the README example (two rules)', () => {
   test('GET /api/public/* is public for 10 minutes, tagged', () => {
     const c = policy.compile(get('/api/public/users?page=2'), ok)
     expect(c.shared).toBe(true)
