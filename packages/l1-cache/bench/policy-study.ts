@@ -1,11 +1,11 @@
 /**
  * Policy study: runs the hit-ratio targets (traces, Zipf, synthetic recency-heavy and shifting workloads) for a
- * list of W-TinyLFU tunings and prints which targets each misses. This is how the defaults in src/cache.ts
+ * list of W-TinyLFU tunings and prints which targets each misses. This is how the defaults in src/tuning.ts
  * (TUNING) were chosen. Usage: node --import tsx bench/policy-study.ts '[{}, {"step": 0.1}]'
  */
 import { LRUCache } from 'lru-cache'
-import { TUNING } from '../src/cache.js'
 import { L1Cache } from '../src/index.js'
+import { TUNING } from '../src/tuning.js'
 import { distinct, hitRatio, loadTrace, recencyHeavy, type SimCache, shifting, zipf } from './workloads.js'
 
 const rows: [string, Int32Array, number, number][] = []

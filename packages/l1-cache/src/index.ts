@@ -7,6 +7,14 @@
  */
 export type { CloseOptions, LoaderContext } from '@tierkit/contracts'
 export { AbortedError, ClosedError, TierkitError, TierkitTypeError } from '@tierkit/contracts'
+export { L1Cache } from './cache.js'
+export {
+  EntryTooLargeError,
+  errors,
+  InvalidSizeError,
+  L1CacheError,
+  type L1CacheErrorCode,
+} from './errors.js'
 export type {
   EvictionReason,
   GetOrLoadOptions,
@@ -16,12 +24,4 @@ export type {
   Loader,
   Policy,
   SetOptions,
-} from './cache.js'
-export { L1Cache } from './cache.js'
-export {
-  EntryTooLargeError,
-  errors,
-  InvalidSizeError,
-  L1CacheError,
-  type L1CacheErrorCode,
-} from './errors.js'
+} from './types.js'

@@ -4,7 +4,7 @@ import { expect } from 'vitest'
 /** Any L1Cache instance (the helpers only read its internals). */
 type Sized = { readonly max: number; readonly maxSize: number }
 
-interface Internals {
+interface Store {
   map: Map<unknown, number>
   keyList: unknown[]
   valList: unknown[]
@@ -19,20 +19,27 @@ interface Internals {
   count: number
   weight: number
   ttlCount: number
-  windowWeight: number
-  protectedWeight: number
-  lru: boolean
+}
+
+interface Internals {
+  /** the storage (src/slots.ts) */
+  store: Store
+  /** the eviction policy (src/policy.ts): the W-TinyLFU one has segment weights */
+  evictor: { heads: readonly number[]; windowWeight?: number; protectedWeight?: number }
+  policy: 'lru' | 'tinylfu'
 }
 
 /** Allocated slots of the cache's storage (to show that memory falls back). */
 export function allocatedSlots(cache: Sized): number {
-  return (cache as unknown as Internals).slotCap
+  return (cache as unknown as Internals).store.slotCap
 }
 
 /** Checks every internal invariant of a cache: lists, map, counts, weights, free list. */
 export function checkInvariants(cache: Sized): void {
-  const c = cache as unknown as Internals
-  const heads = c.lru ? [0] : [0, 1, 2]
+  const internals = cache as unknown as Internals
+  const c = internals.store
+  const lru = internals.policy === 'lru'
+  const heads = lru ? [0] : [0, 1, 2]
   const seen = new Set<number>()
   let weight = 0
   let win = 0
@@ -63,9 +70,9 @@ export function checkInvariants(cache: Sized): void {
   expect(c.map.size).toBe(c.count)
   expect(c.weight).toBeCloseTo(weight, 6)
   expect(c.ttlCount).toBe(ttl)
-  if (!c.lru) {
-    expect(c.windowWeight).toBeCloseTo(win, 6)
-    expect(c.protectedWeight).toBeCloseTo(prot, 6)
+  if (!lru) {
+    expect(internals.evictor.windowWeight).toBeCloseTo(win, 6)
+    expect(internals.evictor.protectedWeight).toBeCloseTo(prot, 6)
   }
   // free list: disjoint from the live slots, every slot below `top` is live or free
   let free = 0

@@ -206,7 +206,10 @@ describe.each(['lru', 'tinylfu'] as const)('model-based (%s)', (policy) => {
             // keys held == keys stored minus keys reported by evict events
             const held = new Set<number>()
             for (let k = 0; k <= 40; k++)
-              if (c.peek(k) !== undefined || (c as unknown as { map: Map<number, number> }).map.has(k))
+              if (
+                c.peek(k) !== undefined ||
+                (c as unknown as { store: { map: Map<number, number> } }).store.map.has(k)
+              )
                 held.add(k)
             expect([...held].sort()).toEqual([...live].sort())
           }

@@ -1,8 +1,8 @@
 import { execFileSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { afterEach, describe, expect, test } from 'vitest'
-import { TUNING } from '../src/cache.js'
 import { L1Cache } from '../src/index.js'
+import { TUNING } from '../src/tuning.js'
 import { checkInvariants } from './helpers.js'
 
 /** Seeded streams of integer keys: Zipf-like, recency-heavy, loop and a mix. */
@@ -73,6 +73,8 @@ describe('tinylfu internals', () => {
     const result = JSON.parse(out.trim().split('\n').pop()!) as {
       same: boolean
       sameTtl: boolean
+      sameParts: boolean
+      samePartsTtl: boolean
       windowRatio: number
     }
     // the climber moved the window away from its initial 1% (to a fractional size): the case that used to
@@ -80,5 +82,8 @@ describe('tinylfu internals', () => {
     expect(result.windowRatio).not.toBe(0.01)
     expect(result.same).toBe(true)
     expect(result.sameTtl).toBe(true)
+    // and so do the objects it is made of (storage, policy, admission, climber, expiry, counters, loads, events)
+    expect(result.sameParts).toBe(true)
+    expect(result.samePartsTtl).toBe(true)
   })
 })
