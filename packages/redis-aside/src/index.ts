@@ -19,18 +19,7 @@ export {
   UnserializableValueError,
 } from '@tierkit/contracts'
 export type { BreakerState } from './breaker.js'
-export {
-  type BatchLoader,
-  type BatchLoaderContext,
-  type Cache,
-  type CacheEvent,
-  type CacheOptions,
-  createCache,
-  type Loader,
-  type LoaderContext,
-  type LoadOptions,
-  type SetOptions,
-} from './cache.js'
+export { createCache } from './cache.js'
 export {
   errors,
   LoaderError,
@@ -43,3 +32,14 @@ export {
   ValueTooLargeError,
 } from './errors.js'
 export { parseRedisKey } from './keys.js'
+export type {
+  BatchLoader,
+  BatchLoaderContext,
+  Cache,
+  CacheEvent,
+  CacheOptions,
+  Loader,
+  LoaderContext,
+  LoadOptions,
+  SetOptions,
+} from './types.js'

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { Cluster, Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
@@ -22,7 +23,6 @@ import {
   ready,
   recordingObserver,
   rejection,
-  sleep,
   startTopology,
   TOPOLOGIES,
   type Topology,

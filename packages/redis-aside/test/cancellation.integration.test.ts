@@ -1,6 +1,7 @@
 // Per-call cancellation (issue 16): `getOrLoad(key, loader, { signal })` and `getOrLoadMany` reject that
 // caller at once with AbortedError while a load shared with other callers goes on for them; the last
 // caller's abort aborts the loader's ctx.signal. Interleavings are forced with gates, never with sleeps.
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { Cluster, Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
@@ -17,7 +18,6 @@ import {
   ready,
   recordingObserver,
   rejection,
-  sleep,
   startTopology,
   TOPOLOGIES,
   type Topology,
@@ -144,7 +144,7 @@ describe.each(TOPOLOGIES)('per-call cancellation on %s', (topology) => {
     first.release() // the abandoned loader returns late, with its old value
     await cache.close() // waits for the abandoned load too
     // the old value went nowhere: not into the L1, not into Redis
-    expect([...l1.map.values()].map((e) => (e.value as { v: unknown }).v)).toEqual(['new'])
+    expect([...l1.map.values()].map((e) => (e.value as { value: unknown }).value)).toEqual(['new'])
     expect(await make({ namespace: cache.namespace }).get('k')).toBe('new')
   })
 

@@ -1,11 +1,12 @@
 // Defect 8 (redis-aside's part) of issue 15: on a Redis Cluster, one dead master must not stop Redis for
 // the keys of the healthy masters: the circuit breaker is per node (the master owning the key's slot).
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { Cluster } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type CacheEvent, createCache } from '../src/index.js'
 import { keyPrefix } from '../src/keys.js'
 import { keySlot } from '../src/slot.js'
-import { eventually, ready, sleep, startTopology, type Topology, uniqueNs } from './helpers.js'
+import { eventually, ready, startTopology, type Topology, uniqueNs } from './helpers.js'
 
 describe('per-node circuit breakers on a Redis Cluster', () => {
   let t: Topology

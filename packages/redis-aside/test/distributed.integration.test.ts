@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { eventually, startTopology, TOPOLOGIES, type Topology, uniqueNs } from './helpers.js'
 import { WorkerProcess } from './worker.js'
@@ -73,7 +74,7 @@ describe.each(TOPOLOGIES)('distributed stampede lock on %s', (topology) => {
       doomed.send('go-hang') // takes the lease and hangs in its loader
       await eventually(async () => (await redis.get(`loader-calls:${ns}`)) === '1')
       for (const w of workers) w.send('go') // followers: they wait on the lease holder
-      await new Promise((r) => setTimeout(r, 100))
+      await sleep(100)
       doomed.child.kill('SIGKILL') // the holder dies without releasing: its lease (1 s) must expire
       const results = (await Promise.all(workers.map((w) => w.next()))).map(
         (l) => JSON.parse(l) as WorkerResult,

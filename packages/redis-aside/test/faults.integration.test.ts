@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { Cluster, Redis } from 'ioredis'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { type CacheEvent, createCache, RedisUnavailableError } from '../src/index.js'
@@ -7,7 +8,6 @@ import {
   proxiesFor,
   ready,
   recordingObserver,
-  sleep,
   startTopology,
   TOPOLOGIES,
   type Topology,

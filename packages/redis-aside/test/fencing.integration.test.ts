@@ -2,6 +2,7 @@
 // process (a fencing check at the fill, as memcache's leases do), and an eviction from the bus must stop the
 // in-flight loads and reads of this process from filling the L1. The interleavings are forced with gated
 // loaders in another process (the race worker), never with sleeps.
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { Cluster, Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type Cache, type CacheOptions, createCache, exactSerializer } from '../src/index.js'
@@ -198,7 +199,7 @@ describe.each(TOPOLOGIES)('fencing on %s', (topology) => {
       await gate
       return 'loaded'
     })
-    await new Promise((r) => setTimeout(r, 50))
+    await sleep(50)
     cache.evictLocal()
     release()
     expect(await pending).toBe('loaded')

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import { TierkitTypeError } from '@tierkit/contracts'
 import {
   type DelayProxy,
@@ -8,7 +9,7 @@ import {
   startRedisCluster,
 } from '@tierkit/testkit'
 import { Cluster, Redis } from 'ioredis'
-import { expect } from 'vitest'
+import { expect, vi } from 'vitest'
 
 export type TopologyName = 'redis' | 'cluster'
 export const TOPOLOGIES: TopologyName[] = ['redis', 'cluster']
@@ -151,16 +152,17 @@ export async function ready(client: Redis | Cluster): Promise<void> {
   }, 20_000)
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
-
-/** Polls `fn` until it returns true (or throws after `ms`). Waits only, never asserts a duration. */
-export async function eventually(fn: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms
-  for (;;) {
-    if (await fn()) return
-    if (Date.now() > deadline) throw new Error('condition not met in time')
-    await sleep(10)
-  }
+/**
+ * Waits until `fn` returns true: `vi.waitFor` (polling every 10 ms, throwing after `timeout`) for a predicate
+ * rather than an assertion. Waits only, never asserts a duration.
+ */
+export function eventually(fn: () => boolean | Promise<boolean>, timeout = 10_000): Promise<void> {
+  return vi.waitFor(
+    async () => {
+      if (!(await fn())) throw new Error('condition not met in time')
+    },
+    { timeout, interval: 10 },
+  )
 }
 
 let nsCounter = 0

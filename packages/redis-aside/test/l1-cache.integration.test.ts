@@ -1,16 +1,9 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import { L1Cache } from '@tierkit/l1-cache'
 import type { Cluster, Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createCache } from '../src/index.js'
-import {
-  commandCalls,
-  ready,
-  recordingObserver,
-  sleep,
-  startTopology,
-  type Topology,
-  uniqueNs,
-} from './helpers.js'
+import { commandCalls, ready, recordingObserver, startTopology, type Topology, uniqueNs } from './helpers.js'
 
 // The real L1Cache of @tierkit/l1-cache as redis-aside's L1 (one Redis for this file).
 describe('with L1Cache from @tierkit/l1-cache as l1', () => {

@@ -4,7 +4,7 @@ import type { Cache, CacheObserver, L1Store } from '../src/index.js'
 import { MapL1 } from './helpers.js'
 
 /**
- * The API documented for `L1Cache` of @tierkit/l1-cache (DESIGN.md): `new L1Cache({ max, ttl })`,
+ * The API documented for `L1Cache` in packages/l1-cache/README.md: `new L1Cache({ max, ttl })`,
  * `get(key)`, `set(key, value, { ttl })`, `delete(key)`, `clear()`. Checked by `tsc` (typecheck script) and
  * by vitest's type assertions.
  */
