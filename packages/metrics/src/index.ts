@@ -19,23 +19,22 @@ export {
   MetricRegisteredError,
   type MetricsErrorCode,
 } from './errors.js'
+export { OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE } from './exposition.js'
 export { HIT_RATIO_METRIC, INVALID_METRIC, LATENCY_METRIC, REQUESTS_METRIC } from './format.js'
-export {
-  type CacheMetrics,
-  type CacheMetricsEvent,
-  type CacheMetricsObserver,
-  type CacheMetricsOptions,
-  type CacheMetricsSample,
-  type CacheMetricsSnapshot,
-  createCacheMetrics,
-  DEFAULT_LATENCY_BUCKETS,
-  type FormatTableOptions,
-  type InvalidRecordReason,
-  type LatencyBucket,
-  type LatencySummary,
-  type LayerSample,
-  type LayerSnapshot,
-  OPENMETRICS_CONTENT_TYPE,
-  PROMETHEUS_CONTENT_TYPE,
-  type StatsSource,
-} from './metrics.js'
+export { createCacheMetrics } from './metrics.js'
+export { DEFAULT_LATENCY_BUCKETS } from './options.js'
+export type {
+  CacheMetrics,
+  CacheMetricsEvent,
+  CacheMetricsObserver,
+  CacheMetricsOptions,
+  CacheMetricsSample,
+  CacheMetricsSnapshot,
+  FormatTableOptions,
+  InvalidRecordReason,
+  LatencyBucket,
+  LatencySummary,
+  LayerSample,
+  LayerSnapshot,
+  StatsSource,
+} from './types.js'

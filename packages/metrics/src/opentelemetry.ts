@@ -1,6 +1,7 @@
 import { type BatchObservableResult, type Meter, metrics as otelMetrics, ValueType } from '@opentelemetry/api'
 import { CACHE_OUTCOMES, checkMethods, checkObject } from '@tierkit/contracts'
-import { type CacheMetrics, INVALID_RECORD_REASONS } from './metrics.js'
+import { INVALID_RECORD_REASONS } from './invalid.js'
+import type { CacheMetrics } from './types.js'
 
 /** Instrument names registered by {@link registerOpenTelemetryInstruments}. */
 export const OTEL_INSTRUMENTS: {

@@ -19,7 +19,8 @@ import {
   REQUESTS_HELP,
   REQUESTS_METRIC,
 } from './format.js'
-import { type CacheMetrics, INVALID_RECORD_REASONS } from './metrics.js'
+import { INVALID_RECORD_REASONS } from './invalid.js'
+import type { CacheMetrics } from './types.js'
 
 /** Options of {@link registerPrometheusCollectors}. */
 export interface PrometheusCollectorOptions {
