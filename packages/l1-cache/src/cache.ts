@@ -1,47 +1,25 @@
 import {
   ClosedError,
   type CloseOptions,
-  checkDuration,
   checkFunction,
-  checkInteger,
   checkNumber,
   checkObject,
-  checkOneOf,
   checkSignal,
   checkTtl,
   closeTimeout,
-  refuseRenamed,
-  TierkitTypeError,
 } from '@tierkit/contracts'
 import { refreshNow } from './clock.js'
 import { EntryTooLargeError, InvalidSizeError } from './errors.js'
-import { Events } from './events.js'
-import { Expiry } from './expiry.js'
 import { aborted, Loads, settle } from './loads.js'
-import { type EvictionPolicy, REGISTRY } from './policy.js'
-import { FIRST, SlotStore } from './slots.js'
+import { MAX_COUNT, resolveOptions } from './options.js'
+import type { EvictionPolicy } from './policy.js'
+import type { SlotStore } from './slots.js'
 import { Counters } from './stats.js'
-import type {
-  EvictionReason,
-  GetOrLoadOptions,
-  L1CacheOptions,
-  L1CacheStats,
-  Loader,
-  Policy,
-  SetOptions,
-} from './types.js'
+import type { GetOrLoadOptions, L1CacheOptions, L1CacheStats, Loader, Policy, SetOptions } from './types.js'
+import { EntryWriter } from './writer.js'
 
 /** The default `close()` timeout: how long loads in flight may take to settle, in ms. */
 const CLOSE_TIMEOUT = 5000
-/** The bound of counts and weights (`max`, `maxSize`, `size`). */
-const MAX_COUNT = Number.MAX_SAFE_INTEGER
-/** Options of 0.1 that were renamed: a plain-JavaScript caller still passing one is told, not ignored. */
-const RENAMED: Readonly<Record<string, string>> = {
-  staleWhileRevalidate: 'renamed grace',
-  onEvict: "replaced by onEvent, events of type 'evict'",
-  onBackgroundError: "replaced by onEvent, events of type 'refresh-error'",
-}
-const POLICIES = Object.keys(REGISTRY) as Policy[]
 
 /**
  * A bounded in-process cache with per-entry TTL, an adaptive scan-resistant policy (or exact LRU), weights,
@@ -71,13 +49,15 @@ export class L1Cache<K, V> {
   /** @internal cached clock reading (`Infinity`: none; see the `clock` option); not in the published types */
   nowValue: number = Number.POSITIVE_INFINITY
   private nowReads = 0
-  /** The entries (src/slots.ts), the eviction policy over them (src/policy.ts), expiry, loads, events, counters. */
+  /** The counters (src/stats.ts). */
+  private readonly counters: Counters = new Counters()
+  /** The write side (src/writer.ts): storage, eviction policy, expiry and events. */
+  private readonly writer: EntryWriter<K, V>
+  /** The storage and the policy, also held here for the lookups' hot paths. */
   private readonly store: SlotStore<K, V>
   private readonly evictor: EvictionPolicy<K>
-  private readonly expiry: Expiry
+  /** The single-flight loads of `getOrLoad` (src/loads.ts). */
   private readonly loads: Loads<K, V>
-  private readonly events: Events<K, V>
-  private readonly counters: Counters = new Counters()
   private readonly weighted: boolean
   private readonly sizeOf: ((value: V, key: K) => number) | null
   private readonly clock: (() => number) | null
@@ -97,56 +77,23 @@ export class L1Cache<K, V> {
    *   of `max` and `maxSize` greater than 0.
    */
   constructor(options: L1CacheOptions<K, V>) {
-    const where = 'L1Cache'
-    checkObject(where, 'options', options)
-    refuseRenamed(where, options, RENAMED, 'options.')
-    const max = checkInteger(where, 'options.max', options.max ?? 0, 0, MAX_COUNT)
-    const maxSize = checkNumber(where, 'options.maxSize', options.maxSize ?? 0, 0, MAX_COUNT)
-    this.ttl = checkTtl(where, 'options.ttl', options.ttl ?? 0, 0)
-    this.grace = checkTtl(where, 'options.grace', options.grace ?? 0, 0)
-    const sweepInterval = checkDuration(where, 'options.sweepInterval', options.sweepInterval ?? 1000)
-    if (max === 0 && maxSize === 0)
-      throw new TierkitTypeError(
-        `${where}: options.max or options.maxSize must be greater than 0, got max 0 and maxSize 0`,
-      )
-    const policy = checkOneOf(where, 'options.policy', options.policy ?? 'tinylfu', POLICIES)
-    checkFunction(where, 'options.sizeOf', options.sizeOf, true)
-    checkFunction(where, 'options.onEvent', options.onEvent, true)
-    checkFunction(where, 'options.clock', options.clock, true)
-    this.sizeOf = options.sizeOf ?? null
-    this.clock = options.clock ?? null
-    this.max = max
-    this.maxSize = maxSize
-    this.policy = policy
-    this.weighted = maxSize > 0
-    const Evictor = REGISTRY[policy]
-    this.store = new SlotStore<K, V>(max, Evictor.usesMeta, this.weighted)
-    this.evictor = new Evictor<K>({
-      store: this.store,
-      counters: this.counters,
-      max,
-      maxCount: max > 0 ? max : Number.POSITIVE_INFINITY,
-      maxWeight: maxSize > 0 ? maxSize : Number.POSITIVE_INFINITY,
-      capUnits: maxSize > 0 ? maxSize : max,
-      evict: (slot) => {
-        this.counters.evictions++
-        this.removeSlot(slot, 'evict')
-      },
-    })
-    this.expiry = new Expiry(this.store, this.grace, sweepInterval, {
-      now: () => this.now(),
-      expire: (slot) => {
-        this.counters.expirations++
-        this.removeSlot(slot, 'expire')
-      },
-      settle: () => this.settle(),
-    })
+    const o = resolveOptions(options)
+    this.max = o.max
+    this.maxSize = o.maxSize
+    this.ttl = o.ttl
+    this.policy = o.policy
+    this.grace = o.grace
+    this.weighted = o.maxSize > 0
+    this.sizeOf = o.sizeOf
+    this.clock = o.clock
+    this.writer = new EntryWriter<K, V>(o, this.counters, () => this.now())
+    this.store = this.writer.store
+    this.evictor = this.writer.evictor
     this.loads = new Loads<K, V>({
       counters: this.counters,
       store: (key, value, ttl) => this.storeLoaded(key, value, ttl),
-      refreshFailed: (key, error) => this.events.emit({ type: 'refresh-error', key, error }),
+      refreshFailed: (key, error) => this.writer.events.emit({ type: 'refresh-error', key, error }),
     })
-    this.events = new Events<K, V>(options.onEvent ?? null)
   }
 
   /** Number of entries stored (expired entries count until they are reclaimed). Readable after `close()` (0). */
@@ -194,7 +141,7 @@ export class L1Cache<K, V> {
 
   private expiredGet(slot: number): undefined {
     this.counters.misses++
-    this.expireSlot(slot, this.store.exp![slot]!)
+    this.writer.expireFound(slot, this.store.exp![slot]!)
     return undefined
   }
 
@@ -208,7 +155,7 @@ export class L1Cache<K, V> {
       if (this.closed) throw this.closedError()
       return undefined
     }
-    return this.isExpired(slot) ? undefined : this.store.valList[slot]
+    return this.writer.isExpired(slot) ? undefined : this.store.valList[slot]
   }
 
   /**
@@ -221,7 +168,7 @@ export class L1Cache<K, V> {
       if (this.closed) throw this.closedError()
       return false
     }
-    return !this.isExpired(slot)
+    return !this.writer.isExpired(slot)
   }
 
   /**
@@ -263,9 +210,9 @@ export class L1Cache<K, V> {
     this.counters.sets++
     // a get() that just missed this key, with no insert since, proves it absent: skip the second lookup
     const slot = this.missValid && key === this.missKey ? undefined : this.store.map.get(key)
-    if (slot !== undefined) this.update(slot, key, value, ttl, size)
+    if (slot !== undefined) this.writer.update(slot, key, value, ttl, size)
     else this.insert(key, value, ttl, size)
-    if (this.events.keys.length !== 0) this.events.flush()
+    this.writer.flush()
     return this
   }
 
@@ -278,11 +225,11 @@ export class L1Cache<K, V> {
     this.loads.invalidate(key)
     const slot = this.store.map.get(key)
     if (slot === undefined) return false
-    const expired = this.isExpired(slot)
+    const expired = this.writer.isExpired(slot)
     if (expired) this.counters.expirations++
     else this.counters.deletes++
-    this.removeSlot(slot, expired ? 'expire' : 'delete')
-    if (this.events.keys.length !== 0) this.events.flush()
+    this.writer.remove(slot, expired ? 'expire' : 'delete')
+    this.writer.flush()
     return !expired
   }
 
@@ -323,8 +270,8 @@ export class L1Cache<K, V> {
 
   private *liveEntries(): Generator<[K, V], void, undefined> {
     const store = this.store
-    for (const slot of store.order(this.evictor.heads)) {
-      if (store.valList[slot] !== undefined && !this.isExpired(slot)) {
+    for (const slot of this.writer.order()) {
+      if (store.valList[slot] !== undefined && !this.writer.isExpired(slot)) {
         yield [store.keyList[slot] as K, store.valList[slot] as V]
       }
     }
@@ -363,8 +310,8 @@ export class L1Cache<K, V> {
   purgeStale(): number {
     if (this.closed) throw this.closedError()
     if (this.store.ttlCount === 0) return 0
-    const removed = this.expiry.purge()
-    this.settle()
+    const removed = this.writer.expiry.purge()
+    this.writer.settle()
     return removed
   }
 
@@ -445,7 +392,7 @@ export class L1Cache<K, V> {
         return stale
       }
       this.counters.misses++
-      this.expireSlot(slot, e)
+      this.writer.expireFound(slot, e)
     } else {
       this.counters.misses++
       this.evictor.onMiss(key)
@@ -473,24 +420,9 @@ export class L1Cache<K, V> {
   /** Drops every entry (reason `clear`), invalidates the loads in flight, releases the storage. */
   private dropAll(): void {
     this.loads.invalidateAll()
-    const listening = this.events.listener !== null
-    const ks: K[] = []
-    const vs: V[] = []
-    if (listening) {
-      for (const [k, s] of this.store.map) {
-        ks.push(k)
-        vs.push(this.store.valList[s]!)
-      }
-    }
-    this.store.reset()
-    this.evictor.onReset()
-    this.expiry.reset()
     this.missKey = undefined
     this.missValid = false
-    if (listening) {
-      for (let i = 0; i < ks.length; i++) this.events.evicted(ks[i]!, vs[i]!, 'clear')
-      this.events.flush()
-    }
+    this.writer.clear()
   }
 
   /** Clock reading for writes and checks off the hot path (cached reading reused for up to 256 reads). */
@@ -505,13 +437,6 @@ export class L1Cache<K, V> {
     return this.clock !== null ? this.clock() : refreshNow(this)
   }
 
-  private isExpired(slot: number): boolean {
-    const exp = this.store.exp
-    if (exp === null) return false
-    const e = exp[slot]!
-    return e !== 0 && e <= this.now()
-  }
-
   private measure(value: V, key: K): number {
     let size: unknown
     try {
@@ -523,69 +448,11 @@ export class L1Cache<K, V> {
     return size
   }
 
-  /** An expired slot was found on access: reclaim it unless its grace keeps it. */
-  private expireSlot(slot: number, e: number): void {
-    if (this.grace > 0 && e + this.grace > this.now()) return
-    this.counters.expirations++
-    this.removeSlot(slot, 'expire')
-    if (this.events.keys.length !== 0) this.events.flush()
-  }
-
   private insert(key: K, value: V, ttl: number, size: number): void {
     const fromMiss = this.missValid && key === this.missKey
     this.missValid = false
     this.missKey = undefined
-    const store = this.store
-    this.evictor.beforeInsert(size)
-    const cap = store.slotCap
-    const slot = store.alloc()
-    if (store.slotCap !== cap) this.evictor.onGrow(store.slotCap)
-    store.map.set(key, slot)
-    store.keyList[slot] = key
-    store.valList[slot] = value
-    store.count++
-    store.weight += size
-    if (store.sizes !== null) store.sizes[slot] = size
-    this.expiry.onInsert(slot, ttl)
-    this.evictor.onInsert(slot, key, size, fromMiss)
-    // amortised sweep: 32 slots every 16th insert (2 per insert, one clock read per 16 inserts)
-    if (store.ttlCount !== 0 && (this.counters.sets & 15) === 0) this.expiry.sweep(32)
-  }
-
-  private update(slot: number, key: K, value: V, ttl: number, size: number): void {
-    const store = this.store
-    const old = store.valList[slot]!
-    store.valList[slot] = value
-    this.expiry.onUpdate(slot, ttl)
-    let delta = 0
-    if (store.sizes !== null) {
-      delta = size - store.sizes[slot]!
-      store.sizes[slot] = size
-      store.weight += delta
-    }
-    this.evictor.onUpdate(slot, delta)
-    if (old !== value) this.events.evicted(key, old, 'set')
-  }
-
-  /** Removes a slot from every structure and queues its evict event. */
-  private removeSlot(slot: number, reason: EvictionReason): void {
-    const store = this.store
-    const key = store.keyList[slot] as K
-    const value = store.valList[slot] as V
-    this.evictor.onRemove(slot, key, reason)
-    store.unlink(slot)
-    store.map.delete(key)
-    store.count--
-    store.weight -= store.weightOf(slot)
-    this.expiry.onRemove(slot)
-    store.free(slot)
-    this.events.evicted(key, value, reason)
-  }
-
-  /** After a sweep: compact the storage if it is mostly empty, deliver the queued events. */
-  private settle(): void {
-    if (this.store.shrink(this.evictor.heads)) this.expiry.hand = FIRST
-    if (this.events.keys.length !== 0) this.events.flush()
+    this.writer.insert(key, value, ttl, size, fromMiss)
   }
 }
 
