@@ -13,8 +13,11 @@ import {
 } from '@tierkit/contracts'
 import type { Cluster, Redis } from 'ioredis'
 import { checkEvictor, checkEvictors, checkRedis } from './args.js'
-import { boundedReady, connectIfWaiting, DEFAULT_QUIT_TIMEOUT, DEFAULT_READY_TIMEOUT } from './connect.js'
+import { Subscriber } from './bus/subscriber.js'
+import { decodeMessage, encodeMessage } from './bus/wire.js'
+import { bounded, boundedReady, DEFAULT_QUIT_TIMEOUT, DEFAULT_READY_TIMEOUT } from './connect.js'
 import { PublishError } from './errors.js'
+import { evictEverything, evictKeys } from './evict.js'
 import type { InvalidationPublisher, LocalEvictor } from './types.js'
 
 /** A message received from another instance. */
@@ -136,69 +139,6 @@ export interface InvalidationBus extends InvalidationPublisher {
   close(options?: CloseOptions): Promise<void>
 }
 
-interface Wire {
-  i: string
-  k?: string[]
-  t?: string[]
-}
-
-function parse(payload: string): Wire | undefined {
-  let m: unknown
-  try {
-    m = JSON.parse(payload)
-  } catch {
-    return undefined
-  }
-  if (typeof m !== 'object' || m === null) return undefined
-  const w = m as Record<string, unknown>
-  if (typeof w.i !== 'string') return undefined
-  const strings = (v: unknown): boolean =>
-    v === undefined || (Array.isArray(v) && v.every((x) => typeof x === 'string'))
-  if (!strings(w.k) || !strings(w.t)) return undefined
-  return w as unknown as Wire
-}
-
-/**
- * Reconnection schedule of the connections this package owns (the bus's subscriber, the tracking
- * connection): 50, 100, 200, 400 ms, then every 500 ms, plus up to 50 ms of jitter, whatever the
- * `retryStrategy` of the client they were duplicated from (it may wait far longer: ioredis' default goes up
- * to 5 s, and a missed invalidation is stale data until the subscriber is back).
- * @internal
- */
-export function ownRetryDelay(attempt: number): number {
-  return Math.min(50 * 2 ** Math.max(0, attempt - 1), 500) + Math.floor(Math.random() * 50)
-}
-
-/** Rejects when `p` does not settle within `ms`. @internal */
-export function bounded(p: Promise<unknown>, ms: number, what: string): Promise<unknown> {
-  let timer: ReturnType<typeof setTimeout> | undefined
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} not answered within ${ms} ms`)), ms)
-  })
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer))
-}
-
-/**
- * Closes a connection this package owns without ever waiting on a dead server: QUIT (bounded to `timeout`
- * ms) when it is up, else at once.
- * @internal
- */
-export async function closeOwned(c: Redis | Cluster, timeout: number = DEFAULT_QUIT_TIMEOUT): Promise<void> {
-  if (c.status !== 'ready') {
-    c.disconnect()
-    return
-  }
-  try {
-    await bounded(c.quit(), timeout, 'QUIT')
-  } catch {
-    c.disconnect()
-  }
-}
-
-function isCluster(redis: Redis | Cluster): redis is Cluster {
-  return (redis as { isCluster?: unknown }).isCluster === true
-}
-
 /**
  * Cross-instance L1 invalidation over Redis pub/sub. `publish({ keys })` evicts those keys from the L1 of
  * every other instance (`cache.evictLocal(keys)`); an instance ignores its own messages (they carry its
@@ -216,6 +156,106 @@ function isCluster(redis: Redis | Cluster): redis is Cluster {
  * await bus.ready()
  */
 export function createInvalidationBus(options: InvalidationBusOptions): InvalidationBus {
+  const o = checkOptions(options)
+  const { channel, instanceId, caches } = o
+  const stats: BusStats = { published: 0, received: 0, ignoredOwn: 0, reconnects: 0 }
+  const emit = emitter(o.onEvent)
+  const onError = (error: unknown): void => emit({ type: 'error', error })
+  let resolveReady!: () => void
+  const readyPromise = new Promise<void>((r) => {
+    resolveReady = r
+  })
+  const subscriber = new Subscriber(o.redis, channel, o.heartbeatInterval, {
+    ready() {
+      resolveReady()
+      emit({ type: 'ready' })
+    },
+    recovered() {
+      // messages may have been lost while the subscription was away: every cache is evicted
+      stats.reconnects++
+      emit({ type: 'reconnect', cleared: evictEverything(caches, onError) })
+    },
+    message: (ch, payload) => onMessage(o, stats, emit, ch, payload),
+    error: onError,
+  })
+  let closing: Promise<void> | undefined
+  let signalClosed!: () => void
+  const closedPromise = new Promise<void>((r) => {
+    signalClosed = r
+  })
+  return {
+    instanceId,
+    channel,
+    async ready(options) {
+      return boundedReady(
+        'bus.ready',
+        'the invalidation bus',
+        options,
+        o.readyTimeout,
+        {
+          ready: readyPromise,
+          isReady: () => subscriber.everSubscribed,
+          closed: closedPromise,
+          isClosed: () => closing !== undefined,
+        },
+        () => subscriber.lastError,
+      )
+    },
+    async publish(message) {
+      if (closing !== undefined) throw new ClosedError('the invalidation bus')
+      await publish(o, message)
+      stats.published++
+    },
+    attach(cache) {
+      if (closing !== undefined) throw new ClosedError('the invalidation bus')
+      checkEvictor('bus.attach', 'cache', cache)
+      caches.add(cache)
+      return () => {
+        caches.delete(cache)
+      }
+    },
+    stats: () => ({ ...stats }),
+    close(options) {
+      if (closing !== undefined) return closing
+      let timeout: number
+      try {
+        timeout = closeTimeout('bus.close', options, DEFAULT_QUIT_TIMEOUT)
+      } catch (e) {
+        return Promise.reject(e)
+      }
+      closing = subscriber.close(timeout)
+      signalClosed()
+      return closing
+    },
+  }
+}
+
+/** Reports events to `onEvent`; a listener that throws is ignored. */
+function emitter(onEvent: ((event: BusEvent) => void) | undefined): (event: BusEvent) => void {
+  return (event) => {
+    if (onEvent === undefined) return
+    try {
+      onEvent(event)
+    } catch {
+      // a listener must not break the bus
+    }
+  }
+}
+
+/** The bus's options, checked and resolved. */
+interface BusConfig {
+  readonly redis: Redis | Cluster
+  readonly channel: string
+  readonly instanceId: string
+  /** The attached caches (`attach` adds to them). */
+  readonly caches: Set<LocalEvictor>
+  readonly onEvent: ((event: BusEvent) => void) | undefined
+  readonly readyTimeout: number
+  readonly publishTimeout: number
+  readonly heartbeatInterval: number
+}
+
+function checkOptions(options: InvalidationBusOptions): BusConfig {
   const where = 'createInvalidationBus'
   checkObject(where, 'options', options)
   refuseRenamed(where, options, {
@@ -236,298 +276,55 @@ export function createInvalidationBus(options: InvalidationBusOptions): Invalida
   const readyTimeout = checkDuration(where, 'readyTimeout', options.readyTimeout ?? DEFAULT_READY_TIMEOUT)
   const publishTimeout = checkDuration(where, 'publishTimeout', options.publishTimeout ?? 1000, 1)
   const heartbeatInterval = checkDuration(where, 'heartbeatInterval', options.heartbeatInterval ?? 1000, 1)
+  return { redis, channel, instanceId, caches, onEvent, readyTimeout, publishTimeout, heartbeatInterval }
+}
 
-  const stats: BusStats = { published: 0, received: 0, ignoredOwn: 0, reconnects: 0 }
-  let closed = false
-  let closing: Promise<void> | undefined
-  let everSubscribed = false
-  /** Since the last confirmed subscription, the subscription was lost at least once (messages may be missed). */
-  let missed = false
-  let lastError: unknown
-
-  const emit = (event: BusEvent): void => {
-    if (onEvent === undefined) return
-    try {
-      onEvent(event)
-    } catch {
-      // a listener must not break the bus
-    }
+/** A message on the channel: ignored when it is our own or not a bus message, else its keys are evicted. */
+function onMessage(
+  o: BusConfig,
+  stats: BusStats,
+  emit: (event: BusEvent) => void,
+  ch: string,
+  payload: string,
+): void {
+  if (ch !== o.channel) return
+  const w = decodeMessage(payload)
+  if (w === undefined) {
+    emit({ type: 'invalid-message', payload: payload.slice(0, 200) })
+    return
   }
-  let signalClosed!: () => void
-  const closedPromise = new Promise<void>((r) => {
-    signalClosed = r
-  })
-
-  let resolveReady!: () => void
-  const readyPromise = new Promise<void>((r) => {
-    resolveReady = r
-  })
-
-  const evictAll = (): void => {
-    stats.reconnects++
-    let cleared = 0
-    // every cache: its L1, and its reads and loads in flight, which may predate a missed message
-    for (const c of caches) {
-      try {
-        c.evictLocal()
-        cleared++
-      } catch (e) {
-        emit({ type: 'error', error: e })
-      }
-    }
-    emit({ type: 'reconnect', cleared })
+  if (w.i === o.instanceId) {
+    stats.ignoredOwn++
+    return
   }
+  // an empty key names no entry (the family's caches refuse one), as the tracking invalidator drops it too
+  const keys = w.k === undefined ? [] : w.k.filter((k) => k.length > 0)
+  if (keys.length > 0) evictKeys(o.caches, keys, (error) => emit({ type: 'error', error }))
+  stats.received++
+  emit({ type: 'message', message: { keys, tags: w.t ?? [], from: w.i } })
+}
 
-  const onMessage = (ch: string, payload: string): void => {
-    if (ch !== channel) return
-    const w = parse(payload)
-    if (w === undefined) {
-      emit({ type: 'invalid-message', payload: payload.slice(0, 200) })
-      return
-    }
-    if (w.i === instanceId) {
-      stats.ignoredOwn++
-      return
-    }
-    // an empty key names no entry (the family's caches refuse one), as the tracking invalidator drops it too
-    const keys = w.k === undefined ? [] : w.k.filter((k) => k.length > 0)
-    if (keys.length > 0) {
-      for (const c of caches) {
-        try {
-          c.evictLocal(keys)
-        } catch (e) {
-          emit({ type: 'error', error: e })
-        }
-      }
-    }
-    stats.received++
-    emit({ type: 'message', message: { keys, tags: w.t ?? [], from: w.i } })
+/** Checks and publishes one message, bounded by `publishTimeout`. */
+async function publish(
+  o: BusConfig,
+  message: { keys?: readonly string[]; tags?: readonly string[] },
+): Promise<void> {
+  checkObject('bus.publish', 'message', message)
+  const keys = message.keys ?? []
+  const tags = message.tags ?? []
+  checkStrings('bus.publish', 'message.keys', keys)
+  checkStrings('bus.publish', 'message.tags', tags)
+  if (keys.length === 0 && tags.length === 0) {
+    throw invalidArgument('bus.publish', 'message', 'an object with at least one key or tag', message)
   }
-
-  // ---- the subscriber connection: one at a time; `generation` tells the current one from replaced ones
-  let conn: Redis | undefined
-  let generation = 0
-  let subscribed = false
-  let pingSentAt = 0
-  let pinging = false
-  let timer: ReturnType<typeof setTimeout> | undefined
-
-  // On a Cluster, a private duplicate of the user's client discovers the nodes; the subscriber is a plain
-  // connection to one of them, so that its every loss is seen here (ioredis' own cluster subscriber moves
-  // to another node silently, and the messages published meanwhile are lost without a trace).
-  const discovery = isCluster(redis) ? (redis.duplicate() as Cluster) : undefined
-  let nodeIndex = Math.floor(Math.random() * 1024)
-  discovery?.on('error', (e: unknown) => {
-    lastError = e
-  })
-
-  const subscribeOn = async (c: Redis, gen: number): Promise<void> => {
-    try {
-      await c.subscribe(channel)
-    } catch (e) {
-      lastError = e
-      if (!closed && gen === generation) {
-        emit({ type: 'error', error: e })
-        // still connected but not subscribed (e.g. refused): try again shortly
-        timer = setTimeout(() => {
-          if (!closed && gen === generation && c.status === 'ready') void subscribeOn(c, gen)
-        }, 200)
-        timer.unref?.()
-      }
-      return
-    }
-    if (closed || gen !== generation) return
-    subscribed = true
-    pinging = false
-    if (!everSubscribed) {
-      everSubscribed = true
-      missed = false
-      resolveReady()
-      emit({ type: 'ready' })
-      return
-    }
-    if (missed) {
-      missed = false
-      evictAll()
-    }
-  }
-
-  const lose = (): void => {
-    if (everSubscribed) missed = true
-    subscribed = false
-  }
-
-  const attach = (c: Redis): void => {
-    const gen = ++generation
-    conn = c
-    subscribed = false
-    c.on('ready', () => {
-      if (!closed && gen === generation) void subscribeOn(c, gen)
-    })
-    c.on('close', () => {
-      if (gen === generation) lose()
-    })
-    c.on('end', () => {
-      if (closed || gen !== generation) return
-      lose()
-      // a cluster node that does not come back within a few attempts: move to another node
-      if (discovery !== undefined) openNodeConnection()
-    })
-    c.on('error', (e: unknown) => {
-      lastError = e
-      if (!closed && gen === generation) emit({ type: 'error', error: e })
-    })
-    c.on('message', (ch: string, payload: string) => {
-      if (gen === generation) onMessage(ch, payload)
-    })
-    // a duplicate of a `lazyConnect: true` client waits for a first command that a subscriber never sends
-    connectIfWaiting(c)
-  }
-
-  const retire = (c: Redis | undefined): void => {
-    if (c === undefined) return
-    c.removeAllListeners('message')
-    c.on('error', () => {})
-    c.disconnect()
-  }
-
-  const openNodeConnection = (): void => {
-    if (closed || discovery === undefined) return
-    const nodes = discovery.nodes('all')
-    if (nodes.length === 0) {
-      // the cluster is not known yet (or lost every node): look again shortly
-      connectIfWaiting(discovery)
-      timer = setTimeout(openNodeConnection, 100)
-      timer.unref?.()
-      return
-    }
-    const node = nodes[nodeIndex++ % nodes.length]!
-    const previous = conn
-    attach(
-      node.duplicate({
-        lazyConnect: false,
-        enableOfflineQueue: true,
-        autoResubscribe: false,
-        // a few quick attempts on the same node, then 'end': the next node
-        retryStrategy: (attempt: number) => (attempt <= 3 ? ownRetryDelay(attempt) : null),
-      }) as Redis,
+  const payload = encodeMessage(o.instanceId, keys, tags)
+  try {
+    await bounded(
+      Promise.resolve().then(() => o.redis.publish(o.channel, payload)),
+      o.publishTimeout,
+      'PUBLISH',
     )
-    retire(previous)
-  }
-
-  if (discovery === undefined) {
-    attach(
-      (redis as Redis).duplicate({
-        autoResubscribe: false,
-        retryStrategy: ownRetryDelay,
-      }) as Redis,
-    )
-  } else {
-    connectIfWaiting(discovery)
-    if (discovery.status === 'ready') openNodeConnection()
-    else discovery.once('ready', openNodeConnection)
-  }
-
-  // heartbeat: a subscriber connection that stopped answering is dropped and opened again
-  const heartbeat = setInterval(() => {
-    const c = conn
-    if (closed || c === undefined || !subscribed) return
-    if (pinging) {
-      if (Date.now() - pingSentAt > 3 * heartbeatInterval) {
-        pinging = false
-        lose()
-        emit({
-          type: 'error',
-          error: new Error(`the subscriber did not answer PING for ${3 * heartbeatInterval} ms`),
-        })
-        c.disconnect(true)
-      }
-      return
-    }
-    pinging = true
-    pingSentAt = Date.now()
-    const gen = generation
-    c.ping().then(
-      () => {
-        if (gen === generation) pinging = false
-      },
-      () => {
-        if (gen === generation) pinging = false
-      },
-    )
-  }, heartbeatInterval)
-  heartbeat.unref?.()
-
-  return {
-    instanceId,
-    channel,
-    async ready(options) {
-      return boundedReady(
-        'bus.ready',
-        'the invalidation bus',
-        options,
-        readyTimeout,
-        {
-          ready: readyPromise,
-          isReady: () => everSubscribed,
-          closed: closedPromise,
-          isClosed: () => closed,
-        },
-        () => lastError,
-      )
-    },
-    async publish(message) {
-      if (closed) throw new ClosedError('the invalidation bus')
-      checkObject('bus.publish', 'message', message)
-      const keys = message.keys ?? []
-      const tags = message.tags ?? []
-      checkStrings('bus.publish', 'message.keys', keys)
-      checkStrings('bus.publish', 'message.tags', tags)
-      if (keys.length === 0 && tags.length === 0) {
-        throw invalidArgument('bus.publish', 'message', 'an object with at least one key or tag', message)
-      }
-      const wire: Wire = { i: instanceId }
-      if (keys.length > 0) wire.k = [...keys]
-      if (tags.length > 0) wire.t = [...tags]
-      try {
-        await bounded(
-          Promise.resolve().then(() => redis.publish(channel, JSON.stringify(wire))),
-          publishTimeout,
-          'PUBLISH',
-        )
-      } catch (e) {
-        throw new PublishError(channel, e)
-      }
-      stats.published++
-    },
-    attach(cache) {
-      if (closed) throw new ClosedError('the invalidation bus')
-      checkEvictor('bus.attach', 'cache', cache)
-      caches.add(cache)
-      return () => {
-        caches.delete(cache)
-      }
-    },
-    stats: () => ({ ...stats }),
-    close(options) {
-      if (closing !== undefined) return closing
-      let timeout: number
-      try {
-        timeout = closeTimeout('bus.close', options, DEFAULT_QUIT_TIMEOUT)
-      } catch (e) {
-        return Promise.reject(e)
-      }
-      closed = true
-      clearInterval(heartbeat)
-      clearTimeout(timer)
-      signalClosed()
-      const c = conn
-      conn = undefined
-      generation++
-      closing = Promise.all([c && closeOwned(c, timeout), discovery && closeOwned(discovery, timeout)]).then(
-        () => undefined,
-      )
-      return closing
-    },
+  } catch (e) {
+    throw new PublishError(o.channel, e)
   }
 }

@@ -1,3 +1,8 @@
+/**
+ * The connections this package owns (the bus's subscriber, the tracking connection, the flusher's blocking
+ * reads): connecting a lazy duplicate, their reconnection schedule, bounded commands, `ready()` and closing
+ * them without waiting on a dead server.
+ */
 import { ClosedError, closeTimeout } from '@tierkit/contracts'
 import type { Cluster, Redis } from 'ioredis'
 import { ReadyTimeoutError } from './errors.js'
@@ -42,4 +47,41 @@ export function boundedReady(
     throw new ClosedError(what)
   })
   return Promise.race([state.ready, expired, closed]).finally(() => clearTimeout(timer))
+}
+
+/**
+ * Reconnection schedule of the connections this package owns (the bus's subscriber, the tracking
+ * connection): 50, 100, 200, 400 ms, then every 500 ms, plus up to 50 ms of jitter, whatever the
+ * `retryStrategy` of the client they were duplicated from (it may wait far longer: ioredis' default goes up
+ * to 5 s, and a missed invalidation is stale data until the subscriber is back).
+ * @internal
+ */
+export function ownRetryDelay(attempt: number): number {
+  return Math.min(50 * 2 ** Math.max(0, attempt - 1), 500) + Math.floor(Math.random() * 50)
+}
+
+/** Rejects when `p` does not settle within `ms`. @internal */
+export function bounded(p: Promise<unknown>, ms: number, what: string): Promise<unknown> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} not answered within ${ms} ms`)), ms)
+  })
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer))
+}
+
+/**
+ * Closes a connection this package owns without ever waiting on a dead server: QUIT (bounded to `timeout`
+ * ms) when it is up, else at once.
+ * @internal
+ */
+export async function closeOwned(c: Redis | Cluster, timeout: number = DEFAULT_QUIT_TIMEOUT): Promise<void> {
+  if (c.status !== 'ready') {
+    c.disconnect()
+    return
+  }
+  try {
+    await bounded(c.quit(), timeout, 'QUIT')
+  } catch {
+    c.disconnect()
+  }
 }

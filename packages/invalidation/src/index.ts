@@ -49,6 +49,7 @@ export {
   TagsUnavailableError,
   UnknownTagError,
 } from './errors.js'
+export type { RepairOptions, WriterEvent, WriterStats } from './repair.js'
 export {
   createTags,
   type TagLoadOptions,
@@ -86,11 +87,8 @@ export {
 } from './write-behind.js'
 export {
   deleteOnUpdate,
-  type RepairOptions,
   type WriteOptions,
   type Writer,
-  type WriterEvent,
   type WriterOptions,
-  type WriterStats,
   writeThrough,
 } from './writers.js'

@@ -14,8 +14,9 @@ import {
 } from '@tierkit/contracts'
 import type { Cluster, Redis } from 'ioredis'
 import { checkBus, checkName, checkRedis } from './args.js'
-import { PublishError, TagsUnavailableError, UnknownTagError } from './errors.js'
-import { Script } from './scripts.js'
+import { PublishError, UnknownTagError } from './errors.js'
+import { unwrap, wrap } from './tags/stored.js'
+import { TagVersions } from './tags/versions.js'
 import { checkJitter, checkTtlOption, resolveTtl } from './ttl.js'
 import type { InvalidationPublisher, ReadableCache, TtlOption } from './types.js'
 
@@ -117,115 +118,15 @@ export interface Tags<T = unknown> {
   invalidateTags(tags: readonly string[]): Promise<void>
 }
 
-const MARK = '__tierkitTagged'
-
-/**
- * The stored form of a tagged value: `{ __tierkitTagged: 1, v: value, t: { [tag]: version } }`. The tag
- * names are own data properties (defined, never assigned, so `__proto__` is a key like any other), read
- * back with `Object.keys` + own descriptors.
- */
-interface Tagged {
-  [MARK]: 1
-  v: unknown
-  t: Record<string, number>
-}
-
-const VERSION_RE = /^[1-9][0-9]{0,15}$/
-
-/** A tag version as stored in Redis (a positive safe integer in decimal), else `undefined` (missing or garbage). */
-function parseVersion(s: unknown): number | undefined {
-  if (typeof s !== 'string' || !VERSION_RE.test(s)) return undefined
-  const n = Number(s)
-  return Number.isSafeInteger(n) ? n : undefined
-}
-
-/** The tags and versions of a stored wrapper, or `undefined` when `x` is not one (any other value is not tagged). */
-function unwrap(x: unknown): { value: unknown; tags: string[]; versions: number[] } | undefined {
-  if (typeof x !== 'object' || x === null || Array.isArray(x)) return undefined
-  const w = x as Record<string, unknown>
-  if (!Object.hasOwn(w, MARK) || w[MARK] !== 1 || !Object.hasOwn(w, 'v') || !Object.hasOwn(w, 't')) {
-    return undefined
-  }
-  const t = Object.getOwnPropertyDescriptor(w, 't')?.value as unknown
-  if (typeof t !== 'object' || t === null || Array.isArray(t)) return undefined
-  const tags = Object.keys(t)
-  if (tags.length === 0) return undefined
-  const versions: number[] = []
-  for (const tag of tags) {
-    const v = Object.getOwnPropertyDescriptor(t, tag)?.value as unknown
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) return undefined
-    versions.push(v)
-  }
-  return { value: Object.getOwnPropertyDescriptor(w, 'v')?.value, tags, versions }
-}
-
-function wrap(value: unknown, tags: readonly string[], versions: readonly number[]): Tagged {
-  const t: Record<string, number> = {}
-  tags.forEach((tag, i) => {
-    // defined, not assigned: `t['__proto__'] = n` would set nothing
-    Object.defineProperty(t, tag, {
-      value: versions[i],
-      enumerable: true,
-      writable: true,
-      configurable: true,
-    })
-  })
-  return { [MARK]: 1, v: value, t }
-}
-
-/*
- * Tag versions are positive integers: the server clock in ms when a tag is first used or invalidated, and
- * never lower than the previous version + 1. So they never repeat, even when Redis lost them (a restart
- * without persistence, FLUSHALL): a value is valid only while every version it was stored with is still
- * exactly the current one, and a missing or garbage version is invalid.
- */
-const NOW_MS = `local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local function current(k)
-  if redis.call('TYPE', k)['ok'] ~= 'string' then return nil end
-  local s = redis.call('GET', k)
-  if string.len(s) > 16 or not string.match(s, '^[1-9][0-9]*$') then return nil end
-  local n = tonumber(s)
-  if n > 9007199254740991 then return nil end
-  return n
-end
-`
-
-/** The current versions of KEYS; a missing or garbage one is (re)created from the clock. Returns strings. */
-const READ_OR_CREATE = new Script(`${NOW_MS}local out = {}
-for i, k in ipairs(KEYS) do
-  local v = current(k)
-  if v == nil then
-    v = now
-    redis.call('SET', k, string.format('%d', v))
-  end
-  out[i] = string.format('%d', v)
-end
-return out
-`)
-
-/** Moves every version of KEYS to max(clock, version + 1), replacing a missing or garbage one. */
-const BUMP = new Script(`${NOW_MS}for _, k in ipairs(KEYS) do
-  local v = current(k)
-  if v == nil or v < now then v = now else v = v + 1 end
-  redis.call('SET', k, string.format('%d', v))
-end
-return #KEYS
-`)
-
-class TimeoutError extends Error {
-  constructor(ms: number) {
-    super(`timed out after ${ms} ms`)
-    this.name = 'TimeoutError'
-  }
-}
-
-function bounded<R>(p: Promise<R>, ms: number): Promise<R> {
-  let timer: ReturnType<typeof setTimeout> | undefined
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new TimeoutError(ms)), ms)
-  })
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer))
+/** What the calls of one `createTags` share. */
+interface TagsState<T> {
+  readonly cache: ReadableCache
+  readonly bus: InvalidationPublisher | undefined
+  readonly ttl: TtlOption<T> | undefined
+  readonly jitter: number | undefined
+  readonly known: ReadonlySet<string> | undefined
+  readonly versions: TagVersions
+  emit(event: TagsEvent): void
 }
 
 /**
@@ -239,6 +140,16 @@ function bounded<R>(p: Promise<R>, ms: number): Promise<R> {
  * await tags.invalidateTags(['brand:7'])
  */
 export function createTags<T = unknown>(options: TagsOptions<T>): Tags<T> {
+  const state = checkOptions(options)
+  return {
+    set: (key, value, o) => set(state, key, value, o),
+    get: (key) => get(state, key),
+    getOrLoad: (key, loader, o) => getOrLoad(state, key, loader, o),
+    invalidateTags: (tags) => invalidateTags(state, tags),
+  }
+}
+
+function checkOptions<T>(options: TagsOptions<T>): TagsState<T> {
   const where = 'createTags'
   checkObject(where, 'options', options)
   refuseRenamed(where, options, { timeoutMs: 'renamed timeout' })
@@ -260,7 +171,6 @@ export function createTags<T = unknown>(options: TagsOptions<T>): Tags<T> {
   checkJitter(where, jitter)
   const timeout = checkDuration(where, 'timeout', options.timeout ?? 1000, 1)
   checkFunction(where, 'onEvent', onEvent, true)
-  const prefix = `tk:{${namespace}}:`
   const emit = (event: TagsEvent): void => {
     try {
       onEvent?.(event)
@@ -268,171 +178,149 @@ export function createTags<T = unknown>(options: TagsOptions<T>): Tags<T> {
       // a listener must not break a read
     }
   }
+  return { cache, bus, ttl, jitter, known, versions: new TagVersions(redis, namespace, timeout), emit }
+}
 
-  const check = (tags: unknown, where: string, what: string): string[] => {
-    const list = checkStrings(where, what, tags, true)
-    if (known) for (const t of list) if (!known.has(t)) throw new UnknownTagError(where, t)
-    return [...new Set(list)]
+/** The tags of a call: non-empty strings, known ones when `knownTags` was given, each once. */
+function checkTags<T>(state: TagsState<T>, tags: unknown, where: string, what: string): string[] {
+  const list = checkStrings(where, what, tags, true)
+  if (state.known) for (const t of list) if (!state.known.has(t)) throw new UnknownTagError(where, t)
+  return [...new Set(list)]
+}
+
+function checkCallOptions(o: unknown, where: string): TagLoadOptions {
+  checkObject(where, 'options', o)
+  const { ttl: ttlValue, signal } = o as { ttl?: unknown; signal?: unknown }
+  if (ttlValue !== undefined) checkTtl(where, 'options.ttl', ttlValue)
+  checkSignal(where, 'options.signal', signal)
+  return o as unknown as TagLoadOptions
+}
+
+/** Stores `value` wrapped with its tags' versions, with its TTL. */
+async function store<T>(
+  state: TagsState<T>,
+  where: string,
+  key: string,
+  value: T,
+  tags: string[],
+  vs: number[],
+  perCall: number | undefined,
+): Promise<void> {
+  const ms = resolveTtl(where, state.ttl, state.jitter, key, value, perCall)
+  await state.cache.set(key, wrap(value, tags, vs), ms === undefined ? undefined : { ttl: ms })
+}
+
+async function set<T>(state: TagsState<T>, key: string, value: T, o: TagOptions): Promise<void> {
+  checkString('tags.set', 'key', key)
+  if (value === undefined) throw invalidArgument('tags.set', 'value', 'defined', value)
+  const opts = checkCallOptions(o, 'tags.set')
+  const tags = checkTags(state, opts.tags, 'tags.set', 'options.tags')
+  resolveTtl('tags.set', state.ttl, state.jitter, key, value, opts.ttl) // a bad TTL from the ttl function: nothing touched
+  await store(state, 'tags.set', key, value, tags, await state.versions.forStore('set', tags), opts.ttl)
+}
+
+async function get<T>(state: TagsState<T>, key: string): Promise<T | undefined> {
+  checkString('tags.get', 'key', key)
+  const raw = await state.cache.get(key)
+  const w = unwrap(raw)
+  if (w === undefined) return undefined // absent, or not stored through tags
+  let current: Array<number | undefined>
+  try {
+    current = await state.versions.current(w.tags)
+  } catch (error) {
+    state.emit({ type: 'error', operation: 'get', key, error })
+    return undefined // cannot be checked: not served
   }
-
-  /** Runs one Redis call on the tag versions, bounded by `timeout`; any failure is TagsUnavailableError. */
-  const tagCall = async <R>(
-    operation: TagsUnavailableError['operation'],
-    tags: readonly string[],
-    call: () => Promise<R>,
-  ): Promise<R> => {
+  if (current.some((v, i) => v === undefined || v !== w.versions[i])) {
     try {
-      return await bounded(Promise.resolve().then(call), timeout)
-    } catch (e) {
-      throw new TagsUnavailableError(operation, tags, e)
-    }
-  }
-
-  /** Versions to store a value under (created when missing or garbage). */
-  const versionsForStore = async (
-    operation: 'set' | 'getOrLoad',
-    tags: readonly string[],
-  ): Promise<number[]> => {
-    const r = await tagCall(operation, tags, () =>
-      READ_OR_CREATE.run(
-        redis,
-        tags.map((t) => prefix + t),
-        [],
-      ),
-    )
-    const vs = Array.isArray(r) ? r.map(parseVersion) : []
-    if (vs.length !== tags.length || vs.some((v) => v === undefined)) {
-      throw new TagsUnavailableError(operation, tags, new Error('unexpected reply to the versions script'))
-    }
-    return vs as number[]
-  }
-
-  /** Current versions, read only (`undefined`: missing or garbage, so invalid). */
-  const currentVersions = async (tags: readonly string[]): Promise<Array<number | undefined>> => {
-    const r = await tagCall('get', tags, () => (redis as Redis).mget(...tags.map((t) => prefix + t)))
-    return (r as unknown[]).map(parseVersion)
-  }
-
-  const checkOpts = (o: unknown, where: string): TagLoadOptions => {
-    checkObject(where, 'options', o)
-    const { ttl: ttlValue, signal } = o as { ttl?: unknown; signal?: unknown }
-    if (ttlValue !== undefined) checkTtl(where, 'options.ttl', ttlValue)
-    checkSignal(where, 'options.signal', signal)
-    return o as unknown as TagLoadOptions
-  }
-
-  const store = async (
-    where: string,
-    key: string,
-    value: T,
-    tags: string[],
-    vs: number[],
-    perCall: number | undefined,
-  ) => {
-    const ms = resolveTtl(where, ttl, jitter, key, value, perCall)
-    await cache.set(key, wrap(value, tags, vs), ms === undefined ? undefined : { ttl: ms })
-  }
-
-  const api: Tags<T> = {
-    async set(key, value, o) {
-      checkString('tags.set', 'key', key)
-      if (value === undefined) throw invalidArgument('tags.set', 'value', 'defined', value)
-      const opts = checkOpts(o, 'tags.set')
-      const tags = check(opts.tags, 'tags.set', 'options.tags')
-      resolveTtl('tags.set', ttl, jitter, key, value, opts.ttl) // a bad TTL from the ttl function: nothing touched
-      await store('tags.set', key, value, tags, await versionsForStore('set', tags), opts.ttl)
-    },
-    async get(key) {
-      checkString('tags.get', 'key', key)
-      const raw = await cache.get(key)
-      const w = unwrap(raw)
-      if (w === undefined) return undefined // absent, or not stored through tags
-      let current: Array<number | undefined>
+      await state.cache.delete(key)
+    } catch {
       try {
-        current = await currentVersions(w.tags)
-      } catch (error) {
-        emit({ type: 'error', operation: 'get', key, error })
-        return undefined // cannot be checked: not served
+        await state.cache.evictLocal(key)
+      } catch {
+        // a miss either way
       }
-      if (current.some((v, i) => v === undefined || v !== w.versions[i])) {
-        try {
-          await cache.delete(key)
-        } catch {
-          try {
-            await cache.evictLocal(key)
-          } catch {
-            // a miss either way
-          }
-        }
-        return undefined
-      }
-      return w.value as T
-    },
-    async getOrLoad(key, loader, o) {
-      const where = 'tags.getOrLoad'
-      checkString(where, 'key', key)
-      checkFunction(where, 'loader', loader)
-      const opts = checkOpts(o, where)
-      const tags = check(opts.tags, where, 'options.tags')
-      const signal = opts.signal
-      if (signal?.aborted) throw new AbortedError(where, signal.reason, key)
-      const controller = new AbortController()
-      const run = async (): Promise<T> => {
-        const hit = await api.get(key)
-        if (hit !== undefined) return hit
-        // versions BEFORE loading: an invalidation during the load makes this value stale, as it should
-        let vs: number[] | undefined
-        try {
-          vs = await versionsForStore('getOrLoad', tags)
-        } catch (error) {
-          emit({ type: 'error', operation: 'getOrLoad', key, error })
-        }
-        const value = await loader({ key, signal: controller.signal, stale: undefined })
-        if (value !== undefined && vs !== undefined && !controller.signal.aborted) {
-          try {
-            await store(where, key, value, tags, vs, opts.ttl)
-          } catch (error) {
-            emit({ type: 'error', operation: 'getOrLoad', key, error })
-          }
-        }
-        return value
-      }
-      if (signal === undefined) return run()
-      return new Promise<T>((resolve, reject) => {
-        const onAbort = (): void => {
-          controller.abort(signal.reason)
-          reject(new AbortedError(where, signal.reason, key))
-        }
-        signal.addEventListener('abort', onAbort, { once: true })
-        run().then(
-          (v) => {
-            signal.removeEventListener('abort', onAbort)
-            resolve(v)
-          },
-          (e: unknown) => {
-            signal.removeEventListener('abort', onAbort)
-            reject(e)
-          },
-        )
-      })
-    },
-    async invalidateTags(tags) {
-      const list = check(tags, 'tags.invalidateTags', 'tags')
-      await tagCall('invalidateTags', list, () =>
-        BUMP.run(
-          redis,
-          list.map((t) => prefix + t),
-          [],
-        ),
-      )
-      if (bus !== undefined) {
-        try {
-          await bus.publish({ tags: list })
-        } catch (e) {
-          throw e instanceof PublishError ? e : new PublishError(undefined, e)
-        }
-      }
-    },
+    }
+    return undefined
   }
-  return api
+  return w.value as T
+}
+
+async function getOrLoad<T>(
+  state: TagsState<T>,
+  key: string,
+  loader: (ctx: TagsLoaderContext<T>) => T | Promise<T>,
+  o: TagLoadOptions,
+): Promise<T> {
+  const where = 'tags.getOrLoad'
+  checkString(where, 'key', key)
+  checkFunction(where, 'loader', loader)
+  const opts = checkCallOptions(o, where)
+  const tags = checkTags(state, opts.tags, where, 'options.tags')
+  const signal = opts.signal
+  if (signal?.aborted) throw new AbortedError(where, signal.reason, key)
+  const controller = new AbortController()
+  const run = async (): Promise<T> => {
+    const hit = await get(state, key)
+    if (hit !== undefined) return hit
+    // versions BEFORE loading: an invalidation during the load makes this value stale, as it should
+    let vs: number[] | undefined
+    try {
+      vs = await state.versions.forStore('getOrLoad', tags)
+    } catch (error) {
+      state.emit({ type: 'error', operation: 'getOrLoad', key, error })
+    }
+    const value = await loader({ key, signal: controller.signal, stale: undefined })
+    if (value !== undefined && vs !== undefined && !controller.signal.aborted) {
+      try {
+        await store(state, where, key, value, tags, vs, opts.ttl)
+      } catch (error) {
+        state.emit({ type: 'error', operation: 'getOrLoad', key, error })
+      }
+    }
+    return value
+  }
+  if (signal === undefined) return run()
+  return abortable(signal, controller, () => new AbortedError(where, signal.reason, key), run)
+}
+
+/**
+ * `run()`, or a rejection with `aborted()` as soon as `signal` aborts (then `controller`, the loader's, is
+ * aborted too; what `run` still returns is dropped).
+ */
+function abortable<T>(
+  signal: AbortSignal,
+  controller: AbortController,
+  aborted: () => Error,
+  run: () => Promise<T>,
+): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => {
+      controller.abort(signal.reason)
+      reject(aborted())
+    }
+    signal.addEventListener('abort', onAbort, { once: true })
+    run().then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort)
+        resolve(v)
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort)
+        reject(e)
+      },
+    )
+  })
+}
+
+async function invalidateTags<T>(state: TagsState<T>, tags: readonly string[]): Promise<void> {
+  const list = checkTags(state, tags, 'tags.invalidateTags', 'tags')
+  await state.versions.bump(list)
+  if (state.bus !== undefined) {
+    try {
+      await state.bus.publish({ tags: list })
+    } catch (e) {
+      throw e instanceof PublishError ? e : new PublishError(undefined, e)
+    }
+  }
 }

@@ -9,8 +9,11 @@ import {
 } from '@tierkit/contracts'
 import type { Redis } from 'ioredis'
 import { checkEvictors, checkRedis } from './args.js'
-import { bounded, closeOwned, ownRetryDelay } from './bus.js'
-import { boundedReady, connectIfWaiting, DEFAULT_QUIT_TIMEOUT, DEFAULT_READY_TIMEOUT } from './connect.js'
+
+import { boundedReady, DEFAULT_QUIT_TIMEOUT, DEFAULT_READY_TIMEOUT } from './connect.js'
+import { evictEverything, evictKeys } from './evict.js'
+import { CHANNEL, decodeInvalidation } from './tracking/messages.js'
+import { TrackingSession } from './tracking/session.js'
 import type { LocalEvictor } from './types.js'
 
 /** Events of a tracking invalidator. */
@@ -102,10 +105,6 @@ export interface TrackingStats {
   clears: number
 }
 
-const CHANNEL = '__redis__:invalidate'
-/** Bound of each command the invalidator sends to set tracking up, in ms. */
-const COMMAND_TIMEOUT = 2000
-
 /**
  * Redis client-side caching as an L1 invalidation channel: one connection turns on
  * `CLIENT TRACKING on REDIRECT <its own id> BCAST PREFIX ...` and subscribes to `__redis__:invalidate`, so
@@ -125,6 +124,90 @@ const COMMAND_TIMEOUT = 2000
  * })
  */
 export function createTrackingInvalidator(options: TrackingOptions): TrackingInvalidator {
+  const o = checkOptions(options)
+  const stats: TrackingStats = { messages: 0, evicted: 0, clears: 0 }
+  const emit = (e: TrackingEvent): void => {
+    try {
+      o.onEvent?.(e)
+    } catch {
+      // ignore
+    }
+  }
+  const onError = (error: unknown): void => emit({ type: 'error', error })
+  const clearAll = (reason: 'flush' | 'reconnect' | 'disconnected'): void => {
+    // the caches first: their reads and loads in flight may predate a missed invalidation
+    evictEverything(o.caches, onError)
+    stats.clears++
+    emit({ type: 'cleared', reason })
+  }
+  let resolveReady!: () => void
+  const ready = new Promise<void>((r) => {
+    resolveReady = r
+  })
+  const session = new TrackingSession(o.redis, o.prefixes, o.noloop, o.verifyInterval, {
+    ready() {
+      resolveReady()
+      emit({ type: 'ready' })
+    },
+    recovered: () => clearAll('reconnect'),
+    disconnected: () => clearAll('disconnected'),
+    message(channel, payload) {
+      if (channel.toString() !== CHANNEL) return
+      stats.messages++
+      const keys = decodeInvalidation(payload, o.toKey, onError)
+      if (keys === 'flush') return clearAll('flush') // a null payload means the whole database was flushed
+      if (keys.length === 0) return
+      evictKeys(o.caches, keys, onError)
+      stats.evicted += keys.length
+      emit({ type: 'invalidate', keys })
+    },
+    error: onError,
+  })
+  let signalClosed!: () => void
+  const closedPromise = new Promise<void>((r) => {
+    signalClosed = r
+  })
+  let closing: Promise<void> | undefined
+  return {
+    async ready(options) {
+      return boundedReady(
+        'tracking.ready',
+        'the tracking invalidator',
+        options,
+        o.readyTimeout,
+        { ready, isReady: () => session.once, closed: closedPromise, isClosed: () => closing !== undefined },
+        () => session.lastError,
+      )
+    },
+    stats: () => ({ ...stats }),
+    close(options) {
+      if (closing !== undefined) return closing
+      let timeout: number
+      try {
+        timeout = closeTimeout('tracking.close', options, DEFAULT_QUIT_TIMEOUT)
+      } catch (e) {
+        return Promise.reject(e)
+      }
+      signalClosed()
+      closing = session.close(timeout)
+      return closing
+    },
+  }
+}
+
+/** The invalidator's options, checked and resolved. */
+interface TrackingConfig {
+  readonly redis: Redis
+  readonly prefixes: readonly string[]
+  readonly toKey: (redisKey: string) => string | undefined
+  readonly caches: readonly LocalEvictor[]
+  readonly noloop: boolean
+  readonly onEvent: ((event: TrackingEvent) => void) | undefined
+  readonly readyTimeout: number
+  readonly verifyInterval: number
+}
+
+function checkOptions(options: TrackingOptions): TrackingConfig {
   const where = 'createTrackingInvalidator'
   checkObject(where, 'options', options)
   refuseRenamed(where, options, {
@@ -140,298 +223,6 @@ export function createTrackingInvalidator(options: TrackingOptions): TrackingInv
   checkFunction(where, 'onEvent', onEvent, true)
   const readyTimeout = checkDuration(where, 'readyTimeout', options.readyTimeout ?? DEFAULT_READY_TIMEOUT)
   const verifyInterval = checkDuration(where, 'verifyInterval', options.verifyInterval ?? 1000, 1)
-
-  const stats: TrackingStats = { messages: 0, evicted: 0, clears: 0 }
-  const emit = (e: TrackingEvent): void => {
-    try {
-      onEvent?.(e)
-    } catch {
-      // ignore
-    }
-  }
-  const clearAll = (reason: 'flush' | 'reconnect' | 'disconnected'): void => {
-    // the caches first: their reads and loads in flight may predate a missed invalidation
-    for (const c of caches) {
-      try {
-        c.evictLocal()
-      } catch (error) {
-        emit({ type: 'error', error })
-      }
-    }
-    stats.clears++
-    emit({ type: 'cleared', reason })
-  }
-
-  // RESP2: invalidations arrive as pub/sub messages on __redis__:invalidate. Our own reconnection schedule.
-  const conn = redis.duplicate({
-    protocol: 2,
-    autoResubscribe: false,
-    retryStrategy: ownRetryDelay,
-  }) as Redis
   const noloop = options.noloop ?? true
-  /** The connection whose tracking state matters: the data client with NOLOOP, else our own. */
-  const target = noloop ? redis : conn
-  let closed = false
-  let once = false
-  /** Tracking is on, redirected to `conn`'s current id, and `conn` is subscribed (as far as we know). */
-  let confirmed = false
-  /** Since tracking was last confirmed, it was (or may have been) off: changes may have been missed. */
-  let lost = false
-  /** `conn` is subscribed on its current connection. */
-  let subscribed = false
-  /** `conn`'s current client id (changes with every reconnection). */
-  let connId: number | undefined
-  let lastError: unknown
-  let resolveReady!: () => void
-  const ready = new Promise<void>((r) => {
-    resolveReady = r
-  })
-
-  const call = (c: Redis, ...args: [string, ...Array<string | number>]): Promise<unknown> =>
-    bounded(
-      Promise.resolve().then(() => c.call(...args)),
-      COMMAND_TIMEOUT,
-      args.join(' '),
-    )
-
-  const enable = async (id: number): Promise<void> => {
-    const args: [string, ...Array<string | number>] = ['CLIENT', 'TRACKING', 'on', 'REDIRECT', id, 'BCAST']
-    if (noloop) args.push('NOLOOP')
-    for (const p of prefixes) args.push('PREFIX', p)
-    // off first: prefixes and REDIRECT replace the previous ones instead of adding to them
-    await call(target, 'CLIENT', 'TRACKING', 'off')
-    await call(target, ...args)
-  }
-
-  /** True when `CLIENT TRACKINGINFO` of the target says: on, BCAST, (NOLOOP), our prefixes, redirected to `id`. */
-  const verify = async (id: number): Promise<boolean> => {
-    let info: unknown
-    try {
-      info = await call(target, 'CLIENT', 'TRACKINGINFO')
-    } catch (e) {
-      if (/unknown subcommand|unknown command/i.test(String((e as Error)?.message))) return true // Redis < 6.2
-      throw e
-    }
-    if (!Array.isArray(info)) return false
-    const field = (name: string): unknown => {
-      const i = info.findIndex((x, j) => j % 2 === 0 && String(x) === name)
-      return i < 0 ? undefined : info[i + 1]
-    }
-    const flags = (Array.isArray(field('flags')) ? (field('flags') as unknown[]) : []).map(String)
-    const redirect = Number(field('redirect'))
-    const got = (Array.isArray(field('prefixes')) ? (field('prefixes') as unknown[]) : []).map(String)
-    return (
-      flags.includes('on') &&
-      flags.includes('bcast') &&
-      !flags.includes('broken_redirect') &&
-      (!noloop || flags.includes('noloop')) &&
-      redirect === id &&
-      prefixes.every((p) => got.includes(p))
-    )
-  }
-
-  let running = false
-  let again = false
-  let retryTimer: ReturnType<typeof setTimeout> | undefined
-  /** Moves on with every `ready`/`close` of `conn`: a step that awaited across one starts over. */
-  let epoch = 0
-
-  /**
-   * Brings tracking to the confirmed state: `conn` subscribed, tracking on the target redirected to
-   * `conn`'s current id (verified with CLIENT TRACKINGINFO), then L1 cleared when anything was lost. One
-   * run at a time; a failure retries shortly. Triggered by every connection event and by the periodic check.
-   */
-  const reconcile = async (): Promise<void> => {
-    if (closed) return
-    if (running) {
-      again = true
-      return
-    }
-    running = true
-    try {
-      do {
-        again = false
-        if (conn.status !== 'ready') return // conn's 'ready' runs this again
-        // the data client's 'ready' runs this again (a lazy one in 'wait' is connected by the command)
-        if (noloop && redis.status !== 'ready' && redis.status !== 'wait') return
-        const e = epoch
-        if (connId === undefined) {
-          const id = Number(await call(conn, 'CLIENT', 'ID'))
-          if (e !== epoch) {
-            again = true
-            continue
-          }
-          connId = id
-        }
-        const id = connId
-        if (!subscribed) {
-          if (!noloop) {
-            // RESP2: tracking on `conn` itself must be set before it enters subscriber mode
-            await enable(id)
-            if (!(await verify(id))) throw new Error('CLIENT TRACKING is not on as requested')
-          }
-          await bounded(conn.subscribe(CHANNEL), COMMAND_TIMEOUT, 'SUBSCRIBE')
-          if (e !== epoch) {
-            again = true
-            continue
-          }
-          subscribed = true
-        }
-        if (noloop && !(await verify(id))) {
-          // off, or redirected elsewhere (after a restart client ids start again: an old id may name another client)
-          if (confirmed) lost = true
-          confirmed = false
-          await enable(id)
-          if (!(await verify(id))) throw new Error('CLIENT TRACKING is not on as requested')
-        }
-        if (closed) return
-        if (e !== epoch) {
-          again = true
-          continue
-        }
-        confirmed = true
-        if (!once) {
-          once = true
-          lost = false
-          resolveReady()
-          emit({ type: 'ready' })
-        } else if (lost) {
-          lost = false
-          clearAll('reconnect')
-        }
-      } while (again && !closed)
-    } catch (error) {
-      lastError = error
-      if (!closed) {
-        emit({ type: 'error', error })
-        clearTimeout(retryTimer)
-        retryTimer = setTimeout(() => void reconcile(), 200)
-        retryTimer.unref?.()
-      }
-    } finally {
-      running = false
-    }
-  }
-
-  /** Tracking is (or may be) off: changes are not reported until it is confirmed again. */
-  const lose = (): void => {
-    if (once) lost = true
-    confirmed = false
-  }
-
-  // periodic: verify that tracking is still on; while it is not, keep L1 clean
-  const periodic = setInterval(() => {
-    if (closed) return
-    if (once && !confirmed) clearAll('disconnected')
-    void reconcile()
-  }, verifyInterval)
-  periodic.unref?.()
-
-  const onDataReady = (): void => {
-    if (closed) return
-    lose()
-    void reconcile()
-  }
-  const onDataClose = (): void => {
-    if (!closed) lose()
-  }
-  if (noloop) {
-    redis.on('ready', onDataReady)
-    redis.on('close', onDataClose)
-  }
-
-  conn.on('ready', () => {
-    if (closed) return
-    epoch++
-    connId = undefined
-    subscribed = false
-    void reconcile()
-  })
-  conn.on('close', () => {
-    epoch++
-    connId = undefined
-    subscribed = false
-    if (!closed) lose()
-  })
-  conn.on('error', (error: unknown) => {
-    lastError = error
-    if (!closed) emit({ type: 'error', error })
-  })
-  conn.on('messageBuffer', (channel: Buffer, payload: unknown) => {
-    if (channel.toString() !== CHANNEL) return
-    stats.messages++
-    if (!Array.isArray(payload)) {
-      clearAll('flush') // a null payload means the whole database was flushed
-      return
-    }
-    const keys: string[] = []
-    for (const raw of payload) {
-      let k: string | undefined
-      try {
-        k = toKey(String(raw))
-      } catch (error) {
-        emit({ type: 'error', error })
-      }
-      if (typeof k === 'string' && k.length > 0) keys.push(k)
-    }
-    if (keys.length === 0) return
-    for (const c of caches) {
-      try {
-        c.evictLocal(keys)
-      } catch (error) {
-        emit({ type: 'error', error })
-      }
-    }
-    stats.evicted += keys.length
-    emit({ type: 'invalidate', keys })
-  })
-
-  // a duplicate of a `lazyConnect: true` client waits for a first command that is only sent on `ready`
-  connectIfWaiting(conn)
-
-  let signalClosed!: () => void
-  const closedPromise = new Promise<void>((r) => {
-    signalClosed = r
-  })
-  let closing: Promise<void> | undefined
-
-  return {
-    async ready(options) {
-      return boundedReady(
-        'tracking.ready',
-        'the tracking invalidator',
-        options,
-        readyTimeout,
-        { ready, isReady: () => once, closed: closedPromise, isClosed: () => closed },
-        () => lastError,
-      )
-    },
-    stats: () => ({ ...stats }),
-    close(options) {
-      if (closing !== undefined) return closing
-      let timeout: number
-      try {
-        timeout = closeTimeout('tracking.close', options, DEFAULT_QUIT_TIMEOUT)
-      } catch (e) {
-        return Promise.reject(e)
-      }
-      closed = true
-      signalClosed()
-      clearInterval(periodic)
-      clearTimeout(retryTimer)
-      redis.off('ready', onDataReady)
-      redis.off('close', onDataClose)
-      closing = (async () => {
-        if (noloop && redis.status === 'ready') {
-          await bounded(
-            Promise.resolve().then(() => redis.call('CLIENT', 'TRACKING', 'off')),
-            timeout,
-            'CLIENT TRACKING off',
-          ).catch(() => {})
-        }
-        await closeOwned(conn, timeout)
-      })()
-      return closing
-    },
-  }
+  return { redis, prefixes, toKey, caches, noloop, onEvent, readyTimeout, verifyInterval }
 }

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { createFlusher, type FlusherEvent, queueKeys, writeBehind } from '../src/index.js'
-import { DEFAULT_DRAIN_TIMEOUT, FLUSHER_DEFAULTS } from '../src/write-behind.js'
+import { DEFAULT_DRAIN_TIMEOUT, FLUSHER_DEFAULTS } from '../src/write-behind/config.js'
 import { MemoryStore } from './helpers/memory-store.js'
 import { useRedisFixture } from './helpers/redis.js'
 
