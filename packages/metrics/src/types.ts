@@ -262,7 +262,7 @@ export interface CacheMetrics<L extends string = CacheLayer> {
   /** Raw cumulative counters and histogram buckets (ms), for exporters. Reads watched sources. */
   collect(): CacheMetricsSample<L>
   /**
-   * The design notes' table, `Layer | Hit Rate | Avg Latency`, as Markdown with measured numbers (`—` where a
+   * The table `Layer | Hit Rate | Avg Latency`, as Markdown with measured numbers (`—` where a
    * layer has no lookups or no timings).
    *
    * @throws TierkitTypeError for options that are not an object or labels that are not strings

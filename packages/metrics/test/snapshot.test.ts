@@ -24,7 +24,7 @@ class FakeL1 {
 }
 
 describe('snapshot', () => {
-  test('hit rate, miss rate and latency reduction per layer, as in the design notes', () => {
+  test('hit rate, miss rate and latency reduction per layer (L1 0.2 ms, L2 1.5 ms, DB 15 ms)', () => {
     const metrics = createCacheMetrics({ layers: ['l1', 'l2', 'db'] })
     const { record } = metrics.observer
     for (let i = 0; i < 100; i++) record('l1', i < 92 ? 'hit' : 'miss', 0.2)
@@ -60,7 +60,7 @@ describe('snapshot', () => {
     expect(b.snapshot().layers[2]!.latencyReduction).toBeNull() // db has no timings
   })
 
-  test('formatTable renders the notes table with measured numbers', () => {
+  test('formatTable renders the Layer | Hit Rate | Avg Latency table with measured numbers', () => {
     const metrics = createCacheMetrics({ layers: ['l1', 'l2', 'db'] })
     const { record } = metrics.observer
     for (let i = 0; i < 100; i++) record('l1', i < 92 ? 'hit' : 'miss', 0.2)
