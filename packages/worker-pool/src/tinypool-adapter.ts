@@ -50,10 +50,6 @@ function isTermination(err: unknown): boolean {
   return err instanceof Error && err.message === 'Terminating worker thread'
 }
 
-function isCancelError(err: unknown): boolean {
-  return err instanceof Error && err.name === 'CancelError'
-}
-
 export class TinypoolAdapter {
   static readonly #adapters = new Set<TinypoolAdapter>()
   static readonly #onWorker = (worker: Worker): void => {
@@ -64,7 +60,6 @@ export class TinypoolAdapter {
   readonly active: Set<Job> = new Set<Job>()
   readonly #tp: Tinypool
   readonly #hooks: AdapterHooks
-  #lastCrash: unknown
   #shutdown: Promise<void> | undefined
 
   constructor(options: AdapterOptions, hooks: AdapterHooks) {
@@ -156,7 +151,6 @@ export class TinypoolAdapter {
     if (typeof err !== 'object' || err === null || crashErrors.has(err)) {
       return new WorkerCrashedError({ task: job.name, cause: err })
     }
-    if (isCancelError(err)) return new WorkerCrashedError({ task: job.name, cause: this.#lastCrash })
     if (isTermination(err)) return new WorkerCrashedError({ task: job.name, cause: err })
     // failed on the main thread before reaching a thread, e.g. a DataCloneError for an uncloneable argument
     return err
@@ -185,12 +179,12 @@ export class TinypoolAdapter {
 
   /** tinypool reports a thread that died with no task on it (idle, or while starting). */
   #onPoolError(err: unknown): void {
-    this.#lastCrash = err
     // workaround 3: tasks handed to tinypool while its threads were starting would wait forever if none is
     // left: with no thread, none of them is running, so all of them fail with the crash (settled here, before
     // any listener runs)
     if (this.#tp.threads.length === 0 && this.active.size > 0) {
       const stranded = [...this.active]
+      // tinypool rejects them with its CancelError later; settled below first, that rejection is ignored
       this.#tp.cancelPendingTasks()
       for (const job of stranded)
         this.#hooks.settle(job, false, new WorkerCrashedError({ task: job.name, cause: err }))

@@ -1,4 +1,5 @@
-import { afterAll, beforeAll, expect } from 'vitest'
+import { setImmediate } from 'node:timers/promises'
+import { afterAll, beforeAll, expect, vi } from 'vitest'
 
 /** The compiled test tasks (written by global-setup.ts) and their types. */
 export const TASKS_JS: URL = new URL('./fixtures/dist/tasks.js', import.meta.url)
@@ -22,7 +23,7 @@ export function expectNoProcessErrors(): void {
   })
   afterAll(async () => {
     // give late rejections one more turn of the loop to surface
-    await new Promise((resolve) => setImmediate(resolve))
+    await setImmediate()
     process.off('uncaughtException', onUncaught)
     process.off('unhandledRejection', onUnhandled)
     expect(seen).toEqual([])
@@ -35,7 +36,11 @@ export class Gate {
 
   /** Resolves once `count` gate tasks have started on threads. */
   async started(count = 1): Promise<void> {
-    await until(() => Atomics.load(this.view, 1) >= count)
+    // threads start slowly on a loaded machine: wait as long as a test may take
+    await vi.waitFor(() => expect(Atomics.load(this.view, 1)).toBeGreaterThanOrEqual(count), {
+      timeout: 60_000,
+      interval: 5,
+    })
   }
 
   open(value = 1): void {
@@ -52,11 +57,6 @@ export async function rejection(promise: Promise<unknown>): Promise<Error & Reco
     return err as Error & Record<string, unknown>
   }
   throw new Error('expected the promise to reject')
-}
-
-/** Polls `check` on each turn of the event loop until it is true (bounded by the test's timeout). */
-export async function until(check: () => boolean): Promise<void> {
-  while (!check()) await new Promise((resolve) => setTimeout(resolve, 5))
 }
 
 /** What a synchronous call throws (fails the test when it does not throw). */

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import { AbortedError, TierkitTypeError } from '@tierkit/contracts'
 import fc from 'fast-check'
 import { describe, expect, test } from 'vitest'
@@ -5,8 +6,6 @@ import { errors, mapLimit } from '../src/index.js'
 import { expectNoProcessErrors, rejection } from './helpers.js'
 
 expectNoProcessErrors()
-
-const tick = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** Wraps `fn` to count how many calls are in flight and the most there ever were. */
 function tracked<T, R>(fn: (item: T, i: number, signal: AbortSignal) => Promise<R>) {
@@ -29,7 +28,7 @@ describe('mapLimit', () => {
   test('never runs more than the limit at once, and keeps the input order', async () => {
     const delays = [9, 1, 7, 3, 5, 0, 8, 2, 6, 4, 1, 3, 0, 2]
     const { state, fn } = tracked(async (ms: number, i) => {
-      await tick(ms)
+      await sleep(ms)
       return i * 10
     })
     const results = await mapLimit(delays, 3, fn)
@@ -49,7 +48,7 @@ describe('mapLimit', () => {
     let maxAhead = 0
     const { state, fn } = tracked(async (n: number) => {
       maxAhead = Math.max(maxAhead, pulled - state.started.length)
-      await tick(1)
+      await sleep(1)
       return n
     })
     expect(await mapLimit(items(), 2, fn)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
@@ -68,7 +67,7 @@ describe('mapLimit', () => {
     const boom = new Error('item 2 failed')
     const { state, fn } = tracked(async (n: number, _i, signal) => {
       if (n === 2) {
-        await tick(1)
+        await sleep(1)
         throw boom
       }
       // the others wait until aborted
@@ -83,7 +82,7 @@ describe('mapLimit', () => {
       expect(state.signals[i]?.aborted).toBe(true)
       expect(state.signals[i]?.reason).toBe(boom)
     }
-    await tick(5)
+    await sleep(5)
     expect(state.started).toEqual([0, 1, 2, 3])
   })
 
@@ -92,7 +91,7 @@ describe('mapLimit', () => {
       [1, 2, 3, 4, 5],
       2,
       async (n) => {
-        await tick(n % 3)
+        await sleep(n % 3)
         if (n % 2 === 0) throw new Error(`even ${n}`)
         return n
       },
@@ -199,7 +198,7 @@ describe('mapLimit', () => {
             active++
             peak = Math.max(peak, active)
             try {
-              await tick(item.delay)
+              await sleep(item.delay)
               if (item.fail) throw new Error(`fail ${i}`)
               return i
             } finally {
@@ -217,7 +216,7 @@ describe('mapLimit', () => {
             },
           )
           // let calls that were in flight at a fail-fast rejection finish
-          await tick(5)
+          await sleep(5)
           expect(peak).toBeLessThanOrEqual(limit)
           expect([...settledCount.values()].every((n) => n === 1)).toBe(true)
           expect(startedAfterFailure).toEqual([])

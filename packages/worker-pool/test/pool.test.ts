@@ -1,6 +1,7 @@
+import { setImmediate } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { AbortedError, ClosedError, describeValue, TierkitError, TierkitTypeError } from '@tierkit/contracts'
-import { afterEach, describe, expect, test } from 'vitest'
+import { afterEach, describe, expect, test, vi } from 'vitest'
 import {
   CloseTimeoutError,
   createPool,
@@ -16,7 +17,7 @@ import {
   type WorkerPool,
   WorkerPoolError,
 } from '../src/index.js'
-import { expectNoProcessErrors, Gate, rejection, TASKS_JS, type Tasks, thrown, until } from './helpers.js'
+import { expectNoProcessErrors, Gate, rejection, TASKS_JS, type Tasks, thrown } from './helpers.js'
 
 expectNoProcessErrors()
 
@@ -386,7 +387,7 @@ describe('queue and backpressure', () => {
         return handle.result
       }),
     )
-    await new Promise((resolve) => setImmediate(resolve))
+    await setImmediate()
     expect(accepted).toEqual([])
     expect(p.stats()).toMatchObject({ queued: 1, waiting: 3, running: 1 })
     gate.open()
@@ -422,7 +423,7 @@ describe('queue and backpressure', () => {
     const items = [true, ...Array.from({ length: 10 }, () => false)].map((fail) => ({ view: counter, fail }))
     const err = await rejection(p.map('countThenMaybeFail', items))
     expect(err.message).toBe('item failed')
-    await until(() => p.stats().running === 0 && p.stats().queued === 0)
+    await vi.waitFor(() => expect(p.stats()).toMatchObject({ running: 0, queued: 0 }), { timeout: 30_000 })
     // the failing item and at most the one already handed to the thread ran; the rest never did
     expect(Atomics.load(counter, 0)).toBeLessThanOrEqual(2)
     expect(p.stats()).toMatchObject({ completed: 0, failed: 11 })
@@ -553,7 +554,7 @@ describe('stats', () => {
     expect(p.stats().threads).toBe(2)
     gate.open()
     await Promise.all(both)
-    await until(() => p.stats().threads === 1)
+    await vi.waitFor(() => expect(p.stats().threads).toBe(1), { timeout: 30_000 })
     expect(p.stats().threads).toBe(1)
   })
 })

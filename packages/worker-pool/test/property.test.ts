@@ -1,10 +1,11 @@
 // Property test: 10 scenarios x 1,000 random tasks = 10,000 tasks through real worker threads, with aborts
 // (before and after acceptance), timeouts, a small queue that fills up, submit() backpressure, crashing and
 // hanging tasks, and a close() in the middle. Tiny tasks and at most two threads keep it quick.
+import { setImmediate, setTimeout as sleep } from 'node:timers/promises'
 import fc from 'fast-check'
-import { expect, test } from 'vitest'
+import { expect, test, vi } from 'vitest'
 import { createPool, type WorkerPool } from '../src/index.js'
-import { expectNoProcessErrors, TASKS_JS, type Tasks, until } from './helpers.js'
+import { expectNoProcessErrors, TASKS_JS, type Tasks } from './helpers.js'
 
 expectNoProcessErrors()
 
@@ -199,8 +200,8 @@ async function runScenario({
     aborts.delete(i)
     if (i === checkpoint) {
       // everything issued so far settles, and the pool shrinks back to minThreads once idle
-      await until(() => pending.size === 0)
-      await until(() => pool.stats().threads === 1)
+      await vi.waitFor(() => expect(pending.size).toBe(0), { timeout: 120_000, interval: 5 })
+      await vi.waitFor(() => expect(pool.stats().threads).toBe(1), { timeout: 120_000, interval: 5 })
       const stats = pool.stats()
       if (stats.queued !== 0 || stats.running !== 0 || stats.waiting !== 0 || stats.threads !== 1) {
         violations.push(`not back to minThreads and idle at the checkpoint: ${JSON.stringify(stats)}`)
@@ -215,8 +216,7 @@ async function runScenario({
       })
     }
     const op = ops[i]!
-    if (op.yieldFirst)
-      await new Promise((resolve) => (i % 3 === 0 ? setTimeout(resolve, 1) : setImmediate(resolve)))
+    if (op.yieldFirst) await (i % 3 === 0 ? sleep(1) : setImmediate())
     const wait = call(i, op)
     checkQueue(`op ${i}`)
     if (wait !== undefined) await wait

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import { afterEach, describe, expect, test } from 'vitest'
 import { createPool, type PoolStats, type WorkerPool } from '../src/index.js'
 import { expectNoProcessErrors, Gate, rejection, TASKS_JS, type Tasks } from './helpers.js'
@@ -13,8 +14,6 @@ function pool(maxThreads: number): WorkerPool<Tasks> {
 afterEach(async () => {
   await Promise.all(pools.splice(0).map((p) => p.destroy()))
 })
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** The documented formula: utilization between two snapshots. */
 function intervalUtilization(a: PoolStats, b: PoolStats): number {
