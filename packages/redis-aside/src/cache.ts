@@ -21,7 +21,7 @@ import type { BreakerState } from './breaker.js'
 import { coarseNow } from './clock.js'
 import type { Entry } from './entry.js'
 import { Flights } from './flight.js'
-import { IoredisL2, type L2 } from './l2.js'
+import { createL2, type L2 } from './l2.js'
 import { Departure, leaveOnAbort } from './leaving.js'
 import { LoaderRunner } from './loader.js'
 import { DistributedLock } from './lock.js'
@@ -56,7 +56,7 @@ class RedisAsideCache implements Cache {
     this.valuePrefix = settings.valuePrefix
     this.l1 = settings.l1
     this.observed = settings.observer !== undefined
-    this.l2 = new IoredisL2({
+    this.l2 = createL2({
       redis: settings.redis,
       timeout: settings.redisTimeout,
       breakerThreshold: settings.breakerThreshold,

@@ -2,10 +2,12 @@
  * The L2 facade: every call to Redis goes through here, and this is the one file that knows the client
  * library (ioredis). It bounds each call by `timeouts.redis`, guards it with a circuit breaker (one per master
  * on a Cluster), groups multi-key reads per hash slot, sends scripts as EVALSHA with the EVAL fallback, and
- * coalesces the reads of one turn of the event loop. The rest of the cache sees only the {@link L2} interface:
- * Redis Sentinel or another client library is another implementation of it.
+ * coalesces the reads of one turn of the event loop. The rest of the cache sees only the {@link L2} interface
+ * (and {@link isReplyError}): another client library, or a Sentinel-aware one, is another implementation of
+ * it, chosen in {@link createL2}.
  */
 import { performance } from 'node:perf_hooks'
+import { checkMethods } from '@tierkit/contracts'
 import type { Cluster, Redis } from 'ioredis'
 import { Breaker, type BreakerState } from './breaker.js'
 import { RedisUnavailableError } from './errors.js'
@@ -42,8 +44,9 @@ export interface L2 {
   ): Promise<unknown>
 }
 
-/** Options of {@link IoredisL2}. */
-export interface IoredisL2Options {
+/** Options of {@link createL2}. */
+export interface L2Options {
+  /** the client the cache was given (`CacheOptions.redis`) */
   redis: Redis | Cluster
   /** `timeouts.redis`, ms */
   timeout: number
@@ -55,6 +58,16 @@ export interface IoredisL2Options {
   onBreaker(state: BreakerState, node: string | undefined): void
   /** A call failed. */
   onError(operation: string, key: string | undefined, error: unknown): void
+}
+
+/** Checks that `client` is a client this file can drive (`createCache`'s `redis` option). */
+export function checkClient(where: string, name: string, client: unknown): void {
+  checkMethods(where, name, client, ['get', 'mget', 'set'], 'an ioredis Redis or Cluster')
+}
+
+/** The L2 facade over the client in `options.redis`. */
+export function createL2(options: L2Options): L2 {
+  return new IoredisL2(options)
 }
 
 /** Redis answered with an error (OOM, READONLY, NOSCRIPT...): Redis is up, the command was refused. */
@@ -91,7 +104,7 @@ interface PendingCall {
 type ReadWaiter = { resolve: (v: string | null) => void; reject: (e: unknown) => void }
 
 /** {@link L2} on an ioredis `Redis` or `Cluster`. */
-export class IoredisL2 implements L2 {
+class IoredisL2 implements L2 {
   private readonly redis: RedisCommands
   private readonly isCluster: boolean
   /** The breaker of a single Redis; on a Cluster, the breakers are per node (see `breakerFor`). */
@@ -101,7 +114,7 @@ export class IoredisL2 implements L2 {
   private readBatch: Map<string, ReadWaiter[]> | undefined
   private sweepTimer: NodeJS.Timeout | undefined
 
-  constructor(private readonly o: IoredisL2Options) {
+  constructor(private readonly o: L2Options) {
     this.redis = o.redis as unknown as RedisCommands
     this.isCluster = (o.redis as { isCluster?: boolean }).isCluster === true
     this.breaker = new Breaker(o.breakerThreshold, o.breakerCooldown, (state) =>

@@ -17,8 +17,8 @@ import {
   MAX_TTL_MS,
   type Serializer,
 } from '@tierkit/contracts'
-import type { Cluster, Redis } from 'ioredis'
 import { keyPrefix } from './keys.js'
+import { checkClient } from './l2.js'
 import type { CacheEvent, CacheOptions, LoadOptions } from './types.js'
 
 /** Largest `maxValueBytes`: Redis' own limit for a string (512 MiB). */
@@ -26,7 +26,8 @@ const MAX_VALUE_BYTES = 536_870_912
 
 /** {@link CacheOptions} checked, with their defaults. */
 export interface Settings {
-  readonly redis: Redis | Cluster
+  /** the client, checked by the L2 facade (see l2.ts) */
+  readonly redis: CacheOptions['redis']
   readonly namespace: string
   /** what prefixes the Redis key of a value (`ra:<n>:<namespace>:v:`) */
   readonly valuePrefix: string
@@ -69,7 +70,7 @@ const WHERE = 'createCache'
 /** Checks the options of `createCache` (throws `TierkitTypeError` naming the bad one) and applies the defaults. */
 export function parseOptions(o: CacheOptions): Settings {
   checkObject(WHERE, 'options', o)
-  checkMethods(WHERE, 'redis', o.redis, ['get', 'mget', 'set'], 'an ioredis Redis or Cluster')
+  checkClient(WHERE, 'redis', o.redis)
   checkString(WHERE, 'namespace', o.namespace)
   const ttl = checkTtl(WHERE, 'ttl', o.ttl)
   const grace = o.grace === undefined ? 0 : checkDuration(WHERE, 'grace', o.grace, 0, MAX_TTL_MS)
