@@ -30,7 +30,6 @@ export class Events<K, V> {
     this.keys = []
     this.values = []
     this.reasons = []
-    if (this.listener === null) return
     for (let i = 0; i < ks.length; i++)
       this.emit({ type: 'evict', key: ks[i]!, value: vs[i]!, reason: rs[i]! })
   }

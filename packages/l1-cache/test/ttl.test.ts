@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { LoaderContext } from '@tierkit/contracts'
 import { afterEach, describe, expect, test, vi } from 'vitest'
 import { type EvictionReason, L1Cache, type L1CacheEvent } from '../src/index.js'
@@ -160,7 +161,7 @@ describe('remainingTtl', () => {
     const readings: number[] = []
     for (let i = 0; i < 5; i++) {
       readings.push(c.remainingTtl('a'))
-      await new Promise((r) => setTimeout(r, 3))
+      await sleep(3)
     }
     expect(readings.every((r) => Number.isInteger(r) && r > 0 && r <= 60_000)).toBe(true)
     expect(readings).toHaveLength(5)
@@ -172,7 +173,7 @@ describe('default clock', () => {
     const c = new L1Cache<string, number>({ max: 10, ttl: 5 })
     c.set('a', 1)
     expect(c.get('a')).toBe(1)
-    await new Promise((r) => setTimeout(r, 30))
+    await sleep(30)
     expect(c.get('a')).toBe(undefined)
     expect(c.has('a')).toBe(false)
   })
