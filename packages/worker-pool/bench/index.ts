@@ -2,13 +2,15 @@
 //   pnpm --filter @tierkit/worker-pool bench            (BENCH_QUICK=1 for a short smoke run)
 //
 // 1. Per-task overhead against raw tinypool 2.2 (the engine underneath), 1 task in flight and 64 in flight.
-// 2. The notes' CPU example, 4 x sum of i*i for i < 10M, against raw worker_threads (2 long-lived workers).
+// 2. CPU-bound work, 4 x sum of i*i for i < 10M (bench/fixtures/work.mjs), against raw worker_threads (2 long-lived
+//    workers).
 // 3. Event-loop delay p99 on the main thread (perf_hooks.monitorEventLoopDelay) while that work runs on the pool
 //    versus inline on the main thread.
 // Rounds alternate between contenders (short blocks for the overhead test) and medians are reported, including the
 // median of the per-pair ratios, to damp the noise of a shared machine: both sides of a pair see the same load.
 import { availableParallelism, cpus } from 'node:os'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { Worker } from 'node:worker_threads'
 import { Tinypool } from 'tinypool'
 import { createPool } from '../src/index.js'
@@ -52,7 +54,7 @@ async function throughput(
   return { wall, busy }
 }
 
-/** Two long-lived raw workers, fed from a shared list (what one writes by hand from the notes' example). */
+/** Two long-lived raw workers, fed from a shared list: what one writes by hand with `worker_threads` alone. */
 class RawWorkers {
   readonly #workers = Array.from({ length: THREADS }, () => new Worker(fixture('raw-worker.mjs')))
   #fail: (err: Error) => void = () => {}
@@ -184,7 +186,7 @@ async function eventLoopDelay(): Promise<void> {
     const start = performance.now()
     for (let round = 0; round < rounds; round++) {
       await work()
-      await new Promise((resolve) => setTimeout(resolve, 5))
+      await sleep(5)
     }
     const elapsed = performance.now() - start
     histogram.disable()
