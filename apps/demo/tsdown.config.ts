@@ -10,4 +10,7 @@ export default defineConfig({
   fixedExtension: false,
   clean: true,
   sourcemap: false,
+  // the private test kit ships TypeScript source, not a build: bundle its core (no vitest in it) into dist, so
+  // that `node dist/cli.js` runs without tsx
+  deps: { alwaysBundle: [/^@tierkit\/testkit(\/|$)/] },
 })

@@ -25,25 +25,15 @@
  * meanwhile is in the index by then, or logged later as having started before that bound.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
-import { createHash } from 'node:crypto'
-import {
-  chmodSync,
-  closeSync,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  readSync,
-  rmSync,
-  statSync,
-  unlinkSync,
-  writeFileSync,
-} from 'node:fs'
+import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { Agent, request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { CacheMetrics } from '@tierkit/metrics'
-import type { TagPurger } from './app.js'
-import { freePort } from './redis-server.js'
+import { freePort, isRunning, trackChild, trackDir } from '@tierkit/testkit/core'
+import { CdnLog } from './cdn-log.js'
+import type { TagPurger } from './routes/product-writes.js'
 
 /** A running CDN. */
 export interface Cdn extends TagPurger {
@@ -76,19 +66,14 @@ export interface CdnOptions {
   confirmPurgeMs?: number
 }
 
-const PURGE_HEADER = 'x-tierkit-purge'
+/** The header of a purge's re-fetch (nginx bypasses its cache for it, and replaces the entry). */
+export const PURGE_HEADER = 'x-tierkit-purge'
 /** Delay of the second purge of every tag purge when nginx has several origins (see the module comment). */
 const CONFIRM_PURGE_MS = 200
 /** How long after a write the bus message may still be on its way to another instance (what the second purge covers). */
 const BUS_LAG_MS = 50
 /** How often the access log is read (it also drives the late-store check). */
 const LOG_POLL_MS = 50
-/** How long a purge is remembered for the late-store check (longer than any upstream answer: nginx's 60 s read timeout). */
-const PURGE_MEMORY_MS = 120_000
-/** Cache statuses of a response nginx may have stored (from the origin, or refreshed by a 304). */
-const STORING: ReadonlySet<string> = new Set(['MISS', 'EXPIRED', 'REVALIDATED', 'BYPASS'])
-/** Tags shared by many URLs (collections), not used to tell a URL's own product. */
-const GENERIC_TAGS: ReadonlySet<string> = new Set(['public', 'products'])
 
 /** The nginx binary, or `undefined` when there is none. */
 export function findNginx(): string | undefined {
@@ -145,18 +130,8 @@ ${servers}
 `
 }
 
-/**
- * Starts nginx in front of `upstreams` on a free loopback port.
- * @throws Error when nginx is not installed or does not start; TypeError `confirmPurgeMs must be a non-negative
- *   number of milliseconds`.
- */
-export async function startCdn(options: CdnOptions): Promise<Cdn> {
-  const bin = options.bin ?? findNginx()
-  if (bin === undefined) throw new Error('CDN mode needs nginx (Debian: apt-get install -y nginx)')
-  const confirmMs = options.confirmPurgeMs ?? (options.upstreams.length > 1 ? CONFIRM_PURGE_MS : 0)
-  if (typeof confirmMs !== 'number' || !Number.isFinite(confirmMs) || confirmMs < 0) {
-    throw new TypeError('confirmPurgeMs must be a non-negative number of milliseconds')
-  }
+/** Makes the folder nginx runs in (the cache and temp folders writable by its workers) and writes its config. */
+function prepareDir(port: number, upstreams: readonly string[]): string {
   const dir = mkdtempSync(join(tmpdir(), 'tierkit-demo-cdn-'))
   // when run as root, nginx's workers run as nobody: they must be able to write the cache and temp folders
   chmodSync(dir, 0o755)
@@ -169,113 +144,16 @@ export async function startCdn(options: CdnOptions): Promise<Cdn> {
     mkdirSync(join(dir, d), { recursive: true })
     chmodSync(join(dir, d), 0o777)
   }
-  const port = await freePort()
-  writeFileSync(join(dir, 'nginx.conf'), cdnConfig(dir, port, options.upstreams))
+  writeFileSync(join(dir, 'nginx.conf'), cdnConfig(dir, port, upstreams))
   writeFileSync(join(dir, 'access.log'), '')
-  const child: ChildProcess = spawn(
-    bin,
-    ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', join(dir, 'error.log'), '-g', 'daemon off;'],
-    {
-      stdio: 'ignore',
-    },
-  )
-  const kill = (): void => {
-    child.kill('SIGKILL')
-  }
-  process.on('exit', kill)
-  const url = `http://127.0.0.1:${port}`
+  return dir
+}
 
-  // ---- access log → metrics + tag index + late-store check
-  const tagIndex = new Map<string, Set<string>>()
-  /** tag → when it was last purged (epoch ms): a stored response carrying it that started earlier is stale. */
-  const purgedAt = new Map<string, number>()
-  /** URIs found stored too late, purged again after the pass over the log (set by readLog). */
-  let late: Set<string> | undefined
-  // URI → its tags, to drop a URI from every tag set once its entry is deleted
-  const uriTags = new Map<string, string[]>()
-  const forget = (uri: string): void => {
-    for (const t of uriTags.get(uri) ?? []) tagIndex.get(t)?.delete(uri)
-    uriTags.delete(uri)
-  }
-  /** The cache file of a key (`proxy_cache_key $request_uri`, `levels=1:2`). */
-  const cacheFile = (uri: string): string => {
-    const h = createHash('md5').update(uri).digest('hex')
-    return join(dir, 'cache', h.slice(-1), h.slice(-3, -1), h)
-  }
-  let offset = 0
-  let rest = ''
-  const readLog = (): void => {
-    let size: number
-    try {
-      size = statSync(join(dir, 'access.log')).size
-    } catch {
-      return
-    }
-    if (size <= offset) return
-    const fd = openSync(join(dir, 'access.log'), 'r')
-    const buf = Buffer.alloc(size - offset)
-    readSync(fd, buf, 0, buf.length, offset)
-    closeSync(fd)
-    offset = size
-    const lines = (rest + buf.toString('utf8')).split('\n')
-    rest = lines.pop() ?? ''
-    for (const line of lines) {
-      const [cache = '-', time = '0', , uri = '', tags = '-', msec = '0'] = line.split('\t')
-      const ms = Number(time) * 1000
-      const outcome =
-        cache === 'HIT' || cache === 'REVALIDATED'
-          ? 'hit'
-          : cache === 'STALE' || cache === 'UPDATING'
-            ? 'stale'
-            : cache === 'MISS' || cache === 'EXPIRED'
-              ? 'miss'
-              : undefined
-      // only the cacheable routes count as CDN lookups (nginx also says MISS for answers it may not store)
-      if (outcome && uri.startsWith('/api/public/')) {
-        options.metrics?.observer.record('cdn', outcome, ms)
-        options.onLookup?.(outcome, ms)
-      }
-      if (tags !== '-' && tags !== '') {
-        const list = tags
-          .split(',')
-          .map((t) => t.trim())
-          .filter((t) => t !== '')
-        uriTags.set(uri, list)
-        // when nginx read the request, by its own clock in whole ms. That clock is cached per event-loop turn, so
-        // it is never late: a request that really started before the purge has started <= purgedAt (equal
-        // within the same ms), and `<=` misses none (one extra purge at worst)
-        const started = Math.round(Number(msec) * 1000) - Math.round(ms)
-        for (const tag of list) {
-          let set = tagIndex.get(tag)
-          if (!set) tagIndex.set(tag, (set = new Set()))
-          set.add(uri)
-          const p = purgedAt.get(tag)
-          if (p !== undefined && STORING.has(cache) && started <= p) (late ??= new Set()).add(uri)
-        }
-      }
-    }
-    const now = Date.now()
-    if (now - prunedAt > 1000) {
-      prunedAt = now
-      for (const [tag, at] of purgedAt) if (now - at > PURGE_MEMORY_MS) purgedAt.delete(tag)
-    }
-    if (late !== undefined) {
-      const uris = late
-      late = undefined
-      lateStores += uris.size
-      purgeUris(uris).catch(() => {
-        // nginx going away: nothing left to purge
-      })
-    }
-  }
-  let lateStores = 0
-  let prunedAt = 0
-  const timer = setInterval(readLog, LOG_POLL_MS)
-  timer.unref()
+/** One GET through nginx; resolves with the status once the body is read. */
+type FetchThrough = (path: string, headers: Record<string, string>) => Promise<number>
 
-  // re-fetches reuse their connections to nginx
-  const agent = new Agent({ keepAlive: true, maxSockets: 8 })
-  const fetchThrough = (path: string, headers: Record<string, string>): Promise<number> =>
+function fetcher(url: string, agent: Agent): FetchThrough {
+  return (path, headers) =>
     new Promise((resolve, reject) => {
       const req = request(`${url}${path}`, { headers, agent }, (res) => {
         res.resume()
@@ -284,65 +162,83 @@ export async function startCdn(options: CdnOptions): Promise<Cdn> {
       req.on('error', reject)
       req.end()
     })
+}
 
-  /** Replaces (re-fetches) the URIs whose only specific tag is one product's, deletes the others' cache files. */
-  const purgeUris = async (uris: Iterable<string>): Promise<void> => {
-    const refetch: string[] = []
-    for (const u of uris) {
-      const specific = (uriTags.get(u) ?? []).filter((t) => !GENERIC_TAGS.has(t))
-      if (specific.length === 1) refetch.push(u)
-      else {
-        try {
-          unlinkSync(cacheFile(u))
-        } catch {
-          // not stored (any more): nothing to drop
-        }
-        forget(u)
-      }
-    }
-    await Promise.all(refetch.map((u) => fetchThrough(u, { [PURGE_HEADER]: '1' })))
-  }
-
-  // wait until nginx answers
+/** Waits until nginx answers (at most 10 s). */
+async function waitForNginx(child: ChildProcess, dir: string, fetchThrough: FetchThrough): Promise<void> {
   const deadline = Date.now() + 10_000
   for (;;) {
     if (child.exitCode !== null)
       throw new Error(`nginx exited with code ${child.exitCode}; see ${dir}/error.log`)
     try {
       await fetchThrough('/api/stats', {})
-      break
+      return
     } catch {
       if (Date.now() > deadline) throw new Error('nginx did not answer within 10 s')
-      await new Promise((r) => setTimeout(r, 50))
+      await sleep(50)
     }
   }
+}
 
-  /** Purges what the index knows of `tags`; a response that started before `staleBefore` and is logged later is stale. */
-  const purgeNow = async (tags: readonly string[], staleBefore: number): Promise<void> => {
-    // the log first: what is in it now is in the index, and purged below (not again by the late-store check)
-    readLog()
-    for (const t of tags) if ((purgedAt.get(t) ?? 0) < staleBefore) purgedAt.set(t, staleBefore)
-    const uris = new Set<string>()
-    for (const t of tags) for (const u of tagIndex.get(t) ?? []) uris.add(u)
-    await purgeUris(uris)
+/**
+ * Starts nginx in front of `upstreams` on a free loopback port. nginx is stopped by `close()`, and killed (its
+ * folder removed) when this process exits or dies, by the test kit's process registry and watchdog.
+ * @throws Error when nginx is not installed or does not start; TypeError `confirmPurgeMs must be a non-negative
+ *   number of milliseconds`.
+ */
+export async function startCdn(options: CdnOptions): Promise<Cdn> {
+  const bin = options.bin ?? findNginx()
+  if (bin === undefined) throw new Error('CDN mode needs nginx (Debian: apt-get install -y nginx)')
+  const confirmMs = options.confirmPurgeMs ?? (options.upstreams.length > 1 ? CONFIRM_PURGE_MS : 0)
+  if (typeof confirmMs !== 'number' || !Number.isFinite(confirmMs) || confirmMs < 0) {
+    throw new TypeError('confirmPurgeMs must be a non-negative number of milliseconds')
+  }
+  const port = await freePort()
+  const dir = prepareDir(port, options.upstreams)
+  // the demo's own SIGINT/SIGTERM handling closes the CDN; exit and the watchdog cover the rest
+  const removeDir = trackDir(dir, { reapOnSignal: false })
+  const child: ChildProcess = spawn(
+    bin,
+    ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', join(dir, 'error.log'), '-g', 'daemon off;'],
+    { stdio: 'ignore' },
+  )
+  child.once('exit', trackChild(child, { reapOnSignal: false }))
+  const url = `http://127.0.0.1:${port}`
+  // re-fetches reuse their connections to nginx
+  const agent = new Agent({ keepAlive: true, maxSockets: 8 })
+  const fetchThrough = fetcher(url, agent)
+  const log = new CdnLog(join(dir, 'access.log'), join(dir, 'cache'), {
+    onLookup: (outcome, ms) => {
+      options.metrics?.observer.record('cdn', outcome, ms)
+      options.onLookup?.(outcome, ms)
+    },
+    refetch: (uri) => fetchThrough(uri, { [PURGE_HEADER]: '1' }),
+  })
+  const timer = setInterval(() => log.read(), LOG_POLL_MS)
+  timer.unref()
+  try {
+    await waitForNginx(child, dir, fetchThrough)
+  } catch (e) {
+    clearInterval(timer)
+    agent.destroy()
+    throw e
   }
   const confirms = new Set<ReturnType<typeof setTimeout>>()
-
   return {
     url,
     get lateStores() {
-      return lateStores
+      return log.lateStores
     },
     async purgeTags(tags) {
       // the write has committed before this call: anything that started before now may hold the old row
       const at = Date.now()
-      await purgeNow(tags, at)
+      await log.purge(tags, at)
       if (confirmMs <= 0) return
       // the second purge, not awaited: what another instance answered from its L1 before the bus message reached
       // it started within BUS_LAG_MS of the first purge; stored since, it is in the index now, or logged later
       const t = setTimeout(() => {
         confirms.delete(t)
-        purgeNow(tags, at + BUS_LAG_MS).catch(() => {
+        log.purge(tags, at + BUS_LAG_MS).catch(() => {
           // nginx going away: nothing left to purge
         })
       }, confirmMs)
@@ -353,15 +249,17 @@ export async function startCdn(options: CdnOptions): Promise<Cdn> {
       clearInterval(timer)
       for (const t of confirms) clearTimeout(t)
       agent.destroy()
-      if (child.exitCode === null && child.signalCode === null) {
-        const done = new Promise<void>((r) => child.once('exit', () => r()))
-        child.kill('SIGQUIT')
-        const t = setTimeout(() => child.kill('SIGKILL'), 3000)
-        await done
-        clearTimeout(t)
-      }
-      process.off('exit', kill)
-      rmSync(dir, { recursive: true, force: true })
+      if (isRunning(child)) await terminateWith(child, 'SIGQUIT')
+      removeDir()
     },
   }
+}
+
+/** Sends `signal` (nginx's graceful stop is SIGQUIT), SIGKILL after 3 s, and resolves once the child exited. */
+async function terminateWith(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+  const done = new Promise<void>((r) => child.once('exit', () => r()))
+  child.kill(signal)
+  const t = setTimeout(() => child.kill('SIGKILL'), 3000)
+  await done
+  clearTimeout(t)
 }

@@ -7,42 +7,16 @@
  * (or free ports with PORT=0), sharing one Redis and one database, and runs nginx in front of them with `--cdn`.
  * The instances talk to the supervisor over the IPC channel of `fork`: when the supervisor goes away (even
  * SIGKILLed) the channel closes and each instance shuts down gracefully on its own; the redis-server has its own
- * watchdog (see redis-server.ts).
+ * watchdog (see redis-server.ts). The supervisor is supervisor.ts.
  */
-import { type ChildProcess, fork } from 'node:child_process'
 import { parseArgs } from 'node:util'
 import { createDemo, type Demo } from './app.js'
 import { type Cdn, startCdn } from './cdn.js'
 import { type DemoConfig, loadConfig } from './config.js'
 import { ConfigError, DemoError } from './errors.js'
-import { findRedisServer, type LocalRedis, startLocalRedis } from './redis-server.js'
-
-/** Set in the environment of the instances the supervisor forks. */
-const CHILD_ENV = 'TIERKIT_DEMO_INSTANCE'
-
-/** Messages over the IPC channel. */
-type ToSupervisor =
-  | { type: 'ready'; url: string; pid: number }
-  | { type: 'purge'; id: number; tags: readonly string[] }
-type ToInstance =
-  | { type: 'purged'; id: number; error?: string }
-  | { type: 'cdn'; lookups: Array<[outcome: 'hit' | 'miss' | 'stale', ms: number]> }
-
-function onSignals(stop: (why: string) => void): void {
-  process.on('SIGTERM', () => stop('SIGTERM'))
-  process.on('SIGINT', () => stop('SIGINT'))
-}
-
-/** Runs `close`, then exits 0 (1 when it failed). */
-function exitAfter(close: () => Promise<void>): void {
-  close().then(
-    () => process.exit(0),
-    (e: unknown) => {
-      console.error(e)
-      process.exit(1)
-    },
-  )
-}
+import { CHILD_ENV, type ToInstance, type ToSupervisor } from './ipc.js'
+import { exitAfter, onSignals } from './lifecycle.js'
+import { runSupervisor } from './supervisor.js'
 
 /** One instance, in this process (`--instances 1`, the default). */
 async function runSingle(config: DemoConfig, withCdn: boolean): Promise<void> {
@@ -122,116 +96,6 @@ async function runInstance(config: DemoConfig): Promise<void> {
     })
   }
   send({ type: 'ready', url: demo.url, pid: process.pid })
-}
-
-/** `--instances N`, N > 1: the supervisor. */
-async function runSupervisor(config: DemoConfig, instances: number, withCdn: boolean): Promise<void> {
-  let redis: LocalRedis | undefined
-  const env: NodeJS.ProcessEnv = { ...process.env, [CHILD_ENV]: '1', TIERKIT_DEMO_CDN: withCdn ? '1' : '0' }
-  if (config.redisUrl === undefined && config.redisMode === 'auto') {
-    const bin = findRedisServer()
-    if (bin) {
-      redis = await startLocalRedis(bin)
-      env.REDIS_URL = redis.url
-      console.log(`redis: started redis-server at ${redis.url} (shared by the ${instances} instances)`)
-    } else {
-      console.log(
-        'redis: redis-server not found and REDIS_URL unset: each instance runs with its own L1 only (no cross-instance invalidation)',
-      )
-      env.DEMO_REDIS = 'off'
-    }
-  }
-  const children: ChildProcess[] = []
-  const urls: string[] = []
-  let cdn: Cdn | undefined
-  let stopping = false
-  const exits: Array<Promise<void>> = []
-
-  const stopAll = async (): Promise<void> => {
-    await cdn?.close()
-    // every instance drains its write-behind queue and closes; then the Redis they share
-    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM')
-    await Promise.all(exits)
-    await redis?.close()
-  }
-  const stop = (why: string, code = 0): void => {
-    if (stopping) return
-    stopping = true
-    console.log(`${why}: shutting down gracefully`)
-    stopAll().then(
-      () => process.exit(code),
-      (e: unknown) => {
-        console.error(e)
-        process.exit(1)
-      },
-    )
-  }
-  onSignals(stop)
-
-  const cdnLookups: Array<['hit' | 'miss' | 'stale', number]> = []
-  const start = (i: number): Promise<void> => {
-    const child = fork(process.argv[1]!, [], {
-      env: {
-        ...env,
-        PORT: String(config.port === 0 ? 0 : config.port + i - 1),
-        INSTANCE_ID: `${config.instanceId}-${i}`,
-      },
-      execArgv: process.execArgv,
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    })
-    children[i - 1] = child
-    exits.push(new Promise<void>((r) => child.once('exit', () => r())))
-    child.on('message', (m: ToSupervisor) => {
-      if (m.type !== 'purge') return
-      const reply = (error?: string): void => {
-        if (child.connected) child.send({ type: 'purged', id: m.id, error } satisfies ToInstance)
-      }
-      if (!cdn) reply()
-      else
-        cdn.purgeTags(m.tags).then(
-          () => reply(),
-          (e: unknown) => reply(String(e)),
-        )
-    })
-    return new Promise<void>((resolve, reject) => {
-      const onExit = (code: number | null, signal: string | null): void => {
-        reject(new Error(`instance ${i} exited during start-up (${signal ?? `code ${code}`})`))
-      }
-      child.once('exit', onExit)
-      child.on('message', (m: ToSupervisor) => {
-        if (m.type !== 'ready') return
-        child.off('exit', onExit)
-        urls[i - 1] = m.url
-        // an instance that stops on its own takes the others down with it
-        child.once('exit', (code, signal) => stop(`instance ${i} exited (${signal ?? `code ${code}`})`, 1))
-        console.log(`tierkit demo instance ${i} listening on ${m.url}  (pid ${m.pid}, dashboard: ${m.url}/)`)
-        resolve()
-      })
-    })
-  }
-  try {
-    // the first instance creates (and seeds) the database; the others then start together
-    await start(1)
-    await Promise.all(Array.from({ length: instances - 1 }, (_, k) => start(k + 2)))
-    if (withCdn) {
-      cdn = await startCdn({
-        upstreams: urls,
-        // the CDN row of the metrics lives in the first instance (as its dashboard shows it)
-        onLookup: (outcome, ms) => {
-          if (cdnLookups.push([outcome, ms]) === 1)
-            setImmediate(() => {
-              const lookups = cdnLookups.splice(0)
-              if (children[0]?.connected) children[0].send({ type: 'cdn', lookups } satisfies ToInstance)
-            })
-        },
-      })
-      console.log(`CDN (nginx proxy_cache) in front: ${cdn.url}  (dashboard through the CDN: ${cdn.url}/)`)
-    }
-  } catch (e) {
-    stopping = true
-    await stopAll()
-    throw e
-  }
 }
 
 async function main(): Promise<void> {

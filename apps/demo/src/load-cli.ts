@@ -50,7 +50,7 @@ async function startChild(
   })
 }
 
-async function main(): Promise<void> {
+function cliOptions() {
   const { values } = parseArgs({
     options: {
       duration: { type: 'string' },
@@ -65,77 +65,82 @@ async function main(): Promise<void> {
       out: { type: 'string' },
     },
   })
-  const duration = num('duration', values.duration, values.chaos ? 30 : 20, 1, 3600)
-  const warmup = num('warmup', values.warmup, 5, 0, 600)
-  const connections = num('connections', values.connections, 16, 1, 1000)
-  const s = num('zipf', values.zipf, 1.2, 0.1, 5)
+  return {
+    values,
+    duration: num('duration', values.duration, values.chaos ? 30 : 20, 1, 3600),
+    warmup: num('warmup', values.warmup, 5, 0, 600),
+    connections: num('connections', values.connections, 16, 1, 1000),
+    zipf: num('zipf', values.zipf, 1.2, 0.1, 5),
+  }
+}
+
+type CliOptions = ReturnType<typeof cliOptions>
+
+/** What the load runs against: `--url`, or a demo started here (with a local redis-server unless REDIS_URL). */
+interface Targets {
+  targets: string[]
+  origins: string[]
+  redis: LocalRedis | undefined
+  child: ChildProcess | undefined
+}
+
+async function startTargets({ values }: CliOptions): Promise<Targets> {
+  if (values.url) return { targets: [values.url], origins: [values.url], redis: undefined, child: undefined }
+  const env: NodeJS.ProcessEnv = { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' }
   let redis: LocalRedis | undefined
-  let child: ChildProcess | undefined
-  let targets: string[]
-  let origins: string[]
-  if (values.url) {
-    targets = [values.url]
-    origins = [values.url]
-  } else {
-    const env: NodeJS.ProcessEnv = { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' }
-    if (!env.REDIS_URL) {
-      const bin = findRedisServer()
-      if (bin) {
-        redis = await startLocalRedis(bin)
-        env.REDIS_URL = redis.url
-      } else if (values.chaos) throw new Error('--chaos needs redis-server on the PATH (or REDIS_URL)')
-    }
-    const args = ['--instances', values.instances!, ...(values.cdn ? ['--cdn'] : [])]
-    const started = await startChild(args, { ...env, PORT: env.PORT ?? '0' })
-    child = started.child
-    origins = started.urls
-    targets = started.cdn ? [started.cdn] : started.urls
+  if (!env.REDIS_URL) {
+    const bin = findRedisServer()
+    if (bin) {
+      redis = await startLocalRedis(bin)
+      env.REDIS_URL = redis.url
+    } else if (values.chaos) throw new Error('--chaos needs redis-server on the PATH (or REDIS_URL)')
   }
-  const chaos: Array<{ at: number; event: string }> = []
+  const args = ['--instances', values.instances!, ...(values.cdn ? ['--cdn'] : [])]
+  const started = await startChild(args, { ...env, PORT: env.PORT ?? '0' })
+  return {
+    targets: started.cdn ? [started.cdn] : started.urls,
+    origins: started.urls,
+    redis,
+    child: started.child,
+  }
+}
+
+/** Stops the demo started here (SIGTERM, it drains and closes), then its Redis. */
+async function stopTargets({ child, redis }: Targets): Promise<void> {
+  if (child) {
+    const done = new Promise((r) => child.once('exit', r))
+    child.kill('SIGTERM')
+    await done
+  }
+  await redis?.close()
+}
+
+/** `--chaos`: stops Redis a third of the way in and starts it again at two thirds, noting when. */
+function chaosSchedule(
+  redis: LocalRedis | undefined,
+  duration: number,
+  chaos: Array<{ at: number; event: string }>,
+): (ms: number) => Promise<void> {
   let phase = 0
-  let report: LoadReport
-  try {
-    report = await runLoad({
-      targets,
-      origins,
-      duration,
-      warmup,
-      // the id ranges of the seed (SEED_PRODUCTS / SEED_USERS, as the demo reads them)
-      products: Number(process.env.SEED_PRODUCTS || 100_000),
-      users: Number(process.env.SEED_USERS || 10_000),
-      connections,
-      zipf: s,
-      readOnly: values.chaos || values['read-only'],
-      onTick: values.chaos
-        ? async (ms) => {
-            if (!redis) return
-            if (phase === 0 && ms >= (duration * 1000) / 3) {
-              phase = 1
-              chaos.push({ at: Date.now(), event: 'redis stopped' })
-              await redis.stop()
-            } else if (phase === 1 && ms >= (duration * 2000) / 3) {
-              phase = 2
-              await redis.start()
-              chaos.push({ at: Date.now(), event: 'redis started' })
-            }
-          }
-        : undefined,
-    })
-  } finally {
-    if (child) {
-      const done = new Promise((r) => child!.once('exit', r))
-      child.kill('SIGTERM')
-      await done
+  return async (ms) => {
+    if (!redis) return
+    if (phase === 0 && ms >= (duration * 1000) / 3) {
+      phase = 1
+      chaos.push({ at: Date.now(), event: 'redis stopped' })
+      await redis.stop()
+    } else if (phase === 1 && ms >= (duration * 2000) / 3) {
+      phase = 2
+      await redis.start()
+      chaos.push({ at: Date.now(), event: 'redis started' })
     }
-    await redis?.close()
   }
-  const out =
-    values.out ??
-    join(process.cwd(), 'reports', `load-${new Date().toISOString().replace(/[:.]/g, '-')}.json`)
-  mkdirSync(dirname(out), { recursive: true })
-  const t0 = Date.parse(report.startedAt)
-  const chaosEvents = chaos.map((c) => ({ atS: (c.at - t0) / 1000, event: c.event }))
-  writeFileSync(out, `${JSON.stringify({ ...report, chaos: chaosEvents }, null, 2)}\n`)
+}
+
+function printReport(
+  report: LoadReport,
+  chaosEvents: Array<{ atS: number; event: string }>,
+  chaos: boolean,
+): void {
   console.log('')
   console.log(formatTable(report.layers))
   console.log('')
@@ -149,11 +154,44 @@ async function main(): Promise<void> {
     console.log(
       `CDN answers (X-Cache-Status): ${report.cdn.hit} hits, ${report.cdn.miss} misses, ${report.cdn.other} other`,
     )
-  if (values.chaos) {
+  if (chaos) {
     for (const c of chaosEvents) console.log(`chaos: ${c.event} at ${c.atS.toFixed(1)} s`)
     for (const c of report.circuit)
       console.log(`circuit of the ${c.cache} cache ${c.state} at ${c.atS.toFixed(1)} s (${c.instance})`)
   }
+}
+
+async function main(): Promise<void> {
+  const opts = cliOptions()
+  const { values, duration } = opts
+  const t = await startTargets(opts)
+  const chaos: Array<{ at: number; event: string }> = []
+  let report: LoadReport
+  try {
+    report = await runLoad({
+      targets: t.targets,
+      origins: t.origins,
+      duration,
+      warmup: opts.warmup,
+      // the id ranges of the seed (SEED_PRODUCTS / SEED_USERS, as the demo reads them)
+      products: Number(process.env.SEED_PRODUCTS || 100_000),
+      users: Number(process.env.SEED_USERS || 10_000),
+      connections: opts.connections,
+      zipf: opts.zipf,
+      readOnly: values.chaos || values['read-only'],
+      onTick: values.chaos ? chaosSchedule(t.redis, duration, chaos) : undefined,
+    })
+  } finally {
+    await stopTargets(t)
+  }
+  const out =
+    values.out ??
+    join(process.cwd(), 'reports', `load-${new Date().toISOString().replace(/[:.]/g, '-')}.json`)
+  mkdirSync(dirname(out), { recursive: true })
+  const t0 = Date.parse(report.startedAt)
+  const chaosEvents = chaos.map((c) => ({ atS: (c.at - t0) / 1000, event: c.event }))
+  writeFileSync(out, `${JSON.stringify({ ...report, chaos: chaosEvents }, null, 2)}\n`)
+  printReport(report, chaosEvents, values.chaos === true)
   console.log(`report: ${out}`)
 }
 

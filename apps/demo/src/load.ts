@@ -1,6 +1,6 @@
 /**
- * The load generator: autocannon (as a library) against the demo with Zipf-distributed ids, then the design
- * notes' table Layer | Hit Rate | Avg Latency | p99 from the service's own measurements, and a JSON report.
+ * The load generator: autocannon (as a library) against the demo with Zipf-distributed ids, then the per-layer
+ * table Layer | Hit Rate | Avg Latency | p99 (docs/demo.md) from the service's own measurements, and a JSON report.
  */
 import autocannon from 'autocannon'
 import { userToken } from './db/seed.js'
@@ -111,7 +111,7 @@ export function combineLayers(all: readonly Stats[], before: readonly Stats[]): 
 
 const LABELS: Record<string, string> = { cdn: 'CDN (nginx)', l1: 'L1', l2: 'L2 (Redis)', db: 'DB' }
 
-/** The notes' table as Markdown. */
+/** The per-layer table (Layer | Hit Rate | Avg Latency | p99) as Markdown. */
 export function formatTable(rows: readonly LayerRow[]): string {
   const fmtMs = (v: number | null): string =>
     v === null ? '—' : v < 1 ? `${v.toFixed(3)} ms` : `${v.toFixed(2)} ms`
@@ -126,18 +126,25 @@ export function formatTable(rows: readonly LayerRow[]): string {
   return lines.join('\n')
 }
 
-/** Runs the load and returns the report. */
-export async function runLoad(o: LoadOptions): Promise<LoadReport> {
-  const duration = o.duration ?? 20
-  const connections = o.connections ?? 16
-  const s = o.zipf ?? 1.2
-  const rand = seeded(o.seed ?? 1)
-  const productId = zipf(o.products ?? 100_000, s, rand)
-  const userId = zipf(o.users ?? 10_000, s, rand)
-  const cdnCounts = { hit: 0, miss: 0, other: 0 }
-  const statuses: Record<string, number> = {}
+/** What the responses of the measured run were (reset after the warm-up). */
+interface Tally {
+  statuses: Record<string, number>
+  cdn: { hit: number; miss: number; other: number }
+}
 
-  const request: autocannon.Request = {
+function resetTally(t: Tally): void {
+  for (const k of Object.keys(t.statuses)) delete t.statuses[k]
+  t.cdn.hit = t.cdn.miss = t.cdn.other = 0
+}
+
+/**
+ * The request mix: 85% single product reads, 5% batches of 10, 7% authenticated user reads, 2.5% views and 0.5%
+ * updates (with `readOnly`, user reads instead of the writes); ids Zipf-distributed.
+ */
+function requestMix(o: LoadOptions, rand: () => number, tally: Tally): autocannon.Request {
+  const productId = zipf(o.products ?? 100_000, o.zipf ?? 1.2, rand)
+  const userId = zipf(o.users ?? 10_000, o.zipf ?? 1.2, rand)
+  return {
     setupRequest(req) {
       const r = rand()
       req.method = 'GET'
@@ -162,50 +169,37 @@ export async function runLoad(o: LoadOptions): Promise<LoadReport> {
       return req
     },
     onResponse(status, _body, _ctx, headers) {
-      statuses[status] = (statuses[status] ?? 0) + 1
+      tally.statuses[status] = (tally.statuses[status] ?? 0) + 1
       const x = headers?.['x-cache-status'] ?? headers?.['X-Cache-Status']
-      if (x !== undefined) {
-        const v = String(x)
-        if (v === 'HIT' || v === 'STALE' || v === 'UPDATING' || v === 'REVALIDATED') cdnCounts.hit++
-        else if (v === 'MISS' || v === 'EXPIRED') cdnCounts.miss++
-        else cdnCounts.other++
-      }
+      if (x === undefined) return
+      const v = String(x)
+      if (v === 'HIT' || v === 'STALE' || v === 'UPDATING' || v === 'REVALIDATED') tally.cdn.hit++
+      else if (v === 'MISS' || v === 'EXPIRED') tally.cdn.miss++
+      else tally.cdn.other++
     },
   }
+}
 
-  const per = Math.max(1, Math.floor(connections / o.targets.length))
-  const warmup = o.warmup ?? 5
-  /** One autocannon run against `url` (the callback form returns the instance, which `track` needs). */
-  const fire = (url: string, seconds: number, track: boolean): Promise<autocannon.Result> =>
-    new Promise((resolve, reject) => {
-      const inst = autocannon(
-        { url, connections: per, duration: seconds, requests: [request], timeout: 10 },
-        (err: unknown, result: autocannon.Result) => (err ? reject(err) : resolve(result)),
-      )
-      if (track) autocannon.track(inst, { renderResultsTable: false, renderLatencyTable: false })
-    })
-  if (warmup > 0) await Promise.all(o.targets.map((url) => fire(url, warmup, false)))
-  for (const k of Object.keys(statuses)) delete statuses[k]
-  cdnCounts.hit = cdnCounts.miss = cdnCounts.other = 0
-  const before = await Promise.all(o.origins.map(stats))
-  const started = Date.now()
-  const ticker = o.onTick
-    ? setInterval(() => {
-        void o.onTick?.(Date.now() - started)
-      }, 250)
-    : undefined
-  const results = await Promise.all(
-    o.targets.map((url, i) => fire(url, duration, o.progress !== false && i === 0)),
-  )
-  if (ticker) clearInterval(ticker)
-  const after = await Promise.all(o.origins.map(stats))
-  const requests = results.reduce((a, r) => a + r.requests.total, 0)
-  const errors = results.reduce((a, r) => a + r.errors, 0)
-  const timeouts = results.reduce((a, r) => a + r.timeouts, 0)
-  const non2xx = results.reduce((a, r) => a + r.non2xx, 0)
-  const lat = results[0]!.latency
-  const layers = combineLayers(after, before)
-  const circuit = after.flatMap((st) =>
+/** One autocannon run against `url` (the callback form returns the instance, which `track` needs). */
+function fire(
+  url: string,
+  connections: number,
+  seconds: number,
+  request: autocannon.Request,
+  track: boolean,
+): Promise<autocannon.Result> {
+  return new Promise((resolve, reject) => {
+    const inst = autocannon(
+      { url, connections, duration: seconds, requests: [request], timeout: 10 },
+      (err: unknown, result: autocannon.Result) => (err ? reject(err) : resolve(result)),
+    )
+    if (track) autocannon.track(inst, { renderResultsTable: false, renderLatencyTable: false })
+  })
+}
+
+/** The circuit transitions of every instance since `started`. */
+function circuitSince(after: readonly Stats[], started: number): LoadReport['circuit'] {
+  return after.flatMap((st) =>
     st.circuit
       .filter((c) => c.at >= started)
       .map((c) => ({
@@ -215,19 +209,64 @@ export async function runLoad(o: LoadOptions): Promise<LoadReport> {
         cache: c.cache,
       })),
   )
+}
+
+/** What the measured run gave. */
+interface Measured {
+  results: readonly autocannon.Result[]
+  before: readonly Stats[]
+  after: readonly Stats[]
+  started: number
+  perTarget: number
+  tally: Tally
+}
+
+function report(o: LoadOptions, m: Measured): LoadReport {
+  const { results, tally } = m
+  const sum = (f: (r: autocannon.Result) => number): number => results.reduce((a, r) => a + f(r), 0)
+  const errors = sum((r) => r.errors)
+  const timeouts = sum((r) => r.timeouts)
+  const non2xx = sum((r) => r.non2xx)
+  const lat = results[0]!.latency
+  const cdn = tally.cdn
   return {
-    startedAt: new Date(started).toISOString(),
-    durationS: duration,
-    connections: per * o.targets.length,
-    zipf: s,
+    startedAt: new Date(m.started).toISOString(),
+    durationS: o.duration ?? 20,
+    connections: m.perTarget * o.targets.length,
+    zipf: o.zipf ?? 1.2,
     targets: o.targets,
-    requests,
-    rps: results.reduce((a, r) => a + r.requests.average, 0),
+    requests: sum((r) => r.requests.total),
+    rps: sum((r) => r.requests.average),
     failed: { errors, timeouts, non2xx, total: errors + timeouts + non2xx },
-    statuses,
+    statuses: tally.statuses,
     client: { avgMs: lat.average, p50Ms: lat.p50, p99Ms: lat.p99, maxMs: lat.max },
-    cdn: cdnCounts.hit + cdnCounts.miss + cdnCounts.other > 0 ? cdnCounts : null,
-    layers,
-    circuit,
+    cdn: cdn.hit + cdn.miss + cdn.other > 0 ? cdn : null,
+    layers: combineLayers(m.after, m.before),
+    circuit: circuitSince(m.after, m.started),
   }
+}
+
+/** Runs the load and returns the report. */
+export async function runLoad(o: LoadOptions): Promise<LoadReport> {
+  const duration = o.duration ?? 20
+  const connections = o.connections ?? 16
+  const tally: Tally = { statuses: {}, cdn: { hit: 0, miss: 0, other: 0 } }
+  const request = requestMix(o, seeded(o.seed ?? 1), tally)
+  const perTarget = Math.max(1, Math.floor(connections / o.targets.length))
+  const warmup = o.warmup ?? 5
+  if (warmup > 0) await Promise.all(o.targets.map((url) => fire(url, perTarget, warmup, request, false)))
+  resetTally(tally)
+  const before = await Promise.all(o.origins.map(stats))
+  const started = Date.now()
+  const ticker = o.onTick
+    ? setInterval(() => {
+        void o.onTick?.(Date.now() - started)
+      }, 250)
+    : undefined
+  const results = await Promise.all(
+    o.targets.map((url, i) => fire(url, perTarget, duration, request, o.progress !== false && i === 0)),
+  )
+  if (ticker) clearInterval(ticker)
+  const after = await Promise.all(o.origins.map(stats))
+  return report(o, { results, before, after, started, perTarget, tally })
 }

@@ -52,7 +52,11 @@ function sources(dir: string): string[] {
 }
 
 /** Files that hold deliberately wrong code, as data for a test that must see it fail. */
-const WRONG_ON_PURPOSE = new Set(['tools/composition/test/readme-blocks.test.ts'])
+const WRONG_ON_PURPOSE = new Set([
+  'tools/composition/test/readme-blocks.test.ts',
+  // its rules hold the retired names as patterns, and its self-test feeds them broken declarations
+  'tools/composition/test/vocabulary.test.ts',
+])
 
 describe('the demo composes the packages with no adapter and no cast', () => {
   const files = [

@@ -1,0 +1,67 @@
+/** The CDN fence: an answer read before a write of its product and sent after it must not reach the edge. */
+
+/**
+ * A product answer that took longer than this at the origin is not stored by the CDN (`no-store`): any stale
+ * answer the edge may store was read at most this long before it was sent, which bounds how late an answer read
+ * before a write can still reach the edge (the CDN's late-store check then replaces it). See {@link createFence}.
+ */
+export const CDN_MAX_STORABLE_MS = 500
+
+/** What a product read captured when it started: the write generations of its products. */
+interface FenceEntry {
+  epoch: number
+  ids: readonly number[] | number
+  gens: readonly number[] | number
+}
+
+/** What the routes do with the fence. */
+export interface Fence {
+  /** A write of product `id` started or ended, or a bus message about it came. */
+  bump(id: number): void
+  /** Every product may have changed (the bus reconnected: messages may have been lost). */
+  bumpAll(): void
+  /** A read of product `id` starts. */
+  enter(req: object, id: number): void
+  /** A read of products `ids` starts. */
+  enterMany(req: object, ids: readonly number[]): void
+  /** Whether the answer to `req` (a product read) must not be stored at the edge. */
+  stale(req: object, elapsedMs: number): boolean
+}
+
+/**
+ * The CDN fence. Every write of a product bumps its generation twice (when it starts and when the database, Redis
+ * and the bus are done), a bus message from another instance bumps it once, a bus reconnection (messages may have
+ * been lost) bumps them all. A product read records the generations when it starts; when its answer is sent, a
+ * changed generation means the answer may hold the old row and the purge may already have passed: it goes out
+ * `no-store`. So does an answer that took longer than {@link CDN_MAX_STORABLE_MS}.
+ */
+export function createFence(): Fence {
+  const gens = new Map<number, number>()
+  const reads = new WeakMap<object, FenceEntry>()
+  let epoch = 0
+  const gen = (id: number): number => gens.get(id) ?? 0
+  return {
+    bump(id: number): void {
+      gens.set(id, gen(id) + 1)
+    },
+    bumpAll(): void {
+      epoch++
+    },
+    enter(req: object, id: number): void {
+      reads.set(req, { epoch, ids: id, gens: gen(id) })
+    },
+    enterMany(req: object, ids: readonly number[]): void {
+      reads.set(req, { epoch, ids, gens: ids.map(gen) })
+    },
+    /** Whether the answer to `req` (a product read) must not be stored at the edge. */
+    stale(req: object, elapsedMs: number): boolean {
+      const e = reads.get(req)
+      if (e === undefined) return false
+      if (elapsedMs > CDN_MAX_STORABLE_MS || e.epoch !== epoch) return true
+      if (typeof e.ids === 'number') return gen(e.ids) !== e.gens
+      const g = e.gens as readonly number[]
+      for (let i = 0; i < e.ids.length; i++) if (gen(e.ids[i]!) !== g[i]) return true
+      return false
+    },
+  }
+}

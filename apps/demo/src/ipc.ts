@@ -1,0 +1,14 @@
+/** The IPC channel between the supervisor (`--instances N`) and the instances it forks. */
+
+/** Set in the environment of the instances the supervisor forks. */
+export const CHILD_ENV = 'TIERKIT_DEMO_INSTANCE'
+
+/** Messages from an instance. */
+export type ToSupervisor =
+  | { type: 'ready'; url: string; pid: number }
+  | { type: 'purge'; id: number; tags: readonly string[] }
+
+/** Messages to an instance. */
+export type ToInstance =
+  | { type: 'purged'; id: number; error?: string }
+  | { type: 'cdn'; lookups: Array<[outcome: 'hit' | 'miss' | 'stale', ms: number]> }

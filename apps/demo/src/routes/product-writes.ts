@@ -1,0 +1,125 @@
+/**
+ * `PUT /api/products/:id` (delete-on-update through the writer, then the CDN purge by tag) and
+ * `POST /api/products/:id/views` (a Redis counter written behind into the database, or the database directly).
+ */
+import { errors as invalidationErrors, type WriteBehind, type Writer } from '@tierkit/invalidation'
+import type { FastifyInstance } from 'fastify'
+import type { Redis } from 'ioredis'
+import type { DemoStore, Product } from '../db/types.js'
+import { NotFoundError } from '../errors.js'
+import type { Fence } from '../fence.js'
+import type { ReadCache } from '../l1-only.js'
+import { type CachedProduct, cacheProduct } from '../read-caches.js'
+import { type InvalidationRecord, pushRecent } from '../records.js'
+import { parseId, parsePatch } from '../requests.js'
+import type { ViewCount } from '../writes.js'
+import { productLoader } from './product-reads.js'
+
+/** Purges CDN entries by cache tag (the CDN mode plugs nginx in; without a CDN it does nothing). */
+export interface TagPurger {
+  /** Makes the CDN drop (or refresh) every response carrying one of `tags`. */
+  purgeTags(tags: readonly string[]): Promise<void>
+}
+
+/** What the product writes use. */
+export interface ProductWriteDeps {
+  instanceId: string
+  store: DemoStore
+  products: ReadCache<CachedProduct | null>
+  fence: Fence
+  productWriter: Writer<Product>
+  redis: Redis | undefined
+  views: WriteBehind<ViewCount> | undefined
+  /** Local writes and CDN purges are appended here. */
+  invalidations: InvalidationRecord[]
+  /** The CDN purger of the moment. */
+  purger: () => TagPurger | undefined
+}
+
+const INCR_IF_EXISTS =
+  "if redis.call('exists', KEYS[1]) == 0 then return false end return redis.call('incr', KEYS[1])"
+
+/** Writes through the writer; an invalidation that failed after the database write is acknowledged, with a warning. */
+async function writeProduct(
+  deps: ProductWriteDeps,
+  next: Product,
+  warn: (code: string) => void,
+): Promise<void> {
+  const id = next.id
+  // before and after: a read of this product in flight across any part of the write is not stored at the edge
+  deps.fence.bump(id)
+  try {
+    await deps.productWriter.write(`p:${id}`, next)
+  } catch (e) {
+    // the database has the new row and this instance's L1 is clear; only Redis (or the bus) could not be
+    // told: the stale copy there lives at most CACHE_TTL_MS. The write is acknowledged, with a warning.
+    if (
+      !(e instanceof invalidationErrors.E_CACHE_DELETE_FAILED) &&
+      !(e instanceof invalidationErrors.E_PUBLISH_FAILED)
+    )
+      throw e
+    warn(e.code)
+  } finally {
+    deps.fence.bump(id)
+  }
+}
+
+/** Records the local invalidation and purges the CDN by the product's tag. */
+async function afterWrite(deps: ProductWriteDeps, id: number): Promise<void> {
+  const from = deps.instanceId
+  pushRecent(deps.invalidations, { at: Date.now(), kind: 'local', keys: [`p:${id}`], tags: [], from })
+  const purger = deps.purger()
+  if (!purger) return
+  const tags = [`product:${id}`]
+  await purger.purgeTags(tags)
+  pushRecent(deps.invalidations, { at: Date.now(), kind: 'cdn-purge', keys: [], tags, from })
+}
+
+function registerPut(app: FastifyInstance, deps: ProductWriteDeps): void {
+  app.put('/api/products/:id', async (req, reply) => {
+    const id = parseId((req.params as { id: string }).id)
+    const patch = parsePatch(req.body)
+    const current = await deps.store.getProduct(id)
+    if (current === undefined) throw new NotFoundError(`product ${id} not found`)
+    if (!reply.checkPreconditions({ etag: cacheProduct(current).etag })) return reply
+    const next: Product = {
+      ...current,
+      ...patch,
+      version: current.version + 1,
+      updatedAt: new Date().toISOString(),
+    }
+    await writeProduct(deps, next, (code) => reply.header('x-cache-invalidation', `failed (${code})`))
+    await afterWrite(deps, id)
+    const c = cacheProduct(next)
+    return reply.header('etag', c.etag).type('application/json; charset=utf-8').send(c.json)
+  })
+}
+
+function registerViews(app: FastifyInstance, deps: ProductWriteDeps): void {
+  const { store, products, redis, views } = deps
+  const loadProduct = productLoader(store)
+  app.post('/api/products/:id/views', async (req, reply) => {
+    const id = parseId((req.params as { id: string }).id)
+    const exists = await products.getOrLoad(`p:${id}`, () => loadProduct(id))
+    if (exists === null || exists === undefined) throw new NotFoundError(`product ${id} not found`)
+    if (!redis || !views) {
+      // no Redis: no durable queue to write behind to, so the database is written directly
+      return reply.code(200).send({ id, views: await store.incrementViews(id), mode: 'direct' })
+    }
+    const key = `demo:views:${id}`
+    let n = (await redis.eval(INCR_IF_EXISTS, 1, key)) as number | null
+    if (n === null) {
+      // first view since Redis started: the counter starts from what the database holds
+      await redis.set(key, await store.getViews(id), 'NX')
+      n = (await redis.eval(INCR_IF_EXISTS, 1, key)) as number
+    }
+    const queued = await views.write(`views:${id}`, { id, views: n })
+    return reply.code(202).send({ id, views: n, mode: 'write-behind', version: queued.version })
+  })
+}
+
+/** Registers the product update and the view counter. */
+export function registerProductWrites(app: FastifyInstance, deps: ProductWriteDeps): void {
+  registerPut(app, deps)
+  registerViews(app, deps)
+}

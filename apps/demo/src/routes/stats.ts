@@ -1,0 +1,108 @@
+/** `GET /metrics` (Prometheus), `GET /api/stats` (the dashboard's JSON) and `GET /` (the dashboard). */
+import type { InvalidationBus, WriteBehind } from '@tierkit/invalidation'
+import { type CacheMetrics, PROMETHEUS_CONTENT_TYPE } from '@tierkit/metrics'
+import type { WorkerPool } from '@tierkit/worker-pool'
+import type { FastifyInstance } from 'fastify'
+import type { DemoConfig } from '../config.js'
+import { dashboardHtml } from '../dashboard.js'
+import type { DemoStore } from '../db/types.js'
+import type { ReadCaches } from '../read-caches.js'
+import type { CircuitRecord, InvalidationRecord } from '../records.js'
+import type tasks from '../tasks.js'
+import type { ViewCount } from '../writes.js'
+
+/** What the stats read. */
+export interface StatsDeps {
+  config: DemoConfig
+  store: DemoStore
+  metrics: CacheMetrics
+  /** The HTTP timings (one layer, `http`). */
+  http: CacheMetrics<'http'>
+  pool: WorkerPool<typeof tasks>
+  redisMode: 'url' | 'local' | 'none'
+  caches: ReadCaches
+  views: WriteBehind<ViewCount> | undefined
+  bus: InvalidationBus | undefined
+  invalidations: readonly InvalidationRecord[]
+  circuit: readonly CircuitRecord[]
+}
+
+function layers(metrics: CacheMetrics): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const [name, l] of Object.entries(metrics.snapshot().byLayer)) {
+    out[name] = {
+      hits: l.hits,
+      misses: l.misses,
+      stale: l.stale,
+      errors: l.errors,
+      hitRate: l.hitRate,
+      avgMs: l.latency?.avg ?? null,
+      p99Ms: l.latency?.p99 ?? null,
+    }
+  }
+  return out
+}
+
+function httpStats(http: CacheMetrics<'http'>) {
+  const h = http.snapshot().byLayer.http
+  return {
+    requests: h ? h.lookups + h.errors : 0,
+    errors: h?.errors ?? 0,
+    p50Ms: h?.latency?.p50 ?? null,
+    p95Ms: h?.latency?.p95 ?? null,
+    p99Ms: h?.latency?.p99 ?? null,
+    avgMs: h?.latency?.avg ?? null,
+  }
+}
+
+function poolStats(pool: WorkerPool<typeof tasks>, maxThreads: number) {
+  const ps = pool.stats()
+  return {
+    threads: ps.threads,
+    maxThreads,
+    running: ps.running,
+    queued: ps.queued,
+    completed: ps.completed,
+    failed: ps.failed,
+    utilization: ps.utilization,
+    busyTime: ps.busyTime,
+    uptime: ps.uptime,
+  }
+}
+
+/** The body of `/api/stats`. */
+function stats(deps: StatsDeps, started: number) {
+  return {
+    instanceId: deps.config.instanceId,
+    pid: process.pid,
+    uptimeMs: Date.now() - started,
+    now: Date.now(),
+    database: deps.store.kind,
+    redis: { mode: deps.redisMode, breaker: deps.caches.redisCaches?.products.breakerState ?? null },
+    http: httpStats(deps.http),
+    layers: layers(deps.metrics),
+    l1: { size: deps.caches.l1Size() },
+    pool: poolStats(deps.pool, deps.config.workerThreads),
+    writeBehind: deps.views?.flusher?.stats() ?? null,
+    bus: deps.bus?.stats() ?? null,
+    invalidations: [...deps.invalidations].reverse(),
+    circuit: [...deps.circuit],
+  }
+}
+
+/** Registers the metrics, the stats and the dashboard. */
+export function registerStats(app: FastifyInstance, deps: StatsDeps): void {
+  app.get('/metrics', (_req, reply) => {
+    reply.header('content-type', PROMETHEUS_CONTENT_TYPE).header('cache-control', 'no-store')
+    return reply.send(deps.metrics.toPrometheus())
+  })
+  const started = Date.now()
+  app.get('/api/stats', (_req, reply) => {
+    reply.header('cache-control', 'no-store')
+    return stats(deps, started)
+  })
+  app.get('/', (_req, reply) => {
+    reply.header('cache-control', 'no-store').type('text/html; charset=utf-8')
+    return reply.send(dashboardHtml)
+  })
+}

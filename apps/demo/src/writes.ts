@@ -1,0 +1,130 @@
+/**
+ * The write side: the invalidation bus across instances (with Redis), delete-on-update of products, and the
+ * write-behind queue of view counts (with Redis) into the database.
+ */
+import {
+  createInvalidationBus,
+  deleteOnUpdate,
+  type InvalidationBus,
+  type Store,
+  type WriteBehind,
+  type Writer,
+  writeBehind,
+} from '@tierkit/invalidation'
+import type { Redis } from 'ioredis'
+import type { DemoConfig } from './config.js'
+import type { DemoStore, Product } from './db/types.js'
+import { DemoError, NotFoundError } from './errors.js'
+import type { Fence } from './fence.js'
+import type { ReadCaches } from './read-caches.js'
+import { type InvalidationRecord, pushRecent } from './records.js'
+
+/** A view count queued for the database. */
+export interface ViewCount {
+  id: number
+  views: number
+}
+
+/** The demo's writers. */
+export interface Writes {
+  /** The bus, when Redis is there. */
+  readonly bus: InvalidationBus | undefined
+  /** The write-behind queue of view counts, when Redis is there. */
+  readonly views: WriteBehind<ViewCount> | undefined
+  /** Writes a product to the database and invalidates it in every cache (and every instance, with the bus). */
+  readonly productWriter: Writer<Product>
+}
+
+function viewStore(store: DemoStore): Store<ViewCount> {
+  return {
+    async save(_key, value, ctx) {
+      return (await store.saveViews([{ id: value.id, views: value.views, version: ctx.version ?? 0 }])) === 1
+    },
+    async remove() {
+      return true
+    },
+    async saveMany(writes) {
+      await store.saveViews(writes.map((w) => ({ id: w.value.id, views: w.value.views, version: w.version })))
+    },
+  }
+}
+
+function productStore(store: DemoStore): Store<Product> {
+  return {
+    async save(_key, value) {
+      if (!(await store.saveProduct(value))) throw new NotFoundError(`product ${value.id} not found`)
+    },
+    async remove() {
+      throw new DemoError('E_BAD_REQUEST', 400, 'products are not removed in the demo')
+    },
+  }
+}
+
+async function openBus(
+  config: DemoConfig,
+  redis: Redis,
+  caches: ReadCaches,
+  fence: Fence,
+  invalidations: InvalidationRecord[],
+): Promise<InvalidationBus> {
+  const bus = createInvalidationBus({
+    redis,
+    channel: 'demo:invalidate',
+    caches: [caches.products, caches.users], // a cache's evictLocal() clears its L1 after a lost subscription
+    instanceId: config.instanceId,
+    onEvent: (e) => {
+      if (e.type === 'reconnect') fence.bumpAll() // messages may have been lost meanwhile
+      if (e.type === 'message') {
+        for (const k of e.message.keys) {
+          const m = /^p:(\d+)$/.exec(k)
+          if (m) fence.bump(Number(m[1]))
+        }
+        pushRecent(invalidations, {
+          at: Date.now(),
+          kind: 'remote',
+          keys: e.message.keys,
+          tags: e.message.tags,
+          from: e.message.from,
+        })
+      }
+    },
+  })
+  await bus.ready()
+  return bus
+}
+
+/** What {@link openWrites} wires. */
+export interface WritesDeps {
+  config: DemoConfig
+  redis: Redis | undefined
+  store: DemoStore
+  caches: ReadCaches
+  fence: Fence
+  /** Remote invalidations (bus messages) are appended here. */
+  invalidations: InvalidationRecord[]
+  /** The bus's close is put first here. */
+  cleanup: Array<() => Promise<unknown>>
+}
+
+/** Opens the bus and the write-behind queue (with Redis) and the product writer. */
+export async function openWrites(deps: WritesDeps): Promise<Writes> {
+  const { config, redis, store, caches } = deps
+  let bus: InvalidationBus | undefined
+  let views: WriteBehind<ViewCount> | undefined
+  if (redis) {
+    const b = await openBus(config, redis, caches, deps.fence, deps.invalidations)
+    bus = b
+    deps.cleanup.unshift(() => b.close())
+    views = writeBehind({
+      redis,
+      name: 'demo-views',
+      flusher: { store: viewStore(store), pollInterval: 200 },
+    })
+  }
+  const productWriter = deleteOnUpdate<Product>({
+    cache: caches.products,
+    store: productStore(store),
+    ...(bus ? { bus } : {}),
+  })
+  return { bus, views, productWriter }
+}
