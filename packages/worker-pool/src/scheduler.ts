@@ -7,7 +7,7 @@
 import { Cancellation } from './cancel.js'
 import { WorkerCrashedError } from './errors.js'
 import { DONE, type Job, QUEUED, RUNNING, SPARE, WAITING } from './job.js'
-import { JobQueue } from './queue.js'
+import { JobQueue, type TaskQueue } from './queue.js'
 import { PoolMeter } from './stats.js'
 import { type AdapterHooks, type AdapterOptions, TinypoolAdapter } from './tinypool-adapter.js'
 import type { PoolEvent, PoolStats, TaskHandle } from './types.js'
@@ -38,9 +38,12 @@ export class Scheduler implements AdapterHooks {
   readonly #maxQueue: number
   readonly #spareLimit: number
   readonly #onEvent: ((event: PoolEvent) => void) | undefined
-  readonly #queue = new JobQueue(QUEUED)
-  readonly #spares = new JobQueue(SPARE)
-  readonly #waiters = new JobQueue(WAITING)
+  /** Accepted jobs waiting for a thread. Another order (priorities) would be another TaskQueue here. */
+  readonly #queue: TaskQueue = new JobQueue(QUEUED)
+  /** Jobs in tinypool's queue: first in, first out, since tinypool runs its queue in order. */
+  readonly #spares: TaskQueue = new JobQueue(SPARE)
+  /** `submit()` calls waiting for room, in call order. */
+  readonly #waiters: TaskQueue = new JobQueue(WAITING)
   #running = 0
   #hadQueue = false
 
