@@ -49,10 +49,10 @@ const MAX_THREADS = 1024
  * with {@link createPool}.
  *
  * Built on tinypool, which runs the threads; the pool keeps its own queue (so `maxQueue`, `submit`, `drain`,
- * cancellation and the statistics are exact) and hands tinypool one task per free thread. It also covers what
- * tinypool leaves open: a thread that calls `process.exit()` rejects its task with `E_WORKER_CRASHED` instead of
- * leaving it pending, errors keep their name, stack, `cause` and properties, and nothing the pool does can reach
- * `uncaughtException`.
+ * cancellation and the statistics are exact) and hands tinypool one task per free thread, plus one spare per
+ * thread that waits in tinypool's queue. It also covers what tinypool leaves open: a thread that calls
+ * `process.exit()` rejects its task with `E_WORKER_CRASHED` instead of leaving it pending, errors keep their name,
+ * stack, `cause` and properties, and nothing the pool does can reach `uncaughtException`.
  *
  * @typeParam T - The task set: `typeof import('./tasks.js').default`.
  */
