@@ -36,8 +36,8 @@ export function sessionPredicate(option: PolicyOptions['sessionCookie']): (name:
   )
 }
 
-/** A header's value as one string (several field lines joined with `, `). @internal */
-export function headerString(v: string | string[] | undefined): string | undefined {
+/** A header's value as one string (several field lines joined with `, `). */
+function headerString(v: string | string[] | undefined): string | undefined {
   if (v === undefined) return undefined
   return Array.isArray(v) ? v.join(', ') : v
 }

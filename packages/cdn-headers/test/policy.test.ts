@@ -180,6 +180,15 @@ describe('invalid tables and arguments', () => {
       'got "cookie"',
     ],
     ['bad etag', { path: '/a', etag: 'medium' as never }, 'etag', 'got "medium"'],
+    ['vary not an array', { path: '/a', vary: 'Accept' as never }, 'vary', 'got "Accept"'],
+    ['tags neither an array nor a function', { path: '/a', tags: 'public' as never }, 'tags', 'got "public"'],
+    [
+      'sharedDespite not an array',
+      { path: '/a', sharedDespite: 'set-cookie' as never },
+      'sharedDespite',
+      'got "set-cookie"',
+    ],
+    ['non-string name', { path: '/a', name: 5 as never }, 'name', 'got 5'],
     [
       'non-boolean authenticated',
       { path: '/a', authenticated: 'yes' as never },
