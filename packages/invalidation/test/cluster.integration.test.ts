@@ -1,6 +1,7 @@
 /** Everything that must work on a Redis Cluster (3 masters): tags, the bus, write-behind, deleteOnUpdate. */
+import { setTimeout as sleep } from 'node:timers/promises'
 import { createCache } from '@tierkit/redis-aside'
-import { type RedisCluster, type RedisClusterNode, sleep, startRedisCluster } from '@tierkit/testkit'
+import { type RedisCluster, type RedisClusterNode, startRedisCluster } from '@tierkit/testkit'
 import { Cluster, Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {

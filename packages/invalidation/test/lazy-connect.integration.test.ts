@@ -1,7 +1,7 @@
 import { createCache, parseRedisKey } from '@tierkit/redis-aside'
 import { type RedisServer, startRedis } from '@tierkit/testkit'
 import { Redis } from 'ioredis'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import {
   type BusEvent,
   ClosedError,
@@ -40,18 +40,6 @@ function lazyClient(at = url, extra: Record<string, unknown> = {}): Redis {
   return r
 }
 
-function waitFor<E>(events: E[], pred: (e: E) => boolean): Promise<E> {
-  return new Promise((resolve) => {
-    const t = setInterval(() => {
-      const e = events.find(pred)
-      if (e !== undefined) {
-        clearInterval(t)
-        resolve(e)
-      }
-    }, 5)
-  })
-}
-
 describe('lazyConnect: true clients', () => {
   it('the bus connects its waiting duplicate: ready() resolves and messages flow', async () => {
     const ra = lazyClient()
@@ -74,7 +62,11 @@ describe('lazyConnect: true clients', () => {
     expect(eventsB[0]).toEqual({ type: 'ready' })
     // publishing goes through the user's own lazy client (it connects on its first command)
     await a.publish({ keys: ['k1', 'k2'], tags: ['t'] })
-    const m = await waitFor(eventsB, (e) => e.type === 'message')
+    await vi.waitFor(() => expect(eventsB.some((e) => e.type === 'message')).toBe(true), {
+      timeout: 30_000,
+      interval: 5,
+    })
+    const m = eventsB.find((e) => e.type === 'message')!
     expect(m).toEqual({ type: 'message', message: { keys: ['k1', 'k2'], tags: ['t'], from: a.instanceId } })
     expect(evicted).toEqual([['k1', 'k2']])
     expect(b.stats().received).toBe(1)
@@ -107,7 +99,10 @@ describe('lazyConnect: true clients', () => {
     await wb.flush({ timeout: READY_MS })
     for (let i = 0; i < 5; i++) expect(store.value(`k${i}`)).toEqual({ n: i })
     expect(await cache.get('k3')).toEqual({ n: 3 })
-    await waitFor(heard, (e) => e.type === 'message' && e.message.keys.includes('k4'))
+    await vi.waitFor(
+      () => expect(heard.some((e) => e.type === 'message' && e.message.keys.includes('k4'))).toBe(true),
+      { timeout: 30_000, interval: 5 },
+    )
     await wb.close({ timeout: READY_MS })
     expect(wb.flusher?.stats().saved).toBeGreaterThanOrEqual(5)
   })
@@ -132,7 +127,11 @@ describe('lazyConnect: true clients', () => {
     expect(l1.size).toBe(1) // NOLOOP: its own write did not evict it
     const outsider = lazyClient()
     await outsider.del('ra:7:lazytrk:v:user:1')
-    const e = await waitFor(events, (ev) => ev.type === 'invalidate')
+    await vi.waitFor(() => expect(events.some((ev) => ev.type === 'invalidate')).toBe(true), {
+      timeout: 30_000,
+      interval: 5,
+    })
+    const e = events.find((ev) => ev.type === 'invalidate')!
     expect(e).toEqual({ type: 'invalidate', keys: ['user:1'] })
     expect(await cache.get('user:1')).toBeUndefined()
   })

@@ -1,4 +1,5 @@
-import { sleep, startRedis } from '@tierkit/testkit'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { startRedis } from '@tierkit/testkit'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type Child, spawnChild } from './helpers/child.js'
 import { PgStore } from './helpers/pg-store.js'

@@ -4,7 +4,8 @@
  * Every test ends by waiting (bounded, generously: the bound only turns a hang into a failure) until every
  * instance reads what the database holds for every key; the measured staleness is printed for the report.
  */
-import { type RedisServer, sleep, startRedis } from '@tierkit/testkit'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { type RedisServer, startRedis } from '@tierkit/testkit'
 import { afterEach, describe, expect, it } from 'vitest'
 import { deleteOnUpdate, InvalidationError, writeThrough } from '../src/index.js'
 import {

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import { createCache } from '@tierkit/redis-aside'
 import { startRedis } from '@tierkit/testkit'
 import type { Cluster } from 'ioredis'
@@ -134,7 +135,7 @@ describe('tags on one Redis', () => {
     expect(loaderSignal?.reason).toBe(reason)
     release()
     await gate
-    await new Promise((r) => setTimeout(r, 20)) // the abandoned load ends in microtasks, before any timer
+    await sleep(20) // the abandoned load ends in microtasks, before any timer
     expect(await a.tags.get('k')).toBeUndefined() // what it returned after the abort was not cached
 
     // already aborted: rejected before anything runs

@@ -8,6 +8,7 @@
  * The nodes run with `cluster-require-full-coverage no`: with the default (`yes`) a Cluster with a slot
  * uncovered refuses every key on every node, which no client can work around.
  */
+import { setTimeout as sleep } from 'node:timers/promises'
 import {
   freePort,
   type RedisCluster,
@@ -18,7 +19,7 @@ import {
   startRedisCluster,
 } from '@tierkit/testkit'
 import { Cluster } from 'ioredis'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { createFlusher, queueKeys, writeBehind } from '../src/index.js'
 import { MemoryStore } from './helpers/memory-store.js'
 
@@ -43,16 +44,6 @@ function client(): Cluster {
   c.on('error', () => {})
   closers.push(async () => c.disconnect())
   return c
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
-async function until(what: string, pred: () => Promise<boolean> | boolean, ms = 30_000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!(await pred())) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`)
-    await sleep(50)
-  }
 }
 
 function text(v: RespValue): string {
@@ -125,23 +116,34 @@ describe('write-behind on a Cluster with a master down', () => {
     const victim = cluster.nodes.find((n) => n.port === victimPort) as RedisClusterNode
     const other = cluster.nodes.find((n) => n !== victim)!
     await victim.kill()
-    await until('the others see the master fail', async () => {
-      const info = text(await redisCommand(other, ['CLUSTER', 'INFO']))
-      return /cluster_slots_fail:[1-9]/.test(info)
-    })
+    await vi.waitFor(
+      async () => {
+        const info = text(await redisCommand(other, ['CLUSTER', 'INFO']))
+        expect(/cluster_slots_fail:[1-9]/.test(info), 'the others see the master fail').toBe(true)
+      },
+      { timeout: 30_000, interval: 50 },
+    )
     const refused = await writeAll(wb, KEYS, 1, acked)
     const through = KEYS.filter((k) => !refused.includes(k))
     // before the fix: 0 of 60 acknowledged
     expect(through.length).toBeGreaterThan(0)
     // the flusher goes on with the live shards while the master is down
-    await until('acknowledged writes applied during the outage', () =>
-      through.every((k) => store.value(k) === 1),
+    await vi.waitFor(
+      async () =>
+        expect(
+          await through.every((k) => store.value(k) === 1),
+          'acknowledged writes applied during the outage',
+        ).toBe(true),
+      { timeout: 30_000, interval: 50 },
     )
 
     // the master comes back without its data (no persistence): its shards are re-created, and the keys
     // refused during the outage are accepted and applied again
     await victim.restart()
-    await until('cluster ok', () => clusterOk(victim))
+    await vi.waitFor(async () => expect(await clusterOk(victim), 'cluster ok').toBe(true), {
+      timeout: 30_000,
+      interval: 50,
+    })
     let left = refused
     for (let round = 0; left.length > 0; round++) {
       expect(round).toBeLessThan(100)
@@ -154,7 +156,11 @@ describe('write-behind on a Cluster with a master down', () => {
 
   it('a replica promoted in place of a dead master: what it received is applied, and writes go on', async () => {
     for (const n of cluster.nodes) if (!n.running) await n.restart() // whatever the first test left
-    for (const n of cluster.nodes) await until('cluster ok', () => clusterOk(n))
+    for (const n of cluster.nodes)
+      await vi.waitFor(async () => expect(await clusterOk(n), 'cluster ok').toBe(true), {
+        timeout: 30_000,
+        interval: 50,
+      })
     const name = 'cq2'
     const redis = client()
     const store = new MemoryStore<number>()
@@ -171,35 +177,50 @@ describe('write-behind on a Cluster with a master down', () => {
     })
     const masterId = text(await redisCommand(master, ['CLUSTER', 'MYID']))
     await redisCommand(replica, ['CLUSTER', 'MEET', master.host, String(master.port), String(master.busPort)])
-    await until('the replica knows the master', async () =>
-      text(await redisCommand(replica, ['CLUSTER', 'NODES'])).includes(masterId),
+    await vi.waitFor(
+      async () =>
+        expect(
+          text(await redisCommand(replica, ['CLUSTER', 'NODES'])).includes(masterId),
+          'the replica knows the master',
+        ).toBe(true),
+      { timeout: 30_000, interval: 50 },
     )
-    await until('replicating', async () => {
-      const r = await redisCommand(replica, ['CLUSTER', 'REPLICATE', masterId])
-      return r === 'OK'
-    })
-    await until('in sync', async () => {
-      const info = text(await redisCommand(replica, ['INFO', 'replication']))
-      return info.includes('master_link_status:up')
-    })
+    await vi.waitFor(
+      async () => {
+        const r = await redisCommand(replica, ['CLUSTER', 'REPLICATE', masterId])
+        expect(r === 'OK', 'replicating').toBe(true)
+      },
+      { timeout: 30_000, interval: 50 },
+    )
+    await vi.waitFor(
+      async () => {
+        const info = text(await redisCommand(replica, ['INFO', 'replication']))
+        expect(info.includes('master_link_status:up'), 'in sync').toBe(true)
+      },
+      { timeout: 30_000, interval: 50 },
+    )
     // nothing is applied yet (no flusher): the entries wait in the stream, on the master and the replica
     const offset = async (node: { host: string; port: number }, field: string): Promise<number> => {
       const info = text(await redisCommand(node, ['INFO', 'replication']))
       return Number(new RegExp(`${field}:(\\d+)`).exec(info)?.[1] ?? -1)
     }
-    await until(
-      'the replica has everything',
+    await vi.waitFor(
       async () =>
-        (await offset(replica, 'slave_repl_offset')) >= (await offset(master, 'master_repl_offset')),
+        expect(
+          (await offset(replica, 'slave_repl_offset')) >= (await offset(master, 'master_repl_offset')),
+          'the replica has everything',
+        ).toBe(true),
+      { timeout: 30_000, interval: 50 },
     )
     await master.kill()
-    await until(
-      'the replica is promoted',
+    await vi.waitFor(
       async () => {
         const info = text(await redisCommand(replica, ['INFO', 'replication']))
-        return info.includes('role:master') && (await clusterOk(replica))
+        expect(info.includes('role:master') && (await clusterOk(replica)), 'the replica is promoted').toBe(
+          true,
+        )
       },
-      60_000,
+      { timeout: 60_000, interval: 50 },
     )
     const flusher = createFlusher({ redis, name, store, pollInterval: 50, claimTimeout: 1_000 })
     closers.push(() => flusher.close({ timeout: 5_000 }))

@@ -4,7 +4,7 @@
  * with the defaults the code uses, and the defaults are observed on a real flusher.
  */
 import { readFileSync } from 'node:fs'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { createFlusher, type FlusherEvent, queueKeys, writeBehind } from '../src/index.js'
 import { DEFAULT_DRAIN_TIMEOUT, FLUSHER_DEFAULTS } from '../src/write-behind/config.js'
 import { MemoryStore } from './helpers/memory-store.js'
@@ -24,16 +24,6 @@ function documented(option: string): string {
 }
 
 const num = (cell: string): number => Number(cell.replace(/[`_,]/g, ''))
-
-async function waitFor<E>(events: E[], pred: (e: E) => boolean, ms = 20_000): Promise<E> {
-  const deadline = Date.now() + ms
-  for (;;) {
-    const e = events.find(pred)
-    if (e !== undefined) return e
-    if (Date.now() > deadline) throw new Error('event not seen in time')
-    await new Promise((r) => setTimeout(r, 20))
-  }
-}
 
 describe('flusher defaults', () => {
   it('the README documents the defaults the code uses', () => {
@@ -69,8 +59,16 @@ describe('flusher defaults', () => {
     const events: FlusherEvent[] = []
     // only claimTimeout is set (to take the ghost's entries over at once): maxAttempts and backoff are the defaults
     const f = createFlusher({ redis, name, store, claimTimeout: 100, onEvent: (e) => events.push(e) })
-    const dead = await waitFor(events, (e) => e.type === 'dead-letter')
-    const retry = await waitFor(events, (e) => e.type === 'retry')
+    await vi.waitFor(() => expect(events.some((e) => e.type === 'dead-letter')).toBe(true), {
+      timeout: 20_000,
+      interval: 20,
+    })
+    const dead = events.find((e) => e.type === 'dead-letter')!
+    await vi.waitFor(() => expect(events.some((e) => e.type === 'retry')).toBe(true), {
+      timeout: 20_000,
+      interval: 20,
+    })
+    const retry = events.find((e) => e.type === 'retry')!
     expect(dead).toMatchObject({ key: 'a', attempts: 8 }) // the 8th delivery failed: maxAttempts 8
     expect(retry).toMatchObject({ key: 'b', attempt: 7 }) // the 7th did not: it is retried
     // base 500: delay 500 · 2^6 = 32,000 ms, jittered down to at most half
@@ -101,7 +99,11 @@ describe('flusher defaults', () => {
       maxAttempts: 20,
       onEvent: (e) => events.push(e),
     })
-    const retry = await waitFor(events, (e) => e.type === 'retry')
+    await vi.waitFor(() => expect(events.some((e) => e.type === 'retry')).toBe(true), {
+      timeout: 20_000,
+      interval: 20,
+    })
+    const retry = events.find((e) => e.type === 'retry')!
     // the 11th delivery: 500 · 2^10 ms, capped at 60,000, jittered down to at most half
     expect(retry).toMatchObject({ key: 'c', attempt: 11 })
     const delay = (retry as { delay: number }).delay
@@ -122,9 +124,15 @@ describe('flusher defaults', () => {
     const options = { redis, name, store, claimTimeout: 300, maxAttempts: 3, backoff: { base: 2_000 } }
     const f1 = createFlusher({ ...options, onEvent: (e) => events.push(e) })
     await wb.write('k', 1)
-    await waitFor(events, (e) => e.type === 'retry')
+    await vi.waitFor(() => expect(events.some((e) => e.type === 'retry')).toBe(true), {
+      timeout: 20_000,
+      interval: 20,
+    })
     const f2 = createFlusher({ ...options, onEvent: (e) => events.push(e) })
-    await waitFor(events, (e) => e.type === 'dead-letter', 30_000)
+    await vi.waitFor(() => expect(events.some((e) => e.type === 'dead-letter')).toBe(true), {
+      timeout: 30_000,
+      interval: 20,
+    })
     expect(events.filter((e) => e.type === 'claimed')).toEqual([])
     expect(events.filter((e) => e.type === 'retry').map((e) => (e as { attempt: number }).attempt)).toEqual([
       1, 2,

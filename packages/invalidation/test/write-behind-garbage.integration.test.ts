@@ -3,21 +3,13 @@
  * is not a number, keys of the wrong type): a typed error or a recovery, never a crash, a stuck queue or
  * a lost acknowledged write.
  */
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { createFlusher, type FlusherEvent, QueueWriteError, queueKeys, writeBehind } from '../src/index.js'
 import { makeCache } from './helpers/cache.js'
 import { MemoryStore } from './helpers/memory-store.js'
 import { useRedisFixture } from './helpers/redis.js'
 
 const fx = useRedisFixture()
-
-async function until(what: string, pred: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!(await pred())) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`)
-    await new Promise((r) => setTimeout(r, 20))
-  }
-}
 
 describe('write-behind with garbage in its Redis keys', () => {
   it('a guard, a version counter or a shard count that is not a number: the writes are queued and applied', async () => {
@@ -65,7 +57,10 @@ describe('write-behind with garbage in its Redis keys', () => {
     const flusher = createFlusher({ redis, name, store, pollInterval: 50, onEvent: (e) => events.push(e) })
     fx.closers.push(() => flusher.close({ timeout: 5_000 }))
     const wb = writeBehind<string>({ redis, name, cache })
-    await until('the flusher created its group', async () => (await redis.exists(stream)) === 1)
+    await vi.waitFor(
+      async () => expect((await redis.exists(stream)) === 1, 'the flusher created its group').toBe(true),
+      { timeout: 20_000, interval: 20 },
+    )
 
     await redis.del(stream)
     await redis.set(stream, 'not a stream')
@@ -73,7 +68,13 @@ describe('write-behind with garbage in its Redis keys', () => {
     expect(refused).toBeInstanceOf(QueueWriteError)
     expect(refused).toMatchObject({ code: 'E_QUEUE_WRITE_FAILED' })
     expect(await cache.get('k')).toBe('cached')
-    await until('the flusher reported the wrong type', () => events.some((e) => e.type === 'error'))
+    await vi.waitFor(
+      async () =>
+        expect(await events.some((e) => e.type === 'error'), 'the flusher reported the wrong type').toBe(
+          true,
+        ),
+      { timeout: 20_000, interval: 20 },
+    )
 
     await redis.del(stream, seq)
     await redis.hset(seq, 'x', '1')

@@ -7,7 +7,7 @@
 import { exactSerializer } from '@tierkit/contracts'
 import { delayProxy, startRedis } from '@tierkit/testkit'
 import { Redis } from 'ioredis'
-import { afterAll, describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it, vi } from 'vitest'
 import { createFlusher, queueKeys, writeBehind } from '../src/index.js'
 import { MemoryStore } from './helpers/memory-store.js'
 
@@ -15,14 +15,6 @@ const closers: Array<() => Promise<unknown>> = []
 afterAll(async () => {
   for (const c of closers.reverse()) await c().catch(() => {})
 })
-
-async function until(pred: () => Promise<boolean>, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!(await pred())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time')
-    await new Promise((r) => setTimeout(r, 5))
-  }
-}
 
 async function setup(name: string) {
   const server = await startRedis()
@@ -60,7 +52,10 @@ describe('write-behind: a queue write sent twice is queued once', () => {
     const calls = await evalshaCalls(direct)
     proxy.setLatency(1_000) // each way: the reply is still in the proxy once the entry is in Redis
     const write = wb.write('k', 1)
-    await until(async () => (await direct.xlen(stream)) === 2)
+    await vi.waitFor(async () => expect((await direct.xlen(stream)) === 2).toBe(true), {
+      timeout: 10_000,
+      interval: 5,
+    })
     proxy.setLatency(0)
     expect(proxy.dropConnections()).toBeGreaterThan(0) // the reply never reaches the client
     const ack = await write
@@ -79,7 +74,10 @@ describe('write-behind: a queue write sent twice is queued once', () => {
     const calls = await evalshaCalls(direct)
     proxy.setLatency(1_000)
     const writes = Array.from({ length: 16 }, (_, i) => wb.write(`k${i}`, i))
-    await until(async () => (await direct.xlen(stream)) === 17)
+    await vi.waitFor(async () => expect((await direct.xlen(stream)) === 17).toBe(true), {
+      timeout: 10_000,
+      interval: 5,
+    })
     proxy.setLatency(0)
     proxy.dropConnections()
     const acks = await Promise.all(writes)

@@ -2,6 +2,7 @@
  * Write-behind without loss: real processes, a real durable Store (a PostgreSQL table that honours
  * versions), SIGKILL of the flusher process twice, and SIGKILL of the Redis server (AOF, fsync always).
  */
+import { setTimeout as sleep } from 'node:timers/promises'
 import { startRedis } from '@tierkit/testkit'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -61,7 +62,7 @@ function makeProducer(wb: ReturnType<typeof writeBehind<{ i: number }>>) {
       } catch (e) {
         if (!(e instanceof QueueWriteError)) throw e
         state.failures++
-        await new Promise((r) => setTimeout(r, 20))
+        await sleep(20)
       }
     }
   }
@@ -142,7 +143,6 @@ describe('write-behind without loss', () => {
     let rewritten = 0
     let paused = false
     const appliedAtKill: number[] = []
-    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
     // Two kills in the middle of the run, each while the victim is inside a Store batch that it will never
     // acknowledge: the first before the batch reached PostgreSQL, the second after (written, not acknowledged).
     // Right after each kill, the keys of that batch are written once more (and then never again): the
@@ -208,7 +208,6 @@ describe('write-behind without loss', () => {
     flusher.onEvent((m) => {
       if (m.event === 'applied') applied += m.entries as number
     })
-    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
     let appliedAtKill = -1
     // the producer stays at most 2,000 writes ahead of the database; Redis dies once 30 % are applied
     const killed = (async () => {

@@ -3,6 +3,7 @@
  * acknowledged after the loss must be applied (issue 15, defect 1). Writes acknowledged just before the loss
  * are lost with Redis: an acknowledgement is as durable as Redis' persistence.
  */
+import { setTimeout as sleep } from 'node:timers/promises'
 import { type RedisServer, startRedis } from '@tierkit/testkit'
 import { Redis } from 'ioredis'
 import { afterAll, describe, expect, it } from 'vitest'
@@ -37,7 +38,7 @@ async function writeMany(
         break
       } catch (e) {
         if (attempt >= 100 || (e as { code?: string }).code !== 'E_QUEUE_WRITE_FAILED') throw e
-        await new Promise((r) => setTimeout(r, 50))
+        await sleep(50)
       }
     }
   }

@@ -4,7 +4,7 @@
  * stays in its shard, a flusher given fewer shards than the writers still reads them all, dead letters of
  * every shard are listed and requeued, bad options are refused.
  */
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import {
   createFlusher,
   type FlusherEvent,
@@ -18,14 +18,6 @@ import { MemoryStore } from './helpers/memory-store.js'
 import { useRedisFixture } from './helpers/redis.js'
 
 const fx = useRedisFixture()
-
-async function until(what: string, pred: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!(await pred())) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`)
-    await new Promise((r) => setTimeout(r, 20))
-  }
-}
 
 describe('a sharded write-behind queue', () => {
   it('spreads keys over the shards, keeps each key in one shard, and applies the last write of every key', async () => {
@@ -63,7 +55,11 @@ describe('a sharded write-behind queue', () => {
     const name = 'sh2'
     const wb = writeBehind<number>({ redis, name, shards: 8 })
     for (let i = 0; i < 80; i++) await wb.write(`k${i}`, i)
-    await until('the shard count is recorded', async () => (await redis.get(`wb:{${name}}:shards`)) === '8')
+    await vi.waitFor(
+      async () =>
+        expect((await redis.get(`wb:{${name}}:shards`)) === '8', 'the shard count is recorded').toBe(true),
+      { timeout: 20_000, interval: 20 },
+    )
     const store = new MemoryStore<number>()
     const events: FlusherEvent[] = []
     // a misconfigured flusher: one shard (the default on a single Redis)

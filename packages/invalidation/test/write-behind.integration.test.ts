@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import { startRedis } from '@tierkit/testkit'
 import { Redis } from 'ioredis'
 import { describe, expect, it } from 'vitest'
@@ -154,7 +155,7 @@ describe('writeBehind', () => {
     const wb = writeBehind<number>({ redis, name: 'wb11' })
     for (let i = 0; i < 100; i++) await wb.write(`k${i}`, i)
     const { f } = flusherFor(redis, 'wb11', store, { batchSize: 5, maxAttempts: 1000 })
-    while (f.stats().retries < 100) await new Promise((r) => setTimeout(r, 20))
+    while (f.stats().retries < 100) await sleep(20)
     // at most 4 × batchSize entries are out in retries; the other entries were never delivered
     expect(store.tried.size).toBeLessThanOrEqual(20)
     const [pending] = (await redis.xpending(queueKeys('wb11').stream, 'flushers')) as [number]
@@ -236,7 +237,7 @@ describe('writeBehind', () => {
     for (;;) {
       const names = ((await redis.xinfo('CONSUMERS', stream, 'flushers')) as string[][]).map((r) => r[1])
       if (!names.includes('crashed')) break
-      await new Promise((r) => setTimeout(r, 50))
+      await sleep(50)
     }
     expect(f.stats().prunedConsumers).toBe(1)
   })

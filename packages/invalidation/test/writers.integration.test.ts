@@ -1,4 +1,5 @@
-import { sleep, startRedis } from '@tierkit/testkit'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { startRedis } from '@tierkit/testkit'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {

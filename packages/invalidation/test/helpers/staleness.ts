@@ -3,8 +3,8 @@
  * L1 and redis-aside cache) on one real Redis, a database that records when each write returned, and a
  * history of reads checked for bounded staleness.
  */
+import { setTimeout as sleep } from 'node:timers/promises'
 import { type Cache, createCache, parseRedisKey } from '@tierkit/redis-aside'
-import { sleep } from '@tierkit/testkit'
 import { Redis, type RedisOptions } from 'ioredis'
 import {
   type BusEvent,
