@@ -24,7 +24,7 @@ export class CacheUpdates {
   /** Failed invalidations of acknowledged writes, retried in the background (see the `repair` option). */
   private readonly repairs: RepairQueue | undefined
 
-  constructor(options: WriteBehindOptions<never>) {
+  constructor(options: Pick<WriteBehindOptions, 'cache' | 'bus' | 'repair' | 'onEvent'>) {
     const { cache, bus, onEvent } = options
     this.cache = cache
     this.bus = bus

@@ -71,7 +71,7 @@ export function writeBehind<T = unknown>(options: WriteBehindOptions<T>): WriteB
     options,
     serializer,
     producer: new Producer(redis, name, shardCount),
-    updates: new CacheUpdates(options as WriteBehindOptions<never>),
+    updates: new CacheUpdates(options),
     run,
     resource: `the write-behind writer of queue ${JSON.stringify(name)}`,
     closing: undefined,
