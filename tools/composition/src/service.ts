@@ -110,7 +110,7 @@ export async function startInstance(o: InstanceOptions) {
       (missing) => db.findUsers(missing),
     )
 
-  // @tierkit/cdn-headers README, Usage: the design notes' two rules
+  // @tierkit/cdn-headers README, Usage: its two rules (cache the public API 10 minutes, bypass authenticated routes)
   const policy = definePolicy([
     { name: 'authenticated', path: '/api/me*', authenticated: true },
     {

@@ -11,9 +11,9 @@ import { testStore } from '@tierkit/invalidation/testing'
 import { L1Cache } from '@tierkit/l1-cache'
 import { createCacheMetrics, errors as metricsErrors } from '@tierkit/metrics'
 import { type Cache, createCache, errors as redisAsideErrors } from '@tierkit/redis-aside'
-import { type RedisServer, sleep, startRedis } from '@tierkit/testkit'
+import { type RedisServer, startRedis } from '@tierkit/testkit'
 import { Redis } from 'ioredis'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { type Database, openDatabase, type User } from '../src/db.js'
 import { type Instance, startInstance } from '../src/service.js'
 
@@ -27,12 +27,11 @@ const schemaName = (what: string): string =>
   `composition_${what}_${process.pid}_${randomBytes(3).toString('hex')}`
 
 /** Waits for `check` (events, not time: the deadline only stops a hang). */
-async function until(check: () => boolean | Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + 30_000
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await sleep(10)
-  }
+function until(check: () => boolean | Promise<boolean>, what: string): Promise<void> {
+  return vi.waitFor(async () => expect(await check(), `waiting for ${what}`).toBe(true), {
+    timeout: 30_000,
+    interval: 10,
+  })
 }
 
 /**

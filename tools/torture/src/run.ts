@@ -10,22 +10,23 @@ import { EventEmitter } from 'node:events'
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import {
   type DelayProxy,
   delayProxy,
+  type NginxServer,
   type RedisCluster,
   type RedisServer,
   type RespValue,
   redisCommand,
   type SentinelSet,
-  sleep,
+  startNginx,
   startRedis,
   startRedisCluster,
   startSentinel,
   trackChild,
-} from '@tierkit/testkit'
-import { type NginxServer, startNginx } from '@tierkit/testkit/nginx'
+} from '@tierkit/testkit/core'
 import { HistoryWriter, now, readHistory } from './history.js'
 import type { FaultPlan, Schedule, TopologyPlan } from './schedule.js'
 import { slotOf } from './slot.js'

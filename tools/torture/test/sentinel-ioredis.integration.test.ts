@@ -1,7 +1,7 @@
 /** ioredis configured with `sentinels:` (as the torture instances are) follows a failover of testkit's Sentinel set. */
 import { startSentinel } from '@tierkit/testkit'
 import { Redis } from 'ioredis'
-import { afterAll, describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it, vi } from 'vitest'
 
 describe('startSentinel with ioredis', () => {
   const clients: Redis[] = []
@@ -25,19 +25,14 @@ describe('startSentinel with ioredis', () => {
     const next = await set.failover({ waitForReplica: false })
     expect(next.port).not.toBe(before.port)
     // the client moves to the new primary by itself: writes succeed there and the data is there
-    const deadline = Date.now() + 30_000
-    let port = 0
-    while (Date.now() < deadline) {
-      try {
+    // (READONLY or reconnecting while it moves: retried)
+    await vi.waitFor(
+      async () => {
         await redis.set('k', 'after')
-        port = Number(/tcp_port:(\d+)/.exec(await redis.info('server'))![1])
-        if (port === next.port) break
-      } catch {
-        // READONLY or reconnecting while it moves
-      }
-      await new Promise((r) => setTimeout(r, 100))
-    }
-    expect(port).toBe(next.port)
+        expect(Number(/tcp_port:(\d+)/.exec(await redis.info('server'))![1])).toBe(next.port)
+      },
+      { timeout: 30_000, interval: 100 },
+    )
     expect(await redis.get('k')).toBe('after')
     await set.stop()
   }, 90_000)

@@ -4,6 +4,7 @@
  * owner, as another user and anonymously.
  */
 import { Agent, request } from 'node:http'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { seeded } from '@tierkit/testkit/random'
 import { errorInfo, HistoryWriter, now } from '../history.js'
 import type { ChildConfig, Layer, OpEvent, ParentMessage } from '../types.js'
@@ -174,7 +175,7 @@ process.on('message', (m: ParentMessage) => {
       for (const t of timers) clearInterval(t)
       const deadline = Date.now() + 15_000
       while (inflight.size > 0 && Date.now() < deadline) {
-        await Promise.race([...inflight, new Promise((r) => setTimeout(r, 100))])
+        await Promise.race([...inflight, sleep(100)])
       }
       h.flush()
       send({ type: 'stopped' })

@@ -3,6 +3,7 @@
  * PostgreSQL store. On `arm-kill` it tells the orchestrator, right after its next batch committed and before the
  * batch is acknowledged in Redis, and waits to be SIGKILLed there (a crash mid-batch).
  */
+import { setTimeout as sleep } from 'node:timers/promises'
 import { flusherTimings, timeoutArg, vocabulary } from '../compat.js'
 import { HistoryWriter, now } from '../history.js'
 import { loadPackages } from '../packages.js'
@@ -34,7 +35,7 @@ store.afterCommit = async () => {
   armed = false
   h.addNow({ t: 'note', p: me, at: now(), what: 'mid-batch', detail: 'committed, not acknowledged' })
   send({ type: 'in-batch' })
-  await new Promise((r) => setTimeout(r, 5000)) // the orchestrator kills us meanwhile
+  await sleep(5000) // the orchestrator kills us meanwhile
 }
 
 const flusher = pk.inv.createFlusher({
@@ -70,10 +71,7 @@ process.on('message', (m: ParentMessage) => {
         send({ type: 'flushed', ok: false, code: err.code ?? 'Error', msg: String(err.message ?? e) })
       }
     } else if (m.cmd === 'exit') {
-      await Promise.race([
-        flusher.close(timeoutArg(vocab, 2000)).catch(() => {}),
-        new Promise((r) => setTimeout(r, 3000)),
-      ])
+      await Promise.race([flusher.close(timeoutArg(vocab, 2000)).catch(() => {}), sleep(3000)])
       await store.close().catch(() => {})
       redis.disconnect()
       h.flush()

@@ -7,6 +7,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { Agent, request } from 'node:http'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { seeded } from '@tierkit/testkit/random'
 import Fastify from 'fastify'
 import type { Redis } from 'ioredis'
@@ -347,10 +348,6 @@ async function stopLoops(): Promise<void> {
   const deadline = Date.now() + 15_000
   while (inflight.size > 0 && Date.now() < deadline) await Promise.race([...inflight, sleep(100)])
   h.flush()
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms))
 }
 
 const policy = pk.cdn.definePolicy(policyRules(vocab))
