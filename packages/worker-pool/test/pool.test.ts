@@ -420,7 +420,15 @@ describe('queue and backpressure', () => {
   test('map() fails fast: it rejects with the first failure and cancels its other items', async () => {
     const p = pool()
     const counter = new Int32Array(new SharedArrayBuffer(4))
-    const items = [true, ...Array.from({ length: 10 }, () => false)].map((fail) => ({ view: counter, fail }))
+    // the items after the failing one hold their thread once they have counted: the spare that tinypool may start
+    // as soon as the failing item is done then cannot finish, and free the thread for a third item, before the
+    // map has seen the failure (without the hold, a fast thread sometimes did, about one run in ten)
+    const hold = new Int32Array(new SharedArrayBuffer(4))
+    const items = [true, ...Array.from({ length: 10 }, () => false)].map((fail) => ({
+      view: counter,
+      fail,
+      hold,
+    }))
     const err = await rejection(p.map('countThenMaybeFail', items))
     expect(err.message).toBe('item failed')
     await vi.waitFor(() => expect(p.stats()).toMatchObject({ running: 0, queued: 0 }), { timeout: 30_000 })
