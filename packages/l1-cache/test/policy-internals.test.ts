@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url'
 import { afterEach, describe, expect, test } from 'vitest'
 import { L1Cache } from '../src/index.js'
 import { TUNING } from '../src/tuning.js'
-import { checkInvariants } from './helpers.js'
+import { allocatedSlots, checkInvariants, manualClock } from './helpers.js'
 
 /** Seeded streams of integer keys: Zipf-like, recency-heavy, loop and a mix. */
 function stream(kind: 'zipf' | 'recency' | 'loop' | 'mix', n: number, seed: number): number[] {
@@ -42,9 +42,35 @@ function run(fast: boolean, keys: number[], max: number) {
 }
 
 describe('tinylfu internals', () => {
+  const defaults = { ...TUNING }
   afterEach(() => {
-    TUNING.fastEvict = true
+    Object.assign(TUNING, defaults)
   })
+
+  test('a weighted cache keeps the weight of each segment when entries change weight', () => {
+    const c = new L1Cache<number, number>({ maxSize: 400, sizeOf: (v) => v })
+    const keys = stream('zipf', 20_000, 3)
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i]! % 300
+      // hits promote keys to protected; re-sets change the weight of entries in every segment
+      if (c.get(k) === undefined || i % 3 === 0) c.set(k, 1 + (i % 7))
+      if (i % 1000 === 0) checkInvariants(c)
+    }
+    checkInvariants(c)
+    expect(c.stats().evictions).toBeGreaterThan(100)
+    expect(c.calculatedSize).toBeLessThanOrEqual(400)
+  })
+
+  test.each([[{ writeBack: false }], [{ noise: 0 }], [{ climb: false }]])(
+    'the tuning switches of the policy study keep every invariant (%o)',
+    (tuning) => {
+      Object.assign(TUNING, tuning)
+      const c = new L1Cache<number, number>({ max: 200 })
+      for (const k of stream('mix', 60_000, 5)) if (c.get(k) === undefined) c.set(k, k)
+      checkInvariants(c)
+      expect(c.stats().hits).toBeGreaterThan(1000)
+    },
+  )
 
   test.each([
     ['zipf', 100],
@@ -61,6 +87,26 @@ describe('tinylfu internals', () => {
       // the workload really evicts, so the shortcut was taken
       expect(general.evictions).toBeGreaterThan(1000)
       expect(fast).toEqual(general)
+    },
+  )
+
+  test.each(['lru', 'tinylfu'] as const)(
+    'compaction keeps every entry of a weighted cache with its segment, weight and deadline (%s)',
+    (policy) => {
+      const clock = manualClock()
+      const c = new L1Cache<number, number>({ maxSize: 100_000, policy, clock: clock.now, sweepInterval: 0 })
+      for (let k = 0; k < 4000; k++) c.set(k, k, { size: 1 + (k % 3), ttl: k % 10 === 0 ? 0 : 100 })
+      for (let k = 0; k < 4000; k += 7) c.get(k)
+      for (let k = 5; k < 4000; k += 10) c.set(k, k, { size: 2, ttl: 1000 })
+      const before = allocatedSlots(c)
+      clock.advance(500)
+      const want = [...c.entries()]
+      expect(c.purgeStale()).toBe(4000 - want.length)
+      expect(allocatedSlots(c)).toBeLessThan(before / 2)
+      expect([...c.entries()]).toEqual(want)
+      checkInvariants(c)
+      expect(c.calculatedSize).toBe(want.reduce((sum, [k]) => sum + (k % 10 === 5 ? 2 : 1 + (k % 3)), 0))
+      for (const [k] of want) expect(c.remainingTtl(k)).toBe(k % 10 === 0 ? Number.POSITIVE_INFINITY : 500)
     },
   )
 
