@@ -6,6 +6,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { type Cdn, startCdn } from '../src/cdn.js'
 import { until } from './helpers.js'
@@ -118,10 +119,7 @@ describe('the CDN layer alone (nginx + access log + tag purge) in front of a con
         inflight = cdn.purgeTags([`product:${id}`]).then(() => versionAt(cdn.url, url, id))
       } else inflight = versionAt(cdn.url, url, id) // MISS, read at the origin (old version), held
       // bounded: before the fix a purge could miss the URL (its log line not indexed yet) and never re-fetch it
-      const heldInTime = await Promise.race([
-        held.arrived.then(() => true),
-        new Promise<boolean>((r) => setTimeout(() => r(false), 5000)),
-      ])
+      const heldInTime = await Promise.race([held.arrived.then(() => true), sleep(5000, false)])
       if (!heldInTime) {
         violations.push(`${url}: the purge never re-fetched it (not in the tag index)`)
         held.release()
@@ -146,7 +144,7 @@ describe('the CDN layer alone (nginx + access log + tag purge) in front of a con
             violations.push(`${url}: version ${r.version} (${r.cache}) ${t} ms after it landed, wrote ${v}`)
           }
         }
-        await new Promise((res) => setTimeout(res, 5))
+        await sleep(5)
       }
       windows.push(lastStale + 1)
     }

@@ -5,6 +5,7 @@ import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
+import { expect, vi } from 'vitest'
 import { createDemo, type Demo, type DemoOptions } from '../src/app.js'
 import { type DemoConfig, loadConfig } from '../src/config.js'
 
@@ -77,16 +78,16 @@ export async function json(
   return { status: res.status, headers: res.headers, body }
 }
 
-export async function until(
+/** Waits until `check` holds (`vi.waitFor`, polled every 50 ms): events, not time; the timeout only stops a hang. */
+export function until(
   check: () => boolean | Promise<boolean>,
   what: string,
   timeoutMs = 20_000,
 ): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 50))
-  }
+  return vi.waitFor(async () => expect(await check(), `waiting for ${what}`).toBe(true), {
+    timeout: timeoutMs,
+    interval: 50,
+  })
 }
 
 /** The demo's CLI run as a real process (through tsx), its output collected. */
