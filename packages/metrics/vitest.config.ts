@@ -1,5 +1,5 @@
 import { defineConfig } from 'vitest/config'
-import { coverage } from '../../vitest.coverage'
+import { coverage } from '../../vitest.coverage.ts'
 
 // Generous limits: CI and the developers share 2 cores, and the integration tests start real servers.
 // Nothing here asserts on time; a limit only turns a hang into a failure.
