@@ -4,22 +4,16 @@
  * sentinels promote the replica by themselves.
  */
 import type { ChildProcess } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { freePort } from './ports.js'
 import { exited, isRunning, terminate, trackDir } from './processes.js'
 import { portTaken, spawnRedis } from './redis.js'
-import { RespError, type RespValue, redisCommand } from './redis-resp.js'
-import {
-  infoField,
-  positiveInt,
-  redisSentinelBin,
-  row,
-  type SentinelProc,
-  spawnSentinel,
-} from './sentinel-process.js'
+import { RespError, redisCommand } from './redis-resp.js'
+import { positiveInt, redisSentinelBin, type SentinelProc, spawnSentinel } from './sentinel-process.js'
+import { SentinelQueries } from './sentinel-queries.js'
 
 export { redisSentinelBin }
 
@@ -100,6 +94,68 @@ export interface SentinelSet {
   stop(): Promise<void>
 }
 
+/** Starts a redis-server of the set (diskless replication), on `port` or a free one, following `replicaOf`. */
+async function spawnNode(
+  port: number | undefined,
+  dir: string,
+  replicaOf: { host: string; port: number } | undefined,
+): Promise<{ child: ChildProcess; port: number }> {
+  const args = [
+    '--appendonly',
+    'no',
+    '--save',
+    '',
+    '--repl-diskless-sync',
+    'yes',
+    '--repl-diskless-sync-delay',
+    '0',
+    ...(replicaOf ? ['--replicaof', replicaOf.host, String(replicaOf.port)] : []),
+  ]
+  for (let attempt = 0; ; attempt++) {
+    const p = port ?? (await freePort())
+    try {
+      return { child: await spawnRedis(p, dir, args, { timeoutMs: 10_000 }), port: p }
+    } catch (e) {
+      if (port === undefined && attempt < 4 && portTaken(e)) continue
+      throw e
+    }
+  }
+}
+
+/** A node of the set; `restart()` brings it back as a replica of the sentinels' current primary (if another). */
+function makeNode(
+  dir: string,
+  port: number,
+  slot: { child: ChildProcess | undefined },
+  masterAddress: () => Promise<{ host: string; port: number }>,
+): SentinelRedisNode {
+  return {
+    host: '127.0.0.1',
+    port,
+    dir,
+    get running() {
+      return slot.child !== undefined && isRunning(slot.child)
+    },
+    get pid() {
+      return slot.child && isRunning(slot.child) ? slot.child.pid : undefined
+    },
+    async kill() {
+      const c = slot.child
+      if (!c || !isRunning(c)) return
+      const gone = exited(c)
+      c.kill('SIGKILL')
+      await gone
+    },
+    async restart() {
+      if (slot.child && isRunning(slot.child)) await terminate(slot.child, 2000)
+      // the sentinels' current primary, unless that is this node (then it comes back as a master with no data)
+      const primaryAddr = await masterAddress().catch(() => undefined)
+      const follow = primaryAddr && primaryAddr.port !== port ? primaryAddr : undefined
+      slot.child = (await spawnNode(port, dir, follow)).child
+    },
+  }
+}
+
 /**
  * Starts a primary, one replica (`--replicaof`) and three `redis-sentinel` processes monitoring the primary as
  * `name` (quorum 2, `downAfterMs` 1000, `failoverTimeoutMs` 5000, so that a failover takes a few seconds), all on
@@ -133,149 +189,8 @@ export async function startSentinel(options: StartSentinelOptions = {}): Promise
     await Promise.all(sentinelProcs.map((s) => terminate(s.child, 2000)))
     await Promise.all(procs.map((p) => (p.child ? terminate(p.child, 2000) : undefined)))
   }
-
-  const spawnNode = async (
-    port: number | undefined,
-    dir: string,
-    replicaOf: { host: string; port: number } | undefined,
-  ): Promise<{ child: ChildProcess; port: number }> => {
-    const args = [
-      '--appendonly',
-      'no',
-      '--save',
-      '',
-      '--repl-diskless-sync',
-      'yes',
-      '--repl-diskless-sync-delay',
-      '0',
-      ...(replicaOf ? ['--replicaof', replicaOf.host, String(replicaOf.port)] : []),
-    ]
-    for (let attempt = 0; ; attempt++) {
-      const p = port ?? (await freePort())
-      try {
-        return { child: await spawnRedis(p, dir, args, { timeoutMs: 10_000 }), port: p }
-      } catch (e) {
-        if (port === undefined && attempt < 4 && portTaken(e)) continue
-        throw e
-      }
-    }
-  }
-
-  const makeNode = (
-    dir: string,
-    port: number,
-    slot: { child: ChildProcess | undefined },
-  ): SentinelRedisNode => ({
-    host: '127.0.0.1',
-    port,
-    dir,
-    get running() {
-      return slot.child !== undefined && isRunning(slot.child)
-    },
-    get pid() {
-      return slot.child && isRunning(slot.child) ? slot.child.pid : undefined
-    },
-    async kill() {
-      const c = slot.child
-      if (!c || !isRunning(c)) return
-      const gone = exited(c)
-      c.kill('SIGKILL')
-      await gone
-    },
-    async restart() {
-      if (slot.child && isRunning(slot.child)) await terminate(slot.child, 2000)
-      // the sentinels' current primary, unless that is this node (then it comes back as a master with no data)
-      const primaryAddr = await masterAddress().catch(() => undefined)
-      const follow = primaryAddr && primaryAddr.port !== port ? primaryAddr : undefined
-      slot.child = (await spawnNode(port, dir, follow)).child
-    },
-  })
-
-  const askSentinels = async (args: string[]): Promise<RespValue[]> => {
-    const out: RespValue[] = []
-    for (const s of sentinelProcs) {
-      out.push(
-        await redisCommand({ host: '127.0.0.1', port: s.port }, args, { timeoutMs: 1000 }).catch(
-          (e: unknown) => new RespError(String((e as Error)?.message ?? e)),
-        ),
-      )
-    }
-    return out
-  }
-
-  const masterAddress = async (): Promise<{ host: string; port: number }> => {
-    let last: unknown
-    for (const s of sentinelProcs) {
-      try {
-        const r = await redisCommand(
-          { host: '127.0.0.1', port: s.port },
-          ['SENTINEL', 'GET-MASTER-ADDR-BY-NAME', name],
-          {
-            timeoutMs: 1000,
-          },
-        )
-        if (Array.isArray(r) && r.length === 2) return { host: String(r[0]), port: Number(r[1]) }
-        last = r
-      } catch (e) {
-        last = e
-      }
-    }
-    throw new Error(`startSentinel: no sentinel reports a primary for ${name}: ${String(last)}`)
-  }
-
-  const isMaster = async (port: number): Promise<boolean> => {
-    const r = await redisCommand({ host: '127.0.0.1', port }, ['ROLE'], { timeoutMs: 1000 }).catch(() => null)
-    return Array.isArray(r) && r[0] === 'master'
-  }
-
-  /** Every sentinel agrees on `port` as the primary, and it answers ROLE as a master. */
-  const agreed = async (): Promise<number | undefined> => {
-    const replies = await askSentinels(['SENTINEL', 'GET-MASTER-ADDR-BY-NAME', name])
-    const ports = replies.map((r) => (Array.isArray(r) && r.length === 2 ? Number(r[1]) : Number.NaN))
-    const p = ports[0]
-    if (p === undefined || Number.isNaN(p) || ports.some((x) => x !== p)) return undefined
-    return (await isMaster(p)) ? p : undefined
-  }
-
-  /** The replica (the node at `replicaPort`) is linked to the primary and known, healthy, by every sentinel. */
-  const replicaReady = async (primaryPort: number, replicaPort: number): Promise<boolean> => {
-    const info = await redisCommand({ host: '127.0.0.1', port: replicaPort }, ['INFO', 'replication'], {
-      timeoutMs: 1000,
-    }).catch(() => null)
-    if (info === null || infoField(info, 'role') !== 'slave') return false
-    if (Number(infoField(info, 'master_port')) !== primaryPort) return false
-    if (infoField(info, 'master_link_status') !== 'up') return false
-    const lists = await askSentinels(['SENTINEL', 'REPLICAS', name])
-    return lists.every(
-      (l) =>
-        Array.isArray(l) &&
-        l.some((r) => {
-          const f = row(r)
-          return Number(f.port) === replicaPort && !/s_down|o_down|disconnected/.test(f.flags ?? '')
-        }),
-    )
-  }
-
-  const sentinelsKnowEachOther = async (): Promise<boolean> => {
-    const lists = await askSentinels(['SENTINEL', 'SENTINELS', name])
-    return lists.every((l) => Array.isArray(l) && l.length === sentinelProcs.length - 1)
-  }
-
-  const waitUntil = async (what: string, timeoutMs: number, fn: () => Promise<boolean>): Promise<void> => {
-    const deadline = Date.now() + timeoutMs
-    while (Date.now() < deadline) {
-      if (await fn()) return
-      await sleep(50)
-    }
-    if (await fn()) return
-    const logs = sentinelProcs
-      .map((s) => {
-        const p = join(s.dir, 'sentinel.log')
-        return existsSync(p) ? readFileSync(p, 'utf8').split('\n').slice(-6).join('\n') : ''
-      })
-      .join('\n---\n')
-    throw new Error(`startSentinel: ${what} did not happen within ${timeoutMs} ms\n${logs}`)
-  }
+  const q = new SentinelQueries(name, sentinelProcs)
+  const masterAddress = (): Promise<{ host: string; port: number }> => q.masterAddress()
 
   try {
     const primaryDir = join(root, 'node-a')
@@ -288,14 +203,17 @@ export async function startSentinel(options: StartSentinelOptions = {}): Promise
     const b = await spawnNode(undefined, replicaDir, { host: '127.0.0.1', port: a.port })
     const slotB = { child: b.child as ChildProcess | undefined }
     procs.push(slotB)
-    const nodes = [makeNode(primaryDir, a.port, slotA), makeNode(replicaDir, b.port, slotB)]
+    const nodes = [
+      makeNode(primaryDir, a.port, slotA, masterAddress),
+      makeNode(replicaDir, b.port, slotB, masterAddress),
+    ]
     for (let i = 0; i < 3; i++) {
       const d = join(root, `sentinel-${i}`)
       mkdirSync(d)
       sentinelProcs.push(await spawnSentinel(d, name, a.port, quorum, downAfterMs, failoverTimeoutMs))
     }
-    await waitUntil('replica sync and sentinel discovery', startTimeoutMs, async () => {
-      return (await replicaReady(a.port, b.port)) && (await sentinelsKnowEachOther())
+    await q.waitUntil('replica sync and sentinel discovery', startTimeoutMs, async () => {
+      return (await q.replicaReady(a.port, b.port)) && (await q.sentinelsKnowEachOther())
     })
 
     const nodeAt = (port: number): SentinelRedisNode | undefined => nodes.find((n) => n.port === port)
@@ -305,8 +223,8 @@ export async function startSentinel(options: StartSentinelOptions = {}): Promise
       timeoutMs = 30_000,
     ): Promise<{ host: string; port: number }> => {
       let found: number | undefined
-      await waitUntil(`a primary other than ${oldPort}`, timeoutMs, async () => {
-        const p = await agreed()
+      await q.waitUntil(`a primary other than ${oldPort}`, timeoutMs, async () => {
+        const p = await q.agreed()
         if (p === undefined || p === oldPort) return false
         found = p
         return true
@@ -342,12 +260,12 @@ export async function startSentinel(options: StartSentinelOptions = {}): Promise
         return next
       },
       async waitForReplica(timeoutMs = 30_000) {
-        await waitUntil('the replica to follow the primary', timeoutMs, async () => {
-          const p = await agreed()
+        await q.waitUntil('the replica to follow the primary', timeoutMs, async () => {
+          const p = await q.agreed()
           if (p === undefined) return false
           const other = nodes.find((n) => n.port !== p)
           if (!other?.running) return true
-          return replicaReady(p, other.port)
+          return q.replicaReady(p, other.port)
         })
       },
       async kill(role) {
