@@ -247,6 +247,97 @@ function readyProbe(port: number): Promise<{ status: number; generation: number 
   })
 }
 
+/** Makes the folder nginx runs in (its worker, `nobody` when started as root, must write the cache and temp files). */
+function prepareDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'tierkit-nginx-'))
+  mkdirSync(join(dir, 'tmp'), { recursive: true })
+  mkdirSync(join(dir, 'cache'), { recursive: true })
+  if (process.getuid?.() === 0) {
+    chmodSync(dir, 0o755)
+    chmodSync(join(dir, 'tmp'), 0o777)
+    chmodSync(join(dir, 'cache'), 0o777)
+  }
+  return dir
+}
+
+/** A running nginx master, tracked, with the tail of its stderr. */
+interface NginxProc {
+  child: ChildProcess
+  untrack: () => void
+  stderr: () => string
+}
+
+/** Starts nginx on the config at `confPath`; resolves once it answers, or with its stderr when it did not. */
+async function spawnNginx(
+  dir: string,
+  confPath: string,
+  port: number,
+  timeout: number,
+): Promise<{ proc: NginxProc } | { stderr: string }> {
+  let stderr = ''
+  const c = spawn(nginxBin(), ['-p', dir, '-c', confPath, '-e', 'stderr', '-g', 'daemon off;'], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  })
+  const untrack = trackChild(c)
+  c.stderr?.on('data', (d: Buffer) => {
+    stderr = (stderr + d.toString()).slice(-20_000)
+  })
+  c.on('error', (e) => {
+    stderr += `\nspawn error: ${e.message}`
+  })
+  const deadline = Date.now() + timeout
+  while (Date.now() < deadline && isRunning(c)) {
+    try {
+      if ((await readyProbe(port)).status === 204)
+        return { proc: { child: c, untrack, stderr: () => stderr } }
+    } catch {
+      // not listening yet
+    }
+    await sleep(25)
+  }
+  await terminate(c, 1000)
+  untrack()
+  return { stderr }
+}
+
+/**
+ * Sends SIGHUP and waits until a new worker answers with config `generation` AND every old worker has exited:
+ * until then an old worker can still accept a new connection and answer it with the old config.
+ */
+async function reloadNginx(
+  proc: NginxProc,
+  port: number,
+  generation: number,
+  timeout: number,
+): Promise<void> {
+  const before = proc.stderr().length
+  const pid = proc.child.pid
+  const oldWorkers = pid === undefined ? [] : childPids(pid)
+  proc.child.kill('SIGHUP')
+  const deadline = Date.now() + timeout
+  while (Date.now() < deadline) {
+    const news = proc.stderr().slice(before)
+    if (/\[emerg\]/.test(news)) throw new Error(`nginx reload failed: ${news}`)
+    try {
+      if ((await readyProbe(port)).generation === generation && !oldWorkers.some(alive)) return
+    } catch {
+      // a worker is being replaced
+    }
+    await sleep(25)
+  }
+  throw new Error(`nginx did not load the new config in ${timeout} ms: ${proc.stderr().slice(before)}`)
+}
+
+/** SIGQUIT (nginx's graceful stop), SIGKILL after 3 s; resolves once it exited. */
+async function quit(child: ChildProcess): Promise<void> {
+  if (!isRunning(child)) return
+  const gone = exited(child)
+  child.kill('SIGQUIT')
+  const t = setTimeout(() => isRunning(child) && child.kill('SIGKILL'), 3000)
+  await gone
+  clearTimeout(t)
+}
+
 /**
  * Starts nginx as a caching proxy in front of `upstream` on a free loopback port, and waits until it answers.
  * @throws Error when nginx exits early (its stderr is in the message) or does not answer in time.
@@ -254,69 +345,31 @@ function readyProbe(port: number): Promise<{ status: number; generation: number 
 export async function startNginx(options: StartNginxOptions): Promise<NginxServer> {
   const upstream = parseUpstream(options.upstream)
   let config = options.config ?? {}
-  const dir = mkdtempSync(join(tmpdir(), 'tierkit-nginx-'))
+  const dir = prepareDir()
   const untrackDir = trackDir(dir)
-  mkdirSync(join(dir, 'tmp'), { recursive: true })
-  mkdirSync(join(dir, 'cache'), { recursive: true })
-  // started as root, nginx runs its worker as `nobody`: let it reach the folder and write its cache and temp files
-  if (process.getuid?.() === 0) {
-    chmodSync(dir, 0o755)
-    chmodSync(join(dir, 'tmp'), 0o777)
-    chmodSync(join(dir, 'cache'), 0o777)
-  }
   const confPath = join(dir, 'nginx.conf')
   const timeout = options.startTimeoutMs ?? 10_000
-  let stderr = ''
-  let child: ChildProcess | undefined
-  let untrack: () => void = () => {}
+  let proc: NginxProc | undefined
   let port = 0
-  let generation = 0
-
-  for (let attempt = 0; attempt < 5; attempt++) {
+  let stderr = ''
+  for (let attempt = 0; attempt < 5 && proc === undefined; attempt++) {
     port = await freePort()
     writeFileSync(confPath, nginxConfig(dir, port, upstream, config))
-    stderr = ''
-    const c = spawn(nginxBin(), ['-p', dir, '-c', confPath, '-e', 'stderr', '-g', 'daemon off;'], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    })
-    untrack = trackChild(c)
-    c.stderr?.on('data', (d: Buffer) => {
-      stderr = (stderr + d.toString()).slice(-20_000)
-    })
-    c.on('error', (e) => {
-      stderr += `\nspawn error: ${e.message}`
-    })
-    const deadline = Date.now() + timeout
-    let up = false
-    while (Date.now() < deadline) {
-      if (!isRunning(c)) break
-      try {
-        if ((await readyProbe(port)).status === 204) {
-          up = true
-          break
-        }
-      } catch {
-        // not listening yet
-      }
-      await sleep(25)
-    }
-    if (up) {
-      child = c
-      break
-    }
-    await terminate(c, 1000)
-    untrack()
-    if (!/Address already in use/.test(stderr)) {
+    const r = await spawnNginx(dir, confPath, port, timeout)
+    if ('proc' in r) proc = r.proc
+    else if (/Address already in use/.test(r.stderr)) stderr = r.stderr
+    else {
       untrackDir()
-      throw new Error(`nginx did not start on 127.0.0.1:${port}: ${stderr.trim() || 'no output'}`)
+      throw new Error(`nginx did not start on 127.0.0.1:${port}: ${r.stderr.trim() || 'no output'}`)
     }
   }
-  if (child === undefined) {
+  if (proc === undefined) {
     untrackDir()
     throw new Error(`nginx could not bind a free port: ${stderr.trim()}`)
   }
-  const proc = child
+  const running = proc
   let stopped = false
+  let generation = 0
   return {
     url: `http://127.0.0.1:${port}`,
     port,
@@ -324,38 +377,16 @@ export async function startNginx(options: StartNginxOptions): Promise<NginxServe
     async stop() {
       if (stopped) return
       stopped = true
-      if (isRunning(proc)) {
-        const gone = exited(proc)
-        proc.kill('SIGQUIT')
-        const t = setTimeout(() => isRunning(proc) && proc.kill('SIGKILL'), 3000)
-        await gone
-        clearTimeout(t)
-      }
-      untrack()
+      await quit(running.child)
+      running.untrack()
       untrackDir()
     },
     async reload(next?: NginxCacheConfig) {
       if (next !== undefined) config = next
       generation++
       writeFileSync(confPath, nginxConfig(dir, port, upstream, config, generation))
-      const before = stderr.length
-      const oldWorkers = proc.pid === undefined ? [] : childPids(proc.pid)
-      proc.kill('SIGHUP')
-      // Done once a new worker answers with the new generation AND every old worker has exited: until then an
-      // old worker can still accept a new connection and answer it with the old config.
-      const deadline = Date.now() + timeout
-      while (Date.now() < deadline) {
-        if (/\[emerg\]/.test(stderr.slice(before)))
-          throw new Error(`nginx reload failed: ${stderr.slice(before)}`)
-        try {
-          if ((await readyProbe(port)).generation === generation && !oldWorkers.some(alive)) return
-        } catch {
-          // a worker is being replaced
-        }
-        await sleep(25)
-      }
-      throw new Error(`nginx did not load the new config in ${timeout} ms: ${stderr.slice(before)}`)
+      await reloadNginx(running, port, generation, timeout)
     },
-    log: () => stderr,
+    log: () => running.stderr(),
   }
 }
