@@ -110,6 +110,58 @@ class DelayedPipe {
   }
 }
 
+function checkTarget(target: { host: string; port: number }): void {
+  if (
+    !target ||
+    typeof target.host !== 'string' ||
+    !Number.isInteger(target.port) ||
+    target.port <= 0 ||
+    target.port > 65535
+  ) {
+    throw new TypeError('delayProxy: target must be { host: string, port: integer 1..65535 }')
+  }
+}
+
+function checkMode(mode: ProxyMode): ProxyMode {
+  if (!['pass', 'refuse', 'blackhole'].includes(mode)) {
+    throw new TypeError("delayProxy: mode must be 'pass', 'refuse' or 'blackhole'")
+  }
+  return mode
+}
+
+/**
+ * Connects `client` to `target` through two delayed pipes. A side that ends or closes closes the other once the
+ * bytes already in flight are delivered; a client closed on an error drops what is still queued.
+ */
+function pipe(
+  client: net.Socket,
+  target: { host: string; port: number },
+  latency: () => number,
+  sockets: Set<net.Socket>,
+): void {
+  const upstream = net.connect({ host: target.host, port: target.port })
+  upstream.setNoDelay(true)
+  sockets.add(upstream)
+  upstream.on('error', () => {})
+  const toUpstream = new DelayedPipe(upstream, latency)
+  const toClient = new DelayedPipe(client, latency)
+  client.on('data', (b: Buffer) => toUpstream.push(b))
+  upstream.on('data', (b: Buffer) => toClient.push(b))
+  client.once('close', () => toUpstream.whenDrained(() => upstream.destroy()))
+  upstream.once('close', () => {
+    sockets.delete(upstream)
+    toClient.whenDrained(() => client.destroy())
+  })
+  client.once('end', () => toUpstream.whenDrained(() => upstream.end()))
+  upstream.once('end', () => toClient.whenDrained(() => client.end()))
+  client.once('close', (hadError) => {
+    if (hadError) {
+      toUpstream.clear()
+      toClient.clear()
+    }
+  })
+}
+
 /**
  * Starts a TCP proxy on 127.0.0.1 (free port) in front of `target`. Every byte is forwarded after
  * `latencyMs` in each direction, in order. The proxy is closed when the test file ends.
@@ -123,20 +175,9 @@ export async function delayProxy(
   target: { host: string; port: number },
   options: DelayProxyOptions = {},
 ): Promise<DelayProxy> {
-  if (
-    !target ||
-    typeof target.host !== 'string' ||
-    !Number.isInteger(target.port) ||
-    target.port <= 0 ||
-    target.port > 65535
-  ) {
-    throw new TypeError('delayProxy: target must be { host: string, port: integer 1..65535 }')
-  }
+  checkTarget(target)
   let latency = checkLatency(options.latencyMs ?? 0)
-  let mode: ProxyMode = options.mode ?? 'pass'
-  if (!['pass', 'refuse', 'blackhole'].includes(mode)) {
-    throw new TypeError("delayProxy: mode must be 'pass', 'refuse' or 'blackhole'")
-  }
+  let mode: ProxyMode = checkMode(options.mode ?? 'pass')
   const sockets = new Set<net.Socket>()
   const clients = new Set<net.Socket>()
   let accepted = 0
@@ -156,29 +197,7 @@ export async function delayProxy(
       client.resume() // read and discard, answer nothing
       return
     }
-    const upstream = net.connect({ host: target.host, port: target.port })
-    upstream.setNoDelay(true)
-    sockets.add(upstream)
-    upstream.on('error', () => {})
-    const toUpstream = new DelayedPipe(upstream, () => latency)
-    const toClient = new DelayedPipe(client, () => latency)
-    client.on('data', (b: Buffer) => toUpstream.push(b))
-    upstream.on('data', (b: Buffer) => toClient.push(b))
-    // A side that ends or closes closes the other once the bytes already in flight are delivered.
-    client.once('close', () => toUpstream.whenDrained(() => upstream.destroy()))
-    upstream.once('close', () => {
-      sockets.delete(upstream)
-      toClient.whenDrained(() => client.destroy())
-    })
-    client.once('end', () => toUpstream.whenDrained(() => upstream.end()))
-    upstream.once('end', () => toClient.whenDrained(() => client.end()))
-    const clearPipes = (): void => {
-      toUpstream.clear()
-      toClient.clear()
-    }
-    client.once('close', (hadError) => {
-      if (hadError) clearPipes()
-    })
+    pipe(client, target, () => latency, sockets)
   }
 
   let server: net.Server | undefined
@@ -235,9 +254,7 @@ export async function delayProxy(
       latency = checkLatency(ms)
     },
     async setMode(next: ProxyMode) {
-      if (!['pass', 'refuse', 'blackhole'].includes(next)) {
-        throw new TypeError("delayProxy: mode must be 'pass', 'refuse' or 'blackhole'")
-      }
+      checkMode(next)
       if (closed) throw new Error('delayProxy: closed')
       mode = next
       if (next === 'refuse') await stopListening()
