@@ -153,7 +153,8 @@ async function poolThreads(): Promise<Point> {
     run = () => pool.run(200_000, { name: 'sumSquares' })
     close = () => pool.destroy()
   } else {
-    const { Piscina } = await fromEsm('worker-pool', 'piscina')
+    const mod = await fromEsm('worker-pool', 'piscina')
+    const Piscina = mod.Piscina ?? mod.default
     const pool = new Piscina({
       filename: pathToFileURL(join(fixtures, 'raw-tinypool.mjs')).href,
       minThreads: x,
