@@ -152,7 +152,9 @@ function svg({ title, xLabel, unit, xs, series }) {
     const c = COLORS[j % COLORS.length]
     const pts = s.values.map((v, i) => `${px(i)},${py(v)}`).join(' ')
     out.push(`<polyline points="${pts}" fill="none" stroke="${c}" stroke-width="2"/>`)
-    s.values.forEach((v, i) => out.push(`<circle cx="${px(i)}" cy="${py(v)}" r="3.5" fill="${c}"/>`))
+    s.values.forEach((v, i) => {
+      out.push(`<circle cx="${px(i)}" cy="${py(v)}" r="3.5" fill="${c}"/>`)
+    })
     out.push(`<rect x="${m.l + w + 18}" y="${m.t + j * 20}" width="12" height="12" fill="${c}"/>`)
     out.push(`<text x="${m.l + w + 36}" y="${m.t + j * 20 + 10}">${esc(s.name)}</text>`)
   })

@@ -30,7 +30,7 @@ describe('function length', () => {
     const found = functionsOf(
       ts,
       'x.ts',
-      fn('f', 81) + 'class C { get g() {\n return [1].map((x) => x)\n } }\n',
+      `${fn('f', 81)}class C { get g() {\n return [1].map((x) => x)\n } }\n`,
     )
     expect(found).toEqual([
       { name: 'f', line: 1, lines: 81 },
