@@ -24,6 +24,8 @@ const ALL = [
   'l1-zipf',
   'l1-zipf-ttl',
   'l1-zipf-lru',
+  'l1-hits',
+  'l1-hits-ttl',
   'ra-l1-hit',
   'ra-l2-hit',
   'wb-write',

@@ -91,6 +91,39 @@ const cases: Record<string, () => Promise<{ value: number; unit: string }>> = {
     }
     return { value: perCpuSecond(step, 2_000_000, 500_000), unit: 'ops/CPU-s' }
   },
+  // l1-cache: all hits (10,000 keys, all present), get only, without and with a TTL of 60 s
+  async 'l1-hits'() {
+    const { L1Cache } = await load('l1-cache')
+    const keys = Array.from({ length: 10_000 }, (_, i) => `key:${i}`)
+    const c = new L1Cache({ max: 10_000 })
+    for (const k of keys) c.set(k, 1)
+    let sum = 0
+    const value = perCpuSecond(
+      (i) => {
+        sum += c.get(keys[(i * 7919) % 10_000]!) as number
+      },
+      5_000_000,
+      1_000_000,
+    )
+    if (sum === 0) throw new Error('no hits')
+    return { value, unit: 'ops/CPU-s' }
+  },
+  async 'l1-hits-ttl'() {
+    const { L1Cache } = await load('l1-cache')
+    const keys = Array.from({ length: 10_000 }, (_, i) => `key:${i}`)
+    const c = new L1Cache({ max: 10_000, ttl: 60_000 })
+    for (const k of keys) c.set(k, 1)
+    let sum = 0
+    const value = perCpuSecond(
+      (i) => {
+        sum += c.get(keys[(i * 7919) % 10_000]!) as number
+      },
+      5_000_000,
+      1_000_000,
+    )
+    if (sum === 0) throw new Error('no hits')
+    return { value, unit: 'ops/CPU-s' }
+  },
   // redis-aside: 200,000 sequential awaits of one hot key in the L1; and L2 hits with no L1 (Redis on loopback)
   async 'ra-l1-hit'() {
     const { createCache } = await load('redis-aside')
