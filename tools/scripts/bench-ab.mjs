@@ -31,6 +31,7 @@ const ALL = [
   'wb-write',
   'metrics-record',
   'cdn-compile',
+  'cdn-compile-query',
   'pool-noop',
 ]
 const cases = (opt('cases', '') || ALL.join(',')).split(',')

@@ -193,6 +193,18 @@ const cases: Record<string, () => Promise<{ value: number; unit: string }>> = {
       unit: 'ops/CPU-s',
     }
   },
+  // cdn-headers: policy.compile of a public route with a query string (the matcher strips it before matching)
+  async 'cdn-compile-query'() {
+    const { definePolicy } = await load('cdn-headers')
+    const policy = definePolicy([
+      { path: '/api/users/*', authenticated: true },
+      { path: '/api/public/*', maxAge: 600, cdnMaxAge: 600, staleWhileRevalidate: 60, tags: ['public'] },
+      { path: '/*', maxAge: 60 },
+    ])
+    const req = { method: 'GET', path: '/api/public/products?ids=1,2,3,4,5,6,7,8,9,10', headers: {} }
+    const res = { status: 200, setsCookie: false }
+    return { value: perCpuSecond(() => policy.compile(req, res), 1_000_000, 200_000), unit: 'ops/CPU-s' }
+  },
   // worker-pool: a noop task, one in flight (the pool's own overhead on top of a thread hop)
   async 'pool-noop'() {
     const { createPool } = await load('worker-pool')
