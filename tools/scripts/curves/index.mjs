@@ -132,6 +132,7 @@ function svg({ title, xLabel, unit, xs, series }) {
   const py = (v) => m.t + h - (v / max) * h
   const out = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
+    `<title>${esc(title)}</title>`,
     `<rect width="${W}" height="${H}" fill="#fff"/>`,
     `<text x="${m.l}" y="22" font-size="15" font-weight="bold">${esc(title)}</text>`,
     `<text x="${m.l}" y="40" fill="#555">${esc(`${machine}, ${date}; median of ${runs} runs, one process each`)}</text>`,
