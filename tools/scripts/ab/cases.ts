@@ -59,71 +59,44 @@ async function redisClient() {
   return redis
 }
 
+/** l1-cache with `options`: get, then set on a miss, over the Zipf stream of string keys. */
+async function l1Zipf(options: object) {
+  const { L1Cache } = await load('l1-cache')
+  const keys = zipfKeys(2_000_000)
+  const c = new L1Cache(options)
+  const step = (i: number) => {
+    const k = keys[i % keys.length]!
+    if (c.get(k) === undefined) c.set(k, i)
+  }
+  return { value: perCpuSecond(step, 2_000_000, 500_000), unit: 'ops/CPU-s' }
+}
+
+/** l1-cache with `options`: gets of 10,000 keys that are all present. */
+async function l1Hits(options: object) {
+  const { L1Cache } = await load('l1-cache')
+  const keys = Array.from({ length: 10_000 }, (_, i) => `key:${i}`)
+  const c = new L1Cache(options)
+  for (const k of keys) c.set(k, 1)
+  let sum = 0
+  const value = perCpuSecond(
+    (i) => {
+      sum += c.get(keys[(i * 7919) % 10_000]!) as number
+    },
+    5_000_000,
+    1_000_000,
+  )
+  if (sum === 0) throw new Error('no hits')
+  return { value, unit: 'ops/CPU-s' }
+}
+
 const cases: Record<string, () => Promise<{ value: number; unit: string }>> = {
   // l1-cache: get, then set on a miss, 10,000 entries (the default adaptive policy / exact LRU / TTL 60 s)
-  async 'l1-zipf'() {
-    const { L1Cache } = await load('l1-cache')
-    const keys = zipfKeys(2_000_000)
-    const c = new L1Cache({ max: 10_000 })
-    const step = (i: number) => {
-      const k = keys[i % keys.length]!
-      if (c.get(k) === undefined) c.set(k, i)
-    }
-    return { value: perCpuSecond(step, 2_000_000, 500_000), unit: 'ops/CPU-s' }
-  },
-  async 'l1-zipf-ttl'() {
-    const { L1Cache } = await load('l1-cache')
-    const keys = zipfKeys(2_000_000)
-    const c = new L1Cache({ max: 10_000, ttl: 60_000 })
-    const step = (i: number) => {
-      const k = keys[i % keys.length]!
-      if (c.get(k) === undefined) c.set(k, i)
-    }
-    return { value: perCpuSecond(step, 2_000_000, 500_000), unit: 'ops/CPU-s' }
-  },
-  async 'l1-zipf-lru'() {
-    const { L1Cache } = await load('l1-cache')
-    const keys = zipfKeys(2_000_000)
-    const c = new L1Cache({ max: 10_000, policy: 'lru' })
-    const step = (i: number) => {
-      const k = keys[i % keys.length]!
-      if (c.get(k) === undefined) c.set(k, i)
-    }
-    return { value: perCpuSecond(step, 2_000_000, 500_000), unit: 'ops/CPU-s' }
-  },
+  'l1-zipf': () => l1Zipf({ max: 10_000 }),
+  'l1-zipf-ttl': () => l1Zipf({ max: 10_000, ttl: 60_000 }),
+  'l1-zipf-lru': () => l1Zipf({ max: 10_000, policy: 'lru' }),
   // l1-cache: all hits (10,000 keys, all present), get only, without and with a TTL of 60 s
-  async 'l1-hits'() {
-    const { L1Cache } = await load('l1-cache')
-    const keys = Array.from({ length: 10_000 }, (_, i) => `key:${i}`)
-    const c = new L1Cache({ max: 10_000 })
-    for (const k of keys) c.set(k, 1)
-    let sum = 0
-    const value = perCpuSecond(
-      (i) => {
-        sum += c.get(keys[(i * 7919) % 10_000]!) as number
-      },
-      5_000_000,
-      1_000_000,
-    )
-    if (sum === 0) throw new Error('no hits')
-    return { value, unit: 'ops/CPU-s' }
-  },
-  async 'l1-hits-ttl'() {
-    const { L1Cache } = await load('l1-cache')
-    const keys = Array.from({ length: 10_000 }, (_, i) => `key:${i}`)
-    const c = new L1Cache({ max: 10_000, ttl: 60_000 })
-    for (const k of keys) c.set(k, 1)
-    let sum = 0
-    const value = perCpuSecond(
-      (i) => {
-        sum += c.get(keys[(i * 7919) % 10_000]!) as number
-      },
-      5_000_000,
-      1_000_000,
-    )
-    if (sum === 0) throw new Error('no hits')
-    return { value, unit: 'ops/CPU-s' }
-  },
+  'l1-hits': () => l1Hits({ max: 10_000 }),
+  'l1-hits-ttl': () => l1Hits({ max: 10_000, ttl: 60_000 }),
   // redis-aside: 200,000 sequential awaits of one hot key in the L1; and L2 hits with no L1 (Redis on loopback)
   async 'ra-l1-hit'() {
     const { createCache } = await load('redis-aside')
