@@ -41,6 +41,13 @@ export {
 } from './errors.js'
 export { exactSerializer, type Serializer } from './serializer.js'
 export {
+  TRACING_CHANNEL_NAMES,
+  type TracedOperation,
+  type TraceMessage,
+  traced,
+  tracingChannels,
+} from './tracing.js'
+export {
   CACHE_LAYERS,
   CACHE_OUTCOMES,
   type CacheLayer,

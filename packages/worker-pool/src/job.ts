@@ -9,7 +9,14 @@
 // WAITING -> QUEUED -> (SPARE ->) RUNNING -> DONE; any state can go straight to DONE (abort, timeout, close,
 // destroy, crash). src/scheduler.ts moves a job between them.
 import type { TransferListItem } from 'node:worker_threads'
-import { checkObject, checkSignal, checkString, checkTimeout, invalidArgument } from '@tierkit/contracts'
+import {
+  checkObject,
+  checkSignal,
+  checkString,
+  checkTimeout,
+  invalidArgument,
+  type TraceMessage,
+} from '@tierkit/contracts'
 import type { PoolMapOptions, RunOptions, TaskHandle } from './types.js'
 
 export const WAITING = 0
@@ -43,6 +50,8 @@ export interface Job {
   admit: ((handle: TaskHandle<unknown>) => void) | undefined
   /** How many times the job was sent to tinypool again (src/tinypool-adapter.ts, `#onTaskError`). */
   resent: number
+  /** Its trace message, when someone listens on the `tierkit:task` channel (queue time is written there). */
+  trace?: TraceMessage
 }
 
 const noop = (): void => {}

@@ -22,6 +22,8 @@ import {
   checkTimeout,
   closeTimeout,
   invalidArgument,
+  type TraceMessage,
+  tracingChannels,
 } from '@tierkit/contracts'
 import { CloseTimeoutError, PoolDestroyedError, QueueFullError, TaskAbortedError } from './errors.js'
 import { type Job, prepareJob } from './job.js'
@@ -40,6 +42,28 @@ import type {
   TaskResult,
 } from './types.js'
 import type { TaskMap } from './worker.js'
+
+const noop = (): void => {}
+
+/** What a task's trace carries (the `tierkit:task` channel of `@tierkit/contracts`). */
+const taskMessage = (job: Job): TraceMessage => ({
+  package: '@tierkit/worker-pool',
+  operation: 'task',
+  task: job.name,
+})
+
+/**
+ * A `submit` traced from the call to the task's result: the span covers the wait for room, the queue and the
+ * run, and settles with the result (or with the refusal when the task was never accepted).
+ */
+function tracedHandle(
+  message: TraceMessage,
+  handle: Promise<TaskHandle<unknown>>,
+): Promise<TaskHandle<unknown>> {
+  const traced = tracingChannels.task.tracePromise(() => handle.then((h) => h.result), message)
+  traced.catch(noop)
+  return handle.then(() => ({ result: traced }))
+}
 
 /** The most threads a pool may have. */
 const MAX_THREADS = 1024
@@ -131,11 +155,18 @@ export class WorkerPool<T extends TaskMap = TaskMap> {
     } catch (err) {
       return Promise.reject(err)
     }
+    const channel = tracingChannels.task
+    if (!channel.hasSubscribers) return this.#run(job) as Promise<TaskResult<T[K]>>
+    job.trace = taskMessage(job)
+    return channel.tracePromise(() => this.#run(job), job.trace) as Promise<TaskResult<T[K]>>
+  }
+
+  #run(job: Job): Promise<unknown> {
     const refusal = this.#refusal(job)
     if (refusal !== undefined) return Promise.reject(refusal)
     if (!this.#scheduler.hasRoom()) return Promise.reject(new QueueFullError(job.name, this.#maxQueue))
-    const result = new Promise<TaskResult<T[K]>>((resolve, reject) => {
-      job.resolve = resolve as (value: unknown) => void
+    const result = new Promise<unknown>((resolve, reject) => {
+      job.resolve = resolve
       job.reject = reject
     })
     this.#scheduler.accept(job)
@@ -173,12 +204,19 @@ export class WorkerPool<T extends TaskMap = TaskMap> {
     } catch (err) {
       return Promise.reject(err)
     }
+    const channel = tracingChannels.task
+    if (!channel.hasSubscribers) return this.#submit(job) as Promise<TaskHandle<TaskResult<T[K]>>>
+    job.trace = taskMessage(job)
+    return tracedHandle(job.trace, this.#submit(job)) as Promise<TaskHandle<TaskResult<T[K]>>>
+  }
+
+  #submit(job: Job): Promise<TaskHandle<unknown>> {
     const refusal = this.#refusal(job)
     if (refusal !== undefined) return Promise.reject(refusal)
     const scheduler = this.#scheduler
-    if (scheduler.hasRoom()) return Promise.resolve(scheduler.handle(job) as TaskHandle<TaskResult<T[K]>>)
-    return new Promise<TaskHandle<TaskResult<T[K]>>>((resolve, reject) => {
-      job.admit = resolve as (handle: TaskHandle<unknown>) => void
+    if (scheduler.hasRoom()) return Promise.resolve(scheduler.handle(job))
+    return new Promise<TaskHandle<unknown>>((resolve, reject) => {
+      job.admit = resolve
       job.reject = reject
       scheduler.wait(job)
     })

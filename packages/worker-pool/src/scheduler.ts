@@ -239,6 +239,7 @@ export class Scheduler implements AdapterHooks {
     this.#running++
     const now = performance.now()
     job.started = now
+    if (job.trace !== undefined) job.trace.waited = now - job.accepted
     this.meter.started(job, now)
   }
 }
