@@ -15,6 +15,7 @@ declare -A needs=(
   [redis-sentinel]=redis-sentinel
   [xz]=xz-utils
   [nginx]=nginx
+  [openssl]=openssl
   [promtool]=prometheus
   [pg_ctlcluster]=postgresql
   [chromium]=chromium

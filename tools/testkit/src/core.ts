@@ -48,6 +48,14 @@ export {
   redisCommand,
 } from './redis-resp.js'
 export {
+  type AclUser,
+  makeTlsFiles,
+  type SecureRedisServer,
+  type StartSecureRedisOptions,
+  startSecureRedis,
+  type TlsFiles,
+} from './secure-redis.js'
+export {
   redisSentinelBin,
   type SentinelRedisNode,
   type SentinelSet,
