@@ -9,6 +9,7 @@ import { createPool, type WorkerPool } from '@tierkit/worker-pool'
 import type { FastifyInstance } from 'fastify'
 import type { DemoConfig } from './config.js'
 import { openPostgresStore } from './db/postgres.js'
+import { recordedStore } from './db/recorded.js'
 import { openSqliteStore } from './db/sqlite.js'
 import type { DemoStore } from './db/types.js'
 import { PortInUseError } from './errors.js'
@@ -203,11 +204,12 @@ function registerRoutes(app: FastifyInstance, w: Wiring): void {
 export async function createDemo(config: DemoConfig, options: DemoOptions = {}): Promise<Demo> {
   const log = options.log ?? ((line: string) => console.log(line))
   let purger = options.purger
-  const store = await openStore(config, log)
+  const metrics = createCacheMetrics() // cdn, l1, l2, db
+  // the db layer is the store's row reads (found: hit, absent: miss), with the simulated latency if asked for
+  const store = recordedStore(await openStore(config, log), metrics.observer, config.dbLatencyMs)
   const cleanup: Array<() => Promise<unknown>> = [() => store.close()]
   try {
     const redis = await openRedis(config, log, cleanup)
-    const metrics = createCacheMetrics() // cdn, l1, l2, db
     const http = createCacheMetrics({ layers: ['http'] })
     const circuit: CircuitRecord[] = []
     const invalidations: InvalidationRecord[] = []

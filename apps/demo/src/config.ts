@@ -17,6 +17,10 @@ export interface DemoConfig {
   redisUrl: string | undefined
   /** `DEMO_REDIS`: without `REDIS_URL`, `auto` starts a local redis-server if the binary is on the PATH; `off` runs L1 only. @default 'auto' */
   redisMode: 'auto' | 'off'
+  /** `DEMO_CACHE`: `off` turns the read caches off (every read goes to the database): the load generator's no-cache baseline. @default 'on' */
+  cacheMode: 'on' | 'off'
+  /** `DB_LATENCY_MS`: simulated cost of each database read (a network hop to a database server), waited before the query. @default 0 */
+  dbLatencyMs: number
   /** `SEED_PRODUCTS`: products seeded into an empty database. @default 100000 */
   seedProducts: number
   /** `SEED_USERS`: users seeded into an empty database. @default 10000 */
@@ -96,6 +100,8 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     sqlitePath: sqlite === ':memory:' || isAbsolute(sqlite) ? sqlite : resolve(cwd, sqlite),
     redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
     redisMode: oneOf(env, 'DEMO_REDIS', ['auto', 'off'] as const, 'auto'),
+    cacheMode: oneOf(env, 'DEMO_CACHE', ['on', 'off'] as const, 'on'),
+    dbLatencyMs: integer(env, 'DB_LATENCY_MS', 0, 0, 10_000),
     seedProducts: integer(env, 'SEED_PRODUCTS', 100_000, 1, 10_000_000),
     seedUsers: integer(env, 'SEED_USERS', 10_000, 1, 10_000_000),
     l1Max: integer(env, 'L1_MAX', 50_000, 1, 10_000_000),

@@ -98,7 +98,7 @@ export const dashboardHtml: string = `<!doctype html>
     document.getElementById('l1-hit-value').textContent = fmtPct(s.layers.l1.hitRate)
     document.getElementById('p99-value').textContent = fmtMs(s.http.p99Ms)
     for (const k of ['threads', 'running', 'queued', 'completed']) document.getElementById('pool-' + k).textContent = s.pool[k]
-    document.querySelector('#layers tbody').innerHTML = ['cdn', 'l1', 'l2', 'db'].map((k) => { const l = s.layers[k]; return '<tr><td>' + k + '</td><td>' + (k === 'db' ? '—' : fmtPct(l.hitRate)) + '</td><td>' + l.hits + '</td><td>' + l.misses + '</td><td>' + fmtMs(l.avgMs) + '</td><td>' + fmtMs(l.p99Ms) + '</td></tr>' }).join('')
+    document.querySelector('#layers tbody').innerHTML = ['cdn', 'l1', 'l2', 'db'].map((k) => { const l = s.layers[k]; return '<tr><td>' + k + '</td><td>' + fmtPct(l.hitRate) + '</td><td>' + l.hits + '</td><td>' + l.misses + '</td><td>' + fmtMs(l.avgMs) + '</td><td>' + fmtMs(l.p99Ms) + '</td></tr>' }).join('')
     document.querySelector('#invalidations tbody').innerHTML = s.invalidations.slice(0, 12).map((e) => '<tr><td>' + new Date(e.at).toLocaleTimeString() + '</td><td>' + esc(e.kind) + '</td><td>' + esc([...e.keys, ...e.tags.map((t) => '#' + t)].join(' ')) + '</td><td>' + esc(e.from) + '</td></tr>').join('') || '<tr><td colspan="4">none yet</td></tr>'
     document.getElementById('circuit').innerHTML = s.circuit.length === 0 ? 'no change since start' : s.circuit.slice(-6).map((c) => new Date(c.at).toLocaleTimeString() + ' <span class="' + (c.state === 'closed' ? 'ok' : 'bad') + '">' + esc(c.state) + '</span>').join(' → ')
     draw('hit-chart', ['cdn', 'l1', 'l2', 'db'], { max: 1, fmt: (v) => (v * 100).toFixed(0) + '%' })

@@ -1,6 +1,5 @@
 import type { WritableCache } from '@tierkit/invalidation'
 import type { L1Cache, LoaderContext } from '@tierkit/l1-cache'
-import type { CacheObserver } from '@tierkit/metrics'
 
 /**
  * What the demo's routes and its writer use of a read cache, for values of type `V`. redis-aside's `Cache` is one
@@ -28,25 +27,14 @@ export interface ReadCache<V> extends WritableCache {
 /**
  * The demo's read path when no Redis is available: L1 (`L1Cache.getOrLoad`, single flight) → database.
  * redis-aside needs a Redis client, so this stands in for it with the same method names. It visits the `db` layer
- * itself and reports it through `observer`; the `l1` layer is counted from the L1's own `stats()`
- * (`metrics.watch('l1', l1)`, the one source of that layer), so nothing here records `l1`.
+ * through the loaders; the store records the `db` layer (db/recorded.ts) and the `l1` layer is counted from the
+ * L1's own `stats()` (`metrics.watch('l1', l1)`, the one source of that layer), so nothing here records.
  */
-export function l1OnlyCache<V>(l1: L1Cache<string, V>, observer: CacheObserver): ReadCache<V> {
-  const timed = async <R>(fn: () => R | Promise<R>): Promise<R> => {
-    const t0 = performance.now()
-    try {
-      const v = await fn()
-      observer.record('db', 'hit', performance.now() - t0)
-      return v
-    } catch (e) {
-      observer.record('db', 'error', performance.now() - t0)
-      throw e
-    }
-  }
+export function l1OnlyCache<V>(l1: L1Cache<string, V>): ReadCache<V> {
   return {
     getOrLoad(key, loader, options) {
       // one lookup: getOrLoad counts the hit or the miss in the L1's stats once
-      return l1.getOrLoad(key, (ctx) => timed(() => loader(ctx)), options)
+      return l1.getOrLoad(key, loader, options)
     },
     async getOrLoadMany(keys, loader) {
       const out = new Map<string, V | null>()
@@ -57,7 +45,7 @@ export function l1OnlyCache<V>(l1: L1Cache<string, V>, observer: CacheObserver):
         else out.set(k, v)
       }
       if (missing.length > 0) {
-        const loaded = await timed(() => loader(missing))
+        const loaded = await loader(missing)
         for (const k of missing) {
           const v = loaded.get(k)
           if (v === undefined) out.set(k, null)

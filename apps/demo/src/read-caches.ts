@@ -1,7 +1,7 @@
 /**
  * The read caches of products and users: redis-aside (L1 → Redis → database) when Redis is there, else the
- * in-process L1 alone. One source per layer: with Redis, redis-aside records l1, l2 and db through the observer;
- * without it, the L1s' own stats() are the l1 layer and the L1-only path records db.
+ * in-process L1 alone. One source per layer: with Redis, redis-aside records l1 and l2 through the observer;
+ * without it, the L1s' own stats() are the l1 layer. The db layer is always the store's (db/recorded.ts).
  */
 import { computeETag } from '@tierkit/cdn-headers'
 import { L1Cache } from '@tierkit/l1-cache'
@@ -9,6 +9,7 @@ import type { CacheMetrics } from '@tierkit/metrics'
 import { type Cache, type CacheEvent, createCache } from '@tierkit/redis-aside'
 import type { Redis } from 'ioredis'
 import type { DemoConfig } from './config.js'
+import { withoutDbLayer } from './db/recorded.js'
 import type { Product, User } from './db/types.js'
 import { l1OnlyCache, type ReadCache } from './l1-only.js'
 import { type CircuitRecord, pushRecent } from './records.js'
@@ -51,7 +52,8 @@ function redisAsideCaches(config: DemoConfig, redis: Redis, sinks: ReadCacheSink
     redis,
     ttl: config.cacheTtlMs,
     l1,
-    observer: sinks.metrics.observer,
+    // the store records the db layer (hits and misses); redis-aside counts every loader run as a db hit
+    observer: withoutDbLayer(sinks.metrics.observer),
     grace: 60_000,
     nullTtl: 30_000,
     breaker: { threshold: 5, cooldown: 2000 },
@@ -80,8 +82,8 @@ function l1OnlyCaches(config: DemoConfig, sinks: ReadCacheSinks): ReadCaches {
   const usersL1 = new L1Cache<string, User | null>({ max: config.l1Max, ttl: config.l1TtlMs })
   sinks.metrics.watch('l1', productsL1)
   sinks.metrics.watch('l1', usersL1)
-  const products = l1OnlyCache(productsL1, sinks.metrics.observer)
-  const users = l1OnlyCache(usersL1, sinks.metrics.observer)
+  const products = l1OnlyCache(productsL1)
+  const users = l1OnlyCache(usersL1)
   return {
     products,
     users,
@@ -91,11 +93,34 @@ function l1OnlyCaches(config: DemoConfig, sinks: ReadCacheSinks): ReadCaches {
   }
 }
 
-/** The read caches: through Redis when `redis` is given, else L1 only. */
+/** No cache at all (`DEMO_CACHE=off`): every read runs its loader, i.e. goes to the database. */
+function passThrough<V>(): ReadCache<V> {
+  return {
+    async getOrLoad(key, loader, options) {
+      return loader({ key, signal: options?.signal ?? new AbortController().signal, stale: undefined })
+    },
+    async getOrLoadMany(keys, loader) {
+      const loaded = await loader([...new Set(keys)])
+      return keys.map((k) => loaded.get(k) ?? null)
+    },
+    set() {},
+    delete() {},
+    deleteMany() {},
+    evictLocal() {},
+    async close() {},
+  }
+}
+
+/** The read caches: off with `DEMO_CACHE=off`; through Redis when `redis` is given, else L1 only. */
 export function createReadCaches(
   config: DemoConfig,
   redis: Redis | undefined,
   sinks: ReadCacheSinks,
 ): ReadCaches {
+  if (config.cacheMode === 'off') {
+    const products = passThrough<CachedProduct | null>()
+    const users = passThrough<User | null>()
+    return { products, users, redisCaches: undefined, l1Size: () => 0, close: async () => [] }
+  }
   return redis ? redisAsideCaches(config, redis, sinks) : l1OnlyCaches(config, sinks)
 }

@@ -54,8 +54,16 @@ describe.each<DbKind>(['sqlite', 'postgres'])('routes on %s with Redis', (kind) 
   })
 
   it('GET /api/public/products/:id: 404 (negative-cached briefly) and 400 on a malformed id', async () => {
+    const before = demo.metrics.snapshot().byLayer.db!
     const missing = await json(`${demo.url}/api/public/products/999999`)
     expect(missing.status).toBe(404)
+    // the database was asked and found no row: a db miss, not a hit (the db layer used to record only hits)
+    const after = demo.metrics.snapshot().byLayer.db!
+    expect(after.misses - before.misses).toBe(1)
+    expect(after.hits - before.hits).toBe(0)
+    const stats = await json(`${demo.url}/api/stats`)
+    expect(stats.body.layers.db.misses).toBe(after.misses)
+    expect(stats.body.layers.db.hitRate).toBeLessThan(1)
     expect(missing.body.error).toBe('E_NOT_FOUND')
     expect(missing.headers.get('cache-control')).toBe('public, max-age=30')
     for (const bad of ['0', '-1', 'abc', '1.5', '99999999999']) {
@@ -68,18 +76,21 @@ describe.each<DbKind>(['sqlite', 'postgres'])('routes on %s with Redis', (kind) 
 
   it('GET /api/public/products?ids=: one batch load for the misses (getOrLoadMany), order kept, missing listed', async () => {
     await json(`${demo.url}/api/public/products/11`) // 11 cached
-    const before = demo.metrics.snapshot().byLayer.db!.hits
-    const r = await json(`${demo.url}/api/public/products?ids=12,11,13,999999`)
+    const before = demo.metrics.snapshot().byLayer.db!
+    const r = await json(`${demo.url}/api/public/products?ids=12,11,13,888888`)
     expect(r.status).toBe(200)
     expect(r.body.products.map((p: { id: number }) => p.id)).toEqual([12, 11, 13])
-    expect(r.body.missing).toEqual([999999])
+    expect(r.body.missing).toEqual([888888])
     expect(r.headers.get('cache-tag')).toBe('products,product:12,product:11,product:13,public')
     expect(r.headers.get('etag')).toMatch(/^"/)
-    // the three uncached keys were loaded by ONE loader call
-    expect(demo.metrics.snapshot().byLayer.db!.hits - before).toBe(1)
-    const again = await json(`${demo.url}/api/public/products?ids=12,11,13,999999`)
+    // the three uncached keys were loaded by ONE query (one timed sample): two rows found, one absent
+    const mid = demo.metrics.snapshot().byLayer.db!
+    expect([mid.hits - before.hits, mid.misses - before.misses]).toEqual([2, 1])
+    expect(mid.latency!.count - before.latency!.count).toBe(1)
+    const again = await json(`${demo.url}/api/public/products?ids=12,11,13,888888`)
     expect(again.body).toEqual(r.body)
-    expect(demo.metrics.snapshot().byLayer.db!.hits - before).toBe(1)
+    const end = demo.metrics.snapshot().byLayer.db!
+    expect([end.hits, end.misses]).toEqual([mid.hits, mid.misses])
     for (const bad of ['', '1,x', Array.from({ length: 101 }, (_, i) => i + 1).join(',')]) {
       expect((await json(`${demo.url}/api/public/products?ids=${bad}`)).status).toBe(400)
     }
@@ -208,6 +219,25 @@ describe.each<DbKind>(['sqlite', 'postgres'])('routes on %s with Redis', (kind) 
     // the pool's own busy time: at least the thread time the report says it spent, within uptime x threads
     expect(pool.busyTime).toBeGreaterThanOrEqual(r.body.computeMs)
     expect(pool.busyTime).toBeLessThanOrEqual(pool.uptime * pool.maxThreads)
+  })
+
+  it('GET /metrics: OpenMetrics text when the Accept header asks for it (as Prometheus does), else 0.0.4', async () => {
+    const scraper =
+      'application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1'
+    for (const accept of [scraper, 'application/openmetrics-text']) {
+      const res = await fetch(`${demo.url}/metrics`, { headers: { accept } })
+      expect(res.headers.get('content-type'), accept).toBe(
+        'application/openmetrics-text; version=1.0.0; charset=utf-8',
+      )
+      const text = await res.text()
+      expect(text.endsWith('# EOF\n'), accept).toBe(true)
+      expect(text).toMatch(/tierkit_cache_requests_total\{layer="l1",outcome="hit"\} [1-9]/)
+    }
+    for (const accept of ['text/plain', 'text/plain;q=1, application/openmetrics-text;q=0.5', '*/*']) {
+      const res = await fetch(`${demo.url}/metrics`, { headers: { accept } })
+      expect(res.headers.get('content-type'), accept).toMatch(/^text\/plain; version=0.0.4/)
+      expect(await res.text(), accept).not.toContain('# EOF')
+    }
   })
 
   it('GET /metrics: Prometheus text with the per-layer counters', async () => {

@@ -1,6 +1,6 @@
 /** `GET /metrics` (Prometheus), `GET /api/stats` (the dashboard's JSON) and `GET /` (the dashboard). */
 import type { InvalidationBus, WriteBehind } from '@tierkit/invalidation'
-import { type CacheMetrics, PROMETHEUS_CONTENT_TYPE } from '@tierkit/metrics'
+import { type CacheMetrics, OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE } from '@tierkit/metrics'
 import type { WorkerPool } from '@tierkit/worker-pool'
 import type { FastifyInstance } from 'fastify'
 import type { DemoConfig } from '../config.js'
@@ -90,11 +90,34 @@ function stats(deps: StatsDeps, started: number) {
   }
 }
 
+/**
+ * Whether an `Accept` header asks for OpenMetrics text (as Prometheus' scraper does: `application/openmetrics-text`
+ * with a q above that of `text/plain`, or alone). Anything else gets the Prometheus text format 0.0.4.
+ */
+export function wantsOpenMetrics(accept: string | undefined): boolean {
+  if (!accept) return false
+  let open = -1
+  let text = -1
+  for (const part of accept.split(',')) {
+    const [type = '', ...params] = part.split(';').map((p) => p.trim().toLowerCase())
+    const qParam = params.find((p) => p.startsWith('q='))
+    const q = qParam === undefined ? 1 : Number(qParam.slice(2))
+    if (!Number.isFinite(q) || q <= 0) continue
+    if (type === 'application/openmetrics-text') open = Math.max(open, q)
+    else if (type === 'text/plain' || type === 'text/*' || type === '*/*') text = Math.max(text, q)
+  }
+  return open > 0 && open >= text
+}
+
 /** Registers the metrics, the stats and the dashboard. */
 export function registerStats(app: FastifyInstance, deps: StatsDeps): void {
-  app.get('/metrics', (_req, reply) => {
-    reply.header('content-type', PROMETHEUS_CONTENT_TYPE).header('cache-control', 'no-store')
-    return reply.send(deps.metrics.toPrometheus())
+  app.get('/metrics', (req, reply) => {
+    const open = wantsOpenMetrics(req.headers.accept)
+    reply
+      .header('content-type', open ? OPENMETRICS_CONTENT_TYPE : PROMETHEUS_CONTENT_TYPE)
+      .header('vary', 'accept')
+      .header('cache-control', 'no-store')
+    return reply.send(open ? deps.metrics.toOpenMetrics() : deps.metrics.toPrometheus())
   })
   const started = Date.now()
   app.get('/api/stats', (_req, reply) => {

@@ -1,0 +1,67 @@
+/**
+ * The database as the `db` layer of the metrics sees it: every read of a row (`getProduct`, `getProducts`,
+ * `getUser`) is one lookup, a `hit` when the row exists and a `miss` when it does not, an `error` when the query
+ * failed. This is the one source of the `db` layer (redis-aside's own `db` records, which count every loader run as
+ * a hit, are dropped by {@link withoutDbLayer}). With `latencyMs` > 0 each read first waits that long: the
+ * simulated cost of a database across a network (the load generator's default is 15 ms, `DB_LATENCY_MS`).
+ */
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { CacheObserver } from '@tierkit/metrics'
+import type { DemoStore } from './types.js'
+
+/** The observer without its `db` layer: what redis-aside records, when the store records `db` itself. */
+export function withoutDbLayer(observer: CacheObserver): CacheObserver {
+  return {
+    record(layer, outcome, duration) {
+      if (layer !== 'db') observer.record(layer, outcome, duration)
+    },
+  }
+}
+
+/** `store` with its row reads recorded as the `db` layer (and delayed by `latencyMs`, when > 0). */
+export function recordedStore(store: DemoStore, observer: CacheObserver, latencyMs: number): DemoStore {
+  const timed = async <T>(read: () => Promise<T>, outcomes: (v: T) => boolean[]): Promise<T> => {
+    const t0 = performance.now()
+    let v: T
+    try {
+      if (latencyMs > 0) await sleep(latencyMs)
+      v = await read()
+    } catch (e) {
+      observer.record('db', 'error', performance.now() - t0)
+      throw e
+    }
+    const ms = performance.now() - t0
+    // one lookup per row asked for; the query's time once (a batch is one round trip)
+    outcomes(v).forEach((found, i) => {
+      observer.record('db', found ? 'hit' : 'miss', i === 0 ? ms : undefined)
+    })
+    return v
+  }
+  return {
+    kind: store.kind,
+    init: (seed) => store.init(seed),
+    getProduct: (id) =>
+      timed(
+        () => store.getProduct(id),
+        (p) => [p !== undefined],
+      ),
+    getProducts: (ids) =>
+      timed(
+        () => store.getProducts(ids),
+        (rows) => [...new Set(ids)].map((id) => rows.has(id)),
+      ),
+    getUser: (id) =>
+      timed(
+        () => store.getUser(id),
+        (u) => [u !== undefined],
+      ),
+    saveProduct: (p) => store.saveProduct(p),
+    saveViews: (w) => store.saveViews(w),
+    getViews: (id) => store.getViews(id),
+    incrementViews: (id) => store.incrementViews(id),
+    priceColumns: () => store.priceColumns(),
+    indexes: () => store.indexes(),
+    counts: () => store.counts(),
+    close: () => store.close(),
+  }
+}
