@@ -15,7 +15,7 @@ import { type Cdn, startCdn } from './cdn.js'
 import { type DemoConfig, loadConfig } from './config.js'
 import { ConfigError, DemoError } from './errors.js'
 import { CHILD_ENV, type ToInstance, type ToSupervisor } from './ipc.js'
-import { exitAfter, onSignals } from './lifecycle.js'
+import { closeBehindCdn, exitAfter, onSignals } from './lifecycle.js'
 import { runSupervisor } from './supervisor.js'
 
 /** One instance, in this process (`--instances 1`, the default). */
@@ -39,10 +39,7 @@ async function runSingle(config: DemoConfig, withCdn: boolean): Promise<void> {
     if (stopping) return
     stopping = true
     console.log(`${signal}: shutting down gracefully`)
-    exitAfter(async () => {
-      await cdn?.close()
-      await demo.close()
-    })
+    exitAfter(() => closeBehindCdn(demo, cdn))
   })
 }
 

@@ -8,7 +8,7 @@ import { type ChildProcess, fork } from 'node:child_process'
 import { type Cdn, startCdn } from './cdn.js'
 import type { DemoConfig } from './config.js'
 import { CHILD_ENV, type ToInstance, type ToSupervisor } from './ipc.js'
-import { exitAfter, onSignals } from './lifecycle.js'
+import { closeBehindCdn, exitAfter, onSignals } from './lifecycle.js'
 import { findRedisServer, type LocalRedis, startLocalRedis } from './redis-server.js'
 
 /** The redis-server the instances share, when the supervisor starts one (its URL goes into `env`). */
@@ -49,11 +49,16 @@ class Supervisor {
     this.#redis = redis
   }
 
-  /** Closes the CDN, then every instance (each drains its write-behind queue), then the Redis they share. */
+  /**
+   * Stops every instance (each finishes its requests, purges included, and drains its write-behind queue), then
+   * the CDN (stopped first, it cut the purges of the last writes: "socket hang up"), then the Redis they share.
+   */
   async stopAll(): Promise<void> {
-    await this.#cdn?.close()
-    for (const c of this.#children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM')
-    await Promise.all(this.#exits)
+    const instances = async (): Promise<void> => {
+      for (const c of this.#children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM')
+      await Promise.all(this.#exits)
+    }
+    await closeBehindCdn({ close: instances }, this.#cdn)
     await this.#redis?.close()
   }
 
