@@ -1,9 +1,12 @@
 /**
- * The load generator: autocannon (as a library) against the demo with Zipf-distributed ids, then the per-layer
- * table Layer | Hit Rate | Avg Latency | p99 (docs/demo.md) from the service's own measurements, and a JSON report.
+ * The load generator: autocannon (as a library) against the demo with Zipf-distributed ids (one seeded stream, so
+ * runs of the same length send the same requests), and a report of one run from the service's own measurements
+ * (`/api/stats` before and after), Redis' own (`INFO commandstats`) and the client's. load-table.ts compares a
+ * cached run with the no-cache baseline and prints the table.
  */
 import autocannon from 'autocannon'
 import { userToken } from './db/seed.js'
+import { type RedisClock, type RedisTime, redisTime } from './load-redis.js'
 import { seeded, zipf } from './zipf.js'
 
 /** Options of {@link runLoad}. */
@@ -12,10 +15,21 @@ export interface LoadOptions {
   targets: readonly string[]
   /** Instances whose `/api/stats` feed the table (the origins, also when the CDN is the target). */
   origins: readonly string[]
-  /** Seconds. @default 20 */
+  /** Seconds (when `requests` is not set). @default 20 */
   duration?: number
   /** Seconds of the same load before the measured run (excluded from the table: caches start cold). @default 5 */
   warmup?: number
+  /**
+   * Requests of the measured run (instead of `duration`): the same count of the same seeded stream in every run,
+   * which is what makes the no-cache baseline comparable. @default none (duration)
+   */
+  requests?: number
+  /** Requests of the warm-up, with `requests`. @default requests / 4 */
+  warmupRequests?: number
+  /** The Redis the instances use: its GET/MGET time (`INFO commandstats`) is the L2 row's latency. @default none */
+  redis?: RedisClock
+  /** Reset Redis' statistics before the measured run (a redis-server of this run alone): its p99 becomes known. */
+  resetRedisStats?: boolean
   /** Concurrent connections in total. @default 16 */
   connections?: number
   /** Zipf exponent of the ids. @default 1.2 */
@@ -37,10 +51,18 @@ export interface LoadOptions {
 export interface LayerRow {
   layer: string
   hitRate: number | null
+  /** The run's average of the timed lookups (what the app waited, for l2 too), ms. */
   avgMs: number | null
+  /** p99 since the instance started, ms. */
   p99Ms: number | null
   hits: number
   misses: number
+}
+
+/** A running sum of client latencies. */
+export interface LatencySum {
+  count: number
+  sumMs: number
 }
 
 /** The load report. */
@@ -54,18 +76,46 @@ export interface LoadReport {
   rps: number
   failed: { errors: number; timeouts: number; non2xx: number; total: number }
   statuses: Record<string, number>
+  /** Client-side latency (autocannon): averages weighted by requests, the largest p50/p99/max of the targets. */
   client: { avgMs: number; p50Ms: number; p99Ms: number; maxMs: number }
   cdn: { hit: number; miss: number; other: number } | null
+  /** Client-side latency of the answers nginx served from its cache (HIT) and of the others, when through the CDN. */
+  clientByCdn: { hit: LatencySum; other: LatencySum } | null
   layers: LayerRow[]
   circuit: Array<{ atS: number; state: string; instance: string; cache: string }>
+  /** Instances behind the load (their `/api/stats` summed). */
+  instances: number
+  /** CPUs of the machine (os.availableParallelism of the instances). */
+  cpus: number | null
+  /** The database and the simulated cost of each of its reads (DB_LATENCY_MS; 0: the real query alone). */
+  db: { kind: string; latencyMs: number }
+  /** Read caches on or off (`DEMO_CACHE`). */
+  cache: string
+  /** Mean event-loop delay of the instances in the run (the queueing an awaited reply pays), ms. */
+  eventLoop: { meanMs: number | null }
+  /** GET/MGET time inside Redis in the run, when the Redis was given. */
+  redisTime: RedisTime | null
 }
 
 type Stats = {
   instanceId: string
   now: number
+  database: string
+  dbLatencyMs: number
+  cache: string
+  cpus: number
+  eventLoop: { samples: number; delaySumMs: number }
   layers: Record<
     string,
-    { hits: number; misses: number; hitRate: number | null; avgMs: number | null; p99Ms: number | null }
+    {
+      hits: number
+      misses: number
+      hitRate: number | null
+      avgMs: number | null
+      p99Ms: number | null
+      latencyCount: number
+      latencySumMs: number
+    }
   >
   circuit: Array<{ at: number; state: string; cache: string }>
 }
@@ -75,33 +125,31 @@ async function stats(origin: string): Promise<Stats> {
   return (await r.json()) as Stats
 }
 
-/** Sums the layers of several instances (hit rates from the sums, latencies weighted by lookups, p99 the max). */
+/**
+ * Sums the layers of several instances over the run (`before` → `after`): hit rates from the summed counts, the
+ * average from the summed timed samples of the run, p99 the largest since start.
+ */
 export function combineLayers(all: readonly Stats[], before: readonly Stats[]): LayerRow[] {
   const names = Object.keys(all[0]?.layers ?? {})
   return names.map((layer) => {
     let hits = 0
     let misses = 0
-    let wsum = 0
-    let w = 0
+    let sum = 0
+    let n = 0
     let p99: number | null = null
     all.forEach((s, i) => {
       const l = s.layers[layer]!
       const b = before[i]?.layers[layer]
-      const dh = l.hits - (b?.hits ?? 0)
-      const dm = l.misses - (b?.misses ?? 0)
-      hits += dh
-      misses += dm
-      if (l.avgMs !== null) {
-        const weight = Math.max(1, dh + dm)
-        wsum += l.avgMs * weight
-        w += weight
-      }
+      hits += l.hits - (b?.hits ?? 0)
+      misses += l.misses - (b?.misses ?? 0)
+      sum += l.latencySumMs - (b?.latencySumMs ?? 0)
+      n += l.latencyCount - (b?.latencyCount ?? 0)
       if (l.p99Ms !== null) p99 = Math.max(p99 ?? 0, l.p99Ms)
     })
     return {
       layer,
       hitRate: hits + misses > 0 ? hits / (hits + misses) : null,
-      avgMs: w > 0 ? wsum / w : null,
+      avgMs: n > 0 ? sum / n : null,
       p99Ms: p99,
       hits,
       misses,
@@ -109,32 +157,48 @@ export function combineLayers(all: readonly Stats[], before: readonly Stats[]): 
   })
 }
 
-const LABELS: Record<string, string> = { cdn: 'CDN (nginx)', l1: 'L1', l2: 'L2 (Redis)', db: 'DB' }
-
-/** The per-layer table (Layer | Hit Rate | Avg Latency | p99) as Markdown. */
-export function formatTable(rows: readonly LayerRow[]): string {
-  const fmtMs = (v: number | null): string =>
-    v === null ? '—' : v < 1 ? `${v.toFixed(3)} ms` : `${v.toFixed(2)} ms`
-  const lines = [
-    '| Layer | Hit Rate | Avg Latency | p99 |',
-    '| --- | ---: | ---: | ---: |',
-    ...rows.map(
-      (r) =>
-        `| ${LABELS[r.layer] ?? r.layer} | ${r.layer === 'db' || r.hitRate === null ? '—' : `${(r.hitRate * 100).toFixed(1)}%`} | ${fmtMs(r.avgMs)} | ${fmtMs(r.p99Ms)} |`,
-    ),
-  ]
-  return lines.join('\n')
+/** The instances' mean event-loop delay over the run. */
+function eventLoopSince(after: readonly Stats[], before: readonly Stats[]): number | null {
+  let sum = 0
+  let n = 0
+  after.forEach((s, i) => {
+    sum += s.eventLoop.delaySumMs - (before[i]?.eventLoop.delaySumMs ?? 0)
+    n += s.eventLoop.samples - (before[i]?.eventLoop.samples ?? 0)
+  })
+  return n > 0 ? sum / n : null
 }
 
 /** What the responses of the measured run were (reset after the warm-up). */
 interface Tally {
   statuses: Record<string, number>
   cdn: { hit: number; miss: number; other: number }
+  /** The X-Cache-Status of the response being completed (autocannon reports its latency right after). */
+  last: string | undefined
+  clientByCdn: { hit: LatencySum; other: LatencySum }
+}
+
+function newTally(): Tally {
+  const sum = (): LatencySum => ({ count: 0, sumMs: 0 })
+  return {
+    statuses: {},
+    cdn: { hit: 0, miss: 0, other: 0 },
+    last: undefined,
+    clientByCdn: { hit: sum(), other: sum() },
+  }
 }
 
 function resetTally(t: Tally): void {
   for (const k of Object.keys(t.statuses)) delete t.statuses[k]
   t.cdn.hit = t.cdn.miss = t.cdn.other = 0
+  for (const s of [t.clientByCdn.hit, t.clientByCdn.other]) s.count = s.sumMs = 0
+}
+
+/** A response's client latency, by whether nginx answered it from its cache. */
+function onLatency(t: Tally, ms: number): void {
+  const into = t.last === 'HIT' ? t.clientByCdn.hit : t.clientByCdn.other
+  into.count++
+  into.sumMs += ms
+  t.last = undefined
 }
 
 /**
@@ -171,6 +235,7 @@ function requestMix(o: LoadOptions, rand: () => number, tally: Tally): autocanno
     onResponse(status, _body, _ctx, headers) {
       tally.statuses[status] = (tally.statuses[status] ?? 0) + 1
       const x = headers?.['x-cache-status'] ?? headers?.['X-Cache-Status']
+      tally.last = x === undefined ? undefined : String(x)
       if (x === undefined) return
       const v = String(x)
       if (v === 'HIT' || v === 'STALE' || v === 'UPDATING' || v === 'REVALIDATED') tally.cdn.hit++
@@ -180,18 +245,26 @@ function requestMix(o: LoadOptions, rand: () => number, tally: Tally): autocanno
   }
 }
 
+/** How long a run lasts: seconds, or a count of requests. */
+type Span = { seconds: number } | { amount: number }
+
 /** One autocannon run against `url` (the callback form returns the instance, which `track` needs). */
 function fire(
   url: string,
   connections: number,
-  seconds: number,
+  span: Span,
   request: autocannon.Request,
   track: boolean,
+  tally: Tally,
 ): Promise<autocannon.Result> {
   return new Promise((resolve, reject) => {
+    const length = 'amount' in span ? { amount: span.amount } : { duration: span.seconds }
     const inst = autocannon(
-      { url, connections, duration: seconds, requests: [request], timeout: 10 },
+      { url, connections, ...length, requests: [request], timeout: 10 },
       (err: unknown, result: autocannon.Result) => (err ? reject(err) : resolve(result)),
+    )
+    inst.on('response', (_client: unknown, _status: number, _bytes: number, ms: number) =>
+      onLatency(tally, ms),
     )
     if (track) autocannon.track(inst, { renderResultsTable: false, renderLatencyTable: false })
   })
@@ -219,6 +292,23 @@ interface Measured {
   started: number
   perTarget: number
   tally: Tally
+  redisTime: RedisTime | null
+}
+
+/** Client latency over several targets: averages weighted by requests, the largest percentiles. */
+function clientLatency(results: readonly autocannon.Result[]): LoadReport['client'] {
+  let n = 0
+  let sum = 0
+  const out = { avgMs: 0, p50Ms: 0, p99Ms: 0, maxMs: 0 }
+  for (const r of results) {
+    n += r.requests.total
+    sum += r.latency.average * r.requests.total
+    out.p50Ms = Math.max(out.p50Ms, r.latency.p50)
+    out.p99Ms = Math.max(out.p99Ms, r.latency.p99)
+    out.maxMs = Math.max(out.maxMs, r.latency.max)
+  }
+  out.avgMs = n > 0 ? sum / n : 0
+  return out
 }
 
 function report(o: LoadOptions, m: Measured): LoadReport {
@@ -227,35 +317,57 @@ function report(o: LoadOptions, m: Measured): LoadReport {
   const errors = sum((r) => r.errors)
   const timeouts = sum((r) => r.timeouts)
   const non2xx = sum((r) => r.non2xx)
-  const lat = results[0]!.latency
   const cdn = tally.cdn
+  const first = m.after[0]
   return {
     startedAt: new Date(m.started).toISOString(),
-    durationS: o.duration ?? 20,
+    durationS: o.requests === undefined ? (o.duration ?? 20) : (Date.now() - m.started) / 1000,
     connections: m.perTarget * o.targets.length,
     zipf: o.zipf ?? 1.2,
     targets: o.targets,
     requests: sum((r) => r.requests.total),
     rps: sum((r) => r.requests.average),
     failed: { errors, timeouts, non2xx, total: errors + timeouts + non2xx },
-    statuses: tally.statuses,
-    client: { avgMs: lat.average, p50Ms: lat.p50, p99Ms: lat.p99, maxMs: lat.max },
-    cdn: cdn.hit + cdn.miss + cdn.other > 0 ? cdn : null,
+    statuses: { ...tally.statuses },
+    client: clientLatency(results),
+    cdn: cdn.hit + cdn.miss + cdn.other > 0 ? { ...cdn } : null,
+    clientByCdn:
+      cdn.hit + cdn.miss + cdn.other > 0
+        ? { hit: { ...tally.clientByCdn.hit }, other: { ...tally.clientByCdn.other } }
+        : null,
     layers: combineLayers(m.after, m.before),
     circuit: circuitSince(m.after, m.started),
+    instances: m.after.length,
+    cpus: first?.cpus ?? null,
+    db: { kind: first?.database ?? 'unknown', latencyMs: first?.dbLatencyMs ?? 0 },
+    cache: first?.cache ?? 'on',
+    eventLoop: { meanMs: eventLoopSince(m.after, m.before) },
+    redisTime: m.redisTime,
   }
+}
+
+/** The warm-up and the measured run's length. */
+function spans(o: LoadOptions, targets: number): { warmup: Span | undefined; run: Span } {
+  if (o.requests !== undefined) {
+    const per = (n: number): number => Math.max(1, Math.ceil(n / targets))
+    const w = o.warmupRequests ?? Math.floor(o.requests / 4)
+    return { warmup: w > 0 ? { amount: per(w) } : undefined, run: { amount: per(o.requests) } }
+  }
+  const w = o.warmup ?? 5
+  return { warmup: w > 0 ? { seconds: w } : undefined, run: { seconds: o.duration ?? 20 } }
 }
 
 /** Runs the load and returns the report. */
 export async function runLoad(o: LoadOptions): Promise<LoadReport> {
-  const duration = o.duration ?? 20
   const connections = o.connections ?? 16
-  const tally: Tally = { statuses: {}, cdn: { hit: 0, miss: 0, other: 0 } }
+  const tally = newTally()
   const request = requestMix(o, seeded(o.seed ?? 1), tally)
   const perTarget = Math.max(1, Math.floor(connections / o.targets.length))
-  const warmup = o.warmup ?? 5
-  if (warmup > 0) await Promise.all(o.targets.map((url) => fire(url, perTarget, warmup, request, false)))
+  const { warmup, run } = spans(o, o.targets.length)
+  if (warmup) await Promise.all(o.targets.map((url) => fire(url, perTarget, warmup, request, false, tally)))
   resetTally(tally)
+  if (o.redis && o.resetRedisStats) await o.redis.reset()
+  const redisBefore = o.redis ? await o.redis.read() : undefined
   const before = await Promise.all(o.origins.map(stats))
   const started = Date.now()
   const ticker = o.onTick
@@ -264,9 +376,12 @@ export async function runLoad(o: LoadOptions): Promise<LoadReport> {
       }, 250)
     : undefined
   const results = await Promise.all(
-    o.targets.map((url, i) => fire(url, perTarget, duration, request, o.progress !== false && i === 0)),
+    o.targets.map((url, i) => fire(url, perTarget, run, request, o.progress !== false && i === 0, tally)),
   )
   if (ticker) clearInterval(ticker)
   const after = await Promise.all(o.origins.map(stats))
-  return report(o, { results, before, after, started, perTarget, tally })
+  const redisAfter = o.redis && redisBefore ? await o.redis.read().catch(() => undefined) : undefined
+  const redis =
+    redisBefore && redisAfter ? redisTime(redisBefore, redisAfter, o.resetRedisStats === true) : null
+  return report(o, { results, before, after, started, perTarget, tally, redisTime: redis })
 }

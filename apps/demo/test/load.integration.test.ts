@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, describe, expect, it } from 'vitest'
+import { TABLE_HEADER, type TableRow } from '../src/load-table.js'
 import { SMALL_SEED } from './helpers.js'
 
 const LOAD = fileURLToPath(new URL('../src/load-cli.ts', import.meta.url))
@@ -50,7 +51,7 @@ describe('the load generator (pnpm demo:load)', () => {
       report,
     ])
     expect(code, out).toBe(0)
-    expect(out).toContain('| Layer | Hit Rate | Avg Latency | p99 |')
+    expect(out).toContain(TABLE_HEADER)
     expect(out).toMatch(/\| L1 \| \d+\.\d% \|/)
     const r = JSON.parse(readFileSync(report, 'utf8'))
     expect(r.requests).toBeGreaterThan(100)
@@ -61,5 +62,88 @@ describe('the load generator (pnpm demo:load)', () => {
     expect(states.lastIndexOf('closed')).toBeGreaterThan(states.indexOf('open'))
     expect(r.layers.map((l: { layer: string }) => l.layer)).toEqual(['cdn', 'l1', 'l2', 'db'])
     expect(r.layers[1].hits + r.layers[1].misses).toBeGreaterThan(0)
+  })
+
+  const row = (table: TableRow[], layer: string): TableRow => table.find((t) => t.layer === layer)!
+  /** Every layer shows a positive reduction, or says why not. */
+  const honest = (t: TableRow): boolean =>
+    (t.reduction !== null && t.reduction > 0) ||
+    /not in this run|does not pay on this machine|no cache makes the database itself faster/.test(t.note)
+
+  it('by default: two instances, a 15 ms database, a no-cache run of the same requests, the reduction from both runs', async () => {
+    const report = join(dir, 'default.json')
+    const { code, out } = await run([
+      '--requests',
+      '600',
+      '--warmup-requests',
+      '200',
+      '--connections',
+      '4',
+      '--out',
+      report,
+    ])
+    expect(code, out).toBe(0)
+    expect(out).toContain(TABLE_HEADER)
+    expect(out).not.toContain('socket hang up')
+    const r = JSON.parse(readFileSync(report, 'utf8'))
+    // the same requests twice: caches off, then on; two instances behind both
+    expect([r.cache, r.baseline.cache]).toEqual(['on', 'off'])
+    expect([r.instances, r.baseline.instances]).toEqual([2, 2])
+    expect(r.requests).toBe(600)
+    expect(r.baseline.requests).toBe(r.requests)
+    expect(r.failed.total + r.baseline.failed.total).toBe(0)
+    expect(r.db).toEqual({ kind: 'sqlite', latencyMs: 15 })
+    const table: TableRow[] = r.table
+    expect(table.map((t) => t.layer)).toEqual(['cdn', 'l1', 'l2', 'db', 'client'])
+    expect(row(table, 'db').note).toContain('simulated delay 15 ms (DB_LATENCY_MS) + a real SQLite query')
+    // L2 serves what the other instance loaded; its latency is Redis time, the app's wait shown apart
+    const l2 = r.layers.find((l: { layer: string }) => l.layer === 'l2')
+    expect(l2.hits).toBeGreaterThan(0)
+    expect(r.redisTime.calls).toBeGreaterThan(0)
+    expect(row(table, 'l2').avgMs).toBe(r.redisTime.avgMs)
+    expect(row(table, 'l2').note).toMatch(/Redis time .*the app waited .*event-loop delay/)
+    expect(row(table, 'l2').note).toContain('what the other of 2 instances loaded')
+    // the reductions come from the two runs
+    const d0 = r.baseline.layers.find((l: { layer: string }) => l.layer === 'db').avgMs
+    const l1 = r.layers.find((l: { layer: string }) => l.layer === 'l1')
+    expect(row(table, 'l1').noCacheMs).toBe(d0)
+    expect(row(table, 'l1').reduction).toBeCloseTo(1 - l1.avgMs / d0, 9)
+    expect(row(table, 'l2').reduction).toBeCloseTo(1 - (l1.avgMs + l2.avgMs) / d0, 9)
+    expect(row(table, 'client').reduction).toBeCloseTo(1 - r.client.avgMs / r.baseline.client.avgMs, 9)
+    // the db layer counts hits and misses; the caches took reads off the database
+    const db = r.layers.find((l: { layer: string }) => l.layer === 'db')
+    const baseDb = r.baseline.layers.find((l: { layer: string }) => l.layer === 'db')
+    expect(row(table, 'db').hitRate).toBe(db.hits / (db.hits + db.misses))
+    expect(db.hits + db.misses).toBeLessThan(baseDb.hits + baseDb.misses)
+    expect(row(table, 'cdn').note).toContain('not in this run')
+    for (const t of table) expect(honest(t), `${t.layer}: ${t.note}`).toBe(true)
+  })
+
+  it('--cdn: the CDN row judged against the same caches without nginx; no "socket hang up" at shutdown', async () => {
+    const report = join(dir, 'cdn.json')
+    const { code, out } = await run([
+      '--cdn',
+      '--requests',
+      '400',
+      '--warmup-requests',
+      '200',
+      '--connections',
+      '4',
+      '--out',
+      report,
+    ])
+    expect(code, out).toBe(0)
+    expect(out).not.toContain('socket hang up')
+    expect(out).not.toContain('"level":50')
+    const r = JSON.parse(readFileSync(report, 'utf8'))
+    expect(r.direct.requests).toBe(r.requests)
+    expect(r.cdn.hit + r.cdn.miss).toBeGreaterThan(0)
+    const cdn = row(r.table, 'cdn')
+    expect(cdn.note).toMatch(/(^|; )(pays|does not pay on this machine)/)
+    expect(cdn.reduction).toBeCloseTo(
+      1 - r.clientByCdn.hit.sumMs / r.clientByCdn.hit.count / r.baseline.client.avgMs,
+      9,
+    )
+    for (const t of r.table) expect(honest(t), `${t.layer}: ${t.note}`).toBe(true)
   })
 })

@@ -1,4 +1,6 @@
 /** `GET /metrics` (Prometheus), `GET /api/stats` (the dashboard's JSON) and `GET /` (the dashboard). */
+import { availableParallelism } from 'node:os'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import type { InvalidationBus, WriteBehind } from '@tierkit/invalidation'
 import { type CacheMetrics, OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE } from '@tierkit/metrics'
 import type { WorkerPool } from '@tierkit/worker-pool'
@@ -38,6 +40,9 @@ function layers(metrics: CacheMetrics): Record<string, unknown> {
       hitRate: l.hitRate,
       avgMs: l.latency?.avg ?? null,
       p99Ms: l.latency?.p99 ?? null,
+      // the timed samples and their sum since start: a load generator takes the average of its own run from two reads
+      latencyCount: l.latency?.count ?? 0,
+      latencySumMs: l.latency?.sum ?? 0,
     }
   }
   return out
@@ -70,6 +75,27 @@ function poolStats(pool: WorkerPool<typeof tasks>, maxThreads: number) {
   }
 }
 
+/**
+ * How long a ready callback waits for the event loop: a 10 ms timer's lateness, sampled since start (the count and
+ * the sum, so a run's mean is the difference of two reads). This is the queueing every awaited reply (Redis, the
+ * database) pays on top of its own time.
+ */
+const LOOP_RESOLUTION_MS = 10
+const loopDelay = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS })
+loopDelay.enable()
+
+function eventLoopStats() {
+  const count = loopDelay.count
+  // the histogram holds the time between two firings of the 10 ms timer: the delay is what exceeds 10 ms
+  const late = (ns: number): number => Math.max(0, ns / 1e6 - LOOP_RESOLUTION_MS)
+  return {
+    samples: count,
+    delaySumMs: count > 0 ? late(loopDelay.mean) * count : 0,
+    meanMs: count > 0 ? late(loopDelay.mean) : null,
+    p99Ms: count > 0 ? late(loopDelay.percentile(99)) : null,
+  }
+}
+
 /** The body of `/api/stats`. */
 function stats(deps: StatsDeps, started: number) {
   return {
@@ -78,6 +104,11 @@ function stats(deps: StatsDeps, started: number) {
     uptimeMs: Date.now() - started,
     now: Date.now(),
     database: deps.store.kind,
+    /** The simulated cost of each database read (DB_LATENCY_MS), 0 when every read is the real query alone. */
+    dbLatencyMs: deps.config.dbLatencyMs,
+    cache: deps.config.cacheMode,
+    cpus: availableParallelism(),
+    eventLoop: eventLoopStats(),
     redis: { mode: deps.redisMode, breaker: deps.caches.redisCaches?.products.breakerState ?? null },
     http: httpStats(deps.http),
     layers: layers(deps.metrics),
