@@ -9,7 +9,16 @@ import { checkObject, checkOneOf, invalidArgument } from '@tierkit/contracts'
 import type { CachePolicyTable } from './policy.js'
 import type { ResolvedRule } from './rule.js'
 
-export { createPurgeClient, type PurgeClient, type PurgeClientOptions } from './purge.js'
+export {
+  CLOUDFLARE_PURGE_LIMITS,
+  CLOUDFLARE_TAGS_PER_REQUEST,
+  type CloudflarePlan,
+  createPurgeClient,
+  type PurgeClient,
+  type PurgeClientOptions,
+  type PurgeRate,
+} from './purge.js'
+export type { PurgeReport, PurgeTagsOptions, TagPurger } from './tag-purger.js'
 
 const TTL_MODES: readonly string[] = ['override_origin', 'respect_origin']
 

@@ -12,6 +12,7 @@
  * @module
  */
 import { TierkitError, TierkitTypeError } from '@tierkit/contracts'
+import type { PurgeFailureReason } from './tag-purger.js'
 
 /** The codes of this package's own error classes (subclasses of {@link CdnHeadersError}). */
 export type CdnHeadersOwnErrorCode = 'E_INVALID_POLICY' | 'E_PURGE_FAILED'
@@ -65,9 +66,10 @@ export class InvalidPolicyError extends CdnHeadersError<'E_INVALID_POLICY'> {
 }
 
 /**
- * A cache purge request failed: a network error or a timeout (`status` 0), a non-2xx answer, or an answer with
- * `success: false`. `retryable` is true for network errors, timeouts, 429 and 5xx answers. The batches before the
- * failing one were purged. The message says which call failed and why
+ * A cache purge failed: a network error or a timeout (`status` 0), a non-2xx answer, an answer with
+ * `success: false`, a full queue, or (nginx) a cache file that could not be removed. `retryable` is true for
+ * network errors, timeouts, 429 and 5xx answers. A `purgeTags` call does not throw it: it is the `error` of each
+ * tag the `PurgeReport` lists as failed. The message says which call failed and why
  * (`purgeTags ["product-42"]: Cloudflare answered HTTP 400: bad tag`).
  */
 export class PurgeFailedError extends CdnHeadersError<'E_PURGE_FAILED'> {
@@ -77,18 +79,29 @@ export class PurgeFailedError extends CdnHeadersError<'E_PURGE_FAILED'> {
   readonly tags: readonly string[]
   /** Whether retrying later may succeed (network error, timeout, 429, 5xx). */
   readonly retryable: boolean
+  /** Why, in one stable word (see `PurgeFailureReason`); by default from `status`. */
+  readonly reason: PurgeFailureReason
 
   /**
    * @param status - HTTP status, `0` for a network error or a timeout
    * @param tags - tags of the failed batch
    * @param message - what went wrong
-   * @param options - `cause`
+   * @param options - `cause`; `reason` (default: `'unavailable'` for status 0 and 5xx, `'rate-limited'` for
+   *   429, else `'rejected'`)
    */
-  constructor(status: number, tags: readonly string[], message: string, options?: { cause?: unknown }) {
+  constructor(
+    status: number,
+    tags: readonly string[],
+    message: string,
+    options?: { cause?: unknown; reason?: PurgeFailureReason },
+  ) {
     super('E_PURGE_FAILED', message, options)
     this.status = status
     this.tags = tags
     this.retryable = status === 0 || status === 429 || status >= 500
+    this.reason =
+      options?.reason ??
+      (status === 429 ? 'rate-limited' : status === 0 || status >= 500 ? 'unavailable' : 'rejected')
   }
 }
 

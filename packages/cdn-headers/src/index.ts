@@ -1,6 +1,7 @@
 /**
  * `@tierkit/cdn-headers`: one route policy compiled into HTTP caching headers, ETags and 304/412 answers.
- * Adapters live on subpaths: `@tierkit/cdn-headers/node`, `/fastify`, `/cloudflare`. Errors extend
+ * Adapters live on subpaths: `@tierkit/cdn-headers/node`, `/fastify`, `/cloudflare`, `/nginx`. The CDN purgers of
+ * `/cloudflare` and `/nginx` share one shape, `TagPurger`, whose types are exported here. Errors extend
  * `TierkitError` of `@tierkit/contracts`; `errors` maps each code this package throws to its class.
  *
  * @module
@@ -49,3 +50,11 @@ export {
   type RouteRule,
   type TagContext,
 } from './rule.js'
+export type {
+  PurgeFailure,
+  PurgeFailureReason,
+  PurgeMode,
+  PurgeReport,
+  PurgeTagsOptions,
+  TagPurger,
+} from './tag-purger.js'

@@ -67,7 +67,7 @@ import {
   type NodeAdapterOptions,
   type NodeMiddleware,
 } from '../src/node.js'
-import { listen, rejection, request } from './helpers.js'
+import { listen, request } from './helpers.js'
 
 const policy = definePolicy([
   { name: 'me', path: '/api/me*', authenticated: true },
@@ -115,7 +115,12 @@ describe('public entries export exactly the public API', () => {
   test('subpaths', () => {
     expect(Object.keys(node).sort()).toEqual(['cacheHeaders', 'checkPreconditions'])
     expect(Object.keys(fastify).sort()).toEqual(['failClosedFrameworkErrors', 'fastifyCdnHeaders'])
-    expect(Object.keys(cloudflare).sort()).toEqual(['createPurgeClient', 'toCloudflareRuleset'])
+    expect(Object.keys(cloudflare).sort()).toEqual([
+      'CLOUDFLARE_PURGE_LIMITS',
+      'CLOUDFLARE_TAGS_PER_REQUEST',
+      'createPurgeClient',
+      'toCloudflareRuleset',
+    ])
   })
 })
 
@@ -427,24 +432,33 @@ describe('adapters', () => {
     })
   })
 
-  test('cloudflare: createPurgeClient(options) → PurgeClient; purgeTags(tags) → Promise<{ requests }>', async () => {
+  test('cloudflare: createPurgeClient(options) → PurgeClient, a TagPurger; purgeTags → Promise<PurgeReport>', async () => {
     expectTypeOf(createPurgeClient).parameters.toEqualTypeOf<[PurgeClientOptions]>()
     expectTypeOf(createPurgeClient).returns.toEqualTypeOf<PurgeClient>()
-    expectTypeOf<PurgeClient['purgeTags']>().returns.toEqualTypeOf<Promise<{ requests: number }>>()
+    expectTypeOf<PurgeClient['purgeTags']>().returns.toEqualTypeOf<Promise<main.PurgeReport>>()
+    expectTypeOf<PurgeClient>().toExtend<main.TagPurger>()
+    expectTypeOf<main.PurgeReport['failed'][number]['reason']>().toEqualTypeOf<main.PurgeFailureReason>()
     expectTypeOf<PurgeClientOptions['timeout']>().toEqualTypeOf<number | undefined>()
     expectTypeOf<PurgeClientOptions>().not.toHaveProperty('timeoutMs')
     expectTypeOf<PurgeClient>().not.toHaveProperty('close')
     const api = await listen((_req, res) => res.end('{"success":true}'))
     const client = createPurgeClient({ zoneId: 'z1', apiToken: 't', baseUrl: api.url, timeout: 5000 })
     const done = await client.purgeTags(['a', 'b'])
-    const failed = await rejection(
-      createPurgeClient({ zoneId: 'z1', apiToken: 't', baseUrl: 'http://127.0.0.1:1' }).purgeTags(['a']),
-    )
+    const failed = await createPurgeClient({
+      zoneId: 'z1',
+      apiToken: 't',
+      baseUrl: 'http://127.0.0.1:1',
+      attempts: 1,
+    }).purgeTags(['a'])
     await api.close()
-    expect(done).toEqual({ requests: 1 })
-    expect(failed).toBeInstanceOf(PurgeFailedError)
-    expect(failed).toMatchObject({ status: 0, retryable: true })
-    expect(Object.keys(client)).toEqual(['purgeTags'])
+    expect(done).toEqual({ purged: ['a', 'b'], hardened: [], failed: [] })
+    expect(failed.failed[0]!.error).toBeInstanceOf(PurgeFailedError)
+    expect(failed.failed[0]).toMatchObject({
+      tag: 'a',
+      reason: 'unavailable',
+      error: { status: 0, retryable: true },
+    })
+    expect(Object.keys(client)).toEqual(['queued', 'purgeTags'])
   })
 })
 
