@@ -205,11 +205,14 @@ export async function createDemo(config: DemoConfig, options: DemoOptions = {}):
   const log = options.log ?? ((line: string) => console.log(line))
   let purger = options.purger
   const metrics = createCacheMetrics() // cdn, l1, l2, db
-  // the db layer is the store's row reads (found: hit, absent: miss), with the simulated latency if asked for
-  const store = recordedStore(await openStore(config, log), metrics.observer, config.dbLatencyMs)
-  const cleanup: Array<() => Promise<unknown>> = [() => store.close()]
+  const raw = await openStore(config, log)
+  const cleanup: Array<() => Promise<unknown>> = [() => raw.close()]
   try {
     const redis = await openRedis(config, log, cleanup)
+    // the simulated latency, if asked for; the db layer is the store's row reads (found: hit, absent: miss) unless
+    // redis-aside records it (Redis and the read caches on)
+    const storeRecords = redis.client === undefined || config.cacheMode === 'off'
+    const store = recordedStore(raw, storeRecords ? metrics.observer : undefined, config.dbLatencyMs)
     const http = createCacheMetrics({ layers: ['http'] })
     const circuit: CircuitRecord[] = []
     const invalidations: InvalidationRecord[] = []

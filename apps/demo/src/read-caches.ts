@@ -1,7 +1,7 @@
 /**
  * The read caches of products and users: redis-aside (L1 → Redis → database) when Redis is there, else the
- * in-process L1 alone. One source per layer: with Redis, redis-aside records l1 and l2 through the observer;
- * without it, the L1s' own stats() are the l1 layer. The db layer is always the store's (db/recorded.ts).
+ * in-process L1 alone. One source per layer: with Redis, redis-aside records l1, l2 and db through the observer;
+ * without it, the L1s' own stats() are the l1 layer and the store records db (db/recorded.ts).
  */
 import { computeETag } from '@tierkit/cdn-headers'
 import { L1Cache } from '@tierkit/l1-cache'
@@ -9,7 +9,6 @@ import type { CacheMetrics } from '@tierkit/metrics'
 import { type Cache, type CacheEvent, createCache } from '@tierkit/redis-aside'
 import type { Redis } from 'ioredis'
 import type { DemoConfig } from './config.js'
-import { withoutDbLayer } from './db/recorded.js'
 import type { Product, User } from './db/types.js'
 import { l1OnlyCache, type ReadCache } from './l1-only.js'
 import { type CircuitRecord, pushRecent } from './records.js'
@@ -52,8 +51,7 @@ function redisAsideCaches(config: DemoConfig, redis: Redis, sinks: ReadCacheSink
     redis,
     ttl: config.cacheTtlMs,
     l1,
-    // the store records the db layer (hits and misses); redis-aside counts every loader run as a db hit
-    observer: withoutDbLayer(sinks.metrics.observer),
+    observer: sinks.metrics.observer,
     grace: 60_000,
     nullTtl: 30_000,
     breaker: { threshold: 5, cooldown: 2000 },

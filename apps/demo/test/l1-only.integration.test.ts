@@ -54,4 +54,33 @@ describe('without Redis (DEMO_REDIS=off): L1 only, said in one line', () => {
       'invalid-duration': 0,
     })
   })
+
+  it('the db layer counts a row that is not there as a miss, in /api/stats and on the dashboard (it recorded hits only)', async () => {
+    const before = demo.metrics.snapshot().byLayer.db!
+    expect((await json(`${demo.url}/api/public/products/777777`)).status).toBe(404)
+    const batch = await json(`${demo.url}/api/public/products?ids=20,21,777776`)
+    expect(batch.body.missing).toEqual([777776])
+    const after = demo.metrics.snapshot().byLayer.db!
+    // one row asked and absent; then one query for three rows, two found: one timed sample each
+    expect([after.hits - before.hits, after.misses - before.misses]).toEqual([2, 2])
+    expect(after.latency.count - before.latency.count).toBe(2)
+    const stats = (await json(`${demo.url}/api/stats`)).body
+    expect([stats.layers.db.hits, stats.layers.db.misses]).toEqual([after.hits, after.misses])
+    expect(stats.layers.db.hitRate).toBeCloseTo(after.hits / (after.hits + after.misses), 9)
+    expect(stats.layers.db.hitRate).toBeLessThan(1)
+  })
+
+  it('DEMO_CACHE=off: every read goes to the database, recorded there; nothing in L1', async () => {
+    const off = await createDemo(testConfig({ ...db.env, DEMO_REDIS: 'off', DEMO_CACHE: 'off' }), {
+      log: () => {},
+    })
+    try {
+      for (let i = 0; i < 3; i++) expect((await json(`${off.url}/api/public/products/5`)).status).toBe(200)
+      const s = (await json(`${off.url}/api/stats`)).body
+      expect(s.cache).toBe('off')
+      expect([s.layers.db.hits, s.layers.db.misses, s.l1.size]).toEqual([3, 0, 0])
+    } finally {
+      await off.close()
+    }
+  })
 })

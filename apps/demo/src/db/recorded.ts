@@ -1,25 +1,21 @@
 /**
  * The database as the `db` layer of the metrics sees it: every read of a row (`getProduct`, `getProducts`,
  * `getUser`) is one lookup, a `hit` when the row exists and a `miss` when it does not, an `error` when the query
- * failed. This is the one source of the `db` layer (redis-aside's own `db` records, which count every loader run as
- * a hit, are dropped by {@link withoutDbLayer}). With `latencyMs` > 0 each read first waits that long: the
- * simulated cost of a database across a network (the load generator's default is 15 ms, `DB_LATENCY_MS`).
+ * failed. It is the `db` layer's one source where nothing else records it (L1 only, `DEMO_CACHE=off`); with Redis,
+ * redis-aside records `db` itself (each loader run a hit: it has no miss for a loader that found nothing yet), so
+ * `observer` is then `undefined`. With `latencyMs` > 0 each read first waits that long: the simulated cost of a
+ * database across a network (the load generator's default is 15 ms, `DB_LATENCY_MS`).
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { CacheObserver } from '@tierkit/metrics'
 import type { DemoStore } from './types.js'
 
-/** The observer without its `db` layer: what redis-aside records, when the store records `db` itself. */
-export function withoutDbLayer(observer: CacheObserver): CacheObserver {
-  return {
-    record(layer, outcome, duration) {
-      if (layer !== 'db') observer.record(layer, outcome, duration)
-    },
-  }
-}
-
-/** `store` with its row reads recorded as the `db` layer (and delayed by `latencyMs`, when > 0). */
-export function recordedStore(store: DemoStore, observer: CacheObserver, latencyMs: number): DemoStore {
+/** `store` with its row reads recorded as the `db` layer (when `observer`) and delayed by `latencyMs` (when > 0). */
+export function recordedStore(
+  store: DemoStore,
+  observer: CacheObserver | undefined,
+  latencyMs: number,
+): DemoStore {
   const timed = async <T>(read: () => Promise<T>, outcomes: (v: T) => boolean[]): Promise<T> => {
     const t0 = performance.now()
     let v: T
@@ -27,13 +23,13 @@ export function recordedStore(store: DemoStore, observer: CacheObserver, latency
       if (latencyMs > 0) await sleep(latencyMs)
       v = await read()
     } catch (e) {
-      observer.record('db', 'error', performance.now() - t0)
+      observer?.record('db', 'error', performance.now() - t0)
       throw e
     }
     const ms = performance.now() - t0
     // one lookup per row asked for; the query's time once (a batch is one round trip)
     outcomes(v).forEach((found, i) => {
-      observer.record('db', found ? 'hit' : 'miss', i === 0 ? ms : undefined)
+      observer?.record('db', found ? 'hit' : 'miss', i === 0 ? ms : undefined)
     })
     return v
   }
