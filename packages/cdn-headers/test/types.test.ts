@@ -60,6 +60,7 @@ import {
   type Verdict,
   weakMatch,
 } from '../src/index.js'
+import * as nginx from '../src/nginx.js'
 import * as node from '../src/node.js'
 import {
   cacheHeaders,
@@ -115,6 +116,17 @@ describe('public entries export exactly the public API', () => {
   test('subpaths', () => {
     expect(Object.keys(node).sort()).toEqual(['cacheHeaders', 'checkPreconditions'])
     expect(Object.keys(fastify).sort()).toEqual(['failClosedFrameworkErrors', 'fastifyCdnHeaders'])
+    expect(Object.keys(nginx).sort()).toEqual([
+      'NGINX_PURGE_HEADER',
+      'NGINX_PURGE_LOG_FIELDS',
+      'NGINX_PURGE_LOG_FORMAT',
+      'createNginxPurger',
+      'nginxPurgeConfig',
+    ])
+    expectTypeOf<nginx.NginxPurger>().toExtend<main.TagPurger>()
+    expectTypeOf<ReturnType<typeof nginx.createNginxPurger>['purgeTags']>().toEqualTypeOf<
+      cloudflare.PurgeClient['purgeTags']
+    >()
     expect(Object.keys(cloudflare).sort()).toEqual([
       'CLOUDFLARE_PURGE_LIMITS',
       'CLOUDFLARE_TAGS_PER_REQUEST',

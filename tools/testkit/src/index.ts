@@ -10,3 +10,4 @@
 import './vitest.js'
 
 export * from './core.js'
+export * from './nginx-http.js'
