@@ -108,7 +108,7 @@ function l2Note(cached: LoadReport, l2: LayerRow | undefined): string {
 
 function dbNote(runs: Runs, reduction: number | null): string {
   const { cached, baseline } = runs
-  const parts = [`${dbCost(cached)}; hit = the row exists`]
+  const parts = [dbCost(cached)]
   const db = layerOf(cached, 'db')
   const base = baseline ? layerOf(baseline, 'db') : undefined
   if (db && base) {
