@@ -115,7 +115,7 @@ function dbNote(runs: Runs, reduction: number | null): string {
     const reads = db.hits + db.misses
     const before = base.hits + base.misses
     parts.push(
-      `the caches took ${pct(before > 0 ? 1 - reads / before : null)} of the row reads off it (${reads} against ${before})`,
+      `the caches took ${pct(before > 0 ? 1 - reads / before : null)} of the database queries off it (${reads} against ${before})`,
     )
   }
   if (reduction !== null && reduction <= 0)

@@ -68,7 +68,7 @@ describe('the load table', () => {
     expect(row(rows, 'l2').note).toContain('what the other of 2 instances loaded')
     expect(row(rows, 'db').reduction).toBeCloseTo(1 - 16.51 / 15.5, 9)
     expect(row(rows, 'db').note).toContain('no cache makes the database itself faster')
-    expect(row(rows, 'db').note).toContain('89.3% of the row reads off it (150 against 1400)')
+    expect(row(rows, 'db').note).toContain('89.3% of the database queries off it (150 against 1400)')
     expect(row(rows, 'client').reduction).toBeCloseTo(0.75, 9)
     expect(row(rows, 'cdn').note).toContain('not in this run')
     const table = formatTable(rows)

@@ -1,6 +1,6 @@
 /**
- * The database as the `db` layer of the metrics sees it: every read of a row (`getProduct`, `getProducts`,
- * `getUser`) is one lookup, a `hit` when the row exists and a `miss` when it does not, an `error` when the query
+ * The database as the `db` layer of the metrics sees it: every read query (`getProduct`, `getProducts`, `getUser`)
+ * is one lookup, a `hit` when the rows exist and a `miss` when one does not, an `error` when the query
  * failed. It is the `db` layer's one source where nothing else records it (L1 only, `DEMO_CACHE=off`); with Redis,
  * redis-aside records `db` itself (each loader run a hit: it has no miss for a loader that found nothing yet), so
  * `observer` is then `undefined`. With `latencyMs` > 0 each read first waits that long: the simulated cost of a
@@ -16,7 +16,7 @@ export function recordedStore(
   observer: CacheObserver | undefined,
   latencyMs: number,
 ): DemoStore {
-  const timed = async <T>(read: () => Promise<T>, outcomes: (v: T) => boolean[]): Promise<T> => {
+  const timed = async <T>(read: () => Promise<T>, found: (v: T) => boolean): Promise<T> => {
     const t0 = performance.now()
     let v: T
     try {
@@ -26,11 +26,7 @@ export function recordedStore(
       observer?.record('db', 'error', performance.now() - t0)
       throw e
     }
-    const ms = performance.now() - t0
-    // one lookup per row asked for; the query's time once (a batch is one round trip)
-    outcomes(v).forEach((found, i) => {
-      observer?.record('db', found ? 'hit' : 'miss', i === 0 ? ms : undefined)
-    })
+    observer?.record('db', found(v) ? 'hit' : 'miss', performance.now() - t0)
     return v
   }
   return {
@@ -39,17 +35,18 @@ export function recordedStore(
     getProduct: (id) =>
       timed(
         () => store.getProduct(id),
-        (p) => [p !== undefined],
+        (p) => p !== undefined,
       ),
     getProducts: (ids) =>
       timed(
         () => store.getProducts(ids),
-        (rows) => [...new Set(ids)].map((id) => rows.has(id)),
+        // one lookup per query, as redis-aside counts one per batch loader call: a miss when a row is absent
+        (rows) => ids.every((id) => rows.has(id)),
       ),
     getUser: (id) =>
       timed(
         () => store.getUser(id),
-        (u) => [u !== undefined],
+        (u) => u !== undefined,
       ),
     saveProduct: (p) => store.saveProduct(p),
     saveViews: (w) => store.saveViews(w),
