@@ -17,6 +17,7 @@ export {
   type StartNginxOptions,
   startNginx,
 } from './nginx.js'
+export { type StartNginxWithHttpOptions, startNginxWithHttp } from './nginx-http.js'
 export { freePort } from './ports.js'
 export {
   type Closable,

@@ -10,4 +10,3 @@
 import './vitest.js'
 
 export * from './core.js'
-export * from './nginx-http.js'

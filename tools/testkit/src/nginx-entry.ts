@@ -2,3 +2,4 @@
 import './vitest.js'
 
 export * from './nginx.js'
+export * from './nginx-http.js'
