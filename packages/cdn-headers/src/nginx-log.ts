@@ -14,15 +14,27 @@ import { isValidTag } from './rule.js'
 /** The fields of one log line, tab-separated, in this order. */
 export const NGINX_PURGE_LOG_FIELDS: readonly string[] = Object.freeze([
   '$msec',
+  '$request_time',
   '$upstream_cache_status',
   '$scheme',
   '$host',
   '$request_uri',
+  '$http_x_tierkit_purge',
   '$upstream_http_cache_tag',
 ])
 
-/** The `log_format` body (nginx syntax, `\t` between fields). */
-export const NGINX_PURGE_LOG_FORMAT: string = NGINX_PURGE_LOG_FIELDS.join('\\t')
+/** The `log_format` body (nginx syntax, `\t` between fields) for the re-fetch header `header`. */
+export function logFormat(header: string): string {
+  return NGINX_PURGE_LOG_FIELDS.map((f) =>
+    f === '$http_x_tierkit_purge' ? `$http_${header.replace(/-/g, '_')}` : f,
+  ).join('\\t')
+}
+
+/** The `log_format` body for the default re-fetch header, `x-tierkit-purge`. */
+export const NGINX_PURGE_LOG_FORMAT: string = logFormat('x-tierkit-purge')
+
+/** Cache statuses of an answer nginx may have stored (from the origin, or refreshed by a 304). */
+const STORING: ReadonlySet<string> = new Set(['MISS', 'EXPIRED', 'REVALIDATED', 'BYPASS'])
 
 /** Longest log line read; a longer one is ignored. */
 const MAX_LINE = 65_536
@@ -41,6 +53,10 @@ export interface IndexedEntry {
 
 /** A parsed, accepted log line. */
 export interface LogLine {
+  /** When nginx read the request (epoch ms, its `$msec` less `$request_time`). */
+  started: number
+  /** Whether nginx may have stored the answer, and it is not a purge's own re-fetch. */
+  storing: boolean
   scheme: string
   host: string
   uri: string
@@ -68,7 +84,16 @@ export function parseLogLine(line: string, hosts: ReadonlySet<string>): LogLine 
   if (line.length > MAX_LINE) return undefined
   const f = line.split('\t')
   if (f.length !== NGINX_PURGE_LOG_FIELDS.length) return undefined
-  const [, cache = '-', scheme = '', rawHost = '', rawUri = '', rawTags = '-'] = f
+  const [
+    msec = '',
+    time = '',
+    cache = '-',
+    scheme = '',
+    rawHost = '',
+    rawUri = '',
+    refetch = '',
+    rawTags = '-',
+  ] = f
   if (cache === '-' || (scheme !== 'http' && scheme !== 'https')) return undefined
   const host = unescapeField(rawHost).toLowerCase()
   const uri = unescapeField(rawUri)
@@ -83,7 +108,16 @@ export function parseLogLine(line: string, hosts: ReadonlySet<string>): LogLine 
           .split(',')
           .map((t) => t.trim())
           .filter((t) => isValidTag(t))
-  return { scheme, host, uri, tags }
+  const started = Math.round(Number(msec) * 1000) - Math.round(Number(time) * 1000)
+  if (!Number.isFinite(started)) return undefined
+  return {
+    started,
+    storing: STORING.has(cache) && (refetch === '-' || refetch === ''),
+    scheme,
+    host,
+    uri,
+    tags,
+  }
 }
 
 /** The file nginx keeps the response of `key` in: `<dir>/<last level chars>/<next level chars>/<md5>`. */

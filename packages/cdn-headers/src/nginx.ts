@@ -19,6 +19,7 @@ import { PurgeFailedError } from './errors.js'
 import {
   cacheFile,
   type IndexedEntry,
+  logFormat,
   NGINX_PURGE_LOG_FIELDS,
   NGINX_PURGE_LOG_FORMAT,
   parseLogLine,
@@ -36,6 +37,9 @@ import {
 
 export type { PurgeReport, PurgeTagsOptions, TagPurger } from './tag-purger.js'
 export { NGINX_PURGE_LOG_FIELDS, NGINX_PURGE_LOG_FORMAT }
+
+/** How long a purge is remembered for the late-store check, in ms (longer than nginx's 60 s proxy_read_timeout). */
+const PURGE_MEMORY = 120_000
 
 /** The header of a soft purge's re-fetch. */
 export const NGINX_PURGE_HEADER = 'x-tierkit-purge'
@@ -81,7 +85,7 @@ export function nginxPurgeConfig(options: NginxPurgeConfigOptions): NginxPurgeCo
   }
   const header = checkHeader(where, options.header)
   return {
-    http: `log_format ${name} '${NGINX_PURGE_LOG_FORMAT}';`,
+    http: `log_format ${name} '${logFormat(header)}';`,
     location: `access_log ${path} ${name};\nproxy_cache_bypass $http_${header.replace(/-/g, '_')};`,
   }
 }
@@ -127,8 +131,11 @@ export interface NginxPurger extends TagPurger {
   ingest(line: string): boolean
   /** Reads what nginx appended to `accessLog` since the last read; returns how many lines were indexed. */
   read(): number
-  /** Cache keys indexed, and log lines ignored so far. */
-  stats(): { entries: number; ignored: number }
+  /**
+   * Cache keys indexed, log lines ignored so far, and late stores: answers stored after a purge of one of their
+   * tags by a request that started before it (each file removed as its line is read).
+   */
+  stats(): { entries: number; ignored: number; lateStores: number }
 }
 
 /** The checked settings of a purger. */
@@ -291,7 +298,10 @@ export function createNginxPurger(options: NginxPurgerOptions): NginxPurger {
   const s = checkNginxOptions(options)
   const index = new TagIndex(s.maxEntries)
   const log = { offset: 0, rest: '' }
+  /** tag → when it was last purged (epoch ms), for the late-store check */
+  const purgedAt = new Map<string, number>()
   let ignored = 0
+  let lateStores = 0
 
   const ingest = (line: string): boolean => {
     const l = parseLogLine(line, s.hosts)
@@ -299,9 +309,16 @@ export function createNginxPurger(options: NginxPurgerOptions): NginxPurger {
       if (line !== '') ignored++
       return false
     }
-    // an entry dropped from the index can no longer be found by tag: its file goes now
-    for (const [key] of index.add(s.key(l), { uri: l.uri, host: l.host, tags: l.tags }))
+    const key = s.key(l)
+    // stored after a purge of one of its tags by a request that started before it: it may hold the old content.
+    // nginx's clock is cached per event-loop turn (never late), so `<=` misses none (one extra removal at worst)
+    if (l.storing && l.tags.some((t) => l.started <= (purgedAt.get(t) ?? Number.NEGATIVE_INFINITY))) {
+      lateStores++
       removeFile(cacheFile(s.cacheDir, s.levels, key))
+    }
+    // an entry dropped from the index can no longer be found by tag: its file goes now
+    for (const [k] of index.add(key, { uri: l.uri, host: l.host, tags: l.tags }))
+      removeFile(cacheFile(s.cacheDir, s.levels, k))
     return true
   }
   const read = (): number => {
@@ -315,12 +332,17 @@ export function createNginxPurger(options: NginxPurgerOptions): NginxPurger {
   return {
     ingest: (line) => ingest(String(line)),
     read,
-    stats: () => ({ entries: index.size, ignored }),
+    stats: () => ({ entries: index.size, ignored, lateStores }),
     async purgeTags(tags, purgeOptions) {
       const where = 'NginxPurger.purgeTags'
       const unique = checkPurgeTags(where, tags)
       const soft = checkPurgeMode(where, purgeOptions) === 'soft'
+      // the write committed before this call: a request that started before now may carry the old content
+      const at = Date.now()
+      // the log first: what is in it now is in the index and purged below; what is read later is checked
       read()
+      for (const [t, when] of purgedAt) if (at - when > PURGE_MEMORY) purgedAt.delete(t)
+      for (const t of unique) purgedAt.set(t, at)
       const report: PurgeReport = { purged: [], hardened: [], failed: [] }
       await each(unique, 1, async (tag) => {
         const outcome = await purgeTag(s, index, tag, soft)

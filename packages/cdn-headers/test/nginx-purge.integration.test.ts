@@ -150,12 +150,12 @@ describe('hostile input', () => {
     expect((await get('/p/42?evil', { host: 'evil.example' })).status).toBe('MISS')
     await logged()
     expect(purger.read()).toBe(0)
-    expect(purger.stats()).toEqual({ entries: before.entries, ignored: before.ignored + 1 })
+    expect(purger.stats()).toEqual({ ...before, ignored: before.ignored + 1 })
   })
 
   test('log lines outside the origin, not origin-form, with CR/LF or oversize are ignored', () => {
     const line = (host: string, uri: string, tags = 'x') =>
-      ['1.000', 'MISS', 'http', host, uri, tags].join('\t')
+      ['1.000', '0.001', 'MISS', 'http', host, uri, '-', tags].join('\t')
     expect(purger.ingest(line('127.0.0.1', '/ok'))).toBe(true)
     expect(purger.ingest(line('evil.example', '/ok'))).toBe(false)
     expect(purger.ingest(line('127.0.0.1', 'http://evil.example/x'))).toBe(false)
@@ -190,7 +190,7 @@ describe('hostile input', () => {
 describe('config and cache paths', () => {
   test('the snippet: log_format in the http block, access_log and proxy_cache_bypass in the location', () => {
     expect(nginxPurgeConfig({ accessLog: '/var/log/nginx/tags.log' })).toEqual({
-      http: "log_format tierkit_purge '$msec\\t$upstream_cache_status\\t$scheme\\t$host\\t$request_uri\\t$upstream_http_cache_tag';",
+      http: "log_format tierkit_purge '$msec\\t$request_time\\t$upstream_cache_status\\t$scheme\\t$host\\t$request_uri\\t$http_x_tierkit_purge\\t$upstream_http_cache_tag';",
       location:
         'access_log /var/log/nginx/tags.log tierkit_purge;\nproxy_cache_bypass $http_x_tierkit_purge;',
     })

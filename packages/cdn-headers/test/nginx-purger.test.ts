@@ -8,7 +8,8 @@ import { createNginxPurger } from '../src/nginx.js'
 import { cacheFile } from '../src/nginx-log.js'
 import { parseRetryAfter } from '../src/purge-request.js'
 
-const line = (uri: string, tags: string) => ['1.000', 'MISS', 'http', '127.0.0.1', uri, tags].join('\t')
+const line = (uri: string, tags: string, msec = '1.000', time = '0.001', cache = 'MISS', refetch = '-') =>
+  [msec, time, cache, 'http', '127.0.0.1', uri, refetch, tags].join('\t')
 
 /** Writes a fake cache file for `uri` (key `$request_uri`, levels 1:2). */
 function stored(dir: string, uri: string): string {
@@ -34,7 +35,7 @@ describe('nginx purger, no nginx', () => {
       true,
       true,
     ])
-    expect(p.stats()).toEqual({ entries: 2, ignored: 0 })
+    expect(p.stats()).toEqual({ entries: 2, ignored: 0, lateStores: 0 })
     expect([existsSync(a), existsSync(b)]).toEqual([false, true])
   })
 
@@ -84,6 +85,28 @@ describe('nginx purger, no nginx', () => {
       expect(r.purged).toEqual(['t'])
       expect(existsSync(f)).toBe(false)
     })
+  })
+})
+
+describe('late stores', () => {
+  test('an answer stored after a purge of its tag by a request that started before it is removed as it is read', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tierkit-purger-'))
+    const p = createNginxPurger({ url: 'http://127.0.0.1:1', cacheDir: dir, cacheKey: '$request_uri' })
+    const before = Date.now()
+    await p.purgeTags(['t'])
+    const at = (ms: number) => (ms / 1000).toFixed(3)
+    const late = stored(dir, '/late')
+    const fresh = stored(dir, '/fresh')
+    const refetched = stored(dir, '/refetched')
+    const hit = stored(dir, '/hit')
+    // started 2 s before the purge, logged (stored) after it
+    expect(p.ingest(line('/late', 't', at(before + 5), '2.005'))).toBe(true)
+    // started after the purge; a purge's own re-fetch; a HIT stores nothing
+    p.ingest(line('/fresh', 't', at(before + 5000), '0.001'))
+    p.ingest(line('/refetched', 't', at(before + 5), '2.005', 'BYPASS', '1'))
+    p.ingest(line('/hit', 't', at(before + 5), '2.005', 'HIT'))
+    expect(p.stats().lateStores).toBe(1)
+    expect([late, fresh, refetched, hit].map((f) => existsSync(f))).toEqual([false, true, true, true])
   })
 })
 
