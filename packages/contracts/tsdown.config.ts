@@ -1,3 +1,6 @@
 import { packageConfig } from '../../tsdown.base.ts'
 
-export default packageConfig({ entry: ['src/index.ts', 'src/testing.ts'], external: ['vitest'] })
+export default packageConfig({
+  entry: ['src/index.ts', 'src/testing.ts', 'src/redis.ts'],
+  external: ['vitest'],
+})
