@@ -323,7 +323,7 @@ export async function runTopology(o: RunOptions): Promise<RunData> {
           seed: schedule.seed + 100 + i,
           historyFile: join(dir, `${name}.jsonl`),
           redis: instanceSpec,
-          invalidation: topology === 'single' && i % 2 === 1 ? 'tracking' : 'bus',
+          invalidation: topology !== 'cluster' && i % 2 === 1 ? 'tracking' : 'bus',
           instances: schedule.instances,
         })
         children.push(c)
