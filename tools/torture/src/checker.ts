@@ -24,12 +24,16 @@ import { queueStreamOf, redisKeysOf, slotOf } from './slot.js'
 import type {
   AppliedEvent,
   FaultEvent,
+  FaultKind,
   HistoryEvent,
   LoadEvent,
   OpEvent,
   PhaseEvent,
   Topology,
 } from './types.js'
+
+/** The faults that move the primary to the replica (which has the stream, up to the replication lag). */
+const FAILOVERS: ReadonlySet<FaultKind> = new Set<FaultKind>(['sentinel-failover', 'sentinel-primary-kill'])
 
 /** The invariants, in report order. */
 export const INVARIANTS = [
@@ -246,7 +250,7 @@ export function check(input: CheckInput, params: Partial<CheckParams> = {}): Che
   /** a synchronous write whose cache invalidation a failover may have lost (acknowledged by the old primary) */
   const invalidationLost = (w: OpEvent): boolean =>
     w.fam !== 'wb' &&
-    lossFaults.some((f) => f.fault === 'sentinel-failover' && w.end >= f.start - 1000 && w.start <= f.end)
+    lossFaults.some((f) => FAILOVERS.has(f.fault) && w.end >= f.start - 1000 && w.start <= f.end)
   /** writes that took effect and returned: what a later read must not be older than */
   const effective = (w: OpEvent): boolean =>
     w.fam === 'wb'
@@ -499,7 +503,7 @@ export function check(input: CheckInput, params: Partial<CheckParams> = {}): Che
   // ---- 8. write-behind writes queued more than once: per life of the stream (between the faults that delete it:
   // a failover keeps it), the stream's `entries-added` at the end of that life ≤ the writes sent during it
   const resets = lossFaults
-    .filter((f) => f.fault !== 'sentinel-failover' && inSlots(f, queueSlot))
+    .filter((f) => !FAILOVERS.has(f.fault) && inSlots(f, queueSlot))
     .sort((a, b) => (a.lossAt ?? a.start) - (b.lossAt ?? b.start))
   const lives: Array<{ from: number; to: number; added: number | undefined }> = []
   let from = 0
@@ -534,6 +538,7 @@ export function check(input: CheckInput, params: Partial<CheckParams> = {}): Che
             'redis-sigkill',
             'redis-sigstop',
             'sentinel-failover',
+            'sentinel-primary-kill',
             'cluster-master-kill',
           ].includes(f.fault),
       )

@@ -540,6 +540,27 @@ export async function runTopology(o: RunOptions): Promise<RunData> {
           })
           return
         }
+        case 'sentinel-primary-kill': {
+          const old = await sentinel!.masterAddress()
+          const start = now()
+          // SIGKILL: no shutdown, the sentinels notice after down-after-milliseconds and promote the replica
+          const node = await sentinel!.kill('primary')
+          const next = await sentinel!.waitForNewPrimary(old.port, 60_000)
+          const promoted = now()
+          await node.restart()
+          await sentinel!.waitForReplica(60_000)
+          record({
+            fault: f.kind,
+            start,
+            end: now(),
+            outage: true,
+            dataLoss: true,
+            lossAt: start,
+            target: `${old.port} -> ${next.port}`,
+            detail: `SIGKILL, promoted after ${Math.round(promoted - start)} ms`,
+          })
+          return
+        }
       }
     }
 

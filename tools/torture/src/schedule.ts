@@ -43,7 +43,7 @@ export const FAULTS: Record<Topology, FaultKind[]> = {
     'flusher-sigkill',
   ],
   cluster: ['cluster-master-kill'],
-  sentinel: ['sentinel-failover'],
+  sentinel: ['sentinel-failover', 'sentinel-primary-kill'],
 }
 
 /** Rough wall time of one fault including its recovery (for fitting a schedule into `--minutes`). */
@@ -51,6 +51,7 @@ function costMs(f: FaultPlan, gapMs: number): number {
   const recovery: Partial<Record<FaultKind, number>> = {
     'cluster-master-kill': 4000,
     'sentinel-failover': 11_000,
+    'sentinel-primary-kill': 14_000,
     'flusher-sigkill': 3000,
   }
   return f.durationMs + (recovery[f.kind] ?? 500) + gapMs
@@ -84,13 +85,14 @@ function plan(kind: FaultKind, random: () => number, instances: number): FaultPl
     case 'cluster-master-kill':
       return { kind, durationMs: between(2500, 4000), target: Math.floor(random() * 3) }
     case 'sentinel-failover':
+    case 'sentinel-primary-kill':
       return { kind, durationMs: 0 }
   }
 }
 
 /**
  * Builds the schedule for `seed`. Without `minutes`, the short fixed schedule of CI: every fault of a topology
- * once (single Redis: the event-loop stall twice; Cluster: two master kills; Sentinel: two failovers), in an order
+ * once (single Redis: the event-loop stall twice; Cluster: two master kills; Sentinel: a forced failover and a SIGKILL of the primary), in an order
  * drawn from the seed. With `minutes`, rounds of the topology's faults (each round in a new seeded order, with
  * seeded durations and targets) until that many minutes of faults are planned for each topology.
  */
@@ -114,7 +116,7 @@ export function buildSchedule(options: {
           ? [...FAULTS.single, 'instance-stall' as const]
           : topology === 'cluster'
             ? ['cluster-master-kill' as const, 'cluster-master-kill' as const]
-            : ['sentinel-failover' as const, 'sentinel-failover' as const]
+            : ['sentinel-failover' as const, 'sentinel-primary-kill' as const]
       for (const k of shuffle(kinds, random)) faults.push(plan(k, random, instances))
     } else {
       const budget = options.minutes * 60_000

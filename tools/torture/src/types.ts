@@ -113,6 +113,7 @@ export type FaultKind =
   | 'flusher-sigkill'
   | 'cluster-master-kill'
   | 'sentinel-failover'
+  | 'sentinel-primary-kill'
 
 /** One injected fault, as the orchestrator recorded it. */
 export interface FaultEvent {

@@ -222,6 +222,15 @@ describe('checker: bounded staleness', () => {
     const long = fault({ start: T0 - 6000, end: T0 - 4000 }) // ended 4 s before: healthy again
     expect(kinds([w1, long, read({ key: 'du:1', start: T0 + 1500, v: 0 })])).toEqual(['stale-read'])
   })
+  it('a synchronous write acknowledged around a failover (forced or SIGKILL) may lose its invalidation; around a plain crash it may not', () => {
+    const late = read({ key: 'du:1', start: T0 + 20_000, v: 0 })
+    for (const kind of ['sentinel-failover', 'sentinel-primary-kill'] as const) {
+      const f = fault({ fault: kind, topology: 'sentinel', dataLoss: true, start: T0 + 5, end: T0 + 3000 })
+      expect(kinds([w1, f, late])).toEqual([])
+    }
+    const crash = fault({ dataLoss: true, start: T0 + 5, end: T0 + 3000 })
+    expect(kinds([w1, crash, late])).toEqual(['stale-read'])
+  })
   it('counts one violation per stale (key, write), however many reads saw it', () => {
     const reads = [2000, 3000, 4000].map((d) => read({ key: 'du:1', start: T0 + d, v: 0 }))
     const r = check(input([w1, ...reads]))
