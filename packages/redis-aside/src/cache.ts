@@ -21,6 +21,7 @@ import type { BreakerState } from './breaker.js'
 import { coarseNow } from './clock.js'
 import type { Entry } from './entry.js'
 import { Flights } from './flight.js'
+import type { ValueKeys } from './keys.js'
 import { createL2, type L2 } from './l2.js'
 import { Departure, leaveOnAbort } from './leaving.js'
 import { LoaderRunner } from './loader.js'
@@ -44,6 +45,7 @@ class RedisAsideCache implements Cache {
   private readonly batcher: Batcher
   // read on every L1 hit: kept here rather than behind `shared.settings`
   private readonly valuePrefix: string
+  private readonly valueKeys: ValueKeys
   private readonly l1: L1Store | undefined
   private readonly observed: boolean
   private closing: Promise<void> | undefined
@@ -54,6 +56,7 @@ class RedisAsideCache implements Cache {
     this.shared = shared
     this.namespace = settings.namespace
     this.valuePrefix = settings.valuePrefix
+    this.valueKeys = shared.valueKeys
     this.l1 = settings.l1
     this.observed = settings.observer !== undefined
     this.l2 = createL2({
@@ -91,7 +94,7 @@ class RedisAsideCache implements Cache {
       return Promise.reject(e)
     }
     if (signal?.aborted) return Promise.reject(new AbortedError('getOrLoad', signal.reason, key))
-    const redisKey = this.valuePrefix + key
+    const redisKey = this.valueKeys.of(key)
     let l1Stale: Entry | undefined
     if (this.l1 !== undefined) {
       const t0 = this.observed ? performance.now() : 0
@@ -120,7 +123,7 @@ class RedisAsideCache implements Cache {
   async get<T = unknown>(key: string): Promise<T | null | undefined> {
     if (this.shared.closed) throw new ClosedError(this.shared.resource)
     checkString('Cache.get', 'key', key)
-    const redisKey = this.valuePrefix + key
+    const redisKey = this.valueKeys.of(key)
     if (this.l1 !== undefined) {
       const t0 = this.shared.t0()
       const inL1 = this.l1.get(redisKey) as Entry | undefined

@@ -29,3 +29,37 @@ export function parseRedisKey(
   if ((kind !== 'v' && kind !== 'l') || redisKey[start + n + 2] !== ':') return undefined
   return { namespace, kind, key: redisKey.slice(start + n + 3) }
 }
+
+/** Keys of at most this many characters are memoised by {@link ValueKeys} (longer ones cost their hashing anyway). */
+const MEMO_MAX_LENGTH = 256
+/** At most this many keys in each of the two generations of {@link ValueKeys}. */
+const MEMO_GENERATION = 4096
+
+/**
+ * The Redis value keys of a namespace (`prefix + key`), memoised. A concatenation builds a new string on
+ * every call, which each Map it meets (the L1's, the flights', the read batch's) must flatten and hash again:
+ * on an L1 hit that was most of the cost of `getOrLoad`. A memoised key is one string whose hash V8 keeps.
+ * Bounded: two generations of at most 4,096 keys of at most 256 characters; a key found in the old
+ * generation moves to the young one, and the old one is dropped when the young one is full.
+ * @internal
+ */
+export class ValueKeys {
+  private young = new Map<string, string>()
+  private old = new Map<string, string>()
+
+  constructor(readonly prefix: string) {}
+
+  /** The Redis value key of `key`. */
+  of(key: string): string {
+    let redisKey = this.young.get(key)
+    if (redisKey !== undefined) return redisKey
+    if (key.length > MEMO_MAX_LENGTH) return this.prefix + key
+    redisKey = this.old.get(key) ?? this.prefix + key
+    this.young.set(key, redisKey)
+    if (this.young.size >= MEMO_GENERATION) {
+      this.old = this.young
+      this.young = new Map()
+    }
+    return redisKey
+  }
+}

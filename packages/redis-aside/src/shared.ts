@@ -4,13 +4,18 @@
  */
 import { performance } from 'node:perf_hooks'
 import type { CacheLayer, CacheOutcome } from '@tierkit/contracts'
+import { ValueKeys } from './keys.js'
 import type { Settings } from './options.js'
 import type { CacheEvent } from './types.js'
 
 export class Shared {
   closed = false
+  /** The Redis value key of a cache key (memoised, see {@link ValueKeys}). */
+  readonly valueKeys: ValueKeys
 
-  constructor(readonly settings: Settings) {}
+  constructor(readonly settings: Settings) {
+    this.valueKeys = new ValueKeys(settings.valuePrefix)
+  }
 
   /** What `ClosedError` names. */
   get resource(): string {
