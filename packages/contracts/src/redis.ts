@@ -91,6 +91,50 @@ export class UnsupportedClientError extends TierkitError<'E_UNSUPPORTED_CLIENT'>
   }
 }
 
+/** The server families told apart by {@link serverOf}. */
+export type RedisServerName = 'redis' | 'valkey' | 'dragonfly' | 'keydb' | 'unknown'
+
+/**
+ * Which server answered `INFO server` (its text): `dragonfly_version` names Dragonfly, `valkey_version` Valkey,
+ * a `# KeyDB` section KeyDB, `redis_version` alone Redis; `version` is that field's value.
+ */
+export function serverOf(info: string): { name: RedisServerName; version: string | undefined } {
+  const field = (name: string): string | undefined =>
+    new RegExp(`^${name}:([^\r\n]*)`, 'm').exec(info)?.[1]?.trim()
+  const dragonfly = field('dragonfly_version')
+  if (dragonfly !== undefined) return { name: 'dragonfly', version: dragonfly }
+  const valkey = field('valkey_version')
+  if (valkey !== undefined) return { name: 'valkey', version: valkey }
+  const redis = field('redis_version')
+  if (/^# KeyDB/m.test(info)) return { name: 'keydb', version: redis }
+  return redis === undefined ? { name: 'unknown', version: undefined } : { name: 'redis', version: redis }
+}
+
+/**
+ * The server lacks what a feature needs (Dragonfly's CLIENT TRACKING has no REDIRECT, BCAST or PREFIX): code
+ * `E_UNSUPPORTED_SERVER`; `server` names it, `missing` says what it lacks, `alternative` what to use instead.
+ */
+export class UnsupportedServerError extends TierkitError<'E_UNSUPPORTED_SERVER'> {
+  /** The server that answered. */
+  readonly server: RedisServerName
+  /** What it lacks. */
+  readonly missing: string
+  /** What works instead. */
+  readonly alternative: string
+
+  /**
+   * @param server - the server that answered
+   * @param missing - what it lacks
+   * @param alternative - what works instead
+   */
+  constructor(server: RedisServerName, missing: string, alternative: string) {
+    super('E_UNSUPPORTED_SERVER', `${server} has no ${missing}; ${alternative}`)
+    this.server = server
+    this.missing = missing
+    this.alternative = alternative
+  }
+}
+
 const isFn = (o: Record<string, unknown>, name: string): boolean => typeof o[name] === 'function'
 
 /**

@@ -7,7 +7,14 @@ import { createClient } from 'redis'
 import { createClient as createClient5 } from 'redis5'
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest'
 import { isTierkitError, TierkitTypeError } from '../src/index.js'
-import { detectRedisClient, type RedisLike, toRedisLike, UnsupportedClientError } from '../src/redis.js'
+import {
+  detectRedisClient,
+  type RedisLike,
+  serverOf,
+  toRedisLike,
+  UnsupportedClientError,
+  UnsupportedServerError,
+} from '../src/redis.js'
 
 let server: RedisServer
 let reference: Redis
@@ -271,5 +278,37 @@ describe('bad input', () => {
     expect(error).toBeInstanceOf(UnsupportedClientError)
     expect(isTierkitError(error, 'E_UNSUPPORTED_CLIENT')).toBe(true)
     expect((error as UnsupportedClientError).alternative).toMatch(/ioredis or iovalkey Cluster/)
+  })
+})
+
+describe('serverOf', () => {
+  test('tells Redis, Valkey, Dragonfly and KeyDB apart from INFO server', () => {
+    expect(serverOf('# Server\r\nredis_version:7.0.15\r\nredis_mode:standalone\r\n')).toEqual({
+      name: 'redis',
+      version: '7.0.15',
+    })
+    expect(serverOf('# Server\r\nredis_version:7.4.0\r\ndragonfly_version:df-v1.40.1\r\n')).toEqual({
+      name: 'dragonfly',
+      version: 'df-v1.40.1',
+    })
+    expect(serverOf('# Server\r\nredis_version:7.2.4\r\nvalkey_version:8.0.1\r\n').name).toBe('valkey')
+    expect(serverOf('# Server\r\nredis_version:6.3.2\r\n# KeyDB\r\nmvcc_depth:0\r\n').name).toBe('keydb')
+    expect(serverOf('')).toEqual({ name: 'unknown', version: undefined })
+  })
+
+  test('the real server here is Redis (or Valkey)', async () => {
+    const { name } = serverOf(String(await reference.info('server')))
+    expect(['redis', 'valkey']).toContain(name)
+  })
+
+  test('UnsupportedServerError: code, fields, message', () => {
+    const e = new UnsupportedServerError('dragonfly', 'CLIENT TRACKING REDIRECT', 'use the bus')
+    expect(isTierkitError(e, 'E_UNSUPPORTED_SERVER')).toBe(true)
+    expect(e).toMatchObject({
+      server: 'dragonfly',
+      missing: 'CLIENT TRACKING REDIRECT',
+      alternative: 'use the bus',
+    })
+    expect(e.message).toBe('dragonfly has no CLIENT TRACKING REDIRECT; use the bus')
   })
 })

@@ -7,6 +7,7 @@ import {
   closeTimeout,
   refuseRenamed,
 } from '@tierkit/contracts'
+import type { UnsupportedServerError } from '@tierkit/contracts/redis'
 import type { Redis } from 'ioredis'
 import { checkEvictors, checkRedis } from './args.js'
 
@@ -83,6 +84,9 @@ export interface TrackingInvalidator {
    * @throws ReadyTimeoutError (`E_READY_TIMEOUT`) when tracking is not on in time (e.g. Redis is
    * unreachable); its `cause` is the last connection error. It keeps retrying; a later call may resolve.
    * @throws ClosedError (`E_CLOSED`) when the invalidator is closed (before or while waiting).
+   * @throws UnsupportedServerError (`E_UNSUPPORTED_SERVER`, from `@tierkit/contracts/redis`) when the server
+   * cannot track for this channel (Dragonfly: no REDIRECT, BCAST or PREFIX); the invalidator has stopped and
+   * every later call throws it too: use the bus.
    * @throws TierkitTypeError when `options` is not `{ timeout?: number }`.
    */
   ready(options?: CloseOptions): Promise<void>
@@ -141,9 +145,13 @@ export function createTrackingInvalidator(options: TrackingOptions): TrackingInv
     emit({ type: 'cleared', reason })
   }
   let resolveReady!: () => void
-  const ready = new Promise<void>((r) => {
-    resolveReady = r
+  let refuse!: (error: UnsupportedServerError) => void
+  // settles once: on with the first confirmation, or refused for good by a server that cannot track (Dragonfly)
+  const ready = new Promise<void>((resolve, reject) => {
+    resolveReady = resolve
+    refuse = reject
   })
+  ready.catch(() => {})
   const session = new TrackingSession(o.redis, o.prefixes, o.noloop, o.verifyInterval, {
     ready() {
       resolveReady()
@@ -162,6 +170,11 @@ export function createTrackingInvalidator(options: TrackingOptions): TrackingInv
       emit({ type: 'invalidate', keys })
     },
     error: onError,
+    unsupported(error) {
+      refuse(error)
+      emit({ type: 'error', error })
+      void session.close(DEFAULT_QUIT_TIMEOUT)
+    },
   })
   let signalClosed!: () => void
   const closedPromise = new Promise<void>((r) => {

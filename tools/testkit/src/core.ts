@@ -18,6 +18,7 @@ export {
   startNginx,
 } from './nginx.js'
 export { type StartNginxWithHttpOptions, startNginxWithHttp } from './nginx-http.js'
+export { DRAGONFLY_INFO, type DragonflyStub, startDragonflyStub } from './dragonfly-stub.js'
 export { freePort } from './ports.js'
 export {
   type Closable,

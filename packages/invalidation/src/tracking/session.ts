@@ -5,6 +5,7 @@
  * verified with `CLIENT TRACKINGINFO`. Every connection event and a periodic check bring it back to that
  * state; whenever it was (or may have been) off, the caches are cleared.
  */
+import { serverOf, UnsupportedServerError } from '@tierkit/contracts/redis'
 import type { Redis } from 'ioredis'
 import { bounded, closeOwned, connectIfWaiting, ownRetryDelay } from '../connect.js'
 import { CHANNEL } from './messages.js'
@@ -23,6 +24,8 @@ export interface SessionHooks {
   /** A message on the connection. */
   message(channel: Buffer, payload: unknown): void
   error(error: unknown): void
+  /** The server cannot do what the session needs (Dragonfly): the session has stopped trying. */
+  unsupported(error: UnsupportedServerError): void
 }
 
 /** The tracking session of one invalidator (connects at once). */
@@ -42,6 +45,8 @@ export class TrackingSession {
   private connId: number | undefined
   private running = false
   private again = false
+  /** `INFO server` was read on `conn` once (the server does not change behind a single connection's address). */
+  private serverChecked = false
   private retryTimer: ReturnType<typeof setTimeout> | undefined
   /** Moves on with every `ready`/`close` of `conn`: a step that awaited across one starts over. */
   private epoch = 0
@@ -229,6 +234,23 @@ export class TrackingSession {
       if (e === this.epoch) return false
       this.again = true
       return true
+    }
+    if (!this.serverChecked) {
+      const { name } = serverOf(String(await this.call(this.conn, 'INFO', 'server')))
+      if (moved()) return true
+      this.serverChecked = true
+      if (name === 'dragonfly') {
+        // its CLIENT TRACKING has no REDIRECT, BCAST or PREFIX (and needs RESP3): no connection can get the
+        // invalidations of keys this process did not read itself, so this channel cannot work there
+        this.hooks.unsupported(
+          new UnsupportedServerError(
+            name,
+            'CLIENT TRACKING with REDIRECT, BCAST and PREFIX',
+            'use the invalidation bus (createInvalidationBus) for cross-instance L1 invalidation',
+          ),
+        )
+        return false
+      }
     }
     if (this.connId === undefined) {
       const id = Number(await this.call(this.conn, 'CLIENT', 'ID'))
