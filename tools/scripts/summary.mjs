@@ -34,6 +34,20 @@ for (const group of ['packages', 'apps', 'tools']) {
     passed += p
     failed += f
     skipped += s
+    // the same suite with another Redis client library (tools/scripts/client-matrix.mjs)
+    const results = join(dir, name, '.test-results')
+    for (const file of readdirSync(results).sort()) {
+      const m = /^vitest-(.+)\.json$/.exec(file)
+      if (!m) continue
+      const x = JSON.parse(readFileSync(join(results, file), 'utf8'))
+      const xp = x.numPassedTests ?? 0
+      const xf = x.numFailedTests || (x.numFailedTestSuites ?? 0)
+      const xs = (x.numPendingTests ?? 0) + (x.numTodoTests ?? 0)
+      rows.push([`${pkg.name} with ${m[1]}`, xp, xf, xs, `${x.testResults?.length ?? '?'} files`])
+      passed += xp
+      failed += xf
+      skipped += xs
+    }
   }
 }
 

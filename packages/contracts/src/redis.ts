@@ -71,6 +71,19 @@ export interface RedisLike {
 }
 
 /**
+ * What a node-redis 5 or 6 client (`createClient()` of `redis` / `@redis/client`) looks like to the options
+ * that take one (structurally; no import of the library).
+ */
+export interface NodeRedisClientLike {
+  readonly isOpen: boolean
+  // biome-ignore lint/suspicious/noExplicitAny: node-redis's own argument and option types
+  sendCommand(args: ReadonlyArray<any>, options?: any): Promise<unknown>
+}
+
+/** Every client a tierkit option named `redis` takes. */
+export type AnyRedisClient = RedisLike | NodeRedisClientLike
+
+/**
  * A client recognised but not supported (yet) where it was passed: code `E_UNSUPPORTED_CLIENT`; `client` is the
  * kind, `alternative` what to pass instead.
  */
@@ -187,6 +200,20 @@ interface NodeRedisClient {
 }
 
 const noop = (): void => {}
+
+/** node-redis's error replies (`ErrorReply` and its `SimpleError`, `BlobError`). */
+const REPLY_ERRORS: ReadonlySet<string> = new Set(['ErrorReply', 'SimpleError', 'BlobError'])
+
+/**
+ * The server's error reply in ioredis's shape: `name` is `'ReplyError'` (how the packages tell a refused
+ * command, Redis up, from a connection failure), the message is the server's, `cause` node-redis's error.
+ */
+function asReplyError(e: unknown): unknown {
+  if (!(e instanceof Error) || !REPLY_ERRORS.has(e.constructor.name)) return e
+  const reply = new Error(e.message, { cause: e })
+  reply.name = 'ReplyError'
+  return reply
+}
 
 const toArg = (a: RedisArgument): string | Buffer => (typeof a === 'number' ? String(a) : a)
 
@@ -305,7 +332,11 @@ class NodeRedisAdapter extends EventEmitter implements RedisLike {
 
   async call(command: string, ...args: RedisArgument[]): Promise<unknown> {
     this.#ensure()
-    const reply = await this.#client.sendCommand([command, ...args.map(toArg)], { typeMapping: RESP2_SHAPES })
+    const reply = await this.#client
+      .sendCommand([command, ...args.map(toArg)], { typeMapping: RESP2_SHAPES })
+      .catch((e: unknown) => {
+        throw asReplyError(e)
+      })
     const name = command.toUpperCase()
     return name === 'XREADGROUP' || name === 'XREAD' ? streamPairs(reply) : reply
   }

@@ -17,6 +17,8 @@ import {
   MAX_TTL_MS,
   type Serializer,
 } from '@tierkit/contracts'
+import { detectRedisClient, toRedisLike } from '@tierkit/contracts/redis'
+import type { Cluster, Redis } from 'ioredis'
 import { keyPrefix } from './keys.js'
 import { checkClient } from './l2.js'
 import type { CacheEvent, CacheOptions, LoadOptions } from './types.js'
@@ -26,8 +28,8 @@ const MAX_VALUE_BYTES = 536_870_912
 
 /** {@link CacheOptions} checked, with their defaults. */
 export interface Settings {
-  /** the client, checked by the L2 facade (see l2.ts) */
-  readonly redis: CacheOptions['redis']
+  /** the client, checked by the L2 facade (see l2.ts); a node-redis one already in ioredis's shape */
+  readonly redis: Redis | Cluster
   readonly namespace: string
   /** what prefixes the Redis key of a value (`ra:<n>:<namespace>:v:`) */
   readonly valuePrefix: string
@@ -70,7 +72,11 @@ const WHERE = 'createCache'
 /** Checks the options of `createCache` (throws `TierkitTypeError` naming the bad one) and applies the defaults. */
 export function parseOptions(o: CacheOptions): Settings {
   checkObject(WHERE, 'options', o)
-  checkClient(WHERE, 'redis', o.redis)
+  // a node-redis client gets ioredis's shape; an ioredis/iovalkey one (or any object with get/mget/set) is used as it is
+  const redis = detectRedisClient(o.redis)?.startsWith('node-redis')
+    ? (toRedisLike(o.redis, WHERE, 'redis') as unknown as Redis)
+    : o.redis
+  checkClient(WHERE, 'redis', redis)
   checkString(WHERE, 'namespace', o.namespace)
   const ttl = checkTtl(WHERE, 'ttl', o.ttl)
   const grace = o.grace === undefined ? 0 : checkDuration(WHERE, 'grace', o.grace, 0, MAX_TTL_MS)
@@ -90,7 +96,7 @@ export function parseOptions(o: CacheOptions): Settings {
   const breaker = parseBreaker(o.breaker)
   const prefix = keyPrefix(o.namespace)
   return {
-    redis: o.redis,
+    redis: redis as Redis | Cluster,
     namespace: o.namespace,
     valuePrefix: `${prefix}v:`,
     lockPrefix: `${prefix}l:`,

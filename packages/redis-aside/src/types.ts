@@ -8,6 +8,7 @@ import type {
   Serializer,
   WritableCache,
 } from '@tierkit/contracts'
+import type { NodeRedisClientLike } from '@tierkit/contracts/redis'
 import type { Cluster, Redis } from 'ioredis'
 import type { BreakerState } from './breaker.js'
 
@@ -94,8 +95,11 @@ export interface LoadOptions extends SetOptions {
 
 /** Options of {@link createCache}. */
 export interface CacheOptions {
-  /** An ioredis `Redis` or `Cluster` instance you own (not closed by `close()`). */
-  redis: Redis | Cluster
+  /**
+   * A Redis client you own (not closed by `close()`): an ioredis or iovalkey `Redis` or `Cluster`, or a node-redis
+   * 5/6 client (`createClient()`; wrapped by `@tierkit/contracts/redis`, replies and errors as ioredis gives them).
+   */
+  redis: Redis | Cluster | NodeRedisClientLike
   /** Namespace of every key; namespaces never collide, whatever their content. */
   namespace: string
   /** Time to live of an entry, in ms. */

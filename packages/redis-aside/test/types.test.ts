@@ -2,6 +2,7 @@
 // `typecheck`, tsc over test/), next to runtime calls proving that the runtime returns what the type says,
 // including the `null` of negative caching. The runtime half needs a real Redis (started by the test kit).
 import * as contracts from '@tierkit/contracts'
+import type { NodeRedisClientLike } from '@tierkit/contracts/redis'
 import type { Cluster, Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest'
 import * as entry from '../src/index.js'
@@ -93,7 +94,7 @@ describe('the public entry', () => {
 
   it('createCache and its options', () => {
     expectTypeOf(createCache).toEqualTypeOf<(options: CacheOptions) => Cache>()
-    expectTypeOf<CacheOptions['redis']>().toEqualTypeOf<Redis | Cluster>()
+    expectTypeOf<CacheOptions['redis']>().toEqualTypeOf<Redis | Cluster | NodeRedisClientLike>()
     expectTypeOf<CacheOptions['namespace']>().toEqualTypeOf<string>()
     expectTypeOf<CacheOptions['ttl']>().toEqualTypeOf<number>()
     expectTypeOf<CacheOptions['l1']>().toEqualTypeOf<L1Store | undefined>()
