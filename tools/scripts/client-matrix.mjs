@@ -1,5 +1,7 @@
 // The integration suite of one package again with each other Redis client library (issue 20):
-//   node ../../tools/scripts/client-matrix.mjs node-redis node-redis5 iovalkey
+//   node ../../tools/scripts/client-matrix.mjs node-redis node-redis5 iovalkey secure
+// `secure` is ioredis over TLS as the ACL user the package's README states (TIERKIT_TEST_SECURE=1); a
+// `<client>+secure` is that client so.
 // Run in the package's folder, after its own `vitest run` (ioredis, with coverage). Each client is one
 // `vitest run` with TIERKIT_TEST_CLIENT=<client> (the package's test helpers build their clients from it),
 // coverage off, its JSON report in .test-results/vitest-<client>.json (counted by summary.mjs). One after the
@@ -11,6 +13,12 @@ if (clients.length === 0) {
   console.error('usage: client-matrix.mjs <client>...')
   process.exit(2)
 }
+/** The environment of one run: `secure`, `<client>+secure` or `<client>`. */
+function envOf(run) {
+  const [client, flag] = run === 'secure' ? ['ioredis', 'secure'] : run.split('+')
+  return { TIERKIT_TEST_CLIENT: client, TIERKIT_TEST_SECURE: flag === 'secure' ? '1' : '' }
+}
+
 let failed = 0
 for (const client of clients) {
   console.log(`::: ${process.cwd().split('/').pop()} with ${client}`)
@@ -24,7 +32,7 @@ for (const client of clients) {
       '--reporter=json',
       `--outputFile.json=.test-results/vitest-${client}.json`,
     ],
-    { stdio: 'inherit', env: { ...process.env, TIERKIT_TEST_CLIENT: client } },
+    { stdio: 'inherit', env: { ...process.env, ...envOf(client) } },
   )
   if (r.status !== 0) failed++
 }

@@ -28,56 +28,59 @@ const makers = {
   'node-redis 5': () => createClient5({ url: server.url }),
 } as const
 
-describe.each(Object.keys(makers) as Array<keyof typeof makers>)('createCache with a raw %s client', (name) => {
-  const raw = () => {
-    const c = makers[name]()
-    c.on('error', () => {})
-    closers.push(() => c.destroy())
-    return c
-  }
+describe.each(Object.keys(makers) as Array<keyof typeof makers>)(
+  'createCache with a raw %s client',
+  (name) => {
+    const raw = () => {
+      const c = makers[name]()
+      c.on('error', () => {})
+      closers.push(() => c.destroy())
+      return c
+    }
 
-  it('one loader call; the other cache reads it from Redis (an L2 hit)', async () => {
-    const namespace = uniqueNs('clients')
-    const observer = recordingObserver()
-    const a = createCache({ redis: raw(), namespace, ttl: 60_000 })
-    const b = createCache({ redis: raw(), namespace, ttl: 60_000, observer })
-    let calls = 0
-    expect(await a.getOrLoad('k', () => ++calls && { n: 1 })).toEqual({ n: 1 })
-    expect(await b.getOrLoad('k', () => ++calls && { n: 2 })).toEqual({ n: 1 })
-    expect(calls).toBe(1)
-    expect(observer.count('l2:hit')).toBe(1)
-    expect(await b.getMany(['k', 'missing'])).toEqual([{ n: 1 }, undefined])
-    await a.delete('k')
-    expect(await b.get('k')).toBeUndefined()
-    await a.close()
-    await b.close()
-  })
-
-  it('after SCRIPT FLUSH the scripts are sent again (NOSCRIPT is an error reply, not a failure)', async () => {
-    const namespace = uniqueNs('clients-noscript')
-    const events: string[] = []
-    const cache = createCache({
-      redis: raw(),
-      namespace,
-      ttl: 60_000,
-      lock: { distributed: true },
-      onEvent: (e) => events.push(e.type),
+    it('one loader call; the other cache reads it from Redis (an L2 hit)', async () => {
+      const namespace = uniqueNs('clients')
+      const observer = recordingObserver()
+      const a = createCache({ redis: raw(), namespace, ttl: 60_000 })
+      const b = createCache({ redis: raw(), namespace, ttl: 60_000, observer })
+      let calls = 0
+      expect(await a.getOrLoad('k', () => ++calls && { n: 1 })).toEqual({ n: 1 })
+      expect(await b.getOrLoad('k', () => ++calls && { n: 2 })).toEqual({ n: 1 })
+      expect(calls).toBe(1)
+      expect(observer.count('l2:hit')).toBe(1)
+      expect(await b.getMany(['k', 'missing'])).toEqual([{ n: 1 }, undefined])
+      await a.delete('k')
+      expect(await b.get('k')).toBeUndefined()
+      await a.close()
+      await b.close()
     })
-    expect(await cache.getOrLoad('a', () => 1)).toBe(1)
-    await admin.call('SCRIPT', 'FLUSH')
-    expect(await cache.getOrLoad('b', () => 2)).toBe(2)
-    await cache.delete('a')
-    expect(await cache.get('a')).toBeUndefined()
-    expect(await cache.get('b')).toBe(2)
-    expect(events.filter((t) => t === 'redis-error')).toEqual([])
-    await cache.close()
-  })
-})
+
+    it('after SCRIPT FLUSH the scripts are sent again (NOSCRIPT is an error reply, not a failure)', async () => {
+      const namespace = uniqueNs('clients-noscript')
+      const events: string[] = []
+      const cache = createCache({
+        redis: raw(),
+        namespace,
+        ttl: 60_000,
+        lock: { distributed: true },
+        onEvent: (e) => events.push(e.type),
+      })
+      expect(await cache.getOrLoad('a', () => 1)).toBe(1)
+      await admin.call('SCRIPT', 'FLUSH')
+      expect(await cache.getOrLoad('b', () => 2)).toBe(2)
+      await cache.delete('a')
+      expect(await cache.get('a')).toBeUndefined()
+      expect(await cache.get('b')).toBe(2)
+      expect(events.filter((t) => t === 'redis-error')).toEqual([])
+      await cache.close()
+    })
+  },
+)
 
 describe('what createCache cannot take', () => {
   it('a node-redis cluster: E_UNSUPPORTED_CLIENT, naming the alternative', () => {
     const cluster = { sendCommand() {}, isOpen: false, masters: [] }
-    const e = thrown(() => createCache({ redis: cluster, namespace: 'n', ttl: 1000 }))
+    const e = thrown(() => createCache({ redis: cluster as never, namespace: 'n', ttl: 1000 }))
     expect(isTierkitError(e, 'E_UNSUPPORTED_CLIENT')).toBe(true)
     expect((e as Error).message).toMatch(/ioredis or iovalkey Cluster/)
   })

@@ -6,8 +6,10 @@ import {
   delayProxy,
   type RedisCluster,
   type RedisServer,
+  type SecureRedisServer,
   startRedis,
   startRedisCluster,
+  startSecureRedis,
 } from '@tierkit/testkit'
 import { Cluster, Redis } from 'ioredis'
 import { Redis as Valkey, Cluster as ValkeyCluster } from 'iovalkey'
@@ -24,7 +26,24 @@ export type TopologyName = 'redis' | 'cluster'
  */
 export type ClientName = 'ioredis' | 'iovalkey' | 'node-redis' | 'node-redis5'
 export const CLIENT: ClientName = clientFromEnv(process.env.TIERKIT_TEST_CLIENT)
-export const TOPOLOGIES: TopologyName[] = CLIENT.startsWith('node-redis') ? ['redis'] : ['redis', 'cluster']
+/**
+ * `TIERKIT_TEST_SECURE=1`: the suite as managed Redis runs it: the cache's clients connect over TLS (a CA made at
+ * start) as an ACL user granted exactly {@link REDIS_ASIDE_ACL} (the README's) plus the tests' own bookkeeping
+ * (`EXISTS`, the workers' `loader-calls:*` counters); the fault injection and `onEveryNode` keep the admin connection (the plain port). Single Redis only.
+ */
+export const SECURE: boolean = process.env.TIERKIT_TEST_SECURE === '1'
+export const TOPOLOGIES: TopologyName[] =
+  CLIENT.startsWith('node-redis') || SECURE ? ['redis'] : ['redis', 'cluster']
+
+/** The Redis ACL redis-aside needs (README, "Redis ACL"): its keys, no channels, the commands it and its scripts send. */
+export const REDIS_ASIDE_ACL =
+  'resetkeys ~ra:* resetchannels -@all +get +mget +set +del +pexpire +pttl +eval +evalsha +ping +info'
+
+/** What the tests themselves need besides the package: EXISTS for their checks, the workers' loader counters. */
+const TEST_BOOKKEEPING = '~loader-calls:* +exists +incr'
+
+/** The secure server's credentials and CA, for the clients (undefined when not secure). */
+let secure: { username: string; password: string; ca: string } | undefined
 
 function clientFromEnv(v: string | undefined): ClientName {
   const name = v === undefined || v === '' ? 'ioredis' : v
@@ -39,11 +58,19 @@ function clientFromEnv(v: string | undefined): ClientName {
  * through the same adapter, with any other command method (`flushall`, `pttl`...) sent as `call`.
  */
 function singleClient(host: string, port: number, offlineQueue: boolean): Redis {
+  const auth = secure && { username: secure.username, password: secure.password, tls: { ca: secure.ca } }
   if (CLIENT === 'ioredis')
-    return new Redis({ host, port, lazyConnect: false, enableOfflineQueue: offlineQueue })
+    return new Redis({ host, port, lazyConnect: false, enableOfflineQueue: offlineQueue, ...auth })
   if (CLIENT === 'iovalkey')
-    return new Valkey({ host, port, enableOfflineQueue: offlineQueue }) as unknown as Redis
-  const options = { url: `redis://${host}:${port}`, disableOfflineQueue: !offlineQueue }
+    return new Valkey({ host, port, enableOfflineQueue: offlineQueue, ...auth }) as unknown as Redis
+  const url = secure
+    ? `rediss://${secure.username}:${secure.password}@${host}:${port}`
+    : `redis://${host}:${port}`
+  const options = {
+    url,
+    disableOfflineQueue: !offlineQueue,
+    ...(secure ? { socket: { tls: true as const, ca: secure.ca } } : {}),
+  }
   const raw: object = CLIENT === 'node-redis' ? createClient(options) : createClient5(options)
   return commandProxy(raw, toRedisLike(raw)) as unknown as Redis
 }
@@ -93,17 +120,38 @@ export async function startTopology(name: TopologyName): Promise<Topology> {
     return c
   }
   if (name === 'redis') {
-    const server = await startRedis({ appendonly: true })
+    const user = {
+      name: 'tk',
+      password: `pw-${process.pid}`,
+      rules: `${REDIS_ASIDE_ACL} ${TEST_BOOKKEEPING}`,
+    }
+    const server = SECURE
+      ? await startSecureRedis({ appendonly: true, users: [user] })
+      : await startRedis({ appendonly: true })
+    if (SECURE)
+      secure = { username: user.name, password: user.password, ca: (server as SecureRedisServer).ca }
+    // the cache's clients (and the workers') reach the TLS port as the ACL user; the admin keeps the plain one
+    const cachePort = SECURE ? (server as SecureRedisServer).tlsPort : server.port
     return {
       name,
       server,
       client: (options) => {
         const p = options?.proxied?.[0]
         return quiet(
-          singleClient(p?.host ?? server.host, p?.port ?? server.port, options?.enableOfflineQueue !== false),
+          singleClient(p?.host ?? server.host, p?.port ?? cachePort, options?.enableOfflineQueue !== false),
         )
       },
-      nodes: () => [{ host: server.host, port: server.port }],
+      nodes: () => [
+        secure
+          ? {
+              host: server.host,
+              port: cachePort,
+              username: secure.username,
+              password: secure.password,
+              tls: { ca: secure.ca },
+            }
+          : { host: server.host, port: server.port },
+      ],
       stopServers: () => server.stop(),
       restartServers: () => server.restart(),
       ensureRunning: async () => {
