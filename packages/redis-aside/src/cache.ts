@@ -100,6 +100,7 @@ class RedisAsideCache implements Cache {
       const t0 = this.observed ? performance.now() : 0
       const inL1 = this.l1.get(redisKey) as Entry | undefined
       if (inL1 !== undefined) {
+        this.valueKeys.hit()
         const now = coarseNow()
         if (now < inL1.freshUntil) {
           if (this.observed) this.shared.record('l1', 'hit', t0)

@@ -15,24 +15,59 @@ import { Departure, type Leaving, leaveOnAbort } from './leaving.js'
 import type { LoaderRunner } from './loader.js'
 import type { DistributedLock, HeldLock } from './lock.js'
 import type { Shared } from './shared.js'
-import type { EntryStore, L2Read } from './store.js'
+import type { EntryStore, L2Read, ReadDone } from './store.js'
 import type { Loader, LoadOptions } from './types.js'
 
-/** The flight of a key: the whole read path of `getOrLoad` (Redis, lock, load), shared by its callers. */
-export interface Flight {
-  promise: Promise<unknown>
+/**
+ * The flight of a key: the whole read path of `getOrLoad` (Redis, lock, load), shared by its callers. It is
+ * its own {@link Departure} (set off when every caller aborted: the flight stops where it is and leaves its
+ * load), its own request (the key, its loader, the call's options) and the sink of its first Redis read: one
+ * object per L1 miss.
+ */
+export class Flight extends Departure implements ReadDone {
+  readonly promise: Promise<unknown>
   /** the callers of this flight that have not aborted (a caller without a signal never leaves) */
-  callers: number
-  /** set off when every caller aborted: the flight stops where it is and leaves its load */
-  departure: Departure
+  callers = 0
+  /** when the flight started (for the soft and hard timeouts) */
+  readonly start: number = coarseNow()
+  private resolveFlight!: (value: unknown) => void
+  private rejectFlight!: (error: unknown) => void
+
+  constructor(
+    private readonly flights: Flights,
+    readonly redisKey: string,
+    readonly key: string,
+    readonly loader: Loader<unknown>,
+    readonly options: LoadOptions | undefined,
+    /** the L1's copy, past its freshness and inside its grace */
+    readonly l1Stale: Entry | undefined,
+  ) {
+    super()
+    this.promise = new Promise((resolve, reject) => {
+      this.resolveFlight = resolve
+      this.rejectFlight = reject
+    })
+  }
+
+  /** The flight's first Redis read answered. */
+  readDone(read: L2Read): void {
+    this.flights.afterRead(this, read)
+  }
+
+  /** The flight lands: new callers no longer join it. */
+  settle(value: unknown, error: unknown, failed: boolean): void {
+    this.flights.landed(this)
+    if (failed) this.rejectFlight(error)
+    else this.resolveFlight(value)
+  }
 }
 
-/** One key's loader and the call's options, as the read path carries them. */
+/** One key's loader and the call's options, as the read path carries them (a {@link Flight}). */
 interface Request {
-  redisKey: string
-  key: string
-  loader: Loader<unknown>
-  options: LoadOptions | undefined
+  readonly redisKey: string
+  readonly key: string
+  readonly loader: Loader<unknown>
+  readonly options: LoadOptions | undefined
 }
 
 /** The newer of two servable entries (by `freshUntil`). */
@@ -76,15 +111,15 @@ export class Flights {
     options: LoadOptions | undefined,
     l1Stale: Entry | undefined,
   ): Flight {
-    const departure = new Departure()
-    const request: Request = { redisKey, key, loader, options }
-    const flight: Flight = { promise: this.resolve(request, l1Stale, departure), callers: 0, departure }
+    const flight = new Flight(this, redisKey, key, loader, options, l1Stale)
     this.flights.set(redisKey, flight)
-    const clear = (): void => {
-      if (this.flights.get(redisKey) === flight) this.flights.delete(redisKey)
-    }
-    flight.promise.then(clear, clear)
+    this.store.readTo(redisKey, key, true, flight)
     return flight
+  }
+
+  /** A flight landed: it leaves the table unless a write or an eviction replaced it already. */
+  landed(flight: Flight): void {
+    if (this.flights.get(flight.redisKey) === flight) this.flights.delete(flight.redisKey)
   }
 
   /**
@@ -102,41 +137,55 @@ export class Flights {
     return leaveOnAbort(flight.promise, signal, what, key, () => {
       if (--flight.callers === 0) {
         if (this.flights.get(redisKey) === flight) this.flights.delete(redisKey)
-        flight.departure.abort(signal.reason)
+        flight.abort(signal.reason)
       }
     })
   }
 
-  private async resolve(request: Request, l1Stale: Entry | undefined, signal: Leaving): Promise<unknown> {
-    const { redisKey, key, loader, options } = request
-    const start = coarseNow()
-    let stale = l1Stale
-    const read = await this.store.read(redisKey, key, true)
-    const inRedis = read.entry
-    if (inRedis !== undefined) {
-      const now = coarseNow()
-      if (now < inRedis.freshUntil) {
-        if (!read.evicted) {
-          this.store.setL1(redisKey, inRedis)
-          if (inRedis.refreshAt !== 0 && now >= inRedis.refreshAt) {
-            this.runner.refresh(redisKey, key, loader, options, inRedis.token)
+  /**
+   * The first Redis read of a flight answered: a fresh entry lands the flight at once (the L2 hit of an L1
+   * miss, with no further promise); anything else goes on to the lock and the loader.
+   */
+  afterRead(flight: Flight, read: L2Read): void {
+    try {
+      const inRedis = read.entry
+      if (inRedis !== undefined) {
+        const now = coarseNow()
+        if (now < inRedis.freshUntil) {
+          if (!read.evicted) {
+            this.store.setL1(flight.redisKey, inRedis)
+            if (inRedis.refreshAt !== 0 && now >= inRedis.refreshAt) {
+              this.runner.refresh(flight.redisKey, flight.key, flight.loader, flight.options, inRedis.token)
+            }
           }
+          flight.settle(inRedis.value, undefined, false)
+          return
         }
-        return inRedis.value
       }
-      stale = newer(stale, inRedis)
-    } else if (read.tombstone) {
-      stale = undefined // deleted: the L1's stale copy predates the delete
+      this.resolve(flight, read).then(
+        (value) => flight.settle(value, undefined, false),
+        (error: unknown) => flight.settle(undefined, error, true),
+      )
+    } catch (error) {
+      flight.settle(undefined, error, true)
     }
-    if (signal.aborted) throw new AbortedError('getOrLoad', signal.reason, key) // every caller left
+  }
+
+  /** After a first read that found no fresh entry: the lock (when on) and the loader. */
+  private async resolve(flight: Flight, read: L2Read): Promise<unknown> {
+    const { redisKey, key, start } = flight
+    let stale = flight.l1Stale
+    if (read.entry !== undefined) stale = newer(stale, read.entry)
+    else if (read.tombstone) stale = undefined // deleted: the L1's stale copy predates the delete
+    if (flight.aborted) throw new AbortedError('getOrLoad', flight.reason, key) // every caller left
     if (
       this.shared.settings.lock.distributed &&
       this.runner.running(redisKey) === undefined &&
       this.l2.healthy(redisKey)
     ) {
-      return this.loadWithLock(request, stale, start, read, signal)
+      return this.loadWithLock(flight, stale, start, read, flight)
     }
-    return this.loadFrom(request, stale, start, read, signal)
+    return this.loadFrom(flight, stale, start, read, flight)
   }
 
   /**

@@ -36,30 +36,56 @@ const MEMO_MAX_LENGTH = 256
 const MEMO_GENERATION = 4096
 
 /**
- * The Redis value keys of a namespace (`prefix + key`), memoised. A concatenation builds a new string on
- * every call, which each Map it meets (the L1's, the flights', the read batch's) must flatten and hash again:
- * on an L1 hit that was most of the cost of `getOrLoad`. A memoised key is one string whose hash V8 keeps.
- * Bounded: two generations of at most 4,096 keys of at most 256 characters; a key found in the old
- * generation moves to the young one, and the old one is dropped when the young one is full.
+ * The Redis value keys of a namespace (`prefix + key`), memoised for the keys that hit the L1. A
+ * concatenation builds a new string on every call, which each Map it meets (the L1's first) must flatten and
+ * hash again: on an L1 hit that was most of the cost of `getOrLoad`. A memoised key is one string whose hash
+ * V8 keeps. Only keys the L1 held when they were read are remembered ({@link hit}), so that a stream of cold
+ * keys (misses, which cost a Redis round trip anyway) does not churn the memo. Bounded: two generations of at
+ * most 4,096 keys of at most 256 characters; a key found in the old generation moves to the young one, and
+ * the old one is dropped when the young one is full.
  * @internal
  */
 export class ValueKeys {
   private young = new Map<string, string>()
   private old = new Map<string, string>()
+  /** the key {@link of} just built (not memoised), and its Redis key: what {@link hit} remembers */
+  private builtKey: string | undefined
+  private built = ''
 
   constructor(readonly prefix: string) {}
 
   /** The Redis value key of `key`. */
   of(key: string): string {
-    let redisKey = this.young.get(key)
-    if (redisKey !== undefined) return redisKey
-    if (key.length > MEMO_MAX_LENGTH) return this.prefix + key
-    redisKey = this.old.get(key) ?? this.prefix + key
+    const redisKey = this.young.get(key)
+    if (redisKey !== undefined) {
+      this.builtKey = undefined
+      return redisKey
+    }
+    const older = this.old.get(key)
+    if (older !== undefined) {
+      this.builtKey = undefined
+      this.remember(key, older)
+      return older
+    }
+    const built = this.prefix + key
+    this.builtKey = key.length <= MEMO_MAX_LENGTH ? key : undefined
+    this.built = built
+    return built
+  }
+
+  /** The key last passed to {@link of} was found in the L1: remember it if it is not yet. */
+  hit(): void {
+    const key = this.builtKey
+    if (key === undefined) return
+    this.builtKey = undefined
+    this.remember(key, this.built)
+  }
+
+  private remember(key: string, redisKey: string): void {
     this.young.set(key, redisKey)
     if (this.young.size >= MEMO_GENERATION) {
       this.old = this.young
       this.young = new Map()
     }
-    return redisKey
   }
 }

@@ -25,8 +25,11 @@ export interface L2 {
   readonly breakerState: BreakerState
   /** Whether calls on `redisKey` go through right now (its breaker is closed). */
   healthy(redisKey: string): boolean
-  /** `GET`, coalesced with the other reads of this turn of the event loop. */
-  read(redisKey: string): Promise<string | null>
+  /**
+   * `GET`, coalesced with the other reads of this turn of the event loop (one `MGET` per hash slot); the
+   * answer goes to `sink` (no promise: this is the read of every L1 miss).
+   */
+  readTo(redisKey: string, sink: ReadSink): void
   /**
    * `MGET` per hash slot: the values of the keys whose group was answered (a key of a failed group is
    * absent), and how many groups failed.
@@ -42,6 +45,14 @@ export interface L2 {
     operation: string,
     write?: boolean,
   ): Promise<unknown>
+}
+
+/** Where the answer of one {@link L2.readTo} goes. Neither method may throw. */
+export interface ReadSink {
+  /** Redis answered: the value, or `null` when the key is empty */
+  l2Answered(raw: string | null): void
+  /** the read failed (a `RedisUnavailableError` or an error reply, reported already) */
+  l2Failed(error: unknown): void
 }
 
 /** Options of {@link createL2}. */
@@ -101,7 +112,20 @@ interface PendingCall {
   breaker: Breaker
 }
 
-type ReadWaiter = { resolve: (v: string | null) => void; reject: (e: unknown) => void }
+/** The readers of one key in a read batch: one sink (the usual case: one flight per key), or several. */
+type Readers = ReadSink | ReadSink[]
+
+function settle(readers: Readers, raw: string | null | undefined, error?: unknown): void {
+  if (!Array.isArray(readers)) {
+    if (error !== undefined) readers.l2Failed(error)
+    else readers.l2Answered(raw ?? null)
+    return
+  }
+  for (const sink of readers) {
+    if (error !== undefined) sink.l2Failed(error)
+    else sink.l2Answered(raw ?? null)
+  }
+}
 
 /** {@link L2} on an ioredis `Redis` or `Cluster`. */
 class IoredisL2 implements L2 {
@@ -111,7 +135,7 @@ class IoredisL2 implements L2 {
   private readonly breaker: Breaker
   private readonly breakers = new Map<string, Breaker>()
   private readonly pending = new Set<PendingCall>()
-  private readBatch: Map<string, ReadWaiter[]> | undefined
+  private readBatch: Map<string, Readers> | undefined
   private sweepTimer: NodeJS.Timeout | undefined
 
   constructor(private readonly o: L2Options) {
@@ -141,22 +165,17 @@ class IoredisL2 implements L2 {
    * flushed on `process.nextTick` as one `GET` (a lone key) or one `MGET` per hash slot. A lone sequential
    * read therefore costs exactly one `GET` and no extra delay.
    */
-  read(redisKey: string): Promise<string | null> {
+  readTo(redisKey: string, sink: ReadSink): void {
     let batch = this.readBatch
     if (batch === undefined) {
       batch = new Map()
       this.readBatch = batch
       process.nextTick(this.flushReads)
     }
-    let waiters = batch.get(redisKey)
-    if (waiters === undefined) {
-      waiters = []
-      batch.set(redisKey, waiters)
-    }
-    const list = waiters
-    return new Promise<string | null>((resolve, reject) => {
-      list.push({ resolve, reject })
-    })
+    const readers = batch.get(redisKey)
+    if (readers === undefined) batch.set(redisKey, sink)
+    else if (Array.isArray(readers)) readers.push(sink)
+    else batch.set(redisKey, [readers, sink])
   }
 
   async readMany(redisKeys: string[]): Promise<{ values: Map<string, string | null>; failures: number }> {
@@ -209,29 +228,22 @@ class IoredisL2 implements L2 {
     const batch = this.readBatch
     this.readBatch = undefined
     if (batch === undefined) return
-    const settle = (redisKey: string, value: string | null | undefined, error?: unknown): void => {
-      for (const waiter of batch.get(redisKey)!) {
-        if (error !== undefined) waiter.reject(error)
-        else waiter.resolve(value ?? null)
-      }
-    }
     if (batch.size === 1) {
-      const [redisKey] = batch.keys() as unknown as [string]
+      const [[redisKey, readers]] = batch as unknown as [[string, Readers]]
       this.call(() => this.redis.get(redisKey), 'get', redisKey).then(
-        (v) => settle(redisKey, v),
-        (err: unknown) => settle(redisKey, null, err ?? new Error('redis get failed')),
+        (v) => settle(readers, v),
+        (err: unknown) => settle(readers, null, err ?? new Error('redis get failed')),
       )
       return
     }
     for (const group of this.bySlot([...batch.keys()])) {
       this.call(() => this.redis.mget(...group), 'mget', group[0]!).then(
         (values) => {
-          group.forEach((redisKey, i) => {
-            settle(redisKey, values[i])
-          })
+          for (let i = 0; i < group.length; i++) settle(batch.get(group[i]!)!, values[i])
         },
         (err: unknown) => {
-          for (const redisKey of group) settle(redisKey, null, err ?? new Error('redis mget failed'))
+          const error = err ?? new Error('redis mget failed')
+          for (const redisKey of group) settle(batch.get(redisKey)!, null, error)
         },
       )
     }

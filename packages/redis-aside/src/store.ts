@@ -17,7 +17,7 @@ import {
   tombstoneText,
 } from './entry.js'
 import { RedisReplyError } from './errors.js'
-import { isReplyError, type L2 } from './l2.js'
+import { isReplyError, type L2, type ReadSink } from './l2.js'
 import { FILL, LEASE, RELEASE } from './scripts.js'
 import type { Shared } from './shared.js'
 
@@ -43,10 +43,40 @@ export interface Fence {
   invalid: boolean
 }
 
+/** Who gets the result of {@link EntryStore.readTo}. `readDone` must not throw. */
+export interface ReadDone {
+  readDone(read: L2Read): void
+}
+
+/**
+ * One Redis read of {@link EntryStore.readTo} in flight: its own fence, and the sink its answer goes to, in
+ * one object (the read of every L1 miss: no promise, no closure).
+ */
+class PendingRead implements Fence, ReadSink {
+  invalid = false
+
+  constructor(
+    private readonly store: EntryStore,
+    readonly redisKey: string,
+    readonly key: string,
+    readonly report: boolean,
+    readonly t0: number,
+    readonly done: ReadDone,
+  ) {}
+
+  l2Answered(raw: string | null): void {
+    this.done.readDone(this.store.answered(this, raw))
+  }
+
+  l2Failed(): void {
+    this.done.readDone(this.store.answered(this, undefined))
+  }
+}
+
 export class EntryStore {
   private readonly codec: EntryCodec
   /** Redis reads in flight per key, so that an eviction can stop them from filling the L1. */
-  private readonly fences = new Map<string, Fence[]>()
+  private readonly fences = new Map<string, Fence | Fence[]>()
 
   constructor(
     private readonly shared: Shared,
@@ -60,54 +90,76 @@ export class EntryStore {
 
   fence(redisKey: string): Fence {
     const fence: Fence = { invalid: false }
-    const list = this.fences.get(redisKey)
-    if (list === undefined) this.fences.set(redisKey, [fence])
-    else list.push(fence)
+    this.addFence(redisKey, fence)
     return fence
+  }
+
+  private addFence(redisKey: string, fence: Fence): void {
+    const list = this.fences.get(redisKey)
+    if (list === undefined) this.fences.set(redisKey, fence)
+    else if (Array.isArray(list)) list.push(fence)
+    else this.fences.set(redisKey, [list, fence])
   }
 
   unfence(redisKey: string, fence: Fence): void {
     const list = this.fences.get(redisKey)
-    if (list === undefined) return
-    if (list.length === 1) {
-      if (list[0] === fence) this.fences.delete(redisKey)
+    if (list === fence) {
+      this.fences.delete(redisKey)
       return
     }
+    if (!Array.isArray(list)) return
     const at = list.indexOf(fence)
     if (at >= 0) list.splice(at, 1)
+    if (list.length === 1) this.fences.set(redisKey, list[0]!)
   }
 
   /** An eviction of `redisKey`: the reads in flight must not fill the L1. */
   invalidateReads(redisKey: string): void {
     const fences = this.fences.get(redisKey)
-    if (fences !== undefined) for (const fence of fences) fence.invalid = true
+    if (fences === undefined) return
+    if (Array.isArray(fences)) for (const fence of fences) fence.invalid = true
+    else fences.invalid = true
   }
 
   invalidateAllReads(): void {
-    for (const list of this.fences.values()) for (const fence of list) fence.invalid = true
+    for (const list of this.fences.values()) {
+      if (Array.isArray(list)) for (const fence of list) fence.invalid = true
+      else list.invalid = true
+    }
   }
 
   // ---------------------------------------------------------------- reads
 
   /** One Redis read of `redisKey` (coalesced with the others of this tick), and what it saw. */
-  async read(redisKey: string, key: string, report: boolean): Promise<L2Read> {
-    const fence = this.fence(redisKey)
+  read(redisKey: string, key: string, report: boolean): Promise<L2Read> {
+    return new Promise((resolve) => {
+      this.readTo(redisKey, key, report, { readDone: resolve })
+    })
+  }
+
+  /** {@link read} with its answer to `done` (the read of an L1 miss: no promise). */
+  readTo(redisKey: string, key: string, report: boolean, done: ReadDone): void {
+    const pending = new PendingRead(this, redisKey, key, report, this.shared.t0(), done)
+    this.addFence(redisKey, pending)
+    this.l2.readTo(redisKey, pending)
+  }
+
+  /** What a read saw: Redis answered `raw`, or did not answer (`undefined`). @internal of PendingRead */
+  answered(read: PendingRead, raw: string | null | undefined): L2Read {
+    const { redisKey, key, report, t0 } = read
     try {
-      const t0 = this.shared.t0()
-      let raw: string | null
-      try {
-        raw = await this.l2.read(redisKey)
-      } catch {
+      if (raw === undefined) {
         if (report) this.shared.record('l2', 'error', t0)
-        return { entry: undefined, token: '', answered: false, tombstone: false, evicted: fence.invalid }
+        return { entry: undefined, token: '', answered: false, tombstone: false, evicted: read.invalid }
       }
       if (raw === null) {
         if (report) this.shared.record('l2', 'miss', t0)
-        return { entry: undefined, token: '', answered: true, tombstone: false, evicted: fence.invalid }
+        return { entry: undefined, token: '', answered: true, tombstone: false, evicted: read.invalid }
       }
-      return this.interpret(redisKey, key, raw, t0, report, fence)
+      // still fenced while it decodes: an eviction meanwhile keeps the result out of the L1
+      return this.interpret(redisKey, key, raw, t0, report, read)
     } finally {
-      this.unfence(redisKey, fence)
+      this.unfence(redisKey, read)
     }
   }
 
