@@ -8,13 +8,14 @@ import {
   refuseRenamed,
 } from '@tierkit/contracts'
 import type { UnsupportedServerError } from '@tierkit/contracts/redis'
-import type { Redis } from 'ioredis'
+import type { Cluster, Redis } from 'ioredis'
 import { checkEvictors, checkRedis } from './args.js'
 
 import { boundedReady, DEFAULT_QUIT_TIMEOUT, DEFAULT_READY_TIMEOUT } from './connect.js'
 import { evictEverything, evictKeys } from './evict.js'
+import { ClusterTracking, type Tracker } from './tracking/cluster.js'
 import { CHANNEL, decodeInvalidation } from './tracking/messages.js'
-import { TrackingSession } from './tracking/session.js'
+import { type SessionHooks, TrackingSession } from './tracking/session.js'
 import type { LocalEvictor } from './types.js'
 
 /** Events of a tracking invalidator. */
@@ -36,10 +37,11 @@ export type TrackingEvent =
 /** Options of {@link createTrackingInvalidator}. */
 export interface TrackingOptions {
   /**
-   * An ioredis `Redis` (a single server; on a Cluster use the bus). Duplicated once (RESP2); not closed. A
-   * client made with `lazyConnect: true` works: the duplicate is connected at once.
+   * An ioredis `Redis` (duplicated once, RESP2) or `Cluster` (one tracking session per master, on the Cluster's
+   * own connection to it, following slot moves, failovers and replaced nodes); not closed. A client made with
+   * `lazyConnect: true` works: the duplicate is connected at once.
    */
-  redis: Redis
+  redis: Redis | Cluster
   /** Key prefixes to watch (Redis `CLIENT TRACKING ... BCAST PREFIX`), e.g. the Redis key prefix of a cache namespace. */
   prefixes: readonly string[]
   /** Maps a changed Redis key to the cache key to evict (`undefined`: ignore it). */
@@ -130,52 +132,12 @@ export interface TrackingStats {
 export function createTrackingInvalidator(options: TrackingOptions): TrackingInvalidator {
   const o = checkOptions(options)
   const stats: TrackingStats = { messages: 0, evicted: 0, clears: 0 }
-  const emit = (e: TrackingEvent): void => {
-    try {
-      o.onEvent?.(e)
-    } catch {
-      // ignore
-    }
-  }
-  const onError = (error: unknown): void => emit({ type: 'error', error })
-  const clearAll = (reason: 'flush' | 'reconnect' | 'disconnected'): void => {
-    // the caches first: their reads and loads in flight may predate a missed invalidation
-    evictEverything(o.caches, onError)
-    stats.clears++
-    emit({ type: 'cleared', reason })
-  }
-  let resolveReady!: () => void
-  let refuse!: (error: UnsupportedServerError) => void
-  // settles once: on with the first confirmation, or refused for good by a server that cannot track (Dragonfly)
-  const ready = new Promise<void>((resolve, reject) => {
-    resolveReady = resolve
-    refuse = reject
-  })
-  ready.catch(() => {})
-  const session = new TrackingSession(o.redis, o.prefixes, o.noloop, o.verifyInterval, {
-    ready() {
-      resolveReady()
-      emit({ type: 'ready' })
-    },
-    recovered: () => clearAll('reconnect'),
-    disconnected: () => clearAll('disconnected'),
-    message(channel, payload) {
-      if (channel.toString() !== CHANNEL) return
-      stats.messages++
-      const keys = decodeInvalidation(payload, o.toKey, onError)
-      if (keys === 'flush') return clearAll('flush') // a null payload means the whole database was flushed
-      if (keys.length === 0) return
-      evictKeys(o.caches, keys, onError)
-      stats.evicted += keys.length
-      emit({ type: 'invalidate', keys })
-    },
-    error: onError,
-    unsupported(error) {
-      refuse(error)
-      emit({ type: 'error', error })
-      void session.close(DEFAULT_QUIT_TIMEOUT)
-    },
-  })
+  const { hooks, ready } = trackingHooks(o, stats, () => session)
+  // a Cluster: one session per master, following the topology; a single server: one session
+  const session: Tracker =
+    (o.redis as { isCluster?: boolean }).isCluster === true
+      ? new ClusterTracking(o.redis as Cluster, o.prefixes, o.noloop, o.verifyInterval, hooks)
+      : new TrackingSession(o.redis as Redis, o.prefixes, o.noloop, o.verifyInterval, hooks)
   let signalClosed!: () => void
   const closedPromise = new Promise<void>((r) => {
     signalClosed = r
@@ -208,9 +170,67 @@ export function createTrackingInvalidator(options: TrackingOptions): TrackingInv
   }
 }
 
+/**
+ * What the session(s) tell the invalidator, turned into evictions, clears and events; `ready` settles once: on
+ * with the first confirmation, or refused for good by a server that cannot track (Dragonfly).
+ */
+function trackingHooks(
+  o: TrackingConfig,
+  stats: TrackingStats,
+  session: () => Tracker,
+): { hooks: SessionHooks; ready: Promise<void> } {
+  const emit = (e: TrackingEvent): void => {
+    try {
+      o.onEvent?.(e)
+    } catch {
+      // ignore
+    }
+  }
+  const onError = (error: unknown): void => emit({ type: 'error', error })
+  const clearAll = (reason: 'flush' | 'reconnect' | 'disconnected'): void => {
+    // the caches first: their reads and loads in flight may predate a missed invalidation
+    evictEverything(o.caches, onError)
+    stats.clears++
+    emit({ type: 'cleared', reason })
+  }
+  let resolveReady!: () => void
+  let refuse!: (error: UnsupportedServerError) => void
+  // settles once: on with the first confirmation, or refused for good by a server that cannot track (Dragonfly)
+  const ready = new Promise<void>((resolve, reject) => {
+    resolveReady = resolve
+    refuse = reject
+  })
+  ready.catch(() => {})
+  const hooks: SessionHooks = {
+    ready() {
+      resolveReady()
+      emit({ type: 'ready' })
+    },
+    recovered: () => clearAll('reconnect'),
+    disconnected: () => clearAll('disconnected'),
+    message(channel, payload) {
+      if (channel.toString() !== CHANNEL) return
+      stats.messages++
+      const keys = decodeInvalidation(payload, o.toKey, onError)
+      if (keys === 'flush') return clearAll('flush') // a null payload means the whole database was flushed
+      if (keys.length === 0) return
+      evictKeys(o.caches, keys, onError)
+      stats.evicted += keys.length
+      emit({ type: 'invalidate', keys })
+    },
+    error: onError,
+    unsupported(error) {
+      refuse(error)
+      emit({ type: 'error', error })
+      void session().close(DEFAULT_QUIT_TIMEOUT)
+    },
+  }
+  return { hooks, ready }
+}
+
 /** The invalidator's options, checked and resolved. */
 interface TrackingConfig {
-  readonly redis: Redis
+  readonly redis: Redis | Cluster
   readonly prefixes: readonly string[]
   readonly toKey: (redisKey: string) => string | undefined
   readonly caches: readonly LocalEvictor[]
