@@ -28,23 +28,27 @@ function client(): Cluster {
   return c
 }
 
+/** A cache with an L1 on its own Cluster client, and a tracking invalidator on that client, ready. */
+async function trackedCache(ns: string) {
+  const redis = client()
+  const cache = createCache({ redis, l1: new MapL1(), namespace: ns, ttl: 60_000 })
+  closers.push(() => cache.close())
+  const events: TrackingEvent[] = []
+  const tracking = createTrackingInvalidator({
+    redis,
+    prefixes: [`ra:${ns.length}:${ns}:v:`],
+    toKey: (k) => parseRedisKey(k)?.key,
+    caches: [cache],
+    onEvent: (e) => events.push(e),
+  })
+  closers.push(() => tracking.close())
+  await tracking.ready({ timeout: 30_000 })
+  return { redis, cache, events }
+}
+
 describe('createTrackingInvalidator on a Cluster', () => {
   it('every master reports: a delete by an outsider on any node evicts; own writes do not', async () => {
-    const ns = 'ctrk'
-    const redis = client()
-    const l1 = new MapL1()
-    const cache = createCache({ redis, l1, namespace: ns, ttl: 60_000 })
-    closers.push(() => cache.close())
-    const events: TrackingEvent[] = []
-    const tracking = createTrackingInvalidator({
-      redis,
-      prefixes: [`ra:${ns.length}:${ns}:v:`],
-      toKey: (k) => parseRedisKey(k)?.key,
-      caches: [cache],
-      onEvent: (e) => events.push(e),
-    })
-    closers.push(() => tracking.close())
-    await tracking.ready({ timeout: 30_000 })
+    const { redis, cache, events } = await trackedCache('ctrk')
     const keys = Array.from({ length: 30 }, (_, i) => `k${i}`)
     for (const k of keys) await cache.set(k, `v-${k}`)
     // the keys are spread over every master
@@ -55,7 +59,7 @@ describe('createTrackingInvalidator on a Cluster', () => {
     // own writes: no invalidation of this instance's fresh copies
     expect(events.filter((e) => e.type === 'invalidate')).toEqual([])
     const outsider = client()
-    for (const k of keys) await outsider.del(`ra:${ns.length}:${ns}:v:${k}`)
+    for (const k of keys) await outsider.del(`ra:4:ctrk:v:${k}`)
     await vi.waitFor(
       () => {
         const evicted = new Set(events.flatMap((e) => (e.type === 'invalidate' ? e.keys : [])))
@@ -67,21 +71,7 @@ describe('createTrackingInvalidator on a Cluster', () => {
   }, 90_000)
 
   it('a master killed under load and restarted: tracking comes back there, the caches are cleared', async () => {
-    const ns = 'ctrk2'
-    const redis = client()
-    const l1 = new MapL1()
-    const cache = createCache({ redis, l1, namespace: ns, ttl: 60_000 })
-    closers.push(() => cache.close())
-    const events: TrackingEvent[] = []
-    const tracking = createTrackingInvalidator({
-      redis,
-      prefixes: [`ra:${ns.length}:${ns}:v:`],
-      toKey: (k) => parseRedisKey(k)?.key,
-      caches: [cache],
-      onEvent: (e) => events.push(e),
-    })
-    closers.push(() => tracking.close())
-    await tracking.ready({ timeout: 30_000 })
+    const { cache, events } = await trackedCache('ctrk2')
     const keys = Array.from({ length: 30 }, (_, i) => `m${i}`)
     for (const k of keys) await cache.set(k, 'before')
     // load: reads keep going while the master dies
@@ -105,7 +95,7 @@ describe('createTrackingInvalidator on a Cluster', () => {
     const outsider = client()
     await vi.waitFor(
       async () => {
-        for (const k of keys) await outsider.set(`ra:${ns.length}:${ns}:v:${k}`, 'x', 'PX', 60_000)
+        for (const k of keys) await outsider.set(`ra:5:ctrk2:v:${k}`, 'x', 'PX', 60_000)
         const evicted = new Set(events.flatMap((e) => (e.type === 'invalidate' ? e.keys : [])))
         // every key, on every master (the restarted one included), was reported
         expect(keys.filter((k) => !evicted.has(k))).toEqual([])

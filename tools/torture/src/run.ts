@@ -520,34 +520,22 @@ export async function runTopology(o: RunOptions): Promise<RunData> {
           })
           return
         }
-        case 'sentinel-failover': {
-          const old = await sentinel!.masterAddress()
-          const start = now()
-          const next = await sentinel!.failover({ waitForReplica: false })
-          const promoted = now()
-          // until the old primary is reconfigured as a replica, a client still connected to it writes to a node
-          // whose writes the new primary never sees: the outage (and possible loss) lasts until then
-          await sentinel!.waitForReplica(60_000)
-          record({
-            fault: f.kind,
-            start,
-            end: now(),
-            outage: true,
-            dataLoss: true,
-            lossAt: start,
-            target: `${old.port} -> ${next.port}`,
-            detail: `promoted after ${Math.round(promoted - start)} ms`,
-          })
-          return
-        }
+        case 'sentinel-failover':
         case 'sentinel-primary-kill': {
           const old = await sentinel!.masterAddress()
           const start = now()
-          // SIGKILL: no shutdown, the sentinels notice after down-after-milliseconds and promote the replica
-          const node = await sentinel!.kill('primary')
-          const next = await sentinel!.waitForNewPrimary(old.port, 60_000)
+          let next: { port: number }
+          if (f.kind === 'sentinel-failover') {
+            next = await sentinel!.failover({ waitForReplica: false })
+          } else {
+            // SIGKILL: no shutdown, the sentinels notice after down-after-milliseconds and promote the replica
+            const node = await sentinel!.kill('primary')
+            next = await sentinel!.waitForNewPrimary(old.port, 60_000)
+            await node.restart()
+          }
           const promoted = now()
-          await node.restart()
+          // until the old primary is back as a replica of the new one, a client still connected to it writes to
+          // a node whose writes the new primary never sees: the outage (and possible loss) lasts until then
           await sentinel!.waitForReplica(60_000)
           record({
             fault: f.kind,
@@ -557,7 +545,7 @@ export async function runTopology(o: RunOptions): Promise<RunData> {
             dataLoss: true,
             lossAt: start,
             target: `${old.port} -> ${next.port}`,
-            detail: `SIGKILL, promoted after ${Math.round(promoted - start)} ms`,
+            detail: `${f.kind === 'sentinel-failover' ? '' : 'SIGKILL, '}promoted after ${Math.round(promoted - start)} ms`,
           })
           return
         }
