@@ -179,3 +179,89 @@ export function optHitRatio(stream: Int32Array, capacity: number): number {
   }
   return (100 * hits) / n
 }
+
+/** Loop over `n` keys, `count` accesses: larger than the cache, LRU never hits, any fixed subset does. */
+export function loopOver(n: number, count: number): Int32Array {
+  const out = new Int32Array(count)
+  for (let k = 0; k < count; k++) out[k] = k % n
+  return out
+}
+
+/**
+ * Zipf(alpha) over `n` hot keys with one-time scans: every `every` accesses, `length` never-seen keys in a row.
+ * A scan-resistant policy keeps the hot keys through the scans; LRU flushes them.
+ */
+export function zipfWithScans(
+  n: number,
+  alpha: number,
+  count: number,
+  every: number,
+  length: number,
+  seed = 11,
+): Int32Array {
+  const base = zipf(n, alpha, count, seed)
+  const out = new Int32Array(count)
+  let fresh = n
+  let j = 0
+  for (let k = 0; k < count; k++) {
+    const inScan = k % every >= every - length
+    out[k] = inScan ? fresh++ : base[j++]!
+  }
+  return out
+}
+
+/**
+ * Recency bursts over a popular background: Zipf(alpha) over `n` keys, and bursts (`pBurst` of the accesses)
+ * that touch a fresh key and re-touch it a few times within `spread` accesses. The burst keys are worth
+ * keeping only for a short while: recency, not frequency, catches them.
+ */
+export function recencyBursts(
+  n: number,
+  alpha: number,
+  count: number,
+  pBurst: number,
+  spread: number,
+  seed = 13,
+): Int32Array {
+  const r = rng(seed + 1)
+  const base = zipf(n, alpha, count, seed)
+  const out = new Int32Array(count).fill(-1)
+  let fresh = n
+  let j = 0
+  for (let k = 0; k < count; k++) {
+    if (out[k] !== -1) continue
+    if (r() < pBurst) {
+      const key = fresh++
+      out[k] = key
+      // re-touch it 1-3 times at short distances (free positions only)
+      const times = 1 + Math.floor(r() * 3)
+      let at = k
+      for (let t = 0; t < times; t++) {
+        at += 1 + Math.floor(r() * spread)
+        while (at < count && out[at] !== -1) at++
+        if (at < count) out[at] = key
+      }
+    } else out[k] = base[j++]!
+  }
+  return out
+}
+
+/**
+ * Phase changes: `phases` phases of `phaseLength` accesses, cycling through recency-heavy traffic, a loop
+ * over `loopKeys` keys and a Zipf(0.9) hot set, each over fresh keys: the best window moves at every phase.
+ */
+export function phaseChanges(phases: number, phaseLength: number, loopKeys: number, seed = 17): Int32Array {
+  const out = new Int32Array(phases * phaseLength)
+  for (let p = 0; p < phases; p++) {
+    const offset = (p + 1) * 10_000_000
+    const kind = p % 3
+    const part =
+      kind === 0
+        ? recencyHeavy(phaseLength, loopKeys / 4, 0.1, seed + p)
+        : kind === 1
+          ? loopOver(loopKeys, phaseLength)
+          : zipf(loopKeys * 20, 0.9, phaseLength, seed + p)
+    for (let k = 0; k < phaseLength; k++) out[p * phaseLength + k] = part[k]! + offset
+  }
+  return out
+}

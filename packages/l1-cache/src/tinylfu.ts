@@ -3,14 +3,14 @@
  * leaving it is a candidate for the main space, a segmented LRU of probation (list 1) and protected (list 2),
  * which it enters only if the TinyLFU admission (src/admission.ts) prefers it to probation's least recent
  * entry. A probation hit promotes to protected (at most 80% of the main space). The window's share is tuned by
- * the hill climber (src/climber.ts); every `period` lookups the frequencies are aged.
+ * the window climber (src/climber.ts); every `period` lookups the frequencies are aged.
  *
  * Each slot's policy byte (`store.meta`) holds its segment (bits 4-5), an exact 4-bit frequency for residents
  * (bits 0-3) and whether it was hit since it was inserted (bit 6).
  * @internal
  */
 import { TinyLfuAdmission } from './admission.js'
-import { HillClimber } from './climber.js'
+import { WindowClimber } from './climber.js'
 import type { EvictionPolicy, PolicyContext } from './policy.js'
 import { FIRST, type SlotStore } from './slots.js'
 import type { Counters } from './stats.js'
@@ -40,7 +40,10 @@ export class WTinyLfuPolicy<K> implements EvictionPolicy<K> {
   private readonly capUnits: number
   private readonly evict: (slot: number) => void
   private readonly admission = new TinyLfuAdmission()
-  private readonly climber: HillClimber
+  private readonly climber: WindowClimber
+  /** Hits in the window segment (the climber compares them with the main space's). */
+  private windowHits = 0
+  private readonly marginal: number = TUNING.marginal
   private windowWeight = 0
   private protectedWeight = 0
   // Fractional fields start with a fractional value: V8 then stores them as doubles from the start, instead of
@@ -52,8 +55,6 @@ export class WTinyLfuPolicy<K> implements EvictionPolicy<K> {
   private period = 0
   private sample = 0
   private lastAge = 0
-  /** The cache was full once: from then on the climber runs. */
-  private filled = false
   private readonly fastEvict: boolean = TUNING.fastEvict
 
   constructor(ctx: PolicyContext<K>) {
@@ -64,9 +65,9 @@ export class WTinyLfuPolicy<K> implements EvictionPolicy<K> {
     this.maxWeight = ctx.maxWeight
     this.capUnits = ctx.capUnits
     this.evict = ctx.evict
-    this.windowMax = Math.max(1, this.capUnits * 0.01)
+    this.windowMax = Math.max(this.minWindow(), this.capUnits * TUNING.initialWindow)
     this.protectedMax = (this.capUnits - this.windowMax) * 0.8
-    this.climber = new HillClimber(this.capUnits)
+    this.climber = new WindowClimber(this.capUnits, this.minWindow())
     this.setPeriods(this.max > 0 ? this.max : this.store.slotCap)
     this.nextCheck = Math.min(this.sample, this.period)
   }
@@ -77,6 +78,31 @@ export class WTinyLfuPolicy<K> implements EvictionPolicy<K> {
   }
 
   onHit(slot: number): void {
+    // touch(slot) written out: this is the hit path
+    const meta = this.store.meta!
+    const m = meta[slot]!
+    meta[slot] = ((m & FREQ) !== FREQ ? m + 1 : m) | TOUCH
+    const q = (m >>> Q_SHIFT) & 3
+    if (q === PROB) this.promote(slot)
+    else {
+      this.store.toTail(q, slot)
+      if (q === WIN && this.recencyHit(m)) this.windowHits++
+    }
+    if (this.counters.hits + this.counters.misses >= this.nextCheck) this.periodic()
+  }
+
+  /**
+   * Whether a window hit is one only the window earns: an entry that TinyLFU would admit over probation's
+   * victim now (used more often) would be held by the main space as well, so its hits are not the window's
+   * margin (on Zipf traffic the hottest keys stay in the window and made it look dense).
+   */
+  private recencyHit(m: number): boolean {
+    const v = this.store.next[PROB]!
+    return v === PROB || (m & FREQ) <= (this.store.meta![v]! & FREQ) + this.marginal
+  }
+
+  /** A use of the entry in `slot` that is not a lookup (a replacing `set`): count it, move it per its segment. */
+  private touch(slot: number): void {
     const meta = this.store.meta!
     const m = meta[slot]!
     meta[slot] = ((m & FREQ) !== FREQ ? m + 1 : m) | TOUCH
@@ -84,7 +110,6 @@ export class WTinyLfuPolicy<K> implements EvictionPolicy<K> {
     // a protected or window hit moves in place to its segment's most recent end
     if (q === PROB) this.promote(slot)
     else this.store.toTail(q, slot)
-    if (this.counters.hits + this.counters.misses >= this.nextCheck) this.periodic()
   }
 
   beforeInsert(_size: number): void {}
@@ -95,8 +120,6 @@ export class WTinyLfuPolicy<K> implements EvictionPolicy<K> {
     store.append(WIN, slot)
     this.windowWeight += size
     this.makeRoom()
-    if (!this.filled && store.count >= this.maxCount) this.filled = true
-    if (!this.filled && store.weight >= this.maxWeight * 0.95) this.filled = true
   }
 
   onUpdate(slot: number, delta: number): void {
@@ -105,7 +128,8 @@ export class WTinyLfuPolicy<K> implements EvictionPolicy<K> {
       if (q === WIN) this.windowWeight += delta
       else if (q === PROT) this.protectedWeight += delta
     }
-    this.onHit(slot)
+    this.touch(slot)
+    if (this.counters.hits + this.counters.misses >= this.nextCheck) this.periodic()
     this.makeRoom()
   }
 
@@ -242,11 +266,14 @@ export class WTinyLfuPolicy<K> implements EvictionPolicy<K> {
         meta[s] = (m & ~FREQ) | ((m & FREQ) >>> 1)
       }
     }
-    if (this.filled && TUNING.climb) {
-      const amount = this.climber.move(hits, lookups)
+    if (TUNING.climb) {
+      const store = this.store
+      const used = store.sizes === null ? store.count : store.weight
+      const w = this.windowWeight
+      const amount = this.climber.move(hits, this.windowHits, lookups, this.windowMax, w, used - w)
       if (amount !== 0) this.adjustWindow(amount)
     }
-    this.climber.startSample(this.counters.hits, lookups)
+    this.climber.startSample(hits, this.windowHits, lookups)
   }
 
   /** Ageing period and climber sample for an entry capacity of `entries`. */
@@ -256,10 +283,14 @@ export class WTinyLfuPolicy<K> implements EvictionPolicy<K> {
     this.sample = Math.ceil(Math.max(64, 10 * n * TUNING.sampleFactor))
   }
 
+  /** The window's smallest bound: `minWindow` of the capacity, at least one unit. */
+  private minWindow(): number {
+    return Math.max(1, this.capUnits * TUNING.minWindow)
+  }
+
   private adjustWindow(amount: number): void {
     const cap = this.capUnits
-    const minWindow = Math.max(1, cap * 0.01)
-    const target = Math.min(cap, Math.max(minWindow, this.windowMax + amount))
+    const target = Math.min(cap, Math.max(this.minWindow(), this.windowMax + amount))
     if (target === this.windowMax) return
     this.windowMax = target
     this.protectedMax = (cap - target) * 0.8

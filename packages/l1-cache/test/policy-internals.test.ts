@@ -61,7 +61,7 @@ describe('tinylfu internals', () => {
     expect(c.calculatedSize).toBeLessThanOrEqual(400)
   })
 
-  test.each([[{ writeBack: false }], [{ noise: 0 }], [{ climb: false }]])(
+  test.each([[{ writeBack: false }], [{ bias: 0 }], [{ probeWait: 1_000_000 }], [{ climb: false }]])(
     'the tuning switches of the policy study keep every invariant (%o)',
     (tuning) => {
       Object.assign(TUNING, tuning)
