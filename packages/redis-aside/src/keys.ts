@@ -32,40 +32,36 @@ export function parseRedisKey(
 
 /** Keys of at most this many characters are memoised by {@link ValueKeys} (longer ones cost their hashing anyway). */
 const MEMO_MAX_LENGTH = 256
-/** At most this many keys in each of the two generations of {@link ValueKeys}. */
-const MEMO_GENERATION = 4096
+/** At most this many keys in the memo of {@link ValueKeys} (then it starts afresh). */
+const MEMO_SIZE = 4096
+/** A key that hits the L1 and is not memoised is remembered on one such hit in this many. */
+const MEMO_SAMPLE = 8
 
 /**
- * The Redis value keys of a namespace (`prefix + key`), memoised for the keys that hit the L1. A
- * concatenation builds a new string on every call, which each Map it meets (the L1's first) must flatten and
- * hash again: on an L1 hit that was most of the cost of `getOrLoad`. A memoised key is one string whose hash
- * V8 keeps. Only keys the L1 held when they were read are remembered ({@link hit}), so that a stream of cold
- * keys (misses, which cost a Redis round trip anyway) does not churn the memo. Bounded: two generations of at
- * most 4,096 keys of at most 256 characters; a key found in the old generation moves to the young one, and
- * the old one is dropped when the young one is full.
+ * The Redis value keys of a namespace (`prefix + key`), memoised for hot keys. A concatenation builds a new
+ * string on every call, which the L1's Map must flatten and hash again: on an L1 hit that was most of the
+ * cost of `getOrLoad`. A memoised key is one string whose hash V8 keeps. Only keys that hit the L1 are
+ * remembered, and only on one such hit in 8 ({@link hit}): a hot key is in within a few calls, while the
+ * long tail of a large key set (whose calls cost a Redis round trip or a big L1 anyway) does not churn the
+ * memo, which then costs a lookup per call. Bounded: at most 4,096 keys of at most 256 characters; when full
+ * it starts afresh (the hot keys come back within a few calls).
  * @internal
  */
 export class ValueKeys {
-  private young = new Map<string, string>()
-  private old = new Map<string, string>()
-  /** the key {@link of} just built (not memoised), and its Redis key: what {@link hit} remembers */
+  private memo = new Map<string, string>()
+  /** the key {@link of} just built (not memoised), and its Redis key: what {@link hit} may remember */
   private builtKey: string | undefined
   private built = ''
+  private sample = 0
 
   constructor(readonly prefix: string) {}
 
   /** The Redis value key of `key`. */
   of(key: string): string {
-    const redisKey = this.young.get(key)
+    const redisKey = this.memo.get(key)
     if (redisKey !== undefined) {
       this.builtKey = undefined
       return redisKey
-    }
-    const older = this.old.get(key)
-    if (older !== undefined) {
-      this.builtKey = undefined
-      this.remember(key, older)
-      return older
     }
     const built = this.prefix + key
     this.builtKey = key.length <= MEMO_MAX_LENGTH ? key : undefined
@@ -73,19 +69,14 @@ export class ValueKeys {
     return built
   }
 
-  /** The key last passed to {@link of} was found in the L1: remember it if it is not yet. */
+  /** The key last passed to {@link of} was found in the L1: remember it (one time in 8) if it is not yet. */
   hit(): void {
     const key = this.builtKey
     if (key === undefined) return
     this.builtKey = undefined
-    this.remember(key, this.built)
-  }
-
-  private remember(key: string, redisKey: string): void {
-    this.young.set(key, redisKey)
-    if (this.young.size >= MEMO_GENERATION) {
-      this.old = this.young
-      this.young = new Map()
-    }
+    if (++this.sample < MEMO_SAMPLE) return
+    this.sample = 0
+    if (this.memo.size >= MEMO_SIZE) this.memo = new Map()
+    this.memo.set(key, this.built)
   }
 }
