@@ -6,7 +6,7 @@
  * `@tierkit/l1-cache` as it is (`tinylfu`), optionally another copy of its `src/index.ts` (`before`, e.g. the
  * previous commit's sources unpacked next to this package), and lru-cache 11. Prints the median and min-max of
  * Mops per CPU-second and of the ratio to lru-cache within each round. The machine is shared: say so beside
- * the figures.
+ * the figures. `L1_TUNING='{"probeWait":1e9}'` times `tinylfu` with other tuning constants (src/tuning.ts).
  */
 import { execFileSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
@@ -28,6 +28,11 @@ async function child(which: string, src: string): Promise<void> {
     const { LRUCache } = await import('lru-cache')
     make = () => new LRUCache<string, object>({ max: 10_000 }) as unknown as Sim
   } else {
+    // L1_TUNING (JSON): tuning constants for `tinylfu`, to time a policy variant (see src/tuning.ts)
+    if (which === 'tinylfu' && process.env.L1_TUNING) {
+      const { TUNING } = await import('../src/tuning.js')
+      Object.assign(TUNING, JSON.parse(process.env.L1_TUNING) as object)
+    }
     const mod = (await import(which === 'before' ? src : '../src/index.js')) as {
       L1Cache: new (o: { max: number }) => Sim
     }

@@ -21,6 +21,7 @@ export class WindowClimber {
   /** The cache's hits, window hits and lookups when the current sample started. */
   private sampleHits = 0
   private sampleWindowHits = 0
+  private sampleWindowRaw = 0
   private sampleOps = 0
   /** Samples to wait before the next probe, and starved samples in a row. */
   private wait = 1
@@ -50,13 +51,14 @@ export class WindowClimber {
   }
 
   /**
-   * Closes the current sample (the cache's counts now: `hits` of `lookups`, `windowHits` of them in the window,
-   * whose bound is `windowMax`; the window holds `windowUsed` units, the main space `mainUsed`) and returns how
-   * far to move the window, in capacity units (positive: grow it).
+   * Closes the current sample (the cache's counts now: `hits` of `lookups`, `windowRaw` of them in the window,
+   * `windowHits` of those only the window earns; the window's bound is `windowMax`, it holds `windowUsed`
+   * units, the main space `mainUsed`) and returns how far to move the window, in capacity units (positive: grow).
    */
   move(
     hits: number,
     windowHits: number,
+    windowRaw: number,
     lookups: number,
     windowMax: number,
     windowUsed: number,
@@ -66,13 +68,14 @@ export class WindowClimber {
     if (ops <= 0) return 0
     const h = hits - this.sampleHits
     const wh = Math.min(h, windowHits - this.sampleWindowHits)
+    const raw = windowRaw - this.sampleWindowRaw
     if (this.probing > 0) return this.probeStep(h, ops, windowMax)
     const collapsed = this.record(h, ops)
     const cap = this.capUnits
     const mh = h - wh
     // at the floor a sample without hits says nothing (a scan): it neither counts nor resets the wait there
     const starved =
-      (windowMax <= this.minWindow + 0.5 && h > 0 && wh <= TUNING.starve * h) ||
+      (windowMax <= this.minWindow + 0.5 && h > 0 && raw <= TUNING.starve * h) ||
       (collapsed && windowMax >= cap * (1 - TUNING.probeTop) && mh <= TUNING.starve * h)
     if (starved) {
       if (++this.starvedFor >= this.wait && this.recorded >= this.recentHits.length)
@@ -90,9 +93,10 @@ export class WindowClimber {
   }
 
   /** Starts the next sample at the cache's current counts. */
-  startSample(hits: number, windowHits: number, lookups: number): void {
+  startSample(hits: number, windowHits: number, windowRaw: number, lookups: number): void {
     this.sampleHits = hits
     this.sampleWindowHits = windowHits
+    this.sampleWindowRaw = windowRaw
     this.sampleOps = lookups
   }
 

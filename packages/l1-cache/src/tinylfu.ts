@@ -41,7 +41,8 @@ export class WTinyLfuPolicy<K> implements EvictionPolicy<K> {
   private readonly evict: (slot: number) => void
   private readonly admission = new TinyLfuAdmission()
   private readonly climber: WindowClimber
-  /** Hits in the window segment (the climber compares them with the main space's). */
+  /** Hits in the window segment: all of them, and those only the window earns (see recencyHit). */
+  private windowRaw = 0
   private windowHits = 0
   private readonly marginal: number = TUNING.marginal
   private windowWeight = 0
@@ -86,7 +87,10 @@ export class WTinyLfuPolicy<K> implements EvictionPolicy<K> {
     if (q === PROB) this.promote(slot)
     else {
       this.store.toTail(q, slot)
-      if (q === WIN && this.recencyHit(m)) this.windowHits++
+      if (q === WIN) {
+        this.windowRaw++
+        if (this.recencyHit(m)) this.windowHits++
+      }
     }
     if (this.counters.hits + this.counters.misses >= this.nextCheck) this.periodic()
   }
@@ -270,10 +274,18 @@ export class WTinyLfuPolicy<K> implements EvictionPolicy<K> {
       const store = this.store
       const used = store.sizes === null ? store.count : store.weight
       const w = this.windowWeight
-      const amount = this.climber.move(hits, this.windowHits, lookups, this.windowMax, w, used - w)
+      const amount = this.climber.move(
+        hits,
+        this.windowHits,
+        this.windowRaw,
+        lookups,
+        this.windowMax,
+        w,
+        used - w,
+      )
       if (amount !== 0) this.adjustWindow(amount)
     }
-    this.climber.startSample(hits, this.windowHits, lookups)
+    this.climber.startSample(hits, this.windowHits, this.windowRaw, lookups)
   }
 
   /** Ageing period and climber sample for an entry capacity of `entries`. */

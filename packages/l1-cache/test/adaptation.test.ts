@@ -69,8 +69,8 @@ describe('WindowClimber', () => {
       hits += h
       windowHits += wh
       ops += n
-      const m = c.move(hits, windowHits, ops, windowMax, windowMax, CAP - windowMax)
-      c.startSample(hits, windowHits, ops)
+      const m = c.move(hits, windowHits, windowHits, ops, windowMax, windowMax, CAP - windowMax)
+      c.startSample(hits, windowHits, windowHits, ops)
       return m
     }
   }
