@@ -14,11 +14,18 @@ import {
 import type { Cluster, Redis } from 'ioredis'
 import { checkEvictor, checkEvictors, checkRedis } from './args.js'
 import { Subscriber } from './bus/subscriber.js'
+import { TagListeners } from './bus/tag-listeners.js'
 import { decodeMessage, encodeMessage } from './bus/wire.js'
 import { bounded, boundedReady, DEFAULT_QUIT_TIMEOUT, DEFAULT_READY_TIMEOUT } from './connect.js'
 import { PublishError } from './errors.js'
 import { evictEverything, evictKeys } from './evict.js'
-import type { InvalidationPublisher, LocalEvictor } from './types.js'
+import type {
+  InvalidationMessage,
+  InvalidationPublisher,
+  LocalEvictor,
+  TagVersionListener,
+  TagVersionsMessage,
+} from './types.js'
 
 /** A message received from another instance. */
 export interface BusMessage {
@@ -28,6 +35,8 @@ export interface BusMessage {
   readonly tags: readonly string[]
   /** `instanceId` of the sender. */
   readonly from: string
+  /** The versions of `tags` after the invalidation, when the sender gave them (`createTags` does). */
+  readonly tagVersions?: TagVersionsMessage
 }
 
 /** What the bus reports through its `onEvent` option. */
@@ -123,7 +132,13 @@ export interface InvalidationBus extends InvalidationPublisher {
    * @throws PublishError (`E_PUBLISH_FAILED`) when Redis refused it or did not answer within `publishTimeout`.
    * @throws ClosedError (`E_CLOSED`) after `close()`.
    */
-  publish(message: { keys?: readonly string[]; tags?: readonly string[] }): Promise<void>
+  publish(message: InvalidationMessage): Promise<void>
+  /**
+   * Lets a tags object (`createTags({ bus })` calls it) learn the tag versions other instances announce, and
+   * whether the subscription is up (told at once, then on every change). Returns a function that detaches it.
+   * @throws ClosedError after `close()`.
+   */
+  attachTags(listener: TagVersionListener): () => void
   /**
    * Evicts on messages (and after a lost subscription) for one more cache. Returns a function that detaches it.
    * @throws ClosedError after `close()`.
@@ -161,28 +176,26 @@ export function createInvalidationBus(options: InvalidationBusOptions): Invalida
   const stats: BusStats = { published: 0, received: 0, ignoredOwn: 0, reconnects: 0 }
   const emit = emitter(o.onEvent)
   const onError = (error: unknown): void => emit({ type: 'error', error })
-  let resolveReady!: () => void
-  const readyPromise = new Promise<void>((r) => {
-    resolveReady = r
-  })
+  const { promise: readyPromise, resolve: resolveReady } = signal()
+  const tagListeners = new TagListeners(onError)
   const subscriber = new Subscriber(o.redis, channel, o.heartbeatInterval, {
     ready() {
+      tagListeners.subscription(true)
       resolveReady()
       emit({ type: 'ready' })
     },
     recovered() {
       // messages may have been lost while the subscription was away: every cache is evicted
       stats.reconnects++
+      tagListeners.subscription(true)
       emit({ type: 'reconnect', cleared: evictEverything(caches, onError) })
     },
-    message: (ch, payload) => onMessage(o, stats, emit, ch, payload),
+    lost: () => tagListeners.subscription(false),
+    message: (ch, payload) => onMessage(o, stats, emit, ch, payload, tagListeners),
     error: onError,
   })
   let closing: Promise<void> | undefined
-  let signalClosed!: () => void
-  const closedPromise = new Promise<void>((r) => {
-    signalClosed = r
-  })
+  const { promise: closedPromise, resolve: signalClosed } = signal()
   return {
     instanceId,
     channel,
@@ -214,6 +227,10 @@ export function createInvalidationBus(options: InvalidationBusOptions): Invalida
         caches.delete(cache)
       }
     },
+    attachTags(listener) {
+      if (closing !== undefined) throw new ClosedError('the invalidation bus')
+      return tagListeners.attach(listener, subscriber.isSubscribed)
+    },
     stats: () => ({ ...stats }),
     close(options) {
       if (closing !== undefined) return closing
@@ -224,10 +241,20 @@ export function createInvalidationBus(options: InvalidationBusOptions): Invalida
         return Promise.reject(e)
       }
       closing = subscriber.close(timeout)
+      tagListeners.close()
       signalClosed()
       return closing
     },
   }
+}
+
+/** A promise and the function that resolves it. */
+function signal(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void
+  const promise = new Promise<void>((r) => {
+    resolve = r
+  })
+  return { promise, resolve }
 }
 
 /** Reports events to `onEvent`; a listener that throws is ignored. */
@@ -286,6 +313,7 @@ function onMessage(
   emit: (event: BusEvent) => void,
   ch: string,
   payload: string,
+  tagListeners: TagListeners,
 ): void {
   if (ch !== o.channel) return
   const w = decodeMessage(payload)
@@ -300,15 +328,17 @@ function onMessage(
   // an empty key names no entry (the family's caches refuse one), as the tracking invalidator drops it too
   const keys = w.k === undefined ? [] : w.k.filter((k) => k.length > 0)
   if (keys.length > 0) evictKeys(o.caches, keys, (error) => emit({ type: 'error', error }))
+  const tags = w.t ?? []
+  const tagVersions = w.v !== undefined && w.s !== undefined ? { hard: w.v, soft: w.s } : undefined
+  if (tags.length > 0) tagListeners.tagVersions(tags, tagVersions)
   stats.received++
-  emit({ type: 'message', message: { keys, tags: w.t ?? [], from: w.i } })
+  const message: BusMessage =
+    tagVersions === undefined ? { keys, tags, from: w.i } : { keys, tags, from: w.i, tagVersions }
+  emit({ type: 'message', message })
 }
 
 /** Checks and publishes one message, bounded by `publishTimeout`. */
-async function publish(
-  o: BusConfig,
-  message: { keys?: readonly string[]; tags?: readonly string[] },
-): Promise<void> {
+async function publish(o: BusConfig, message: InvalidationMessage): Promise<void> {
   checkObject('bus.publish', 'message', message)
   const keys = message.keys ?? []
   const tags = message.tags ?? []
@@ -317,7 +347,9 @@ async function publish(
   if (keys.length === 0 && tags.length === 0) {
     throw invalidArgument('bus.publish', 'message', 'an object with at least one key or tag', message)
   }
-  const payload = encodeMessage(o.instanceId, keys, tags)
+  const versions = message.tagVersions
+  if (versions !== undefined) checkTagVersions(versions, tags.length)
+  const payload = encodeMessage(o.instanceId, keys, tags, versions)
   try {
     await bounded(
       Promise.resolve().then(() => o.redis.publish(o.channel, payload)),
@@ -326,5 +358,19 @@ async function publish(
     )
   } catch (e) {
     throw new PublishError(o.channel, e)
+  }
+}
+
+/** `message.tagVersions`: as many hard versions and soft stamps as tags, each an integer >= 0. */
+function checkTagVersions(v: TagVersionsMessage, n: number): void {
+  const ok = (a: unknown): boolean =>
+    Array.isArray(a) && a.length === n && a.every((x) => Number.isSafeInteger(x) && (x as number) >= 0)
+  if (typeof v !== 'object' || v === null || !ok(v.hard) || !ok(v.soft)) {
+    throw invalidArgument(
+      'bus.publish',
+      'message.tagVersions',
+      `{ hard, soft }, each an array of ${n} integers >= 0 (one per tag)`,
+      v,
+    )
   }
 }

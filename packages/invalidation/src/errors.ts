@@ -299,7 +299,14 @@ export class ReadyTimeoutError extends InvalidationError<'E_READY_TIMEOUT'> {
  */
 export class TagsUnavailableError extends InvalidationError<'E_TAGS_UNAVAILABLE'> {
   /** The operation that failed. */
-  readonly operation: 'set' | 'get' | 'getOrLoad' | 'invalidateTags'
+  readonly operation:
+    | 'set'
+    | 'get'
+    | 'getOrLoad'
+    | 'invalidateTags'
+    | 'deleteByTag'
+    | 'expireByTag'
+    | 'expire'
   /** The tags involved. */
   readonly tags: readonly string[]
   /**
@@ -310,7 +317,7 @@ export class TagsUnavailableError extends InvalidationError<'E_TAGS_UNAVAILABLE'
   constructor(operation: TagsUnavailableError['operation'], tags: readonly string[], cause: unknown) {
     super(
       'E_TAGS_UNAVAILABLE',
-      `tags.${operation}: could not ${operation === 'invalidateTags' ? 'update' : 'read'} the versions of ${tags.length} tag(s) in Redis (${reasonOf(cause)})`,
+      `tags.${operation}: could not ${operation === 'invalidateTags' || operation === 'deleteByTag' || operation === 'expireByTag' ? 'update' : 'read'} the versions of ${tags.length} tag(s) in Redis (${reasonOf(cause)})`,
       { cause },
     )
     this.operation = operation

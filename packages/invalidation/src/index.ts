@@ -52,6 +52,8 @@ export {
 export type { RepairOptions, WriterEvent, WriterStats } from './repair.js'
 export {
   createTags,
+  MAX_TAG_LENGTH,
+  type TagGetOptions,
   type TagLoadOptions,
   type TagOptions,
   type Tags,
@@ -67,7 +69,16 @@ export {
   type TrackingStats,
 } from './tracking.js'
 export { jitterTtl, ttlFromValue } from './ttl.js'
-export type { InvalidationPublisher, LocalEvictor, ReadableCache, TtlOption } from './types.js'
+export type {
+  InvalidationMessage,
+  InvalidationPublisher,
+  LocalEvictor,
+  ReadableCache,
+  TagVersionBus,
+  TagVersionListener,
+  TagVersionsMessage,
+  TtlOption,
+} from './types.js'
 export {
   createFlusher,
   type DeadLetter,

@@ -15,18 +15,36 @@ import {
 import type { Cluster, Redis } from 'ioredis'
 import { checkBus, checkName, checkRedis } from './args.js'
 import { PublishError, UnknownTagError } from './errors.js'
-import { unwrap, wrap } from './tags/stored.js'
-import { TagVersions } from './tags/versions.js'
+import { LocalVersions } from './tags/local.js'
+import {
+  judgeStored,
+  type Load,
+  loadAndStore,
+  type Prefetch,
+  prefetchVersions,
+  readStored,
+  refresh,
+  store,
+  type TagsEvent,
+  type TagsState,
+  withinGrace,
+} from './tags/read.js'
+import { Refresher } from './tags/refresh.js'
+import { type Unwrapped, unwrap } from './tags/stored.js'
+import { type TagState, TagVersions } from './tags/versions.js'
 import { checkJitter, checkTtlOption, resolveTtl } from './ttl.js'
-import type { InvalidationPublisher, ReadableCache, TtlOption } from './types.js'
+import type {
+  InvalidationMessage,
+  InvalidationPublisher,
+  ReadableCache,
+  TagVersionBus,
+  TtlOption,
+} from './types.js'
 
-/** What `createTags` reports through `onEvent`: errors it swallowed so that a read could still answer. */
-export type TagsEvent =
-  /**
-   * A read could not check the tag versions in Redis (`error.cause` says why) and degraded: `get` missed,
-   * `getOrLoad` answered from the loader without caching; or a `getOrLoad` could not cache what it loaded.
-   */
-  { type: 'error'; operation: 'get' | 'getOrLoad'; key: string; error: unknown }
+export type { TagsEvent } from './tags/read.js'
+
+/** The longest tag name, in characters: a longer one is refused (`TierkitTypeError`, `E_INVALID_ARGUMENT`). */
+export const MAX_TAG_LENGTH: number = 1024
 
 /** Options of {@link createTags}. */
 export interface TagsOptions<T = unknown> {
@@ -38,15 +56,38 @@ export interface TagsOptions<T = unknown> {
   namespace?: string
   /** When given, only these tags are accepted; any other is `E_UNKNOWN_TAG`. */
   knownTags?: readonly string[]
-  /** Told about every invalidation (`{ tags }`), so other instances can react (see the bus). */
+  /**
+   * Told about every invalidation (`{ tags, tagVersions }`, `{ keys }`), so other instances can react. A bus
+   * of `createInvalidationBus` also brings the other instances' tag versions: while it is subscribed, an L1
+   * hit is checked against the versions this process holds, with no round trip (see `versionTtl`).
+   */
   bus?: InvalidationPublisher
   /** TTL of tagged values (ms, or a function of key and value). @default the cache's own TTL */
   ttl?: TtlOption<T>
   /** Random fraction (0 to 1) by which each TTL is shortened. @default 0 */
   jitter?: number
   /**
+   * How long a value made stale by `expire`/`expireByTag` may still be served, in ms from when it went
+   * stale (per call: `{ grace }`); 0: a stale value is loaded again, as a gone one.
+   * @default 0
+   */
+  grace?: number
+  /**
+   * The staleness bound of the tag versions this process holds: each is trusted for at most this many ms
+   * after it was learned (from Redis or the bus), then read from Redis again. Only used with a bus that is
+   * subscribed; without one every tagged read asks Redis.
+   * @default 1000
+   */
+  versionTtl?: number
+  /**
+   * How long the instance that refreshes a stale value has before another instance may refresh it too
+   * (the refresh claim's time to live), in ms.
+   * @default 10000
+   */
+  refreshTimeout?: number
+  /**
    * Bound of each operation's Redis calls on the tag versions, in ms: past it (or when Redis fails) `set`
-   * and `invalidateTags` reject with `TagsUnavailableError` (`E_TAGS_UNAVAILABLE`), reads degrade.
+   * and the invalidations reject with `TagsUnavailableError` (`E_TAGS_UNAVAILABLE`), reads degrade.
    * @default 1000
    */
   timeout?: number
@@ -56,14 +97,20 @@ export interface TagsOptions<T = unknown> {
 
 /** Per-call options of `set` and `getOrLoad`. */
 export interface TagOptions {
-  /** Tags of the value (non-empty strings). */
+  /** Tags of the value (non-empty strings of at most {@link MAX_TAG_LENGTH} characters). */
   tags: readonly string[]
   /** TTL of this value: an integer number of ms from 1 to 315360000000. */
   ttl?: number
 }
 
+/** Per-call options of `get`. */
+export interface TagGetOptions {
+  /** How long after it went stale (`expire`, `expireByTag`) a value is still served, in ms. @default the `grace` option */
+  grace?: number
+}
+
 /** Per-call options of `getOrLoad`. */
-export interface TagLoadOptions extends TagOptions {
+export interface TagLoadOptions extends TagOptions, TagGetOptions {
   /**
    * Stops this caller's wait: once aborted, `getOrLoad` rejects at once with `AbortedError` (`E_ABORTED`,
    * `name` `'AbortError'`), the loader's `ctx.signal` is aborted (each call runs its own loader, so this
@@ -74,7 +121,8 @@ export interface TagLoadOptions extends TagOptions {
 
 /**
  * What the loader of `tags.getOrLoad` receives (the family's `LoaderContext`): the key, a signal aborted
- * when the caller stops waiting, and `stale`, always `undefined` here (the tags keep no stale values).
+ * when the caller stops waiting, and `stale`: the value being replaced when it was stale (a refresh, or a
+ * read past its grace), else `undefined`.
  */
 export type TagsLoaderContext<T = unknown> = LoaderContext<string, T>
 
@@ -89,17 +137,18 @@ export interface Tags<T = unknown> {
   set(key: string, value: T, options: TagOptions): Promise<void>
   /**
    * Returns the value stored through `set`/`getOrLoad`, exactly as it was given, or `undefined`: absent,
-   * stored without tags (a plain `cache.set`: not a tagged value), or one of its tags was invalidated since
-   * (then it is also deleted). A cached "not found" of the cache (redis-aside's `null`) is not a tagged
-   * value: `undefined`. One extra `MGET` of the tag versions per tagged hit, in any instance. Never throws
-   * on Redis trouble: a value whose tags cannot be checked is not served (`undefined`, reported through
-   * `onEvent`).
+   * stored without tags (a plain `cache.set`: not a tagged value), gone (`delete`, `deleteByTag`; then it is
+   * also deleted), or stale past `grace` (`expire`, `expireByTag`). No round trip for the versions while a bus
+   * is subscribed and they are fresh (`versionTtl`), else one `MGET`. Never throws on Redis trouble: a value
+   * whose tags cannot be checked is not served (`undefined`, reported through `onEvent`).
    */
-  get(key: string): Promise<T | undefined>
+  get(key: string, options?: TagGetOptions): Promise<T | undefined>
   /**
    * `get`, else loads with `loader(ctx)` and stores the result with `tags` (tag versions are read before
-   * loading; an `undefined` result is returned, not stored). Redis trouble never fails it: without the tag
-   * versions it returns the loader's value uncached; a failed cache fill is reported through `onEvent`.
+   * loading; an `undefined` result is returned, not stored). A stale value within `grace` is returned at once
+   * and refreshed in the background, by one instance of all while Redis answers (at most one per instance
+   * when it does not). An L2 hit reads the versions beside the value: one round trip. Redis trouble never
+   * fails it: without the tag versions it returns the loader's value uncached.
    * @throws AbortedError (`E_ABORTED`) at once when `options.signal` aborts (see {@link TagLoadOptions}).
    * @throws TierkitTypeError, UnknownTagError (nothing loaded); what the loader throws.
    */
@@ -109,43 +158,68 @@ export interface Tags<T = unknown> {
     options: TagLoadOptions,
   ): Promise<T>
   /**
-   * Invalidates every value stored with any of `tags` before the call: once this resolves, no instance
-   * serves them, from L1 or L2. Works on a Cluster (one script on the namespace's slot).
+   * Hard, one key: deletes it (L2 and own L1) and tells the other instances (`{ keys }` on the bus).
+   * @throws TierkitTypeError; the cache's errors; PublishError when the bus failed (the delete is done).
+   */
+  delete(key: string): Promise<void>
+  /**
+   * Soft, one key: the stored value is marked stale now (rewritten with the time, its TTL started again)
+   * and the other instances drop their L1 copy; reads serve it within their grace and refresh it once.
+   * Resolves `false` when there was no tagged value.
+   * @throws TierkitTypeError; the cache's errors; PublishError when the bus failed (the expire is done).
+   */
+  expire(key: string): Promise<boolean>
+  /**
+   * Hard, by tag: every value stored with any of `tags` before the call is gone. This instance stops
+   * serving them at once; another one as soon as the bus brings it the new versions (the bus delivery
+   * time), at the latest `versionTtl` after it last learned them, and at once when it has no bus.
+   * One script on the namespace's slot (O(1) per tag, whatever the number of keys).
    * @throws TierkitTypeError, UnknownTagError (nothing invalidated); TagsUnavailableError when Redis
    * could not be used within `timeout` (maybe not invalidated: call it again); PublishError when the bus
    * failed (the invalidation itself is done).
    */
+  deleteByTag(tags: readonly string[]): Promise<void>
+  /**
+   * Soft, by tag: every value stored with any of `tags` before the call is stale (seen as `deleteByTag`'s
+   * are, with the same bound): reads serve it within their grace and refresh it once; a read without grace
+   * loads. Same cost and errors as `deleteByTag`.
+   */
+  expireByTag(tags: readonly string[]): Promise<void>
+  /** @deprecated renamed `deleteByTag` (the hard one; `expireByTag` is the soft one). Same behaviour. */
   invalidateTags(tags: readonly string[]): Promise<void>
-}
-
-/** What the calls of one `createTags` share. */
-interface TagsState<T> {
-  readonly cache: ReadableCache
-  readonly bus: InvalidationPublisher | undefined
-  readonly ttl: TtlOption<T> | undefined
-  readonly jitter: number | undefined
-  readonly known: ReadonlySet<string> | undefined
-  readonly versions: TagVersions
-  emit(event: TagsEvent): void
 }
 
 /**
  * Tags with a version scheme: each tag has a version in Redis; a tagged value keeps the versions it was
- * stored under; `invalidateTags` moves the versions on, and a read that sees a different version treats the
- * value as gone. Nothing has to list or delete the tagged keys, so it works across the slots of a Cluster.
+ * stored under; `deleteByTag` moves the versions on (a read that sees another version treats the value as
+ * gone), `expireByTag` moves the tags' soft stamps on (the value is stale). Nothing has to list or delete the
+ * tagged keys, so it works across the slots of a Cluster.
  * @throws TierkitTypeError (`E_INVALID_ARGUMENT`) when an option is invalid.
  * @example
- * const tags = createTags({ redis, cache })
+ * const tags = createTags({ redis, cache, bus, grace: 60_000 })
  * await tags.set('product:1', product, { tags: ['products', 'brand:7'] })
- * await tags.invalidateTags(['brand:7'])
+ * await tags.expireByTag(['brand:7']) // served stale, refreshed once
+ * await tags.deleteByTag(['products']) // gone now
  */
 export function createTags<T = unknown>(options: TagsOptions<T>): Tags<T> {
   const state = checkOptions(options)
+  const bus = state.bus as Partial<TagVersionBus> | undefined
+  if (typeof bus?.attachTags === 'function') {
+    bus.attachTags({
+      tagVersions: (tags, v) =>
+        state.local.announced(tags, v === undefined ? undefined : { hard: [...v.hard], soft: [...v.soft] }),
+      subscription: (up) => state.local.subscription(up),
+    })
+  }
   return {
     set: (key, value, o) => set(state, key, value, o),
-    get: (key) => get(state, key),
+    get: (key, o) => get(state, key, o),
     getOrLoad: (key, loader, o) => getOrLoad(state, key, loader, o),
-    invalidateTags: (tags) => invalidateTags(state, tags),
+    delete: (key) => deleteKey(state, key),
+    expire: (key) => expireKey(state, key),
+    deleteByTag: (tags) => byTag(state, tags, 'deleteByTag'),
+    expireByTag: (tags) => byTag(state, tags, 'expireByTag'),
+    invalidateTags: (tags) => byTag(state, tags, 'invalidateTags'),
   }
 }
 
@@ -165,11 +239,16 @@ function checkOptions<T>(options: TagsOptions<T>): TagsState<T> {
   const namespace = options.namespace ?? 'default'
   checkName(where, 'namespace', namespace)
   const known =
-    options.knownTags === undefined ? undefined : new Set(checkStrings(where, 'knownTags', options.knownTags))
+    options.knownTags === undefined
+      ? undefined
+      : new Set(checkStrings(where, 'knownTags', options.knownTags, false, MAX_TAG_LENGTH))
   checkBus(where, bus)
   checkTtlOption(where, ttl)
   checkJitter(where, jitter)
   const timeout = checkDuration(where, 'timeout', options.timeout ?? 1000, 1)
+  const grace = checkDuration(where, 'grace', options.grace ?? 0, 0)
+  const versionTtl = checkDuration(where, 'versionTtl', options.versionTtl ?? 1000, 1)
+  const refreshTimeout = checkDuration(where, 'refreshTimeout', options.refreshTimeout ?? 10_000, 1)
   checkFunction(where, 'onEvent', onEvent, true)
   const emit = (event: TagsEvent): void => {
     try {
@@ -178,14 +257,30 @@ function checkOptions<T>(options: TagsOptions<T>): TagsState<T> {
       // a listener must not break a read
     }
   }
-  return { cache, bus, ttl, jitter, known, versions: new TagVersions(redis, namespace, timeout), emit }
+  const versions = new TagVersions(redis, namespace, timeout)
+  const local = new LocalVersions(versionTtl)
+  const refresher = new Refresher(versions, refreshTimeout)
+  return { cache, bus, ttl, jitter, known, versions, local, refresher, grace, emit }
 }
 
-/** The tags of a call: non-empty strings, known ones when `knownTags` was given, each once. */
-function checkTags<T>(state: TagsState<T>, tags: unknown, where: string, what: string): string[] {
-  const list = checkStrings(where, what, tags, true)
+/** The tags of a call: non-empty strings of at most MAX_TAG_LENGTH, known ones when `knownTags` was given, each once. */
+function checkTags<T>(state: TagsState<T>, tags: unknown, where: string, what: string): readonly string[] {
+  const list = checkStrings(where, what, tags, true, MAX_TAG_LENGTH)
   if (state.known) for (const t of list) if (!state.known.has(t)) throw new UnknownTagError(where, t)
-  return [...new Set(list)]
+  return unique(list)
+}
+
+/** `list` itself when no tag repeats (the usual case: nothing allocated), else each once. */
+function unique(list: readonly string[]): readonly string[] {
+  if (list.length > 16) return [...new Set(list)]
+  for (let i = 1; i < list.length; i++) {
+    for (let j = 0; j < i; j++) if (list[i] === list[j]) return [...new Set(list)]
+  }
+  return list
+}
+
+function checkGrace(where: string, o: { grace?: unknown } | undefined): number | undefined {
+  return o?.grace === undefined ? undefined : checkDuration(where, 'options.grace', o.grace, 0)
 }
 
 function checkCallOptions(o: unknown, where: string): TagLoadOptions {
@@ -193,21 +288,8 @@ function checkCallOptions(o: unknown, where: string): TagLoadOptions {
   const { ttl: ttlValue, signal } = o as { ttl?: unknown; signal?: unknown }
   if (ttlValue !== undefined) checkTtl(where, 'options.ttl', ttlValue)
   checkSignal(where, 'options.signal', signal)
+  checkGrace(where, o as { grace?: unknown })
   return o as unknown as TagLoadOptions
-}
-
-/** Stores `value` wrapped with its tags' versions, with its TTL. */
-async function store<T>(
-  state: TagsState<T>,
-  where: string,
-  key: string,
-  value: T,
-  tags: string[],
-  vs: number[],
-  perCall: number | undefined,
-): Promise<void> {
-  const ms = resolveTtl(where, state.ttl, state.jitter, key, value, perCall)
-  await state.cache.set(key, wrap(value, tags, vs), ms === undefined ? undefined : { ttl: ms })
 }
 
 async function set<T>(state: TagsState<T>, key: string, value: T, o: TagOptions): Promise<void> {
@@ -216,71 +298,91 @@ async function set<T>(state: TagsState<T>, key: string, value: T, o: TagOptions)
   const opts = checkCallOptions(o, 'tags.set')
   const tags = checkTags(state, opts.tags, 'tags.set', 'options.tags')
   resolveTtl('tags.set', state.ttl, state.jitter, key, value, opts.ttl) // a bad TTL from the ttl function: nothing touched
-  await store(state, 'tags.set', key, value, tags, await state.versions.forStore('set', tags), opts.ttl)
+  const mark = state.local.mark()
+  const vs = await state.versions.forStore('set', tags)
+  state.local.learn(tags, vs, mark)
+  await store(state, 'tags.set', key, value, tags, vs, opts.ttl)
 }
 
-async function get<T>(state: TagsState<T>, key: string): Promise<T | undefined> {
+async function get<T>(state: TagsState<T>, key: string, o?: TagGetOptions): Promise<T | undefined> {
   checkString('tags.get', 'key', key)
-  const raw = await state.cache.get(key)
-  const w = unwrap(raw)
-  if (w === undefined) return undefined // absent, or not stored through tags
-  let current: Array<number | undefined>
-  try {
-    current = await state.versions.current(w.tags)
-  } catch (error) {
-    state.emit({ type: 'error', operation: 'get', key, error })
-    return undefined // cannot be checked: not served
-  }
-  if (current.some((v, i) => v === undefined || v !== w.versions[i])) {
-    try {
-      await state.cache.delete(key)
-    } catch {
-      try {
-        await state.cache.evictLocal(key)
-      } catch {
-        // a miss either way
-      }
-    }
-    return undefined
-  }
-  return w.value as T
+  if (o !== undefined) checkObject('tags.get', 'options', o)
+  const grace = checkGrace('tags.get', o) ?? state.grace
+  const r = await judgeStored(state, key)
+  if (r === undefined) return undefined
+  const { w, v } = r
+  if (v.kind === 'fresh' || (v.kind === 'stale' && withinGrace(v.since, grace))) return w.value as T
+  if (v.kind === 'unknown') state.emit({ type: 'error', operation: 'get', key, error: v.error })
+  return undefined
 }
 
-async function getOrLoad<T>(
+/**
+ * One `getOrLoad` past its checks. The L1-hit path first, with nothing allocated: the cache's answer, its
+ * wrapper read back once (a WeakMap), its versions compared with the map. Otherwise the versions are read
+ * beside the value (one round trip for an L2 hit) and the value judged, served, refreshed or loaded.
+ */
+function readThrough<T>(
+  state: TagsState<T>,
+  load: Load<T>,
+  grace: number,
+  signal: () => AbortSignal,
+): Promise<T> {
+  // while the bus is subscribed the map normally vouches: the versions are read (beside the value) only when not
+  const prefetch = state.local.isTrusted ? undefined : prefetchVersions(state, load.tags)
+  return Promise.resolve(state.cache.get(load.key)).then((raw) => {
+    const w = unwrap(raw)
+    if (w !== undefined && w.expiredAt === 0 && state.local.freshFor(w)) {
+      return w.value as T
+    }
+    return slowRead(state, load, grace, signal, prefetch, w)
+  })
+}
+
+async function slowRead<T>(
+  state: TagsState<T>,
+  load: Load<T>,
+  grace: number,
+  signal: () => AbortSignal,
+  prefetch: Prefetch | undefined,
+  first: Unwrapped | undefined,
+): Promise<T> {
+  const { key } = load
+  const r = await judgeStored(state, key, prefetch, { w: first })
+  if (r === undefined) return loadAndStore(state, load, signal(), undefined)
+  const { w, v } = r
+  if (v.kind === 'fresh') return w.value as T
+  if (v.kind === 'stale' && withinGrace(v.since, grace)) {
+    void refresh(state, load, v.state, w.value as T)
+    return w.value as T
+  }
+  if (v.kind === 'unknown') state.emit({ type: 'error', operation: 'get', key, error: v.error })
+  return loadAndStore(state, load, signal(), v.kind === 'stale' ? (w.value as T) : undefined)
+}
+
+function getOrLoad<T>(
   state: TagsState<T>,
   key: string,
   loader: (ctx: TagsLoaderContext<T>) => T | Promise<T>,
   o: TagLoadOptions,
 ): Promise<T> {
   const where = 'tags.getOrLoad'
-  checkString(where, 'key', key)
-  checkFunction(where, 'loader', loader)
-  const opts = checkCallOptions(o, where)
-  const tags = checkTags(state, opts.tags, where, 'options.tags')
-  const signal = opts.signal
-  if (signal?.aborted) throw new AbortedError(where, signal.reason, key)
-  const controller = new AbortController()
-  const run = async (): Promise<T> => {
-    const hit = await get(state, key)
-    if (hit !== undefined) return hit
-    // versions BEFORE loading: an invalidation during the load makes this value stale, as it should
-    let vs: number[] | undefined
-    try {
-      vs = await state.versions.forStore('getOrLoad', tags)
-    } catch (error) {
-      state.emit({ type: 'error', operation: 'getOrLoad', key, error })
-    }
-    const value = await loader({ key, signal: controller.signal, stale: undefined })
-    if (value !== undefined && vs !== undefined && !controller.signal.aborted) {
-      try {
-        await store(state, where, key, value, tags, vs, opts.ttl)
-      } catch (error) {
-        state.emit({ type: 'error', operation: 'getOrLoad', key, error })
-      }
-    }
-    return value
+  let load: Load<T>
+  let opts: TagLoadOptions
+  try {
+    checkString(where, 'key', key)
+    checkFunction(where, 'loader', loader)
+    opts = checkCallOptions(o, where)
+    load = { key, loader, tags: checkTags(state, opts.tags, where, 'options.tags'), ttl: opts.ttl }
+  } catch (e) {
+    return Promise.reject(e)
   }
-  if (signal === undefined) return run()
+  const grace = opts.grace ?? state.grace
+  const signal = opts.signal
+  if (signal?.aborted) return Promise.reject(new AbortedError(where, signal.reason, key))
+  // the loader's signal is made only when the loader runs (an AbortController costs more than an L1 hit)
+  if (signal === undefined) return readThrough(state, load, grace, () => new AbortController().signal)
+  const controller = new AbortController()
+  const run = (): Promise<T> => readThrough(state, load, grace, () => controller.signal)
   return abortable(signal, controller, () => new AbortedError(where, signal.reason, key), run)
 }
 
@@ -313,14 +415,43 @@ function abortable<T>(
   })
 }
 
-async function invalidateTags<T>(state: TagsState<T>, tags: readonly string[]): Promise<void> {
-  const list = checkTags(state, tags, 'tags.invalidateTags', 'tags')
-  await state.versions.bump(list)
-  if (state.bus !== undefined) {
-    try {
-      await state.bus.publish({ tags: list })
-    } catch (e) {
-      throw e instanceof PublishError ? e : new PublishError(undefined, e)
-    }
+/** Tells the other instances (the bus, when there is one); a failure is a `PublishError`. */
+async function tell<T>(state: TagsState<T>, message: InvalidationMessage): Promise<void> {
+  if (state.bus === undefined) return
+  try {
+    await state.bus.publish(message)
+  } catch (e) {
+    throw e instanceof PublishError ? e : new PublishError(undefined, e)
   }
+}
+
+async function byTag<T>(
+  state: TagsState<T>,
+  tags: readonly string[],
+  operation: 'deleteByTag' | 'expireByTag' | 'invalidateTags',
+): Promise<void> {
+  const list = checkTags(state, tags, `tags.${operation}`, 'tags')
+  const st: TagState =
+    operation === 'expireByTag'
+      ? await state.versions.soften(list)
+      : await state.versions.bump(list, operation)
+  state.local.announced(list, st) // this instance: at once
+  await tell(state, { tags: list, tagVersions: { hard: st.hard as number[], soft: st.soft } })
+}
+
+async function deleteKey<T>(state: TagsState<T>, key: string): Promise<void> {
+  checkString('tags.delete', 'key', key)
+  await state.cache.delete(key)
+  await tell(state, { keys: [key] })
+}
+
+async function expireKey<T>(state: TagsState<T>, key: string): Promise<boolean> {
+  checkString('tags.expire', 'key', key)
+  await state.cache.evictLocal(key) // the copy in L2 is the one rewritten
+  const w = await readStored(state, key)
+  if (w === undefined) return false
+  const vs: TagState = { hard: w.versions, soft: w.stamps }
+  await store(state, 'tags.expire', key, w.value as T, w.tags, vs, undefined, Date.now())
+  await tell(state, { keys: [key] })
+  return true
 }

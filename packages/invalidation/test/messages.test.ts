@@ -17,6 +17,16 @@ describe('the bus message', () => {
     expect(encodeMessage('me', [], ['t'])).toBe('{"i":"me","t":["t"]}')
   })
 
+  it('carries the versions of invalidated tags; versions that do not fit their tags are dropped, the tags kept', () => {
+    const wire = encodeMessage('me', [], ['a', 'b'], { hard: [5, 6], soft: [0, 7] })
+    expect(wire).toBe('{"i":"me","t":["a","b"],"v":[5,6],"s":[0,7]}')
+    expect(decodeMessage(wire)).toEqual({ i: 'me', t: ['a', 'b'], v: [5, 6], s: [0, 7] })
+    expect(encodeMessage('me', ['k'], [], { hard: [], soft: [] })).toBe('{"i":"me","k":["k"]}')
+    for (const bad of ['"v":[5],"s":[0,7]', '"v":[5,-1],"s":[0,7]', '"v":[5,6],"s":["0","7"]', '"v":[5,6]']) {
+      expect(decodeMessage(`{"i":"me","t":["a","b"],${bad}}`)).toEqual({ i: 'me', t: ['a', 'b'] })
+    }
+  })
+
   it('refuses what is not a bus message', () => {
     for (const payload of [
       '',

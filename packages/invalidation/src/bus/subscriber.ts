@@ -13,6 +13,8 @@ export interface SubscriberHooks {
   ready(): void
   /** Subscribed again after the subscription was lost (messages may have been missed). */
   recovered(): void
+  /** The subscription was lost (messages may be missed until `recovered`). */
+  lost(): void
   /** A message on the current connection. */
   message(channel: string, payload: string): void
   /** An error of the current connection, or a failed subscribe. */
@@ -118,7 +120,14 @@ export class Subscriber {
 
   private lose(): void {
     if (this.everSubscribed) this.missed = true
+    const was = this.subscribed
     this.subscribed = false
+    if (was) this.hooks.lost()
+  }
+
+  /** Subscribed on the current connection now. */
+  get isSubscribed(): boolean {
+    return this.subscribed
   }
 
   /** Makes `c` the current connection. */
@@ -126,7 +135,7 @@ export class Subscriber {
     const gen = ++this.generation
     const current = (): boolean => gen === this.generation
     this.conn = c
-    this.subscribed = false
+    if (this.subscribed) this.lose()
     c.on('ready', () => {
       if (!this.closed && current()) void this.subscribeOn(c, gen)
     })

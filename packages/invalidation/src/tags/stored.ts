@@ -1,51 +1,110 @@
 /**
- * The stored form of a tagged value in the cache, `{ __tierkitTagged: 1, v: value, t: { [tag]: version } }`:
- * wrapping a value with the versions of its tags, and reading one back (anything else is not a tagged value).
+ * The stored form of a tagged value in the cache,
+ * `{ __tierkitTagged: 1, v: value, t: { [tag]: version }, s?: { [tag]: stamp }, x?: expiredAt }`: wrapping a
+ * value with the versions of its tags, and reading one back (anything else is not a tagged value).
  */
 
 const MARK = '__tierkitTagged'
 
 /**
- * The stored form of a tagged value: `{ __tierkitTagged: 1, v: value, t: { [tag]: version } }`. The tag
- * names are own data properties (defined, never assigned, so `__proto__` is a key like any other), read
- * back with `Object.keys` + own descriptors.
+ * The stored form of a tagged value. `t` holds the hard version of each tag, `s` the soft stamp of each tag
+ * that had one (an older wrapper has none: 0), `x` the time (epoch ms) of an `expire(key)` of this very
+ * value. The tag names are own data properties (defined, never assigned, so `__proto__` is a key like any
+ * other), read back with `Object.keys` + own descriptors.
  */
 interface Tagged {
   [MARK]: 1
   v: unknown
   t: Record<string, number>
+  s?: Record<string, number>
+  x?: number
 }
 
+/** A wrapper read back. */
+export interface Unwrapped {
+  readonly value: unknown
+  readonly tags: string[]
+  readonly versions: number[]
+  /** Soft stamp per tag (0: none). */
+  readonly stamps: number[]
+  /** When `expire(key)` made this value stale (epoch ms), else 0. */
+  readonly expiredAt: number
+  /** The map generation at which it was last found fresh (see `LocalVersions.freshFor`). */
+  checkedGeneration: number
+  /** Until when that finding holds (ms). */
+  checkedUntil: number
+}
+
+function own(o: object, k: string): unknown {
+  return Object.getOwnPropertyDescriptor(o, k)?.value as unknown
+}
+
+function isRecord(x: unknown): x is Record<string, unknown> {
+  return typeof x === 'object' && x !== null && !Array.isArray(x)
+}
+
+function isStamp(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0
+}
+
+/**
+ * Wrappers already read back: an L1 hands out the same object on every hit, and a wrapper is never changed
+ * once made (this package makes a new one for every store), so it is read once.
+ */
+const readBack = new WeakMap<object, Unwrapped | null>()
+
 /** The tags and versions of a stored wrapper, or `undefined` when `x` is not one (any other value is not tagged). */
-export function unwrap(x: unknown): { value: unknown; tags: string[]; versions: number[] } | undefined {
-  if (typeof x !== 'object' || x === null || Array.isArray(x)) return undefined
-  const w = x as Record<string, unknown>
-  if (!Object.hasOwn(w, MARK) || w[MARK] !== 1 || !Object.hasOwn(w, 'v') || !Object.hasOwn(w, 't')) {
+export function unwrap(x: unknown): Unwrapped | undefined {
+  if (!isRecord(x)) return undefined
+  const known = readBack.get(x)
+  if (known !== undefined) return known ?? undefined
+  const w = read(x)
+  readBack.set(x, w ?? null)
+  return w
+}
+
+function read(x: Record<string, unknown>): Unwrapped | undefined {
+  if (!Object.hasOwn(x, MARK) || x[MARK] !== 1 || !Object.hasOwn(x, 'v') || !Object.hasOwn(x, 't')) {
     return undefined
   }
-  const t = Object.getOwnPropertyDescriptor(w, 't')?.value as unknown
-  if (typeof t !== 'object' || t === null || Array.isArray(t)) return undefined
+  const t = own(x, 't')
+  const s = Object.hasOwn(x, 's') ? own(x, 's') : {}
+  const expiredAt = Object.hasOwn(x, 'x') ? own(x, 'x') : 0
+  if (!isRecord(t) || !isRecord(s) || !isStamp(expiredAt)) return undefined
   const tags = Object.keys(t)
   if (tags.length === 0) return undefined
   const versions: number[] = []
+  const stamps: number[] = []
   for (const tag of tags) {
-    const v = Object.getOwnPropertyDescriptor(t, tag)?.value as unknown
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) return undefined
+    const v = own(t, tag)
+    if (!isStamp(v) || v < 1) return undefined
     versions.push(v)
+    const st = Object.hasOwn(s, tag) ? own(s, tag) : 0
+    if (!isStamp(st)) return undefined
+    stamps.push(st)
   }
-  return { value: Object.getOwnPropertyDescriptor(w, 'v')?.value, tags, versions }
+  return { value: own(x, 'v'), tags, versions, stamps, expiredAt, checkedGeneration: -1, checkedUntil: 0 }
 }
 
-export function wrap(value: unknown, tags: readonly string[], versions: readonly number[]): Tagged {
-  const t: Record<string, number> = {}
+/** A record of own data properties (defined, not assigned: `r['__proto__'] = n` would set nothing). */
+function record(tags: readonly string[], values: readonly number[]): Record<string, number> {
+  const r: Record<string, number> = {}
   tags.forEach((tag, i) => {
-    // defined, not assigned: `t['__proto__'] = n` would set nothing
-    Object.defineProperty(t, tag, {
-      value: versions[i],
-      enumerable: true,
-      writable: true,
-      configurable: true,
-    })
+    Object.defineProperty(r, tag, { value: values[i], enumerable: true, writable: true, configurable: true })
   })
-  return { [MARK]: 1, v: value, t }
+  return r
+}
+
+/** The wrapper of `value` stored under `versions` and `stamps` (`expiredAt`: an `expire(key)` of it). */
+export function wrap(
+  value: unknown,
+  tags: readonly string[],
+  versions: readonly number[],
+  stamps: readonly number[],
+  expiredAt = 0,
+): Tagged {
+  const w: Tagged = { [MARK]: 1, v: value, t: record(tags, versions) }
+  if (stamps.some((s) => s > 0)) w.s = record(tags, stamps)
+  if (expiredAt > 0) w.x = expiredAt
+  return w
 }

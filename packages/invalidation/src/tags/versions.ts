@@ -1,6 +1,8 @@
 /**
- * The versions of the tags in Redis (`tk:{namespace}:<tag>`): read them, create them, move them on (Lua
- * scripts on the server clock), every call bounded by `timeout` and any failure a `TagsUnavailableError`.
+ * The versions of the tags in Redis: a hard version `tk:{namespace}:<tag>` (moved on by `deleteByTag`) and a
+ * soft stamp `tks:{namespace}:<tag>` (moved on by `expireByTag`, absent until then). Read them, create them,
+ * move them on (Lua scripts on the server clock), claim a refresh; every call bounded by `timeout` and any
+ * failure a `TagsUnavailableError`.
  */
 import type { Cluster, Redis } from 'ioredis'
 import { TagsUnavailableError } from '../errors.js'
@@ -9,17 +11,24 @@ import { Script } from '../scripts.js'
 const VERSION_RE = /^[1-9][0-9]{0,15}$/
 
 /** A tag version as stored in Redis (a positive safe integer in decimal), else `undefined` (missing or garbage). */
-function parseVersion(s: unknown): number | undefined {
+export function parseVersion(s: unknown): number | undefined {
   if (typeof s !== 'string' || !VERSION_RE.test(s)) return undefined
   const n = Number(s)
   return Number.isSafeInteger(n) ? n : undefined
 }
 
+/** The versions of some tags, index for index: `hard[i]` undefined = missing or garbage (invalid); `soft[i]` 0 = never expired. */
+export interface TagState {
+  readonly hard: Array<number | undefined>
+  readonly soft: number[]
+}
+
 /*
- * Tag versions are positive integers: the server clock in ms when a tag is first used or invalidated, and
- * never lower than the previous version + 1. So they never repeat, even when Redis lost them (a restart
+ * Versions and stamps are positive integers: the server clock in ms when a tag is first used or invalidated,
+ * and never lower than the previous one + 1. So they never repeat, even when Redis lost them (a restart
  * without persistence, FLUSHALL): a value is valid only while every version it was stored with is still
- * exactly the current one, and a missing or garbage version is invalid.
+ * exactly the current one, and a missing or garbage version is invalid. A soft stamp is the time of the last
+ * `expireByTag`: a value stored under an older stamp is stale.
  */
 const NOW_MS = `local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -31,28 +40,59 @@ local function current(k)
   if n > 9007199254740991 then return nil end
   return n
 end
+local function moved(k)
+  local v = current(k)
+  if v == nil or v < now then v = now else v = v + 1 end
+  redis.call('SET', k, string.format('%d', v))
+  return v
+end
+local n = #KEYS / 2
+local out = {}
 `
 
-/** The current versions of KEYS; a missing or garbage one is (re)created from the clock. Returns strings. */
-const READ_OR_CREATE = new Script(`${NOW_MS}local out = {}
-for i, k in ipairs(KEYS) do
-  local v = current(k)
+/** KEYS: n hard keys then n soft keys. Returns the 2n versions (a missing hard one created; a soft one '0' when absent). */
+const READ_OR_CREATE = new Script(`${NOW_MS}for i = 1, n do
+  local v = current(KEYS[i])
   if v == nil then
     v = now
-    redis.call('SET', k, string.format('%d', v))
+    redis.call('SET', KEYS[i], string.format('%d', v))
   end
   out[i] = string.format('%d', v)
+  out[n + i] = string.format('%d', current(KEYS[n + i]) or 0)
 end
 return out
 `)
 
-/** Moves every version of KEYS to max(clock, version + 1), replacing a missing or garbage one. */
-const BUMP = new Script(`${NOW_MS}for _, k in ipairs(KEYS) do
-  local v = current(k)
-  if v == nil or v < now then v = now else v = v + 1 end
-  redis.call('SET', k, string.format('%d', v))
+/** Hard: every hard version moved to max(clock, version + 1). Returns the 2n versions after. */
+const BUMP = new Script(`${NOW_MS}for i = 1, n do
+  out[i] = string.format('%d', moved(KEYS[i]))
+  out[n + i] = string.format('%d', current(KEYS[n + i]) or 0)
 end
-return #KEYS
+return out
+`)
+
+/** Soft: every soft stamp moved to max(clock, stamp + 1); a missing hard version created. Returns the 2n versions after. */
+const SOFTEN = new Script(`${NOW_MS}for i = 1, n do
+  local v = current(KEYS[i])
+  if v == nil then
+    v = now
+    redis.call('SET', KEYS[i], string.format('%d', v))
+  end
+  out[i] = string.format('%d', v)
+  out[n + i] = string.format('%d', moved(KEYS[n + i]))
+end
+return out
+`)
+
+/** The refresh of one stale state: KEYS[1] the claim, ARGV[1] the state, ARGV[2] its PX. 1 = claimed, 0 = already claimed. */
+const CLAIM = new Script(`if redis.call('GET', KEYS[1]) == ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+`)
+
+/** Gives a claim back (the refresh failed): deleted only while it is still the same state. */
+const RELEASE = new Script(`if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1
 `)
 
 class TimeoutError extends Error {
@@ -70,51 +110,82 @@ function bounded<R>(p: Promise<R>, ms: number): Promise<R> {
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer))
 }
 
+/** The reply of a script or MGET on 2n keys as a state, or `undefined` when it is not one. */
+function parseState(r: unknown, n: number): TagState | undefined {
+  if (!Array.isArray(r) || r.length !== 2 * n) return undefined
+  const hard = r.slice(0, n).map(parseVersion)
+  const soft = r.slice(n).map((s) => parseVersion(s) ?? 0)
+  return { hard, soft }
+}
+
 /** The tag versions of one namespace. */
 export class TagVersions {
   private readonly redis: Redis | Cluster
-  private readonly prefix: string
+  private readonly hardPrefix: string
+  private readonly softPrefix: string
+  private readonly claimPrefix: string
   private readonly timeout: number
 
   constructor(redis: Redis | Cluster, namespace: string, timeout: number) {
     this.redis = redis
-    this.prefix = `tk:{${namespace}}:`
+    this.hardPrefix = `tk:{${namespace}}:`
+    this.softPrefix = `tks:{${namespace}}:`
+    this.claimPrefix = `tkr:{${namespace}}:`
     this.timeout = timeout
   }
 
-  /** Versions to store a value under (created when missing or garbage). */
-  async forStore(operation: 'set' | 'getOrLoad', tags: readonly string[]): Promise<number[]> {
-    const r = await this.tagCall(operation, tags, () =>
-      READ_OR_CREATE.run(
-        this.redis,
-        tags.map((t) => this.prefix + t),
-        [],
-      ),
+  private keys(tags: readonly string[]): string[] {
+    return [...tags.map((t) => this.hardPrefix + t), ...tags.map((t) => this.softPrefix + t)]
+  }
+
+  /** Versions to store a value under (a missing or garbage hard one created). */
+  forStore(operation: TagsUnavailableError['operation'], tags: readonly string[]): Promise<TagState> {
+    return this.script(operation, tags, READ_OR_CREATE)
+  }
+
+  /** Current versions, read only (one `MGET`). */
+  async current(tags: readonly string[]): Promise<TagState> {
+    const r = await this.tagCall('get', tags, () => (this.redis as Redis).mget(...this.keys(tags)))
+    return parseState(r, tags.length) ?? { hard: tags.map(() => undefined), soft: tags.map(() => 0) }
+  }
+
+  /** Hard: every value stored with one of `tags` is gone from now on. */
+  bump(
+    tags: readonly string[],
+    operation: 'deleteByTag' | 'invalidateTags' = 'deleteByTag',
+  ): Promise<TagState> {
+    return this.script(operation, tags, BUMP)
+  }
+
+  /** Soft: every value stored with one of `tags` is stale from now on. */
+  soften(tags: readonly string[]): Promise<TagState> {
+    return this.script('expireByTag', tags, SOFTEN)
+  }
+
+  /** Claims the refresh of `key` in `state` across instances (1 = this caller refreshes). */
+  async claim(key: string, state: string, px: number): Promise<boolean> {
+    const r = await this.tagCall('getOrLoad', [], () =>
+      CLAIM.run(this.redis, [this.claimPrefix + key], [state, px]),
     )
-    const vs = Array.isArray(r) ? r.map(parseVersion) : []
-    if (vs.length !== tags.length || vs.some((v) => v === undefined)) {
+    return r === 1
+  }
+
+  /** Gives a claim back after a failed refresh (another read may claim it again). */
+  async release(key: string, state: string): Promise<void> {
+    await this.tagCall('getOrLoad', [], () => RELEASE.run(this.redis, [this.claimPrefix + key], [state]))
+  }
+
+  private async script(
+    operation: TagsUnavailableError['operation'],
+    tags: readonly string[],
+    script: Script,
+  ): Promise<TagState> {
+    const r = await this.tagCall(operation, tags, () => script.run(this.redis, this.keys(tags), []))
+    const state = parseState(r, tags.length)
+    if (state === undefined || state.hard.some((v) => v === undefined)) {
       throw new TagsUnavailableError(operation, tags, new Error('unexpected reply to the versions script'))
     }
-    return vs as number[]
-  }
-
-  /** Current versions, read only (`undefined`: missing or garbage, so invalid). */
-  async current(tags: readonly string[]): Promise<Array<number | undefined>> {
-    const r = await this.tagCall('get', tags, () =>
-      (this.redis as Redis).mget(...tags.map((t) => this.prefix + t)),
-    )
-    return (r as unknown[]).map(parseVersion)
-  }
-
-  /** Moves the versions of `tags` on: every value stored with one of them is invalid from now on. */
-  async bump(tags: readonly string[]): Promise<void> {
-    await this.tagCall('invalidateTags', tags, () =>
-      BUMP.run(
-        this.redis,
-        tags.map((t) => this.prefix + t),
-        [],
-      ),
-    )
+    return state
   }
 
   /** Runs one Redis call on the tag versions, bounded by `timeout`; any failure is TagsUnavailableError. */
