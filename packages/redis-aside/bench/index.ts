@@ -7,6 +7,8 @@
  * Run: pnpm --filter @tierkit/redis-aside build && pnpm --filter @tierkit/redis-aside bench
  *      (env BENCH_QUICK=1 for a shorter run)
  * Prints p50/p99 per path and ratios; writes bench-results/redis-aside.json.
+ * All paths in ONE process, wall-clock: for the headline figures (each contender in its own process, CPU
+ * time, median and min–max of 10 alternating runs) see tools/scripts/bench-vs.mjs and the README.
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { performance } from 'node:perf_hooks'
