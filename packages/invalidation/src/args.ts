@@ -12,10 +12,29 @@ import {
   type Serializer,
   type WritableCache,
 } from '@tierkit/contracts'
+import { detectRedisClient, toRedisLike } from '@tierkit/contracts/redis'
 import type { Cluster, Redis } from 'ioredis'
 import type { InvalidationPublisher, LocalEvictor } from './types.js'
 
-/** An ioredis `Redis` or `Cluster`. */
+/**
+ * `options` with a node-redis client in `redis` wrapped into ioredis's shape (`@tierkit/contracts/redis`; the same
+ * wrapper for the same client, whichever package wraps it); anything else as it is, checked later.
+ */
+export function withRedis<O>(where: string, options: O): O {
+  if (options === null || typeof options !== 'object') return options
+  const redis = (options as { redis?: unknown }).redis
+  if (!detectRedisClient(redis)?.startsWith('node-redis')) return options
+  return { ...options, redis: toRedisLike(redis, where, 'redis') }
+}
+
+/** A client in ioredis's shape: a node-redis client wrapped, anything else as it is (checked by {@link checkRedis}). */
+export function asRedis<R>(where: string, redis: R): R {
+  return detectRedisClient(redis)?.startsWith('node-redis')
+    ? (toRedisLike(redis, where, 'redis') as R)
+    : redis
+}
+
+/** An ioredis or iovalkey `Redis` or `Cluster` (a node-redis client once wrapped). */
 export function checkRedis(where: string, redis: unknown): asserts redis is Redis | Cluster {
   checkMethods(where, 'redis', redis, ['duplicate'], 'an ioredis Redis or Cluster')
 }

@@ -11,8 +11,9 @@ import {
   invalidArgument,
   refuseRenamed,
 } from '@tierkit/contracts'
+import type { NodeRedisClientLike } from '@tierkit/contracts/redis'
 import type { Cluster, Redis } from 'ioredis'
-import { checkEvictor, checkEvictors, checkRedis } from './args.js'
+import { checkEvictor, checkEvictors, checkRedis, withRedis } from './args.js'
 import { Subscriber } from './bus/subscriber.js'
 import { TagListeners } from './bus/tag-listeners.js'
 import { decodeMessage, encodeMessage } from './bus/wire.js'
@@ -63,7 +64,7 @@ export interface InvalidationBusOptions {
    * An ioredis `Redis` or `Cluster` you own: used to publish, and duplicated once for the subscriber (not
    * closed by `close()`). A client made with `lazyConnect: true` works: the duplicate is connected at once.
    */
-  redis: Redis | Cluster
+  redis: Redis | Cluster | NodeRedisClientLike
   /** The pub/sub channel; every instance of one application uses the same. */
   channel: string
   /**
@@ -171,7 +172,7 @@ export interface InvalidationBus extends InvalidationPublisher {
  * await bus.ready()
  */
 export function createInvalidationBus(options: InvalidationBusOptions): InvalidationBus {
-  const o = checkOptions(options)
+  const o = checkOptions(withRedis('createInvalidationBus', options))
   const { channel, instanceId, caches } = o
   const stats: BusStats = { published: 0, received: 0, ignoredOwn: 0, reconnects: 0 }
   const emit = emitter(o.onEvent)

@@ -12,8 +12,9 @@ import {
   type LoaderContext,
   refuseRenamed,
 } from '@tierkit/contracts'
+import type { NodeRedisClientLike } from '@tierkit/contracts/redis'
 import type { Cluster, Redis } from 'ioredis'
-import { checkBus, checkName, checkRedis } from './args.js'
+import { checkBus, checkName, checkRedis, withRedis } from './args.js'
 import { PublishError, UnknownTagError } from './errors.js'
 import { LocalVersions } from './tags/local.js'
 import {
@@ -49,7 +50,7 @@ export const MAX_TAG_LENGTH: number = 1024
 /** Options of {@link createTags}. */
 export interface TagsOptions<T = unknown> {
   /** An ioredis `Redis` or `Cluster` holding the tag versions (not closed by this package). */
-  redis: Redis | Cluster
+  redis: Redis | Cluster | NodeRedisClientLike
   /** The cache tagged values are stored in (redis-aside's cache is one). */
   cache: ReadableCache
   /** Namespace of the tag versions: `tk:{namespace}:<tag>` (one hash slot, so one `MGET` on a Cluster). @default 'default' */
@@ -202,7 +203,7 @@ export interface Tags<T = unknown> {
  * await tags.deleteByTag(['products']) // gone now
  */
 export function createTags<T = unknown>(options: TagsOptions<T>): Tags<T> {
-  const state = checkOptions(options)
+  const state = checkOptions(withRedis('createTags', options))
   const bus = state.bus as Partial<TagVersionBus> | undefined
   if (typeof bus?.attachTags === 'function') {
     bus.attachTags({

@@ -7,9 +7,9 @@ import {
   closeTimeout,
   refuseRenamed,
 } from '@tierkit/contracts'
-import type { UnsupportedServerError } from '@tierkit/contracts/redis'
+import type { NodeRedisClientLike, UnsupportedServerError } from '@tierkit/contracts/redis'
 import type { Cluster, Redis } from 'ioredis'
-import { checkEvictors, checkRedis } from './args.js'
+import { checkEvictors, checkRedis, withRedis } from './args.js'
 
 import { boundedReady, DEFAULT_QUIT_TIMEOUT, DEFAULT_READY_TIMEOUT } from './connect.js'
 import { evictEverything, evictKeys } from './evict.js'
@@ -41,7 +41,7 @@ export interface TrackingOptions {
    * own connection to it, following slot moves, failovers and replaced nodes); not closed. A client made with
    * `lazyConnect: true` works: the duplicate is connected at once.
    */
-  redis: Redis | Cluster
+  redis: Redis | Cluster | NodeRedisClientLike
   /** Key prefixes to watch (Redis `CLIENT TRACKING ... BCAST PREFIX`), e.g. the Redis key prefix of a cache namespace. */
   prefixes: readonly string[]
   /** Maps a changed Redis key to the cache key to evict (`undefined`: ignore it). */
@@ -130,7 +130,7 @@ export interface TrackingStats {
  * })
  */
 export function createTrackingInvalidator(options: TrackingOptions): TrackingInvalidator {
-  const o = checkOptions(options)
+  const o = checkOptions(withRedis('createTrackingInvalidator', options))
   const stats: TrackingStats = { messages: 0, evicted: 0, clears: 0 }
   const { hooks, ready } = trackingHooks(o, stats, () => session)
   // a Cluster: one session per master, following the topology; a single server: one session

@@ -1,6 +1,6 @@
 import { createCache, parseRedisKey } from '@tierkit/redis-aside'
 import { type RedisServer, startRedis } from '@tierkit/testkit'
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import {
   type BusEvent,
@@ -14,6 +14,7 @@ import {
   writeBehind,
 } from '../src/index.js'
 import { MapL1 } from './helpers/cache.js'
+import { redisClient } from './helpers/clients.js'
 import { MemoryStore } from './helpers/memory-store.js'
 
 // A client made with `lazyConnect: true` stays in status 'wait' until its first command; its duplicates
@@ -34,7 +35,7 @@ afterAll(async () => {
 })
 
 function lazyClient(at = url, extra: Record<string, unknown> = {}): Redis {
-  const r = new Redis(at, { lazyConnect: true, maxRetriesPerRequest: 1, ...extra })
+  const r = redisClient(at, { lazyConnect: true, maxRetriesPerRequest: 1, ...extra })
   r.on('error', () => {})
   closers.push(async () => r.disconnect())
   return r

@@ -4,10 +4,11 @@
  * invalidation; the versions an L1 hit is checked against come from the bus, not from a round trip; a
  * Redis fault (the server stopped) keeps the soft refresh at most one per instance.
  */
+
 import { setTimeout as sleep } from 'node:timers/promises'
 import { createCache } from '@tierkit/redis-aside'
 import { type RedisServer, startRedis } from '@tierkit/testkit'
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import {
   type BusEvent,
@@ -19,6 +20,7 @@ import {
   TierkitTypeError,
 } from '../src/index.js'
 import { MapL1 } from './helpers/cache.js'
+import { redisClient } from './helpers/clients.js'
 
 interface Instance {
   name: string
@@ -45,7 +47,7 @@ afterEach(async () => {
 })
 
 function makeInstance(name: string, namespace: string, channel: string): Instance {
-  const redis = new Redis(server.url, { maxRetriesPerRequest: 1, retryStrategy: () => 100 })
+  const redis = redisClient(server.url, { maxRetriesPerRequest: 1, retryStrategy: () => 100 })
   redis.on('error', () => {})
   const l1 = new MapL1()
   const cache = createCache({ redis, l1, namespace, ttl: 600_000, breaker: { threshold: 1000 } })
@@ -92,7 +94,7 @@ async function three(namespace: string): Promise<Instance[]> {
 
 /** The server's count of calls of one command (INFO commandstats), through a fresh connection. */
 async function calls(command: string): Promise<number> {
-  const r = new Redis(server.url)
+  const r = redisClient(server.url)
   try {
     const info = await r.info('commandstats')
     const m = new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(info)
@@ -244,7 +246,7 @@ describe('tags across three instances', () => {
   it('a refresh whose loader throws is reported and given back: a later read refreshes again', async () => {
     const [a, b] = await three('t3-refresh-fails')
     const events: unknown[] = []
-    const redis = new Redis(server.url)
+    const redis = redisClient(server.url)
     const tags = createTags<string>({
       redis,
       cache: createCache({ redis, l1: new MapL1(), namespace: 't3-refresh-fails', ttl: 600_000 }),

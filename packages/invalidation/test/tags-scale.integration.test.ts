@@ -3,12 +3,14 @@
  * written (the stored entry of a real `tags.set`, copied by a pipeline under 10^6 keys of the cache), then
  * one `deleteByTag` and one `expireByTag` are counted with `INFO commandstats` and `DBSIZE`.
  */
+
 import { createCache } from '@tierkit/redis-aside'
 import { type RedisServer, startRedis } from '@tierkit/testkit'
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { createTags } from '../src/index.js'
 import { MapL1 } from './helpers/cache.js'
+import { redisClient } from './helpers/clients.js'
 
 const KEYS = 1_000_000
 let server: RedisServer
@@ -31,7 +33,7 @@ async function commandCalls(redis: Redis): Promise<Record<string, number>> {
 }
 
 it(`one tag invalidation over ${KEYS.toLocaleString('en')} tagged keys: O(1) commands, no index keys`, async () => {
-  const redis = new Redis(server.url)
+  const redis = redisClient(server.url)
   closers.push(() => redis.disconnect())
   const cache = createCache({ redis, l1: new MapL1(), namespace: 'scale', ttl: 600_000 })
   closers.push(() => cache.close())

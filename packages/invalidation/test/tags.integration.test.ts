@@ -1,8 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { createCache } from '@tierkit/redis-aside'
 import { startRedis } from '@tierkit/testkit'
-import type { Cluster } from 'ioredis'
-import { Redis } from 'ioredis'
+import type { Cluster, Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   AbortedError,
@@ -13,6 +12,7 @@ import {
   UnknownTagError,
 } from '../src/index.js'
 import { MapL1 } from './helpers/cache.js'
+import { redisClient } from './helpers/clients.js'
 
 const closers: Array<() => Promise<unknown>> = []
 afterAll(async () => {
@@ -32,7 +32,7 @@ describe('tags on one Redis', () => {
     url = (await startRedis()).url
   })
   function client(): Redis {
-    const r = new Redis(url)
+    const r = redisClient(url)
     closers.push(() => r.quit())
     return r
   }

@@ -1,6 +1,6 @@
 import { createCache, parseRedisKey } from '@tierkit/redis-aside'
 import { startRedis } from '@tierkit/testkit'
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   createTrackingInvalidator,
@@ -9,6 +9,7 @@ import {
   type TrackingInvalidator,
 } from '../src/index.js'
 import { MapL1 } from './helpers/cache.js'
+import { redisClient } from './helpers/clients.js'
 
 let url: string
 const closers: Array<() => Promise<unknown>> = []
@@ -20,7 +21,7 @@ afterAll(async () => {
 })
 
 function client(): Redis {
-  const r = new Redis(url)
+  const r = redisClient(url)
   closers.push(() => r.quit())
   return r
 }

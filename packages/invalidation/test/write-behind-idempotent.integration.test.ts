@@ -6,9 +6,10 @@
 
 import { exactSerializer } from '@tierkit/contracts'
 import { delayProxy, startRedis } from '@tierkit/testkit'
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
 import { afterAll, describe, expect, it, vi } from 'vitest'
 import { createFlusher, queueKeys, writeBehind } from '../src/index.js'
+import { redisClient } from './helpers/clients.js'
 import { MemoryStore } from './helpers/memory-store.js'
 
 const closers: Array<() => Promise<unknown>> = []
@@ -20,11 +21,11 @@ async function setup(name: string) {
   const server = await startRedis()
   const proxy = await delayProxy({ host: server.host, port: server.port })
   closers.push(() => proxy.close())
-  const direct = new Redis(server.url)
+  const direct = redisClient(server.url)
   direct.on('error', () => {})
   closers.push(async () => direct.disconnect())
   // the writer's client goes through the proxy; ioredis' defaults: unanswered commands are sent again
-  const redis = new Redis({ host: proxy.host, port: proxy.port, maxRetriesPerRequest: 5 })
+  const redis = redisClient({ host: proxy.host, port: proxy.port, maxRetriesPerRequest: 5 })
   redis.on('error', () => {})
   closers.push(async () => redis.disconnect())
   const wb = writeBehind<number>({ redis, name })

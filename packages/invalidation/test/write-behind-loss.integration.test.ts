@@ -2,12 +2,13 @@
  * Write-behind without loss: real processes, a real durable Store (a PostgreSQL table that honours
  * versions), SIGKILL of the flusher process twice, and SIGKILL of the Redis server (AOF, fsync always).
  */
+
 import { setTimeout as sleep } from 'node:timers/promises'
 import { startRedis } from '@tierkit/testkit'
-import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { QueueWriteError, queueKeys, readDeadLetters, writeBehind } from '../src/index.js'
 import { type Child, spawnChild } from './helpers/child.js'
+import { redisClient } from './helpers/clients.js'
 import { PgStore } from './helpers/pg-store.js'
 
 const WRITES = 10_000
@@ -118,7 +119,7 @@ describe('write-behind without loss', () => {
     const redis = await startRedis()
     const name = 'loss-flusher'
     const env = { REDIS_URL: redis.url, NAME: name, TABLE: store.table, CLAIM_TIMEOUT: '1000', BATCH: '100' }
-    const producer = new Redis(redis.url)
+    const producer = redisClient(redis.url)
     cleanups.push(() => producer.quit())
     const wb = writeBehind<{ i: number }>({ redis: producer, name })
 
@@ -200,7 +201,7 @@ describe('write-behind without loss', () => {
     const env = { REDIS_URL: redis.url, NAME: name, TABLE: store.table, CLAIM_TIMEOUT: '1000', BATCH: '100' }
     const flusher = await spawnChild('flusher', env)
     cleanups.push(() => flusher.call('exit').catch(() => {}))
-    const producer = new Redis(redis.url, { maxRetriesPerRequest: 1, enableOfflineQueue: false })
+    const producer = redisClient(redis.url, { maxRetriesPerRequest: 1, enableOfflineQueue: false })
     producer.on('error', () => {})
     cleanups.push(async () => producer.disconnect())
     const wb = writeBehind<{ i: number }>({ redis: producer, name })

@@ -3,11 +3,13 @@
  * acknowledged after the loss must be applied (issue 15, defect 1). Writes acknowledged just before the loss
  * are lost with Redis: an acknowledgement is as durable as Redis' persistence.
  */
+
 import { setTimeout as sleep } from 'node:timers/promises'
 import { type RedisServer, startRedis } from '@tierkit/testkit'
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
 import { afterAll, describe, expect, it } from 'vitest'
 import { createFlusher, type FlusherEvent, queueKeys, writeBehind } from '../src/index.js'
+import { redisClient } from './helpers/clients.js'
 import { MemoryStore } from './helpers/memory-store.js'
 
 const closers: Array<() => Promise<unknown>> = []
@@ -16,7 +18,7 @@ afterAll(async () => {
 })
 
 function client(server: RedisServer): Redis {
-  const r = new Redis(server.url, { maxRetriesPerRequest: 1 })
+  const r = redisClient(server.url, { maxRetriesPerRequest: 1 })
   r.on('error', () => {})
   closers.push(async () => r.disconnect())
   return r

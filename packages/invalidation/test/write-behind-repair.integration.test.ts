@@ -4,10 +4,11 @@
  * left the old value in L2 until the TTL). Here the cache and the bus live on one real Redis and the queue on
  * another, so the cache can be down while writes are still acknowledged.
  */
+
 import { startRedis } from '@tierkit/testkit'
-import { Redis } from 'ioredis'
 import { afterEach, describe, expect, it } from 'vitest'
 import { TierkitTypeError, writeBehind } from '../src/index.js'
+import { redisClient } from './helpers/clients.js'
 import { converge, type Instance, makeInstance, RecordingStore, readOnce } from './helpers/staleness.js'
 
 const KEYS = Array.from({ length: 8 }, (_, i) => `wb:${i}`)
@@ -34,7 +35,7 @@ describe('writeBehind: a failed cache update is repaired in the background', () 
     for (const k of KEYS) store.save(k, { n: 1 }, { version: undefined })
     for (const r of [r1, r2]) for (const k of KEYS) expect(await readOnce(r, store, k)).toBe(1)
 
-    const queueRedis = new Redis(queueServer.url)
+    const queueRedis = redisClient(queueServer.url)
     closers.push(() => queueRedis.quit())
     const events: Array<{ type: string }> = []
     const queue = writeBehind({
@@ -65,7 +66,7 @@ describe('writeBehind: a failed cache update is repaired in the background', () 
   })
 
   it('refuses bad repair options with exact messages, and a cache without deleteMany', () => {
-    const redis = new Redis({ lazyConnect: true })
+    const redis = redisClient({ lazyConnect: true })
     closers.push(async () => redis.disconnect())
     for (const maxKeys of [0, 1.5, -1, Number.NaN]) {
       expect(() => writeBehind({ redis, name: 'q', repair: { maxKeys } })).toThrowError(

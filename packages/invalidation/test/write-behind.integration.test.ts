@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { startRedis } from '@tierkit/testkit'
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
 import { describe, expect, it } from 'vitest'
 import {
   createFlusher,
@@ -16,6 +16,7 @@ import {
   writeBehind,
 } from '../src/index.js'
 import { makeCache } from './helpers/cache.js'
+import { redisClient } from './helpers/clients.js'
 import { BatchMemoryStore, MemoryStore } from './helpers/memory-store.js'
 import { useRedisFixture } from './helpers/redis.js'
 
@@ -366,7 +367,7 @@ describe('writeBehind', () => {
 
   it('does not acknowledge a write it could not queue, and leaves the cache alone', async () => {
     const server = await startRedis()
-    const redis = new Redis(server.url, { maxRetriesPerRequest: 0, enableOfflineQueue: false })
+    const redis = redisClient(server.url, { maxRetriesPerRequest: 0, enableOfflineQueue: false })
     redis.on('error', () => {})
     closers.push(async () => redis.disconnect())
     // without the offline queue a command sent before the connection is up fails at once: wait for it

@@ -1,6 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { startRedis } from '@tierkit/testkit'
-import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   CacheDeleteError,
@@ -16,6 +15,7 @@ import {
   writeThrough,
 } from '../src/index.js'
 import { makeCache } from './helpers/cache.js'
+import { redisClient } from './helpers/clients.js'
 import { MemoryStore } from './helpers/memory-store.js'
 
 let url: string
@@ -342,8 +342,8 @@ describe('background repair of failed invalidations (issue 15, defect 9)', () =>
     const a = makeCache(url, 'rep2')
     const b = makeCache(url, 'rep2')
     clients.push(a.redis, b.redis)
-    const busA = new Redis(busServer.url, { maxRetriesPerRequest: 1, retryStrategy: () => 50 })
-    const busB = new Redis(busServer.url, { maxRetriesPerRequest: 1, retryStrategy: () => 50 })
+    const busA = redisClient(busServer.url, { maxRetriesPerRequest: 1, retryStrategy: () => 50 })
+    const busB = redisClient(busServer.url, { maxRetriesPerRequest: 1, retryStrategy: () => 50 })
     for (const r of [busA, busB]) r.on('error', () => {})
     clients.push(busA, busB)
     const ba = createInvalidationBus({ redis: busA, channel: 'rep2', caches: [a.cache] })

@@ -4,8 +4,9 @@
  * the cache, since it never reached the database), and the tools that read and requeue them.
  */
 import { checkInteger, invalidArgument } from '@tierkit/contracts'
+import type { NodeRedisClientLike } from '@tierkit/contracts/redis'
 import type { Cluster, Redis } from 'ioredis'
-import { checkName, checkRedis } from '../args.js'
+import { asRedis, checkName, checkRedis } from '../args.js'
 import { Script } from '../scripts.js'
 import type { ShardState } from './config.js'
 import { keysOf, knownShards } from './keys.js'
@@ -151,10 +152,11 @@ export async function deadLetter(
  * @example for (const d of await readDeadLetters(redis, 'users')) console.log(d.key, d.error)
  */
 export async function readDeadLetters(
-  redis: Redis | Cluster,
+  redis: Redis | Cluster | NodeRedisClientLike,
   name: string,
   count = 100,
 ): Promise<DeadLetter[]> {
+  redis = asRedis('readDeadLetters', redis)
   checkRedis('readDeadLetters', redis)
   checkName('readDeadLetters', 'name', name)
   checkInteger('readDeadLetters', 'count', count, 1, 1_000_000)
@@ -198,10 +200,11 @@ export async function readDeadLetters(
  * dead-letter stream).
  */
 export async function requeueDeadLetters(
-  redis: Redis | Cluster,
+  redis: Redis | Cluster | NodeRedisClientLike,
   name: string,
   ids: readonly string[],
 ): Promise<number> {
+  redis = asRedis('requeueDeadLetters', redis)
   checkRedis('requeueDeadLetters', redis)
   checkName('requeueDeadLetters', 'name', name)
   if (!Array.isArray(ids)) {

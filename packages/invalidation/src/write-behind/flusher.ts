@@ -6,6 +6,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { ClosedError, closeTimeout } from '@tierkit/contracts'
 import type { Redis } from 'ioredis'
+import { withRedis } from '../args.js'
 import { connectIfWaiting } from '../connect.js'
 import { ShardCountError } from '../errors.js'
 import {
@@ -37,7 +38,7 @@ export function createFlusher<T = unknown>(options: FlusherOptions<T>): Flusher 
 
 /** `createFlusher`, its options named `prefix + name` in messages (`writeBehind: flusher.batchSize ...`). */
 export function startFlusher<T>(options: FlusherOptions<T>, where: string, prefix: string): FlusherRun<T> {
-  return new FlusherRun(resolveFlusherOptions(options, where, prefix))
+  return new FlusherRun(resolveFlusherOptions(withRedis(where, options), where, prefix))
 }
 
 /** The state of a running flusher, shared by its shard loops; `handle` is what the user gets. */

@@ -13,7 +13,8 @@ import {
   exactSerializer,
   type Serializer,
 } from '@tierkit/contracts'
-import { checkBus, checkCache, checkName, checkRedis, checkSerializer } from '../args.js'
+import type { Cluster, Redis } from 'ioredis'
+import { checkBus, checkCache, checkName, checkRedis, checkSerializer, withRedis } from '../args.js'
 import { unserializable } from '../errors.js'
 import { checkRepair } from '../repair.js'
 import { checkJitter, checkTtlOption, resolveTtl } from '../ttl.js'
@@ -47,9 +48,12 @@ interface WriterState<T> {
  * await users.write('user:1', { name: 'Ada' }) // acknowledged: queued durably, cache updated
  * await users.close() // drains on shutdown
  */
-export function writeBehind<T = unknown>(options: WriteBehindOptions<T>): WriteBehind<T> {
+export function writeBehind<T = unknown>(opts: WriteBehindOptions<T>): WriteBehind<T> {
+  const options = withRedis('writeBehind', opts)
   const shardCount = checkOptions(options)
-  const { redis, name, cache, bus } = options
+  const { name, cache, bus } = options
+  // checked by checkOptions; a node-redis client was wrapped by withRedis
+  const redis = options.redis as Redis | Cluster
   const serializer = options.serializer ?? exactSerializer
   const run =
     options.flusher === undefined

@@ -1,5 +1,6 @@
 import { type Cache, createCache } from '@tierkit/redis-aside'
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
+import { redisClient } from './clients.js'
 
 /** A plain Map L1 with the shape redis-aside takes ({ get, set, delete, clear }). */
 export class MapL1 {
@@ -27,7 +28,7 @@ export function makeCache(
   namespace = 'test',
   extra: { timeouts?: { redis?: number } } = {},
 ): { redis: Redis; l1: MapL1; cache: Cache } {
-  const redis = new Redis(url, { maxRetriesPerRequest: 1, lazyConnect: false })
+  const redis = redisClient(url, { maxRetriesPerRequest: 1, lazyConnect: false })
   redis.on('error', () => {})
   const l1 = new MapL1()
   const cache = createCache({ redis, l1, namespace, ttl: 60_000, breaker: { threshold: 1000 }, ...extra })

@@ -2,9 +2,11 @@
  * One real Redis per test file (from the test kit) and the clients made on it, all closed when the file ends.
  * Call at the top level of a test file: it registers the file's beforeAll/afterAll hooks.
  */
+
 import { startRedis } from '@tierkit/testkit'
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
 import { afterAll, beforeAll } from 'vitest'
+import { redisClient } from './clients.js'
 
 export interface RedisFixture {
   /** The server's URL (set once the file's beforeAll has run). */
@@ -28,7 +30,7 @@ export function useRedisFixture(): RedisFixture {
     url: () => url,
     closers,
     client() {
-      const r = new Redis(url, { maxRetriesPerRequest: 1 })
+      const r = redisClient(url, { maxRetriesPerRequest: 1 })
       r.on('error', () => {})
       closers.push(() => r.quit())
       return r

@@ -3,9 +3,10 @@
  * L1 and redis-aside cache) on one real Redis, a database that records when each write returned, and a
  * history of reads checked for bounded staleness.
  */
+
 import { setTimeout as sleep } from 'node:timers/promises'
 import { type Cache, createCache, parseRedisKey } from '@tierkit/redis-aside'
-import { Redis, type RedisOptions } from 'ioredis'
+import type { Redis, RedisOptions } from 'ioredis'
 import {
   type BusEvent,
   createInvalidationBus,
@@ -15,6 +16,7 @@ import {
   type TrackingInvalidator,
 } from '../../src/index.js'
 import { MapL1 } from './cache.js'
+import { redisClient } from './clients.js'
 import { MemoryStore } from './memory-store.js'
 
 /** A value in the database: the number of the write that produced it. */
@@ -41,7 +43,7 @@ export function makeInstance(
   options: { namespace?: string; channel?: string; client?: RedisOptions; ttl?: number } = {},
 ): Instance {
   const namespace = options.namespace ?? 'stale'
-  const redis = new Redis(url, { maxRetriesPerRequest: 1, ...options.client })
+  const redis = redisClient(url, { maxRetriesPerRequest: 1, ...options.client })
   redis.on('error', () => {})
   const l1 = new MapL1()
   const cache = createCache({
