@@ -14,6 +14,7 @@ import { openSqliteStore } from './db/sqlite.js'
 import type { DemoStore } from './db/types.js'
 import { PortInUseError } from './errors.js'
 import { createFence, type Fence } from './fence.js'
+import type { LastInvalidation } from './invalidate.js'
 import { createReadCaches, type ReadCaches } from './read-caches.js'
 import type { CircuitRecord, InvalidationRecord } from './records.js'
 import { type DemoRedis, openRedis } from './redis.js'
@@ -155,6 +156,8 @@ interface Wiring {
   http: CacheMetrics<'http'>
   circuit: CircuitRecord[]
   invalidations: InvalidationRecord[]
+  /** The per-layer timings of this instance's product invalidations (the last is in `/api/stats`). */
+  lastInvalidations: LastInvalidation[]
   caches: ReadCaches
   fence: Fence
   writes: Writes
@@ -167,7 +170,9 @@ function registerRoutes(app: FastifyInstance, w: Wiring): void {
   const { config, store, fence, invalidations, pool } = w
   const { products, users } = w.caches
   const { bus, views, productWriter } = w.writes
-  registerProductReads(app, { store, products, fence, beforeResponse: w.beforeResponse })
+  const tags = w.writes.tags
+  const recordDb = (outcome: 'hit' | 'miss', ms: number): void => w.metrics.observer.record('db', outcome, ms)
+  registerProductReads(app, { store, products, fence, tags, recordDb, beforeResponse: w.beforeResponse })
   registerUsers(app, store, users)
   registerProductWrites(app, {
     instanceId: config.instanceId,
@@ -179,6 +184,8 @@ function registerRoutes(app: FastifyInstance, w: Wiring): void {
     views,
     invalidations,
     purger: w.purger,
+    tags,
+    lastInvalidations: w.lastInvalidations,
   })
   registerReports(app, store, pool)
   registerStats(app, {
@@ -192,6 +199,7 @@ function registerRoutes(app: FastifyInstance, w: Wiring): void {
     views,
     bus,
     invalidations,
+    lastInvalidations: w.lastInvalidations,
     circuit: w.circuit,
   })
 }
@@ -239,6 +247,7 @@ export async function createDemo(config: DemoConfig, options: DemoOptions = {}):
       http,
       circuit,
       invalidations,
+      lastInvalidations: [] as LastInvalidation[],
       caches,
       fence,
       writes,

@@ -15,6 +15,17 @@ const STORING: ReadonlySet<string> = new Set(['MISS', 'EXPIRED', 'REVALIDATED', 
 /** Tags shared by many URLs (collections), not used to tell a URL's own product. */
 const GENERIC_TAGS: ReadonlySet<string> = new Set(['public', 'products'])
 
+/** How a purge treats a tagged URL: `soft` re-fetches it (its entry replaced, no MISS), `hard` removes its entry. */
+export type CdnPurgeMode = 'hard' | 'soft'
+
+/** What one purge did at the edge. */
+export interface CdnPurgeResult {
+  /** URLs re-fetched through nginx (their entries replaced with the new content). */
+  refetched: number
+  /** URLs whose cache file was removed (the next request is a MISS). */
+  removed: number
+}
+
 /** A CDN lookup's outcome. */
 export type CdnOutcome = 'hit' | 'miss' | 'stale'
 
@@ -74,13 +85,17 @@ export class CdnLog {
   }
 
   /** Purges what the index knows of `tags`; a response that started before `staleBefore` and is logged later is stale. */
-  async purge(tags: readonly string[], staleBefore: number): Promise<void> {
+  async purge(
+    tags: readonly string[],
+    staleBefore: number,
+    mode: CdnPurgeMode = 'soft',
+  ): Promise<CdnPurgeResult> {
     // the log first: what is in it now is in the index, and purged below (not again by the late-store check)
     this.read()
     for (const t of tags) if ((this.#purgedAt.get(t) ?? 0) < staleBefore) this.#purgedAt.set(t, staleBefore)
     const uris = new Set<string>()
     for (const t of tags) for (const u of this.#tagIndex.get(t) ?? []) uris.add(u)
-    await this.#purgeUris(uris)
+    return this.#purgeUris(uris, mode)
   }
 
   #newLines(): string[] {
@@ -137,15 +152,20 @@ export class CdnLog {
     this.#uriTags.delete(uri)
   }
 
-  /** Replaces (re-fetches) the URIs whose only specific tag is one product's, deletes the others' cache files. */
-  async #purgeUris(uris: Iterable<string>): Promise<void> {
+  /**
+   * Soft: replaces (re-fetches) the URIs whose only specific tag is one product's, deletes the others' cache files.
+   * Hard: deletes every URI's cache file.
+   */
+  async #purgeUris(uris: Iterable<string>, mode: CdnPurgeMode = 'soft'): Promise<CdnPurgeResult> {
     const refetch: string[] = []
+    let removed = 0
     for (const u of uris) {
       const specific = (this.#uriTags.get(u) ?? []).filter((t) => !GENERIC_TAGS.has(t))
-      if (specific.length === 1) refetch.push(u)
+      if (mode === 'soft' && specific.length === 1) refetch.push(u)
       else {
         try {
           unlinkSync(this.#cacheFile(u))
+          removed++
         } catch {
           // not stored (any more): nothing to drop
         }
@@ -153,5 +173,6 @@ export class CdnLog {
       }
     }
     await Promise.all(refetch.map((u) => this.#sinks.refetch(u)))
+    return { refetched: refetch.length, removed }
   }
 }

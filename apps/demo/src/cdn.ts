@@ -32,7 +32,8 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { CacheMetrics } from '@tierkit/metrics'
 import { freePort, isRunning, trackChild, trackDir } from '@tierkit/testkit/core'
-import { CdnLog } from './cdn-log.js'
+import { CdnLog, type CdnPurgeResult } from './cdn-log.js'
+import { PURGE_HEADER } from './invalidate.js'
 import type { TagPurger } from './routes/product-writes.js'
 
 /** A running CDN. */
@@ -66,8 +67,8 @@ export interface CdnOptions {
   confirmPurgeMs?: number
 }
 
-/** The header of a purge's re-fetch (nginx bypasses its cache for it, and replaces the entry). */
-export const PURGE_HEADER = 'x-tierkit-purge'
+export { PURGE_HEADER } from './invalidate.js'
+
 /** Delay of the second purge of every tag purge when nginx has several origins (see the module comment). */
 const CONFIRM_PURGE_MS = 200
 /** How long after a write the bus message may still be on its way to another instance (what the second purge covers). */
@@ -115,7 +116,8 @@ ${servers}
       proxy_pass http://tk_origin;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
-      proxy_set_header ${PURGE_HEADER} "";
+      # a purge's re-fetch tells the origin to answer fresh (no stale value within grace)
+      proxy_set_header ${PURGE_HEADER} $http_${PURGE_HEADER.replace(/-/g, '_')};
       proxy_cache tk;
       proxy_cache_methods GET HEAD;
       proxy_cache_key $request_uri;
@@ -229,21 +231,23 @@ export async function startCdn(options: CdnOptions): Promise<Cdn> {
     get lateStores() {
       return log.lateStores
     },
-    async purgeTags(tags) {
+    async purgeTags(tags, options): Promise<CdnPurgeResult> {
+      const mode = options?.mode ?? 'soft'
       // the write has committed before this call: anything that started before now may hold the old row
       const at = Date.now()
-      await log.purge(tags, at)
-      if (confirmMs <= 0) return
+      const result = await log.purge(tags, at, mode)
+      if (confirmMs <= 0) return result
       // the second purge, not awaited: what another instance answered from its L1 before the bus message reached
       // it started within BUS_LAG_MS of the first purge; stored since, it is in the index now, or logged later
       const t = setTimeout(() => {
         confirms.delete(t)
-        log.purge(tags, at + BUS_LAG_MS).catch(() => {
+        log.purge(tags, at + BUS_LAG_MS, mode).catch(() => {
           // nginx going away: nothing left to purge
         })
       }, confirmMs)
       t.unref()
       confirms.add(t)
+      return result
     },
     async close() {
       clearInterval(timer)

@@ -12,6 +12,7 @@
 import { parseArgs } from 'node:util'
 import { createDemo, type Demo } from './app.js'
 import { type Cdn, startCdn } from './cdn.js'
+import type { CdnPurgeResult } from './cdn-log.js'
 import { type DemoConfig, loadConfig } from './config.js'
 import { ConfigError, DemoError } from './errors.js'
 import { CHILD_ENV, type ToInstance, type ToSupervisor } from './ipc.js'
@@ -66,13 +67,16 @@ async function runInstance(config: DemoConfig): Promise<void> {
   onSignals(stop)
   demo = await createDemo(config, { log: (l) => console.log(`${label} ${l}`) })
   if (stopping) return
-  const pending = new Map<number, { resolve: () => void; reject: (e: Error) => void }>()
+  const pending = new Map<
+    number,
+    { resolve: (r: CdnPurgeResult | undefined) => void; reject: (e: Error) => void }
+  >()
   let nextId = 0
   process.on('message', (m: ToInstance) => {
     if (m.type === 'purged') {
       const p = pending.get(m.id)
       pending.delete(m.id)
-      if (m.error === undefined) p?.resolve()
+      if (m.error === undefined) p?.resolve(m.result)
       else p?.reject(new Error(m.error))
     } else if (m.type === 'cdn') {
       for (const [outcome, ms] of m.lookups) demo!.metrics.observer.record('cdn', outcome, ms)
@@ -80,14 +84,14 @@ async function runInstance(config: DemoConfig): Promise<void> {
   })
   if (process.env.TIERKIT_DEMO_CDN === '1') {
     demo.setPurger({
-      purgeTags: (tags) =>
-        new Promise<void>((resolve, reject) => {
+      purgeTags: (tags, options) =>
+        new Promise<CdnPurgeResult | undefined>((resolve, reject) => {
           const id = ++nextId
           pending.set(id, { resolve, reject })
           // no supervisor, no CDN to purge: nothing is left to do
-          if (!send({ type: 'purge', id, tags })) {
+          if (!send({ type: 'purge', id, tags, mode: options?.mode ?? 'soft' })) {
             pending.delete(id)
-            resolve()
+            resolve(undefined)
           }
         }),
     })

@@ -1,7 +1,8 @@
 /**
  * The dashboard: one self-contained HTML page (no external script, style or font) polling `/api/stats` every
  * second and drawing its charts on canvas: hit rate per layer, HTTP latency percentiles, requests per second,
- * worker-pool utilization, and the recent invalidations and circuit-breaker changes.
+ * worker-pool utilization, the recent invalidations, the last product update's invalidation per layer (mode, latency,
+ * result) and circuit-breaker changes.
  */
 export const dashboardHtml: string = `<!doctype html>
 <html lang="en">
@@ -42,7 +43,7 @@ export const dashboardHtml: string = `<!doctype html>
   <section><h2>Requests per second</h2><canvas id="rps-chart"></canvas></section>
   <section><h2>Worker-pool utilization</h2><div class="legend"><span>threads <b id="pool-threads">0</b></span><span>running <b id="pool-running">0</b></span><span>queued <b id="pool-queued">0</b></span><span>reports done <b id="pool-completed">0</b></span></div><canvas id="pool-chart"></canvas></section>
   <section><h2>Layers (cumulative)</h2><table id="layers"><thead><tr><th>Layer</th><th>Hit rate</th><th>Hits</th><th>Misses</th><th>Avg</th><th>p99</th></tr></thead><tbody></tbody></table></section>
-  <section><h2>Recent invalidations</h2><table id="invalidations"><thead><tr><th>Time</th><th>Kind</th><th>Keys / tags</th><th>From</th></tr></thead><tbody></tbody></table><h2 style="margin-top:10px">Circuit breaker</h2><div id="circuit">closed</div></section>
+  <section><h2>Recent invalidations</h2><table id="invalidations"><thead><tr><th>Time</th><th>Kind</th><th>Keys / tags</th><th>From</th></tr></thead><tbody></tbody></table><h2 style="margin-top:10px">Last invalidation <span id="last-inv-what"></span></h2><table id="last-invalidation"><thead><tr><th>Layer</th><th>Mode</th><th>Latency</th><th>Result</th></tr></thead><tbody></tbody></table><h2 style="margin-top:10px">Circuit breaker</h2><div id="circuit">closed</div></section>
 </main>
 <script>
 (() => {
@@ -100,6 +101,9 @@ export const dashboardHtml: string = `<!doctype html>
     for (const k of ['threads', 'running', 'queued', 'completed']) document.getElementById('pool-' + k).textContent = s.pool[k]
     document.querySelector('#layers tbody').innerHTML = ['cdn', 'l1', 'l2', 'db'].map((k) => { const l = s.layers[k]; return '<tr><td>' + k + '</td><td>' + fmtPct(l.hitRate) + '</td><td>' + l.hits + '</td><td>' + l.misses + '</td><td>' + fmtMs(l.avgMs) + '</td><td>' + fmtMs(l.p99Ms) + '</td></tr>' }).join('')
     document.querySelector('#invalidations tbody').innerHTML = s.invalidations.slice(0, 12).map((e) => '<tr><td>' + new Date(e.at).toLocaleTimeString() + '</td><td>' + esc(e.kind) + '</td><td>' + esc([...e.keys, ...e.tags.map((t) => '#' + t)].join(' ')) + '</td><td>' + esc(e.from) + '</td></tr>').join('') || '<tr><td colspan="4">none yet</td></tr>'
+    const li = s.lastInvalidation
+    document.getElementById('last-inv-what').textContent = li ? '(' + li.tags.map((t) => '#' + t).join(' ') + ', ' + new Date(li.at).toLocaleTimeString() + ')' : ''
+    document.querySelector('#last-invalidation tbody').innerHTML = li ? li.layers.map((l) => '<tr><td>' + esc(l.layer) + '</td><td>' + esc(l.mode) + '</td><td>' + fmtMs(l.ms) + '</td><td class="' + (l.result.startsWith('failed') ? 'bad' : '') + '">' + esc(l.result) + '</td></tr>').join('') : '<tr><td colspan="4">no update yet (PUT /api/products/:id)</td></tr>'
     document.getElementById('circuit').innerHTML = s.circuit.length === 0 ? 'no change since start' : s.circuit.slice(-6).map((c) => new Date(c.at).toLocaleTimeString() + ' <span class="' + (c.state === 'closed' ? 'ok' : 'bad') + '">' + esc(c.state) + '</span>').join(' → ')
     draw('hit-chart', ['cdn', 'l1', 'l2', 'db'], { max: 1, fmt: (v) => (v * 100).toFixed(0) + '%' })
     draw('latency-chart', ['p50', 'p95', 'p99'], { fmt: (v) => v.toFixed(v < 10 ? 1 : 0) })

@@ -12,16 +12,23 @@ interface FenceEntry {
   epoch: number
   ids: readonly number[] | number
   gens: readonly number[] | number
+  /** A CDN purge's re-fetch: answered fresh, whatever the grace. */
+  fresh: boolean
 }
 
 /** What the routes do with the fence. */
 export interface Fence {
   /** A write of product `id` started or ended, or a bus message about it came. */
   bump(id: number): void
+  /**
+   * Product `id` was invalidated by tag (softly, maybe): for `ms`, a read of it may be answered the old value within
+   * its grace, so its answers are not stored at the edge (a CDN purge's re-fetch, answered fresh, is).
+   */
+  expired(id: number, ms: number): void
   /** Every product may have changed (the bus reconnected: messages may have been lost). */
   bumpAll(): void
-  /** A read of product `id` starts. */
-  enter(req: object, id: number): void
+  /** A read of product `id` starts (`fresh`: a CDN purge's re-fetch, answered without grace). */
+  enter(req: object, id: number, fresh?: boolean): void
   /** A read of products `ids` starts. */
   enterMany(req: object, ids: readonly number[]): void
   /** Whether the answer to `req` (a product read) must not be stored at the edge. */
@@ -37,6 +44,15 @@ export interface Fence {
  */
 export function createFence(): Fence {
   const gens = new Map<number, number>()
+  /** product → until when (epoch ms) its answers may be stale values served within grace */
+  const softUntil = new Map<number, number>()
+  const inGrace = (id: number): boolean => {
+    const u = softUntil.get(id)
+    if (u === undefined) return false
+    if (u > Date.now()) return true
+    softUntil.delete(id)
+    return false
+  }
   const reads = new WeakMap<object, FenceEntry>()
   let epoch = 0
   const gen = (id: number): number => gens.get(id) ?? 0
@@ -44,21 +60,25 @@ export function createFence(): Fence {
     bump(id: number): void {
       gens.set(id, gen(id) + 1)
     },
+    expired(id: number, ms: number): void {
+      gens.set(id, gen(id) + 1)
+      softUntil.set(id, Math.max(softUntil.get(id) ?? 0, Date.now() + ms))
+    },
     bumpAll(): void {
       epoch++
     },
-    enter(req: object, id: number): void {
-      reads.set(req, { epoch, ids: id, gens: gen(id) })
+    enter(req: object, id: number, fresh = false): void {
+      reads.set(req, { epoch, ids: id, gens: gen(id), fresh })
     },
     enterMany(req: object, ids: readonly number[]): void {
-      reads.set(req, { epoch, ids, gens: ids.map(gen) })
+      reads.set(req, { epoch, ids, gens: ids.map(gen), fresh: false })
     },
     /** Whether the answer to `req` (a product read) must not be stored at the edge. */
     stale(req: object, elapsedMs: number): boolean {
       const e = reads.get(req)
       if (e === undefined) return false
       if (elapsedMs > CDN_MAX_STORABLE_MS || e.epoch !== epoch) return true
-      if (typeof e.ids === 'number') return gen(e.ids) !== e.gens
+      if (typeof e.ids === 'number') return gen(e.ids) !== e.gens || (!e.fresh && inGrace(e.ids))
       const g = e.gens as readonly number[]
       for (let i = 0; i < e.ids.length; i++) if (gen(e.ids[i]!) !== g[i]) return true
       return false

@@ -1,3 +1,5 @@
+import type { CdnPurgeMode, CdnPurgeResult } from './cdn-log.js'
+
 /** The IPC channel between the supervisor (`--instances N`) and the instances it forks. */
 
 /** Set in the environment of the instances the supervisor forks. */
@@ -6,9 +8,9 @@ export const CHILD_ENV = 'TIERKIT_DEMO_INSTANCE'
 /** Messages from an instance. */
 export type ToSupervisor =
   | { type: 'ready'; url: string; pid: number }
-  | { type: 'purge'; id: number; tags: readonly string[] }
+  | { type: 'purge'; id: number; tags: readonly string[]; mode: CdnPurgeMode }
 
 /** Messages to an instance. */
 export type ToInstance =
-  | { type: 'purged'; id: number; error?: string }
+  | { type: 'purged'; id: number; error?: string; result?: CdnPurgeResult }
   | { type: 'cdn'; lookups: Array<[outcome: 'hit' | 'miss' | 'stale', ms: number]> }

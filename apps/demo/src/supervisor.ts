@@ -6,6 +6,7 @@
  */
 import { type ChildProcess, fork } from 'node:child_process'
 import { type Cdn, startCdn } from './cdn.js'
+import type { CdnPurgeMode, CdnPurgeResult } from './cdn-log.js'
 import type { DemoConfig } from './config.js'
 import { CHILD_ENV, type ToInstance, type ToSupervisor } from './ipc.js'
 import { closeBehindCdn, exitAfter, onSignals } from './lifecycle.js'
@@ -123,14 +124,14 @@ class Supervisor {
     )
   }
 
-  #purge(child: ChildProcess, m: { id: number; tags: readonly string[] }): void {
-    const reply = (error?: string): void => {
-      if (child.connected) child.send({ type: 'purged', id: m.id, error } satisfies ToInstance)
+  #purge(child: ChildProcess, m: { id: number; tags: readonly string[]; mode: CdnPurgeMode }): void {
+    const reply = (error?: string, result?: CdnPurgeResult): void => {
+      if (child.connected) child.send({ type: 'purged', id: m.id, error, result } satisfies ToInstance)
     }
     if (!this.#cdn) reply()
     else
-      this.#cdn.purgeTags(m.tags).then(
-        () => reply(),
+      this.#cdn.purgeTags(m.tags, { mode: m.mode }).then(
+        (r) => reply(undefined, r),
         (e: unknown) => reply(String(e)),
       )
   }

@@ -4,9 +4,11 @@
  */
 import {
   createInvalidationBus,
+  createTags,
   deleteOnUpdate,
   type InvalidationBus,
   type Store,
+  type Tags,
   type WriteBehind,
   type Writer,
   writeBehind,
@@ -16,7 +18,8 @@ import type { DemoConfig } from './config.js'
 import type { DemoStore, Product } from './db/types.js'
 import { DemoError, NotFoundError } from './errors.js'
 import type { Fence } from './fence.js'
-import type { ReadCaches } from './read-caches.js'
+import { TAG_GRACE_MS } from './invalidate.js'
+import type { CachedProduct, ReadCaches } from './read-caches.js'
 import { type InvalidationRecord, pushRecent } from './records.js'
 
 /** A view count queued for the database. */
@@ -31,6 +34,8 @@ export interface Writes {
   readonly bus: InvalidationBus | undefined
   /** The write-behind queue of view counts, when Redis is there. */
   readonly views: WriteBehind<ViewCount> | undefined
+  /** The tags over the product cache (with Redis), on the bus: the single product reads are tagged. */
+  readonly tags: Tags<CachedProduct | null> | undefined
   /** Writes a product to the database and invalidates it in every cache (and every instance, with the bus). */
   readonly productWriter: Writer<Product>
 }
@@ -79,6 +84,10 @@ async function openBus(
           const m = /^p:(\d+)$/.exec(k)
           if (m) fence.bump(Number(m[1]))
         }
+        for (const t of e.message.tags) {
+          const m = /^product:(\d+)$/.exec(t)
+          if (m) fence.expired(Number(m[1]), TAG_GRACE_MS)
+        }
         pushRecent(invalidations, {
           at: Date.now(),
           kind: 'remote',
@@ -111,6 +120,7 @@ export async function openWrites(deps: WritesDeps): Promise<Writes> {
   const { config, redis, store, caches } = deps
   let bus: InvalidationBus | undefined
   let views: WriteBehind<ViewCount> | undefined
+  let tags: Tags<CachedProduct | null> | undefined
   if (redis) {
     const b = await openBus(config, redis, caches, deps.fence, deps.invalidations)
     bus = b
@@ -120,11 +130,19 @@ export async function openWrites(deps: WritesDeps): Promise<Writes> {
       name: 'demo-views',
       flusher: { store: viewStore(store), pollInterval: 200 },
     })
+    if (caches.redisCaches)
+      tags = createTags<CachedProduct | null>({
+        redis,
+        cache: caches.redisCaches.products,
+        namespace: 'demo:products',
+        bus: b,
+        grace: TAG_GRACE_MS,
+      })
   }
   const productWriter = deleteOnUpdate<Product>({
     cache: caches.products,
     store: productStore(store),
     ...(bus ? { bus } : {}),
   })
-  return { bus, views, productWriter }
+  return { bus, views, tags, productWriter }
 }

@@ -97,7 +97,10 @@ describe('the CDN mode: nginx proxy_cache in front of the demo', () => {
     }, 'the batch URL to be stored again at the edge')
     expect(b2!.products.find((p) => p.id === 61)!.priceCents).toBe(4242)
     const stats = (await json(`${demo.url}/api/stats`)).body
-    expect(stats.invalidations[0]).toMatchObject({ kind: 'cdn-purge', tags: ['product:61'] })
+    expect(stats.invalidations[0]).toMatchObject({
+      kind: 'cdn-purge',
+      tags: ['product:61', `category:${put.body.category}`],
+    })
   })
 })
 

@@ -65,6 +65,19 @@ describe('the dashboard in a real browser (Debian chromium through playwright-co
       document.querySelector('#invalidations tbody')!.textContent!.includes('p:3'),
     )
     await page.waitForFunction(() => document.getElementById('pool-completed')!.textContent === '1')
+    // the last invalidation, per layer: mode, latency, result (no CDN in this test)
+    await page.waitForFunction(() => document.querySelectorAll('#last-invalidation tbody tr').length === 3)
+    const inv = (await page.locator('#last-invalidation tbody tr').allInnerTexts()).map((r) => r.split('\t'))
+    expect(inv.map((r) => r.slice(0, 2))).toEqual([
+      ['l1', 'soft'],
+      ['l2', 'soft'],
+      ['cdn', 'soft'],
+    ])
+    expect(inv[0]![2]).toMatch(/^\d+(\.\d+)? ms$/)
+    expect(inv[1]![2]).toMatch(/^\d+(\.\d+)? ms$/)
+    expect(inv[1]![3]).toBe('expireByTag')
+    expect(inv[2]!.slice(2)).toEqual(['—', 'no cdn'])
+    expect(await text('last-inv-what')).toContain('#product:3')
     const l1 = await text('l1-hit-value')
     expect(l1).toMatch(/^\d+\.\d%$/)
     expect(Number.parseFloat(l1)).toBeGreaterThan(50)

@@ -51,21 +51,27 @@ describe.each<DbKind>(['sqlite', 'postgres'])(
       expect((await json(`${b}/api/public/products/40`)).body.version).toBe(1)
       expect((await json(`${b}/api/stats`)).body.layers.l1.hits - l1).toBe(1) // B serves it from its own L1
 
-      const put = await json(`${a}/api/products/40`, { method: 'PUT', body: { stock: 4 } })
+      // hard: B's copy is gone at once (soft, the default, is in invalidation.integration.test.ts)
+      const put = await json(`${a}/api/products/40?invalidate=hard`, { method: 'PUT', body: { stock: 4 } })
       expect(put.body).toMatchObject({ version: 2, stock: 4 })
-      await until(
-        async () =>
-          (await json(`${b}/api/stats`)).body.invalidations.some(
-            (e: { kind: string; keys: string[] }) => e.kind === 'remote' && e.keys.includes('p:40'),
-          ),
-        'B to receive the invalidation',
-      )
+      await until(async () => {
+        const inv = (await json(`${b}/api/stats`)).body.invalidations as Array<{
+          kind: string
+          keys: string[]
+          tags: string[]
+        }>
+        const remote = inv.filter((e) => e.kind === 'remote')
+        return (
+          remote.some((e) => e.keys.includes('p:40')) && remote.some((e) => e.tags.includes('product:40'))
+        )
+      }, 'B to receive the invalidations (the key, and the tags)')
       expect((await json(`${b}/api/public/products/40`)).body).toMatchObject({ version: 2, stock: 4 })
       const stats = (await json(`${b}/api/stats`)).body
-      expect(stats.invalidations.find((e: { kind: string }) => e.kind === 'remote')).toMatchObject({
-        keys: ['p:40'],
-      })
-      expect(stats.invalidations.find((e: { kind: string }) => e.kind === 'remote').from).toMatch(/-1$/)
+      const keyed = stats.invalidations.find(
+        (e: { kind: string; keys: string[] }) => e.kind === 'remote' && e.keys.length > 0,
+      )
+      expect(keyed).toMatchObject({ keys: ['p:40'] })
+      expect(keyed.from).toMatch(/-1$/)
       expect(stats.bus.received).toBeGreaterThanOrEqual(1)
     })
 

@@ -156,7 +156,9 @@ describe.each<DbKind>(['sqlite', 'postgres'])('routes on %s with Redis', (kind) 
     expect(stale.status).toBe(412)
     expect((await demo.store.getProduct(20))!).toMatchObject({ version: 2, priceCents: 12345 })
     const stats = await json(`${demo.url}/api/stats`)
-    expect(stats.body.invalidations[0]).toMatchObject({ kind: 'local', keys: ['p:20'] })
+    // the batch reads' key and the single read's tagged key, and the product's tags
+    expect(stats.body.invalidations[0]).toMatchObject({ kind: 'local', keys: ['p:20', 'tp:20'] })
+    expect(stats.body.invalidations[0].tags[0]).toBe('product:20')
   })
 
   it('POST /api/products/:id/views: write-behind, acknowledged counts reach the database', async () => {

@@ -1,8 +1,10 @@
 /** `GET /api/public/products/:id` and `GET /api/public/products?ids=`: the cached product reads. */
-import type { FastifyInstance } from 'fastify'
+import type { Tags } from '@tierkit/invalidation'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { DemoStore } from '../db/types.js'
 import { NotFoundError } from '../errors.js'
 import type { Fence } from '../fence.js'
+import { PURGE_HEADER, productReadTags, taggedProductKey } from '../invalidate.js'
 import type { ReadCache } from '../l1-only.js'
 import { type CachedProduct, cacheProduct } from '../read-caches.js'
 import { parseId, parseIds } from '../requests.js'
@@ -12,6 +14,10 @@ export interface ProductReadDeps {
   store: DemoStore
   products: ReadCache<CachedProduct | null>
   fence: Fence
+  /** The tags over the product cache (with Redis): a single product read is tagged `product:<id>`. */
+  tags: Tags<CachedProduct | null> | undefined
+  /** Records a load of the tagged reads in the `db` layer (found: hit, absent: miss). */
+  recordDb: ((outcome: 'hit' | 'miss', ms: number) => void) | undefined
   /** Test-only: awaited after the cache read and before the answer is sent, with the ids read. */
   beforeResponse: ((ids: readonly number[]) => Promise<void> | void) | undefined
 }
@@ -24,12 +30,33 @@ export function productLoader(store: DemoStore): (id: number) => Promise<CachedP
   }
 }
 
-function registerOne(app: FastifyInstance, deps: ProductReadDeps): void {
-  const { products, fence, beforeResponse } = deps
+/** One product through the tags (with Redis) or the plain cache; a CDN purge's re-fetch never takes a stale value. */
+function readOne(
+  deps: ProductReadDeps,
+  req: FastifyRequest,
+  id: number,
+): Promise<CachedProduct | null | undefined> {
   const loadProduct = productLoader(deps.store)
+  if (deps.tags === undefined) return deps.products.getOrLoad(`p:${id}`, () => loadProduct(id))
+  const refetch = req.headers[PURGE_HEADER] === '1'
+  // the db layer of the metrics: redis-aside records its own loads, the tags' loads are recorded here
+  const load = async (): Promise<CachedProduct | null> => {
+    const t0 = performance.now()
+    const p = await loadProduct(id)
+    deps.recordDb?.(p === null ? 'miss' : 'hit', performance.now() - t0)
+    return p
+  }
+  return deps.tags.getOrLoad(taggedProductKey(id), load, {
+    tags: productReadTags(id),
+    ...(refetch ? { grace: 0 } : {}),
+  })
+}
+
+function registerOne(app: FastifyInstance, deps: ProductReadDeps): void {
+  const { fence, beforeResponse } = deps
   app.get('/api/public/products/:id', (req, reply) => {
     const id = parseId((req.params as { id: string }).id)
-    fence.enter(req, id)
+    fence.enter(req, id, deps.tags !== undefined && req.headers[PURGE_HEADER] === '1')
     const send = (c: CachedProduct | null | undefined) => {
       if (c === null || c === undefined) throw new NotFoundError(`product ${id} not found`)
       reply
@@ -38,7 +65,7 @@ function registerOne(app: FastifyInstance, deps: ProductReadDeps): void {
         .type('application/json; charset=utf-8')
       return reply.send(c.json)
     }
-    const read = products.getOrLoad(`p:${id}`, () => loadProduct(id))
+    const read = readOne(deps, req, id)
     if (beforeResponse === undefined) return read.then(send)
     return read.then(async (c) => {
       await beforeResponse([id])

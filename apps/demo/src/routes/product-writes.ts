@@ -2,12 +2,18 @@
  * `PUT /api/products/:id` (delete-on-update through the writer, then the CDN purge by tag) and
  * `POST /api/products/:id/views` (a Redis counter written behind into the database, or the database directly).
  */
-import { errors as invalidationErrors, type WriteBehind, type Writer } from '@tierkit/invalidation'
+import { errors as invalidationErrors, type Tags, type WriteBehind, type Writer } from '@tierkit/invalidation'
 import type { FastifyInstance } from 'fastify'
 import type { Redis } from 'ioredis'
 import type { DemoStore, Product } from '../db/types.js'
-import { NotFoundError } from '../errors.js'
+import { DemoError, NotFoundError } from '../errors.js'
 import type { Fence } from '../fence.js'
+import {
+  type InvalidationMode,
+  invalidateProduct,
+  type LastInvalidation,
+  type TagPurger,
+} from '../invalidate.js'
 import type { ReadCache } from '../l1-only.js'
 import { type CachedProduct, cacheProduct } from '../read-caches.js'
 import { type InvalidationRecord, pushRecent } from '../records.js'
@@ -15,11 +21,7 @@ import { parseId, parsePatch } from '../requests.js'
 import type { ViewCount } from '../writes.js'
 import { productLoader } from './product-reads.js'
 
-/** Purges CDN entries by cache tag (the CDN mode plugs nginx in; without a CDN it does nothing). */
-export interface TagPurger {
-  /** Makes the CDN drop (or refresh) every response carrying one of `tags`. */
-  purgeTags(tags: readonly string[]): Promise<void>
-}
+export type { TagPurger } from '../invalidate.js'
 
 /** What the product writes use. */
 export interface ProductWriteDeps {
@@ -34,6 +36,10 @@ export interface ProductWriteDeps {
   invalidations: InvalidationRecord[]
   /** The CDN purger of the moment. */
   purger: () => TagPurger | undefined
+  /** The tags over the product cache (with Redis): the single product reads are tagged. */
+  tags: Tags<CachedProduct | null> | undefined
+  /** Each product update's per-layer invalidation is appended here. */
+  lastInvalidations: LastInvalidation[]
 }
 
 const INCR_IF_EXISTS =
@@ -64,20 +70,33 @@ async function writeProduct(
   }
 }
 
-/** Records the local invalidation and purges the CDN by the product's tag. */
-async function afterWrite(deps: ProductWriteDeps, id: number): Promise<void> {
+/** The `invalidate` query of a PUT: `soft` (the default) or `hard`. */
+function parseMode(q: unknown): InvalidationMode {
+  const v = (q as { invalidate?: unknown } | undefined)?.invalidate
+  if (v === undefined || v === 'soft') return 'soft'
+  if (v === 'hard') return 'hard'
+  throw new DemoError('E_BAD_REQUEST', 400, 'invalidate must be soft or hard')
+}
+
+/** Invalidates the product in every layer (timed per layer) and records it. */
+async function afterWrite(
+  deps: ProductWriteDeps,
+  p: Product,
+  mode: InvalidationMode,
+): Promise<LastInvalidation> {
   const from = deps.instanceId
-  pushRecent(deps.invalidations, { at: Date.now(), kind: 'local', keys: [`p:${id}`], tags: [], from })
-  const purger = deps.purger()
-  if (!purger) return
-  const tags = [`product:${id}`]
-  await purger.purgeTags(tags)
-  pushRecent(deps.invalidations, { at: Date.now(), kind: 'cdn-purge', keys: [], tags, from })
+  const last = await invalidateProduct(deps, p, cacheProduct(p), mode)
+  pushRecent(deps.lastInvalidations, last)
+  pushRecent(deps.invalidations, { at: last.at, kind: 'local', keys: last.keys, tags: last.tags, from })
+  if (last.layers[2]?.ms !== null)
+    pushRecent(deps.invalidations, { at: Date.now(), kind: 'cdn-purge', keys: [], tags: last.tags, from })
+  return last
 }
 
 function registerPut(app: FastifyInstance, deps: ProductWriteDeps): void {
   app.put('/api/products/:id', async (req, reply) => {
     const id = parseId((req.params as { id: string }).id)
+    const mode = parseMode(req.query)
     const patch = parsePatch(req.body)
     const current = await deps.store.getProduct(id)
     if (current === undefined) throw new NotFoundError(`product ${id} not found`)
@@ -89,7 +108,10 @@ function registerPut(app: FastifyInstance, deps: ProductWriteDeps): void {
       updatedAt: new Date().toISOString(),
     }
     await writeProduct(deps, next, (code) => reply.header('x-cache-invalidation', `failed (${code})`))
-    await afterWrite(deps, id)
+    const last = await afterWrite(deps, next, mode)
+    const failed = last.layers.filter((l) => l.result.startsWith('failed'))
+    if (failed.length > 0)
+      reply.header('x-cache-invalidation', failed.map((l) => `${l.layer} ${l.result}`).join('; '))
     const c = cacheProduct(next)
     return reply.header('etag', c.etag).type('application/json; charset=utf-8').send(c.json)
   })

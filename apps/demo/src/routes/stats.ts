@@ -8,6 +8,7 @@ import type { FastifyInstance } from 'fastify'
 import type { DemoConfig } from '../config.js'
 import { dashboardHtml } from '../dashboard.js'
 import type { DemoStore } from '../db/types.js'
+import type { LastInvalidation } from '../invalidate.js'
 import type { ReadCaches } from '../read-caches.js'
 import type { CircuitRecord, InvalidationRecord } from '../records.js'
 import type tasks from '../tasks.js'
@@ -26,6 +27,8 @@ export interface StatsDeps {
   views: WriteBehind<ViewCount> | undefined
   bus: InvalidationBus | undefined
   invalidations: readonly InvalidationRecord[]
+  /** This instance's product invalidations, per layer (the last one is shown). */
+  lastInvalidations: readonly LastInvalidation[]
   circuit: readonly CircuitRecord[]
 }
 
@@ -117,6 +120,8 @@ function stats(deps: StatsDeps, started: number) {
     writeBehind: deps.views?.flusher?.stats() ?? null,
     bus: deps.bus?.stats() ?? null,
     invalidations: [...deps.invalidations].reverse(),
+    /** The last product update made here: per layer (l1, l2, cdn) its mode, latency (ms, null: no such layer), result. */
+    lastInvalidation: deps.lastInvalidations.at(-1) ?? null,
     circuit: [...deps.circuit],
   }
 }
