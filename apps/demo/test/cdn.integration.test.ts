@@ -111,6 +111,7 @@ describe('--instances 2 --cdn: nginx in front of two instance processes, purges 
     try {
       const edge = (await cli.waitFor(/in front: (http:\/\/\S+)/, 'the CDN'))[0]![1]!
       const one = (await cli.waitFor(/instance 1 listening on (http:\/\/\S+)/, 'instance 1'))[0]![1]!
+      const two = (await cli.waitFor(/instance 2 listening on (http:\/\/\S+)/, 'instance 2'))[0]![1]!
       const read = async (path: string): Promise<{ status: string | null; price: number }> => {
         const r = await fetch(`${edge}${path}`)
         const b = (await r.json()) as { priceCents: number }
@@ -129,6 +130,16 @@ describe('--instances 2 --cdn: nginx in front of two instance processes, purges 
         const put = await json(`${edge}/api/products/70`, { method: 'PUT', body: { priceCents: price } })
         expect(put.status).toBe(200)
         expect(await read('/api/public/products/70')).toEqual({ status: 'HIT', price })
+      }
+      // the purge report came back over IPC: the writer's last invalidation names what nginx did, and its time
+      const cdnRows = await Promise.all(
+        [one, two].map(async (u) => (await json(`${u}/api/stats`)).body.lastInvalidation?.layers[2]),
+      )
+      const reported = cdnRows.filter((r) => r !== undefined)
+      expect(reported.length).toBeGreaterThanOrEqual(1)
+      for (const r of reported) {
+        expect(r).toMatchObject({ layer: 'cdn', mode: 'soft', result: '1 re-fetched, 0 removed' })
+        expect(r.ms).toBeTypeOf('number')
       }
     } finally {
       cli.proc.kill('SIGTERM')
