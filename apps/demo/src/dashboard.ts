@@ -43,7 +43,7 @@ export const dashboardHtml: string = `<!doctype html>
   <section><h2>Requests per second</h2><canvas id="rps-chart"></canvas></section>
   <section><h2>Worker-pool utilization</h2><div class="legend"><span>threads <b id="pool-threads">0</b></span><span>running <b id="pool-running">0</b></span><span>queued <b id="pool-queued">0</b></span><span>reports done <b id="pool-completed">0</b></span></div><canvas id="pool-chart"></canvas></section>
   <section><h2>Layers (cumulative)</h2><table id="layers"><thead><tr><th>Layer</th><th>Hit rate</th><th>Hits</th><th>Misses</th><th>Avg</th><th>p99</th></tr></thead><tbody></tbody></table></section>
-  <section><h2>Recent invalidations</h2><table id="invalidations"><thead><tr><th>Time</th><th>Kind</th><th>Keys / tags</th><th>From</th></tr></thead><tbody></tbody></table><h2 style="margin-top:10px">Last invalidation <span id="last-inv-what"></span></h2><table id="last-invalidation"><thead><tr><th>Layer</th><th>Mode</th><th>Latency</th><th>Result</th></tr></thead><tbody></tbody></table><h2 style="margin-top:10px">Circuit breaker</h2><div id="circuit">closed</div></section>
+  <section><h2>Recent invalidations</h2><table id="invalidations"><thead><tr><th>Time</th><th>Kind</th><th>Keys / tags</th><th>From</th></tr></thead><tbody></tbody></table><h2 style="margin-top:10px">Last invalidation <span id="last-inv-what" style="text-transform:none"></span></h2><table id="last-invalidation"><thead><tr><th>Layer</th><th>Mode</th><th>Latency</th><th>Result</th></tr></thead><tbody></tbody></table><h2 style="margin-top:10px">Circuit breaker</h2><div id="circuit">closed</div></section>
 </main>
 <script>
 (() => {
