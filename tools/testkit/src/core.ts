@@ -9,6 +9,7 @@
  * each file as well.
  */
 export { setTimeout as sleep } from 'node:timers/promises'
+export { DRAGONFLY_INFO, type DragonflyStub, startDragonflyStub } from './dragonfly-stub.js'
 export {
   type NginxCacheConfig,
   type NginxServer,
@@ -18,7 +19,6 @@ export {
   startNginx,
 } from './nginx.js'
 export { type StartNginxWithHttpOptions, startNginxWithHttp } from './nginx-http.js'
-export { DRAGONFLY_INFO, type DragonflyStub, startDragonflyStub } from './dragonfly-stub.js'
 export { freePort } from './ports.js'
 export {
   type Closable,

@@ -87,7 +87,9 @@ function answer(c: Conn, args: string[]): string {
       return hello(c)
     }
     case 'INFO':
-      return c.resp === 3 ? `=${DRAGONFLY_INFO.length + 4}\r\ntxt:${DRAGONFLY_INFO}\r\n` : bulk(DRAGONFLY_INFO)
+      return c.resp === 3
+        ? `=${DRAGONFLY_INFO.length + 4}\r\ntxt:${DRAGONFLY_INFO}\r\n`
+        : bulk(DRAGONFLY_INFO)
     case 'SELECT':
     case 'SET':
       return '+OK\r\n'
@@ -147,5 +149,14 @@ export async function startDragonflyStub(): Promise<DragonflyStub> {
     return closed
   }
   const untrack = trackClosable({ name: `dragonfly stub :${port}`, close })
-  return { host: '127.0.0.1', port, url: `redis://127.0.0.1:${port}`, commands, close: () => (untrack(), close()) }
+  return {
+    host: '127.0.0.1',
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    commands,
+    close: () => {
+      untrack()
+      return close()
+    },
+  }
 }
