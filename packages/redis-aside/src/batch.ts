@@ -159,7 +159,11 @@ export class Batcher {
       else if (read.entry !== undefined && (stale.get(key)?.freshUntil ?? 0) < read.entry.freshUntil) {
         stale.set(key, read.entry)
       }
-      toLoad.push(key)
+      // a getOrLoad of the key started its loader while the leases were taken (its lease is ours too): wait
+      // for that load rather than load the key a second time in this process
+      const running = this.runner.running(prefix + key)
+      if (running !== undefined) call.joins.push(this.awaitInto(call, running, key))
+      else toLoad.push(key)
     })
     return toLoad
   }

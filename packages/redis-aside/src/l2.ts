@@ -110,6 +110,8 @@ interface PendingCall {
   done: boolean
   /** The breaker the call went through (per node on a Cluster). */
   breaker: Breaker
+  /** Its deadline was moved once already, after an event-loop stall. */
+  extended?: boolean
 }
 
 /** The readers of one key in a read batch: one sink (the usual case: one flight per key), or several. */
@@ -137,6 +139,8 @@ class IoredisL2 implements L2 {
   private readonly pending = new Set<PendingCall>()
   private readBatch: Map<string, Readers> | undefined
   private sweepTimer: NodeJS.Timeout | undefined
+  /** When the armed sweep should run (monotonic): a sweep much later than that means the loop was stalled. */
+  private sweepDue = 0
 
   constructor(private readonly o: L2Options) {
     this.redis = o.redis as unknown as RedisCommands
@@ -347,6 +351,7 @@ class IoredisL2 implements L2 {
 
   private armSweep(): void {
     const every = Math.max(1, Math.min(25, Math.floor(this.o.timeout / 4)))
+    this.sweepDue = performance.now() + every
     this.sweepTimer = setTimeout(this.sweep, every)
     this.sweepTimer.unref()
   }
@@ -354,8 +359,16 @@ class IoredisL2 implements L2 {
   private readonly sweep = (): void => {
     this.sweepTimer = undefined
     const now = performance.now()
+    // The loop was stalled for longer than a timeout: the process, not Redis, kept the calls from being
+    // written or their replies from being read (over TLS, a command queued behind a write in progress is not
+    // on the wire until the loop turns). Each pending call gets one full timeout again from now.
+    const stalled = now - this.sweepDue > this.o.timeout
     let expired: PendingCall[] | undefined
     for (const call of this.pending) {
+      if (stalled && !call.extended) {
+        call.extended = true
+        call.deadline = Math.max(call.deadline, now + this.o.timeout)
+      }
       if (now < call.deadline) continue
       if (expired === undefined) expired = [call]
       else expired.push(call)

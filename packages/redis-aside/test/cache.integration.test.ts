@@ -320,6 +320,35 @@ describe.each(TOPOLOGIES)('redis-aside on %s', (topology) => {
       expect(loaded).toEqual(['p', 'q'])
     })
 
+    it('a getOrLoad that starts its loader while getOrLoadMany takes its leases is joined, not loaded again', async () => {
+      // the batch's leases are taken per key (per node on a Cluster): a single call of one of its keys can
+      // lease and start its loader in between; the batch then waited for nothing and loaded the key again
+      const cache = make()
+      const loads = new Map<string, number>()
+      const count = (k: string) => loads.set(k, (loads.get(k) ?? 0) + 1)
+      const keys = Array.from({ length: 12 }, (_, i) => `race${i}`)
+      for (let round = 0; round < 15; round++) {
+        const ks = keys.map((k) => `${k}.${round}`)
+        const batch = cache.getOrLoadMany(ks, async (missing) => {
+          for (const k of missing) count(k)
+          await sleep(20)
+          return missing.map((k) => `${k}!`)
+        })
+        const singles = ks.map(async (k, i) => {
+          await sleep(i % 4)
+          return cache.getOrLoad(k, async () => {
+            count(k)
+            await sleep(20)
+            return `${k}!`
+          })
+        })
+        expect(await batch).toEqual(ks.map((k) => `${k}!`))
+        expect(await Promise.all(singles)).toEqual(ks.map((k) => `${k}!`))
+      }
+      expect([...loads].filter(([, n]) => n !== 1)).toEqual([])
+      expect(loads.size).toBe(keys.length * 15)
+    })
+
     it('getOrLoadMany rejects a loader result of the wrong shape, with cause, and caches nothing', async () => {
       const cache = make()
       const err = await cache.getOrLoadMany(['m', 'n'], () => ['only one']).catch((e: unknown) => e)
