@@ -1,23 +1,17 @@
-import { startRedis } from '@tierkit/testkit'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Demo } from '../src/app.js'
-import { type Cdn, startCdn } from '../src/cdn.js'
+import type { Cdn } from '../src/cdn.js'
 import { userToken } from '../src/db/seed.js'
-import { json, spawnCli, startDemo, type TestDb, testDb, until } from './helpers.js'
+import { type DemoBehindCdn, json, spawnCli, startDemoBehindCdn, testDb, until } from './helpers.js'
 
 describe('the CDN mode: nginx proxy_cache in front of the demo', () => {
-  let db: TestDb
   let demo: Demo
   let cdn: Cdn
-  let stopRedis: () => Promise<void>
+  let setup: DemoBehindCdn | undefined
 
   beforeAll(async () => {
-    const redis = await startRedis()
-    stopRedis = () => redis.stop()
-    db = testDb('sqlite')
-    demo = await startDemo({ ...db.env, REDIS_URL: redis.url })
-    cdn = await startCdn({ upstreams: [demo.url], metrics: demo.metrics })
-    demo.setPurger(cdn)
+    setup = await startDemoBehindCdn({ purge: true })
+    ;({ demo, cdn } = setup)
   })
   /**
    * Waits (bounded) until nginx answers `path` with a HIT. nginx finishes writing its cache file just after the
@@ -31,10 +25,7 @@ describe('the CDN mode: nginx proxy_cache in front of the demo', () => {
     }, `${path} to be stored at the edge`)
 
   afterAll(async () => {
-    await cdn?.close()
-    await demo?.close()
-    await db?.drop()
-    await stopRedis?.()
+    await setup?.close()
   })
 
   it('public products: MISS then HIT at the edge (the origin sees one request); counted in the cdn layer', async () => {

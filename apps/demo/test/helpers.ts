@@ -4,9 +4,11 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { startRedis } from '@tierkit/testkit'
 import pg from 'pg'
 import { expect, vi } from 'vitest'
 import { createDemo, type Demo, type DemoOptions } from '../src/app.js'
+import { type Cdn, startCdn } from '../src/cdn.js'
 import { type DemoConfig, loadConfig } from '../src/config.js'
 
 /** PostgreSQL of the machine (`.ci/run` makes sure it answers): DATABASE_URL, else the CI default. */
@@ -143,4 +145,36 @@ export function answers(port: number): Promise<boolean> {
     })
     s.once('error', () => resolve(false))
   })
+}
+
+/** A demo on SQLite and its own Redis, behind nginx (`--cdn`). */
+export interface DemoBehindCdn {
+  db: TestDb
+  demo: Demo
+  cdn: Cdn
+  /** Stops nginx, the demo and Redis, and drops the database (whatever of them started). */
+  close(): Promise<void>
+}
+
+/** Starts a demo behind nginx; `purge`: the demo purges through that nginx (its `setPurger`). */
+export async function startDemoBehindCdn(options: { purge: boolean }): Promise<DemoBehindCdn> {
+  const redis = await startRedis()
+  const db = testDb('sqlite')
+  let demo: Demo | undefined
+  let cdn: Cdn | undefined
+  const close = async (): Promise<void> => {
+    await cdn?.close()
+    await demo?.close()
+    await db.drop()
+    await redis.stop()
+  }
+  try {
+    demo = await startDemo({ ...db.env, REDIS_URL: redis.url })
+    cdn = await startCdn({ upstreams: [demo.url], metrics: demo.metrics })
+    if (options.purge) demo.setPurger(cdn)
+    return { db, demo, cdn, close }
+  } catch (err) {
+    await close()
+    throw err
+  }
 }

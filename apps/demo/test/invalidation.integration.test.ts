@@ -1,8 +1,16 @@
 import { startRedis } from '@tierkit/testkit'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Demo } from '../src/app.js'
-import { type Cdn, startCdn } from '../src/cdn.js'
-import { json, startDemo, type TestDb, testDb, until } from './helpers.js'
+import type { Cdn } from '../src/cdn.js'
+import {
+  type DemoBehindCdn,
+  json,
+  startDemo,
+  startDemoBehindCdn,
+  type TestDb,
+  testDb,
+  until,
+} from './helpers.js'
 
 // PUT /api/products/:id invalidates the product in every layer with one call path: this instance's L1, L2 by tag
 // (expireByTag soft by default, deleteByTag with ?invalidate=hard) and so every other instance's L1 through the
@@ -113,24 +121,16 @@ describe('a product update across two instances on one Redis', () => {
 })
 
 describe('a product update through nginx (--cdn)', () => {
-  let db: TestDb
   let demo: Demo
   let cdn: Cdn
-  let stopRedis: () => Promise<void>
+  let setup: DemoBehindCdn | undefined
 
   beforeAll(async () => {
-    const redis = await startRedis()
-    stopRedis = () => redis.stop()
-    db = testDb('sqlite')
-    demo = await startDemo({ ...db.env, REDIS_URL: redis.url })
-    cdn = await startCdn({ upstreams: [demo.url], metrics: demo.metrics })
-    demo.setPurger(cdn)
+    setup = await startDemoBehindCdn({ purge: true })
+    ;({ demo, cdn } = setup)
   })
   afterAll(async () => {
-    await cdn?.close()
-    await demo?.close()
-    await db?.drop()
-    await stopRedis?.()
+    await setup?.close()
   })
 
   /** Reads `id` through nginx until it is a HIT (stored), and until the log line is indexed for purges. */

@@ -1,30 +1,22 @@
-import { startRedis } from '@tierkit/testkit'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Demo } from '../src/app.js'
-import { type Cdn, startCdn } from '../src/cdn.js'
+import type { Cdn } from '../src/cdn.js'
 import { closeBehindCdn } from '../src/lifecycle.js'
-import { answers, json, startDemo, type TestDb, testDb, until } from './helpers.js'
+import { answers, type DemoBehindCdn, json, startDemoBehindCdn, until } from './helpers.js'
 
 // `demo:load --cdn` printed two "socket hang up" errors at shutdown with 0 failed requests: the PUTs still in
 // flight when the load ended purged through nginx, which the shutdown had already stopped.
 describe('shutdown behind the CDN', () => {
-  let db: TestDb
   let demo: Demo
   let cdn: Cdn
-  let stopRedis: () => Promise<void>
+  let setup: DemoBehindCdn | undefined
 
   beforeAll(async () => {
-    const redis = await startRedis()
-    stopRedis = () => redis.stop()
-    db = testDb('sqlite')
-    demo = await startDemo({ ...db.env, REDIS_URL: redis.url })
-    cdn = await startCdn({ upstreams: [demo.url], metrics: demo.metrics })
+    setup = await startDemoBehindCdn({ purge: false })
+    ;({ demo, cdn } = setup)
   })
   afterAll(async () => {
-    await cdn?.close()
-    await demo?.close()
-    await db?.drop()
-    await stopRedis?.()
+    await setup?.close()
   })
 
   it('a PUT whose purge is in flight when the shutdown starts still purges through nginx and answers 200', async () => {
