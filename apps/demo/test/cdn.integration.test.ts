@@ -108,8 +108,12 @@ describe('--instances 2 --cdn: nginx in front of two instance processes, purges 
         const b = (await r.json()) as { priceCents: number }
         return { status: r.headers.get('x-cache-status'), price: b.priceCents }
       }
-      await read('/api/public/products/70')
-      expect((await read('/api/public/products/70')).status).toBe('HIT')
+      // nginx finishes writing its cache file just after the client has the last byte: the next read can
+      // still be a MISS, so wait (bounded) for the first HIT
+      await until(
+        async () => (await read('/api/public/products/70')).status === 'HIT',
+        '/api/public/products/70 to be stored at the edge',
+      )
       await until(
         async () => (await json(`${one}/api/stats`)).body.layers.cdn.hits >= 1,
         'the CDN lookups to reach instance 1',
