@@ -129,6 +129,36 @@ export class AbortedError extends TierkitError<'E_ABORTED'> {
   }
 }
 
+/** What a Redis ACL denied: the command itself, a key it names, or a channel it names. */
+export type PermissionDenied = 'command' | 'key' | 'channel'
+
+/**
+ * The Redis ACL user lacks a permission a call needs: Redis answered `NOPERM ...` (or, from inside a script,
+ * `ERR The user executing the script can't ...`). Code `E_REDIS_NOPERM`; `command` is the command refused as
+ * Redis names it (`get`, `evalsha`, `client|tracking`), `denied` whether the command, a key or a channel was
+ * refused, `cause` the reply error. Redis is up: it is not an outage (no retry helps until the ACL is changed).
+ * Made by `classifyRedisError` of `@tierkit/contracts/redis`.
+ * @example `Redis ACL denied the command 'get' (key): NOPERM this user has no permissions to access one of the keys used as arguments`
+ */
+export class PermissionError extends TierkitError<'E_REDIS_NOPERM'> {
+  /** The command refused, lower-case as Redis names it: `get`, `xadd`, `client|tracking`, `evalsha`... */
+  readonly command: string
+  /** What was refused: the command, a key or a channel it names. */
+  readonly denied: PermissionDenied
+
+  /**
+   * @param command - the command refused
+   * @param denied - what was refused
+   * @param cause - the reply error (its message is Redis's)
+   */
+  constructor(command: string, denied: PermissionDenied, cause: unknown) {
+    const reply = String((cause as Error)?.message ?? cause)
+    super('E_REDIS_NOPERM', `Redis ACL denied the command '${command}' (${denied}): ${reply}`, { cause })
+    this.command = command
+    this.denied = denied
+  }
+}
+
 /** The codes of the errors defined here. */
 export type ContractsErrorCode =
   | 'E_INVALID_ARGUMENT'
@@ -136,6 +166,7 @@ export type ContractsErrorCode =
   | 'E_UNSERIALIZABLE'
   | 'E_CORRUPT_PAYLOAD'
   | 'E_ABORTED'
+  | 'E_REDIS_NOPERM'
 
 /** Every error class of this package by its code. */
 export const errors: {
@@ -144,12 +175,14 @@ export const errors: {
   readonly E_UNSERIALIZABLE: typeof UnserializableValueError
   readonly E_CORRUPT_PAYLOAD: typeof CorruptPayloadError
   readonly E_ABORTED: typeof AbortedError
+  readonly E_REDIS_NOPERM: typeof PermissionError
 } = Object.freeze({
   E_INVALID_ARGUMENT: TierkitTypeError,
   E_CLOSED: ClosedError,
   E_UNSERIALIZABLE: UnserializableValueError,
   E_CORRUPT_PAYLOAD: CorruptPayloadError,
   E_ABORTED: AbortedError,
+  E_REDIS_NOPERM: PermissionError,
 })
 
 /** Whether `e` is an error of the tierkit family, with this `code` when one is given. */

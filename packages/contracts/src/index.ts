@@ -34,6 +34,8 @@ export {
   CorruptPayloadError,
   errors,
   isTierkitError,
+  type PermissionDenied,
+  PermissionError,
   TierkitError,
   type TierkitErrorOptions,
   TierkitTypeError,

@@ -8,7 +8,7 @@
  */
 import { EventEmitter } from 'node:events'
 import { invalidArgument } from './args.js'
-import { TierkitError } from './errors.js'
+import { PermissionError, TierkitError } from './errors.js'
 
 /** The client families told apart by {@link detectRedisClient}. iovalkey is `'ioredis'` (the same shape). */
 export type RedisClientKind = 'ioredis' | 'ioredis-cluster' | 'node-redis' | 'node-redis-cluster'
@@ -206,13 +206,57 @@ const REPLY_ERRORS: ReadonlySet<string> = new Set(['ErrorReply', 'SimpleError', 
 
 /**
  * The server's error reply in ioredis's shape: `name` is `'ReplyError'` (how the packages tell a refused
- * command, Redis up, from a connection failure), the message is the server's, `cause` node-redis's error.
+ * command, Redis up, from a connection failure), the message is the server's, `cause` node-redis's error; a
+ * permission denial is the {@link PermissionError} of {@link classifyRedisError}.
  */
-function asReplyError(e: unknown): unknown {
+function asReplyError(e: unknown, command: string): unknown {
   if (!(e instanceof Error) || !REPLY_ERRORS.has(e.constructor.name)) return e
   const reply = new Error(e.message, { cause: e })
   reply.name = 'ReplyError'
-  return reply
+  return classifyRedisError(reply, command)
+}
+
+/** What a denial's message says was refused (`undefined`: not a denial). */
+function deniedOf(message: string): 'command' | 'key' | 'channel' | undefined {
+  if (message.startsWith('NOPERM')) {
+    if (/\bkeys?\b/.test(message)) return 'key'
+    if (/\bchannels?\b/.test(message)) return 'channel'
+    return 'command'
+  }
+  // a command a script runs (Redis 7): `ERR The user executing the script can't run this command ...`,
+  // `... can't access at least one of the keys ...`, `... channels ...`
+  const m =
+    /The user executing the script can't (run this command|access at least one of the (keys|channels))/.exec(
+      message,
+    )
+  if (m === null) return undefined
+  return m[2] === 'keys' ? 'key' : m[2] === 'channels' ? 'channel' : 'command'
+}
+
+/**
+ * The one place a Redis error is classified: a permission denial by the ACL (`NOPERM ...`, or a script's
+ * `ERR The user executing the script can't ...`) becomes a {@link PermissionError} naming the command (from
+ * Redis's message when it names one, `client|tracking`; else the command ioredis attached to its reply error,
+ * else `command`); any other error is returned as it is. Idempotent.
+ * @param e - what a call rejected with
+ * @param command - the command sent, when the error cannot tell (lower-cased)
+ */
+export function classifyRedisError(e: unknown, command?: string): unknown {
+  if (e instanceof PermissionError || !(e instanceof Error) || e.name !== 'ReplyError') return e
+  const denied = deniedOf(e.message)
+  if (denied === undefined) return e
+  const named = /run the '([^']+)' command/.exec(e.message)?.[1]
+  const attached = (e as { command?: { name?: unknown } }).command?.name
+  const name = named ?? (typeof attached === 'string' ? attached : command) ?? 'unknown'
+  return new PermissionError(name.toLowerCase(), denied, e)
+}
+
+/**
+ * Redis answered the call with an error (a refused command, `OOM`, `READONLY`, `NOSCRIPT`, a denied
+ * permission): Redis is up, unlike a connection failure or a timeout.
+ */
+export function isReplyError(e: unknown): boolean {
+  return e instanceof PermissionError || (e as Error)?.name === 'ReplyError'
 }
 
 const toArg = (a: RedisArgument): string | Buffer => (typeof a === 'number' ? String(a) : a)
@@ -335,7 +379,7 @@ class NodeRedisAdapter extends EventEmitter implements RedisLike {
     const reply = await this.#client
       .sendCommand([command, ...args.map(toArg)], { typeMapping: RESP2_SHAPES })
       .catch((e: unknown) => {
-        throw asReplyError(e)
+        throw asReplyError(e, command)
       })
     const name = command.toUpperCase()
     return name === 'XREADGROUP' || name === 'XREAD' ? streamPairs(reply) : reply
@@ -376,7 +420,9 @@ class NodeRedisAdapter extends EventEmitter implements RedisLike {
   async subscribe(...channels: string[]): Promise<unknown> {
     this.#ensure()
     for (const ch of channels) {
-      await this.#client.subscribe(ch, this.#onMessage, true)
+      await this.#client.subscribe(ch, this.#onMessage, true).catch((e: unknown) => {
+        throw asReplyError(e, 'subscribe')
+      })
       this.#channels.add(ch)
     }
     return this.#channels.size

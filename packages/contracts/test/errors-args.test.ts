@@ -22,6 +22,7 @@ import {
   isTierkitError,
   MAX_TTL_MS,
   oneOfRule,
+  PermissionError,
   refuseRenamed,
   TierkitError,
   TierkitTypeError,
@@ -58,6 +59,16 @@ describe('the error base', () => {
     const a = new AbortedError('getOrLoad', 'gone', 'k')
     expect([a.name, a.code, a.cause, a.key]).toEqual(['AbortError', 'E_ABORTED', 'gone', 'k'])
     expect(new CorruptPayloadError('bad tag').message).toBe('corrupt payload: bad tag')
+    const reply = new Error("NOPERM this user has no permissions to run the 'get' command")
+    expect(new PermissionError('get', 'command', reply)).toMatchObject({
+      name: 'PermissionError',
+      code: 'E_REDIS_NOPERM',
+      command: 'get',
+      denied: 'command',
+      cause: reply,
+      message:
+        "Redis ACL denied the command 'get' (command): NOPERM this user has no permissions to run the 'get' command",
+    })
     for (const [code, Class] of Object.entries(errors))
       expect(new (Class as new (...a: never[]) => { code: string })().code).toBe(code)
     expect(Object.keys(errors).sort()).toEqual([
@@ -65,6 +76,7 @@ describe('the error base', () => {
       'E_CLOSED',
       'E_CORRUPT_PAYLOAD',
       'E_INVALID_ARGUMENT',
+      'E_REDIS_NOPERM',
       'E_UNSERIALIZABLE',
     ])
     expect(isTierkitError(new ClosedError('x'), 'E_CLOSED')).toBe(true)
