@@ -8,6 +8,7 @@
  */
 import { performance } from 'node:perf_hooks'
 import { checkMethods } from '@tierkit/contracts'
+import { classifyRedisError, isReplyError as isRedisReply } from '@tierkit/contracts/redis'
 import type { Cluster, Redis } from 'ioredis'
 import { Breaker, type BreakerState } from './breaker.js'
 import { RedisUnavailableError } from './errors.js'
@@ -81,9 +82,12 @@ export function createL2(options: L2Options): L2 {
   return new IoredisL2(options)
 }
 
-/** Redis answered with an error (OOM, READONLY, NOSCRIPT...): Redis is up, the command was refused. */
+/**
+ * Redis answered with an error (OOM, READONLY, NOSCRIPT, an ACL denial as contracts' `PermissionError`...):
+ * Redis is up, the command was refused.
+ */
 export function isReplyError(e: unknown): boolean {
-  return (e as Error)?.name === 'ReplyError'
+  return isRedisReply(e)
 }
 
 function messageOf(e: unknown): string {
@@ -334,13 +338,18 @@ class IoredisL2 implements L2 {
     })
   }
 
-  /** A call that got no answer or an error reply: the breaker learns of it, the event says which call and why. */
+  /**
+   * A call that got no answer or an error reply: the breaker learns of it, the event says which call and why.
+   * A reply the ACL denied is contracts' `PermissionError` naming the command (classified here, the one place
+   * this package sees Redis's errors), never a miss.
+   */
   private failed(operation: string, redisKey: string, breaker: Breaker, err: unknown): unknown {
     const key = this.o.keyOf(redisKey)
     if (isReplyError(err)) {
       breaker.success() // Redis answered: not an availability problem
-      this.o.onError(operation, key, err)
-      return err
+      const reply = classifyRedisError(err)
+      this.o.onError(operation, key, reply)
+      return reply
     }
     breaker.failure()
     // a connection error: say which call on which key, and why
