@@ -184,7 +184,12 @@ export function checkStrings(
 ): readonly string[] {
   if (!Array.isArray(v) || (nonEmpty && v.length === 0))
     throw invalidArgument(where, what, `${nonEmpty ? 'a non-empty' : 'an'} array of non-empty strings`, v)
-  for (let i = 0; i < v.length; i++) checkString(where, `${what}[${i}]`, v[i], maxLength)
+  for (let i = 0; i < v.length; i++) {
+    const s: unknown = v[i]
+    // the element's name is built only for the error (a template per element cost more than the check)
+    if (typeof s !== 'string' || s.length === 0 || s.length > maxLength)
+      checkString(where, `${what}[${i}]`, s, maxLength)
+  }
   return v
 }
 

@@ -145,17 +145,27 @@ export class PermissionError extends TierkitError<'E_REDIS_NOPERM'> {
   readonly command: string
   /** What was refused: the command, a key or a channel it names. */
   readonly denied: PermissionDenied
+  /**
+   * For a script (`eval`, `evalsha`) whose own command was refused (Redis does not say which): the commands
+   * the script runs, one of which the ACL lacks, when the caller knows them; else `undefined`.
+   */
+  readonly scriptCommands: readonly string[] | undefined
 
   /**
    * @param command - the command refused
    * @param denied - what was refused
    * @param cause - the reply error (its message is Redis's)
+   * @param scriptCommands - for a script: the commands it runs
    */
-  constructor(command: string, denied: PermissionDenied, cause: unknown) {
+  constructor(command: string, denied: PermissionDenied, cause: unknown, scriptCommands?: readonly string[]) {
     const reply = String((cause as Error)?.message ?? cause)
-    super('E_REDIS_NOPERM', `Redis ACL denied the command '${command}' (${denied}): ${reply}`, { cause })
+    const runs = scriptCommands === undefined ? '' : `; the script runs ${scriptCommands.join(', ')}`
+    super('E_REDIS_NOPERM', `Redis ACL denied the command '${command}' (${denied}${runs}): ${reply}`, {
+      cause,
+    })
     this.command = command
     this.denied = denied
+    this.scriptCommands = scriptCommands
   }
 }
 

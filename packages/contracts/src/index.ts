@@ -27,6 +27,7 @@ export {
   oneOfRule,
   refuseRenamed,
 } from './args.js'
+export { coarseNow } from './clock.js'
 export {
   AbortedError,
   ClosedError,

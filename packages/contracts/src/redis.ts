@@ -240,15 +240,22 @@ function deniedOf(message: string): 'command' | 'key' | 'channel' | undefined {
  * else `command`); any other error is returned as it is. Idempotent.
  * @param e - what a call rejected with
  * @param command - the command sent, when the error cannot tell (lower-cased)
+ * @param scriptCommands - for a script: the commands it runs, kept on the error when the script's own command
+ *   was refused (Redis does not say which one)
  */
-export function classifyRedisError(e: unknown, command?: string): unknown {
+export function classifyRedisError(
+  e: unknown,
+  command?: string,
+  scriptCommands?: readonly string[],
+): unknown {
   if (e instanceof PermissionError || !(e instanceof Error) || e.name !== 'ReplyError') return e
   const denied = deniedOf(e.message)
   if (denied === undefined) return e
   const named = /run the '([^']+)' command/.exec(e.message)?.[1]
   const attached = (e as { command?: { name?: unknown } }).command?.name
   const name = named ?? (typeof attached === 'string' ? attached : command) ?? 'unknown'
-  return new PermissionError(name.toLowerCase(), denied, e)
+  const inScript = e.message.includes('The user executing the script')
+  return new PermissionError(name.toLowerCase(), denied, e, inScript ? scriptCommands : undefined)
 }
 
 /**

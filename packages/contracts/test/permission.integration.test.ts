@@ -122,6 +122,19 @@ test('the command comes from the caller when neither Redis nor the client names 
   })
   expect(classifyRedisError(reply, 'MGET')).toMatchObject({ command: 'mget', denied: 'key', cause: reply })
   expect(classifyRedisError(reply)).toMatchObject({ command: 'unknown', denied: 'key' })
+  // a script's own command refused: the commands it runs are kept when the caller gives them
+  const inScript = Object.assign(
+    new Error(
+      "ERR The user executing the script can't run this command or subcommand script: 1, on @user_script:1.",
+    ),
+    { name: 'ReplyError', command: { name: 'evalsha' } },
+  )
+  const e = classifyRedisError(inScript, undefined, ['get', 'xadd']) as PermissionError
+  expect(e).toMatchObject({ command: 'evalsha', denied: 'command', scriptCommands: ['get', 'xadd'] })
+  expect(e.message).toBe(
+    `Redis ACL denied the command 'evalsha' (command; the script runs get, xadd): ${inScript.message}`,
+  )
+  expect(classifyRedisError(reply, 'get', ['get'])).toMatchObject({ scriptCommands: undefined })
   const plain = new Error('NOPERM but not a reply')
   expect(classifyRedisError(plain, 'get')).toBe(plain)
   expect(isReplyError(plain)).toBe(false)
