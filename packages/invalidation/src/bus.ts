@@ -17,7 +17,7 @@ import { checkEvictor, checkEvictors, checkRedis, withRedis } from './args.js'
 import { Subscriber } from './bus/subscriber.js'
 import { TagListeners } from './bus/tag-listeners.js'
 import { decodeMessage, encodeMessage } from './bus/wire.js'
-import { bounded, boundedReady, DEFAULT_QUIT_TIMEOUT, DEFAULT_READY_TIMEOUT } from './connect.js'
+import { bounded, boundedReady, DEFAULT_QUIT_TIMEOUT, DEFAULT_READY_TIMEOUT, Denial } from './connect.js'
 import { PublishError } from './errors.js'
 import { evictEverything, evictKeys } from './evict.js'
 import type {
@@ -176,7 +176,9 @@ export function createInvalidationBus(options: InvalidationBusOptions): Invalida
   const { channel, instanceId, caches } = o
   const stats: BusStats = { published: 0, received: 0, ignoredOwn: 0, reconnects: 0 }
   const emit = emitter(o.onEvent)
-  const onError = (error: unknown): void => emit({ type: 'error', error })
+  // an ACL denial (SUBSCRIBE, PING) is reported as contracts' PermissionError and rejects ready() at once
+  const denial = new Denial()
+  const onError = (error: unknown): void => emit({ type: 'error', error: denial.note(error) })
   const { promise: readyPromise, resolve: resolveReady } = signal()
   const tagListeners = new TagListeners(onError)
   const subscriber = new Subscriber(o.redis, channel, o.heartbeatInterval, {
@@ -211,6 +213,7 @@ export function createInvalidationBus(options: InvalidationBusOptions): Invalida
           isReady: () => subscriber.everSubscribed,
           closed: closedPromise,
           isClosed: () => closing !== undefined,
+          denial,
         },
         () => subscriber.lastError,
       )

@@ -3,7 +3,8 @@
  * reads): connecting a lazy duplicate, their reconnection schedule, bounded commands, `ready()` and closing
  * them without waiting on a dead server.
  */
-import { ClosedError, closeTimeout } from '@tierkit/contracts'
+import { ClosedError, closeTimeout, PermissionError } from '@tierkit/contracts'
+import { classifyRedisError } from '@tierkit/contracts/redis'
 import type { Cluster, Redis } from 'ioredis'
 import { ReadyTimeoutError } from './errors.js'
 
@@ -24,8 +25,45 @@ export function connectIfWaiting(conn: Redis | Cluster): void {
 }
 
 /**
+ * The permission denials met by the connections of a bus or a tracking invalidator: every error they report
+ * goes through {@link Denial.note}, which classifies it (contracts' `classifyRedisError`: an ACL denial becomes
+ * a `PermissionError` naming the command) and keeps the latest denial, so that `ready()` rejects with it at once
+ * instead of waiting for its timeout (the connection keeps retrying: the ACL may be fixed meanwhile).
+ */
+export class Denial {
+  #error: PermissionError | undefined
+  #waiters = new Set<(e: PermissionError) => void>()
+
+  /** The latest denial, if any. */
+  get error(): PermissionError | undefined {
+    return this.#error
+  }
+
+  /** `e` classified; a denial is kept and rejects the `ready()` calls waiting. */
+  note(e: unknown): unknown {
+    const c = classifyRedisError(e)
+    if (c instanceof PermissionError) {
+      this.#error = c
+      for (const w of this.#waiters) w(c)
+    }
+    return c
+  }
+
+  /** Rejects with the next denial; `cancel` stops waiting. */
+  next(): { promise: Promise<never>; cancel: () => void } {
+    let waiter!: (e: PermissionError) => void
+    const promise = new Promise<never>((_, reject) => {
+      waiter = reject
+    })
+    this.#waiters.add(waiter)
+    return { promise, cancel: () => this.#waiters.delete(waiter) }
+  }
+}
+
+/**
  * The `ready(options?)` of the bus and the tracking invalidator: resolves with `ready`, rejects with
- * `ReadyTimeoutError` after the timeout (its `cause` is `lastError()`, the last connection error seen), or with
+ * `ReadyTimeoutError` after the timeout (its `cause` is `lastError()`, the last connection error seen), with
+ * contracts' `PermissionError` as soon as the Redis ACL denied a command it needs (`denial`), or with
  * `ClosedError` when closed first. `options` is `{ timeout? }` as for `close`.
  */
 export function boundedReady(
@@ -33,12 +71,19 @@ export function boundedReady(
   what: string,
   options: unknown,
   fallback: number,
-  state: { ready: Promise<void>; isReady: () => boolean; closed: Promise<void>; isClosed: () => boolean },
+  state: {
+    ready: Promise<void>
+    isReady: () => boolean
+    closed: Promise<void>
+    isClosed: () => boolean
+    denial: Denial
+  },
   lastError: () => unknown,
 ): Promise<void> {
   const timeout = closeTimeout(where, options, fallback)
   if (state.isClosed()) return Promise.reject(new ClosedError(what))
   if (state.isReady()) return Promise.resolve()
+  if (state.denial.error !== undefined) return Promise.reject(state.denial.error)
   let timer: ReturnType<typeof setTimeout> | undefined
   const expired = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new ReadyTimeoutError(where, what, timeout, lastError())), timeout)
@@ -46,7 +91,11 @@ export function boundedReady(
   const closed = state.closed.then(() => {
     throw new ClosedError(what)
   })
-  return Promise.race([state.ready, expired, closed]).finally(() => clearTimeout(timer))
+  const denied = state.denial.next()
+  return Promise.race([state.ready, expired, closed, denied.promise]).finally(() => {
+    clearTimeout(timer)
+    denied.cancel()
+  })
 }
 
 /**

@@ -14,6 +14,7 @@ import {
   TierkitTypeError,
   UnserializableValueError,
 } from '@tierkit/contracts'
+import { classifyRedisError } from '@tierkit/contracts/redis'
 
 /** The codes of the errors this package defines. */
 export type InvalidationOwnErrorCode =
@@ -186,13 +187,14 @@ export class QueueWriteError extends InvalidationError<'E_QUEUE_WRITE_FAILED'> {
   /**
    * @param where - the call, `writeBehind.write` or `writeBehind.remove`
    * @param key - the key
-   * @param cause - Redis' error
+   * @param cause - Redis' error (an ACL denial as contracts' `PermissionError` naming the command)
    */
   constructor(where: string, key: string, cause: unknown) {
+    const redis = classifyRedisError(cause)
     super(
       'E_QUEUE_WRITE_FAILED',
-      `${where}: could not queue the write of ${JSON.stringify(key)} in Redis (${reasonOf(cause)}); it was not acknowledged and the cache was not touched`,
-      { cause },
+      `${where}: could not queue the write of ${JSON.stringify(key)} in Redis (${reasonOf(redis)}); it was not acknowledged and the cache was not touched`,
+      { cause: redis },
     )
     this.key = key
   }
@@ -225,7 +227,8 @@ export class FlushTimeoutError extends InvalidationError<'E_FLUSH_TIMEOUT'> {
       cause?: unknown
     },
   ) {
-    const { queue, timeout, remaining, unreachableShards, cause } = details
+    const { queue, timeout, remaining, unreachableShards } = details
+    const cause = classifyRedisError(details.cause)
     const left = `${remaining} ${remaining === 1 ? 'entry is' : 'entries are'} still queued${
       unreachableShards > 0
         ? `, and ${unreachableShards} shard(s) could not be read (${reasonOf(cause)})`
@@ -249,13 +252,14 @@ export class PublishError extends InvalidationError<'E_PUBLISH_FAILED'> {
   readonly channel: string | undefined
   /**
    * @param channel - the bus channel (`undefined` for a bus of your own that threw)
-   * @param cause - Redis' error or the timeout
+   * @param cause - Redis' error (an ACL denial as contracts' `PermissionError` naming the command) or the timeout
    */
   constructor(channel: string | undefined, cause: unknown) {
+    const redis = classifyRedisError(cause)
     super(
       'E_PUBLISH_FAILED',
-      `bus.publish: could not publish${channel === undefined ? '' : ` on channel ${JSON.stringify(channel)}`} (${reasonOf(cause)})`,
-      { cause },
+      `bus.publish: could not publish${channel === undefined ? '' : ` on channel ${JSON.stringify(channel)}`} (${reasonOf(redis)})`,
+      { cause: redis },
     )
     this.channel = channel
   }
@@ -275,9 +279,10 @@ export class ReadyTimeoutError extends InvalidationError<'E_READY_TIMEOUT'> {
    * @param where - the call, `bus.ready` or `tracking.ready`
    * @param what - what was waited for
    * @param timeout - the bound, in ms
-   * @param cause - the last connection error, if any
+   * @param lastError - the last connection error, if any (an ACL denial as contracts' `PermissionError`)
    */
-  constructor(where: string, what: string, timeout: number, cause?: unknown) {
+  constructor(where: string, what: string, timeout: number, lastError?: unknown) {
+    const cause = classifyRedisError(lastError)
     super(
       'E_READY_TIMEOUT',
       `${where}: ${what} was not ready within ${timeout} ms${
@@ -312,7 +317,7 @@ export class TagsUnavailableError extends InvalidationError<'E_TAGS_UNAVAILABLE'
   /**
    * @param operation - the tags method
    * @param tags - the tags
-   * @param cause - Redis' error or the timeout
+   * @param cause - Redis' error (an ACL denial as contracts' `PermissionError` naming the command) or the timeout
    */
   constructor(operation: TagsUnavailableError['operation'], tags: readonly string[], cause: unknown) {
     super(

@@ -1,11 +1,20 @@
 import { createHash } from 'node:crypto'
+import { classifyRedisError } from '@tierkit/contracts/redis'
 import type { Cluster, Redis } from 'ioredis'
 
-/** A Lua script run with EVALSHA, falling back to EVAL when the server does not know it (after a restart). */
+/**
+ * A Lua script run with EVALSHA, falling back to EVAL when the server does not know it (after a restart). A
+ * command the Redis ACL denies (EVALSHA, EVAL, or one the script runs) rejects with contracts'
+ * `PermissionError`, whose `scriptCommands` are the commands the script runs (Redis does not say which one).
+ */
 export class Script {
   readonly sha: string
+  /** The commands the script runs, lower-case (`redis.call('XADD', ...)` → `xadd`). */
+  readonly commands: readonly string[]
   constructor(readonly source: string) {
     this.sha = createHash('sha1').update(source).digest('hex')
+    const named = [...source.matchAll(/redis\.p?call\(\s*'([A-Za-z]+)'/g)].map((m) => m[1]!.toLowerCase())
+    this.commands = [...new Set(named)]
   }
 
   async run(
@@ -15,10 +24,14 @@ export class Script {
   ): Promise<unknown> {
     const r = redis as Redis
     try {
-      return await r.evalsha(this.sha, keys.length, ...keys, ...args)
+      try {
+        return await r.evalsha(this.sha, keys.length, ...keys, ...args)
+      } catch (e) {
+        if (!String((e as Error)?.message ?? e).includes('NOSCRIPT')) throw e
+        return await r.eval(this.source, keys.length, ...keys, ...args)
+      }
     } catch (e) {
-      if (!String((e as Error)?.message ?? e).includes('NOSCRIPT')) throw e
-      return await r.eval(this.source, keys.length, ...keys, ...args)
+      throw classifyRedisError(e, undefined, this.commands)
     }
   }
 }

@@ -11,7 +11,7 @@ import type { NodeRedisClientLike, UnsupportedServerError } from '@tierkit/contr
 import type { Cluster, Redis } from 'ioredis'
 import { checkEvictors, checkRedis, withRedis } from './args.js'
 
-import { boundedReady, DEFAULT_QUIT_TIMEOUT, DEFAULT_READY_TIMEOUT } from './connect.js'
+import { boundedReady, DEFAULT_QUIT_TIMEOUT, DEFAULT_READY_TIMEOUT, Denial } from './connect.js'
 import { evictEverything, evictKeys } from './evict.js'
 import { ClusterTracking, type Tracker } from './tracking/cluster.js'
 import { CHANNEL, decodeInvalidation } from './tracking/messages.js'
@@ -132,7 +132,9 @@ export interface TrackingStats {
 export function createTrackingInvalidator(options: TrackingOptions): TrackingInvalidator {
   const o = checkOptions(withRedis('createTrackingInvalidator', options))
   const stats: TrackingStats = { messages: 0, evicted: 0, clears: 0 }
-  const { hooks, ready } = trackingHooks(o, stats, () => session)
+  // an ACL denial (CLIENT TRACKING, SUBSCRIBE...) is reported as contracts' PermissionError and rejects ready() at once
+  const denial = new Denial()
+  const { hooks, ready } = trackingHooks(o, stats, () => session, denial)
   // a Cluster: one session per master, following the topology; a single server: one session
   const session: Tracker =
     (o.redis as { isCluster?: boolean }).isCluster === true
@@ -150,7 +152,13 @@ export function createTrackingInvalidator(options: TrackingOptions): TrackingInv
         'the tracking invalidator',
         options,
         o.readyTimeout,
-        { ready, isReady: () => session.once, closed: closedPromise, isClosed: () => closing !== undefined },
+        {
+          ready,
+          isReady: () => session.once,
+          closed: closedPromise,
+          isClosed: () => closing !== undefined,
+          denial,
+        },
         () => session.lastError,
       )
     },
@@ -178,6 +186,7 @@ function trackingHooks(
   o: TrackingConfig,
   stats: TrackingStats,
   session: () => Tracker,
+  denial: Denial,
 ): { hooks: SessionHooks; ready: Promise<void> } {
   const emit = (e: TrackingEvent): void => {
     try {
@@ -186,7 +195,7 @@ function trackingHooks(
       // ignore
     }
   }
-  const onError = (error: unknown): void => emit({ type: 'error', error })
+  const onError = (error: unknown): void => emit({ type: 'error', error: denial.note(error) })
   const clearAll = (reason: 'flush' | 'reconnect' | 'disconnected'): void => {
     // the caches first: their reads and loads in flight may predate a missed invalidation
     evictEverything(o.caches, onError)

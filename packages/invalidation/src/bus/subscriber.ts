@@ -4,6 +4,8 @@
  * and dropped when it stops answering. On a Cluster it is a plain connection to one node found by a private
  * discovery client, moved to another node when that one fails, so that its every loss is seen here.
  */
+import { PermissionError } from '@tierkit/contracts'
+import { classifyRedisError, isReplyError } from '@tierkit/contracts/redis'
 import type { Cluster, Redis } from 'ioredis'
 import { closeOwned, connectIfWaiting, ownRetryDelay } from '../connect.js'
 
@@ -92,13 +94,18 @@ export class Subscriber {
     try {
       await c.subscribe(this.channel)
     } catch (e) {
-      this.lastError = e
+      const error = classifyRedisError(e)
+      this.lastError = error
       if (!this.closed && gen === this.generation) {
-        this.hooks.error(e)
-        // still connected but not subscribed (e.g. refused): try again shortly
-        this.timer = setTimeout(() => {
-          if (!this.closed && gen === this.generation && c.status === 'ready') void this.subscribeOn(c, gen)
-        }, 200)
+        this.hooks.error(error)
+        // still connected but not subscribed (e.g. refused): try again shortly; denied by the ACL, every 2 s
+        // (it may be granted meanwhile; each attempt is reported)
+        this.timer = setTimeout(
+          () => {
+            if (!this.closed && gen === this.generation && c.status === 'ready') void this.subscribeOn(c, gen)
+          },
+          error instanceof PermissionError ? 2000 : 200,
+        )
         this.timer.unref?.()
       }
       return
@@ -211,6 +218,10 @@ export class Subscriber {
     const done = (): void => {
       if (gen === this.generation) this.pinging = false
     }
-    c.ping().then(done, done)
+    // a reply error (PING denied by the ACL) is no dead connection, but it is reported, never silent
+    c.ping().then(done, (e: unknown) => {
+      done()
+      if (isReplyError(e) && !this.closed && gen === this.generation) this.hooks.error(classifyRedisError(e))
+    })
   }
 }

@@ -5,6 +5,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import { ClosedError, closeTimeout } from '@tierkit/contracts'
+import { classifyRedisError } from '@tierkit/contracts/redis'
 import type { Redis } from 'ioredis'
 import { withRedis } from '../args.js'
 import { connectIfWaiting } from '../connect.js'
@@ -78,7 +79,8 @@ export class FlusherRun<T = unknown> implements FlusherContext<T> {
   emit(e: FlusherEvent): void {
     if (!this.config.onEvent) return
     try {
-      this.config.onEvent(e)
+      // the one place a flusher reports Redis's errors: an ACL denial is contracts' PermissionError naming the command
+      this.config.onEvent(e.type === 'error' ? { type: 'error', error: classifyRedisError(e.error) } : e)
     } catch {
       // ignore
     }
