@@ -22,29 +22,33 @@ const median = (xs: number[]): number => {
 const range = (xs: number[], d: number): string =>
   `${Math.min(...xs).toFixed(d)}–${Math.max(...xs).toFixed(d)}`
 
-async function variant(url: string, name: string): Promise<number> {
+async function variant(url: string, name: string, l1: string): Promise<number> {
   const { stdout } = await run(process.execPath, ['--import', 'tsx', child], {
-    env: { ...process.env, REDIS_URL: url, VARIANT: name },
+    env: { ...process.env, REDIS_URL: url, VARIANT: name, L1: l1 },
   })
   return (JSON.parse(stdout.trim().split('\n').at(-1)!) as { opsPerSec: number }).opsPerSec
 }
 
 const server = await startRedis()
 try {
-  for (const tier of ['l1', 'l2']) {
+  for (const [tier, l1] of [
+    ['l1', 'l1-cache'],
+    ['l1', 'map'],
+    ['l2', 'none'],
+  ] as const) {
     const tagged: number[] = []
     const plain: number[] = []
     const ratios: number[] = []
     for (let i = 0; i < RUNS; i++) {
       const order = i % 2 === 0 ? ['tagged', 'plain'] : ['plain', 'tagged']
       const got: Record<string, number> = {}
-      for (const v of order) got[v] = await variant(server.url, `${tier}-${v}`)
+      for (const v of order) got[v] = await variant(server.url, `${tier}-${v}`, l1)
       tagged.push(got.tagged!)
       plain.push(got.plain!)
       ratios.push(got.tagged! / got.plain!)
     }
     console.log(
-      `${tier} hit, ${RUNS} runs: tagged (3 tags) ${median(tagged).toFixed(0)} ops/s (${range(tagged, 0)}), ` +
+      `${tier} hit${tier === 'l1' ? ` (L1: ${l1 === 'map' ? 'a bare Map' : 'L1Cache, 10k'}, CPU time)` : ' (wall time)'}, ${RUNS} runs: tagged (3 tags) ${median(tagged).toFixed(0)} ops/s (${range(tagged, 0)}), ` +
         `untagged ${median(plain).toFixed(0)} ops/s (${range(plain, 0)}); ratio tagged/untagged ` +
         `median ${median(ratios).toFixed(3)} (${range(ratios, 3)})`,
     )

@@ -261,14 +261,27 @@ function checkOptions<T>(options: TagsOptions<T>): TagsState<T> {
   const versions = new TagVersions(redis, namespace, timeout)
   const local = new LocalVersions(versionTtl)
   const refresher = new Refresher(versions, refreshTimeout)
-  return { cache, bus, ttl, jitter, known, versions, local, refresher, grace, emit }
+  const peek = typeof (cache as Partial<ReadableCache>).peekLocal === 'function'
+  return { cache, peek, bus, ttl, jitter, known, versions, local, refresher, grace, emit }
 }
 
 /** The tags of a call: non-empty strings of at most MAX_TAG_LENGTH, known ones when `knownTags` was given, each once. */
 function checkTags<T>(state: TagsState<T>, tags: unknown, where: string, what: string): readonly string[] {
+  if (state.known === undefined && plainTags(tags)) return tags // the usual case, in one pass
   const list = checkStrings(where, what, tags, true, MAX_TAG_LENGTH)
   if (state.known) for (const t of list) if (!state.known.has(t)) throw new UnknownTagError(where, t)
   return unique(list)
+}
+
+/** A short list of valid tags, none repeated (each checked against the ones before it: up to 16 tags). */
+function plainTags(tags: unknown): tags is readonly string[] {
+  if (!Array.isArray(tags) || tags.length === 0 || tags.length > 16) return false
+  for (let i = 0; i < tags.length; i++) {
+    const t: unknown = tags[i]
+    if (typeof t !== 'string' || t.length === 0 || t.length > MAX_TAG_LENGTH) return false
+    for (let j = 0; j < i; j++) if (tags[j] === t) return false
+  }
+  return true
 }
 
 /** `list` itself when no tag repeats (the usual case: nothing allocated), else each once. */
@@ -318,18 +331,22 @@ async function get<T>(state: TagsState<T>, key: string, o?: TagGetOptions): Prom
 }
 
 /**
- * One `getOrLoad` past its checks. The L1-hit path first, with nothing allocated: the cache's answer, its
- * wrapper read back once (a WeakMap), its versions compared with the map. Otherwise the versions are read
- * beside the value (one round trip for an L2 hit) and the value judged, served, refreshed or loaded.
+ * One `getOrLoad` past its checks and its synchronous L1-hit path. `peeked`: the wrapper `peekLocal` found
+ * in this process's L1 (not vouched for by the map): judged without reading the cache again. Otherwise the
+ * cache's answer first, with nothing allocated on a hit (a cache without `peekLocal`): its wrapper read back
+ * once, its versions compared with the map. Otherwise the versions are read beside the value (one round
+ * trip for an L2 hit) and the value judged, served, refreshed or loaded.
  */
 function readThrough<T>(
   state: TagsState<T>,
   load: Load<T>,
   grace: number,
   signal: () => AbortSignal,
+  peeked: Unwrapped | undefined,
 ): Promise<T> {
   // while the bus is subscribed the map normally vouches: the versions are read (beside the value) only when not
   const prefetch = state.local.isTrusted ? undefined : prefetchVersions(state, load.tags)
+  if (peeked !== undefined) return slowRead(state, load, grace, signal, prefetch, peeked)
   return Promise.resolve(state.cache.get(load.key)).then((raw) => {
     const w = unwrap(raw)
     if (w !== undefined && w.expiredAt === 0 && state.local.freshFor(w)) {
@@ -367,23 +384,30 @@ function getOrLoad<T>(
   o: TagLoadOptions,
 ): Promise<T> {
   const where = 'tags.getOrLoad'
-  let load: Load<T>
+  let tags: readonly string[]
   let opts: TagLoadOptions
   try {
     checkString(where, 'key', key)
     checkFunction(where, 'loader', loader)
     opts = checkCallOptions(o, where)
-    load = { key, loader, tags: checkTags(state, opts.tags, where, 'options.tags'), ttl: opts.ttl }
+    tags = checkTags(state, opts.tags, where, 'options.tags')
   } catch (e) {
     return Promise.reject(e)
   }
-  const grace = opts.grace ?? state.grace
   const signal = opts.signal
   if (signal?.aborted) return Promise.reject(new AbortedError(where, signal.reason, key))
+  // the L1-hit path (a cache with peekLocal): the cache's copy read synchronously, its wrapper read back once
+  // (a WeakMap), its versions compared with the map; one promise, as an untagged hit
+  const peeked = state.peek ? unwrap(state.cache.peekLocal!(key)) : undefined
+  if (peeked !== undefined && peeked.expiredAt === 0 && state.local.freshFor(peeked)) {
+    return Promise.resolve(peeked.value as T)
+  }
+  const grace = opts.grace ?? state.grace
+  const load: Load<T> = { key, loader, tags, ttl: opts.ttl }
   // the loader's signal is made only when the loader runs (an AbortController costs more than an L1 hit)
-  if (signal === undefined) return readThrough(state, load, grace, () => new AbortController().signal)
+  if (signal === undefined) return readThrough(state, load, grace, () => new AbortController().signal, peeked)
   const controller = new AbortController()
-  const run = (): Promise<T> => readThrough(state, load, grace, () => controller.signal)
+  const run = (): Promise<T> => readThrough(state, load, grace, () => controller.signal, peeked)
   return abortable(signal, controller, () => new AbortedError(where, signal.reason, key), run)
 }
 

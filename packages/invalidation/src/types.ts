@@ -8,6 +8,11 @@ import type { WritableCache } from '@tierkit/contracts'
 export interface ReadableCache extends Pick<WritableCache, 'set' | 'delete' | 'evictLocal'> {
   /** The fresh value, or `undefined` / `null` when absent (a cached "not found" is `null`). */
   get(key: string): unknown
+  /**
+   * This process's fresh L1 copy, synchronously, or `undefined` (redis-aside's `peekLocal`). Optional: with
+   * it an L1 hit of `tags.getOrLoad` takes no promise of the cache's; without it every read awaits `get`.
+   */
+  peekLocal?(key: string): unknown
 }
 
 /**

@@ -13,12 +13,12 @@ import {
   checkString,
   checkStrings,
   closeTimeout,
+  coarseNow,
   invalidArgument,
   type L1Store,
 } from '@tierkit/contracts'
 import { Batcher } from './batch.js'
 import type { BreakerState } from './breaker.js'
-import { coarseNow } from './clock.js'
 import type { Entry } from './entry.js'
 import { Flights } from './flight.js'
 import type { ValueKeys } from './keys.js'
@@ -141,6 +141,19 @@ class RedisAsideCache implements Cache {
       return entry.value as T | null
     }
     return undefined
+  }
+
+  peekLocal<T = unknown>(key: string): T | null | undefined {
+    if (this.shared.closed) throw new ClosedError(this.shared.resource)
+    checkString('Cache.peekLocal', 'key', key)
+    if (this.l1 === undefined) return undefined
+    const t0 = this.observed ? performance.now() : 0
+    const redisKey = this.valueKeys.of(key)
+    const inL1 = this.l1.get(redisKey) as Entry | undefined
+    if (inL1 === undefined || coarseNow() >= inL1.freshUntil) return undefined
+    this.valueKeys.hit()
+    if (this.observed) this.shared.record('l1', 'hit', t0)
+    return inL1.value as T | null
   }
 
   async set(key: string, value: unknown, options?: SetOptions): Promise<void> {

@@ -6,8 +6,7 @@
  */
 import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { AbortedError, ClosedError } from '@tierkit/contracts'
-import { coarseNow } from './clock.js'
+import { AbortedError, ClosedError, coarseNow } from '@tierkit/contracts'
 import type { Entry } from './entry.js'
 import { LoaderTimeoutError } from './errors.js'
 import { isReplyError, type L2 } from './l2.js'

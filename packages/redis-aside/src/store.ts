@@ -4,8 +4,7 @@
  * holds that token (FILL); a write puts a new token there. Reads in flight are fenced, so that an eviction of
  * their key in this process stops them from copying what they got into the L1.
  */
-import { CorruptPayloadError } from '@tierkit/contracts'
-import { coarseNow } from './clock.js'
+import { CorruptPayloadError, coarseNow } from '@tierkit/contracts'
 import {
   type EncodedEntry,
   type Entry,

@@ -191,6 +191,16 @@ export interface Cache extends WritableCache {
    */
   get<T = unknown>(key: string): Promise<T | null | undefined>
   /**
+   * This process's L1 copy of `key` when it is fresh, synchronously: `null` for a cached "not found",
+   * `undefined` when the L1 holds no fresh copy (or there is no L1). Never asks Redis, never loads, never
+   * refreshes. A fresh copy counts as an L1 hit (observer); nothing is counted otherwise, so that the
+   * `get`/`getOrLoad` a caller makes next counts the miss once. What a synchronous path (a tag check, a
+   * render) uses to skip a promise on an L1 hit.
+   * @throws TierkitTypeError on a bad key, ClosedError after `close()`.
+   * @example const user = cache.peekLocal<User>(`user:${id}`) ?? (await cache.getOrLoad(`user:${id}`, load))
+   */
+  peekLocal<T = unknown>(key: string): T | null | undefined
+  /**
    * Stores a value in L1 and Redis.
    * @throws ValueTooLargeError, UnserializableValueError (nothing stored), RedisUnavailableError (L1 was set), RedisReplyError (Redis refused it: nothing stored, L1 copy removed), TierkitTypeError, ClosedError.
    */

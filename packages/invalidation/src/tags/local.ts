@@ -5,6 +5,7 @@
  * after it was learned; otherwise the reader asks Redis (and the last known ones are kept as a fallback
  * when Redis cannot answer).
  */
+import { coarseNow } from '@tierkit/contracts'
 import type { TagState } from './versions.js'
 
 interface Entry {
@@ -72,7 +73,8 @@ export class LocalVersions {
    */
   freshFor(w: FreshMemo): boolean {
     if (!this.trusted) return false
-    const now = Date.now()
+    // coarse (~1 ms): a version is trusted for `ttl` (a second by default) since it was learned
+    const now = coarseNow()
     if (w.checkedGeneration === this.generation && now <= w.checkedUntil) return true
     let until = Number.POSITIVE_INFINITY
     for (let i = 0; i < w.tags.length; i++) {

@@ -23,6 +23,8 @@ export type TagsEvent =
 /** What the calls of one `createTags` share. */
 export interface TagsState<T> {
   readonly cache: ReadableCache
+  /** Whether the cache has `peekLocal` (the synchronous L1-hit path). */
+  readonly peek: boolean
   readonly bus: InvalidationPublisher | undefined
   readonly ttl: TtlOption<T> | undefined
   readonly jitter: number | undefined

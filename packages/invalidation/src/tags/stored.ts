@@ -49,17 +49,29 @@ function isStamp(v: unknown): v is number {
 
 /**
  * Wrappers already read back: an L1 hands out the same object on every hit, and a wrapper is never changed
- * once made (this package makes a new one for every store), so it is read once.
+ * once made (this package makes a new one for every store), so it is read once. What was read is kept on the
+ * wrapper itself under a symbol (not enumerable, never serialised: a property read, where a WeakMap lookup
+ * cost about as much as the rest of an L1 hit); a frozen wrapper (an L1 that freezes its values) is
+ * remembered in a WeakMap instead. Objects that are not wrappers are never touched.
  */
-const readBack = new WeakMap<object, Unwrapped | null>()
+const READ_BACK = Symbol('tierkit.tags.readBack')
+const frozen = new WeakMap<object, Unwrapped>()
 
 /** The tags and versions of a stored wrapper, or `undefined` when `x` is not one (any other value is not tagged). */
 export function unwrap(x: unknown): Unwrapped | undefined {
-  if (!isRecord(x)) return undefined
-  const known = readBack.get(x)
-  if (known !== undefined) return known ?? undefined
-  const w = read(x)
-  readBack.set(x, w ?? null)
+  if (typeof x !== 'object' || x === null) return undefined
+  const known = (x as { [READ_BACK]?: Unwrapped })[READ_BACK]
+  if (known !== undefined) return known
+  if (Array.isArray(x)) return undefined
+  const extensible = Object.isExtensible(x)
+  if (!extensible) {
+    const seen = frozen.get(x)
+    if (seen !== undefined) return seen
+  }
+  const w = read(x as Record<string, unknown>)
+  if (w === undefined) return undefined
+  if (extensible) Object.defineProperty(x, READ_BACK, { value: w })
+  else frozen.set(x, w)
   return w
 }
 
