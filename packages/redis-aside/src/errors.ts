@@ -1,13 +1,14 @@
 /**
  * Error classes of @tierkit/redis-aside. Every error extends `TierkitError` of `@tierkit/contracts` (a stable
  * `code`, `name` = the class name, `cause` kept); a bad argument is a `TierkitTypeError`. The errors shared
- * by the family (`ClosedError`, `AbortedError`, `UnserializableValueError`, `CorruptPayloadError`) are the
- * ones of `@tierkit/contracts`.
+ * by the family (`ClosedError`, `AbortedError`, `UnserializableValueError`, `CorruptPayloadError`,
+ * `PermissionError`) are the ones of `@tierkit/contracts`.
  */
 import {
   AbortedError,
   ClosedError,
   CorruptPayloadError,
+  PermissionError,
   TierkitError,
   TierkitTypeError,
   UnserializableValueError,
@@ -24,7 +25,8 @@ export type RedisAsideOwnErrorCode =
 /**
  * Every code an error thrown or reported by this package can carry: its own, and the shared ones of
  * `@tierkit/contracts` it uses (`E_CLOSED`, `E_ABORTED`, `E_UNSERIALIZABLE`, `E_CORRUPT_PAYLOAD`,
- * `E_INVALID_ARGUMENT`). The keys of {@link errors}.
+ * `E_INVALID_ARGUMENT`, and `E_REDIS_NOPERM`: an ACL denial, reported by a read's `redis-error` event and the
+ * `cause` of a write's `RedisReplyError`). The keys of {@link errors}.
  */
 export type RedisAsideErrorCode =
   | RedisAsideOwnErrorCode
@@ -33,6 +35,7 @@ export type RedisAsideErrorCode =
   | 'E_UNSERIALIZABLE'
   | 'E_CORRUPT_PAYLOAD'
   | 'E_INVALID_ARGUMENT'
+  | 'E_REDIS_NOPERM'
 
 function messageOf(cause: unknown): string {
   return String((cause as Error)?.message ?? cause)
@@ -172,6 +175,7 @@ export const errors: {
   readonly E_UNSERIALIZABLE: typeof UnserializableValueError
   readonly E_CORRUPT_PAYLOAD: typeof CorruptPayloadError
   readonly E_INVALID_ARGUMENT: typeof TierkitTypeError
+  readonly E_REDIS_NOPERM: typeof PermissionError
 } = Object.freeze({
   E_LOADER_TIMEOUT: LoaderTimeoutError,
   E_LOADER_FAILED: LoaderError,
@@ -183,4 +187,5 @@ export const errors: {
   E_UNSERIALIZABLE: UnserializableValueError,
   E_CORRUPT_PAYLOAD: CorruptPayloadError,
   E_INVALID_ARGUMENT: TierkitTypeError,
+  E_REDIS_NOPERM: PermissionError,
 })

@@ -14,6 +14,7 @@ export {
   CorruptPayloadError,
   exactSerializer,
   type L1Store,
+  PermissionError,
   type Serializer,
   TierkitTypeError,
   UnserializableValueError,

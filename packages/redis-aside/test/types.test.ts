@@ -30,6 +30,7 @@ import {
   LoaderTimeoutError,
   type LoadOptions,
   parseRedisKey,
+  PermissionError,
   RedisAsideError,
   type RedisAsideErrorCode,
   type RedisAsideOwnErrorCode,
@@ -56,6 +57,7 @@ describe('the public entry', () => {
       'CorruptPayloadError',
       'LoaderError',
       'LoaderTimeoutError',
+      'PermissionError',
       'RedisAsideError',
       'RedisReplyError',
       'RedisUnavailableError',
@@ -163,6 +165,7 @@ describe('the public entry', () => {
       | 'E_UNSERIALIZABLE'
       | 'E_CORRUPT_PAYLOAD'
       | 'E_INVALID_ARGUMENT'
+      | 'E_REDIS_NOPERM'
     >()
     expectTypeOf<RedisAsideError>().toExtend<contracts.TierkitError>()
     expectTypeOf<RedisAsideError['code']>().toEqualTypeOf<RedisAsideOwnErrorCode>()
@@ -209,6 +212,7 @@ describe('the public entry', () => {
       'E_INVALID_ARGUMENT',
       'E_LOADER_FAILED',
       'E_LOADER_TIMEOUT',
+      'E_REDIS_NOPERM',
       'E_REDIS_REPLY',
       'E_REDIS_UNAVAILABLE',
       'E_UNSERIALIZABLE',
@@ -221,6 +225,9 @@ describe('the public entry', () => {
       CorruptPayloadError,
     ])
     expect(errors.E_INVALID_ARGUMENT).toBe(TierkitTypeError)
+    // an ACL denial is the family's PermissionError, re-exported here so that `instanceof` needs no contracts import
+    expect(errors.E_REDIS_NOPERM).toBe(contracts.PermissionError)
+    expect(PermissionError).toBe(contracts.PermissionError)
     // the messages say which call, on which key, and why
     expect(new RedisUnavailableError('get', 'user:1', 'circuit breaker open').message).toBe(
       'redis unavailable for get "user:1": circuit breaker open',
