@@ -313,9 +313,11 @@ class NodeRedisAdapter extends EventEmitter implements RedisLike {
   #up = false
   #connecting: Promise<unknown> | undefined
   readonly #channels = new Set<string>()
-  readonly #onMessage = (message: Buffer, channel: Buffer): void => {
+  // a null payload (the invalidation of a flushed database, RESP2) is passed on as ioredis does: `null` to
+  // messageBuffer, `''` to message
+  readonly #onMessage = (message: Buffer | null, channel: Buffer): void => {
     this.emit('messageBuffer', channel, message)
-    this.emit('message', channel.toString(), message.toString())
+    this.emit('message', channel.toString(), message === null ? '' : message.toString())
   }
 
   constructor(client: NodeRedisClient, lazy: boolean) {

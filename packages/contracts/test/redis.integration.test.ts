@@ -31,30 +31,30 @@ afterAll(async () => {
 
 /** Each client under test, made for the server, with the kind it must be detected as. */
 const clients = {
-  ioredis: () => {
-    const c = new Redis(server.port, '127.0.0.1')
+  ioredis: (port = server.port) => {
+    const c = new Redis(port, '127.0.0.1')
     opened.push({ close: async () => c.disconnect() })
     return { client: c as unknown, kind: 'ioredis' }
   },
-  iovalkey: () => {
-    const c = new Valkey(server.port, '127.0.0.1')
+  iovalkey: (port = server.port) => {
+    const c = new Valkey(port, '127.0.0.1')
     opened.push({ close: async () => c.disconnect() })
     return { client: c as unknown, kind: 'ioredis' }
   },
-  'node-redis 6 (RESP3)': () => {
-    const c = createClient({ url: server.url })
+  'node-redis 6 (RESP3)': (port = server.port) => {
+    const c = createClient({ url: `redis://127.0.0.1:${port}` })
     c.on('error', () => {})
     opened.push({ close: async () => c.destroy() })
     return { client: c as unknown, kind: 'node-redis' }
   },
-  'node-redis 6 (RESP2)': () => {
-    const c = createClient({ url: server.url, RESP: 2 })
+  'node-redis 6 (RESP2)': (port = server.port) => {
+    const c = createClient({ url: `redis://127.0.0.1:${port}`, RESP: 2 })
     c.on('error', () => {})
     opened.push({ close: async () => c.destroy() })
     return { client: c as unknown, kind: 'node-redis' }
   },
-  'node-redis 5': () => {
-    const c = createClient5({ url: server.url })
+  'node-redis 5': (port = server.port) => {
+    const c = createClient5({ url: `redis://127.0.0.1:${port}` })
     c.on('error', () => {})
     opened.push({ close: async () => c.destroy() })
     return { client: c as unknown, kind: 'node-redis' }
@@ -152,6 +152,35 @@ describe.each(Object.keys(clients) as Array<keyof typeof clients>)('%s', (name) 
     await vi.waitFor(() => expect(keys).toContain(`tr:${name}:k`))
     await target.quit()
     await conn.quit()
+  })
+
+  test('a flushed database under CLIENT TRACKING: the null payload is messageBuffer null and message "" (as ioredis)', async () => {
+    const own = await startRedis()
+    const c = toRedisLike(clients[name](own.port).client)
+    const seen: unknown[] = []
+    const errors: unknown[] = []
+    const conn = c.duplicate({ protocol: 2 })
+    conn.on('error', (e: unknown) => errors.push(e))
+    conn.on('messageBuffer', (ch: Buffer, payload: unknown) => seen.push(['buffer', String(ch), payload]))
+    conn.on('message', (ch: string, payload: unknown) => seen.push(['string', ch, payload]))
+    await vi.waitFor(() => expect(conn.status).toBe('ready'))
+    // on its own server: the FLUSHALL must not reach the other tests' keys
+    const admin = new Redis(own.port, '127.0.0.1')
+    try {
+      const id = await conn.call('CLIENT', 'ID')
+      await conn.call('CLIENT', 'TRACKING', 'on', 'REDIRECT', String(id), 'BCAST', 'PREFIX', 'fl:')
+      await conn.subscribe('__redis__:invalidate')
+      await admin.call('FLUSHALL')
+      await vi.waitFor(() => expect(seen).toHaveLength(2))
+      expect(seen).toContainEqual(['buffer', '__redis__:invalidate', null])
+      expect(seen).toContainEqual(['string', '__redis__:invalidate', ''])
+      expect(errors).toEqual([])
+    } finally {
+      admin.disconnect()
+      conn.disconnect()
+      c.disconnect()
+      await own.stop()
+    }
   })
 })
 
