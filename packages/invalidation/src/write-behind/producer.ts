@@ -4,6 +4,7 @@
  * flushers, and remembers the newest entry queued in each shard, which is what its `flush()` waits for.
  */
 import { randomBytes } from 'node:crypto'
+import { isReplyError } from '@tierkit/contracts/redis'
 import type { Cluster, Redis } from 'ioredis'
 import { QueueWriteError } from '../errors.js'
 import { RAISE, Script } from '../scripts.js'
@@ -20,9 +21,10 @@ import type { QueuedWrite } from './types.js'
  *
  * Idempotent: each writer numbers its writes and keeps, in a sorted set of its own (`writes`), the result of
  * every write whose reply it may not have received yet. A write sent again (ioredis re-sends unanswered
- * commands after a reconnect) finds its number there and gets the first run's id and version back instead of
- * being queued twice. Each call drops the results below the lowest number still waiting for its reply
- * (those replies have arrived, so they can never be re-sent), so the set holds at most the writes in flight.
+ * commands after a reconnect; under node-redis, which rejects them, the writer sends it again itself) finds
+ * its number there and gets the first run's id and version back instead of being queued twice. Each call
+ * drops the results below the lowest number still waiting for its reply (those replies have arrived, so they
+ * can never be re-sent), so the set holds at most the writes in flight.
  *
  * KEYS: stream, seq, writes. ARGV: key, op, payload, floor, write number, lowest number in flight, TTL of
  * `writes` in ms. Returns { id, version }.
@@ -54,6 +56,24 @@ return {id, vs}
  * for, and the record holds only the writes in flight, so an idle writer leaves one small key behind.
  */
 const WRITES_TTL = 86_400_000
+
+/**
+ * How many times the writer itself sends a write again whose connection was lost before the reply came.
+ * ioredis re-sends such a command on the new connection by itself; node-redis rejects it (the script may
+ * have run), so the writer does what ioredis does, and ENQUEUE answers a re-sent write with its first run.
+ */
+const MAX_RESENDS = 5
+
+/**
+ * The connection dropped while the command waited for its reply: node-redis' `SocketClosedUnexpectedlyError`
+ * or a socket reset (ioredis never rejects with these: it re-sends). Not a reply of Redis (a refusal, a
+ * denial), nor a timeout: those are final.
+ */
+function lostInFlight(e: unknown): boolean {
+  if (!(e instanceof Error) || isReplyError(e)) return false
+  const code = (e as { code?: unknown }).code
+  return e.constructor.name === 'SocketClosedUnexpectedlyError' || code === 'ECONNRESET' || code === 'EPIPE'
+}
 
 /** Queues the writes of one writer (`writeBehind`) on the `shards` shards of queue `name`. */
 export class Producer {
@@ -100,11 +120,16 @@ export class Producer {
     this.inFlight.add(n)
     try {
       const lowest = this.inFlight.values().next().value as number
-      r = await ENQUEUE.run(
-        this.redis,
-        [keys.stream, keys.seq, writes],
-        [key, op, payload, this.highest, n, lowest, WRITES_TTL],
-      )
+      const args = [key, op, payload, this.highest, n, lowest, WRITES_TTL]
+      for (let resends = 0; ; resends++) {
+        try {
+          r = await ENQUEUE.run(this.redis, [keys.stream, keys.seq, writes], args)
+          break
+        } catch (e) {
+          // the same write again (the same number): queued once, whether or not the lost one ran
+          if (resends >= MAX_RESENDS || !lostInFlight(e)) throw e
+        }
+      }
     } catch (e) {
       throw new QueueWriteError(where, key, e)
     } finally {
