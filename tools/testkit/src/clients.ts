@@ -83,7 +83,8 @@ function commandProxy(raw: object, adapter: Record<string, unknown> & { call: Ca
         const v = (adapter as unknown as Record<string, unknown>)[prop]
         return typeof v === 'function' ? v.bind(adapter) : v
       }
-      if (typeof prop === 'string' && /^[a-z]+$/.test(prop) && !(prop in target))
+      // `then` is never a command: a proxy returned from an async function is checked for it by `await`
+      if (typeof prop === 'string' && prop !== 'then' && /^[a-z]+$/.test(prop) && !(prop in target))
         return (...args: Array<string | number>) => adapter.call(prop.toUpperCase(), ...args)
       return Reflect.get(target, prop, receiver)
     },

@@ -1,0 +1,45 @@
+// The client factory of `@tierkit/testkit/clients` with node-redis: what it returns can be the result of an
+// async function. `await` asks any value for `then`; the proxy used to answer with a command (`THEN`, sent
+// with the promise's callbacks as arguments), which broke node-redis's handshake and hung the connection.
+import { afterAll, beforeAll, expect, it } from 'vitest'
+import { redisClientFactory } from '../src/clients.js'
+import { type RedisServer, startRedis } from '../src/index.js'
+
+let server: RedisServer
+const saved = process.env.TIERKIT_TEST_CLIENT
+beforeAll(async () => {
+  server = await startRedis()
+})
+afterAll(async () => {
+  process.env.TIERKIT_TEST_CLIENT = saved
+  await server.stop()
+})
+
+/** A stand-in for contracts' toRedisLike (the kit cannot depend on contracts): connects, `call` by sendCommand. */
+const toRedisLike = (raw: unknown) => {
+  const c = raw as {
+    connect(): Promise<unknown>
+    sendCommand(args: string[]): Promise<unknown>
+    quit(): Promise<unknown>
+  }
+  const connected = c.connect()
+  return {
+    call: async (command: string, ...args: Array<string | number>) => {
+      await connected
+      return c.sendCommand([command, ...args.map(String)])
+    },
+    quit: () => c.quit(),
+  }
+}
+
+for (const name of ['node-redis', 'node-redis5']) {
+  it(`${name}: a client returned by an async function answers (the proxy has no then)`, async () => {
+    process.env.TIERKIT_TEST_CLIENT = name
+    const make = redisClientFactory(toRedisLike)
+    const client = await (async () => make({ host: '127.0.0.1', port: server.port }))()
+    expect((client as unknown as { then?: unknown }).then).toBeUndefined()
+    await client.set('k', 'v')
+    expect(await client.get('k')).toBe('v')
+    await client.quit()
+  })
+}
