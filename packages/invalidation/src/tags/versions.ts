@@ -5,6 +5,7 @@
  * failure a `TagsUnavailableError`.
  */
 import type { Cluster, Redis } from 'ioredis'
+import { classifyRedisError } from '@tierkit/contracts/redis'
 import { TagsUnavailableError } from '../errors.js'
 import { Script } from '../scripts.js'
 
@@ -188,7 +189,11 @@ export class TagVersions {
     return state
   }
 
-  /** Runs one Redis call on the tag versions, bounded by `timeout`; any failure is TagsUnavailableError. */
+  /**
+   * Runs one Redis call on the tag versions, bounded by `timeout`; any failure is TagsUnavailableError, whose
+   * `cause` is an ACL denial as contracts' `PermissionError` naming the command (the scripts classify their
+   * own; the `MGET` of {@link current} is classified here), never a bare reply.
+   */
   private async tagCall<R>(
     operation: TagsUnavailableError['operation'],
     tags: readonly string[],
@@ -197,7 +202,7 @@ export class TagVersions {
     try {
       return await bounded(Promise.resolve().then(call), this.timeout)
     } catch (e) {
-      throw new TagsUnavailableError(operation, tags, e)
+      throw new TagsUnavailableError(operation, tags, classifyRedisError(e, 'mget'))
     }
   }
 }
