@@ -4,8 +4,9 @@
  * move them on (Lua scripts on the server clock), claim a refresh; every call bounded by `timeout` and any
  * failure a `TagsUnavailableError`.
  */
-import type { Cluster, Redis } from 'ioredis'
+
 import { classifyRedisError } from '@tierkit/contracts/redis'
+import type { Cluster, Redis } from 'ioredis'
 import { TagsUnavailableError } from '../errors.js'
 import { Script } from '../scripts.js'
 
