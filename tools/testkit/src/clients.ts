@@ -83,8 +83,16 @@ function commandProxy(raw: object, adapter: Record<string, unknown> & { call: Ca
         const v = (adapter as unknown as Record<string, unknown>)[prop]
         return typeof v === 'function' ? v.bind(adapter) : v
       }
-      // `then` is never a command: a proxy returned from an async function is checked for it by `await`
-      if (typeof prop === 'string' && prop !== 'then' && /^[a-z]+$/.test(prop) && !(prop in target))
+      // `then` is never a command: a proxy returned from an async function is checked for it by `await`.
+      // node-redis' own method of a command (`del`, `copy`, `keys`...: it has `DEL` too) takes its own
+      // arguments (`del(keys[])`, `copy(a, b, { REPLACE })`), not ioredis' flat ones: sent as `call` too
+      if (
+        typeof prop === 'string' &&
+        prop !== 'then' &&
+        prop !== 'multi' &&
+        /^[a-z]+$/.test(prop) &&
+        (!(prop in target) || prop.toUpperCase() in target)
+      )
         return (...args: Array<string | number>) => adapter.call(prop.toUpperCase(), ...args)
       return Reflect.get(target, prop, receiver)
     },

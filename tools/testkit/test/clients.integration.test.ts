@@ -43,3 +43,19 @@ for (const name of ['node-redis', 'node-redis5']) {
     await client.quit()
   })
 }
+
+for (const name of ['node-redis', 'node-redis5']) {
+  it(`${name}: a command node-redis has a method for takes ioredis' arguments (del of two keys, copy ... REPLACE)`, async () => {
+    process.env.TIERKIT_TEST_CLIENT = name
+    const make = redisClientFactory(toRedisLike)
+    const client = make({ host: '127.0.0.1', port: server.port })
+    await client.set(`${name}:a`, '1')
+    await client.set(`${name}:b`, '2')
+    await client.set(`${name}:c`, '3')
+    expect(await client.copy(`${name}:a`, `${name}:c`, 'REPLACE')).toBe(1)
+    expect(await client.get(`${name}:c`)).toBe('1')
+    expect(await client.del(`${name}:a`, `${name}:b`)).toBe(2)
+    expect(await client.exists(`${name}:a`, `${name}:b`, `${name}:c`)).toBe(1)
+    await client.quit()
+  })
+}
