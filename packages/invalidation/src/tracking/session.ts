@@ -13,6 +13,9 @@ import { CHANNEL } from './messages.js'
 /** Bound of each command the invalidator sends to set tracking up, in ms. */
 const COMMAND_TIMEOUT = 2000
 
+/** Redis refusing a command on a RESP2 connection in subscriber mode. */
+const SUBSCRIBER_CONTEXT = /only \(P\|S\)SUBSCRIBE .* allowed in this context/
+
 /** What the session tells the invalidator. */
 export interface SessionHooks {
   /** Tracking is on for the first time. */
@@ -253,7 +256,7 @@ export class TrackingSession {
       }
     }
     if (this.connId === undefined) {
-      const id = Number(await this.call(this.conn, 'CLIENT', 'ID'))
+      const id = await this.clientId()
       if (moved()) return true
       this.connId = id
     }
@@ -275,6 +278,21 @@ export class TrackingSession {
     if (moved()) return true
     this.confirm()
     return true
+  }
+
+  /**
+   * `conn`'s CLIENT ID. node-redis subscribes a connection again by itself when it is back (it has no
+   * `autoResubscribe: false`), and RESP2 refuses CLIENT ID in subscriber mode: then it unsubscribes first
+   * (subscribed again below, once tracking is set; the caches are cleared when it is confirmed).
+   */
+  private async clientId(): Promise<number> {
+    try {
+      return Number(await this.call(this.conn, 'CLIENT', 'ID'))
+    } catch (e) {
+      if (!SUBSCRIBER_CONTEXT.test(String((e as Error)?.message))) throw e
+      await bounded(this.conn.unsubscribe(CHANNEL), COMMAND_TIMEOUT, 'UNSUBSCRIBE')
+      return Number(await this.call(this.conn, 'CLIENT', 'ID'))
+    }
   }
 
   private confirm(): void {
