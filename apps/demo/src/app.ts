@@ -17,7 +17,7 @@ import { createFence, type Fence } from './fence.js'
 import type { LastInvalidation } from './invalidate.js'
 import { createReadCaches, type ReadCaches } from './read-caches.js'
 import type { CircuitRecord, InvalidationRecord } from './records.js'
-import { type DemoRedis, openRedis } from './redis.js'
+import { type DemoRedis, openRedis, type RedisInfo, redisInfo } from './redis.js'
 import type { LocalRedis } from './redis-server.js'
 import { registerProductReads } from './routes/product-reads.js'
 import { registerProductWrites, type TagPurger } from './routes/product-writes.js'
@@ -70,6 +70,8 @@ export interface Demo {
   readonly localRedis: LocalRedis | undefined
   /** The Redis URL in use, if any. */
   readonly redisUrl: string | undefined
+  /** The Redis in use as `/api/stats` shows it (the client library, the topology, the master's name). */
+  readonly redis: RedisInfo
   /** Replaces the CDN purger (set once nginx runs in front). */
   setPurger(purger: TagPurger | undefined): void
   /**
@@ -86,9 +88,10 @@ interface Stoppable {
   views: WriteBehind<ViewCount> | undefined
   pool: WorkerPool<typeof tasks>
   cleanup: Array<() => Promise<unknown>>
+  log: (line: string) => void
 }
 
-async function shutdown({ app, config, views, pool, cleanup }: Stoppable): Promise<void> {
+async function shutdown({ app, config, views, pool, cleanup, log }: Stoppable): Promise<void> {
   // no new connections; in-flight requests finish. A keep-alive connection that was busy when closing began
   // becomes idle afterwards and would hold the server open until its keep-alive timeout (72 s): close idle
   // connections as they appear, and everything past the shutdown timeout.
@@ -100,7 +103,12 @@ async function shutdown({ app, config, views, pool, cleanup }: Stoppable): Promi
     clearInterval(sweep)
     clearTimeout(hard)
   }
-  if (views) await views.close({ timeout: config.shutdownTimeoutMs }) // drain write-behind into the database
+  // drain write-behind into the database; if it cannot (Redis away: FlushTimeoutError), the entries stay queued in
+  // Redis for the next flusher, and the rest still closes
+  if (views)
+    await views.close({ timeout: config.shutdownTimeoutMs }).catch((e: unknown) => {
+      log(`write-behind: not drained at shutdown: ${e instanceof Error ? e.message : String(e)}`)
+    })
   await pool.close({ timeout: config.shutdownTimeoutMs })
   for (const c of cleanup) await c().catch(() => {})
 }
@@ -194,7 +202,7 @@ function registerRoutes(app: FastifyInstance, w: Wiring): void {
     metrics: w.metrics,
     http: w.http,
     pool,
-    redisMode: w.redis.mode,
+    redis: redisInfo(w.redis),
     caches: w.caches,
     views,
     bus,
@@ -224,7 +232,7 @@ export async function createDemo(config: DemoConfig, options: DemoOptions = {}):
     const http = createCacheMetrics({ layers: ['http'] })
     const circuit: CircuitRecord[] = []
     const invalidations: InvalidationRecord[] = []
-    const caches = createReadCaches(config, redis.client, { metrics, circuit, log })
+    const caches = createReadCaches(config, redis.client?.client, { metrics, circuit, log })
     cleanup.unshift(() => caches.close())
     const fence = createFence()
     const writes = await openWrites({
@@ -265,11 +273,12 @@ export async function createDemo(config: DemoConfig, options: DemoOptions = {}):
       redisMode: redis.mode,
       localRedis: redis.local,
       redisUrl: redis.url,
+      redis: redisInfo(redis),
       setPurger(p) {
         purger = p
       },
       close() {
-        closing ??= shutdown({ app, config, views: writes.views, pool, cleanup })
+        closing ??= shutdown({ app, config, views: writes.views, pool, cleanup, log })
         return closing
       },
     }

@@ -1,5 +1,6 @@
 import { isAbsolute, resolve } from 'node:path'
 import { ConfigError } from './errors.js'
+import { parseRedisTarget, type RedisClientName, type RedisTarget, redisClientOf } from './redis-url.js'
 
 /** The demo's configuration, read from the environment by {@link loadConfig}. */
 export interface DemoConfig {
@@ -13,8 +14,15 @@ export interface DemoConfig {
   databaseSchema: string
   /** `SQLITE_PATH`: the SQLite file (created and seeded on first start), or `:memory:`. @default '<cwd>/data/demo.sqlite' */
   sqlitePath: string
-  /** `REDIS_URL`: a `redis://` URL; when unset, see `redis`. */
+  /**
+   * `REDIS_URL`: a `redis://` or `rediss://` URL, or a Sentinel URL
+   * `redis+sentinel://host:port,host:port/<masterName>[/<db>]`; when unset, see `redisMode`.
+   */
   redisUrl: string | undefined
+  /** What `REDIS_URL` points at (one Redis, or a master found through sentinels); unset without `REDIS_URL`. */
+  redisTarget: RedisTarget | undefined
+  /** `REDIS_CLIENT`: the client library, `ioredis`, `node-redis` (`redis` 6) or `iovalkey`. @default 'ioredis' */
+  redisClient: RedisClientName
   /** `DEMO_REDIS`: without `REDIS_URL`, `auto` starts a local redis-server if the binary is on the PATH; `off` runs L1 only. @default 'auto' */
   redisMode: 'auto' | 'off'
   /** `DEMO_CACHE`: `off` turns the read caches off (every read goes to the database): the load generator's no-cache baseline. @default 'on' */
@@ -92,13 +100,17 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     throw new ConfigError('DATABASE_SCHEMA', `must be a lower-case SQL identifier, got "${schema}"`)
   }
   const sqlite = env.SQLITE_PATH || 'data/demo.sqlite'
+  const redisClient = redisClientOf(env)
+  const redisUrl = env.REDIS_URL || undefined
   return {
     host,
     port: integer(env, 'PORT', 3000, 0, 65535),
     databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
     databaseSchema: schema,
     sqlitePath: sqlite === ':memory:' || isAbsolute(sqlite) ? sqlite : resolve(cwd, sqlite),
-    redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
+    redisUrl,
+    redisTarget: redisUrl === undefined ? undefined : parseRedisTarget(redisUrl, redisClient),
+    redisClient,
     redisMode: oneOf(env, 'DEMO_REDIS', ['auto', 'off'] as const, 'auto'),
     cacheMode: oneOf(env, 'DEMO_CACHE', ['on', 'off'] as const, 'on'),
     dbLatencyMs: integer(env, 'DB_LATENCY_MS', 0, 0, 10_000),

@@ -1,7 +1,7 @@
 /**
  * The dashboard: one self-contained HTML page (no external script, style or font) polling `/api/stats` every
  * second and drawing its charts on canvas: hit rate per layer, HTTP latency percentiles, requests per second,
- * worker-pool utilization, the recent invalidations, the last product update's invalidation per layer (mode, latency,
+ * worker-pool utilization, the Redis in use (client library, topology: one Redis or a Sentinel master), the recent invalidations, the last product update's invalidation per layer (mode, latency,
  * result) and circuit-breaker changes.
  */
 export const dashboardHtml: string = `<!doctype html>
@@ -79,7 +79,8 @@ export const dashboardHtml: string = `<!doctype html>
     document.getElementById('instance').textContent = s.instanceId
     document.getElementById('database').textContent = s.database
     const br = s.redis.breaker
-    document.getElementById('redis').innerHTML = s.redis.mode === 'none' ? '<span class="warn">none (L1 only)</span>' : esc(s.redis.mode) + ' · circuit <span class="' + (br === 'closed' ? 'ok' : 'bad') + '">' + esc(br) + '</span>'
+    const where = s.redis.topology === 'sentinel' ? 'sentinel · master ' + esc(s.redis.master) : esc(s.redis.topology)
+    document.getElementById('redis').innerHTML = s.redis.mode === 'none' ? '<span class="warn">none (L1 only)</span>' : '<span id="redis-client">' + esc(s.redis.client) + '</span> · <span id="redis-topology">' + where + '</span> · ' + esc(s.redis.mode) + ' · circuit <span class="' + (br === 'closed' ? 'ok' : 'bad') + '">' + esc(br) + '</span>'
     if (prev) {
       const dt = Math.max(0.001, (s.now - prev.now) / 1000)
       const rps = (s.http.requests - prev.http.requests) / dt

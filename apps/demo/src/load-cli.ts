@@ -21,6 +21,7 @@ import { type LoadOptions, type LoadReport, runLoad } from './load.js'
 import { RedisClock } from './load-redis.js'
 import { dbCost, formatTable, type Runs, tableRows } from './load-table.js'
 import { findRedisServer, type LocalRedis, startLocalRedis } from './redis-server.js'
+import { parseRedisTarget, type RedisClientName, redisClientOf } from './redis-url.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const fromSource = import.meta.url.endsWith('.ts')
@@ -105,6 +106,8 @@ interface Targets {
   redis: LocalRedis | undefined
   /** The Redis the instances use, when known. */
   redisUrl: string | undefined
+  /** The client library the instances use (`REDIS_CLIENT`). */
+  redisClient: RedisClientName
   child: ChildProcess | undefined
 }
 
@@ -123,6 +126,7 @@ async function startTargets(
       origins: [values.url],
       redis: undefined,
       redisUrl: undefined,
+      redisClient: 'ioredis',
       child: undefined,
     }
   const env: NodeJS.ProcessEnv = {
@@ -132,6 +136,9 @@ async function startTargets(
     DB_LATENCY_MS: process.env.DB_LATENCY_MS ?? '15',
     ...extraEnv,
   }
+  // the demo's own checks, before anything starts: a Sentinel URL, a node-redis client...
+  const redisClient = redisClientOf(env)
+  if (env.REDIS_URL) parseRedisTarget(env.REDIS_URL, redisClient)
   let redis: LocalRedis | undefined
   if (!env.REDIS_URL) {
     const bin = findRedisServer()
@@ -150,6 +157,7 @@ async function startTargets(
     origins: started.urls,
     redis,
     redisUrl: env.REDIS_URL || undefined,
+    redisClient,
     child: started.child,
   }
 }
@@ -255,7 +263,7 @@ async function runCached(
   const { values, duration } = opts
   console.error('cached run:')
   const t = await startTargets(opts)
-  const clock = t.redisUrl ? new RedisClock(t.redisUrl) : undefined
+  const clock = t.redisUrl ? new RedisClock(t.redisUrl, t.redisClient) : undefined
   try {
     const common = { ...loadOptions(opts), redis: clock, resetRedisStats: t.redis !== undefined }
     const cached = await runLoad({

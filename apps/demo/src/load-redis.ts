@@ -4,7 +4,8 @@
  * reads is the run's. `INFO latencystats` (Redis 7) gives their p99 since the last `CONFIG RESETSTAT`, which the
  * load generator sends only to the redis-server it started itself.
  */
-import { Redis } from 'ioredis'
+import { connectRedisClient, type DemoRedisClient } from './redis-client.js'
+import { parseRedisTarget, type RedisClientName, redactRedisUrl } from './redis-url.js'
 
 /** GET and MGET calls and the time Redis spent in them, cumulative. */
 export interface RedisReadStats {
@@ -45,28 +46,51 @@ export function parseRedisReads(commandstats: string, latencystats: string): Red
   return { calls, usec, p99Usec: p99 }
 }
 
-/** Reads and (optionally) resets the read statistics of the Redis at `url`. */
+const text = (reply: unknown): string => (typeof reply === 'string' ? reply : String(reply ?? ''))
+
+/**
+ * Reads and (optionally) resets the read statistics of the Redis at `url` (the demo's `REDIS_URL`, a Sentinel URL
+ * too: then the master's), through `client` (the demo's `REDIS_CLIENT`); it connects on first use.
+ * @throws ConfigError (`E_CONFIG`) for a URL or client the demo would refuse.
+ */
 export class RedisClock {
-  readonly #redis: Redis
-  constructor(url: string) {
-    this.#redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: true })
+  readonly #url: string
+  readonly #client: RedisClientName
+  #redis: Promise<DemoRedisClient> | undefined
+  constructor(url: string, client: RedisClientName = 'ioredis') {
+    parseRedisTarget(url, client)
+    this.#url = url
+    this.#client = client
+  }
+
+  #connection(): Promise<DemoRedisClient> {
+    this.#redis ??= connectRedisClient(
+      this.#client,
+      parseRedisTarget(this.#url, this.#client),
+      redactRedisUrl(this.#url),
+      { offlineQueue: true },
+    )
+    return this.#redis
   }
 
   /** Resets Redis' statistics (`CONFIG RESETSTAT`): only for a redis-server nobody else uses. */
   async reset(): Promise<void> {
-    await this.#redis.config('RESETSTAT')
+    await (await this.#connection()).command(['CONFIG', 'RESETSTAT'])
   }
 
   async read(): Promise<RedisReadStats> {
+    const redis = await this.#connection()
     const [commands, latency] = await Promise.all([
-      this.#redis.info('commandstats'),
-      this.#redis.info('latencystats').catch(() => ''),
+      redis.command(['INFO', 'commandstats']),
+      redis.command(['INFO', 'latencystats']).catch(() => ''),
     ])
-    return parseRedisReads(commands, latency)
+    return parseRedisReads(text(commands), text(latency))
   }
 
   async close(): Promise<void> {
-    await this.#redis.quit().catch(() => this.#redis.disconnect())
+    const redis = this.#redis
+    this.#redis = undefined
+    if (redis) await (await redis.catch(() => undefined))?.close()
   }
 }
 

@@ -7,11 +7,11 @@ import { computeETag } from '@tierkit/cdn-headers'
 import { L1Cache } from '@tierkit/l1-cache'
 import type { CacheMetrics } from '@tierkit/metrics'
 import { type Cache, type CacheEvent, createCache } from '@tierkit/redis-aside'
-import type { Redis } from 'ioredis'
 import type { DemoConfig } from './config.js'
 import type { Product, User } from './db/types.js'
 import { l1OnlyCache, type ReadCache } from './l1-only.js'
 import { type CircuitRecord, pushRecent } from './records.js'
+import type { PackageRedis } from './redis-client.js'
 
 /** A cached product: the JSON body and its strong ETag, computed once per load (null: no such product). */
 export interface CachedProduct {
@@ -45,7 +45,7 @@ export interface ReadCacheSinks {
   log: (line: string) => void
 }
 
-function redisAsideCaches(config: DemoConfig, redis: Redis, sinks: ReadCacheSinks): ReadCaches {
+function redisAsideCaches(config: DemoConfig, redis: PackageRedis, sinks: ReadCacheSinks): ReadCaches {
   const l1 = new L1Cache<string, unknown>({ max: config.l1Max, ttl: config.l1TtlMs })
   const common = {
     redis,
@@ -112,7 +112,7 @@ function passThrough<V>(): ReadCache<V> {
 /** The read caches: off with `DEMO_CACHE=off`; through Redis when `redis` is given, else L1 only. */
 export function createReadCaches(
   config: DemoConfig,
-  redis: Redis | undefined,
+  redis: PackageRedis | undefined,
   sinks: ReadCacheSinks,
 ): ReadCaches {
   if (config.cacheMode === 'off') {

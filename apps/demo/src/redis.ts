@@ -1,7 +1,8 @@
 /** Finding Redis: `REDIS_URL`, else a local redis-server (`DEMO_REDIS=auto`), else none (L1 only). */
-import { Redis } from 'ioredis'
 import type { DemoConfig } from './config.js'
+import { connectRedisClient, type DemoRedisClient } from './redis-client.js'
 import { findRedisServer, type LocalRedis, startLocalRedis } from './redis-server.js'
+import { parseRedisTarget, type RedisTarget, redactRedisUrl } from './redis-url.js'
 
 /** The Redis the demo runs with. */
 export interface DemoRedis {
@@ -11,33 +12,33 @@ export interface DemoRedis {
   readonly local: LocalRedis | undefined
   /** The Redis URL in use, if any. */
   readonly url: string | undefined
-  /** The connected client, if any. */
-  readonly client: Redis | undefined
+  /** The connected client (and which library and topology), if any. */
+  readonly client: DemoRedisClient | undefined
 }
 
-async function connectRedis(url: string): Promise<Redis> {
-  // not lazyConnect: the invalidation bus and write-behind duplicate() this client, and a lazy duplicate would
-  // never connect by itself
-  const redis = new Redis(url, {
-    enableOfflineQueue: false, // fail fast while Redis is away: the breaker opens and reads go L1 → DB
-    maxRetriesPerRequest: 1,
-    retryStrategy: (n) => Math.min(50 * n, 1000),
-  })
-  let lastError: unknown
-  redis.on('error', (e) => {
-    lastError = e // later errors are reported through redis-aside's breaker events
-  })
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      redis.disconnect()
-      reject(new Error(`redis: no answer from ${url} within 10 s`, { cause: lastError }))
-    }, 10_000)
-    redis.once('ready', () => {
-      clearTimeout(timer)
-      resolve()
-    })
-  })
-  return redis
+/** What `/api/stats` and the dashboard show of the Redis in use. */
+export interface RedisInfo {
+  mode: DemoRedis['mode']
+  /** The client library (`REDIS_CLIENT`), `null` without Redis. */
+  client: DemoRedisClient['name'] | null
+  /** `standalone` or `sentinel`, `null` without Redis. */
+  topology: RedisTarget['topology'] | null
+  /** The master's name, with sentinels. */
+  master?: string
+  /** The URL, its password hidden, `null` without Redis. */
+  url: string | null
+}
+
+/** The {@link RedisInfo} of `redis`. */
+export function redisInfo(redis: DemoRedis): RedisInfo {
+  const c = redis.client
+  return {
+    mode: redis.mode,
+    client: c?.name ?? null,
+    topology: c?.topology ?? null,
+    ...(c?.master === undefined ? {} : { master: c.master }),
+    url: redis.url === undefined ? null : redactRedisUrl(redis.url),
+  }
 }
 
 /**
@@ -72,8 +73,11 @@ export async function openRedis(
     )
     return { mode, local, url, client: undefined }
   }
-  const client = await connectRedis(url)
-  cleanup.unshift(() => client.quit().catch(() => client.disconnect()))
-  log(mode === 'local' ? `redis: started redis-server at ${url}` : `redis: ${url}`)
+  const target = config.redisTarget ?? parseRedisTarget(url, config.redisClient)
+  const shown = redactRedisUrl(url)
+  const client = await connectRedisClient(config.redisClient, target, shown, { offlineQueue: false })
+  cleanup.unshift(() => client.close())
+  const how = `${client.name}${client.master === undefined ? '' : `, sentinel master ${client.master}`}`
+  log(mode === 'local' ? `redis: started redis-server at ${url} (${how})` : `redis: ${shown} (${how})`)
   return { mode, local, url, client }
 }

@@ -13,7 +13,6 @@ import {
   type Writer,
   writeBehind,
 } from '@tierkit/invalidation'
-import type { Redis } from 'ioredis'
 import type { DemoConfig } from './config.js'
 import type { DemoStore, Product } from './db/types.js'
 import { DemoError, NotFoundError } from './errors.js'
@@ -21,6 +20,7 @@ import type { Fence } from './fence.js'
 import { TAG_GRACE_MS } from './invalidate.js'
 import type { CachedProduct, ReadCaches } from './read-caches.js'
 import { type InvalidationRecord, pushRecent } from './records.js'
+import type { DemoRedisClient } from './redis-client.js'
 
 /** A view count queued for the database. */
 export interface ViewCount {
@@ -65,15 +65,24 @@ function productStore(store: DemoStore): Store<Product> {
   }
 }
 
+/**
+ * The longest heartbeat the bus takes (2^31 - 1 ms, about 25 days): with node-redis, in effect none. The bus's
+ * heartbeat calls `ping()` on its subscriber connection, which the node-redis wrapper of `@tierkit/contracts/redis`
+ * does not have (`TypeError: c.ping is not a function`, uncaught, one heartbeat after the start). A dead subscriber
+ * is still seen when its socket closes (node-redis keeps TCP keep-alive on), not when it merely stops answering.
+ */
+const NO_HEARTBEAT = 2_147_483_647
+
 async function openBus(
   config: DemoConfig,
-  redis: Redis,
+  redis: DemoRedisClient,
   caches: ReadCaches,
   fence: Fence,
   invalidations: InvalidationRecord[],
 ): Promise<InvalidationBus> {
   const bus = createInvalidationBus({
-    redis,
+    redis: redis.client,
+    ...(redis.name === 'node-redis' ? { heartbeatInterval: NO_HEARTBEAT } : {}),
     channel: 'demo:invalidate',
     caches: [caches.products, caches.users], // a cache's evictLocal() clears its L1 after a lost subscription
     instanceId: config.instanceId,
@@ -105,7 +114,7 @@ async function openBus(
 /** What {@link openWrites} wires. */
 export interface WritesDeps {
   config: DemoConfig
-  redis: Redis | undefined
+  redis: DemoRedisClient | undefined
   store: DemoStore
   caches: ReadCaches
   fence: Fence
@@ -126,13 +135,13 @@ export async function openWrites(deps: WritesDeps): Promise<Writes> {
     bus = b
     deps.cleanup.unshift(() => b.close())
     views = writeBehind({
-      redis,
+      redis: redis.client,
       name: 'demo-views',
       flusher: { store: viewStore(store), pollInterval: 200 },
     })
     if (caches.redisCaches)
       tags = createTags<CachedProduct | null>({
-        redis,
+        redis: redis.client,
         cache: caches.redisCaches.products,
         namespace: 'demo:products',
         bus: b,

@@ -82,6 +82,9 @@ describe('the dashboard in a real browser (Debian chromium through playwright-co
     expect(l1).toMatch(/^\d+\.\d%$/)
     expect(Number.parseFloat(l1)).toBeGreaterThan(50)
     expect(await text('redis')).toContain('closed')
+    // which client and topology: REDIS_CLIENT (ioredis by default) on one Redis
+    expect(await text('redis-client')).toBe('ioredis')
+    expect(await text('redis-topology')).toBe('standalone')
     const layers = await page.locator('#layers tbody tr').allInnerTexts()
     expect(layers.map((r) => r.split('\t')[0])).toEqual(['cdn', 'l1', 'l2', 'db'])
     // the charts have been drawn: coloured pixels on the canvases

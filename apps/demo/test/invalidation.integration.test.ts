@@ -2,6 +2,7 @@ import { startRedis } from '@tierkit/testkit'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Demo } from '../src/app.js'
 import type { Cdn } from '../src/cdn.js'
+import type { RedisClientName } from '../src/redis-url.js'
 import {
   type DemoBehindCdn,
   json,
@@ -46,79 +47,89 @@ async function lastLayers(base: string): Promise<{ tags: string[]; mode: string;
   return s.lastInvalidation
 }
 
-describe('a product update across two instances on one Redis', () => {
-  let db: TestDb
-  let a: Demo
-  let b: Demo
-  let stopRedis: () => Promise<void>
+// the bus between the instances and the tags' scripts, once per client library (REDIS_CLIENT)
+describe.each<RedisClientName>(['ioredis', 'node-redis', 'iovalkey'])(
+  'a product update across two instances on one Redis (%s)',
+  (client) => {
+    let db: TestDb
+    let a: Demo
+    let b: Demo
+    let stopRedis: () => Promise<void>
 
-  beforeAll(async () => {
-    const redis = await startRedis()
-    stopRedis = () => redis.stop()
-    db = testDb('sqlite')
-    const env = { ...db.env, REDIS_URL: redis.url }
-    a = await startDemo({ ...env, INSTANCE_ID: 'inv-a' })
-    b = await startDemo({ ...env, INSTANCE_ID: 'inv-b' })
-  })
-  afterAll(async () => {
-    await a?.close()
-    await b?.close()
-    await db?.drop()
-    await stopRedis?.()
-  })
-
-  it('soft (the default): B serves the old value within grace (not stored at the edge), then the refreshed one', async () => {
-    const old = (await price(a.url, 42)).priceCents
-    expect((await price(b.url, 42)).priceCents).toBe(old) // in B's L1
-    const put = await json(`${a.url}/api/products/42`, { method: 'PUT', body: { priceCents: old + 1 } })
-    expect(put.status).toBe(200)
-    expect(put.headers.get('x-cache-invalidation')).toBeNull()
-    const category = put.body.category as string
-    await busDelivered(b.url, 42)
-    const stale = await price(b.url, 42)
-    expect(stale.priceCents).toBe(old) // stale at once, served within grace
-    expect(stale.headers.get('cache-control')).toBe('no-store') // the edge never keeps a value served stale
-    await until(async () => (await price(b.url, 42)).priceCents === old + 1, 'B to serve the refreshed value')
-    const last = await lastLayers(a.url)
-    expect(last.mode).toBe('soft')
-    expect(last.tags).toEqual(['product:42', `category:${category}`])
-    expect(last.layers.map((l) => [l.layer, l.mode])).toEqual([
-      ['l1', 'soft'],
-      ['l2', 'soft'],
-      ['cdn', 'soft'],
-    ])
-    expect(last.layers[0]!.ms).toBeTypeOf('number')
-    expect(last.layers[1]!.ms).toBeTypeOf('number')
-    expect(last.layers[1]!.result).toBe('expireByTag')
-    expect(last.layers[2]).toMatchObject({ ms: null, result: 'no cdn' })
-    expect((await json(`${b.url}/api/stats`)).body.lastInvalidation).toBeNull() // B wrote nothing
-  })
-
-  it('hard (?invalidate=hard): B’s next read after the bus message loads the new value', async () => {
-    const old = (await price(a.url, 43)).priceCents
-    expect((await price(b.url, 43)).priceCents).toBe(old)
-    const put = await json(`${a.url}/api/products/43?invalidate=hard`, {
-      method: 'PUT',
-      body: { priceCents: old + 1 },
+    beforeAll(async () => {
+      const redis = await startRedis()
+      stopRedis = () => redis.stop()
+      db = testDb('sqlite')
+      // node-redis: close() waits out its whole timeout (routes.integration.test.ts says why), so a short one
+      const shutdown: Record<string, string> = client === 'node-redis' ? { SHUTDOWN_TIMEOUT_MS: '2000' } : {}
+      const env = { ...db.env, ...shutdown, REDIS_URL: redis.url, REDIS_CLIENT: client }
+      a = await startDemo({ ...env, INSTANCE_ID: 'inv-a' })
+      b = await startDemo({ ...env, INSTANCE_ID: 'inv-b' })
     })
-    expect(put.status).toBe(200)
-    await busDelivered(b.url, 43)
-    expect((await price(b.url, 43)).priceCents).toBe(old + 1)
-    const last = await lastLayers(a.url)
-    expect(last.mode).toBe('hard')
-    expect(last.layers[1]).toMatchObject({ layer: 'l2', mode: 'hard', result: 'deleteByTag' })
-  })
-
-  it('a mode other than soft or hard is refused, and nothing is written', async () => {
-    const before = (await price(a.url, 44)).priceCents
-    const put = await json(`${a.url}/api/products/44?invalidate=later`, {
-      method: 'PUT',
-      body: { priceCents: 1 },
+    afterAll(async () => {
+      await a?.close()
+      await b?.close()
+      await db?.drop()
+      await stopRedis?.()
     })
-    expect(put.status).toBe(400)
-    expect((await price(a.url, 44)).priceCents).toBe(before)
-  })
-})
+
+    it('soft (the default): B serves the old value within grace (not stored at the edge), then the refreshed one', async () => {
+      expect((await json(`${b.url}/api/stats`)).body.redis).toMatchObject({ client, topology: 'standalone' })
+      const old = (await price(a.url, 42)).priceCents
+      expect((await price(b.url, 42)).priceCents).toBe(old) // in B's L1
+      const put = await json(`${a.url}/api/products/42`, { method: 'PUT', body: { priceCents: old + 1 } })
+      expect(put.status).toBe(200)
+      expect(put.headers.get('x-cache-invalidation')).toBeNull()
+      const category = put.body.category as string
+      await busDelivered(b.url, 42)
+      const stale = await price(b.url, 42)
+      expect(stale.priceCents).toBe(old) // stale at once, served within grace
+      expect(stale.headers.get('cache-control')).toBe('no-store') // the edge never keeps a value served stale
+      await until(
+        async () => (await price(b.url, 42)).priceCents === old + 1,
+        'B to serve the refreshed value',
+      )
+      const last = await lastLayers(a.url)
+      expect(last.mode).toBe('soft')
+      expect(last.tags).toEqual(['product:42', `category:${category}`])
+      expect(last.layers.map((l) => [l.layer, l.mode])).toEqual([
+        ['l1', 'soft'],
+        ['l2', 'soft'],
+        ['cdn', 'soft'],
+      ])
+      expect(last.layers[0]!.ms).toBeTypeOf('number')
+      expect(last.layers[1]!.ms).toBeTypeOf('number')
+      expect(last.layers[1]!.result).toBe('expireByTag')
+      expect(last.layers[2]).toMatchObject({ ms: null, result: 'no cdn' })
+      expect((await json(`${b.url}/api/stats`)).body.lastInvalidation).toBeNull() // B wrote nothing
+    })
+
+    it('hard (?invalidate=hard): B’s next read after the bus message loads the new value', async () => {
+      const old = (await price(a.url, 43)).priceCents
+      expect((await price(b.url, 43)).priceCents).toBe(old)
+      const put = await json(`${a.url}/api/products/43?invalidate=hard`, {
+        method: 'PUT',
+        body: { priceCents: old + 1 },
+      })
+      expect(put.status).toBe(200)
+      await busDelivered(b.url, 43)
+      expect((await price(b.url, 43)).priceCents).toBe(old + 1)
+      const last = await lastLayers(a.url)
+      expect(last.mode).toBe('hard')
+      expect(last.layers[1]).toMatchObject({ layer: 'l2', mode: 'hard', result: 'deleteByTag' })
+    })
+
+    it('a mode other than soft or hard is refused, and nothing is written', async () => {
+      const before = (await price(a.url, 44)).priceCents
+      const put = await json(`${a.url}/api/products/44?invalidate=later`, {
+        method: 'PUT',
+        body: { priceCents: 1 },
+      })
+      expect(put.status).toBe(400)
+      expect((await price(a.url, 44)).priceCents).toBe(before)
+    })
+  },
+)
 
 describe('a product update through nginx (--cdn)', () => {
   let demo: Demo

@@ -45,7 +45,13 @@ describe('without Redis (DEMO_REDIS=off): L1 only, said in one line', () => {
     const v = await json(`${demo.url}/api/products/3/views`, { method: 'POST' })
     expect(v.body).toEqual({ id: 3, views: 1, mode: 'direct' })
     expect(await demo.store.getViews(3)).toBe(1)
-    expect((await json(`${demo.url}/api/stats`)).body.redis).toEqual({ mode: 'none', breaker: null })
+    expect((await json(`${demo.url}/api/stats`)).body.redis).toEqual({
+      mode: 'none',
+      client: null,
+      topology: null,
+      url: null,
+      breaker: null,
+    })
     // the L1s are the l1 layer's one source: nothing recorded it a second time
     expect(demo.metrics.snapshot().invalidByReason).toEqual({
       'unknown-layer': 0,

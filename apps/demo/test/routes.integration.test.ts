@@ -2,18 +2,34 @@ import { startRedis } from '@tierkit/testkit'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Demo } from '../src/app.js'
 import { userToken } from '../src/db/seed.js'
+import type { RedisClientName } from '../src/redis-url.js'
 import { type DbKind, json, startDemo, type TestDb, testDb, until } from './helpers.js'
 
-describe.each<DbKind>(['sqlite', 'postgres'])('routes on %s with Redis', (kind) => {
+// every route once per database with ioredis (the default client), and once per other client (REDIS_CLIENT) on
+// SQLite: the same assertions, a real redis-server each
+const CASES: Array<{ kind: DbKind; client: RedisClientName }> = [
+  { kind: 'sqlite', client: 'ioredis' },
+  { kind: 'postgres', client: 'ioredis' },
+  { kind: 'sqlite', client: 'node-redis' },
+  { kind: 'sqlite', client: 'iovalkey' },
+]
+
+describe.each(CASES)('routes on $kind with Redis through $client', ({ kind, client }) => {
   let db: TestDb
   let demo: Demo
   let stopRedis: () => Promise<void>
+  const logs: string[] = []
 
   beforeAll(async () => {
     const redis = await startRedis()
     stopRedis = () => redis.stop()
     db = testDb(kind)
-    demo = await startDemo({ ...db.env, REDIS_URL: redis.url })
+    // node-redis: close() waits out its whole timeout (the last test), so a short one
+    const env: Record<string, string> = client === 'node-redis' ? { SHUTDOWN_TIMEOUT_MS: '2000' } : {}
+    demo = await startDemo(
+      { ...db.env, ...env, REDIS_URL: redis.url, REDIS_CLIENT: client },
+      { log: (l) => logs.push(l) },
+    )
   })
   afterAll(async () => {
     await demo?.close()
@@ -21,10 +37,16 @@ describe.each<DbKind>(['sqlite', 'postgres'])('routes on %s with Redis', (kind) 
     await stopRedis?.()
   })
 
-  it('uses the database it was given and Redis from REDIS_URL', async () => {
+  it('uses the database it was given and Redis from REDIS_URL through REDIS_CLIENT', async () => {
     const stats = await json(`${demo.url}/api/stats`)
     expect(stats.body.database).toBe(kind)
-    expect(stats.body.redis.mode).toBe('url')
+    expect(stats.body.redis).toEqual({
+      mode: 'url',
+      client,
+      topology: 'standalone',
+      url: demo.redisUrl,
+      breaker: 'closed',
+    })
   })
 
   it('GET /api/public/products/:id: DB on the first read, then L2/L1, CDN headers, ETag and 304, cache tags', async () => {
@@ -264,4 +286,18 @@ describe.each<DbKind>(['sqlite', 'postgres'])('routes on %s with Redis', (kind) 
     expect(html).toContain('/api/stats')
     expect(html).not.toMatch(/<script[^>]+src=/) // self-contained: no external scripts
   })
+
+  // node-redis: known to fail in @tierkit/invalidation (not the demo): the write-behind drain reads its stream
+  // with xrevrange()/xrange(), which the node-redis wrapper of @tierkit/contracts/redis does not have
+  // ("TypeError: redis.xrevrange is not a function"), so close() waits out SHUTDOWN_TIMEOUT_MS and the queued
+  // entries stay in Redis for the next flusher. `it.fails` turns red once that is fixed: make it `it` then.
+  const drains = client === 'node-redis' ? it.fails : it
+  drains(
+    'close() drains the write-behind queue into the database, then closes everything (last)',
+    async () => {
+      expect((await json(`${demo.url}/api/products/33/views`, { method: 'POST' })).status).toBe(202)
+      await demo.close()
+      expect(logs.filter((l) => l.startsWith('write-behind: not drained'))).toEqual([])
+    },
+  )
 })

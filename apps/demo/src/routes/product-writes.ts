@@ -4,7 +4,6 @@
  */
 import { errors as invalidationErrors, type Tags, type WriteBehind, type Writer } from '@tierkit/invalidation'
 import type { FastifyInstance } from 'fastify'
-import type { Redis } from 'ioredis'
 import type { DemoStore, Product } from '../db/types.js'
 import { DemoError, NotFoundError } from '../errors.js'
 import type { Fence } from '../fence.js'
@@ -17,6 +16,7 @@ import {
 import type { ReadCache } from '../l1-only.js'
 import { type CachedProduct, cacheProduct } from '../read-caches.js'
 import { type InvalidationRecord, pushRecent } from '../records.js'
+import type { DemoRedisClient } from '../redis-client.js'
 import { parseId, parsePatch } from '../requests.js'
 import type { ViewCount } from '../writes.js'
 import { productLoader } from './product-reads.js'
@@ -30,7 +30,8 @@ export interface ProductWriteDeps {
   products: ReadCache<CachedProduct | null>
   fence: Fence
   productWriter: Writer<Product>
-  redis: Redis | undefined
+  /** The demo's own commands (the view counter), through the client in use. */
+  redis: DemoRedisClient | undefined
   views: WriteBehind<ViewCount> | undefined
   /** Local writes and CDN purges are appended here. */
   invalidations: InvalidationRecord[]
@@ -44,6 +45,12 @@ export interface ProductWriteDeps {
 
 const INCR_IF_EXISTS =
   "if redis.call('exists', KEYS[1]) == 0 then return false end return redis.call('incr', KEYS[1])"
+
+/** The counter at `key` incremented, `null` when there is none (every client answers the script's nil as null). */
+async function incrIfExists(redis: DemoRedisClient, key: string): Promise<number | null> {
+  const n = await redis.command(['EVAL', INCR_IF_EXISTS, 1, key])
+  return n === null || n === undefined ? null : Number(n)
+}
 
 /** Writes through the writer; an invalidation that failed after the database write is acknowledged, with a warning. */
 async function writeProduct(
@@ -129,11 +136,11 @@ function registerViews(app: FastifyInstance, deps: ProductWriteDeps): void {
       return reply.code(200).send({ id, views: await store.incrementViews(id), mode: 'direct' })
     }
     const key = `demo:views:${id}`
-    let n = (await redis.eval(INCR_IF_EXISTS, 1, key)) as number | null
+    let n = await incrIfExists(redis, key)
     if (n === null) {
       // first view since Redis started: the counter starts from what the database holds
-      await redis.set(key, await store.getViews(id), 'NX')
-      n = (await redis.eval(INCR_IF_EXISTS, 1, key)) as number
+      await redis.command(['SET', key, await store.getViews(id), 'NX'])
+      n = (await incrIfExists(redis, key)) ?? 0
     }
     const queued = await views.write(`views:${id}`, { id, views: n })
     return reply.code(202).send({ id, views: n, mode: 'write-behind', version: queued.version })

@@ -11,6 +11,7 @@ import type { DemoStore } from '../db/types.js'
 import type { LastInvalidation } from '../invalidate.js'
 import type { ReadCaches } from '../read-caches.js'
 import type { CircuitRecord, InvalidationRecord } from '../records.js'
+import type { RedisInfo } from '../redis.js'
 import type tasks from '../tasks.js'
 import type { ViewCount } from '../writes.js'
 
@@ -22,7 +23,8 @@ export interface StatsDeps {
   /** The HTTP timings (one layer, `http`). */
   http: CacheMetrics<'http'>
   pool: WorkerPool<typeof tasks>
-  redisMode: 'url' | 'local' | 'none'
+  /** The Redis in use: how it was found, the client library and the topology. */
+  redis: RedisInfo
   caches: ReadCaches
   views: WriteBehind<ViewCount> | undefined
   bus: InvalidationBus | undefined
@@ -112,7 +114,7 @@ function stats(deps: StatsDeps, started: number) {
     cache: deps.config.cacheMode,
     cpus: availableParallelism(),
     eventLoop: eventLoopStats(),
-    redis: { mode: deps.redisMode, breaker: deps.caches.redisCaches?.products.breakerState ?? null },
+    redis: { ...deps.redis, breaker: deps.caches.redisCaches?.products.breakerState ?? null },
     http: httpStats(deps.http),
     layers: layers(deps.metrics),
     l1: { size: deps.caches.l1Size() },
