@@ -120,8 +120,19 @@ function parseState(r: unknown, n: number): TagState | undefined {
   return { hard, soft }
 }
 
+/** The most tags one batched `MGET` of versions asks for (then another batch starts). */
+const MAX_BATCH = 512
+
+/** Version reads asked for in one turn, sent as one `MGET`: `index` gives each tag's place in `tags`. */
+interface Batch {
+  readonly tags: string[]
+  readonly index: Map<string, number>
+  promise: Promise<TagState>
+}
+
 /** The tag versions of one namespace. */
 export class TagVersions {
+  private batch: Batch | undefined
   private readonly redis: Redis | Cluster
   private readonly hardPrefix: string
   private readonly softPrefix: string
@@ -145,8 +156,47 @@ export class TagVersions {
     return this.script(operation, tags, READ_OR_CREATE)
   }
 
-  /** Current versions, read only (one `MGET`). */
-  async current(tags: readonly string[]): Promise<TagState> {
+  /**
+   * Current versions, read only. The reads asked for in one turn of the event loop share one `MGET` of the
+   * union of their tags, sent in a microtask after the last of them was asked for: every read that joins it
+   * was asked for before the command left, so each still sees every invalidation that completed before it
+   * was asked (a burst of 1,000 reads after the map's `versionTtl` is one command, not 1,000). At most
+   * {@link MAX_BATCH} tags per command; a failure is each caller's own `TagsUnavailableError`.
+   */
+  current(tags: readonly string[]): Promise<TagState> {
+    let b = this.batch
+    if (b === undefined || b.tags.length + tags.length > MAX_BATCH) b = this.openBatch()
+    const at: number[] = []
+    for (const tag of tags) {
+      let i = b.index.get(tag)
+      if (i === undefined) {
+        i = b.tags.length
+        b.tags.push(tag)
+        b.index.set(tag, i)
+      }
+      at.push(i)
+    }
+    return b.promise.then(
+      (all) => ({ hard: at.map((i) => all.hard[i]), soft: at.map((i) => all.soft[i] ?? 0) }),
+      (e: unknown) => {
+        throw new TagsUnavailableError('get', tags, e instanceof TagsUnavailableError ? e.cause : e)
+      },
+    )
+  }
+
+  /** A new batch of version reads, sent in a microtask (after the reads asked for in this turn joined it). */
+  private openBatch(): Batch {
+    const b: Batch = { tags: [], index: new Map(), promise: undefined as unknown as Promise<TagState> }
+    b.promise = Promise.resolve().then(() => {
+      if (this.batch === b) this.batch = undefined
+      return this.readNow(b.tags)
+    })
+    b.promise.catch(() => {}) // each caller gets its own rejection
+    this.batch = b
+    return b
+  }
+
+  private async readNow(tags: readonly string[]): Promise<TagState> {
     const r = await this.tagCall('get', tags, () => (this.redis as Redis).mget(...this.keys(tags)))
     return parseState(r, tags.length) ?? { hard: tags.map(() => undefined), soft: tags.map(() => 0) }
   }
