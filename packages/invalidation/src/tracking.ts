@@ -130,7 +130,8 @@ export interface TrackingStats {
  * })
  */
 export function createTrackingInvalidator(options: TrackingOptions): TrackingInvalidator {
-  const o = checkOptions(withRedis('createTrackingInvalidator', options))
+  // checked first: a refused call wraps (and so connects) no node-redis client
+  const o = withRedis('createTrackingInvalidator', checkOptions(options))
   const stats: TrackingStats = { messages: 0, evicted: 0, clears: 0 }
   // an ACL denial (CLIENT TRACKING, SUBSCRIBE...) is reported as contracts' PermissionError and rejects ready() at once
   const denial = new Denial()

@@ -14,12 +14,13 @@ import {
   writeBehind,
 } from '../src/index.js'
 import { MapL1 } from './helpers/cache.js'
-import { redisClient } from './helpers/clients.js'
+import { lazyRedisClient, notConnected, redisClient } from './helpers/clients.js'
 import { MemoryStore } from './helpers/memory-store.js'
 
 // A client made with `lazyConnect: true` stays in status 'wait' until its first command; its duplicates
 // inherit that option. The bus and the tracking invalidator only send commands once their duplicate is
-// ready, so before the fix their ready() never resolved. Here ready() is bounded by a short timeout, so a
+// ready, so before the fix their ready() never resolved. Under node-redis the client not connected yet is a
+// `createClient()` whose `connect()` was never called (helpers/clients.ts), passed as it is. Here ready() is bounded by a short timeout, so a
 // regression shows as a rejected ready() (E_READY_TIMEOUT), not as a hung test.
 const READY_MS = 15_000
 
@@ -34,8 +35,12 @@ afterAll(async () => {
   for (const c of closers.reverse()) await c().catch(() => {})
 })
 
-function lazyClient(at = url, extra: Record<string, unknown> = {}): Redis {
-  const r = redisClient(at, { lazyConnect: true, maxRetriesPerRequest: 1, ...extra })
+/** A client not connected yet (see lazyRedisClient; under node-redis one never connected); `lazyConnect: false`: connected. */
+function lazyClient(at = url, extra: { lazyConnect?: boolean } = {}): Redis {
+  const r =
+    extra.lazyConnect === false
+      ? redisClient(at, { maxRetriesPerRequest: 1 })
+      : lazyRedisClient(at, { maxRetriesPerRequest: 1 })
   r.on('error', () => {})
   closers.push(async () => r.disconnect())
   return r
@@ -45,7 +50,7 @@ describe('lazyConnect: true clients', () => {
   it('the bus connects its waiting duplicate: ready() resolves and messages flow', async () => {
     const ra = lazyClient()
     const rb = lazyClient()
-    expect(ra.status).toBe('wait')
+    expect(notConnected(ra)).toBe(true)
     const evicted: string[][] = []
     const eventsB: BusEvent[] = []
     const a = createInvalidationBus({ redis: ra, channel: 'lazy-bus' })
@@ -126,7 +131,8 @@ describe('lazyConnect: true clients', () => {
     await cache.set('user:1', 'v1')
     expect(await cache.get('user:1')).toBe('v1')
     expect(l1.size).toBe(1) // NOLOOP: its own write did not evict it
-    const outsider = lazyClient()
+    const outsider = redisClient(url)
+    closers.push(async () => outsider.disconnect())
     await outsider.del('ra:7:lazytrk:v:user:1')
     await vi.waitFor(() => expect(events.some((ev) => ev.type === 'invalidate')).toBe(true), {
       timeout: 30_000,
@@ -245,7 +251,7 @@ describe('ready() is bounded', () => {
         'createInvalidationBus: readyTimeoutMs must be left out (renamed readyTimeout), got 5',
       ),
     )
-    expect(redis.status).toBe('wait') // nothing was created or connected
+    expect(notConnected(redis)).toBe(true) // nothing was created or connected
   })
 
   it('refuses a bad per-call timeout without touching the bus', async () => {

@@ -209,7 +209,7 @@ async function acknowledge(state: ShardState, out: Outcome): Promise<void> {
 /** How often the entry was delivered (its attempts so far). */
 async function deliveries(state: ShardState, id: string): Promise<number> {
   const { redis, group } = state.flusher.config
-  const r = (await (redis as Redis).xpending(state.keys.stream, group, id, id, 1)) as unknown[]
+  const r = (await (redis as Redis).call('XPENDING', state.keys.stream, group, id, id, 1)) as unknown[]
   const row = r[0] as unknown[] | undefined
   return row === undefined ? 0 : Number(row[3])
 }

@@ -163,7 +163,8 @@ export async function readDeadLetters(
   const n = await knownShards(redis, name)
   const perShard = await Promise.all(
     Array.from({ length: n }, async (_, shard) => {
-      const raw = (await (redis as Redis).xrange(
+      const raw = (await (redis as Redis).call(
+        'XRANGE',
         keysOf(name, shard).dead,
         '-',
         '+',

@@ -32,7 +32,7 @@ export async function waitDrained(
           const upTo = target ?? (await lastId(redis, stream))
           if (upTo === undefined) return void pending.delete(stream)
           pending.set(stream, upTo)
-          const left = (await (redis as Redis).xrange(stream, '-', upTo, 'COUNT', 1)) as unknown[]
+          const left = (await (redis as Redis).call('XRANGE', stream, '-', upTo, 'COUNT', 1)) as unknown[]
           if (left.length === 0) pending.delete(stream)
         } catch (e) {
           lastError = e
@@ -48,7 +48,7 @@ export async function waitDrained(
         [...pending].map(async ([stream, upTo]) => {
           try {
             if (upTo === null) throw lastError ?? new Error('the stream could not be read')
-            remaining += ((await (redis as Redis).xrange(stream, '-', upTo)) as unknown[]).length
+            remaining += ((await (redis as Redis).call('XRANGE', stream, '-', upTo)) as unknown[]).length
           } catch (e) {
             unreachableShards++
             unreadError = e
@@ -69,6 +69,8 @@ export async function waitDrained(
 }
 
 async function lastId(redis: Redis | Cluster, stream: string): Promise<string | undefined> {
-  const last = (await (redis as Redis).xrevrange(stream, '+', '-', 'COUNT', 1)) as Array<[string, unknown]>
+  const last = (await (redis as Redis).call('XREVRANGE', stream, '+', '-', 'COUNT', 1)) as Array<
+    [string, unknown]
+  >
   return last[0]?.[0]
 }
