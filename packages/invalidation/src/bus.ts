@@ -172,8 +172,7 @@ export interface InvalidationBus extends InvalidationPublisher {
  * await bus.ready()
  */
 export function createInvalidationBus(options: InvalidationBusOptions): InvalidationBus {
-  // checked first: a refused call wraps (and so connects) no node-redis client
-  const o = withRedis('createInvalidationBus', checkOptions(options))
+  const o = withRedis('createInvalidationBus', checkOptions(options)) // checked first, as tracking's
   const { channel, instanceId, caches } = o
   const stats: BusStats = { published: 0, received: 0, ignoredOwn: 0, reconnects: 0 }
   const emit = emitter(o.onEvent)
