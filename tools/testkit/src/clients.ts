@@ -75,10 +75,49 @@ function nodeRedisOptions(o: RedisOptions): Record<string, unknown> {
   }
 }
 
+/**
+ * ioredis's `pipeline()` for the tests: each lowercase command method queues the command, `exec()` sends them
+ * all (node-redis pipelines commands sent together) and resolves with ioredis's `[error, reply]` pairs.
+ */
+function pipelineOf(call: CallFn): object {
+  const queued: Array<[string, Array<string | number>]> = []
+  const pipeline: object = new Proxy(
+    {
+      exec: () =>
+        Promise.all(
+          queued.splice(0).map(([c, a]) =>
+            call(c, ...a).then(
+              (r) => [null, r],
+              (e: unknown) => [e, null],
+            ),
+          ),
+        ),
+    },
+    {
+      get(target, prop, receiver) {
+        if (typeof prop !== 'string' || prop in target || !/^[a-z]+$/.test(prop))
+          return Reflect.get(target, prop, receiver)
+        return (...args: Array<string | number>) => {
+          queued.push([prop.toUpperCase(), args])
+          return pipeline
+        }
+      },
+    },
+  )
+  return pipeline
+}
+
+/** A bulk string as a Buffer (node-redis's RESP type `$`), for ioredis's `getBuffer`. */
+const BUFFER_REPLY = { 36: Buffer }
+
 /** `raw` (what a package is given) answering the tests' ioredis-style calls through `adapter`. */
 function commandProxy(raw: object, adapter: Record<string, unknown> & { call: CallFn }): object {
+  const send = (raw as { sendCommand(args: string[], options: object): Promise<unknown> }).sendCommand
   return new Proxy(raw, {
     get(target, prop, receiver) {
+      if (prop === 'pipeline') return () => pipelineOf(adapter.call.bind(adapter))
+      if (prop === 'getBuffer')
+        return (key: string) => send.call(target, ['GET', key], { typeMapping: BUFFER_REPLY })
       if (typeof prop === 'string' && prop in adapter) {
         const v = (adapter as unknown as Record<string, unknown>)[prop]
         return typeof v === 'function' ? v.bind(adapter) : v

@@ -19,14 +19,14 @@ afterAll(async () => {
 const toRedisLike = (raw: unknown) => {
   const c = raw as {
     connect(): Promise<unknown>
-    sendCommand(args: string[]): Promise<unknown>
+    sendCommand(args: Array<string | Buffer>): Promise<unknown>
     quit(): Promise<unknown>
   }
   const connected = c.connect()
   return {
-    call: async (command: string, ...args: Array<string | number>) => {
+    call: async (command: string, ...args: Array<string | number | Buffer>) => {
       await connected
-      return c.sendCommand([command, ...args.map(String)])
+      return c.sendCommand([command, ...args.map((a) => (Buffer.isBuffer(a) ? a : String(a)))])
     },
     quit: () => c.quit(),
   }
@@ -56,6 +56,22 @@ for (const name of ['node-redis', 'node-redis5']) {
     expect(await client.get(`${name}:c`)).toBe('1')
     expect(await client.del(`${name}:a`, `${name}:b`)).toBe(2)
     expect(await client.exists(`${name}:a`, `${name}:b`, `${name}:c`)).toBe(1)
+    await client.quit()
+  })
+}
+
+for (const name of ['node-redis', 'node-redis5']) {
+  it(`${name}: ioredis's pipeline() and getBuffer()`, async () => {
+    process.env.TIERKIT_TEST_CLIENT = name
+    const make = redisClientFactory(toRedisLike)
+    const client = make({ host: '127.0.0.1', port: server.port })
+    const bytes = Buffer.from([0xff, 0x00, 0xc3, 0x28])
+    const replies = await client.pipeline().set(`${name}:p1`, bytes).set(`${name}:p2`, '2').exec()
+    expect(replies).toEqual([
+      [null, 'OK'],
+      [null, 'OK'],
+    ])
+    expect(await client.getBuffer(`${name}:p1`)).toEqual(bytes)
     await client.quit()
   })
 }
