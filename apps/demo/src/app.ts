@@ -14,11 +14,12 @@ import { openSqliteStore } from './db/sqlite.js'
 import type { DemoStore } from './db/types.js'
 import { PortInUseError } from './errors.js'
 import { createFence, type Fence } from './fence.js'
-import type { LastInvalidation } from './invalidate.js'
+import { type LastInvalidation, type RemoteReport, recordRemote } from './invalidate.js'
 import { createReadCaches, type ReadCaches } from './read-caches.js'
 import type { CircuitRecord, InvalidationRecord } from './records.js'
 import { type DemoRedis, openRedis, type RedisInfo, redisInfo } from './redis.js'
 import type { LocalRedis } from './redis-server.js'
+import { registerCategoryListing } from './routes/category-listing.js'
 import { registerProductReads } from './routes/product-reads.js'
 import { registerProductWrites, type TagPurger } from './routes/product-writes.js'
 import { registerReports } from './routes/reports.js'
@@ -26,7 +27,7 @@ import { registerStats } from './routes/stats.js'
 import { registerUsers } from './routes/users.js'
 import { createServer } from './server.js'
 import type tasks from './tasks.js'
-import { openWrites, type ViewCount, type Writes } from './writes.js'
+import { openWrites, type RemoteInvalidation, type ViewCount, type Writes } from './writes.js'
 
 export { CDN_MAX_STORABLE_MS } from './fence.js'
 export { policy } from './policy.js'
@@ -48,6 +49,11 @@ export interface DemoOptions {
   purger?: TagPurger
   /** Receives one line per notable event (start-up choices). @default console.log */
   log?: (line: string) => void
+  /**
+   * Told of each tag invalidation of another instance once this instance's bus applied it (the supervisor of
+   * `--instances N` sends it back to the writer over IPC: the bus latency of its `lastInvalidation`). @default none
+   */
+  onRemoteInvalidation?: (e: RemoteInvalidation) => void
   /** Test-only hooks. @default none */
   testHooks?: DemoTestHooks
 }
@@ -74,6 +80,11 @@ export interface Demo {
   readonly redis: RedisInfo
   /** Replaces the CDN purger (set once nginx runs in front). */
   setPurger(purger: TagPurger | undefined): void
+  /**
+   * Another instance reports when its bus applied an invalidation made here: added to that invalidation's
+   * `remote` latencies (`/api/stats`, the dashboard). Returns whether a matching invalidation was found.
+   */
+  recordBusLatency(report: RemoteReport): boolean
   /**
    * Graceful shutdown: stops accepting connections, finishes in-flight requests, drains write-behind, closes
    * the pool, the bus, Redis and the database. Idempotent.
@@ -180,7 +191,9 @@ function registerRoutes(app: FastifyInstance, w: Wiring): void {
   const { bus, views, productWriter } = w.writes
   const tags = w.writes.tags
   const recordDb = (outcome: 'hit' | 'miss', ms: number): void => w.metrics.observer.record('db', outcome, ms)
-  registerProductReads(app, { store, products, fence, tags, recordDb, beforeResponse: w.beforeResponse })
+  const reads = { store, products, fence, tags, recordDb, beforeResponse: w.beforeResponse }
+  registerProductReads(app, reads)
+  registerCategoryListing(app, reads)
   registerUsers(app, store, users)
   registerProductWrites(app, {
     instanceId: config.instanceId,
@@ -243,6 +256,7 @@ export async function createDemo(config: DemoConfig, options: DemoOptions = {}):
       fence,
       invalidations,
       cleanup,
+      onRemoteInvalidation: options.onRemoteInvalidation,
     })
     const pool = openPool(config)
     const app = await createServer(config, fence, http.observer)
@@ -277,6 +291,7 @@ export async function createDemo(config: DemoConfig, options: DemoOptions = {}):
       setPurger(p) {
         purger = p
       },
+      recordBusLatency: (report) => recordRemote(wiring.lastInvalidations, report),
       close() {
         closing ??= shutdown({ app, config, views: writes.views, pool, cleanup, log })
         return closing

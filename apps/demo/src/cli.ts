@@ -65,7 +65,12 @@ async function runInstance(config: DemoConfig): Promise<void> {
   // the supervisor is gone (exited, crashed or SIGKILLed): never outlive it
   process.on('disconnect', () => stop('supervisor gone'))
   onSignals(stop)
-  demo = await createDemo(config, { log: (l) => console.log(`${label} ${l}`) })
+  demo = await createDemo(config, {
+    log: (l) => console.log(`${label} ${l}`),
+    // the writer learns when this instance applied its invalidation: through the supervisor
+    onRemoteInvalidation: (e) =>
+      send({ type: 'evicted', from: e.from, by: config.instanceId, tags: e.tags, at: e.at }),
+  })
   if (stopping) return
   const pending = new Map<
     number,
@@ -80,6 +85,8 @@ async function runInstance(config: DemoConfig): Promise<void> {
       else p?.reject(new Error(m.error))
     } else if (m.type === 'cdn') {
       for (const [outcome, ms] of m.lookups) demo!.metrics.observer.record('cdn', outcome, ms)
+    } else if (m.type === 'bus-latency') {
+      demo!.recordBusLatency({ instance: m.by, tags: m.tags, at: m.at })
     }
   })
   if (process.env.TIERKIT_DEMO_CDN === '1') {

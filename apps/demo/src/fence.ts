@@ -14,6 +14,8 @@ interface FenceEntry {
   gens: readonly number[] | number
   /** A CDN purge's re-fetch: answered fresh, whatever the grace. */
   fresh: boolean
+  /** Read through the tags with grace (a category listing): a product in its grace window makes it unstorable. */
+  grace: boolean
 }
 
 /** What the routes do with the fence. */
@@ -29,8 +31,11 @@ export interface Fence {
   bumpAll(): void
   /** A read of product `id` starts (`fresh`: a CDN purge's re-fetch, answered without grace). */
   enter(req: object, id: number, fresh?: boolean): void
-  /** A read of products `ids` starts. */
-  enterMany(req: object, ids: readonly number[]): void
+  /**
+   * A read of products `ids` starts; `grace`: it reads them through the tags with grace (the category listing),
+   * so a product in its soft-expiry window (see `expired`) makes the answer unstorable too.
+   */
+  enterMany(req: object, ids: readonly number[], grace?: boolean): void
   /** Whether the answer to `req` (a product read) must not be stored at the edge. */
   stale(req: object, elapsedMs: number): boolean
 }
@@ -68,10 +73,10 @@ export function createFence(): Fence {
       epoch++
     },
     enter(req: object, id: number, fresh = false): void {
-      reads.set(req, { epoch, ids: id, gens: gen(id), fresh })
+      reads.set(req, { epoch, ids: id, gens: gen(id), fresh, grace: true })
     },
-    enterMany(req: object, ids: readonly number[]): void {
-      reads.set(req, { epoch, ids, gens: ids.map(gen), fresh: false })
+    enterMany(req: object, ids: readonly number[], grace = false): void {
+      reads.set(req, { epoch, ids, gens: ids.map(gen), fresh: false, grace })
     },
     /** Whether the answer to `req` (a product read) must not be stored at the edge. */
     stale(req: object, elapsedMs: number): boolean {
@@ -80,7 +85,9 @@ export function createFence(): Fence {
       if (elapsedMs > CDN_MAX_STORABLE_MS || e.epoch !== epoch) return true
       if (typeof e.ids === 'number') return gen(e.ids) !== e.gens || (!e.fresh && inGrace(e.ids))
       const g = e.gens as readonly number[]
-      for (let i = 0; i < e.ids.length; i++) if (gen(e.ids[i]!) !== g[i]) return true
+      for (let i = 0; i < e.ids.length; i++) {
+        if (gen(e.ids[i]!) !== g[i] || (e.grace && inGrace(e.ids[i]!))) return true
+      }
       return false
     },
   }

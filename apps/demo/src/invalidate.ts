@@ -39,10 +39,22 @@ export interface LayerInvalidation {
   result: string
 }
 
+/** Another instance's L1 taking an invalidation made here, as it reported it (`--instances N`, over IPC). */
+export interface RemoteEviction {
+  /** Its `INSTANCE_ID`. */
+  instance: string
+  /** From the PUT's arrival here to the bus message applied there (its L1 copies stale or gone), ms. */
+  ms: number
+}
+
 /** The last invalidation of `/api/stats` (`lastInvalidation`). */
 export interface LastInvalidation {
   /** Epoch ms. */
   at: number
+  /** When the PUT arrived: epoch ms with a fractional part (`performance.timeOrigin + performance.now()`). */
+  putAt: number
+  /** The other instances' L1s reached through the bus, one per instance, as they report it. */
+  remote: RemoteEviction[]
   from: string
   mode: InvalidationMode
   keys: readonly string[]
@@ -134,6 +146,7 @@ export async function invalidateProduct(
   product: { id: number; category: string },
   fresh: CachedProduct,
   mode: InvalidationMode,
+  putAt: number = preciseNow(),
 ): Promise<LastInvalidation> {
   const at = Date.now()
   const id = product.id
@@ -150,5 +163,36 @@ export async function invalidateProduct(
   const l2 = await l2Layer(deps, tags, mode)
   if (mode === 'soft' && l2.result === 'expireByTag') await storeFresh(deps, id, fresh)
   const cdn = await cdnLayer(deps, tags, mode)
-  return { at, from: deps.instanceId, mode, keys, tags, layers: [l1, l2, cdn] }
+  return { at, putAt, remote: [], from: deps.instanceId, mode, keys, tags, layers: [l1, l2, cdn] }
+}
+
+/** Epoch ms with a fractional part, comparable between the processes of one machine. */
+export function preciseNow(): number {
+  return performance.timeOrigin + performance.now()
+}
+
+/** What an instance reports when the bus applied another instance's tag invalidation (see {@link recordRemote}). */
+export interface RemoteReport {
+  /** The reporting instance. */
+  instance: string
+  /** The tags of the message, as sent. */
+  tags: readonly string[]
+  /** When it was applied there ({@link preciseNow}). */
+  at: number
+}
+
+/**
+ * Adds `report` to the invalidation made here that it answers: the latest one with the same tags that started
+ * before it (the first report of an instance is kept). Returns whether one was found.
+ */
+export function recordRemote(list: readonly LastInvalidation[], report: RemoteReport): boolean {
+  for (let i = list.length - 1; i >= 0; i--) {
+    const inv = list[i]!
+    if (report.at < inv.putAt) continue
+    if (inv.tags.length !== report.tags.length || inv.tags.some((t, k) => t !== report.tags[k])) continue
+    if (!inv.remote.some((r) => r.instance === report.instance))
+      inv.remote.push({ instance: report.instance, ms: report.at - inv.putAt })
+    return true
+  }
+  return false
 }

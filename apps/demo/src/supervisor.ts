@@ -38,6 +38,8 @@ class Supervisor {
   readonly #env: NodeJS.ProcessEnv
   readonly #redis: LocalRedis | undefined
   readonly #children: ChildProcess[] = []
+  /** The instances by `INSTANCE_ID`: a bus latency goes back to the writer. */
+  readonly #byInstance = new Map<string, ChildProcess>()
   readonly #urls: string[] = []
   readonly #exits: Array<Promise<void>> = []
   readonly #cdnLookups: Array<['hit' | 'miss' | 'stale', number]> = []
@@ -83,9 +85,11 @@ class Supervisor {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     })
     this.#children[i - 1] = child
+    this.#byInstance.set(`${config.instanceId}-${i}`, child)
     this.#exits.push(new Promise<void>((r) => child.once('exit', () => r())))
     child.on('message', (m: ToSupervisor) => {
       if (m.type === 'purge') this.#purge(child, m)
+      else if (m.type === 'evicted') this.#busLatency(m)
     })
     return new Promise<void>((resolve, reject) => {
       const onExit = (code: number | null, signal: string | null): void => {
@@ -122,6 +126,13 @@ class Supervisor {
     console.log(
       `CDN (nginx proxy_cache) in front: ${this.#cdn.url}  (dashboard through the CDN: ${this.#cdn.url}/)`,
     )
+  }
+
+  /** Sends an instance's report of a bus message applied back to the instance that wrote. */
+  #busLatency(m: { from: string; by: string; tags: readonly string[]; at: number }): void {
+    const writer = this.#byInstance.get(m.from)
+    if (writer?.connected)
+      writer.send({ type: 'bus-latency', by: m.by, tags: m.tags, at: m.at } satisfies ToInstance)
   }
 
   #purge(child: ChildProcess, m: { id: number; tags: readonly string[]; mode: CdnPurgeMode }): void {

@@ -17,7 +17,7 @@ import type { DemoConfig } from './config.js'
 import type { DemoStore, Product } from './db/types.js'
 import { DemoError, NotFoundError } from './errors.js'
 import type { Fence } from './fence.js'
-import { TAG_GRACE_MS } from './invalidate.js'
+import { preciseNow, TAG_GRACE_MS } from './invalidate.js'
 import type { CachedProduct, ReadCaches } from './read-caches.js'
 import { type InvalidationRecord, pushRecent } from './records.js'
 import type { DemoRedisClient } from './redis-client.js'
@@ -79,6 +79,7 @@ async function openBus(
   caches: ReadCaches,
   fence: Fence,
   invalidations: InvalidationRecord[],
+  onRemote: ((e: RemoteInvalidation) => void) | undefined,
 ): Promise<InvalidationBus> {
   const bus = createInvalidationBus({
     redis: redis.client,
@@ -97,6 +98,9 @@ async function openBus(
           const m = /^product:(\d+)$/.exec(t)
           if (m) fence.expired(Number(m[1]), TAG_GRACE_MS)
         }
+        // applied (keys evicted, tag versions known): the moment the writer's latency runs to
+        if (e.message.tags.length > 0)
+          onRemote?.({ from: e.message.from, tags: e.message.tags, at: preciseNow() })
         pushRecent(invalidations, {
           at: Date.now(),
           kind: 'remote',
@@ -122,6 +126,17 @@ export interface WritesDeps {
   invalidations: InvalidationRecord[]
   /** The bus's close is put first here. */
   cleanup: Array<() => Promise<unknown>>
+  /** Told of each tag invalidation from another instance once the bus applied it. */
+  onRemoteInvalidation?: ((e: RemoteInvalidation) => void) | undefined
+}
+
+/** A tag invalidation of another instance, applied here by the bus. */
+export interface RemoteInvalidation {
+  /** The writer's `INSTANCE_ID`. */
+  from: string
+  tags: readonly string[]
+  /** When it was applied ({@link preciseNow}). */
+  at: number
 }
 
 /** Opens the bus and the write-behind queue (with Redis) and the product writer. */
@@ -131,7 +146,7 @@ export async function openWrites(deps: WritesDeps): Promise<Writes> {
   let views: WriteBehind<ViewCount> | undefined
   let tags: Tags<CachedProduct | null> | undefined
   if (redis) {
-    const b = await openBus(config, redis, caches, deps.fence, deps.invalidations)
+    const b = await openBus(config, redis, caches, deps.fence, deps.invalidations, deps.onRemoteInvalidation)
     bus = b
     deps.cleanup.unshift(() => b.close())
     views = writeBehind({

@@ -62,6 +62,14 @@ describe('the Store over SQLite and PostgreSQL', () => {
     const cb = await b.priceColumns()
     expect(ca.prices.length).toBe(100_000)
     expect(Buffer.from(cb.prices.buffer).equals(Buffer.from(ca.prices.buffer))).toBe(true)
+    // the category listing's members: the same first ids of a category on both, in id order
+    const category = pa.get(4242)!.category
+    const members = await a.categoryProductIds(category, 20)
+    expect(members).toHaveLength(20)
+    expect(members).toEqual([...members].sort((x, y) => x - y))
+    expect(await b.categoryProductIds(category, 20)).toEqual(members)
+    for (const p of (await b.getProducts(members)).values()) expect(p.category).toBe(category)
+    expect(await a.categoryProductIds('spaceships', 20)).toEqual([])
   })
 
   it.each<DbKind>(['sqlite', 'postgres'])(

@@ -111,6 +111,14 @@ class PostgresStore implements DemoStore {
     return out
   }
 
+  async categoryProductIds(category: string, limit: number): Promise<number[]> {
+    const rows = await this.#q<{ id: number }>(
+      'SELECT id FROM products WHERE category = $1 ORDER BY id LIMIT $2',
+      [category, limit],
+    )
+    return rows.map((r) => Number(r.id))
+  }
+
   async getUser(id: number): Promise<User | undefined> {
     const [r] = await this.#q<{
       id: number

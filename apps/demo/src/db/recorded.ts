@@ -43,6 +43,11 @@ export function recordedStore(
         // one lookup per query, as redis-aside counts one per batch loader call: a miss when a row is absent
         (rows) => ids.every((id) => rows.has(id)),
       ),
+    categoryProductIds: (category, limit) =>
+      timed(
+        () => store.categoryProductIds(category, limit),
+        (ids) => ids.length > 0,
+      ),
     getUser: (id) =>
       timed(
         () => store.getUser(id),

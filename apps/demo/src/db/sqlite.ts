@@ -24,6 +24,9 @@ function statements(db: Database.Database) {
     getProducts: db.prepare<[string], ProductRow>(
       `SELECT ${PRODUCT_COLUMNS} FROM products WHERE id IN (SELECT value FROM json_each(?))`,
     ),
+    categoryIds: db.prepare<[string, number], { id: number }>(
+      'SELECT id FROM products WHERE category = ? ORDER BY id LIMIT ?',
+    ),
     getUser: db.prepare<[number], UserRow>(
       'SELECT id, name, email, created_at, api_token FROM users WHERE id = ?',
     ),
@@ -94,6 +97,10 @@ class SqliteStore implements DemoStore {
     if (ids.length === 0) return out
     for (const r of this.#s.getProducts.all(JSON.stringify(ids))) out.set(Number(r.id), toProduct(r))
     return out
+  }
+
+  async categoryProductIds(category: string, limit: number): Promise<number[]> {
+    return this.#s.categoryIds.all(category, limit).map((r) => Number(r.id))
   }
 
   async getUser(id: number): Promise<User | undefined> {

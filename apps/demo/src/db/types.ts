@@ -65,6 +65,8 @@ export interface DemoStore {
   getProduct(id: number): Promise<Product | undefined>
   /** Many products by id (absent ids are not in the map). */
   getProducts(ids: readonly number[]): Promise<Map<number, Product>>
+  /** The ids of the first `limit` products of `category`, in id order (the category listing's members). */
+  categoryProductIds(category: string, limit: number): Promise<number[]>
   /** One user, or `undefined`. */
   getUser(id: number): Promise<User | undefined>
   /** Writes a whole product row (version and updatedAt included). Resolves `false` when the row does not exist. */

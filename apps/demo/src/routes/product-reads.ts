@@ -31,7 +31,7 @@ export function productLoader(store: DemoStore): (id: number) => Promise<CachedP
 }
 
 /** One product through the tags (with Redis) or the plain cache; a CDN purge's re-fetch never takes a stale value. */
-function readOne(
+export function readOne(
   deps: ProductReadDeps,
   req: FastifyRequest,
   id: number,

@@ -11,6 +11,7 @@ import {
   type InvalidationMode,
   invalidateProduct,
   type LastInvalidation,
+  preciseNow,
   type TagPurger,
 } from '../invalidate.js'
 import type { ReadCache } from '../l1-only.js'
@@ -90,9 +91,10 @@ async function afterWrite(
   deps: ProductWriteDeps,
   p: Product,
   mode: InvalidationMode,
+  putAt: number,
 ): Promise<LastInvalidation> {
   const from = deps.instanceId
-  const last = await invalidateProduct(deps, p, cacheProduct(p), mode)
+  const last = await invalidateProduct(deps, p, cacheProduct(p), mode, putAt)
   pushRecent(deps.lastInvalidations, last)
   pushRecent(deps.invalidations, { at: last.at, kind: 'local', keys: last.keys, tags: last.tags, from })
   if (last.layers[2]?.ms !== null)
@@ -102,6 +104,7 @@ async function afterWrite(
 
 function registerPut(app: FastifyInstance, deps: ProductWriteDeps): void {
   app.put('/api/products/:id', async (req, reply) => {
+    const putAt = preciseNow()
     const id = parseId((req.params as { id: string }).id)
     const mode = parseMode(req.query)
     const patch = parsePatch(req.body)
@@ -115,7 +118,7 @@ function registerPut(app: FastifyInstance, deps: ProductWriteDeps): void {
       updatedAt: new Date().toISOString(),
     }
     await writeProduct(deps, next, (code) => reply.header('x-cache-invalidation', `failed (${code})`))
-    const last = await afterWrite(deps, next, mode)
+    const last = await afterWrite(deps, next, mode, putAt)
     const failed = last.layers.filter((l) => l.result.startsWith('failed'))
     if (failed.length > 0)
       reply.header('x-cache-invalidation', failed.map((l) => `${l.layer} ${l.result}`).join('; '))
