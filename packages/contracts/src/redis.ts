@@ -248,7 +248,8 @@ export function classifyRedisError(
   command?: string,
   scriptCommands?: readonly string[],
 ): unknown {
-  if (e instanceof PermissionError || !(e instanceof Error) || e.name !== 'ReplyError') return e
+  if (e instanceof PermissionError) return withScriptCommands(e, scriptCommands)
+  if (!(e instanceof Error) || e.name !== 'ReplyError') return e
   const denied = deniedOf(e.message)
   if (denied === undefined) return e
   const named = /run the '([^']+)' command/.exec(e.message)?.[1]
@@ -256,6 +257,20 @@ export function classifyRedisError(
   const name = named ?? (typeof attached === 'string' ? attached : command) ?? 'unknown'
   const inScript = e.message.includes('The user executing the script')
   return new PermissionError(name.toLowerCase(), denied, e, inScript ? scriptCommands : undefined)
+}
+
+/**
+ * A denial classified before the caller knew it was a script's (the node-redis adapter classifies every reply),
+ * with the script's commands the caller gives; any other as it is.
+ */
+function withScriptCommands(
+  e: PermissionError,
+  scriptCommands: readonly string[] | undefined,
+): PermissionError {
+  const reply = e.cause as Error | undefined
+  if (scriptCommands === undefined || e.scriptCommands !== undefined) return e
+  if (!String(reply?.message).includes('The user executing the script')) return e
+  return new PermissionError(e.command, e.denied, reply, scriptCommands)
 }
 
 /**

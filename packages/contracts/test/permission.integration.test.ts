@@ -134,6 +134,13 @@ test('the command comes from the caller when neither Redis nor the client names 
   expect(e.message).toBe(
     `Redis ACL denied the command 'evalsha' (command; the script runs get, xadd): ${inScript.message}`,
   )
+  // classified before, without the script's commands (the node-redis adapter classifies every reply): added
+  const early = classifyRedisError(inScript) as PermissionError
+  expect(early.scriptCommands).toBeUndefined()
+  const late = classifyRedisError(early, undefined, ['get', 'xadd'])
+  expect(late).toMatchObject({ command: 'evalsha', denied: 'command', scriptCommands: ['get', 'xadd'] })
+  expect(late).toMatchObject({ cause: inScript, message: e.message })
+  expect(classifyRedisError(late, undefined, ['other'])).toBe(late)
   expect(classifyRedisError(reply, 'get', ['get'])).toMatchObject({ scriptCommands: undefined })
   const plain = new Error('NOPERM but not a reply')
   expect(classifyRedisError(plain, 'get')).toBe(plain)
