@@ -65,14 +65,6 @@ function productStore(store: DemoStore): Store<Product> {
   }
 }
 
-/**
- * The longest heartbeat the bus takes (2^31 - 1 ms, about 25 days): with node-redis, in effect none. The bus's
- * heartbeat calls `ping()` on its subscriber connection, which the node-redis wrapper of `@tierkit/contracts/redis`
- * does not have (`TypeError: c.ping is not a function`, uncaught, one heartbeat after the start). A dead subscriber
- * is still seen when its socket closes (node-redis keeps TCP keep-alive on), not when it merely stops answering.
- */
-const NO_HEARTBEAT = 2_147_483_647
-
 async function openBus(
   config: DemoConfig,
   redis: DemoRedisClient,
@@ -83,7 +75,6 @@ async function openBus(
 ): Promise<InvalidationBus> {
   const bus = createInvalidationBus({
     redis: redis.client,
-    ...(redis.name === 'node-redis' ? { heartbeatInterval: NO_HEARTBEAT } : {}),
     channel: 'demo:invalidate',
     caches: [caches.products, caches.users], // a cache's evictLocal() clears its L1 after a lost subscription
     instanceId: config.instanceId,

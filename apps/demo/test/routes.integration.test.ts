@@ -24,10 +24,8 @@ describe.each(CASES)('routes on $kind with Redis through $client', ({ kind, clie
     const redis = await startRedis()
     stopRedis = () => redis.stop()
     db = testDb(kind)
-    // node-redis: close() waits out its whole timeout (the last test), so a short one
-    const env: Record<string, string> = client === 'node-redis' ? { SHUTDOWN_TIMEOUT_MS: '2000' } : {}
     demo = await startDemo(
-      { ...db.env, ...env, REDIS_URL: redis.url, REDIS_CLIENT: client },
+      { ...db.env, REDIS_URL: redis.url, REDIS_CLIENT: client },
       { log: (l) => logs.push(l) },
     )
   })
@@ -287,17 +285,9 @@ describe.each(CASES)('routes on $kind with Redis through $client', ({ kind, clie
     expect(html).not.toMatch(/<script[^>]+src=/) // self-contained: no external scripts
   })
 
-  // node-redis: known to fail in @tierkit/invalidation (not the demo): the write-behind drain reads its stream
-  // with xrevrange()/xrange(), which the node-redis wrapper of @tierkit/contracts/redis does not have
-  // ("TypeError: redis.xrevrange is not a function"), so close() waits out SHUTDOWN_TIMEOUT_MS and the queued
-  // entries stay in Redis for the next flusher. `it.fails` turns red once that is fixed: make it `it` then.
-  const drains = client === 'node-redis' ? it.fails : it
-  drains(
-    'close() drains the write-behind queue into the database, then closes everything (last)',
-    async () => {
-      expect((await json(`${demo.url}/api/products/33/views`, { method: 'POST' })).status).toBe(202)
-      await demo.close()
-      expect(logs.filter((l) => l.startsWith('write-behind: not drained'))).toEqual([])
-    },
-  )
+  it('close() drains the write-behind queue into the database, then closes everything (last)', async () => {
+    expect((await json(`${demo.url}/api/products/33/views`, { method: 'POST' })).status).toBe(202)
+    await demo.close()
+    expect(logs.filter((l) => l.startsWith('write-behind: not drained'))).toEqual([])
+  })
 })
