@@ -50,6 +50,7 @@ export {
   UnknownTagError,
 } from './errors.js'
 export type { RepairOptions, WriterEvent, WriterStats } from './repair.js'
+export type { CdnPurgeReport, CdnPurger, TagInvalidation } from './tags/cdn.js'
 export {
   createTags,
   MAX_TAG_LENGTH,

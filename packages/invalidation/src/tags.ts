@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import {
   AbortedError,
   checkDuration,
@@ -16,6 +17,7 @@ import type { NodeRedisClientLike } from '@tierkit/contracts/redis'
 import type { Cluster, Redis } from 'ioredis'
 import { checkBus, checkName, checkRedis, withRedis } from './args.js'
 import { PublishError, UnknownTagError } from './errors.js'
+import { type CdnPurger, purgeCdn, type TagInvalidation } from './tags/cdn.js'
 import { LocalVersions } from './tags/local.js'
 import {
   judgeStored,
@@ -92,6 +94,21 @@ export interface TagsOptions<T = unknown> {
    * @default 1000
    */
   timeout?: number
+  /**
+   * The CDN in front of the service, purged by `deleteByTag` (hard) and `expireByTag` (soft) with the same
+   * tags, after Redis and the bus: `@tierkit/cdn-headers`' `createNginxPurger` or `createPurgeClient`
+   * (Cloudflare), or anything with their `purgeTags(tags, { mode })`. The responses must carry the tags as
+   * their `Cache-Tag` (cdn-headers' policy does).
+   */
+  cdn?: CdnPurger
+  /**
+   * With `cdn` and a bus: how long the purge waits after the bus publish, in ms, so that the other
+   * instances have applied the new versions before the CDN asks one of them for the URL again (the bus
+   * publish resolves when Redis took the message, before the others read it; on one network this is well
+   * under a millisecond). 0: at once.
+   * @default 50
+   */
+  cdnDelay?: number
   /** Receives what was swallowed so that a read could answer (see {@link TagsEvent}). A listener that throws is ignored. */
   onEvent?: (event: TagsEvent) => void
 }
@@ -175,17 +192,21 @@ export interface Tags<T = unknown> {
    * serving them at once; another one as soon as the bus brings it the new versions (the bus delivery
    * time), at the latest `versionTtl` after it last learned them, and at once when it has no bus.
    * One script on the namespace's slot (O(1) per tag, whatever the number of keys).
+   * With `cdn`, the CDN purges the same tags hard, after Redis and the bus. Resolves with what each layer
+   * did and how long it took ({@link TagInvalidation}; a CDN failure is in its report, never a rejection).
    * @throws TierkitTypeError, UnknownTagError (nothing invalidated); TagsUnavailableError when Redis
-   * could not be used within `timeout` (maybe not invalidated: call it again); PublishError when the bus
-   * failed (the invalidation itself is done).
+   * could not be used within `timeout` (maybe not invalidated, the CDN not purged: call it again);
+   * PublishError when the bus failed (the invalidation itself is done, the CDN purged).
    */
-  deleteByTag(tags: readonly string[]): Promise<void>
+  deleteByTag(tags: readonly string[]): Promise<TagInvalidation>
   /**
    * Soft, by tag: every value stored with any of `tags` before the call is stale (seen as `deleteByTag`'s
    * are, with the same bound): reads serve it within their grace and refresh it once; a read without grace
-   * loads. Same cost and errors as `deleteByTag`.
+   * loads. With `cdn`, the CDN purges the same tags soft (nginx: each tagged URL fetched again through the
+   * cache, so no user sees a miss; the origin must answer that fetch without grace). Same cost, result and
+   * errors as `deleteByTag`.
    */
-  expireByTag(tags: readonly string[]): Promise<void>
+  expireByTag(tags: readonly string[]): Promise<TagInvalidation>
   /** @deprecated renamed `deleteByTag` (the hard one; `expireByTag` is the soft one). Same behaviour. */
   invalidateTags(tags: readonly string[]): Promise<void>
 }
@@ -220,7 +241,9 @@ export function createTags<T = unknown>(options: TagsOptions<T>): Tags<T> {
     expire: (key) => expireKey(state, key),
     deleteByTag: (tags) => byTag(state, tags, 'deleteByTag'),
     expireByTag: (tags) => byTag(state, tags, 'expireByTag'),
-    invalidateTags: (tags) => byTag(state, tags, 'invalidateTags'),
+    invalidateTags: async (tags) => {
+      await byTag(state, tags, 'invalidateTags')
+    },
   }
 }
 
@@ -251,6 +274,8 @@ function checkOptions<T>(options: TagsOptions<T>): TagsState<T> {
   const versionTtl = checkDuration(where, 'versionTtl', options.versionTtl ?? 1000, 1)
   const refreshTimeout = checkDuration(where, 'refreshTimeout', options.refreshTimeout ?? 10_000, 1)
   checkFunction(where, 'onEvent', onEvent, true)
+  if (options.cdn !== undefined)
+    checkMethods(where, 'cdn', options.cdn, ['purgeTags'], 'a CDN purger with purgeTags')
   const emit = (event: TagsEvent): void => {
     try {
       onEvent?.(event)
@@ -258,11 +283,26 @@ function checkOptions<T>(options: TagsOptions<T>): TagsState<T> {
       // a listener must not break a read
     }
   }
+  const cdnDelay = checkDuration(where, 'cdnDelay', options.cdnDelay ?? 50, 0)
   const versions = new TagVersions(redis, namespace, timeout)
   const local = new LocalVersions(versionTtl)
   const refresher = new Refresher(versions, refreshTimeout)
   const peek = typeof (cache as Partial<ReadableCache>).peekLocal === 'function'
-  return { cache, peek, bus, ttl, jitter, known, versions, local, refresher, grace, emit }
+  return {
+    cache,
+    peek,
+    bus,
+    cdn: options.cdn,
+    cdnDelay,
+    ttl,
+    jitter,
+    known,
+    versions,
+    local,
+    refresher,
+    grace,
+    emit,
+  }
 }
 
 /** The tags of a call: non-empty strings of at most MAX_TAG_LENGTH, known ones when `knownTags` was given, each once. */
@@ -454,14 +494,28 @@ async function byTag<T>(
   state: TagsState<T>,
   tags: readonly string[],
   operation: 'deleteByTag' | 'expireByTag' | 'invalidateTags',
-): Promise<void> {
+): Promise<TagInvalidation> {
   const list = checkTags(state, tags, `tags.${operation}`, 'tags')
+  const t0 = performance.now()
   const st: TagState =
     operation === 'expireByTag'
       ? await state.versions.soften(list)
       : await state.versions.bump(list, operation)
+  const mode = operation === 'expireByTag' ? 'soft' : 'hard'
+  const redis = { ms: performance.now() - t0 }
   state.local.announced(list, st) // this instance: at once
-  await tell(state, { tags: list, tagVersions: { hard: st.hard as number[], soft: st.soft } })
+  let busError: unknown
+  try {
+    await tell(state, { tags: list, tagVersions: { hard: st.hard as number[], soft: st.soft } })
+  } catch (e) {
+    busError = e
+  }
+  const bus = state.bus === undefined ? undefined : { ms: performance.now() - t0 }
+  // the CDN last: what it fetches again must already be the new value; purged even when the bus failed
+  if (state.cdn !== undefined && bus !== undefined && state.cdnDelay > 0) await sleep(state.cdnDelay)
+  const cdn = state.cdn === undefined ? undefined : await purgeCdn(state.cdn, list, mode, t0)
+  if (busError !== undefined) throw busError
+  return { tags: list, mode, redis, bus, cdn }
 }
 
 async function deleteKey<T>(state: TagsState<T>, key: string): Promise<void> {

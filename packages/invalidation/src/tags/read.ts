@@ -6,6 +6,7 @@
 import type { LoaderContext } from '@tierkit/contracts'
 import { resolveTtl } from '../ttl.js'
 import type { InvalidationPublisher, ReadableCache, TtlOption } from '../types.js'
+import type { CdnPurger } from './cdn.js'
 import type { LocalVersions } from './local.js'
 import type { Refresher } from './refresh.js'
 import { type Unwrapped, unwrap, wrap } from './stored.js'
@@ -23,6 +24,10 @@ export type TagsEvent =
 /** What the calls of one `createTags` share. */
 export interface TagsState<T> {
   readonly cache: ReadableCache
+  /** The CDN purged by the invalidations by tag. */
+  readonly cdn: CdnPurger | undefined
+  /** How long the CDN purge waits after the bus publish (ms). */
+  readonly cdnDelay: number
   /** Whether the cache has `peekLocal` (the synchronous L1-hit path). */
   readonly peek: boolean
   readonly bus: InvalidationPublisher | undefined
