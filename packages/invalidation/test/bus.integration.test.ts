@@ -13,7 +13,7 @@ import { useRedisFixture } from './helpers/redis.js'
 
 const fx = useRedisFixture()
 const { closers } = fx
-const client = fx.client
+const client = fx.admin // the test's own doings (KEYS, CLIENT KILL, publishing garbage): the admin connection
 
 /** One instance: a redis-aside cache (its L1 a MapL1) and a bus given only the cache (its evictLocal() clears the L1). */
 function instance(channel: string, namespace: string) {

@@ -49,29 +49,24 @@ async function shard(redis: Redis, name: string, store: FlusherOptions['store'],
     blocking: () => redis,
   }
   const state: ShardState = { flusher, keys: keysOf(name, 0), retryAt: new Map() }
-  await redis.xgroup('CREATE', state.keys.stream, config.group, '0', 'MKSTREAM')
+  await fx.admin().xgroup('CREATE', state.keys.stream, config.group, '0', 'MKSTREAM')
   const producer = new Producer(redis, name, 1)
   const queue = (key: string, value: unknown) =>
     producer.enqueue('test', key, 's', exactSerializer.encode(value) as string)
   /** New entries, as the shard loop reads them. */
   const read = async (): Promise<RawEntry[]> => {
-    const r = (await redis.xreadgroup(
-      'GROUP',
-      config.group,
-      CONSUMER,
-      'COUNT',
-      100,
-      'STREAMS',
-      state.keys.stream,
-      '>',
-    )) as Array<[string, unknown]> | null
+    const r = (await fx
+      .admin()
+      .xreadgroup('GROUP', config.group, CONSUMER, 'COUNT', 100, 'STREAMS', state.keys.stream, '>')) as Array<
+      [string, unknown]
+    > | null
     return r?.[0] ? entriesOf(r[0][1]) : []
   }
   /** Entries delivered again to this consumer (a retry: one more delivery each). */
   const redeliver = async (ids: string[]): Promise<RawEntry[]> =>
-    entriesOf(await redis.xclaim(state.keys.stream, config.group, CONSUMER, 0, ...ids))
+    entriesOf(await fx.admin().xclaim(state.keys.stream, config.group, CONSUMER, 0, ...ids))
   const pending = async (): Promise<number> =>
-    Number(((await redis.xpending(state.keys.stream, config.group)) as unknown[])[0])
+    Number(((await fx.admin().xpending(state.keys.stream, config.group)) as unknown[])[0])
   return { state, stats, events, queue, read, redeliver, pending }
 }
 
@@ -92,31 +87,33 @@ describe('processBatch', () => {
     expect(store.saves).toBe(2) // the older write of a was coalesced, not saved
     expect(s.stats).toMatchObject({ saved: 2, coalesced: 1, skipped: 0, batches: 1 })
     expect(s.state.flusher.highest).toBe(b1.version)
-    expect(await redis.get(`${s.state.keys.guard}a`)).toBe(String(a2.version))
-    expect(await redis.xlen(s.state.keys.stream)).toBe(0)
+    expect(await fx.admin().get(`${s.state.keys.guard}a`)).toBe(String(a2.version))
+    expect(await fx.admin().xlen(s.state.keys.stream)).toBe(0)
     expect(await s.pending()).toBe(0)
     const applied = s.events.find((e) => e.type === 'applied')
     expect(applied).toEqual({ type: 'applied', entries: 3, keys: 2, versions: [a2.version, b1.version] })
 
     // an older entry of a replayed (a re-sent XADD): the guard shows a newer version applied, the Store is not called
-    await redis.xadd(
-      s.state.keys.stream,
-      '*',
-      'k',
-      'a',
-      'o',
-      's',
-      'v',
-      exactSerializer.encode({ n: 1 }) as string,
-      'n',
-      String(a1.version),
-    )
+    await fx
+      .admin()
+      .xadd(
+        s.state.keys.stream,
+        '*',
+        'k',
+        'a',
+        'o',
+        's',
+        'v',
+        exactSerializer.encode({ n: 1 }) as string,
+        'n',
+        String(a1.version),
+      )
     await processBatch(s.state, await s.read())
     expect(store.saves).toBe(2)
     expect(store.value('a')).toEqual({ n: 2 })
     expect(s.stats.skipped).toBe(1)
-    expect(await redis.xlen(s.state.keys.stream)).toBe(0)
-    expect(await redis.get(`${s.state.keys.guard}a`)).toBe(String(a2.version)) // never lowered
+    expect(await fx.admin().xlen(s.state.keys.stream)).toBe(0)
+    expect(await fx.admin().get(`${s.state.keys.guard}a`)).toBe(String(a2.version)) // never lowered
   })
 
   it('retries an entry the Store fails, without holding back the others, then dead-letters it after maxAttempts', async () => {
@@ -137,14 +134,14 @@ describe('processBatch', () => {
     expect(retry).toMatchObject({ type: 'retry', key: 'bad', id: bad.id, attempt: 1 })
     expect([...s.state.retryAt.keys()]).toEqual([bad.id])
     expect(await s.pending()).toBe(1)
-    expect(await redis.xlen(s.state.keys.stream)).toBe(1)
+    expect(await fx.admin().xlen(s.state.keys.stream)).toBe(1)
 
     // attempt 2 (delivered again): maxAttempts reached, moved to the dead-letter stream and out of the queue
     await processBatch(s.state, await s.redeliver([bad.id]))
     expect(s.stats).toMatchObject({ saved: 1, retries: 1, deadLettered: 1 })
     expect(s.state.retryAt.size).toBe(0)
     expect(await s.pending()).toBe(0)
-    expect(await redis.xlen(s.state.keys.stream)).toBe(0)
+    expect(await fx.admin().xlen(s.state.keys.stream)).toBe(0)
     const [dead, ...more] = await readDeadLetters(redis, 'pb-dead')
     expect(more).toEqual([])
     expect(dead).toMatchObject({
@@ -183,15 +180,15 @@ describe('processBatch', () => {
     await vi.waitFor(() => expect(saved).toHaveLength(1), { timeout: 5_000, interval: 5 })
     expect(saved[0]).toEqual({ key: 'k', ctx: { version: w.version } })
     // the Store has not answered: the entry is still queued and pending, the guard not raised
-    expect(await redis.xlen(s.state.keys.stream)).toBe(1)
+    expect(await fx.admin().xlen(s.state.keys.stream)).toBe(1)
     expect(await s.pending()).toBe(1)
-    expect(await redis.get(`${s.state.keys.guard}k`)).toBeNull()
+    expect(await fx.admin().get(`${s.state.keys.guard}k`)).toBeNull()
     expect(s.events).toEqual([])
     release()
     await batch
-    expect(await redis.xlen(s.state.keys.stream)).toBe(0)
+    expect(await fx.admin().xlen(s.state.keys.stream)).toBe(0)
     expect(await s.pending()).toBe(0)
-    expect(await redis.get(`${s.state.keys.guard}k`)).toBe(String(w.version))
+    expect(await fx.admin().get(`${s.state.keys.guard}k`)).toBe(String(w.version))
     expect(s.stats.saved).toBe(1)
   })
 })

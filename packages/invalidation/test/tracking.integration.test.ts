@@ -9,7 +9,7 @@ import {
   type TrackingInvalidator,
 } from '../src/index.js'
 import { MapL1 } from './helpers/cache.js'
-import { redisClient } from './helpers/clients.js'
+import { adminClient, redisClient } from './helpers/clients.js'
 
 let url: string
 const closers: Array<() => Promise<unknown>> = []
@@ -22,6 +22,13 @@ afterAll(async () => {
 
 function client(): Redis {
   const r = redisClient(url)
+  closers.push(() => r.quit())
+  return r
+}
+
+/** A client that does not use tierkit (think redis-cli): the admin connection in the secure run. */
+function outsiderClient(): Redis {
+  const r = adminClient(url)
   closers.push(() => r.quit())
   return r
 }
@@ -79,7 +86,7 @@ describe('createTrackingInvalidator (Redis client-side caching, BCAST + REDIRECT
     expect(await plain.cache.get('user:1')).toBe('v1')
     tracked.events.length = 0
     // an unrelated client (think redis-cli or another service) deletes the key in Redis
-    const outsider = client()
+    const outsider = outsiderClient()
     const [redisKey] = (await outsider.keys('ra:3:trk:v:user:1'))!
     expect(redisKey).toBeDefined()
     await outsider.del(redisKey!)
@@ -97,7 +104,7 @@ describe('createTrackingInvalidator (Redis client-side caching, BCAST + REDIRECT
     await tracked.cache.set('a', 'old')
     await tracked.cache.set('b', 'new')
     tracked.events.length = 0
-    const outsider = client()
+    const outsider = outsiderClient()
     await outsider.set('unrelated', 'x')
     await outsider.copy('ra:4:trk2:v:b', 'ra:4:trk2:v:a', 'REPLACE')
     await next(tracked.events, (ev) => ev.type === 'invalidate' && ev.keys.includes('a'))
@@ -112,7 +119,7 @@ describe('createTrackingInvalidator (Redis client-side caching, BCAST + REDIRECT
     await tracked.tracking!.ready()
     await tracked.cache.set('x', 1)
     expect(tracked.l1.size).toBe(1) // NOLOOP: our own write did not evict our fresh copy
-    const outsider = client()
+    const outsider = outsiderClient()
     await outsider.flushall()
     await next(tracked.events, (ev) => ev.type === 'cleared' && ev.reason === 'flush')
     expect(tracked.l1.size).toBe(0)
@@ -166,7 +173,7 @@ describe('createTrackingInvalidator (Redis client-side caching, BCAST + REDIRECT
   it('notices tracking turned off or redirected to another client (a reused id after a restart), turns it on again and clears L1 (issue 15, defect 9)', async () => {
     const tracked = instance('trk5', true)
     await tracked.tracking!.ready()
-    const outsider = client()
+    const outsider = outsiderClient()
     for (const redirect of ['off', 'elsewhere'] as const) {
       await tracked.cache.set('a', 1)
       expect(tracked.l1.size).toBe(1)

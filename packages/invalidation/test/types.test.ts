@@ -14,7 +14,7 @@ import type {
 import { TierkitError } from '@tierkit/contracts'
 import { createCache } from '@tierkit/redis-aside'
 import { startRedis } from '@tierkit/testkit'
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest'
 import {
   AbortedError,
@@ -76,6 +76,7 @@ import {
 } from '../src/index.js'
 import { type StoreUnderTest, testStore } from '../src/testing.js'
 import { MapL1 } from './helpers/cache.js'
+import { redisClient } from './helpers/clients.js'
 import { MemoryStore } from './helpers/memory-store.js'
 
 interface User {
@@ -92,7 +93,7 @@ afterAll(async () => {
 })
 
 function client(): Redis {
-  const r = new Redis(url, { maxRetriesPerRequest: 1 })
+  const r = redisClient(url, { maxRetriesPerRequest: 1 })
   r.on('error', () => {})
   closers.push(() => r.quit())
   return r

@@ -50,10 +50,10 @@ describe('flusher defaults', () => {
     const a = await wb.write('a', 1)
     const b = await wb.write('b', 2)
     // a consumer that crashed over and over: 'a' was delivered 7 times, 'b' 6 times (XCLAIM counts a delivery)
-    await redis.xgroup('CREATE', stream, 'flushers', '0')
-    await redis.xreadgroup('GROUP', 'flushers', 'ghost', 'COUNT', 2, 'STREAMS', stream, '>')
-    for (let i = 0; i < 6; i++) await redis.xclaim(stream, 'flushers', 'ghost', 0, a.id)
-    for (let i = 0; i < 5; i++) await redis.xclaim(stream, 'flushers', 'ghost', 0, b.id)
+    await fx.admin().xgroup('CREATE', stream, 'flushers', '0')
+    await fx.admin().xreadgroup('GROUP', 'flushers', 'ghost', 'COUNT', 2, 'STREAMS', stream, '>')
+    for (let i = 0; i < 6; i++) await fx.admin().xclaim(stream, 'flushers', 'ghost', 0, a.id)
+    for (let i = 0; i < 5; i++) await fx.admin().xclaim(stream, 'flushers', 'ghost', 0, b.id)
     const store = new MemoryStore<number>()
     store.failing = true
     const events: FlusherEvent[] = []
@@ -76,7 +76,7 @@ describe('flusher defaults', () => {
     expect(delay).toBeGreaterThanOrEqual(16_000)
     expect(delay).toBeLessThanOrEqual(32_000)
     await expect(f.close({ timeout: 200 })).rejects.toMatchObject({ code: 'E_FLUSH_TIMEOUT' }) // 'b' waits for its retry
-    expect(await redis.xlen(stream)).toBe(1)
+    expect(await fx.admin().xlen(stream)).toBe(1)
   })
 
   it('the default backoff is capped at 60,000 ms (seen with more attempts allowed)', async () => {
@@ -85,9 +85,9 @@ describe('flusher defaults', () => {
     const { stream } = queueKeys(name)
     const wb = writeBehind<number>({ redis, name })
     const c = await wb.write('c', 3)
-    await redis.xgroup('CREATE', stream, 'flushers', '0')
-    await redis.xreadgroup('GROUP', 'flushers', 'ghost', 'COUNT', 1, 'STREAMS', stream, '>')
-    for (let i = 0; i < 9; i++) await redis.xclaim(stream, 'flushers', 'ghost', 0, c.id)
+    await fx.admin().xgroup('CREATE', stream, 'flushers', '0')
+    await fx.admin().xreadgroup('GROUP', 'flushers', 'ghost', 'COUNT', 1, 'STREAMS', stream, '>')
+    for (let i = 0; i < 9; i++) await fx.admin().xclaim(stream, 'flushers', 'ghost', 0, c.id)
     const store = new MemoryStore<number>()
     store.failing = true
     const events: FlusherEvent[] = []

@@ -116,12 +116,12 @@ describe('write-behind encoding: the exact serializer', () => {
       // what the serializer threw is kept, with the same path and reason
       expect((err as Error).cause).toBeInstanceOf(UnserializableValueError)
       expect((err as Error).cause).toMatchObject({ path, reason, key: undefined })
-      expect(await redis.exists(queueKeys(name).stream)).toBe(0)
+      expect(await fx.admin().exists(queueKeys(name).stream)).toBe(0)
       expect(await cache.get('k')).toBe('before')
       // the same with exactSerializer given explicitly
       const explicit = writeBehind<unknown>({ redis, name, cache, serializer: exactSerializer })
       await expect(explicit.write('k', value)).rejects.toMatchObject({ code: 'E_UNSERIALIZABLE', path })
-      expect(await redis.exists(queueKeys(name).stream)).toBe(0)
+      expect(await fx.admin().exists(queueKeys(name).stream)).toBe(0)
       expect(await cache.get('k')).toBe('before')
     },
   )
@@ -140,7 +140,7 @@ describe('write-behind encoding: the exact serializer', () => {
     })
     // the serializer's refusal, and under it the RangeError that says why
     expect(((err as Error).cause as Error).cause).toBeInstanceOf(RangeError)
-    expect(await redis.exists(queueKeys('enc-deep').stream)).toBe(0)
+    expect(await fx.admin().exists(queueKeys('enc-deep').stream)).toBe(0)
   })
 
   it('round-trips exactly what JSON could not, end to end: the Store receives exactly what the cache holds', async () => {
@@ -151,7 +151,9 @@ describe('write-behind encoding: the exact serializer', () => {
     fx.closers.push(() => wb.close({ timeout: 5_000 }))
     for (const [k, v] of Object.entries(EXACT)) await wb.write(k, v)
     // the queue holds the exact encoding (the flusher may not have applied everything yet: read it first)
-    const queued = (await redis.xrange(queueKeys('enc-exact').stream, '-', '+')) as Array<[string, string[]]>
+    const queued = (await fx.admin().xrange(queueKeys('enc-exact').stream, '-', '+')) as Array<
+      [string, string[]]
+    >
     for (const [, f] of queued) expect(exactSerializer.decode(f[5]!)).toStrictEqual(EXACT[f[1]!])
     await wb.flush({ timeout: 10_000 })
     // a second instance with an empty L1 reads what Redis (L2) holds

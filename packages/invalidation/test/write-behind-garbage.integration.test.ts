@@ -16,9 +16,9 @@ describe('write-behind with garbage in its Redis keys', () => {
     const redis = fx.client()
     const name = 'gb1'
     const { guard, seq } = queueKeys(name)
-    await redis.set(`${guard}k`, 'garbage')
-    await redis.set(seq, 'not a number')
-    await redis.set(`wb:{${name}}:shards`, '{"x":1}')
+    await fx.admin().set(`${guard}k`, 'garbage')
+    await fx.admin().set(seq, 'not a number')
+    await fx.admin().set(`wb:{${name}}:shards`, '{"x":1}')
     const store = new MemoryStore<number>()
     const wb = writeBehind<number>({ redis, name, flusher: { store, pollInterval: 50 } })
     fx.closers.push(() => wb.close({ timeout: 5_000 }))
@@ -28,7 +28,7 @@ describe('write-behind with garbage in its Redis keys', () => {
     // before the fix the acknowledgement script failed on the guard, and the entry was never acknowledged
     await wb.flush({ timeout: 10_000 })
     expect(store.rows.get('k')).toEqual({ value: 2, version: b.version })
-    expect(await redis.get(`${guard}k`)).toBe(String(b.version))
+    expect(await fx.admin().get(`${guard}k`)).toBe(String(b.version))
   })
 
   it('a writer record that is not a write result: the write is queued once, with a new id', async () => {
@@ -36,12 +36,12 @@ describe('write-behind with garbage in its Redis keys', () => {
     const name = 'gb2'
     const wb = writeBehind<number>({ redis, name })
     await wb.write('a', 1)
-    const [record] = await redis.keys(`wb:{${name}}:w:*`)
+    const [record] = await fx.admin().keys(`wb:{${name}}:w:*`)
     expect(record).toBeDefined()
     // the next write is number 2 of this writer: a garbage result under that number
-    await redis.zadd(record!, 2, 'garbage', 2, '2 not-an-id x')
+    await fx.admin().zadd(record!, 2, 'garbage', 2, '2 not-an-id x')
     const second = await wb.write('b', 2)
-    const ids = (await redis.xrange(queueKeys(name).stream, '-', '+')).map(([id]) => id)
+    const ids = (await fx.admin().xrange(queueKeys(name).stream, '-', '+')).map(([id]) => id)
     expect(ids).toHaveLength(2)
     expect(ids[1]).toBe(second.id)
   })
@@ -58,12 +58,12 @@ describe('write-behind with garbage in its Redis keys', () => {
     fx.closers.push(() => flusher.close({ timeout: 5_000 }))
     const wb = writeBehind<string>({ redis, name, cache })
     await vi.waitFor(
-      async () => expect((await redis.exists(stream)) === 1, 'the flusher created its group').toBe(true),
+      async () => expect((await fx.admin().exists(stream)) === 1, 'the flusher created its group').toBe(true),
       { timeout: 20_000, interval: 20 },
     )
 
-    await redis.del(stream)
-    await redis.set(stream, 'not a stream')
+    await fx.admin().del(stream)
+    await fx.admin().set(stream, 'not a stream')
     const refused = await wb.write('k', 'lost').catch((e: unknown) => e)
     expect(refused).toBeInstanceOf(QueueWriteError)
     expect(refused).toMatchObject({ code: 'E_QUEUE_WRITE_FAILED' })
@@ -76,13 +76,13 @@ describe('write-behind with garbage in its Redis keys', () => {
       { timeout: 20_000, interval: 20 },
     )
 
-    await redis.del(stream, seq)
-    await redis.hset(seq, 'x', '1')
+    await fx.admin().del(stream, seq)
+    await fx.admin().hset(seq, 'x', '1')
     await expect(wb.write('k', 'lost too')).rejects.toMatchObject({ code: 'E_QUEUE_WRITE_FAILED' })
     expect(await cache.get('k')).toBe('cached')
 
     // fixed: writes are queued again and the flusher, which never stopped, applies them
-    await redis.del(seq)
+    await fx.admin().del(seq)
     const ack = await wb.write('k', 'kept')
     await wb.flush({ timeout: 10_000 })
     expect(store.rows.get('k')).toEqual({ value: 'kept', version: ack.version })

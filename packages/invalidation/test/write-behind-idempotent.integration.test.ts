@@ -11,8 +11,9 @@ import { delayProxy, startRedis } from '@tierkit/testkit'
 import type { Redis } from 'ioredis'
 import { afterAll, describe, expect, it, vi } from 'vitest'
 import { createFlusher, queueKeys, writeBehind } from '../src/index.js'
-import { redisClient } from './helpers/clients.js'
+import { adminClient, redisClient } from './helpers/clients.js'
 import { MemoryStore } from './helpers/memory-store.js'
+import { urlThrough } from './helpers/secure.js'
 
 const closers: Array<() => Promise<unknown>> = []
 afterAll(async () => {
@@ -21,14 +22,15 @@ afterAll(async () => {
 
 async function setup(name: string) {
   const server = await startRedis()
-  const proxy = await delayProxy({ host: server.host, port: server.port })
+  // to the port of server.url (in the secure run the TLS port, passed through by the proxy)
+  const proxy = await delayProxy({ host: server.host, port: Number(new URL(server.url).port) })
   closers.push(() => proxy.close())
-  const direct = redisClient(server.url)
+  const direct = adminClient(server.url) // the test's own inspection
   direct.on('error', () => {})
   closers.push(async () => direct.disconnect())
   // the writer's client goes through the proxy; unanswered commands are sent again (ioredis' defaults;
   // under node-redis the writer does)
-  const redis = redisClient({ host: proxy.host, port: proxy.port, maxRetriesPerRequest: 5 })
+  const redis = redisClient(urlThrough(server.url, proxy), { maxRetriesPerRequest: 5 })
   redis.on('error', () => {})
   closers.push(async () => redis.disconnect())
   const wb = writeBehind<number>({ redis, name })

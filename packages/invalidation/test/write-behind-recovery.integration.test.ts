@@ -9,7 +9,7 @@ import { type RedisServer, startRedis } from '@tierkit/testkit'
 import type { Redis } from 'ioredis'
 import { afterAll, describe, expect, it } from 'vitest'
 import { createFlusher, type FlusherEvent, queueKeys, writeBehind } from '../src/index.js'
-import { redisClient } from './helpers/clients.js'
+import { adminClient, redisClient } from './helpers/clients.js'
 import { MemoryStore } from './helpers/memory-store.js'
 
 const closers: Array<() => Promise<unknown>> = []
@@ -19,6 +19,14 @@ afterAll(async () => {
 
 function client(server: RedisServer): Redis {
   const r = redisClient(server.url, { maxRetriesPerRequest: 1 })
+  r.on('error', () => {})
+  closers.push(async () => r.disconnect())
+  return r
+}
+
+/** The client of the test's own doings (FLUSHALL, the server clock): the admin connection in the secure run. */
+function adminOf(server: RedisServer): Redis {
+  const r = adminClient(server.url, { maxRetriesPerRequest: 1 })
   r.on('error', () => {})
   closers.push(async () => r.disconnect())
   return r
@@ -60,7 +68,7 @@ describe('write-behind after Redis lost the queue', () => {
   it('FLUSHALL: the flusher re-creates its consumer group and applies every write acknowledged afterwards', async () => {
     const server = await startRedis()
     const redis = client(server)
-    const admin = client(server)
+    const admin = adminOf(server)
     const store = new MemoryStore<number>()
     const events: FlusherEvent[] = []
     const wb = writeBehind<number>({ redis, name: 'rq1' })
@@ -81,7 +89,7 @@ describe('write-behind after Redis lost the queue', () => {
     // bounded: before the fix this ended in E_FLUSH_TIMEOUT with NOGROUP errors repeating
     await wb.flush({ timeout: 15_000 })
     expectApplied(store, after)
-    expect(await redis.xlen(queueKeys('rq1').stream)).toBe(0)
+    expect(await admin.xlen(queueKeys('rq1').stream)).toBe(0)
     // the flusher did see the loss (NOGROUP) and got over it
     expect(events.filter((e) => e.type === 'error').length).toBeGreaterThan(0)
   })
@@ -106,7 +114,7 @@ describe('write-behind after Redis lost the queue', () => {
   it('the lost version counter: versions handed out afterwards stay above the applied ones, even with the clock behind', async () => {
     const server = await startRedis()
     const redis = client(server)
-    const admin = client(server)
+    const admin = adminOf(server)
     const store = new MemoryStore<number>()
     const wb = writeBehind<number>({ redis, name: 'rq3' })
     const first = createFlusher({ redis, name: 'rq3', store, pollInterval: 50 })

@@ -30,18 +30,20 @@ describe('a sharded write-behind queue', () => {
       await wb.write(k, i)
       last.set(k, i)
     }
-    const lengths = await Promise.all([0, 1, 2, 3].map((s) => redis.xlen(queueKeys(name, s).stream)))
+    const lengths = await Promise.all([0, 1, 2, 3].map((s) => fx.admin().xlen(queueKeys(name, s).stream)))
     expect(lengths.filter((n) => n > 0)).toHaveLength(4) // every shard got writes
     expect(lengths.reduce((a, b) => a + b, 0)).toBe(400)
     // one key, one shard: each shard's keys are disjoint
     const keysOf = await Promise.all(
       [0, 1, 2, 3].map(async (s) => {
-        const raw = (await redis.xrange(queueKeys(name, s).stream, '-', '+')) as Array<[string, string[]]>
+        const raw = (await fx.admin().xrange(queueKeys(name, s).stream, '-', '+')) as Array<
+          [string, string[]]
+        >
         return new Set(raw.map(([, f]) => f[1]))
       }),
     )
     expect(keysOf.reduce((n, set) => n + set.size, 0)).toBe(40)
-    expect(await redis.get(`wb:{${name}}:shards`)).toBe('4') // recorded for the flushers
+    expect(await fx.admin().get(`wb:{${name}}:shards`)).toBe('4') // recorded for the flushers
     const store = new MemoryStore<number>()
     const flusher = createFlusher({ redis, name, store, shards: 4, pollInterval: 50 })
     fx.closers.push(() => flusher.close({ timeout: 5_000 }))
@@ -57,7 +59,9 @@ describe('a sharded write-behind queue', () => {
     for (let i = 0; i < 80; i++) await wb.write(`k${i}`, i)
     await vi.waitFor(
       async () =>
-        expect((await redis.get(`wb:{${name}}:shards`)) === '8', 'the shard count is recorded').toBe(true),
+        expect((await fx.admin().get(`wb:{${name}}:shards`)) === '8', 'the shard count is recorded').toBe(
+          true,
+        ),
       { timeout: 20_000, interval: 20 },
     )
     const store = new MemoryStore<number>()
@@ -132,6 +136,6 @@ describe('a sharded write-behind queue', () => {
     )
     expect(queueKeys('sh4', 3).stream).toBe('wb:{sh4|3}:s3:q')
     expect(queueKeys('sh4').stream).toBe('wb:{sh4}:q')
-    expect(await redis.keys('wb:{sh4*')).toEqual([])
+    expect(await fx.admin().keys('wb:{sh4*')).toEqual([])
   })
 })

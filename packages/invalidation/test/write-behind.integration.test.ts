@@ -55,7 +55,7 @@ describe('writeBehind', () => {
       expect(store.value(`k${k}`)).toEqual({ n: 15 + k })
       expect(store.rows.get(`k${k}`)!.version).toBe(acks[15 + k]!.version)
     }
-    expect(await redis.xlen(queueKeys('wb1').stream)).toBe(0)
+    expect(await fx.admin().xlen(queueKeys('wb1').stream)).toBe(0)
     await wb.remove('k0')
     expect(await cache.get('k0')).toBeUndefined()
     const closing = wb.close()
@@ -100,14 +100,14 @@ describe('writeBehind', () => {
     expect(store.value('k')).toBe('new')
     // a stale entry re-appears (as a reclaimed entry of a crashed consumer would)
     const { stream, guard } = queueKeys('wb3')
-    await redis.xadd(stream, '*', 'k', 'k', 'o', 's', 'v', 'J"old"', 'n', String(old.version))
+    await fx.admin().xadd(stream, '*', 'k', 'k', 'o', 's', 'v', 'J"old"', 'n', String(old.version))
     await f.flush()
     expect(store.value('k')).toBe('new')
     expect(f.stats().skipped).toBe(1) // the Redis guard skipped it
     // without the guard (expired), the Store's version check still refuses it
-    await redis.del(`${guard}k`)
+    await fx.admin().del(`${guard}k`)
     const savesBefore = store.saves
-    await redis.xadd(stream, '*', 'k', 'k', 'o', 's', 'v', 'J"old"', 'n', String(old.version))
+    await fx.admin().xadd(stream, '*', 'k', 'k', 'o', 's', 'v', 'J"old"', 'n', String(old.version))
     await f.flush()
     expect(store.saves).toBe(savesBefore + 1)
     expect(store.value('k')).toBe('new')
@@ -126,8 +126,8 @@ describe('writeBehind', () => {
     expect(store.saves).toBe(18)
     expect(f.stats()).toMatchObject({ deadLettered: 6, retries: 12, saved: 0 })
     const { stream } = queueKeys('wb4')
-    expect(await redis.xlen(stream)).toBe(0)
-    expect(((await redis.xpending(stream, 'flushers')) as unknown[])[0]).toBe(0)
+    expect(await fx.admin().xlen(stream)).toBe(0)
+    expect(((await fx.admin().xpending(stream, 'flushers')) as unknown[])[0]).toBe(0)
     const dead = await readDeadLetters(redis, 'wb4')
     expect(dead.map((d) => d.key).sort()).toEqual(['k0', 'k1', 'k2', 'k3', 'k4', 'k5'])
     for (const d of dead) {
@@ -159,9 +159,9 @@ describe('writeBehind', () => {
     while (f.stats().retries < 100) await sleep(20)
     // at most 4 × batchSize entries are out in retries; the other entries were never delivered
     expect(store.tried.size).toBeLessThanOrEqual(20)
-    const [pending] = (await redis.xpending(queueKeys('wb11').stream, 'flushers')) as [number]
+    const [pending] = (await fx.admin().xpending(queueKeys('wb11').stream, 'flushers')) as [number]
     expect(pending).toBeLessThanOrEqual(20)
-    expect(await redis.xlen(queueKeys('wb11').stream)).toBe(100)
+    expect(await fx.admin().xlen(queueKeys('wb11').stream)).toBe(100)
     store.failing = false
     await wb.flush()
     for (let i = 0; i < 100; i++) expect(store.value(`k${i}`)).toBe(i)
@@ -217,17 +217,13 @@ describe('writeBehind', () => {
     for (let i = 0; i < 10; i++) await wb.write(`k${i}`, i)
     const { stream } = queueKeys('wb7')
     // a consumer reads everything and dies before acknowledging anything
-    await redis.xgroup('CREATE', stream, 'flushers', '0', 'MKSTREAM')
-    const read = (await redis.xreadgroup(
-      'GROUP',
-      'flushers',
-      'crashed',
-      'COUNT',
-      100,
-      'STREAMS',
-      stream,
-      '>',
-    )) as [string, unknown[]][]
+    await fx.admin().xgroup('CREATE', stream, 'flushers', '0', 'MKSTREAM')
+    const read = (await fx
+      .admin()
+      .xreadgroup('GROUP', 'flushers', 'crashed', 'COUNT', 100, 'STREAMS', stream, '>')) as [
+      string,
+      unknown[],
+    ][]
     expect(read[0]![1]).toHaveLength(10)
     const { f, events } = flusherFor(redis, 'wb7', store, { claimTimeout: 200 })
     await wb.flush()
@@ -236,7 +232,7 @@ describe('writeBehind', () => {
     expect(events.some((e) => e.type === 'claimed')).toBe(true)
     // the crashed consumer, with nothing pending any more, is removed from the group
     for (;;) {
-      const names = ((await redis.xinfo('CONSUMERS', stream, 'flushers')) as string[][]).map((r) => r[1])
+      const names = ((await fx.admin().xinfo('CONSUMERS', stream, 'flushers')) as string[][]).map((r) => r[1])
       if (!names.includes('crashed')) break
       await sleep(50)
     }
@@ -305,7 +301,7 @@ describe('writeBehind', () => {
       expect(err).toBeInstanceOf(UnserializableValueError)
       expect(err).toMatchObject({ code: 'E_UNSERIALIZABLE', key: 'k', path })
     }
-    expect(await redis.exists(stream)).toBe(0)
+    expect(await fx.admin().exists(stream)).toBe(0)
     expect(await cache.get('k')).toBe('cached')
     expect(() => writeBehind({ redis, name: 'a{b}' })).toThrowError(
       new TierkitTypeError('writeBehind: name must be a non-empty string without { or }, got "a{b}"'),

@@ -15,7 +15,7 @@ import {
   writeThrough,
 } from '../src/index.js'
 import { makeCache } from './helpers/cache.js'
-import { redisClient } from './helpers/clients.js'
+import { adminClient, redisClient } from './helpers/clients.js'
 import { MemoryStore } from './helpers/memory-store.js'
 
 let url: string
@@ -26,6 +26,13 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all(clients.map((c) => c.quit().catch(() => {})))
 })
+
+/** The client of the test's own inspection (KEYS, PTTL): the admin connection in the secure run. */
+function adminOf() {
+  const r = adminClient(url)
+  clients.push(r)
+  return r
+}
 
 function setup(namespace: string, extra: Parameters<typeof makeCache>[2] = {}) {
   const a = makeCache(url, namespace, extra)
@@ -101,8 +108,9 @@ describe('writeThrough', () => {
     expect(store.value('k')).toEqual({ v: 2 })
     expect(await a.cache.get('k')).toEqual({ v: 2 })
     expect(await b.cache.get('k')).toEqual({ v: 2 })
-    const [redisKey] = await a.redis.keys('*wt1*')
-    const pttl = await a.redis.pttl(redisKey!)
+    const admin = adminOf()
+    const [redisKey] = await admin.keys('*wt1*')
+    const pttl = await admin.pttl(redisKey!)
     expect(pttl).toBeGreaterThan(0)
     expect(pttl).toBeLessThanOrEqual(30_000)
   })
@@ -113,9 +121,10 @@ describe('writeThrough', () => {
     // (above redis-aside's 30 s floor: every key it writes lives at least its tombstoneTtl in Redis)
     await w.write('short', { ttl: 40_000 })
     await w.write('long', { ttl: 400_000 })
-    const keys = await a.redis.keys('*wt-ttl*')
+    const admin = adminOf()
+    const keys = await admin.keys('*wt-ttl*')
     const ttls = new Map<string, number>()
-    for (const k of keys) ttls.set(k.endsWith('short') ? 'short' : 'long', await a.redis.pttl(k))
+    for (const k of keys) ttls.set(k.endsWith('short') ? 'short' : 'long', await admin.pttl(k))
     expect(ttls.get('short')).toBeGreaterThan(0)
     expect(ttls.get('short')).toBeLessThanOrEqual(40_000)
     expect(ttls.get('long')).toBeGreaterThan(40_000)

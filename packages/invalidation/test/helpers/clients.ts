@@ -9,8 +9,23 @@ import { clientName, redisClientFactory } from '@tierkit/testkit/clients'
 import type { Redis, RedisOptions } from 'ioredis'
 import { createClient } from 'redis'
 import { createClient as createClient5 } from 'redis5'
+import { adminUrlOf, withTls } from './secure.js'
 
-export const redisClient: ReturnType<typeof redisClientFactory> = redisClientFactory(toRedisLike)
+const factory = redisClientFactory(toRedisLike)
+
+/**
+ * A client of this run's library from ioredis's constructor arguments; in the `secure` run a `rediss://` URL (a
+ * server's `url`: the ACL user over TLS) gets the run's CA.
+ */
+export const redisClient: ReturnType<typeof redisClientFactory> = (...args) => factory(...withTls(args))
+
+/**
+ * A client for the test's own doings on the server at `url` (fault injection, FLUSHALL, CLIENT KILL, KEYS,
+ * inspecting streams): in the `secure` run the plain port as user `default`, else as {@link redisClient}.
+ */
+export function adminClient(url: string, options: RedisOptions = {}): Redis {
+  return redisClient(adminUrlOf(url), options)
+}
 
 /**
  * A client that has not connected yet, as a service may pass one: an ioredis/iovalkey client made with

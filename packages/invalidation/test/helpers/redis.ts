@@ -6,7 +6,7 @@
 import { startRedis } from '@tierkit/testkit'
 import type { Redis } from 'ioredis'
 import { afterAll, beforeAll } from 'vitest'
-import { redisClient } from './clients.js'
+import { adminClient, redisClient } from './clients.js'
 
 export interface RedisFixture {
   /** The server's URL (set once the file's beforeAll has run). */
@@ -15,10 +15,16 @@ export interface RedisFixture {
   readonly closers: Array<() => Promise<unknown>>
   /** A new ioredis client on the server (one retry per request, errors swallowed), closed with the file. */
   client(): Redis
+  /**
+   * The client of the test's own doings (fault injection, KEYS, inspecting streams), one per file, closed
+   * with it: in the `secure` run the admin connection (helpers/clients.ts `adminClient`), else as {@link client}.
+   */
+  admin(): Redis
 }
 
 export function useRedisFixture(): RedisFixture {
   let url = ''
+  let admin: Redis | undefined
   const closers: Array<() => Promise<unknown>> = []
   beforeAll(async () => {
     url = (await startRedis()).url
@@ -34,6 +40,15 @@ export function useRedisFixture(): RedisFixture {
       r.on('error', () => {})
       closers.push(() => r.quit())
       return r
+    },
+    admin() {
+      if (admin === undefined) {
+        const r = adminClient(url, { maxRetriesPerRequest: 1 })
+        r.on('error', () => {})
+        closers.push(() => r.quit())
+        admin = r
+      }
+      return admin
     },
   }
 }
