@@ -7,6 +7,11 @@
 //              10,000, L2 warm (every key written beforehand through an instance without L1, so the L1 starts
 //              empty), after 50,000 calls of warm-up from the same stream; ops per CPU-second and per
 //              wall-second. Baseline: BentoCache.
+//   ra-l2-hit-clients  200 keys written to L2, then 20,000 sequential getOrLoad L2 hits (no L1) round-robin
+//              over them, after 2,000 of warm-up: ops per wall-second (a round trip each: the clock is the
+//              wall), p50 and p99 in µs (as negative figures: higher is better); one contender per client
+//              library, redis-aside the same build. Baseline: ioredis.
+//   ra-zipf-clients  ra-zipf's mix, one contender per client library. Baseline: ioredis.
 // Each call is a closure made per key before the clock starts (see Subject.caller); a full GC runs just
 // before the clock starts; the clock is process.cpuUsage() (user + system, all threads of the process).
 // tierkit is the built package (dist/); BentoCache 1.6.1 and ioredis are redis-aside's devDependencies.
@@ -51,12 +56,32 @@ interface Subject {
 /** Another build of redis-aside (a built index.js), measured as the contender `tierkit-before`. */
 const before = process.env.VS_REDIS_ASIDE_BEFORE || undefined
 
-async function tierkit(namespace: string, build?: string): Promise<Subject> {
+/** The client library of a `tierkit-<client>` contender, connected to the runner's redis-server. */
+async function client(library: string): Promise<{ redis: unknown; close(): Promise<void> }> {
+  if (library === 'node-redis') {
+    const { createClient } = fromRa('redis') as typeof import('redis')
+    const c = createClient({ url: `redis://127.0.0.1:${port()}` })
+    await c.connect()
+    return { redis: c, close: async () => void (await c.quit()) }
+  }
+  const { Redis } = (
+    library === 'iovalkey' ? fromRa('iovalkey') : fromRa('ioredis')
+  ) as typeof import('ioredis')
+  const r = new Redis({ host: '127.0.0.1', port: port() })
+  return { redis: r, close: async () => r.disconnect() }
+}
+
+async function tierkit(
+  namespace: string,
+  build?: string,
+  library = 'ioredis',
+  withL1 = true,
+): Promise<Subject> {
   const { createCache } = build ? await import(pathToFileURL(resolve(build)).href) : await dist('redis-aside')
   const { L1Cache } = await dist('l1-cache')
-  const { Redis } = fromRa('ioredis') as typeof import('ioredis')
-  const redis = new Redis({ host: '127.0.0.1', port: port() })
-  const cache = createCache({ redis, l1: new L1Cache({ max: 10_000 }), namespace, ttl: 3_600_000 })
+  const { redis, close } = await client(library)
+  const l1 = withL1 ? { l1: new L1Cache({ max: 10_000 }) } : {}
+  const cache = createCache({ redis, ...l1, namespace, ttl: 3_600_000 })
   const l2only = createCache({ redis, namespace, ttl: 3_600_000 })
   let loads = 0
   return {
@@ -72,7 +97,7 @@ async function tierkit(namespace: string, build?: string): Promise<Subject> {
     close: async () => {
       await cache.close()
       await l2only.close()
-      redis.disconnect()
+      await close()
     },
   }
 }
@@ -122,6 +147,38 @@ const subjects: Record<string, (ns: string) => Promise<Subject>> = {
   'bentocache-ref': () => bento(false),
   bentocache: () => bento(true),
   'async-map': asyncMap,
+  ioredis: (ns) => tierkit(ns, undefined, 'ioredis'),
+  iovalkey: (ns) => tierkit(ns, undefined, 'iovalkey'),
+  'node-redis': (ns) => tierkit(ns, undefined, 'node-redis'),
+  'ioredis-l2': (ns) => tierkit(ns, undefined, 'ioredis', false),
+  'iovalkey-l2': (ns) => tierkit(ns, undefined, 'iovalkey', false),
+  'node-redis-l2': (ns) => tierkit(ns, undefined, 'node-redis', false),
+}
+
+const CLIENTS = ['ioredis', 'iovalkey', 'node-redis']
+
+/** L2 hits, one at a time: the cost of a round trip through each client library. */
+async function l2Hit(contender: string): Promise<Result> {
+  const s = await subjects[`${contender}-l2`]!('vs-l2')
+  const KEYS = 200
+  await Promise.all(Array.from({ length: KEYS }, (_, i) => s.fill!(`u${i}`, i)))
+  const callers = Array.from({ length: KEYS }, (_, i) => s.caller(`u${i}`, i))
+  for (let i = 0; i < 2000; i++) await callers[i % KEYS]!()
+  const n = 20_000
+  const lat = new Float64Array(n)
+  collect()
+  const w0 = performance.now()
+  for (let i = 0; i < n; i++) {
+    const t = performance.now()
+    await callers[i % KEYS]!()
+    lat[i] = performance.now() - t
+  }
+  const wall = (performance.now() - w0) / 1000
+  const loads = s.loads()
+  await s.close()
+  lat.sort()
+  const at = (p: number) => lat[Math.min(n - 1, Math.floor((p / 100) * n))]! * 1000
+  return { metrics: { 'ops/s (wall)': n / wall, '-p50 µs': -at(50), '-p99 µs': -at(99) }, notes: { loads } }
 }
 
 async function l1Hit(contender: string): Promise<Result> {
@@ -185,6 +242,8 @@ export const cases: Record<string, Case> = {
     redis: true,
     run: l1Hit,
   },
+  'ra-l2-hit-clients': { contenders: CLIENTS, baseline: 'ioredis', redis: true, run: l2Hit },
+  'ra-zipf-clients': { contenders: CLIENTS, baseline: 'ioredis', redis: true, run: zipfMix },
   'ra-zipf': {
     // BentoCache's `serialize: false` L1 crashes on an L2 hit (CacheEntry.fromDriver gets a string and no
     // serializer), so this case has its default, serialising, L1 only
