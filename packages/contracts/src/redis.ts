@@ -11,7 +11,12 @@ import { invalidArgument } from './args.js'
 import { PermissionError, TierkitError } from './errors.js'
 
 /** The client families told apart by {@link detectRedisClient}. iovalkey is `'ioredis'` (the same shape). */
-export type RedisClientKind = 'ioredis' | 'ioredis-cluster' | 'node-redis' | 'node-redis-cluster'
+export type RedisClientKind =
+  | 'ioredis'
+  | 'ioredis-cluster'
+  | 'node-redis'
+  | 'node-redis-cluster'
+  | 'node-redis-sentinel'
 
 /** An argument of a command. */
 export type RedisArgument = string | number | Buffer
@@ -80,8 +85,22 @@ export interface NodeRedisClientLike {
   sendCommand(args: ReadonlyArray<any>, options?: any): Promise<unknown>
 }
 
+/**
+ * An ioredis-compatible client, structurally: ioredis's or iovalkey's `Redis` or `Cluster` (iovalkey's classes
+ * are not ioredis's, so an option typed with ioredis's alone refuses them at compile time). What
+ * {@link detectRedisClient} recognises as `ioredis`.
+ */
+export interface IoredisLike {
+  /** `wait`, `connecting`, `ready`, `reconnecting` or `end`. */
+  readonly status: string
+  // biome-ignore lint/suspicious/noExplicitAny: the libraries' own overloads
+  call(...args: any[]): Promise<unknown>
+  // biome-ignore lint/suspicious/noExplicitAny: the libraries' own overloads
+  duplicate(...args: any[]): unknown
+}
+
 /** Every client a tierkit option named `redis` takes. */
-export type AnyRedisClient = RedisLike | NodeRedisClientLike
+export type AnyRedisClient = RedisLike | IoredisLike | NodeRedisClientLike
 
 /**
  * A client recognised but not supported (yet) where it was passed: code `E_UNSUPPORTED_CLIENT`; `client` is the
@@ -153,7 +172,7 @@ const isFn = (o: Record<string, unknown>, name: string): boolean => typeof o[nam
 /**
  * Which client `client` is, from its shape (no library is imported), or `undefined` for anything else.
  * ioredis and iovalkey: `call`, `duplicate` and a string `status`; node-redis: `sendCommand` and a boolean
- * `isOpen`, a cluster having `masters` as well.
+ * `isOpen`, a cluster having `masters` as well, a Sentinel client (`createSentinel()`) `getSentinelNode`.
  */
 export function detectRedisClient(client: unknown): RedisClientKind | undefined {
   if (client === null || typeof client !== 'object') return undefined
@@ -162,7 +181,10 @@ export function detectRedisClient(client: unknown): RedisClientKind | undefined 
     return c.isCluster === true ? 'ioredis-cluster' : 'ioredis'
   }
   if (isFn(c, 'sendCommand') && typeof c.isOpen === 'boolean') {
-    return Array.isArray(c.masters) ? 'node-redis-cluster' : 'node-redis'
+    if (Array.isArray(c.masters)) return 'node-redis-cluster'
+    // createSentinel(): its sendCommand takes (isReadonly, args, options), and it pools its connections
+    if (isFn(c, 'getSentinelNode') || isFn(c, 'getMasterNode')) return 'node-redis-sentinel'
+    return 'node-redis'
   }
   return undefined
 }
@@ -480,8 +502,9 @@ const adapters = new WeakMap<object, RedisLike>()
 
 /**
  * `client` as a {@link RedisLike}: an ioredis or iovalkey client as it is; a node-redis client wrapped (the same
- * wrapper every time for the same client; connected now if it is not open). A node-redis cluster is
- * `E_UNSUPPORTED_CLIENT` (pass an ioredis `Cluster`); anything else is `E_INVALID_ARGUMENT`.
+ * wrapper every time for the same client; connected now if it is not open). A node-redis cluster or Sentinel
+ * client is `E_UNSUPPORTED_CLIENT` (pass an ioredis `Cluster`, or a `Redis` with sentinels); anything else is
+ * `E_INVALID_ARGUMENT`.
  * @param where - the function asking, for the error message
  * @param what - the option's name, for the error message
  */
@@ -490,6 +513,12 @@ export function toRedisLike(client: unknown, where = 'toRedisLike', what = 'redi
   if (kind === 'ioredis' || kind === 'ioredis-cluster') return client as RedisLike
   if (kind === 'node-redis-cluster') {
     throw new UnsupportedClientError(kind, 'pass an ioredis or iovalkey Cluster for a Redis Cluster')
+  }
+  if (kind === 'node-redis-sentinel') {
+    throw new UnsupportedClientError(
+      kind,
+      'pass an ioredis or iovalkey Redis with sentinels (new Redis({ sentinels, name })) for Redis Sentinel',
+    )
   }
   if (kind === 'node-redis') {
     const known = adapters.get(client as object)

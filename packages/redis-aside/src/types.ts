@@ -8,7 +8,7 @@ import type {
   Serializer,
   WritableCache,
 } from '@tierkit/contracts'
-import type { NodeRedisClientLike } from '@tierkit/contracts/redis'
+import type { IoredisLike, NodeRedisClientLike } from '@tierkit/contracts/redis'
 import type { Cluster, Redis } from 'ioredis'
 import type { BreakerState } from './breaker.js'
 
@@ -99,7 +99,7 @@ export interface CacheOptions {
    * A Redis client you own (not closed by `close()`): an ioredis or iovalkey `Redis` or `Cluster`, or a node-redis
    * 5/6 client (`createClient()`; wrapped by `@tierkit/contracts/redis`, replies and errors as ioredis gives them).
    */
-  redis: Redis | Cluster | NodeRedisClientLike
+  redis: Redis | Cluster | IoredisLike | NodeRedisClientLike
   /** Namespace of every key; namespaces never collide, whatever their content. */
   namespace: string
   /** Time to live of an entry, in ms. */

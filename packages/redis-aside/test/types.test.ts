@@ -2,7 +2,7 @@
 // `typecheck`, tsc over test/), next to runtime calls proving that the runtime returns what the type says,
 // including the `null` of negative caching. The runtime half needs a real Redis (started by the test kit).
 import * as contracts from '@tierkit/contracts'
-import type { NodeRedisClientLike } from '@tierkit/contracts/redis'
+import type { IoredisLike, NodeRedisClientLike } from '@tierkit/contracts/redis'
 import type { Cluster, Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest'
 import * as entry from '../src/index.js'
@@ -29,8 +29,8 @@ import {
   LoaderError,
   LoaderTimeoutError,
   type LoadOptions,
-  parseRedisKey,
   PermissionError,
+  parseRedisKey,
   RedisAsideError,
   type RedisAsideErrorCode,
   type RedisAsideOwnErrorCode,
@@ -96,7 +96,10 @@ describe('the public entry', () => {
 
   it('createCache and its options', () => {
     expectTypeOf(createCache).toEqualTypeOf<(options: CacheOptions) => Cache>()
-    expectTypeOf<CacheOptions['redis']>().toEqualTypeOf<Redis | Cluster | NodeRedisClientLike>()
+    expectTypeOf<CacheOptions['redis']>().toEqualTypeOf<Redis | Cluster | IoredisLike | NodeRedisClientLike>()
+    // iovalkey's classes are not ioredis's: they fit IoredisLike (the README's iovalkey line type-checks)
+    expectTypeOf<import('iovalkey').Redis>().toExtend<CacheOptions['redis']>()
+    expectTypeOf<import('iovalkey').Cluster>().toExtend<CacheOptions['redis']>()
     expectTypeOf<CacheOptions['namespace']>().toEqualTypeOf<string>()
     expectTypeOf<CacheOptions['ttl']>().toEqualTypeOf<number>()
     expectTypeOf<CacheOptions['l1']>().toEqualTypeOf<L1Store | undefined>()
