@@ -76,7 +76,7 @@ const median = (xs: number[]): number => {
 }
 const f = (x: number): string => x.toFixed(2)
 
-const grid = JSON.parse(process.argv[2] ?? '[{}]') as Record<string, number | boolean>[]
+const grid = JSON.parse(process.argv[2] ?? '[{}]') as Record<string, unknown>[]
 const defaults = { ...TUNING }
 for (const g of grid) {
   Object.assign(TUNING, defaults, g)

@@ -15,16 +15,23 @@ export class TinyLfuAdmission {
   sketch: FrequencySketch = new FrequencySketch(TUNING.minCounters)
   /** The sketch's count of the last missed key, reused by the insert that usually follows. */
   private lastMissFreq = 0
+  /** The hash of the key last counted (by `recordMiss` or `insertFrequency`). */
+  lastHash = 0
   private rand = 0x2545f491
 
   /** A lookup missed `key`: count it. */
   recordMiss(key: unknown): void {
-    this.lastMissFreq = this.sketch.increment(typeof key === 'string' ? hashString(key) : hashKey(key))
+    const h = typeof key === 'string' ? hashString(key) : hashKey(key)
+    this.lastHash = h
+    this.lastMissFreq = this.sketch.increment(h)
   }
 
   /** The frequency a new entry starts with (the miss just before it already counted it). */
   insertFrequency(key: unknown, fromMiss: boolean): number {
-    return fromMiss && this.lastMissFreq > 0 ? this.lastMissFreq : this.sketch.increment(hashKey(key))
+    if (fromMiss && this.lastMissFreq > 0) return this.lastMissFreq
+    const h = hashKey(key)
+    this.lastHash = h
+    return this.sketch.increment(h)
   }
 
   /** Whether a candidate of frequency `candidate` replaces a victim of frequency `victim`. */

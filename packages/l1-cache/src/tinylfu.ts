@@ -2,18 +2,23 @@
  * Internal: the `'tinylfu'` policy, adaptive W-TinyLFU. New entries enter a small LRU window (list 0); an entry
  * leaving it is a candidate for the main space, a segmented LRU of probation (list 1) and protected (list 2),
  * which it enters only if the TinyLFU admission (src/admission.ts) prefers it to probation's least recent
- * entry. A probation hit promotes to protected (at most 80% of the main space). The window's share is tuned by
- * the window climber (src/climber.ts); every `period` lookups the frequencies are aged.
+ * entry. A probation hit promotes to protected (at most 80% of the main space). The window's share is chosen,
+ * for a cache bounded by count, by miniature simulations of this same policy with fixed windows (src/minisim.ts;
+ * the window starts at 100%, LRU), else tuned by the density climber (src/climber.ts); every `period` lookups
+ * the frequencies are aged.
  *
  * Each slot's policy byte (`store.meta`) holds its segment (bits 4-5), an exact 4-bit frequency for residents
- * (bits 0-3) and whether it was hit since it was inserted (bit 6).
+ * (bits 0-3), whether it was hit since it was inserted (bit 6) and whether its key is in the miniatures' sample
+ * (bit 7).
  * @internal
  */
 import { TinyLfuAdmission } from './admission.js'
 import { WindowClimber } from './climber.js'
+import { type Miniature, MiniSim } from './minisim.js'
 import type { EvictionPolicy, PolicyContext } from './policy.js'
-import { FIRST, type SlotStore } from './slots.js'
-import type { Counters } from './stats.js'
+import { hashKey } from './sketch.js'
+import { FIRST, SlotStore } from './slots.js'
+import { Counters } from './stats.js'
 import { TUNING } from './tuning.js'
 import type { EvictionReason } from './types.js'
 
@@ -24,8 +29,10 @@ const Q_SHIFT = 4
 const FREQ = 15
 /** Policy byte bit: the entry was hit since it was inserted (only then is its count worth writing back). */
 const TOUCH = 64
+/** Policy byte bit: the key is in the miniatures' sample (src/minisim.ts): its lookups are replayed there. */
+const SAMPLED = 128
 /** Mask of the policy byte's bits that moves between segments keep. */
-const KEEP = FREQ | TOUCH
+const KEEP = FREQ | TOUCH | SAMPLED
 /** Iteration order: protected, window, probation. */
 const HEADS: readonly number[] = [PROT, WIN, PROB]
 
@@ -41,6 +48,12 @@ export class WTinyLfuPolicy<K> implements EvictionPolicy<K> {
   private readonly evict: (slot: number) => void
   private readonly admission = new TinyLfuAdmission()
   private readonly climber: WindowClimber
+  /** The miniatures that choose the window (count-bounded caches; `null`: the climber does). */
+  private readonly sim: MiniSim | null
+  /** A miniature's policy: the window stays where it was set. */
+  private readonly fixed: boolean
+  /** The cache has been full (count-bounded caches with miniatures: they restart then). */
+  private filled = false
   /** Hits in the window segment: all of them, and those only the window earns (see recencyHit). */
   private windowRaw = 0
   private windowHits = 0
@@ -58,7 +71,11 @@ export class WTinyLfuPolicy<K> implements EvictionPolicy<K> {
   private lastAge = 0
   private readonly fastEvict: boolean = TUNING.fastEvict
 
-  constructor(ctx: PolicyContext<K>) {
+  /**
+   * @param ctx - the cache's context
+   * @param fixed - for a miniature (src/minisim.ts): its window share, fixed, and its ageing period (lookups)
+   */
+  constructor(ctx: PolicyContext<K>, fixed?: { share: number; period: number }) {
     this.store = ctx.store
     this.counters = ctx.counters
     this.max = ctx.max
@@ -66,15 +83,23 @@ export class WTinyLfuPolicy<K> implements EvictionPolicy<K> {
     this.maxWeight = ctx.maxWeight
     this.capUnits = ctx.capUnits
     this.evict = ctx.evict
-    this.windowMax = Math.max(this.minWindow(), this.capUnits * TUNING.initialWindow)
+    const simulated =
+      !fixed && TUNING.sim && ctx.maxWeight === Number.POSITIVE_INFINITY && MiniSim.fits(this.max)
+    const start = fixed ? fixed.share : simulated ? TUNING.simStart : TUNING.initialWindow
+    this.windowMax = Math.max(this.minWindow(), this.capUnits * start)
     this.protectedMax = (this.capUnits - this.windowMax) * 0.8
     this.climber = new WindowClimber(this.capUnits, this.minWindow())
     this.setPeriods(this.max > 0 ? this.max : this.store.slotCap)
+    this.fixed = fixed !== undefined
+    if (fixed) this.period = fixed.period
+    this.sim = simulated ? new MiniSim(this.max, start, this.period, miniature) : null
     this.nextCheck = Math.min(this.sample, this.period)
   }
 
   onMiss(key: K): void {
     this.admission.recordMiss(key)
+    const sim = this.sim
+    if (sim?.sampled(this.admission.lastHash)) sim.replay(this.admission.lastHash)
     if (this.counters.hits + this.counters.misses >= this.nextCheck) this.periodic()
   }
 
@@ -83,6 +108,7 @@ export class WTinyLfuPolicy<K> implements EvictionPolicy<K> {
     const meta = this.store.meta!
     const m = meta[slot]!
     meta[slot] = ((m & FREQ) !== FREQ ? m + 1 : m) | TOUCH
+    if (m >= SAMPLED) this.sim!.replay(hashKey(this.store.keyList[slot]))
     const q = (m >>> Q_SHIFT) & 3
     if (q === PROB) this.promote(slot)
     else {
@@ -120,10 +146,18 @@ export class WTinyLfuPolicy<K> implements EvictionPolicy<K> {
 
   onInsert(slot: number, key: K, size: number, fromMiss: boolean): void {
     const store = this.store
-    store.meta![slot] = this.admission.insertFrequency(key, fromMiss)
+    const f = this.admission.insertFrequency(key, fromMiss)
+    const sim = this.sim
+    store.meta![slot] = sim?.sampled(this.admission.lastHash) ? f | SAMPLED : f
     store.append(WIN, slot)
     this.windowWeight += size
+    if (!this.filled && store.count > this.maxCount) this.fill()
     this.makeRoom()
+  }
+
+  private fill(): void {
+    this.filled = true
+    if (this.sim !== null) this.sim.restart()
   }
 
   onUpdate(slot: number, delta: number): void {
@@ -270,7 +304,17 @@ export class WTinyLfuPolicy<K> implements EvictionPolicy<K> {
         meta[s] = (m & ~FREQ) | ((m & FREQ) >>> 1)
       }
     }
-    if (TUNING.climb) {
+    // a miniature keeps its window
+    if (!this.fixed) this.steer(hits, lookups)
+    this.climber.startSample(hits, this.windowHits, this.windowRaw, lookups)
+  }
+
+  /** Every sample: the window moves to the miniatures' leader, or by the climber's density steering. */
+  private steer(hits: number, lookups: number): void {
+    if (this.sim !== null) {
+      const target = this.sim.follow() * this.capUnits
+      if (target !== this.windowMax) this.adjustWindow(target - this.windowMax)
+    } else if (TUNING.climb) {
       const store = this.store
       const used = store.sizes === null ? store.count : store.weight
       const w = this.windowWeight
@@ -285,7 +329,6 @@ export class WTinyLfuPolicy<K> implements EvictionPolicy<K> {
       )
       if (amount !== 0) this.adjustWindow(amount)
     }
-    this.climber.startSample(hits, this.windowHits, this.windowRaw, lookups)
   }
 
   /** Ageing period and climber sample for an entry capacity of `entries`. */
@@ -334,5 +377,52 @@ export class WTinyLfuPolicy<K> implements EvictionPolicy<K> {
       this.moveTo(PROB, s)
       this.windowWeight -= store.weightOf(s)
     }
+  }
+}
+
+/** A miniature for src/minisim.ts: this policy with a fixed window over a storage of its own, keyed by hash. */
+function miniature(cap: number, share: number, period: number): Miniature {
+  const store = new SlotStore<number, number>(cap, true, false)
+  const counters = new Counters()
+  const evict = (slot: number): void => {
+    const key = store.keyList[slot]!
+    policy.onRemove(slot, key, 'evict')
+    store.unlink(slot)
+    store.map.delete(key)
+    store.count--
+    store.weight--
+    store.free(slot)
+  }
+  const ctx = {
+    store,
+    counters,
+    max: cap,
+    maxCount: cap,
+    maxWeight: Number.POSITIVE_INFINITY,
+    capUnits: cap,
+    evict,
+  }
+  const policy = new WTinyLfuPolicy<number>(ctx, { share, period })
+  return {
+    access(h: number): number {
+      const found = store.map.get(h)
+      if (found !== undefined) {
+        counters.hits++
+        policy.onHit(found)
+        return 0
+      }
+      counters.misses++
+      policy.onMiss(h)
+      const grown = store.slotCap
+      const slot = store.alloc()
+      if (store.slotCap !== grown) policy.onGrow(store.slotCap)
+      store.map.set(h, slot)
+      store.keyList[slot] = h
+      store.valList[slot] = 1
+      store.count++
+      store.weight++
+      policy.onInsert(slot, h, 1, true)
+      return 1
+    },
   }
 }

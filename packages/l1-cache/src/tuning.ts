@@ -1,5 +1,5 @@
 /**
- * @internal Tuning constants of the W-TinyLFU policy (src/tinylfu.ts, src/admission.ts, src/climber.ts),
+ * @internal Tuning constants of the W-TinyLFU policy (src/tinylfu.ts, src/admission.ts, src/climber.ts, src/minisim.ts),
  * exported (not from the package entry) for the policy study in bench/ and the tests; not part of the API.
  * Read where they are used (`fastEvict` and the climber's sizes when a cache is created), so set them before
  * creating the caches. How the values were chosen: bench/policy-study.ts and the README's policy section.
@@ -34,6 +34,12 @@ export const TUNING: {
   longSamples: number
   writeBack: boolean
   fastEvict: boolean
+  sim: boolean
+  simStart: number
+  shares: readonly number[]
+  miniSize: number
+  simHorizon: number
+  simMargin: number
 } = {
   countersPerSlot: 2,
   minCounters: 1024,
@@ -74,4 +80,15 @@ export const TUNING: {
   writeBack: true,
   // the steady-state eviction shortcut of WTinyLfuPolicy.evict (off only to test that it decides like the general path)
   fastEvict: true,
+  // miniature simulations (src/minisim.ts) choose the window of count-bounded caches (false: the density climber)
+  sim: true,
+  // the window's share at creation when the miniatures steer it: LRU until they show a split that beats it
+  simStart: 1,
+  // the window shares the miniatures run (1: LRU)
+  shares: [0.01, 0.05, 0.2, 0.5, 0.8, 1],
+  // entries per miniature (the sample rate is the power of two that brings the capacity nearest above it)
+  miniSize: 32,
+  // the miniatures' misses are discounted over simHorizon x capacity lookups; a new leader must miss simMargin less
+  simHorizon: 64,
+  simMargin: 0.02,
 }

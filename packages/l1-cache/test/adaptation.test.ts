@@ -43,6 +43,17 @@ describe('the adaptive window: never far below LRU where recency wins, far above
   })
 
   test.each([
+    ['zigzag 2000 keys, cap 400', zigzag(2000, 26), 400],
+    ['zigzag 2000 keys, cap 100', zigzag(2000, 26), 100],
+    ['zigzag 2000 keys, cap 20', zigzag(2000, 26), 20],
+  ] as const)(
+    '%s: the miniatures keep LRU, hit for hit (the density climber lost 0.1-0.4 point)',
+    (_name, stream, max) => {
+      expect(hits(stream, max, 'tinylfu')).toBe(hits(stream, max, 'lru'))
+    },
+  )
+
+  test.each([
     ['a loop over 1.5 x the capacity: 50', loopOver(1500, 300_000), 1000, 50],
     [
       'Zipf 0.9 over 5000 keys, a 3000-key scan every 10k accesses: 3',

@@ -5,7 +5,7 @@ import { casesOf, TRACES, type TraceCase } from './trace-cases.js'
 /**
  * Hit ratios identical to the digit: every real trace of bench/traces x 1%, 5%, 20% of its distinct keys x both
  * policies gives exactly the hit count recorded in test/fixtures/trace-hits.json (first generated with
- * the code before the policy seam was cut, regenerated for 0.3's density climber; regenerate it only for a
+ * the code before the policy seam was cut, regenerated for 0.3's density climber and for the miniature simulations that replaced it for caches bounded by count; regenerate it only for a
  * change meant to move hit ratios, and say so in that change).
  */
 const fixture = JSON.parse(readFileSync(new URL('./fixtures/trace-hits.json', import.meta.url), 'utf8')) as {
