@@ -14,7 +14,7 @@ import { openSqliteStore } from './db/sqlite.js'
 import type { DemoStore } from './db/types.js'
 import { PortInUseError } from './errors.js'
 import { createFence, type Fence } from './fence.js'
-import { type LastInvalidation, type RemoteReport, recordRemote } from './invalidate.js'
+import { currentPurger, type LastInvalidation, type RemoteReport, recordRemote } from './invalidate.js'
 import { createReadCaches, type ReadCaches } from './read-caches.js'
 import type { CircuitRecord, InvalidationRecord } from './records.js'
 import { type DemoRedis, openRedis, type RedisInfo, redisInfo } from './redis.js'
@@ -45,7 +45,12 @@ export interface DemoTestHooks {
 
 /** Options of {@link createDemo} beyond the configuration. */
 export interface DemoOptions {
-  /** Purges the CDN by tag on updates. @default none */
+  /**
+   * The demo runs behind a CDN: its tags purge it with every invalidation (`deleteByTag` / `expireByTag`), through
+   * the purger of the moment (`purger`, then `setPurger`). @default `true` when `purger` is given, else `false`
+   */
+  cdn?: boolean
+  /** Purges the CDN by tag on updates (implies `cdn`). @default none */
   purger?: TagPurger
   /** Receives one line per notable event (start-up choices). @default console.log */
   log?: (line: string) => void
@@ -78,7 +83,10 @@ export interface Demo {
   readonly redisUrl: string | undefined
   /** The Redis in use as `/api/stats` shows it (the client library, the topology, the master's name). */
   readonly redis: RedisInfo
-  /** Replaces the CDN purger (set once nginx runs in front). */
+  /**
+   * Replaces the CDN purger (set once nginx runs in front).
+   * @throws Error when the demo was created without `{ cdn: true }` (its tags have no CDN layer) and Redis is there.
+   */
   setPurger(purger: TagPurger | undefined): void
   /**
    * Another instance reports when its bus applied an invalidation made here: added to that invalidation's
@@ -233,6 +241,7 @@ function registerRoutes(app: FastifyInstance, w: Wiring): void {
 export async function createDemo(config: DemoConfig, options: DemoOptions = {}): Promise<Demo> {
   const log = options.log ?? ((line: string) => console.log(line))
   let purger = options.purger
+  const behindCdn = options.cdn ?? purger !== undefined
   const metrics = createCacheMetrics() // cdn, l1, l2, db
   const raw = await openStore(config, log)
   const cleanup: Array<() => Promise<unknown>> = [() => raw.close()]
@@ -257,6 +266,7 @@ export async function createDemo(config: DemoConfig, options: DemoOptions = {}):
       invalidations,
       cleanup,
       onRemoteInvalidation: options.onRemoteInvalidation,
+      cdn: behindCdn ? currentPurger(() => purger) : undefined,
     })
     const pool = openPool(config)
     const app = await createServer(config, fence, http.observer)
@@ -289,6 +299,8 @@ export async function createDemo(config: DemoConfig, options: DemoOptions = {}):
       redisUrl: redis.url,
       redis: redisInfo(redis),
       setPurger(p) {
+        if (p !== undefined && !behindCdn && writes.tags !== undefined)
+          throw new Error('createDemo(config, { cdn: true }) for a demo behind a CDN: its tags purge it')
         purger = p
       },
       recordBusLatency: (report) => recordRemote(wiring.lastInvalidations, report),

@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto'
 import { closeSync, openSync, readSync, statSync, unlinkSync } from 'node:fs'
 import { join } from 'node:path'
+import { PurgeFailedError, type PurgeFailure, type PurgeReport } from '@tierkit/cdn-headers'
 
 /** How long a purge is remembered for the late-store check (longer than any upstream answer: nginx's 60 s read timeout). */
 const PURGE_MEMORY_MS = 120_000
@@ -18,12 +19,37 @@ const GENERIC_TAGS: ReadonlySet<string> = new Set(['public', 'products'])
 /** How a purge treats a tagged URL: `soft` re-fetches it (its entry replaced, no MISS), `hard` removes its entry. */
 export type CdnPurgeMode = 'hard' | 'soft'
 
-/** What one purge did at the edge. */
-export interface CdnPurgeResult {
+/**
+ * What one purge did at the edge: `@tierkit/cdn-headers`' `PurgeReport` (every tag purged or failed, with its
+ * reason; `hardened`: a soft purge's tag whose re-fetch did not replace an entry, so it was removed), and the
+ * URLs it touched.
+ */
+export interface CdnPurgeResult extends PurgeReport {
   /** URLs re-fetched through nginx (their entries replaced with the new content). */
   refetched: number
   /** URLs whose cache file was removed (the next request is a MISS). */
   removed: number
+}
+
+/** Whether a re-fetch's answer may have replaced the entry (else the old one is still there). */
+export interface RefetchAnswer {
+  status: number
+  cacheControl: string
+}
+
+/** Whether nginx may have stored a re-fetch's answer (as `@tierkit/cdn-headers`' nginx purger judges it). */
+export function mayBeStored(a: RefetchAnswer): boolean {
+  return a.status > 0 && a.status < 500 && !/no-store|no-cache|private/i.test(a.cacheControl)
+}
+
+/** Removes the cache file at `path`: `true`, `false` when it was not there, or the error. */
+function removeFile(path: string): boolean | Error {
+  try {
+    unlinkSync(path)
+    return true
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ENOENT' ? false : (e as Error)
+  }
 }
 
 /** A CDN lookup's outcome. */
@@ -41,8 +67,8 @@ export function cdnOutcome(cache: string): CdnOutcome | undefined {
 export interface CdnLogSinks {
   /** A lookup of a cacheable route (`/api/public/…`), with nginx's request time. */
   onLookup(outcome: CdnOutcome, ms: number): void
-  /** Re-fetches `uri` through nginx with the purge header (its entry is replaced). */
-  refetch(uri: string): Promise<unknown>
+  /** Re-fetches `uri` through nginx with the purge header (its entry is replaced when the answer may be stored). */
+  refetch(uri: string): Promise<RefetchAnswer>
 }
 
 /** The access log reader, the tag index and the late-store check of one nginx. */
@@ -84,7 +110,10 @@ export class CdnLog {
     }
   }
 
-  /** Purges what the index knows of `tags`; a response that started before `staleBefore` and is logged later is stale. */
+  /**
+   * Purges what the index knows of `tags`, tag by tag; a response that started before `staleBefore` and is
+   * logged later is stale. Never rejects: a cache file that could not be removed fails its tags (reason `io`).
+   */
   async purge(
     tags: readonly string[],
     staleBefore: number,
@@ -93,9 +122,25 @@ export class CdnLog {
     // the log first: what is in it now is in the index, and purged below (not again by the late-store check)
     this.read()
     for (const t of tags) if ((this.#purgedAt.get(t) ?? 0) < staleBefore) this.#purgedAt.set(t, staleBefore)
-    const uris = new Set<string>()
-    for (const t of tags) for (const u of this.#tagIndex.get(t) ?? []) uris.add(u)
-    return this.#purgeUris(uris, mode)
+    const uris = new Map<string, string[]>()
+    for (const t of new Set(tags)) {
+      for (const u of this.#tagIndex.get(t) ?? []) uris.set(u, [...(uris.get(u) ?? []), t])
+    }
+    const done = await this.#purgeUris(uris.keys(), mode)
+    const failed = new Map<string, Error>()
+    const hardened = new Set<string>()
+    for (const [u, error] of done.errors) for (const t of uris.get(u) ?? []) failed.set(t, error)
+    for (const u of done.hardened) for (const t of uris.get(u) ?? []) hardened.add(t)
+    const report: CdnPurgeResult = { purged: [], hardened: [], failed: [], ...done.counts }
+    for (const t of new Set(tags)) {
+      const error = failed.get(t)
+      if (error !== undefined) report.failed.push(ioFailure(t, error))
+      else {
+        report.purged.push(t)
+        if (hardened.has(t)) report.hardened.push(t)
+      }
+    }
+    return report
   }
 
   #newLines(): string[] {
@@ -153,26 +198,53 @@ export class CdnLog {
   }
 
   /**
-   * Soft: replaces (re-fetches) the URIs whose only specific tag is one product's, deletes the others' cache files.
-   * Hard: deletes every URI's cache file.
+   * Soft: replaces (re-fetches) the URIs whose only specific tag is one product's, deletes the others' cache files
+   * (and those of the re-fetches that did not replace their entry: hardened). Hard: deletes every URI's cache file.
+   * A file that could not be deleted (other than not being there) is in `errors`, its URI kept in the index.
    */
-  async #purgeUris(uris: Iterable<string>, mode: CdnPurgeMode = 'soft'): Promise<CdnPurgeResult> {
+  async #purgeUris(
+    uris: Iterable<string>,
+    mode: CdnPurgeMode = 'soft',
+  ): Promise<{
+    counts: { refetched: number; removed: number }
+    errors: Map<string, Error>
+    hardened: string[]
+  }> {
     const refetch: string[] = []
-    let removed = 0
+    const remove: string[] = []
     for (const u of uris) {
       const specific = (this.#uriTags.get(u) ?? []).filter((t) => !GENERIC_TAGS.has(t))
       if (mode === 'soft' && specific.length === 1) refetch.push(u)
+      else remove.push(u)
+    }
+    const answers = await Promise.all(
+      refetch.map((u) => this.#sinks.refetch(u).then(mayBeStored, () => false)),
+    )
+    const hardened = refetch.filter((_, i) => !answers[i])
+    const errors = new Map<string, Error>()
+    let removed = 0
+    for (const u of [...remove, ...hardened]) {
+      const r = removeFile(this.#cacheFile(u))
+      if (r instanceof Error) errors.set(u, r)
       else {
-        try {
-          unlinkSync(this.#cacheFile(u))
-          removed++
-        } catch {
-          // not stored (any more): nothing to drop
-        }
+        if (r) removed++
         this.#forget(u)
       }
     }
-    await Promise.all(refetch.map((u) => this.#sinks.refetch(u)))
-    return { refetched: refetch.length, removed }
+    return { counts: { refetched: refetch.length - hardened.length, removed }, errors, hardened }
   }
+}
+
+/** A tag not purged because a cache file of it could not be removed. */
+function ioFailure(tag: string, cause: Error): PurgeFailure {
+  const error = new PurgeFailedError(
+    0,
+    [tag],
+    `CDN purge of ${tag}: could not remove a cache file: ${cause.message}`,
+    {
+      cause,
+      reason: 'io',
+    },
+  )
+  return { tag, reason: 'io', error }
 }

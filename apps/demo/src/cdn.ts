@@ -32,7 +32,7 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { CacheMetrics } from '@tierkit/metrics'
 import { freePort, isRunning, trackChild, trackDir } from '@tierkit/testkit/core'
-import { CdnLog, type CdnPurgeResult } from './cdn-log.js'
+import { CdnLog, type CdnPurgeResult, type RefetchAnswer } from './cdn-log.js'
 import { PURGE_HEADER } from './invalidate.js'
 import type { TagPurger } from './routes/product-writes.js'
 
@@ -40,8 +40,12 @@ import type { TagPurger } from './routes/product-writes.js'
 export interface Cdn extends TagPurger {
   /** `http://127.0.0.1:PORT` */
   readonly url: string
+  /** nginx's cache folder (`proxy_cache_path`, levels 1:2, keyed by the request URI). */
+  readonly cacheDir: string
   /** Responses found stored after a purge that they predate (each purged again): the late-store check's count. */
   readonly lateStores: number
+  /** Purges by tag (see the module comment): every tag purged or failed, and the URLs re-fetched and removed. */
+  purgeTags(tags: readonly string[], options?: { mode?: 'hard' | 'soft' }): Promise<CdnPurgeResult>
   /** Stops nginx and removes its folder. */
   close(): Promise<void>
 }
@@ -151,15 +155,17 @@ function prepareDir(port: number, upstreams: readonly string[]): string {
   return dir
 }
 
-/** One GET through nginx; resolves with the status once the body is read. */
-type FetchThrough = (path: string, headers: Record<string, string>) => Promise<number>
+/** One GET through nginx; resolves with the status and Cache-Control once the body is read. */
+type FetchThrough = (path: string, headers: Record<string, string>) => Promise<RefetchAnswer>
 
 function fetcher(url: string, agent: Agent): FetchThrough {
   return (path, headers) =>
     new Promise((resolve, reject) => {
       const req = request(`${url}${path}`, { headers, agent }, (res) => {
         res.resume()
-        res.on('end', () => resolve(res.statusCode ?? 0))
+        const cacheControl = String(res.headers['cache-control'] ?? '')
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, cacheControl }))
+        res.on('error', reject)
       })
       req.on('error', reject)
       req.end()
@@ -228,6 +234,7 @@ export async function startCdn(options: CdnOptions): Promise<Cdn> {
   const confirms = new Set<ReturnType<typeof setTimeout>>()
   return {
     url,
+    cacheDir: join(dir, 'cache'),
     get lateStores() {
       return log.lateStores
     },

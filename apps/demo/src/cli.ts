@@ -10,18 +10,19 @@
  * watchdog (see redis-server.ts). The supervisor is supervisor.ts.
  */
 import { parseArgs } from 'node:util'
+import { PurgeFailedError } from '@tierkit/cdn-headers'
 import { createDemo, type Demo } from './app.js'
 import { type Cdn, startCdn } from './cdn.js'
 import type { CdnPurgeResult } from './cdn-log.js'
 import { type DemoConfig, loadConfig } from './config.js'
 import { ConfigError, DemoError } from './errors.js'
-import { CHILD_ENV, type ToInstance, type ToSupervisor } from './ipc.js'
+import { CHILD_ENV, fromIpcReport, type ToInstance, type ToSupervisor } from './ipc.js'
 import { closeBehindCdn, exitAfter, onSignals } from './lifecycle.js'
 import { runSupervisor } from './supervisor.js'
 
 /** One instance, in this process (`--instances 1`, the default). */
 async function runSingle(config: DemoConfig, withCdn: boolean): Promise<void> {
-  const demo = await createDemo(config)
+  const demo = await createDemo(config, { cdn: withCdn })
   let cdn: Cdn | undefined
   if (withCdn) {
     try {
@@ -65,7 +66,9 @@ async function runInstance(config: DemoConfig): Promise<void> {
   // the supervisor is gone (exited, crashed or SIGKILLed): never outlive it
   process.on('disconnect', () => stop('supervisor gone'))
   onSignals(stop)
+  const withCdn = process.env.TIERKIT_DEMO_CDN === '1'
   demo = await createDemo(config, {
+    cdn: withCdn,
     log: (l) => console.log(`${label} ${l}`),
     // the writer learns when this instance applied its invalidation: through the supervisor
     onRemoteInvalidation: (e) =>
@@ -74,31 +77,38 @@ async function runInstance(config: DemoConfig): Promise<void> {
   if (stopping) return
   const pending = new Map<
     number,
-    { resolve: (r: CdnPurgeResult | undefined) => void; reject: (e: Error) => void }
+    { resolve: (r: CdnPurgeResult) => void; reject: (e: Error) => void; tags: readonly string[] }
   >()
+  /** Every tag failed: no supervisor, or no CDN running there (yet). */
+  const unavailable = (tags: readonly string[], why: string): CdnPurgeResult => {
+    const error = new PurgeFailedError(0, tags, why, { reason: 'unavailable' })
+    const failed = tags.map((tag) => ({ tag, reason: 'unavailable' as const, error }))
+    return { purged: [], hardened: [], failed, refetched: 0, removed: 0 }
+  }
   let nextId = 0
   process.on('message', (m: ToInstance) => {
     if (m.type === 'purged') {
       const p = pending.get(m.id)
       pending.delete(m.id)
-      if (m.error === undefined) p?.resolve(m.result)
-      else p?.reject(new Error(m.error))
+      if (m.error !== undefined) p?.reject(new Error(m.error))
+      else if (m.result !== undefined) p?.resolve(fromIpcReport(m.result))
+      else p?.resolve(unavailable(p.tags, 'the supervisor runs no CDN (yet)'))
     } else if (m.type === 'cdn') {
       for (const [outcome, ms] of m.lookups) demo!.metrics.observer.record('cdn', outcome, ms)
     } else if (m.type === 'bus-latency') {
       demo!.recordBusLatency({ instance: m.by, tags: m.tags, at: m.at })
     }
   })
-  if (process.env.TIERKIT_DEMO_CDN === '1') {
+  if (withCdn) {
     demo.setPurger({
       purgeTags: (tags, options) =>
-        new Promise<CdnPurgeResult | undefined>((resolve, reject) => {
+        new Promise<CdnPurgeResult>((resolve, reject) => {
           const id = ++nextId
-          pending.set(id, { resolve, reject })
-          // no supervisor, no CDN to purge: nothing is left to do
+          pending.set(id, { resolve, reject, tags })
+          // no supervisor: no CDN to reach
           if (!send({ type: 'purge', id, tags, mode: options?.mode ?? 'soft' })) {
             pending.delete(id)
-            resolve(undefined)
+            resolve(unavailable(tags, 'the supervisor is gone'))
           }
         }),
     })

@@ -104,9 +104,10 @@ export const dashboardHtml: string = `<!doctype html>
     document.querySelector('#invalidations tbody').innerHTML = s.invalidations.slice(0, 12).map((e) => '<tr><td>' + new Date(e.at).toLocaleTimeString() + '</td><td>' + esc(e.kind) + '</td><td>' + esc([...e.keys, ...e.tags.map((t) => '#' + t)].join(' ')) + '</td><td>' + esc(e.from) + '</td></tr>').join('') || '<tr><td colspan="4">none yet</td></tr>'
     const li = s.lastInvalidation
     document.getElementById('last-inv-what').textContent = li ? '(' + li.tags.map((t) => '#' + t).join(' ') + ', ' + new Date(li.at).toLocaleTimeString() + ')' : ''
-    // then one row per other instance: from the PUT's arrival here to its bus applying the tags there
+    // l1 (evicted here), then l2, bus and cdn as the tags call returned them (ms from its start), then one row per
+    // other instance: from that start to its bus applying the tags there
     const remote = li ? (li.remote || []).map((r) => '<tr class="remote"><td>l1 @ ' + esc(r.instance) + '</td><td>' + esc(li.mode) + '</td><td>' + fmtMs(r.ms) + '</td><td>bus: tags applied</td></tr>').join('') : ''
-    document.querySelector('#last-invalidation tbody').innerHTML = li ? li.layers.map((l) => '<tr><td>' + esc(l.layer) + '</td><td>' + esc(l.mode) + '</td><td>' + fmtMs(l.ms) + '</td><td class="' + (l.result.startsWith('failed') ? 'bad' : '') + '">' + esc(l.result) + '</td></tr>').join('') + remote : '<tr><td colspan="4">no update yet (PUT /api/products/:id)</td></tr>'
+    document.querySelector('#last-invalidation tbody').innerHTML = li ? li.layers.map((l) => '<tr><td>' + esc(l.layer) + '</td><td>' + esc(l.mode) + '</td><td>' + fmtMs(l.ms) + '</td><td class="' + (l.result.startsWith('failed') ? 'bad' : '') + '" title="' + esc((l.failed || []).map((f) => f.tag + ': ' + f.message).join('; ')) + '">' + esc(l.result) + '</td></tr>').join('') + remote : '<tr><td colspan="4">no update yet (PUT /api/products/:id)</td></tr>'
     document.getElementById('circuit').innerHTML = s.circuit.length === 0 ? 'no change since start' : s.circuit.slice(-6).map((c) => new Date(c.at).toLocaleTimeString() + ' <span class="' + (c.state === 'closed' ? 'ok' : 'bad') + '">' + esc(c.state) + '</span>').join(' → ')
     draw('hit-chart', ['cdn', 'l1', 'l2', 'db'], { max: 1, fmt: (v) => (v * 100).toFixed(0) + '%' })
     draw('latency-chart', ['p50', 'p95', 'p99'], { fmt: (v) => v.toFixed(v < 10 ? 1 : 0) })

@@ -8,7 +8,7 @@ import { type ChildProcess, fork } from 'node:child_process'
 import { type Cdn, startCdn } from './cdn.js'
 import type { CdnPurgeMode, CdnPurgeResult } from './cdn-log.js'
 import type { DemoConfig } from './config.js'
-import { CHILD_ENV, type ToInstance, type ToSupervisor } from './ipc.js'
+import { CHILD_ENV, type ToInstance, type ToSupervisor, toIpcReport } from './ipc.js'
 import { closeBehindCdn, exitAfter, onSignals } from './lifecycle.js'
 import { findRedisServer, type LocalRedis, startLocalRedis } from './redis-server.js'
 
@@ -136,7 +136,8 @@ class Supervisor {
   }
 
   #purge(child: ChildProcess, m: { id: number; tags: readonly string[]; mode: CdnPurgeMode }): void {
-    const reply = (error?: string, result?: CdnPurgeResult): void => {
+    const reply = (error?: string, r?: CdnPurgeResult): void => {
+      const result = r === undefined ? undefined : toIpcReport(r)
       if (child.connected) child.send({ type: 'purged', id: m.id, error, result } satisfies ToInstance)
     }
     if (!this.#cdn) reply()

@@ -3,6 +3,7 @@
  * write-behind queue of view counts (with Redis) into the database.
  */
 import {
+  type CdnPurger,
   createInvalidationBus,
   createTags,
   deleteOnUpdate,
@@ -119,6 +120,8 @@ export interface WritesDeps {
   cleanup: Array<() => Promise<unknown>>
   /** Told of each tag invalidation from another instance once the bus applied it. */
   onRemoteInvalidation?: ((e: RemoteInvalidation) => void) | undefined
+  /** The CDN in front (the demo's purger): the tags purge it after Redis and the bus. @default none */
+  cdn?: CdnPurger | undefined
 }
 
 /** A tag invalidation of another instance, applied here by the bus. */
@@ -152,6 +155,9 @@ export async function openWrites(deps: WritesDeps): Promise<Writes> {
         namespace: 'demo:products',
         bus: b,
         grace: TAG_GRACE_MS,
+        // one invalidation API across the layers: deleteByTag / expireByTag purge the CDN too (after the bus,
+        // cdnDelay's 50 ms, so the other instances have the new versions when nginx asks one of them again)
+        ...(deps.cdn ? { cdn: deps.cdn } : {}),
       })
   }
   const productWriter = deleteOnUpdate<Product>({

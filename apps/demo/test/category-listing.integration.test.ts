@@ -94,6 +94,7 @@ describe('the category listing across two instances on one Redis', () => {
     const last = (await json(`${a.url}/api/stats`)).body.lastInvalidation
     expect(last.tags).toEqual(['product:42', `category:${category}`])
     expect(last.layers[1]).toMatchObject({ layer: 'l2', result: 'deleteByTag' })
+    expect(last.layers[2]).toMatchObject({ layer: 'bus', result: 'published' })
     await until(async () => {
       const inv = (await json(`${b.url}/api/stats`)).body.invalidations as Array<{
         kind: string
@@ -160,8 +161,11 @@ describe('the category listing through nginx (--cdn)', () => {
     }, 'the access log to be read')
     const put = await json(`${cdn.url}/api/products/42`, { method: 'PUT', body: { priceCents: old! + 11 } })
     expect(put.status).toBe(200)
-    const cdnLayer = (await json(`${demo.url}/api/stats`)).body.lastInvalidation.layers[2]
+    const cdnLayer = (await json(`${demo.url}/api/stats`)).body.lastInvalidation.layers[3]
+    // from the tags call (expireByTag with the demo's purger as its cdn): the listing URL removed
+    expect(cdnLayer).toMatchObject({ layer: 'cdn', mode: 'soft' })
     expect(cdnLayer.result).toMatch(/^\d+ re-fetched, [1-9]\d* removed$/)
+    expect(cdnLayer.ms).toBeGreaterThanOrEqual(49) // after the bus and the tags' cdnDelay
     const next = await fetch(url)
     expect(next.headers.get('x-cache-status')).toBe('MISS')
     expect(priceIn((await next.json()) as Listing, 42)).toBe(old! + 11)
@@ -212,12 +216,13 @@ describe('--instances 2: the bus latency to the other instance, reported over IP
     try {
       const page = await browser.newPage()
       await page.goto(`${a}/`)
-      await page.waitForFunction(() => document.querySelectorAll('#last-invalidation tbody tr').length === 4)
+      await page.waitForFunction(() => document.querySelectorAll('#last-invalidation tbody tr').length === 5)
       const rows = (await page.locator('#last-invalidation tbody tr').allInnerTexts()).map((r) =>
         r.split('\t'),
       )
-      expect(rows.map((r) => r[0])).toEqual(['l1', 'l2', 'cdn', 'l1 @ ipc-2'])
-      expect(rows[3]!.slice(1)).toEqual([
+      expect(rows.map((r) => r[0])).toEqual(['l1', 'l2', 'bus', 'cdn', 'l1 @ ipc-2'])
+      expect(rows[3]!.slice(1)).toEqual(['hard', '—', 'no cdn']) // no --cdn: the tags have no CDN layer
+      expect(rows[4]!.slice(1)).toEqual([
         'hard',
         expect.stringMatching(/^\d+(\.\d+)? ms$/),
         'bus: tags applied',

@@ -81,7 +81,7 @@ describe('the users route, whatever the encoding of its path', () => {
     const redis = await startRedis()
     stopRedis = () => redis.stop()
     db = testDb('sqlite')
-    demo = await startDemo({ ...db.env, REDIS_URL: redis.url })
+    demo = await startDemo({ ...db.env, REDIS_URL: redis.url }, { cdn: true })
     cdn = await startCdn({ upstreams: [demo.url] })
     demo.setPurger(cdn)
     email = (await demo.store.getUser(5))!.email

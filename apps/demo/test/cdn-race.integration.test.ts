@@ -110,7 +110,7 @@ describe('CDN mode, one instance: a miss in flight during a PUT', () => {
     db = testDb('sqlite')
     demo = await startDemo(
       { ...db.env, REDIS_URL: redis.url },
-      { testHooks: { beforeProductResponse: gate.hook } },
+      { cdn: true, testHooks: { beforeProductResponse: gate.hook } },
     )
     cdn = await startCdn({ upstreams: [demo.url], metrics: demo.metrics })
     demo.setPurger(cdn)
@@ -161,9 +161,9 @@ describe('CDN mode, two instances (one Redis, one database): the read on A, the 
     const env = { ...db.env, REDIS_URL: redis.url }
     a = await startDemo(
       { ...env, INSTANCE_ID: 'race-a' },
-      { testHooks: { beforeProductResponse: gate.hook } },
+      { cdn: true, testHooks: { beforeProductResponse: gate.hook } },
     )
-    b = await startDemo({ ...env, INSTANCE_ID: 'race-b' })
+    b = await startDemo({ ...env, INSTANCE_ID: 'race-b' }, { cdn: true })
     // nginx sends the reads to A; the PUTs go to B directly, which purges the same CDN (with the second purge
     // of a multi-instance CDN, which this one is although nginx knows one origin)
     cdn = await startCdn({ upstreams: [a.url], confirmPurgeMs: 200 })

@@ -66,17 +66,21 @@ describe('the dashboard in a real browser (Debian chromium through playwright-co
     )
     await page.waitForFunction(() => document.getElementById('pool-completed')!.textContent === '1')
     // the last invalidation, per layer: mode, latency, result (no CDN in this test)
-    await page.waitForFunction(() => document.querySelectorAll('#last-invalidation tbody tr').length === 3)
+    // l2, bus and cdn as the one tags call (expireByTag) returned them
+    await page.waitForFunction(() => document.querySelectorAll('#last-invalidation tbody tr').length === 4)
     const inv = (await page.locator('#last-invalidation tbody tr').allInnerTexts()).map((r) => r.split('\t'))
     expect(inv.map((r) => r.slice(0, 2))).toEqual([
       ['l1', 'soft'],
       ['l2', 'soft'],
+      ['bus', 'soft'],
       ['cdn', 'soft'],
     ])
     expect(inv[0]![2]).toMatch(/^\d+(\.\d+)? ms$/)
     expect(inv[1]![2]).toMatch(/^\d+(\.\d+)? ms$/)
     expect(inv[1]![3]).toBe('expireByTag')
-    expect(inv[2]!.slice(2)).toEqual(['—', 'no cdn'])
+    expect(inv[2]![2]).toMatch(/^\d+(\.\d+)? ms$/)
+    expect(inv[2]![3]).toBe('published')
+    expect(inv[3]!.slice(2)).toEqual(['—', 'no cdn']) // the API returned no cdn: none runs here
     expect(await text('last-inv-what')).toContain('#product:3')
     const l1 = await text('l1-hit-value')
     expect(l1).toMatch(/^\d+\.\d%$/)

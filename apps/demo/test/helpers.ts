@@ -156,7 +156,10 @@ export interface DemoBehindCdn {
   close(): Promise<void>
 }
 
-/** Starts a demo behind nginx; `purge`: the demo purges through that nginx (its `setPurger`). */
+/**
+ * Starts a demo behind nginx (`{ cdn: true }`: its tags have a CDN layer); `purge`: the demo purges through that
+ * nginx (its `setPurger`; else a tag purge fails, reason `unavailable`, until the test sets one).
+ */
 export async function startDemoBehindCdn(options: { purge: boolean }): Promise<DemoBehindCdn> {
   const redis = await startRedis()
   const db = testDb('sqlite')
@@ -169,7 +172,7 @@ export async function startDemoBehindCdn(options: { purge: boolean }): Promise<D
     await redis.stop()
   }
   try {
-    demo = await startDemo({ ...db.env, REDIS_URL: redis.url })
+    demo = await startDemo({ ...db.env, REDIS_URL: redis.url }, { cdn: true })
     cdn = await startCdn({ upstreams: [demo.url], metrics: demo.metrics })
     if (options.purge) demo.setPurger(cdn)
     return { db, demo, cdn, close }

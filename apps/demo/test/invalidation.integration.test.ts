@@ -1,4 +1,8 @@
+import { createHash } from 'node:crypto'
+import { existsSync, mkdirSync, rmSync } from 'node:fs'
+import { join } from 'node:path'
 import { startRedis } from '@tierkit/testkit'
+import { chromium } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Demo } from '../src/app.js'
 import type { Cdn } from '../src/cdn.js'
@@ -13,15 +17,23 @@ import {
   until,
 } from './helpers.js'
 
-// PUT /api/products/:id invalidates the product in every layer with one call path: this instance's L1, L2 by tag
-// (expireByTag soft by default, deleteByTag with ?invalidate=hard) and so every other instance's L1 through the
-// bus, and the CDN (soft: re-fetched, hard: removed). /api/stats shows each layer's latency.
+// PUT /api/products/:id invalidates the product in every layer with one call: this instance's L1 evicted, then
+// the tags' expireByTag (soft, the default) or deleteByTag (?invalidate=hard), which moves the versions on in
+// Redis (L2), publishes them on the bus (every other instance's L1) and purges the CDN (the demo's purger is the
+// tags' `cdn`; soft: re-fetched, hard: removed). /api/stats shows each layer's time as that call returned it.
 
 interface LayerRow {
   layer: string
   mode: string
   ms: number | null
   result: string
+  failed?: Array<{ tag: string; reason: string; message: string }>
+}
+
+/** The rows of the one tags call: l2 (Redis), bus, cdn, with their times from the call's start. */
+function apiRows(layers: LayerRow[]): { l2: LayerRow; bus: LayerRow; cdn: LayerRow } {
+  expect(layers.map((l) => l.layer)).toEqual(['l1', 'l2', 'bus', 'cdn'])
+  return { l2: layers[1]!, bus: layers[2]!, cdn: layers[3]! }
 }
 
 async function price(base: string, id: number): Promise<{ priceCents: number; headers: Headers }> {
@@ -93,12 +105,18 @@ describe.each<RedisClientName>(['ioredis', 'node-redis', 'iovalkey'])(
       expect(last.layers.map((l) => [l.layer, l.mode])).toEqual([
         ['l1', 'soft'],
         ['l2', 'soft'],
+        ['bus', 'soft'],
         ['cdn', 'soft'],
       ])
       expect(last.layers[0]!.ms).toBeTypeOf('number')
-      expect(last.layers[1]!.ms).toBeTypeOf('number')
-      expect(last.layers[1]!.result).toBe('expireByTag')
-      expect(last.layers[2]).toMatchObject({ ms: null, result: 'no cdn' })
+      const { l2, bus, cdn } = apiRows(last.layers)
+      expect(l2.result).toBe('expireByTag')
+      expect(l2.ms).toBeGreaterThan(0)
+      // the TagInvalidation's times run from the call's start: the bus publish after the Redis script
+      expect(bus).toMatchObject({ result: 'published' })
+      expect(bus.ms).toBeGreaterThanOrEqual(l2.ms!)
+      // no CDN: the tags have no cdn layer, so the call returned none (and waited no cdnDelay)
+      expect(cdn).toMatchObject({ ms: null, result: 'no cdn' })
       expect((await json(`${b.url}/api/stats`)).body.lastInvalidation).toBeNull() // B wrote nothing
     })
 
@@ -114,7 +132,10 @@ describe.each<RedisClientName>(['ioredis', 'node-redis', 'iovalkey'])(
       expect((await price(b.url, 43)).priceCents).toBe(old + 1)
       const last = await lastLayers(a.url)
       expect(last.mode).toBe('hard')
-      expect(last.layers[1]).toMatchObject({ layer: 'l2', mode: 'hard', result: 'deleteByTag' })
+      const { l2, bus, cdn } = apiRows(last.layers)
+      expect(l2).toMatchObject({ layer: 'l2', mode: 'hard', result: 'deleteByTag' })
+      expect(bus).toMatchObject({ layer: 'bus', mode: 'hard', result: 'published' })
+      expect(cdn).toMatchObject({ ms: null, result: 'no cdn' })
     })
 
     it('a mode other than soft or hard is refused, and nothing is written', async () => {
@@ -157,7 +178,7 @@ describe('a product update through nginx (--cdn)', () => {
     return body!.priceCents
   }
 
-  it('soft: the next request through nginx is a HIT with the new content; three layers timed', async () => {
+  it('soft: the next request through nginx is a HIT with the new content; each layer timed by the one tags call', async () => {
     const old = await atEdge(52)
     const put = await json(`${cdn.url}/api/products/52`, { method: 'PUT', body: { priceCents: old + 7 } })
     expect(put.status).toBe(200)
@@ -165,13 +186,17 @@ describe('a product update through nginx (--cdn)', () => {
     expect(next.headers.get('x-cache-status')).toBe('HIT')
     expect(((await next.json()) as { priceCents: number }).priceCents).toBe(old + 7)
     const last = await lastLayers(demo.url)
-    expect(last.layers.map((l) => l.layer)).toEqual(['l1', 'l2', 'cdn'])
+    const { l2, bus, cdn: edge } = apiRows(last.layers)
     for (const l of last.layers) {
       expect(l.mode).toBe('soft')
       expect(l.ms).toBeTypeOf('number')
-      expect(l.ms).toBeGreaterThanOrEqual(0)
+      expect(l.ms).toBeGreaterThan(0)
     }
-    expect(last.layers[2]!.result).toBe('1 re-fetched, 0 removed')
+    // one tags call, its times from its start: Redis, then the bus, then (after cdnDelay, 50 ms) the CDN purge
+    expect(bus.ms).toBeGreaterThanOrEqual(l2.ms!)
+    // (49: a timer of 50 ms may fire a fraction of a ms early by performance.now())
+    expect(edge.ms).toBeGreaterThanOrEqual(bus.ms! + 49)
+    expect(edge.result).toBe('1 re-fetched, 0 removed')
   })
 
   it('hard: the next request through nginx is a MISS with the new content', async () => {
@@ -185,7 +210,57 @@ describe('a product update through nginx (--cdn)', () => {
     expect(next.headers.get('x-cache-status')).toBe('MISS')
     expect(((await next.json()) as { priceCents: number }).priceCents).toBe(old + 9)
     const last = await lastLayers(demo.url)
-    expect(last.layers[2]).toMatchObject({ layer: 'cdn', mode: 'hard', result: '0 re-fetched, 1 removed' })
-    expect(last.layers[2]!.ms).toBeTypeOf('number')
+    const { bus, cdn: edge } = apiRows(last.layers)
+    expect(edge).toMatchObject({ layer: 'cdn', mode: 'hard', result: '0 re-fetched, 1 removed' })
+    expect(edge.ms).toBeGreaterThanOrEqual(bus.ms! + 49)
+  })
+
+  it('a CDN purge that fails (a cache file nginx cannot give up): the cdn row says failed, with the tag and why; the dashboard shows it', async () => {
+    const old = await atEdge(54)
+    // the entry's file replaced by a folder: unlink(2) fails with EISDIR (as root too, unlike a read-only folder)
+    const h = createHash('md5').update('/api/public/products/54').digest('hex')
+    const file = join(cdn.cacheDir, h.slice(-1), h.slice(-3, -1), h)
+    expect(existsSync(file)).toBe(true)
+    rmSync(file)
+    mkdirSync(file)
+    try {
+      const put = await json(`${demo.url}/api/products/54?invalidate=hard`, {
+        method: 'PUT',
+        body: { priceCents: old + 3 },
+      })
+      expect(put.status).toBe(200) // the database, Redis and the bus have it; only the edge may still serve the old
+      expect(put.headers.get('x-cache-invalidation')).toMatch(/^cdn failed \(product:54: io\)/)
+      const { cdn: edge } = apiRows((await lastLayers(demo.url)).layers)
+      expect(edge.result).toMatch(/^failed \(product:54: io\); 0 re-fetched, 0 removed$/)
+      expect(edge.failed).toEqual([
+        {
+          tag: 'product:54',
+          reason: 'io',
+          message: expect.stringMatching(/could not remove a cache file: EISDIR/),
+        },
+      ])
+      expect(edge.ms).toBeGreaterThan(0)
+      const browser = await chromium.launch({
+        executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+        args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+      })
+      try {
+        const page = await browser.newPage()
+        await page.goto(`${demo.url}/`)
+        const row = page.locator('#last-invalidation tbody tr').nth(3)
+        await row.locator('td.bad').waitFor()
+        expect(await row.locator('td').allTextContents()).toEqual([
+          'cdn',
+          'hard',
+          expect.stringMatching(/^\d+(\.\d+)? ms$/),
+          'failed (product:54: io); 0 re-fetched, 0 removed',
+        ])
+        expect(await row.locator('td.bad').getAttribute('title')).toMatch(/^product:54: .*EISDIR/)
+      } finally {
+        await browser.close()
+      }
+    } finally {
+      rmSync(file, { recursive: true, force: true })
+    }
   })
 })

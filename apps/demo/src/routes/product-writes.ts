@@ -36,7 +36,7 @@ export interface ProductWriteDeps {
   views: WriteBehind<ViewCount> | undefined
   /** Local writes and CDN purges are appended here. */
   invalidations: InvalidationRecord[]
-  /** The CDN purger of the moment. */
+  /** The CDN purger of the moment (the tags purge through it; used directly only without Redis). */
   purger: () => TagPurger | undefined
   /** The tags over the product cache (with Redis): the single product reads are tagged. */
   tags: Tags<CachedProduct | null> | undefined
@@ -97,7 +97,7 @@ async function afterWrite(
   const last = await invalidateProduct(deps, p, cacheProduct(p), mode, putAt)
   pushRecent(deps.lastInvalidations, last)
   pushRecent(deps.invalidations, { at: last.at, kind: 'local', keys: last.keys, tags: last.tags, from })
-  if (last.layers[2]?.ms !== null)
+  if (last.layers.some((l) => l.layer === 'cdn' && l.ms !== null))
     pushRecent(deps.invalidations, { at: Date.now(), kind: 'cdn-purge', keys: [], tags: last.tags, from })
   return last
 }
