@@ -219,7 +219,8 @@ export class Subscriber {
       if (gen === this.generation) this.pinging = false
     }
     // a reply error (PING denied by the ACL) is no dead connection, but it is reported, never silent
-    c.call('PING').then(done, (e: unknown) => {
+    // lower-case: iovalkey checks the command allowed in subscriber mode by its name as given
+    c.call('ping').then(done, (e: unknown) => {
       done()
       if (isReplyError(e) && !this.closed && gen === this.generation) this.hooks.error(classifyRedisError(e))
     })
