@@ -15,7 +15,7 @@ import type { LayerRow, LoadReport } from './load.js'
 
 /** One row of the table. */
 export interface TableRow {
-  layer: 'cdn' | 'l1' | 'l2' | 'db' | 'client'
+  layer: 'cdn' | 'l1' | 'l2' | 'db' | 'listing' | 'client'
   hitRate: number | null
   avgMs: number | null
   p99Ms: number | null
@@ -125,6 +125,44 @@ function dbNote(runs: Runs, reduction: number | null): string {
   return parts.join('; ')
 }
 
+/** The category listings of the mix, end to end at the client, against the same listings in the no-cache run. */
+export function listingRow({ cached, baseline }: Runs): TableRow {
+  const l = cached.listing
+  if (l === undefined || l.count === 0)
+    return {
+      layer: 'listing',
+      hitRate: null,
+      avgMs: null,
+      p99Ms: null,
+      noCacheMs: null,
+      reduction: null,
+      note: 'not in this run: no category listing among its requests',
+    }
+  const avg = l.sumMs / l.count
+  const b = baseline?.listing
+  const base = b !== undefined && b.count > 0 ? b.sumMs / b.count : null
+  const reduction = reduce(avg, base)
+  const through = cached.cdn !== null
+  const parts = [
+    `${l.count} listings (2% of the mix) at the client, each the members' read and 20 product reads through the tags (L1 on a hit)`,
+  ]
+  if (through) parts.push(`${l.cdnHits} answered by nginx from its cache`)
+  if (l.non200 > 0) parts.push(`${l.non200} not 200`)
+  if (reduction !== null && reduction <= 0)
+    parts.push(
+      'does not pay on this machine: the listing waited longer than its 21 database reads without caches',
+    )
+  return {
+    layer: 'listing',
+    hitRate: through ? l.cdnHits / l.count : null,
+    avgMs: avg,
+    p99Ms: l.p99Ms,
+    noCacheMs: base,
+    reduction,
+    note: parts.join('; '),
+  }
+}
+
 /** The rows of the table. */
 export function tableRows(runs: Runs): TableRow[] {
   const { cached, baseline } = runs
@@ -165,6 +203,7 @@ export function tableRows(runs: Runs): TableRow[] {
       reduction: dbReduction,
       note: dbNote(runs, dbReduction),
     },
+    listingRow(runs),
     {
       layer: 'client',
       hitRate: null,
@@ -182,6 +221,7 @@ const LABELS: Record<TableRow['layer'], string> = {
   l1: 'L1',
   l2: 'L2 (Redis)',
   db: 'DB',
+  listing: 'Category listing (client)',
   client: 'All requests (client)',
 }
 

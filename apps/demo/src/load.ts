@@ -5,7 +5,7 @@
  * cached run with the no-cache baseline and prints the table.
  */
 import autocannon from 'autocannon'
-import { userToken } from './db/seed.js'
+import { CATEGORIES, userToken } from './db/seed.js'
 import { type RedisClock, type RedisTime, redisTime } from './load-redis.js'
 import { seeded, zipf } from './zipf.js'
 
@@ -65,6 +65,18 @@ export interface LatencySum {
   sumMs: number
 }
 
+/** The category listings of a run, at the client. */
+export interface ListingSum extends LatencySum {
+  /** The largest latency, ms. */
+  maxMs: number
+  /** The 99th percentile of their latencies, ms (`null`: none in the run). */
+  p99Ms: number | null
+  /** Answers other than 200. */
+  non200: number
+  /** Answers nginx served from its cache (HIT, STALE, UPDATING, REVALIDATED). */
+  cdnHits: number
+}
+
 /** The load report. */
 export interface LoadReport {
   startedAt: string
@@ -81,6 +93,12 @@ export interface LoadReport {
   cdn: { hit: number; miss: number; other: number } | null
   /** Client-side latency of the answers nginx served from its cache (HIT) and of the others, when through the CDN. */
   clientByCdn: { hit: LatencySum; other: LatencySum } | null
+  /**
+   * The category listings of the mix (`GET /api/categories/:category/products`): their client latency and
+   * statuses, and how many nginx answered from its cache (`cdnHits`, through the CDN).
+   */
+  listing: ListingSum
+
   layers: LayerRow[]
   circuit: Array<{ atS: number; state: string; instance: string; cache: string }>
   /** Instances behind the load (their `/api/stats` summed). */
@@ -174,7 +192,12 @@ interface Tally {
   cdn: { hit: number; miss: number; other: number }
   /** The X-Cache-Status of the response being completed (autocannon reports its latency right after). */
   last: string | undefined
+  /** Whether the response being completed is a category listing's. */
+  lastListing: boolean
   clientByCdn: { hit: LatencySum; other: LatencySum }
+  listing: ListingSum
+  /** The listings' latencies (for their p99). */
+  listingMs: number[]
 }
 
 function newTally(): Tally {
@@ -183,7 +206,10 @@ function newTally(): Tally {
     statuses: {},
     cdn: { hit: 0, miss: 0, other: 0 },
     last: undefined,
+    lastListing: false,
     clientByCdn: { hit: sum(), other: sum() },
+    listing: { count: 0, sumMs: 0, maxMs: 0, p99Ms: null, non200: 0, cdnHits: 0 },
+    listingMs: [],
   }
 }
 
@@ -191,6 +217,8 @@ function resetTally(t: Tally): void {
   for (const k of Object.keys(t.statuses)) delete t.statuses[k]
   t.cdn.hit = t.cdn.miss = t.cdn.other = 0
   for (const s of [t.clientByCdn.hit, t.clientByCdn.other]) s.count = s.sumMs = 0
+  Object.assign(t.listing, { count: 0, sumMs: 0, maxMs: 0, p99Ms: null, non200: 0, cdnHits: 0 })
+  t.listingMs.length = 0
 }
 
 /** A response's client latency, by whether nginx answered it from its cache. */
@@ -198,24 +226,60 @@ function onLatency(t: Tally, ms: number): void {
   const into = t.last === 'HIT' ? t.clientByCdn.hit : t.clientByCdn.other
   into.count++
   into.sumMs += ms
+  if (t.lastListing) {
+    t.listing.count++
+    t.listing.sumMs += ms
+    t.listing.maxMs = Math.max(t.listing.maxMs, ms)
+    t.listingMs.push(ms)
+  }
   t.last = undefined
+  t.lastListing = false
+}
+
+/** The per-connection context of autocannon: what the request in flight on it is. */
+interface RequestContext {
+  listing?: boolean
+}
+
+const CDN_HIT: ReadonlySet<string> = new Set(['HIT', 'STALE', 'UPDATING', 'REVALIDATED'])
+
+/** Counts a response (its status, its X-Cache-Status) and notes what its latency, reported next, belongs to. */
+function onAnswer(tally: Tally, status: number, ctx: RequestContext, cache: string | undefined): void {
+  tally.statuses[status] = (tally.statuses[status] ?? 0) + 1
+  tally.last = cache
+  tally.lastListing = ctx.listing === true
+  if (tally.lastListing) {
+    if (status !== 200) tally.listing.non200++
+    if (cache !== undefined && CDN_HIT.has(cache)) tally.listing.cdnHits++
+  }
+  if (cache === undefined) return
+  if (CDN_HIT.has(cache)) tally.cdn.hit++
+  else if (cache === 'MISS' || cache === 'EXPIRED') tally.cdn.miss++
+  else tally.cdn.other++
 }
 
 /**
- * The request mix: 85% single product reads, 5% batches of 10, 7% authenticated user reads, 2.5% views and 0.5%
- * updates (with `readOnly`, user reads instead of the writes); ids Zipf-distributed.
+ * The request mix: 83% single product reads, 2% category listings (the category Zipf-distributed too), 5% batches
+ * of 10, 7% authenticated user reads, 2.5% views and 0.5% updates (with `readOnly`, user reads instead of the
+ * writes); ids Zipf-distributed.
  */
 function requestMix(o: LoadOptions, rand: () => number, tally: Tally): autocannon.Request {
   const productId = zipf(o.products ?? 100_000, o.zipf ?? 1.2, rand)
   const userId = zipf(o.users ?? 10_000, o.zipf ?? 1.2, rand)
+  const categoryIndex = zipf(CATEGORIES.length, o.zipf ?? 1.2, rand)
   return {
-    setupRequest(req) {
+    setupRequest(req, context) {
       const r = rand()
+      const ctx = context as RequestContext
+      ctx.listing = false
       req.method = 'GET'
       req.body = undefined
       req.headers = {}
-      if (r < 0.85) req.path = `/api/public/products/${productId()}`
-      else if (r < 0.9)
+      if (r < 0.83) req.path = `/api/public/products/${productId()}`
+      else if (r < 0.85) {
+        ctx.listing = true
+        req.path = `/api/categories/${CATEGORIES[categoryIndex() - 1]}/products`
+      } else if (r < 0.9)
         req.path = `/api/public/products?ids=${Array.from({ length: 10 }, productId).join(',')}`
       else if (r < 0.97 || o.readOnly) {
         const id = userId()
@@ -232,15 +296,9 @@ function requestMix(o: LoadOptions, rand: () => number, tally: Tally): autocanno
       }
       return req
     },
-    onResponse(status, _body, _ctx, headers) {
-      tally.statuses[status] = (tally.statuses[status] ?? 0) + 1
+    onResponse(status, _body, context, headers) {
       const x = headers?.['x-cache-status'] ?? headers?.['X-Cache-Status']
-      tally.last = x === undefined ? undefined : String(x)
-      if (x === undefined) return
-      const v = String(x)
-      if (v === 'HIT' || v === 'STALE' || v === 'UPDATING' || v === 'REVALIDATED') tally.cdn.hit++
-      else if (v === 'MISS' || v === 'EXPIRED') tally.cdn.miss++
-      else tally.cdn.other++
+      onAnswer(tally, status, context as RequestContext, x === undefined ? undefined : String(x))
     },
   }
 }
@@ -295,6 +353,13 @@ interface Measured {
   redisTime: RedisTime | null
 }
 
+/** The 99th percentile (nearest rank) of `values`, `null` for none. */
+export function p99(values: readonly number[]): number | null {
+  if (values.length === 0) return null
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.ceil(sorted.length * 0.99) - 1)]!
+}
+
 /** Client latency over several targets: averages weighted by requests, the largest percentiles. */
 function clientLatency(results: readonly autocannon.Result[]): LoadReport['client'] {
   let n = 0
@@ -335,6 +400,7 @@ function report(o: LoadOptions, m: Measured): LoadReport {
       cdn.hit + cdn.miss + cdn.other > 0
         ? { hit: { ...tally.clientByCdn.hit }, other: { ...tally.clientByCdn.other } }
         : null,
+    listing: { ...tally.listing, p99Ms: p99(tally.listingMs) },
     layers: combineLayers(m.after, m.before),
     circuit: circuitSince(m.after, m.started),
     instances: m.after.length,

@@ -26,6 +26,7 @@ function report(over: Partial<LoadReport> = {}): LoadReport {
     client: { avgMs: 4, p50Ms: 1, p99Ms: 20, maxMs: 30 },
     cdn: null,
     clientByCdn: null,
+    listing: { count: 20, sumMs: 40, maxMs: 9, p99Ms: 8, non200: 0, cdnHits: 0 },
     layers: [
       layer('cdn', 0, 0, null),
       layer('l1', 800, 200, 0.01),
@@ -46,6 +47,7 @@ function report(over: Partial<LoadReport> = {}): LoadReport {
 const baseline = report({
   cache: 'off',
   client: { avgMs: 16, p50Ms: 16, p99Ms: 25, maxMs: 40 },
+  listing: { count: 20, sumMs: 640, maxMs: 60, p99Ms: 55, non200: 0, cdnHits: 0 },
   layers: [
     layer('cdn', 0, 0, null),
     layer('l1', 0, 0, null),
@@ -59,7 +61,7 @@ const row = (rows: TableRow[], name: string): TableRow => rows.find((r) => r.lay
 describe('the load table', () => {
   it('reductions against the no-cache run; L2 as Redis time with the app wait apart; the db reason', () => {
     const rows = tableRows({ cached: report(), baseline })
-    expect(rows.map((r) => r.layer)).toEqual(['cdn', 'l1', 'l2', 'db', 'client'])
+    expect(rows.map((r) => r.layer)).toEqual(['cdn', 'l1', 'l2', 'db', 'listing', 'client'])
     expect(row(rows, 'l1').reduction).toBeCloseTo(1 - 0.01 / 15.5, 9)
     expect(row(rows, 'l2').avgMs).toBe(0.002)
     expect(row(rows, 'l2').p99Ms).toBe(0.01)
@@ -100,6 +102,37 @@ describe('the load table', () => {
     // without the no-CDN run there is nothing to judge it by, and no baseline: no reduction
     const alone = row(tableRows({ cached: withCdn(2), baseline: undefined }), 'cdn')
     expect([alone.reduction, alone.noCacheMs]).toEqual([null, null])
+  })
+
+  it('the category listing: its own row, end to end at the client against the no-cache run’s listings', () => {
+    const rows = tableRows({ cached: report(), baseline })
+    const l = row(rows, 'listing')
+    expect([l.avgMs, l.p99Ms, l.noCacheMs, l.hitRate]).toEqual([2, 8, 32, null])
+    expect(l.reduction).toBeCloseTo(1 - 2 / 32, 9)
+    expect(l.note).toMatch(/^20 listings \(2% of the mix\) at the client/)
+    expect(formatTable(rows)).toContain(
+      '| Category listing (client) | — | 2.00 ms | 8.00 ms | 32.00 ms | 93.8% |',
+    )
+    // through nginx: the share it answered from its cache is the row's hit rate
+    const through = report({
+      cdn: { hit: 10, miss: 10, other: 0 },
+      listing: { count: 20, sumMs: 20, maxMs: 3, p99Ms: 3, non200: 1, cdnHits: 15 },
+    })
+    const t = row(tableRows({ cached: through, baseline }), 'listing')
+    expect(t.hitRate).toBe(0.75)
+    expect(t.note).toContain('15 answered by nginx from its cache; 1 not 200')
+    // slower than without caches: said so
+    const slow = report({ listing: { count: 2, sumMs: 80, maxMs: 41, p99Ms: 41, non200: 0, cdnHits: 0 } })
+    expect(row(tableRows({ cached: slow, baseline }), 'listing').note).toContain(
+      'does not pay on this machine',
+    )
+    // none sampled: said so, no figures
+    const none = report({ listing: { count: 0, sumMs: 0, maxMs: 0, p99Ms: null, non200: 0, cdnHits: 0 } })
+    expect(row(tableRows({ cached: none, baseline }), 'listing')).toMatchObject({
+      avgMs: null,
+      reduction: null,
+      note: 'not in this run: no category listing among its requests',
+    })
   })
 
   it('one instance, no Redis time, no simulated delay, PostgreSQL: said so', () => {

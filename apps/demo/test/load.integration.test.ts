@@ -94,7 +94,15 @@ describe('the load generator (pnpm demo:load)', () => {
     expect(r.failed.total + r.baseline.failed.total).toBe(0)
     expect(r.db).toEqual({ kind: 'sqlite', latencyMs: 15 })
     const table: TableRow[] = r.table
-    expect(table.map((t) => t.layer)).toEqual(['cdn', 'l1', 'l2', 'db', 'client'])
+    expect(table.map((t) => t.layer)).toEqual(['cdn', 'l1', 'l2', 'db', 'listing', 'client'])
+    // the category listings of the mix: their own row, against the same listings without caches
+    expect(r.listing.count).toBeGreaterThan(0)
+    expect(r.baseline.listing.count).toBeGreaterThan(0)
+    expect(r.listing.non200 + r.baseline.listing.non200).toBe(0)
+    expect(row(table, 'listing').reduction).toBeCloseTo(
+      1 - r.listing.sumMs / r.listing.count / (r.baseline.listing.sumMs / r.baseline.listing.count),
+      9,
+    )
     expect(row(table, 'db').note).toContain('simulated delay 15 ms (DB_LATENCY_MS) + a real SQLite query')
     // L2 serves what the other instance loaded; its latency is Redis time, the app's wait shown apart
     const l2 = r.layers.find((l: { layer: string }) => l.layer === 'l2')
