@@ -9,7 +9,7 @@ import { clientName, redisClientFactory } from '@tierkit/testkit/clients'
 import type { Redis, RedisOptions } from 'ioredis'
 import { createClient } from 'redis'
 import { createClient as createClient5 } from 'redis5'
-import { adminUrlOf, withTls } from './secure.js'
+import { adminUrlOf, nodeRedisOptionsOf, withTls } from './secure.js'
 
 const factory = redisClientFactory(toRedisLike)
 
@@ -35,7 +35,8 @@ export function adminClient(url: string, options: RedisOptions = {}): Redis {
 export function lazyRedisClient(url: string, options: RedisOptions = {}): Redis {
   const name = clientName()
   if (!name.startsWith('node-redis')) return redisClient(url, { ...options, lazyConnect: true })
-  const raw = name === 'node-redis' ? createClient({ url }) : createClient5({ url })
+  const raw =
+    name === 'node-redis' ? createClient(nodeRedisOptionsOf(url)) : createClient5(nodeRedisOptionsOf(url))
   raw.on('error', () => {})
   return raw as unknown as Redis
 }
@@ -58,7 +59,8 @@ export async function ownRedisClient(url: string): Promise<{ client: Redis; clos
     r.on('error', () => {})
     return { client: r, close: async () => r.disconnect() }
   }
-  const raw = name === 'node-redis' ? createClient({ url }) : createClient5({ url })
+  const raw =
+    name === 'node-redis' ? createClient(nodeRedisOptionsOf(url)) : createClient5(nodeRedisOptionsOf(url))
   raw.on('error', () => {})
   await raw.connect()
   return { client: raw as unknown as Redis, close: async () => raw.destroy() }

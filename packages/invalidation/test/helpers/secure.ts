@@ -56,6 +56,11 @@ export function adminUrlOf(url: string): string {
   return `redis://${new URL(url).hostname}:${serverOf(url).admin}`
 }
 
+/** node-redis's `createClient` options for `url`: a `rediss://` URL of a secure server with its CA. */
+export function nodeRedisOptionsOf(url: string): { url: string; socket?: { tls: true; ca: string } } {
+  return url.startsWith('rediss://') ? { url, socket: { tls: true, ca: serverOf(url).ca } } : { url }
+}
+
 /** ioredis-style constructor arguments with the secure server's CA added to a `rediss://` URL. */
 export function withTls(args: unknown[]): unknown[] {
   if (typeof args[0] !== 'string' || !args[0].startsWith('rediss://')) return args
