@@ -11,7 +11,7 @@ import {
   invalidArgument,
   refuseRenamed,
 } from '@tierkit/contracts'
-import type { NodeRedisClientLike } from '@tierkit/contracts/redis'
+import type { IoredisLike, NodeRedisClientLike } from '@tierkit/contracts/redis'
 import type { Cluster, Redis } from 'ioredis'
 import { checkEvictor, checkEvictors, checkRedis, withRedis } from './args.js'
 import { Subscriber } from './bus/subscriber.js'
@@ -64,7 +64,7 @@ export interface InvalidationBusOptions {
    * An ioredis `Redis` or `Cluster` you own: used to publish, and duplicated once for the subscriber (not
    * closed by `close()`). A client made with `lazyConnect: true` works: the duplicate is connected at once.
    */
-  redis: Redis | Cluster | NodeRedisClientLike
+  redis: Redis | Cluster | IoredisLike | NodeRedisClientLike
   /** The pub/sub channel; every instance of one application uses the same. */
   channel: string
   /**

@@ -13,7 +13,7 @@ import {
   type LoaderContext,
   refuseRenamed,
 } from '@tierkit/contracts'
-import type { NodeRedisClientLike } from '@tierkit/contracts/redis'
+import type { IoredisLike, NodeRedisClientLike } from '@tierkit/contracts/redis'
 import type { Cluster, Redis } from 'ioredis'
 import { checkBus, checkName, checkRedis, withRedis } from './args.js'
 import { PublishError, UnknownTagError } from './errors.js'
@@ -52,7 +52,7 @@ export const MAX_TAG_LENGTH: number = 1024
 /** Options of {@link createTags}. */
 export interface TagsOptions<T = unknown> {
   /** An ioredis `Redis` or `Cluster` holding the tag versions (not closed by this package). */
-  redis: Redis | Cluster | NodeRedisClientLike
+  redis: Redis | Cluster | IoredisLike | NodeRedisClientLike
   /** The cache tagged values are stored in (redis-aside's cache is one). */
   cache: ReadableCache
   /** Namespace of the tag versions: `tk:{namespace}:<tag>` (one hash slot, so one `MGET` on a Cluster). @default 'default' */

@@ -7,7 +7,7 @@ import {
   closeTimeout,
   refuseRenamed,
 } from '@tierkit/contracts'
-import type { NodeRedisClientLike, UnsupportedServerError } from '@tierkit/contracts/redis'
+import type { IoredisLike, NodeRedisClientLike, UnsupportedServerError } from '@tierkit/contracts/redis'
 import type { Cluster, Redis } from 'ioredis'
 import { checkEvictors, checkRedis, withRedis } from './args.js'
 
@@ -41,7 +41,7 @@ export interface TrackingOptions {
    * own connection to it, following slot moves, failovers and replaced nodes); not closed. A client made with
    * `lazyConnect: true` works: the duplicate is connected at once.
    */
-  redis: Redis | Cluster | NodeRedisClientLike
+  redis: Redis | Cluster | IoredisLike | NodeRedisClientLike
   /** Key prefixes to watch (Redis `CLIENT TRACKING ... BCAST PREFIX`), e.g. the Redis key prefix of a cache namespace. */
   prefixes: readonly string[]
   /** Maps a changed Redis key to the cache key to evict (`undefined`: ignore it). */

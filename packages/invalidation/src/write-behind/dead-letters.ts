@@ -4,7 +4,7 @@
  * the cache, since it never reached the database), and the tools that read and requeue them.
  */
 import { checkInteger, invalidArgument } from '@tierkit/contracts'
-import type { NodeRedisClientLike } from '@tierkit/contracts/redis'
+import type { IoredisLike, NodeRedisClientLike } from '@tierkit/contracts/redis'
 import type { Cluster, Redis } from 'ioredis'
 import { asRedis, checkName, checkRedis } from '../args.js'
 import { Script } from '../scripts.js'
@@ -152,7 +152,7 @@ export async function deadLetter(
  * @example for (const d of await readDeadLetters(redis, 'users')) console.log(d.key, d.error)
  */
 export async function readDeadLetters(
-  redis: Redis | Cluster | NodeRedisClientLike,
+  redis: Redis | Cluster | IoredisLike | NodeRedisClientLike,
   name: string,
   count = 100,
 ): Promise<DeadLetter[]> {
@@ -201,7 +201,7 @@ export async function readDeadLetters(
  * dead-letter stream).
  */
 export async function requeueDeadLetters(
-  redis: Redis | Cluster | NodeRedisClientLike,
+  redis: Redis | Cluster | IoredisLike | NodeRedisClientLike,
   name: string,
   ids: readonly string[],
 ): Promise<number> {

@@ -3,7 +3,7 @@
  * and what a queued write resolves to.
  */
 import type { CacheObserver, CloseOptions, Serializer, Store, WritableCache } from '@tierkit/contracts'
-import type { NodeRedisClientLike } from '@tierkit/contracts/redis'
+import type { IoredisLike, NodeRedisClientLike } from '@tierkit/contracts/redis'
 import type { Cluster, Redis } from 'ioredis'
 import type { RepairOptions, WriterEvent } from '../repair.js'
 import type { InvalidationPublisher, TtlOption } from '../types.js'
@@ -36,7 +36,7 @@ export interface FlusherOptions<T = unknown> {
    * An ioredis `Redis` or `Cluster` (duplicated once for blocking reads; not closed by `close()`). A client
    * made with `lazyConnect: true` works: the duplicate is connected at once.
    */
-  redis: Redis | Cluster | NodeRedisClientLike
+  redis: Redis | Cluster | IoredisLike | NodeRedisClientLike
   /** The queue name (the same as given to `writeBehind`). */
   name: string
   /** The database. Make `save`/`remove` honour `context.version` (see `WriteContext`). */
@@ -139,7 +139,7 @@ export interface Flusher {
 /** Options of {@link writeBehind}. */
 export interface WriteBehindOptions<T = unknown> {
   /** An ioredis `Redis` or `Cluster` you own (not closed by `close()`). Use `appendonly yes` + `appendfsync always` for no loss on a server crash. */
-  redis: Redis | Cluster | NodeRedisClientLike
+  redis: Redis | Cluster | IoredisLike | NodeRedisClientLike
   /** The queue name; producers and flushers of one queue use the same. No `{` or `}`. */
   name: string
   /** The cache updated at once (redis-aside's cache is one). */
