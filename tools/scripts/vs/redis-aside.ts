@@ -204,9 +204,9 @@ async function l1Hit(contender: string): Promise<Result> {
 async function zipfMix(contender: string): Promise<Result> {
   const KEYS = 100_000
   const s = await subjects[contender]!('vs-zipf')
-  for (let start = 0; start < KEYS; start += 1000) {
+  for (let start = 0; start < KEYS; start += 250) {
     const batch = []
-    for (let i = start; i < start + 1000; i++) batch.push(s.fill!(`u${i}`, i))
+    for (let i = start; i < start + 250; i++) batch.push(s.fill!(`u${i}`, i))
     await Promise.all(batch)
   }
   const next = zipf(KEYS, 0.99, seeded(42))
