@@ -12,7 +12,7 @@ import {
   UnknownTagError,
 } from '../src/index.js'
 import { MapL1 } from './helpers/cache.js'
-import { redisClient } from './helpers/clients.js'
+import { adminClient, redisClient } from './helpers/clients.js'
 
 const closers: Array<() => Promise<unknown>> = []
 afterAll(async () => {
@@ -33,6 +33,12 @@ describe('tags on one Redis', () => {
   })
   function client(): Redis {
     const r = redisClient(url)
+    closers.push(() => r.quit())
+    return r
+  }
+  /** The test's own reads and writes of Redis keys (KEYS, garbage versions): in the secure run, not the ACL user. */
+  function admin(): Redis {
+    const r = adminClient(url)
     closers.push(() => r.quit())
     return r
   }
@@ -196,7 +202,7 @@ describe('tags on one Redis', () => {
     expect(await cache.get('v')).toBeUndefined()
     expect(await tags.get('u')).toBe(1)
     // only the tag that was really used has a version (created by the first set); the refused calls made none
-    expect(await redis.keys('tk:{tg3}:*')).toEqual(['tk:{tg3}:users'])
+    expect(await admin().keys('tk:{tg3}:*')).toEqual(['tk:{tg3}:users'])
   })
 
   it('refuses bad TTLs and options with exact messages before touching Redis or the cache', async () => {
@@ -260,7 +266,7 @@ describe('tags on one Redis', () => {
       new TierkitTypeError('tags.getOrLoad: options.signal must be an AbortSignal, got 5'),
     )
     expect(await cache.get('k')).toBeUndefined()
-    expect(await redis.keys('tk:{tg-badttl}:*')).toEqual([]) // nothing created
+    expect(await admin().keys('tk:{tg-badttl}:*')).toEqual([]) // nothing created
   })
 
   describe('tag names and values that are not ordinary (issue 15, defect 7)', () => {
@@ -332,8 +338,8 @@ describe('tags on one Redis', () => {
     })
 
     it('garbage in a tag-version key is "invalid": a miss, repaired by set and invalidateTags, never a raw Redis error', async () => {
-      const redis = client()
-      const a = instance(redis, 'tg-garbage')
+      const redis = admin() // writes garbage at the version key: the test's own doing
+      const a = instance(client(), 'tg-garbage')
       const b = instance(client(), 'tg-garbage')
       await a.tags.set('g1', 'v1', { tags: ['g'] })
       expect(await b.tags.get('g1')).toBe('v1')
