@@ -15,6 +15,7 @@ import {
   UnserializableValueError,
 } from '@tierkit/contracts'
 import { classifyRedisError } from '@tierkit/contracts/redis'
+import type { TagInvalidation } from './tags/cdn.js'
 
 /** The codes of the errors this package defines. */
 export type InvalidationOwnErrorCode =
@@ -250,6 +251,11 @@ export class FlushTimeoutError extends InvalidationError<'E_FLUSH_TIMEOUT'> {
 export class PublishError extends InvalidationError<'E_PUBLISH_FAILED'> {
   /** The channel, when the bus is `createInvalidationBus`'s. */
   readonly channel: string | undefined
+  /**
+   * From a tags `deleteByTag` / `expireByTag`: what the call did in each layer although the bus failed (Redis
+   * done, the CDN purged after it); `undefined` otherwise.
+   */
+  invalidation: TagInvalidation | undefined = undefined
   /**
    * @param channel - the bus channel (`undefined` for a bus of your own that threw)
    * @param cause - Redis' error (an ACL denial as contracts' `PermissionError` naming the command) or the timeout

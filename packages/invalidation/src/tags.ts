@@ -196,7 +196,8 @@ export interface Tags<T = unknown> {
    * did and how long it took ({@link TagInvalidation}; a CDN failure is in its report, never a rejection).
    * @throws TierkitTypeError, UnknownTagError (nothing invalidated); TagsUnavailableError when Redis
    * could not be used within `timeout` (maybe not invalidated, the CDN not purged: call it again);
-   * PublishError when the bus failed (the invalidation itself is done, the CDN purged).
+   * PublishError when the bus failed (the invalidation itself is done, the CDN purged: its `invalidation`
+   * holds what each layer did).
    */
   deleteByTag(tags: readonly string[]): Promise<TagInvalidation>
   /**
@@ -514,8 +515,12 @@ async function byTag<T>(
   // the CDN last: what it fetches again must already be the new value; purged even when the bus failed
   if (state.cdn !== undefined && bus !== undefined && state.cdnDelay > 0) await sleep(state.cdnDelay)
   const cdn = state.cdn === undefined ? undefined : await purgeCdn(state.cdn, list, mode, t0)
-  if (busError !== undefined) throw busError
-  return { tags: list, mode, redis, bus, cdn }
+  const result: TagInvalidation = { tags: list, mode, redis, bus, cdn }
+  if (busError !== undefined) {
+    if (busError instanceof PublishError) busError.invalidation = result
+    throw busError
+  }
+  return result
 }
 
 async function deleteKey<T>(state: TagsState<T>, key: string): Promise<void> {

@@ -169,6 +169,11 @@ it('the bus failing: the CDN is still purged, then the call rejects with Publish
   )
   expect(e).toBeInstanceOf(PublishError)
   expect(calls.map((c) => c.tags)).toEqual([['t']])
+  // what each layer did is not lost with the rejection
+  const done = (e as PublishError).invalidation
+  expect(done?.tags).toEqual(['t'])
+  expect(done?.cdn?.report.purged).toEqual(['t'])
+  expect(done?.redis.ms).toBeGreaterThan(0)
   expect(await tags.get('k')).toBeUndefined()
 })
 
