@@ -4,7 +4,7 @@
 import { PermissionError } from '@tierkit/contracts'
 import { createCache } from '@tierkit/redis-aside'
 import { type RedisServer, startRedis } from '@tierkit/testkit'
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import {
   CacheDeleteError,
@@ -17,32 +17,25 @@ import {
   writeBehind,
   writeThrough,
 } from '../src/index.js'
+import { type AclUsers, aclUsers } from './helpers/acl.js'
 import { MapL1 } from './helpers/cache.js'
-import { redisClient } from './helpers/clients.js'
 import { MemoryStore } from './helpers/memory-store.js'
 
 let server: RedisServer
-let admin: Redis
+let users: AclUsers
 const closers: Array<() => unknown> = []
-const PASSWORD = `pw-${process.pid}`
 
 beforeAll(async () => {
   server = await startRedis()
-  admin = new Redis(server.port, '127.0.0.1')
+  users = aclUsers(server)
 }, 60_000)
 afterAll(async () => {
   for (const c of closers) await c()
-  admin.disconnect()
+  await users.close()
   await server.stop()
 })
 
-async function clientAs(user: string, rules: string): Promise<Redis> {
-  await admin.call('ACL', 'SETUSER', user, 'reset', 'on', `>${PASSWORD}`, ...rules.split(' '))
-  const r = redisClient({ host: '127.0.0.1', port: server.port, username: user, password: PASSWORD })
-  r.on('error', () => {})
-  closers.push(() => r.disconnect())
-  return r
-}
+const clientAs = (user: string, rules: string): Promise<Redis> => users.as(user, rules)
 
 /** The PermissionError in `e`'s chain of causes, if any. */
 function permissionIn(e: unknown): PermissionError | undefined {
@@ -142,7 +135,7 @@ it('XREADGROUP denied to the flusher: its error event is the PermissionError nam
   expect(errors[0]).toMatchObject({ code: 'E_REDIS_NOPERM', command: 'xreadgroup', denied: 'command' })
   expect(store.saves).toBe(0)
   // the permission granted: the same flusher goes on, nothing acknowledged was lost
-  await admin.call('ACL', 'SETUSER', 'wb-flusher', '+xreadgroup')
+  await users.admin.call('ACL', 'SETUSER', 'wb-flusher', '+xreadgroup')
   await wb.flush({ timeout: 30_000 })
   for (let i = 0; i < 5; i++) expect(store.value(`k${i}`)).toBe(i)
 })

@@ -4,33 +4,27 @@
 import { PermissionError } from '@tierkit/contracts'
 import { createCache } from '@tierkit/redis-aside'
 import { type RedisServer, startRedis } from '@tierkit/testkit'
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { createTags, TagsUnavailableError } from '../src/index.js'
+import { type AclUsers, aclUsers } from './helpers/acl.js'
 import { MapL1 } from './helpers/cache.js'
-import { redisClient } from './helpers/clients.js'
 
 let server: RedisServer
-let admin: Redis
+let users: AclUsers
 const closers: Array<() => unknown> = []
-const PASSWORD = `pw-${process.pid}`
 
 beforeAll(async () => {
   server = await startRedis()
-  admin = new Redis(server.port, '127.0.0.1')
+  users = aclUsers(server)
 }, 60_000)
 afterAll(async () => {
   for (const c of closers.reverse()) await Promise.resolve(c()).catch(() => {})
-  admin.disconnect()
+  await users.close()
   await server.stop()
 })
 
-async function clientAs(user: string, rules: string): Promise<Redis> {
-  await admin.call('ACL', 'SETUSER', user, 'reset', 'on', `>${PASSWORD}`, ...rules.split(' '))
-  const r = redisClient({ host: '127.0.0.1', port: server.port, username: user, password: PASSWORD })
-  closers.push(() => r.quit())
-  return r
-}
+const clientAs = (user: string, rules: string): Promise<Redis> => users.as(user, rules)
 
 function instance(redis: Redis, namespace: string) {
   const events: Array<{ type: string; operation: string; error: unknown }> = []
