@@ -305,12 +305,19 @@ describe.each(TOPOLOGIES)('redis-aside on %s', (topology) => {
     it('getOrLoadMany and getOrLoad of overlapping keys load each key once', async () => {
       const cache = make()
       const loaded: string[] = []
+      let started!: () => void
+      const loading = new Promise<void>((r) => {
+        started = r
+      })
       const batch = cache.getOrLoadMany(['p', 'q'], async (missing) => {
         loaded.push(...missing)
+        started()
         await sleep(30)
         return missing.map((k) => `${k}!`)
       })
-      await sleep(5)
+      // once the batch's loader runs (not after a guessed 5 ms: on a loaded machine the batch may still be
+      // taking its leases, and the single call would lease q first and the batch join it)
+      await loading
       const single = cache.getOrLoad('q', () => {
         loaded.push('q (single)')
         return 'other'
