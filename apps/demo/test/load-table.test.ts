@@ -79,6 +79,18 @@ describe('the load table', () => {
     expect(table).toContain('| All requests (client) | — | 4.00 ms | 20.00 ms | 16.00 ms | 75.0% |')
   })
 
+  it('the client row: a run whose caches did not pay says so and why (a loaded machine), one that did does not', () => {
+    const slow = tableRows({
+      cached: report({ client: { avgMs: 20, p50Ms: 18, p99Ms: 60, maxMs: 90 } }),
+      baseline,
+    })
+    const client = row(slow, 'client')
+    expect(client.reduction).toBeCloseTo(1 - 20 / 16, 9)
+    expect(client.note).toContain('does not pay on this machine in this run')
+    expect(client.note).toContain('20.00 ms at the client against 16.00 ms without caches')
+    expect(row(tableRows({ cached: report(), baseline }), 'client').note).not.toContain('does not pay')
+  })
+
   it('the CDN: judged end to end against the same caches without it, pays or says why not', () => {
     const withCdn = (clientMs: number) =>
       report({
